@@ -1,0 +1,256 @@
+"""The hooks of eventsync: the whole contract between the engine and its plugins.
+
+Per-system hooks are ``firstresult``: the plugin that owns the system answers and every other
+plugin returns None; the engine's typed facade (``eventsync.plugins.Hooks``) raises
+``NoPluginForSystem`` when nobody answers. Collecting hooks (``preflight``, ``admit_record``,
+``required_fields``, ``register_transforms``) call every enabled plugin.
+
+Every hook is documented in ``docs/hooks.md`` with its exact signature; a test keeps the two
+in step. Implementations may accept any subset of the arguments, as with any pluggy hook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .config import OrgConfig
+    from .models import (
+        ApiUsage,
+        Finding,
+        HttpRequest,
+        Notification,
+        ObjectSchema,
+        PullRequest,
+        PushRequest,
+        PushResult,
+        Record,
+        RecordMapping,
+        Schema,
+        SystemSettings,
+        Verdict,
+    )
+
+PROJECT = "eventsync"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+#: A transform: ``(value, args, target_field_schema_or_None) -> new value``.
+TransformFn = Callable[[Any, Mapping[str, Any], Any], Any]
+
+
+class Connection(Protocol):
+    """What ``authenticate`` returns: a plugin's own session object for one org and system.
+
+    Core only reads ``system`` and ``org``; everything else is the plugin's business.
+    """
+
+    system: str
+    org: str
+
+
+class SandboxHandle(Protocol):
+    """A running local emulator of a remote system (see ``start_sandbox``)."""
+
+    system: str
+    url: str
+
+    def settings(self, org: str) -> SystemSettings:
+        """Working connection settings (with their own ``env``) for this sandbox."""
+
+    def info(self) -> Mapping[str, Any]:
+        """JSON-ready description: URLs, credentials, seeded ids."""
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+
+
+# --- connecting -------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def authenticate(system: str, settings: SystemSettings) -> Connection | None:
+    """Open an authenticated connection to ``system`` for one organisation.
+
+    :param system: the system name from the config (``"salesforce"``, ``"hopin"``).
+    :param settings: that org's settings for the system; secrets through ``settings.secret()``.
+    :returns: a Connection, or None when this plugin does not own ``system``.
+    :raises AuthenticationError: with the remote system's own error text.
+
+    firstresult: stops at the first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def api_usage(connection: Connection) -> ApiUsage | None:
+    """Report the remote API usage last seen on ``connection`` (for the engine's budget).
+
+    :param connection: a connection made by ``authenticate``.
+    :returns: an ApiUsage, or None when not this plugin's connection or nothing seen yet.
+
+    firstresult: stops at the first non-None result.
+    """
+
+
+# --- schema and data --------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def discover_schema(connection: Connection, objects: Sequence[str] | None) -> Schema | None:
+    """Describe the objects of the connected system.
+
+    :param connection: a connection made by ``authenticate``.
+    :param objects: object names to describe in full; None for the plugin's default set.
+    :returns: a Schema, or None when ``connection`` is not this plugin's.
+    :raises DiscoveryError: when an object does not exist or cannot be described.
+
+    firstresult: stops at the first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def pull(connection: Connection, request: PullRequest) -> Iterator[Record] | None:
+    """Read records: by ids, by filters, or changed since a watermark, oldest first.
+
+    The iterator streams page by page; it never loads every page into memory.
+
+    :param connection: a connection made by ``authenticate``.
+    :param request: what to read.
+    :returns: an iterator of Record, or None when ``connection`` is not this plugin's.
+    :raises RetryableError: transient remote failure.
+
+    firstresult: stops at the first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def push(connection: Connection, request: PushRequest) -> list[PushResult] | None:
+    """Write a batch of records; one PushResult per item, in request order.
+
+    A bad record never fails the batch: it gets ``ok=False`` and the remote error, classified
+    retryable or not.
+
+    :param connection: a connection made by ``authenticate``.
+    :param request: the batch.
+    :returns: the results, or None when ``connection`` is not this plugin's.
+    :raises RetryableError: the whole call failed transiently (nothing was written).
+
+    firstresult: stops at the first non-None result.
+    """
+
+
+# --- mapping ----------------------------------------------------------------------------
+
+
+@hookspec
+def register_transforms(register: Callable[[str, TransformFn], None]) -> None:
+    """Add named transforms usable in field mappings.
+
+    :param register: call ``register(name, fn)`` for each transform; ``fn(value, args,
+        target_field)`` returns the new value or raises ValueError with a readable message.
+    :returns: nothing.
+
+    Collecting hook: every plugin is called. A name registered twice is an error.
+    """
+
+
+@hookspec(firstresult=True)
+def map_record(
+    record: Record,
+    mapping: RecordMapping,
+    target: ObjectSchema | None,
+    transforms: Mapping[str, TransformFn],
+) -> dict[str, Any] | None:
+    """Turn a source record into target field values through ``mapping``.
+
+    Core's implementation runs last; a plugin may answer first or wrap it (``wrapper=True``).
+
+    :param record: the source record.
+    :param mapping: the field maps.
+    :param target: the target object's schema, for lengths and picklists (None if unknown).
+    :param transforms: every registered transform by name.
+    :returns: target field values.
+    :raises MappingError: a transform failed for this record.
+
+    firstresult: stops at the first non-None result.
+    """
+
+
+@hookspec
+def required_fields(flow: str, object: str, org: OrgConfig) -> Sequence[str]:
+    """Name extra source fields a plugin needs pulled for ``admit_record`` and similar checks.
+
+    :param flow: the flow name.
+    :param object: the source object being pulled.
+    :param org: the organisation's configuration.
+    :returns: field paths (possibly empty).
+
+    Collecting hook: every enabled plugin is called; the results are merged.
+    """
+
+
+# --- notifications ----------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def parse_notification(
+    system: str, request: HttpRequest, settings: SystemSettings
+) -> Notification | None:
+    """Verify and parse an inbound webhook delivery or outbound message.
+
+    :param system: the system the endpoint belongs to.
+    :param request: the raw request.
+    :param settings: the org's settings for that system (org id, signing secret ...).
+    :returns: a Notification with the response to send once its intents are stored, or None
+        when this plugin does not own ``system``.
+    :raises BadNotification: malformed, unsigned, tampered or foreign input (a 4xx; nothing
+        is stored).
+
+    firstresult: stops at the first non-None result.
+    """
+
+
+# --- checks and gates -------------------------------------------------------------------
+
+
+@hookspec
+def preflight(org: OrgConfig, connections: Mapping[str, Connection]) -> list[Finding]:
+    """Check an organisation before syncing; shown by ``eventsync check``.
+
+    :param org: the organisation's configuration.
+    :param connections: authenticated connections by system name.
+    :returns: findings (an empty list when all is well).
+
+    Collecting hook: every enabled plugin is called.
+    """
+
+
+@hookspec
+def admit_record(flow: str, record: Record, org: OrgConfig) -> Verdict | None:
+    """Decide whether a record may be synced by ``flow``; any deny wins.
+
+    :param flow: the flow name.
+    :param record: the source record, with the fields ``required_fields`` asked for.
+    :param org: the organisation's configuration.
+    :returns: a Verdict, or None for no opinion.
+
+    Collecting hook: every enabled plugin is called; a deny is recorded with its reason.
+    """
+
+
+# --- sandboxes --------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def start_sandbox(system: str, options: Mapping[str, Any]) -> SandboxHandle | None:
+    """Start the local emulator of ``system`` (tests, demo, benchmarks).
+
+    :param system: the system name.
+    :param options: emulator options (``port``, ``state_file``, seed data ...).
+    :returns: a running SandboxHandle, or None when this plugin does not own ``system``.
+
+    firstresult: stops at the first non-None result.
+    """

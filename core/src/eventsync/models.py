@@ -1,0 +1,430 @@
+"""The records that travel through hooks: frozen attrs classes, system-neutral.
+
+Plugins convert their wire formats into these with their own private cattrs converters; core
+never touches the global converter. Field values inside a ``Record`` are plain Python values
+(str, int, float, bool, None, ``datetime``/``date`` or nested mappings for relationship paths
+such as ``Campaign.Hopin_Ticket_Code__c``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import attrs
+
+from .errors import ConfigurationError
+
+__all__ = [
+    "Record",
+    "FieldSchema",
+    "ObjectSchema",
+    "Schema",
+    "Transform",
+    "FieldMap",
+    "RecordMapping",
+    "Filter",
+    "Watermark",
+    "PullRequest",
+    "PushItem",
+    "PushRequest",
+    "RemoteFailure",
+    "PushResult",
+    "HttpRequest",
+    "HttpResponse",
+    "EntityRef",
+    "Notification",
+    "Finding",
+    "Verdict",
+    "SystemSettings",
+    "ApiUsage",
+    "FIELD_TYPES",
+    "get_path",
+]
+
+#: Field types of the core schema. Plugins map their native types onto these.
+FIELD_TYPES = frozenset(
+    {
+        "id", "string", "textarea", "email", "phone", "url", "picklist", "multipicklist",
+        "boolean", "int", "double", "currency", "percent", "date", "datetime", "time",
+        "reference", "json", "any",
+    }
+)
+
+Operation = Literal["insert", "update", "upsert", "delete"]
+Severity = Literal["error", "warning", "info"]
+
+
+def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return dict(value or {})
+
+
+def get_path(fields: Mapping[str, Any], path: str) -> Any:
+    """Read a dotted path (``Campaign.Hopin_Ticket_Code__c``) from nested field mappings.
+
+    Returns None when any step is missing or None, as Salesforce does for an empty lookup.
+    """
+    value: Any = fields
+    for part in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+        if value is None:
+            return None
+    return value
+
+
+@attrs.frozen
+class Record:
+    """One record of a remote system.
+
+    :ivar system: the system name (``"salesforce"``, ``"hopin"``).
+    :ivar object: the object type (``"Lead"``, ``"registration"``).
+    :ivar id: the remote id, None for a record not created yet.
+    :ivar fields: field values; relationship paths are nested mappings.
+    :ivar modified_at: the remote modification timestamp used for watermarks.
+    :ivar deleted: True for a record that was deleted remotely.
+    """
+
+    system: str
+    object: str
+    id: str | None
+    fields: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+    modified_at: dt.datetime | None = None
+    deleted: bool = False
+
+    def get(self, path: str) -> Any:
+        """The value at a dotted field path, or None."""
+        return get_path(self.fields, path)
+
+
+@attrs.frozen
+class FieldSchema:
+    """One field of an object, as discovered from the remote system."""
+
+    name: str
+    type: str
+    label: str = ""
+    length: int | None = None
+    nillable: bool = True
+    createable: bool = True
+    updateable: bool = True
+    defaulted_on_create: bool = False
+    external_id: bool = False
+    id_lookup: bool = False
+    unique: bool = False
+    picklist_values: tuple[str, ...] = ()
+    restricted_picklist: bool = False
+    reference_to: tuple[str, ...] = ()
+    relationship_name: str | None = None
+
+    @property
+    def required_on_create(self) -> bool:
+        """True when an insert must give this field a value (Salesforce's rule)."""
+        return (
+            not self.nillable
+            and self.createable
+            and not self.defaulted_on_create
+            and self.type != "boolean"
+        )
+
+
+@attrs.frozen
+class ObjectSchema:
+    """One object type and its fields."""
+
+    name: str
+    fields: tuple[FieldSchema, ...]
+    label: str = ""
+    createable: bool = True
+    updateable: bool = True
+    queryable: bool = True
+    deletable: bool = True
+
+    def field(self, name: str) -> FieldSchema | None:
+        """The field called ``name`` (case-insensitive, as Salesforce is), or None."""
+        wanted = name.lower()
+        for candidate in self.fields:
+            if candidate.name.lower() == wanted:
+                return candidate
+        return None
+
+    def relationship(self, name: str) -> FieldSchema | None:
+        """The reference field whose relationship name is ``name`` (``Campaign``), or None."""
+        wanted = name.lower()
+        for candidate in self.fields:
+            if candidate.relationship_name and candidate.relationship_name.lower() == wanted:
+                return candidate
+        return None
+
+
+@attrs.frozen
+class Schema:
+    """The discovered schema of one system for one organisation."""
+
+    system: str
+    objects: Mapping[str, ObjectSchema] = attrs.field(factory=dict, converter=_frozen_mapping)
+
+    def object(self, name: str) -> ObjectSchema | None:
+        """The object called ``name`` (case-insensitive), or None."""
+        found = self.objects.get(name)
+        if found is not None:
+            return found
+        wanted = name.lower()
+        for key, value in self.objects.items():
+            if key.lower() == wanted:
+                return value
+        return None
+
+
+@attrs.frozen
+class Transform:
+    """A named transform with its arguments, e.g. ``Transform("truncate", {"length": 80})``."""
+
+    name: str
+    args: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+
+
+@attrs.frozen
+class FieldMap:
+    """How one target field gets its value: exactly one of source, constant or template.
+
+    :ivar target: the target field name.
+    :ivar source: a dotted source field path.
+    :ivar constant: a fixed value.
+    :ivar template: a ``str.format``-style template over source paths, e.g. ``"{firstName} {lastName}"``.
+    :ivar transforms: applied in order to the value.
+    """
+
+    target: str
+    source: str | None = None
+    constant: Any = None
+    template: str | None = None
+    transforms: tuple[Transform, ...] = ()
+
+
+@attrs.frozen
+class RecordMapping:
+    """A set of field maps from one source object to one target object."""
+
+    source_object: str
+    target_object: str
+    fields: tuple[FieldMap, ...]
+    name: str = ""
+
+
+@attrs.frozen
+class Filter:
+    """A pull filter: ``field op value``; op is one of = != < <= > >= in like."""
+
+    field: str
+    op: Literal["=", "!=", "<", "<=", ">", ">=", "in", "like"]
+    value: Any
+
+
+@attrs.frozen
+class Watermark:
+    """A ``(timestamp, id)`` position in a source's change order."""
+
+    timestamp: dt.datetime
+    id: str = ""
+
+
+@attrs.frozen
+class PullRequest:
+    """What to read: by ids, by filters, or everything changed since a watermark.
+
+    :ivar overlap: seconds to re-read before ``since`` so late commits are not missed.
+    :ivar page_size: a hint for the remote page size; None uses the plugin default.
+    """
+
+    object: str
+    fields: tuple[str, ...] = ()
+    ids: tuple[str, ...] = ()
+    filters: tuple[Filter, ...] = ()
+    since: Watermark | None = None
+    overlap: float = 0.0
+    include_deleted: bool = False
+    page_size: int | None = None
+    limit: int | None = None
+
+
+@attrs.frozen
+class PushItem:
+    """One record to write. ``key`` is the engine's correlation key, echoed in the result."""
+
+    key: str
+    fields: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+    id: str | None = None
+
+
+@attrs.frozen
+class PushRequest:
+    """A batch of writes to one object.
+
+    :ivar operation: insert, update (items carry ``id``), upsert or delete.
+    :ivar match_key: for upsert: an external-id field (native upsert) or a plain field such as
+        Email (matched with one query per batch).
+    """
+
+    object: str
+    operation: Operation
+    items: tuple[PushItem, ...]
+    match_key: str | None = None
+
+
+@attrs.frozen
+class RemoteFailure:
+    """The remote system's own account of a failed record, kept verbatim for dead letters."""
+
+    code: str
+    message: str
+    fields: tuple[str, ...] = ()
+    retryable: bool = False
+
+
+@attrs.frozen
+class PushResult:
+    """The outcome of one PushItem, in request order.
+
+    :ivar returned: fields the remote system returned (e.g. a created magic link).
+    """
+
+    key: str
+    ok: bool
+    id: str | None = None
+    created: bool = False
+    error: RemoteFailure | None = None
+    returned: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+
+    @property
+    def retryable(self) -> bool:
+        """True when the failure is transient and the record should be retried."""
+        return self.error is not None and self.error.retryable
+
+
+@attrs.frozen
+class HttpRequest:
+    """An inbound HTTP request, independent of the web framework that received it."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_mapping)
+    body: bytes = b""
+    query: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_mapping)
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        """A header value, looked up case-insensitively."""
+        wanted = name.lower()
+        for key, value in self.headers.items():
+            if key.lower() == wanted:
+                return value
+        return default
+
+
+@attrs.frozen
+class HttpResponse:
+    """The exact response to send back to the remote system."""
+
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "text/plain; charset=utf-8"
+    headers: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_mapping)
+
+
+@attrs.frozen
+class EntityRef:
+    """An entity a notification says may have changed, with any fields it carried."""
+
+    object: str
+    id: str
+    fields: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+
+
+@attrs.frozen
+class Notification:
+    """A verified, parsed webhook delivery or outbound message.
+
+    :ivar dedupe_ids: ids of the notification itself (to recognise re-sends).
+    :ivar response: what to answer once the intents are durably stored.
+    """
+
+    system: str
+    kind: str
+    entities: tuple[EntityRef, ...]
+    response: HttpResponse
+    dedupe_ids: tuple[str, ...] = ()
+    org_id: str | None = None
+
+
+@attrs.frozen
+class Finding:
+    """A preflight result: what is wrong, where, and how to fix it."""
+
+    severity: Severity
+    code: str
+    message: str
+    source: str = ""
+    where: str = ""
+    fix: str = ""
+
+
+@attrs.frozen
+class Verdict:
+    """An ``admit_record`` answer: admit or deny, with the reason recorded."""
+
+    allow: bool
+    reason: str = ""
+    source: str = ""
+
+
+@attrs.frozen
+class ApiUsage:
+    """Remote API usage, e.g. from Salesforce's ``Sforce-Limit-Info: api-usage=used/max``."""
+
+    used: int
+    limit: int
+
+    @property
+    def share(self) -> float:
+        """Used share of the allowance, 0.0 to 1.0."""
+        return self.used / self.limit if self.limit else 0.0
+
+
+@attrs.frozen
+class SystemSettings:
+    """Connection settings of one system for one organisation.
+
+    ``options`` are the non-secret settings from the config file. A secret is named there by
+    an ``<name>_env`` key that holds an environment variable name; ``secret(name)`` reads it.
+    ``env`` defaults to the process environment (tests and embedders may pass their own).
+    """
+
+    system: str
+    org: str
+    options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+    env: Mapping[str, str] | None = attrs.field(default=None, repr=False, eq=False)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """A non-secret option."""
+        return self.options.get(name, default)
+
+    def has_secret(self, name: str) -> bool:
+        """True when ``<name>_env`` is configured and the variable is set."""
+        var = self.options.get(f"{name}_env")
+        env = os.environ if self.env is None else self.env
+        return bool(var) and var in env
+
+    def secret(self, name: str) -> str:
+        """The secret named by ``<name>_env``; ConfigurationError naming the variable if unset."""
+        var = self.options.get(f"{name}_env")
+        path = f"$.orgs.{self.org}.systems.{self.system}.{name}_env"
+        if not var:
+            raise ConfigurationError([f"{path}: missing (name the environment variable holding {name})"])
+        env = os.environ if self.env is None else self.env
+        value = env.get(var)
+        if value is None:
+            raise ConfigurationError([f"{path}: environment variable {var} is not set"])
+        return value

@@ -1,0 +1,1 @@
+"""Hopin (RingCentral Events) plugin for eventsync, with a local Hopin sandbox."""

@@ -1,0 +1,3 @@
+"""The hopin plugin's hook implementations."""
+
+from eventsync import hookimpl  # noqa: F401

@@ -1,0 +1,1 @@
+"""Pardot opt-in, automation-user and trigger checks for eventsync."""

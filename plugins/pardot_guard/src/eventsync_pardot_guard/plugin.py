@@ -1,0 +1,3 @@
+"""The pardot_guard plugin's hook implementations."""
+
+from eventsync import hookimpl  # noqa: F401

@@ -1,0 +1,1 @@
+"""Salesforce plugin for eventsync, with a local Salesforce sandbox."""
