@@ -1,0 +1,172 @@
+"""What ``eventsync check`` does for one organisation, as a list of Findings.
+
+Order: enabled plugins exist, every configured system authenticates, the schemas the flows
+need are discovered, each flow's mappings and field references fit those schemas, and every
+enabled plugin's ``preflight`` hook runs. A step that cannot run because an earlier one failed
+is skipped (its cause is already a finding).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import attrs
+
+from .config import Config, OrgConfig
+from .errors import AuthenticationError, ConfigurationError, EventsyncError, NoPluginForSystem
+from .hookspecs import Connection
+from .mapping import resolve_path, validate_mapping
+from .models import FieldSchema, Finding, Schema
+from .plugins import Hooks
+
+__all__ = ["OrgCheck", "check_org", "flow_objects"]
+
+
+@attrs.frozen
+class OrgCheck:
+    """The outcome of checking one org: its findings and the live connections made."""
+
+    org: str
+    findings: tuple[Finding, ...]
+    connections: Mapping[str, Connection] = attrs.field(factory=dict, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        """True when no finding is an error."""
+        return not any(f.severity == "error" for f in self.findings)
+
+
+def flow_objects(org: OrgConfig) -> dict[str, set[str]]:
+    """The objects each system must describe for the org's enabled flows."""
+    crm: set[str] = set()
+    platform: set[str] = set()
+    flows = org.flows
+    if (f := flows.export_registrations) and f.enabled:
+        platform.add("registration")
+        crm.add(f.target_object)
+        crm.update(step.object for step in f.match_cascade)
+    if (f := flows.import_registrations) and f.enabled:
+        crm.add(f.source_object)
+        platform.update({"ticket", "magicLink"})
+    if (f := flows.magic_links) and f.enabled:
+        crm.add(flows.import_registrations.source_object if flows.import_registrations else "CampaignMember")
+        platform.add("magicLink")
+    if (f := flows.attendance) and f.enabled:
+        crm.add(f.target_object)
+        platform.add("attendance")
+    return {org.crm: crm, org.event_platform: platform}
+
+
+def _finding(code: str, message: str, *, where: str = "", fix: str = "", severity: str = "error") -> Finding:
+    return Finding(severity=severity, code=code, message=message, source="eventsync", where=where, fix=fix)  # type: ignore[arg-type]
+
+
+def _field_exists(schema: Schema, obj: str, path: str) -> str | None:
+    """None when ``obj.path`` resolves (through relationships), else the problem."""
+    current = schema.object(obj)
+    if current is None:
+        return f"object {obj!r} was not discovered"
+    return resolve_path(schema, current, path)[1]
+
+
+def _mapping_findings(config: Config, org: OrgConfig, schemas: Mapping[str, Schema], hooks: Hooks) -> list[Finding]:
+    findings: list[Finding] = []
+    crm, platform = schemas.get(org.crm), schemas.get(org.event_platform)
+    if crm is None or platform is None:
+        return findings
+    transforms = hooks.transforms()
+    base = f"$.orgs.{org.name}.flows"
+    flows = org.flows
+
+    def check(flow: str, source: Schema, target: Schema, src: str, tgt: str, op: str) -> None:
+        mapping = config.mapping(org.name, flow, src, tgt)
+        for problem in validate_mapping(
+            mapping, source, target, operation=op, transforms=transforms, where=f"{base}.{flow}.fields"
+        ):
+            findings.append(_finding("mapping", problem, where=f"{base}.{flow}.fields",
+                                     fix="correct the mapping entry in the config file"))
+
+    if (f := flows.export_registrations) and f.enabled:
+        check("export_registrations", platform, crm, "registration", f.target_object,
+              "update" if f.update_only else "upsert")
+    if (f := flows.import_registrations) and f.enabled:
+        check("import_registrations", crm, platform, f.source_object, "magicLink", "insert")
+        problem = _field_exists(crm, f.source_object, f.ticket_code_field)
+        if problem:
+            findings.append(_finding("ticket_code_field", problem, where=f"{base}.import_registrations.ticket_code_field",
+                                     fix="name the field (or relationship path) that holds the Hopin integration code"))
+    if (f := flows.magic_links) and f.enabled:
+        obj = flows.import_registrations.source_object if flows.import_registrations else "CampaignMember"
+        for key in ("link_field", "status_field"):
+            name = getattr(f, key)
+            if name is None:
+                continue
+            described = crm.object(obj)
+            field: FieldSchema | None = described.field(name) if described else None
+            if field is None:
+                findings.append(_finding("magic_links", f"{obj}.{name} does not exist", where=f"{base}.magic_links.{key}",
+                                         fix=f"create the field on {obj} in Salesforce Setup, or correct the name"))
+            elif not field.updateable:
+                findings.append(_finding("magic_links", f"{obj}.{name} is not updateable by the integration user",
+                                         where=f"{base}.magic_links.{key}", fix="grant edit access to the field"))
+    if (f := flows.attendance) and f.enabled:
+        described = crm.object(f.target_object)
+        if described is None or described.field(f.status_field) is None:
+            findings.append(_finding("attendance", f"{f.target_object}.{f.status_field} does not exist",
+                                     where=f"{base}.attendance.status_field"))
+        if f.fields:
+            check("attendance", platform, crm, "attendance", f.target_object, "update")
+    return findings
+
+
+def check_org(config: Config, org_name: str, hooks: Hooks, *, online: bool = True) -> OrgCheck:
+    """Check one organisation; never raises for a problem it can report as a finding."""
+    org = config.org(org_name)
+    org_hooks = hooks.for_plugins(org.plugins)
+    findings: list[Finding] = []
+    known = {name for name, plugin in hooks.pm.list_name_plugin() if plugin is not None}
+    for plugin in org.plugins:
+        if plugin not in known:
+            findings.append(_finding("plugin_missing", f"plugin {plugin!r} is not installed or is blocked",
+                                     where=f"$.orgs.{org.name}.plugins",
+                                     fix=f"install the distribution that provides {plugin!r}, or remove it"))
+    if not online:
+        return OrgCheck(org.name, tuple(findings))
+
+    connections: dict[str, Connection] = {}
+    for system in org.systems:
+        where = f"$.orgs.{org.name}.systems.{system}"
+        try:
+            connections[system] = org_hooks.authenticate(org.settings(system))
+        except AuthenticationError as exc:
+            findings.append(_finding("authentication", str(exc), where=where, fix=exc.hint or "check the credentials"))
+        except ConfigurationError as exc:
+            findings.extend(_finding("configuration", p, where=where) for p in exc.problems)
+        except NoPluginForSystem as exc:
+            findings.append(_finding("no_plugin", str(exc), where=where))
+        except (EventsyncError, OSError) as exc:
+            findings.append(_finding("connection", f"{system}: {exc}", where=where,
+                                     fix="check the URL and that the service is reachable"))
+
+    schemas: dict[str, Schema] = {}
+    for system, objects in flow_objects(org).items():
+        if system not in connections or not objects:
+            continue
+        try:
+            schemas[system] = org_hooks.discover_schema(connections[system], sorted(objects))
+        except EventsyncError as exc:
+            findings.append(_finding("discovery", f"{system}: {exc}", where=f"$.orgs.{org.name}.systems.{system}"))
+    try:
+        findings.extend(_mapping_findings(config, org, schemas, org_hooks))
+    except EventsyncError as exc:
+        findings.append(_finding("mapping", str(exc)))
+    try:
+        findings.extend(org_hooks.preflight(org, connections))
+    except EventsyncError as exc:
+        findings.append(_finding("preflight", str(exc)))
+    return OrgCheck(org.name, tuple(findings), connections)
+
+
+def summarize(checks: Sequence[OrgCheck]) -> bool:
+    """True when every org checked clean."""
+    return all(c.ok for c in checks)

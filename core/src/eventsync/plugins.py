@@ -1,0 +1,313 @@
+"""The plugin manager factory and the typed facade over its hooks.
+
+There is no module-global manager: ``make_plugin_manager()`` builds one, ``Hooks`` wraps it
+with one typed method per hook, and ``Hooks.for_plugins()`` narrows it to the plugins one
+organisation enables (through pluggy's ``subset_hook_caller``).
+
+Loading order, following pytest and tox: entry points of group ``eventsync`` (minus the
+block list, and limited to the allow list when one is given), then the built-ins, then
+``check_pending()`` so a misspelt hook implementation fails loudly.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from importlib.metadata import Distribution, entry_points
+from typing import Any
+
+import attrs
+import pluggy
+
+from . import hookspecs
+from .errors import MappingError, NoPluginForSystem, PluginLoadError
+from .hookspecs import PROJECT, Connection, SandboxHandle, TransformFn
+from .models import (
+    ApiUsage,
+    Finding,
+    HttpRequest,
+    Notification,
+    ObjectSchema,
+    PullRequest,
+    PushRequest,
+    PushResult,
+    Record,
+    RecordMapping,
+    Schema,
+    SystemSettings,
+    Verdict,
+)
+
+__all__ = [
+    "PluginManager",
+    "ENTRY_POINT_GROUP",
+    "BUILTIN_PLUGINS",
+    "ALLOW_ENV",
+    "BLOCK_ENV",
+    "PluginInfo",
+    "make_plugin_manager",
+    "Hooks",
+    "describe_plugins",
+]
+
+ENTRY_POINT_GROUP = "eventsync"
+#: Built-in plugins of core, registered under these short names. They cannot be blocked
+#: because the engine's default behaviour (mapping, transforms, flows) lives in them.
+BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
+    ("builtin_mapping", "eventsync.mapping"),
+    ("builtin_transforms", "eventsync.transforms"),
+)
+#: Comma-separated allow list of entry-point plugin names; an empty value loads none.
+ALLOW_ENV = "EVENTSYNC_PLUGINS"
+#: Comma-separated block list of entry-point plugin names.
+BLOCK_ENV = "EVENTSYNC_DISABLE_PLUGINS"
+
+
+def _names(value: str | None) -> frozenset[str] | None:
+    if value is None:
+        return None
+    return frozenset(n.strip() for n in value.split(",") if n.strip())
+
+
+@attrs.frozen
+class PluginInfo:
+    """What ``eventsync plugins`` shows about one registered plugin."""
+
+    name: str
+    distribution: str
+    version: str
+    hooks: tuple[str, ...]
+    builtin: bool
+
+
+class PluginManager(pluggy.PluginManager):
+    """A pluggy manager that remembers which distribution each entry-point plugin came from."""
+
+    def __init__(self) -> None:
+        super().__init__(PROJECT)
+        self.distributions: dict[str, Distribution] = {}
+
+
+def make_plugin_manager(
+    *,
+    allow: Iterable[str] | None = None,
+    block: Iterable[str] = (),
+    load_entrypoints: bool = True,
+    extra_plugins: Mapping[str, object] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> PluginManager:
+    """Build a plugin manager with the eventsync hookspecs and its plugins registered.
+
+    :param allow: entry-point plugin names to load (None: all). Combined with ``EVENTSYNC_PLUGINS``.
+    :param block: entry-point plugin names never to load. Combined with ``EVENTSYNC_DISABLE_PLUGINS``.
+    :param load_entrypoints: False to load built-ins only (tests).
+    :param extra_plugins: further plugin objects by name (tests, embedders).
+    :param environ: the environment to read the allow/block variables from (default os.environ).
+    :raises PluginLoadError: an entry point failed to import; names its distribution.
+    :raises pluggy.PluginValidationError: a plugin implements a hook that does not exist.
+    """
+    env = os.environ if environ is None else environ
+    pm = PluginManager()
+    pm.add_hookspecs(hookspecs)
+
+    allowed = _names(env.get(ALLOW_ENV))
+    if allow is not None:
+        allowed = frozenset(allow) if allowed is None else allowed & frozenset(allow)
+    blocked = frozenset(block) | (_names(env.get(BLOCK_ENV)) or frozenset())
+    for name in blocked:
+        pm.set_blocked(name)
+
+    if load_entrypoints:
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name in blocked or (allowed is not None and ep.name not in allowed):
+                continue
+            if pm.get_plugin(ep.name) is not None:
+                continue
+            dist = ep.dist.name if ep.dist is not None else "unknown"
+            try:
+                plugin = ep.load()
+            except Exception as exc:  # any import failure: report it with its distribution
+                raise PluginLoadError(ep.name, dist, exc) from exc
+            pm.register(plugin, name=ep.name)
+            if ep.dist is not None:
+                pm.distributions[ep.name] = ep.dist
+
+    for name, module in BUILTIN_PLUGINS:
+        pm.register(importlib.import_module(module), name=name)
+    for name, plugin in (extra_plugins or {}).items():
+        pm.register(plugin, name=name)
+    pm.check_pending()
+    return pm
+
+
+def describe_plugins(pm: PluginManager) -> list[PluginInfo]:
+    """List every registered plugin with its distribution, version and implemented hooks."""
+    infos = []
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None:  # blocked
+            continue
+        dist = pm.distributions.get(name)
+        hooks = tuple(sorted(h.name for h in pm.get_hookcallers(plugin) or ()))
+        builtin = dist is None
+        infos.append(
+            PluginInfo(
+                name=name,
+                distribution=dist.metadata["name"] if dist is not None else "eventsync",
+                version=dist.version if dist is not None else _core_version(),
+                hooks=hooks,
+                builtin=builtin,
+            )
+        )
+    return sorted(infos, key=lambda i: (i.builtin, i.name))
+
+
+def _core_version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+class Hooks:
+    """Typed facade over ``pm.hook``: one method per hook, clear errors when nobody answers.
+
+    Engine code calls these methods and never touches ``pm.hook`` directly.
+    """
+
+    def __init__(self, pm: PluginManager, enabled: Iterable[str] | None = None) -> None:
+        self.pm = pm
+        self.enabled: frozenset[str] | None = None if enabled is None else frozenset(enabled)
+        self._callers: dict[str, Any] = {}
+
+    def for_plugins(self, enabled: Iterable[str]) -> Hooks:
+        """A facade that calls only the built-ins and the named entry-point plugins."""
+        return Hooks(self.pm, enabled)
+
+    @property
+    def plugin_names(self) -> list[str]:
+        """Names of the plugins this facade calls."""
+        names = [n for n, p in self.pm.list_name_plugin() if p is not None]
+        if self.enabled is None:
+            return names
+        builtin = {n for n, _ in BUILTIN_PLUGINS}
+        return [n for n in names if n in self.enabled or n in builtin]
+
+    def _caller(self, name: str) -> Any:
+        if self.enabled is None:
+            return getattr(self.pm.hook, name)
+        caller = self._callers.get(name)
+        if caller is None:
+            keep = set(self.plugin_names)
+            remove = [p for n, p in self.pm.list_name_plugin() if p is not None and n not in keep]
+            caller = self.pm.subset_hook_caller(name, remove_plugins=remove)
+            self._callers[name] = caller
+        return caller
+
+    def _first(self, hook: str, for_system: str, **kwargs: Any) -> Any:
+        result = self._caller(hook)(**kwargs)
+        if result is None:
+            raise NoPluginForSystem(hook, for_system, self.plugin_names)
+        return result
+
+    # --- per-system hooks (firstresult) -------------------------------------------------
+
+    def authenticate(self, settings: SystemSettings) -> Connection:
+        """Connect to ``settings.system``; raises NoPluginForSystem or AuthenticationError."""
+        return self._first("authenticate", settings.system, system=settings.system, settings=settings)
+
+    def api_usage(self, connection: Connection) -> ApiUsage | None:
+        """The remote API usage last seen on ``connection``, if the plugin reports one."""
+        return self._caller("api_usage")(connection=connection)
+
+    def discover_schema(self, connection: Connection, objects: Sequence[str] | None = None) -> Schema:
+        """Describe the objects of ``connection``'s system."""
+        return self._first("discover_schema", connection.system, connection=connection, objects=objects)
+
+    def pull(self, connection: Connection, request: PullRequest) -> Iterator[Record]:
+        """Stream records from ``connection``'s system."""
+        return self._first("pull", connection.system, connection=connection, request=request)
+
+    def push(self, connection: Connection, request: PushRequest) -> list[PushResult]:
+        """Write a batch to ``connection``'s system; one result per item, in order."""
+        results = self._first("push", connection.system, connection=connection, request=request)
+        if len(results) != len(request.items):
+            raise RuntimeError(
+                f"plugin for {connection.system!r} returned {len(results)} push results "
+                f"for {len(request.items)} items; the push hook must return one per item"
+            )
+        return results
+
+    def parse_notification(self, settings: SystemSettings, request: HttpRequest) -> Notification:
+        """Verify and parse an inbound notification; raises BadNotification on bad input."""
+        return self._first(
+            "parse_notification", settings.system,
+            system=settings.system, request=request, settings=settings,
+        )
+
+    def start_sandbox(self, system: str, options: Mapping[str, Any] | None = None) -> SandboxHandle:
+        """Start the sandbox of ``system``."""
+        return self._first("start_sandbox", system, system=system, options=dict(options or {}))
+
+    # --- mapping ------------------------------------------------------------------------
+
+    def transforms(self) -> dict[str, TransformFn]:
+        """Every transform registered by any enabled plugin, by name."""
+        found: dict[str, TransformFn] = {}
+        problems: list[str] = []
+
+        def register(name: str, fn: TransformFn) -> None:
+            if name in found:
+                problems.append(f"transform {name!r} is registered twice")
+            found[name] = fn
+
+        self._caller("register_transforms")(register=register)
+        if problems:
+            raise MappingError(problems)
+        return found
+
+    def map_record(
+        self,
+        record: Record,
+        mapping: RecordMapping,
+        target: ObjectSchema | None,
+        transforms: Mapping[str, TransformFn],
+    ) -> dict[str, Any]:
+        """Map ``record`` to target field values."""
+        return self._first(
+            "map_record", record.system,
+            record=record, mapping=mapping, target=target, transforms=transforms,
+        )
+
+    # --- collecting hooks ---------------------------------------------------------------
+
+    def required_fields(self, flow: str, object: str, org: Any) -> list[str]:
+        """Extra source fields enabled plugins need, merged and de-duplicated."""
+        merged: dict[str, None] = {}
+        for fields in self._caller("required_fields")(flow=flow, object=object, org=org):
+            merged.update(dict.fromkeys(fields))
+        return list(merged)
+
+    def preflight(self, org: Any, connections: Mapping[str, Connection]) -> list[Finding]:
+        """Every enabled plugin's findings for ``org``."""
+        findings: list[Finding] = []
+        for batch in self._caller("preflight")(org=org, connections=connections):
+            findings.extend(batch or ())
+        return findings
+
+    def admit_record(self, flow: str, record: Record, org: Any) -> Verdict:
+        """Ask every enabled plugin; the first deny wins, else admit."""
+        verdicts: list[Verdict] = [
+            v for v in self._caller("admit_record")(flow=flow, record=record, org=org) if v is not None
+        ]
+        for verdict in verdicts:
+            if not verdict.allow:
+                return verdict
+        return Verdict(allow=True)
+
+
+def hook_names() -> list[str]:
+    """Names of every hookspec, in definition order."""
+    return [n for n, v in vars(hookspecs).items() if callable(v) and hasattr(v, f"{PROJECT}_spec")]
+
+
+TransformRegistrar = Callable[[str, TransformFn], None]

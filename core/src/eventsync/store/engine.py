@@ -1,0 +1,112 @@
+"""Creating the SQLAlchemy engine for SQLite or PostgreSQL, and opening/upgrading a store.
+
+SQLite (the default, embedded mode): a file in WAL mode, ``busy_timeout`` so concurrent writers
+wait instead of failing, ``foreign_keys=ON``, and every transaction started with ``BEGIN
+IMMEDIATE``: a transaction that reads and then writes (leasing does) takes the write lock up front
+and can never fail half-way with SQLITE_BUSY on a lock upgrade. This makes the SQLite lease as
+atomic as PostgreSQL's ``FOR UPDATE SKIP LOCKED``.
+
+PostgreSQL (scale-out): psycopg 3 through SQLAlchemy, READ COMMITTED, rows claimed with ``SELECT
+... FOR UPDATE SKIP LOCKED``; migrations run under a transaction-level advisory lock so several
+processes may start at once.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from ..errors import ConfigurationError
+from .schema import Tables, upgrade
+
+__all__ = ["DEFAULT_SQLITE_PATH", "make_url", "create_engine", "migrate"]
+
+#: Where the embedded store lives when neither a URL nor a path is given.
+DEFAULT_SQLITE_PATH = "eventsync-state.sqlite3"
+
+_SYNCHRONOUS = {"OFF", "NORMAL", "FULL", "EXTRA"}
+
+
+def make_url(url: str | None, path: str | os.PathLike[str] | None) -> sa.engine.URL:
+    """The database URL: ``url`` if given, else a SQLite file at ``path`` (or the default)."""
+    if url is not None and path is not None:
+        raise ConfigurationError(["state store: give either a URL or a SQLite path, not both"])
+    if url is None:
+        file = Path(path if path is not None else DEFAULT_SQLITE_PATH).expanduser().resolve()
+        file.parent.mkdir(parents=True, exist_ok=True)
+        return sa.engine.URL.create("sqlite+pysqlite", database=str(file))
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise ConfigurationError([f"state store: {url!r} is not a database URL ({exc})"]) from exc
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigurationError(
+            [f"state store: unsupported database {backend!r}; use sqlite or postgresql"]
+        )
+    if backend == "sqlite" and parsed.database in (None, "", ":memory:"):
+        raise ConfigurationError(
+            ["state store: an in-memory SQLite database cannot be shared; give a file path"]
+        )
+    if backend == "postgresql" and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def create_engine(
+    url: sa.engine.URL,
+    *,
+    busy_timeout: float = 30.0,
+    sqlite_synchronous: str = "FULL",
+    pool_size: int = 8,
+    echo: bool = False,
+) -> Engine:
+    """An engine configured for the store's dialect (see the module docstring)."""
+    if url.get_backend_name() == "sqlite":
+        sync = sqlite_synchronous.upper()
+        if sync not in _SYNCHRONOUS:
+            raise ConfigurationError([f"state store: sqlite_synchronous must be one of {sorted(_SYNCHRONOUS)}"])
+        engine = sa.create_engine(
+            url, echo=echo, pool_size=pool_size, max_overflow=pool_size,
+            connect_args={"timeout": busy_timeout, "check_same_thread": False},
+        )
+        _configure_sqlite(engine, int(busy_timeout * 1000), sync)
+        return engine
+    return sa.create_engine(
+        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+        isolation_level="READ COMMITTED",
+    )
+
+
+def _configure_sqlite(engine: Engine, busy_ms: int, synchronous: str) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control away from the sqlite3 module; we emit BEGIN ourselves.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {busy_ms}")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute(f"PRAGMA synchronous = {synchronous}")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def migrate(engine: Engine, tables: Tables, target: int | None = None) -> list[int]:
+    """Create the PostgreSQL schema if needed and apply missing migrations, under a lock."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            key = zlib.crc32(f"eventsync-migrate:{tables.schema}:{tables.prefix}".encode())
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+            if tables.schema:
+                conn.execute(sa.schema.CreateSchema(tables.schema, if_not_exists=True))
+        return upgrade(conn, tables, target)

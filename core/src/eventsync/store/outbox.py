@@ -1,0 +1,393 @@
+"""The outbox (DESIGN.md section 4 step 2): one row per (org, flow, entity) with a generation.
+
+Life of a row::
+
+    mark ──> pending ──lease──> leased ──complete──> deleted          (generation unchanged)
+               ^  ^               │  └───complete──> pending again     (re-marked during the job)
+               │  └──fail/backoff─┤
+               │                  └───fail (last attempt or record error) ──> dead letter
+               └───── lease expired: any worker may lease it again
+
+Times come from the store's clock (the process clock by default); workers on several machines
+need roughly synchronised clocks, as lease expiry is compared with their own time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+import attrs
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..models import RemoteFailure
+from .base import StoreBase
+from .records import CompleteResult, OutboxItem
+
+__all__ = ["OutboxOps", "Failed", "MAX_BATCH"]
+
+#: The largest batch a lease returns (one sObject Collections call takes 200 records).
+MAX_BATCH = 200
+_CHUNK = 500
+
+FailResult = Literal["retry", "dead", "requeued", "lost"]
+
+
+@attrs.frozen
+class Failed:
+    """One failed item for ``fail_many``.
+
+    :ivar retryable: None takes ``failure.retryable``.
+    :ivar retry_after: seconds the remote system asked to wait (a lower bound for the backoff).
+    """
+
+    item: OutboxItem
+    failure: RemoteFailure
+    retryable: bool | None = None
+    retry_after: float | None = None
+
+
+def _item(row: Any) -> OutboxItem:
+    return OutboxItem(
+        id=row.id, org=row.org, flow=row.flow, entity=row.entity, generation=row.generation,
+        attempts=row.attempts, payload=row.payload, hint=row.hint, lease_token=row.lease_token,
+        leased_by=row.leased_by, lease_until=row.lease_until, created_at=row.created_at,
+        last_error=row.last_error,
+    )
+
+
+def _by_token(items: Iterable[OutboxItem]) -> dict[str, list[int]]:
+    groups: dict[str, list[int]] = {}
+    for item in items:
+        if item.lease_token is None:
+            raise ValueError(f"outbox item {item.id} ({item.entity}) was not leased")
+        groups.setdefault(item.lease_token, []).append(item.id)
+    return groups
+
+
+class OutboxOps(StoreBase):
+    """Outbox operations of ``StateStore``."""
+
+    # ------------------------------------------------------------------ marking
+    def mark(
+        self, org: str, flow: str, entity: str, *, payload: Any = None, hint: str | None = None
+    ) -> int:
+        """Record that ``entity`` of ``flow`` in ``org`` may have changed; return its generation.
+
+        A new row is due at once. Marking a row that is already there adds no work: it bumps the
+        generation (so a worker holding it will not clear it) and replaces payload/hint when
+        given; a row in backoff keeps its due time. Durable when this returns.
+        """
+        now = self._now()
+        o = self.tables.outbox
+        stmt = self._upsert([_new_row(org, flow, entity, payload, hint, now)], now)
+        with self._tx() as conn:
+            generation = conn.execute(stmt.returning(o.c.generation)).scalar_one()
+        self._notify_marked()
+        return int(generation)
+
+    def mark_many(
+        self,
+        org: str,
+        flow: str,
+        entities: Iterable[str] | Mapping[str, Any],
+        *,
+        hint: str | None = None,
+    ) -> int:
+        """Mark many entities of one flow (backfills); return how many marks were written.
+
+        ``entities`` is an iterable of entity keys, or a mapping of entity key to payload. Writes
+        one multi-row upsert per chunk of 500, each chunk its own transaction, so a huge backfill
+        never holds the write lock for long. Duplicates within a chunk count once.
+        """
+        pairs: Iterable[tuple[str, Any]]
+        if isinstance(entities, Mapping):
+            pairs = entities.items()
+        else:
+            pairs = ((e, None) for e in entities)
+        total = 0
+        chunk: dict[str, Any] = {}
+        for entity, payload in pairs:
+            chunk[entity] = payload
+            if len(chunk) >= _CHUNK:
+                total += self._mark_chunk(org, flow, chunk, hint)
+                chunk = {}
+        if chunk:
+            total += self._mark_chunk(org, flow, chunk, hint)
+        if total:
+            self._notify_marked()
+        return total
+
+    def _mark_chunk(self, org: str, flow: str, chunk: dict[str, Any], hint: str | None) -> int:
+        now = self._now()
+        rows = [_new_row(org, flow, e, p, hint, now) for e, p in chunk.items()]
+        with self._tx() as conn:
+            conn.execute(self._upsert(rows, now))
+        return len(rows)
+
+    def _upsert(self, rows: list[dict[str, Any]], now: dt.datetime) -> Any:
+        o = self.tables.outbox
+        ins = self._insert(o).values(rows)
+        return ins.on_conflict_do_update(
+            index_elements=[o.c.org, o.c.flow, o.c.entity],
+            set_={
+                "generation": o.c.generation + 1,
+                "marked_at": now,
+                "payload": sa.func.coalesce(ins.excluded.payload, o.c.payload),
+                "hint": sa.func.coalesce(ins.excluded.hint, o.c.hint),
+            },
+        )
+
+    # ------------------------------------------------------------------ leasing
+    def lease(
+        self,
+        worker_id: str,
+        limit: int = MAX_BATCH,
+        lease_seconds: float = 60.0,
+        *,
+        org: str | None = None,
+        flow: str | None = None,
+    ) -> list[OutboxItem]:
+        """Claim up to ``limit`` due rows of ONE (org, flow), oldest first, for ``lease_seconds``.
+
+        The (org, flow) is the one of the oldest due row (optionally restricted by ``org`` /
+        ``flow``). Due means: its backoff has passed and it is not leased, or its lease expired
+        (a crashed or stuck worker's rows are taken over). Atomic with concurrent workers: on
+        PostgreSQL rows are locked with ``FOR UPDATE SKIP LOCKED``, on SQLite the transaction
+        holds the write lock from ``BEGIN IMMEDIATE``. All returned items share one lease token.
+        Returns an empty list when nothing is due.
+        """
+        if not 1 <= limit <= MAX_BATCH:
+            raise ValueError(f"lease limit must be between 1 and {MAX_BATCH}, got {limit}")
+        if lease_seconds <= 0:
+            raise ValueError(f"lease_seconds must be positive, got {lease_seconds}")
+        o = self.tables.outbox
+        now = self._now()
+        token = uuid.uuid4().hex
+        due = [o.c.due_at <= now, sa.or_(o.c.lease_until.is_(None), o.c.lease_until <= now)]
+        if org is not None:
+            due.append(o.c.org == org)
+        if flow is not None:
+            due.append(o.c.flow == flow)
+        order = (o.c.due_at, o.c.id)
+        with self._tx() as conn:
+            first = conn.execute(
+                self._for_update(sa.select(o.c.org, o.c.flow).where(*due).order_by(*order).limit(1))
+            ).first()
+            if first is None:
+                return []
+            ids = conn.execute(
+                self._for_update(
+                    sa.select(o.c.id)
+                    .where(*due, o.c.org == first.org, o.c.flow == first.flow)
+                    .order_by(*order)
+                    .limit(limit)
+                )
+            ).scalars().all()
+            if not ids:  # pragma: no cover - the first row was due a moment ago
+                return []
+            rows = conn.execute(
+                sa.update(o)
+                .where(o.c.id.in_(ids))
+                .values(
+                    lease_token=token, leased_by=worker_id,
+                    lease_until=now + dt.timedelta(seconds=lease_seconds),
+                    leased_generation=o.c.generation,
+                )
+                .returning(*o.c)
+            ).all()
+        rows.sort(key=lambda r: (r.due_at, r.id))
+        return [_item(r) for r in rows]
+
+    def extend(self, items: Sequence[OutboxItem], lease_seconds: float) -> int:
+        """Push the lease of ``items`` to now + ``lease_seconds`` (a heartbeat for long jobs).
+
+        Returns how many rows were still ours.
+        """
+        o = self.tables.outbox
+        until = self._now() + dt.timedelta(seconds=lease_seconds)
+        count = 0
+        with self._tx() as conn:
+            for token, ids in _by_token(items).items():
+                count += conn.execute(
+                    sa.update(o).where(o.c.id.in_(ids), o.c.lease_token == token)
+                    .values(lease_until=until)
+                ).rowcount
+        return count
+
+    def release(self, items: Sequence[OutboxItem]) -> int:
+        """Give leased rows back untouched (shutdown): due again at once, attempts unchanged.
+
+        Rows whose lease is no longer ours are left alone. Returns how many were released.
+        """
+        o = self.tables.outbox
+        count = 0
+        with self._tx() as conn:
+            for token, ids in _by_token(items).items():
+                count += conn.execute(
+                    sa.update(o).where(o.c.id.in_(ids), o.c.lease_token == token).values(**_UNLEASED)
+                ).rowcount
+        return count
+
+    # ------------------------------------------------------------------ outcomes
+    def complete(self, items: Sequence[OutboxItem]) -> CompleteResult:
+        """Finish leased items that synced successfully.
+
+        A row is deleted only if its generation did not move since the lease; a row re-marked
+        during the job is released instead, due at once, so the newer change is processed. A
+        dead letter of the same entity is cleared by a success. Rows whose lease is no longer
+        ours (expired and taken over) are left alone and reported as ``lost``.
+        """
+        o = self.tables.outbox
+        d = self.tables.dead_letters
+        now = self._now()
+        done: list[int] = []
+        requeued: list[int] = []
+        with self._tx() as conn:
+            for token, ids in _by_token(items).items():
+                deleted = conn.execute(
+                    sa.delete(o)
+                    .where(o.c.id.in_(ids), o.c.lease_token == token,
+                           o.c.generation == o.c.leased_generation)
+                    .returning(o.c.id)
+                ).scalars().all()
+                done.extend(deleted)
+                moved = conn.execute(
+                    sa.update(o)
+                    .where(o.c.id.in_(ids), o.c.lease_token == token)
+                    .values(**_UNLEASED, attempts=0, due_at=now, created_at=o.c.marked_at,
+                            first_failure_at=None)
+                    .returning(o.c.id)
+                ).scalars().all()
+                requeued.extend(moved)
+            done_set = set(done)
+            by_flow: dict[tuple[str, str], list[str]] = {}
+            for item in items:
+                if item.id in done_set:
+                    by_flow.setdefault((item.org, item.flow), []).append(item.entity)
+            for (org, flow), entities in by_flow.items():
+                conn.execute(
+                    sa.delete(d).where(d.c.org == org, d.c.flow == flow, d.c.entity.in_(entities))
+                )
+        gone = set(done) | set(requeued)
+        return CompleteResult(
+            completed=tuple(done), requeued=tuple(requeued),
+            lost=tuple(i.id for i in items if i.id not in gone),
+        )
+
+    def fail(
+        self,
+        item: OutboxItem,
+        failure: RemoteFailure,
+        *,
+        retryable: bool | None = None,
+        retry_after: float | None = None,
+    ) -> FailResult:
+        """Record a failed attempt of one leased item; return what became of it.
+
+        ``"retry"``: a retryable failure below ``max_attempts``: due again after an exponential
+        backoff with jitter (at least ``retry_after``). ``"dead"``: the last attempt, or a
+        non-retryable (record) failure: moved to dead letters with the remote code, text and
+        fields verbatim. ``"requeued"``: a record failure but the entity was re-marked during the
+        job: the newer data gets a fresh try at once. ``"lost"``: the lease was no longer ours.
+        """
+        return self.fail_many([Failed(item, failure, retryable, retry_after)])[0]
+
+    def fail_many(self, failures: Sequence[Failed]) -> list[FailResult]:
+        """``fail`` for many items in one transaction; results in the same order."""
+        results: list[FailResult] = []
+        if not failures:
+            return results
+        with self._tx() as conn:
+            now = self._now()
+            for entry in failures:
+                results.append(self._fail_one(conn, entry, now))
+        return results
+
+    def _fail_one(self, conn: Connection, entry: Failed, now: dt.datetime) -> FailResult:
+        o = self.tables.outbox
+        item, failure = entry.item, entry.failure
+        if item.lease_token is None:
+            raise ValueError(f"outbox item {item.id} ({item.entity}) was not leased")
+        row = conn.execute(
+            sa.select(o).where(o.c.id == item.id, o.c.lease_token == item.lease_token)
+        ).first()
+        if row is None:
+            return "lost"
+        retryable = failure.retryable if entry.retryable is None else entry.retryable
+        moved = row.generation != row.leased_generation
+        first_failure = row.first_failure_at or now
+        error = dict(last_error_code=failure.code, last_error=failure.message,
+                     first_failure_at=first_failure)
+        where = sa.and_(o.c.id == item.id, o.c.lease_token == item.lease_token)
+        if not retryable and moved:
+            conn.execute(sa.update(o).where(where).values(**_UNLEASED, **error, attempts=0, due_at=now))
+            return "requeued"
+        attempts = row.attempts + 1
+        if retryable and attempts < self.policy.max_attempts:
+            delay = self.backoff_seconds(attempts, entry.retry_after)
+            conn.execute(
+                sa.update(o).where(where).values(
+                    **_UNLEASED, **error, attempts=attempts,
+                    due_at=now + dt.timedelta(seconds=delay),
+                )
+            )
+            return "retry"
+        d = self.tables.dead_letters
+        values = dict(
+            org=row.org, flow=row.flow, entity=row.entity, code=failure.code,
+            message=failure.message, fields=list(failure.fields), attempts=attempts,
+            payload=row.payload, hint=row.hint, first_failure_at=first_failure,
+            last_failure_at=now,
+        )
+        ins = self._insert(d).values(**values)
+        conn.execute(
+            ins.on_conflict_do_update(
+                index_elements=[d.c.org, d.c.flow, d.c.entity],
+                set_={k: ins.excluded[k] for k in
+                      ("code", "message", "fields", "attempts", "payload", "hint", "last_failure_at")},
+            )
+        )
+        conn.execute(sa.delete(o).where(where))
+        return "dead"
+
+    def backoff_seconds(self, attempts: int, retry_after: float | None = None) -> float:
+        """The wait after the ``attempts``-th failed attempt (see ``RetryPolicy``)."""
+        p = self.policy
+        delay = min(p.backoff_cap, p.backoff_base * 2 ** max(0, attempts - 1))
+        delay *= 1.0 - random.random() * p.jitter
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return delay
+
+    # ------------------------------------------------------------------ reading
+    def pending(
+        self, org: str | None = None, flow: str | None = None, limit: int = 100
+    ) -> list[OutboxItem]:
+        """Outbox rows (leased or not), oldest due first; for status pages and tests."""
+        o = self.tables.outbox
+        q = sa.select(o).order_by(o.c.due_at, o.c.id).limit(limit)
+        if org is not None:
+            q = q.where(o.c.org == org)
+        if flow is not None:
+            q = q.where(o.c.flow == flow)
+        with self.engine.connect() as conn:
+            return [_item(r) for r in conn.execute(q)]
+
+
+_UNLEASED: dict[str, Any] = dict(
+    lease_token=None, leased_by=None, lease_until=None, leased_generation=None
+)
+
+
+def _new_row(
+    org: str, flow: str, entity: str, payload: Any, hint: str | None, now: dt.datetime
+) -> dict[str, Any]:
+    return dict(
+        org=org, flow=flow, entity=entity, generation=1, attempts=0, payload=payload, hint=hint,
+        created_at=now, marked_at=now, due_at=now,
+    )

@@ -1,0 +1,304 @@
+"""Tables of the state store and the ordered list of migrations that build them.
+
+Why not alembic: the store has a handful of tables, must upgrade itself on every start of an
+embedded SQLite process as well as a PostgreSQL deployment, and ships inside a library whose users
+never run a separate migration tool. Alembic would add a dependency, an ``env.py``/``alembic.ini``
+layout to package and a second way to reach the database, for what is here an ordered list of
+small functions run under one lock. Each migration is written against SQLAlchemy Core, is applied
+in its own transaction together with the ``schema_version`` row that records it, and is frozen
+once released: a later change is a new migration, never an edit. If the schema grows complex
+(data migrations across many releases, branching), switching to alembic is straightforward
+because ``schema_version`` already records the applied steps.
+
+Table names can carry a prefix (``prefix="t1_"`` gives ``t1_outbox``) and, on PostgreSQL, live in
+a schema of their own; tests use both to isolate themselves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+__all__ = ["Tables", "build_tables", "MIGRATIONS", "LATEST_VERSION", "current_version", "upgrade"]
+
+
+class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
+    """Stores naive UTC on every dialect, hands back aware UTC datetimes."""
+
+    impl = sa.DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given to the state store; use UTC")
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # pragma: no cover - defensive, SQLite returns datetimes
+            value = dt.datetime.fromisoformat(value)
+        return value.replace(tzinfo=dt.timezone.utc)
+
+
+def _id_type() -> sa.types.TypeEngine[int]:
+    # SQLite only auto-increments an INTEGER PRIMARY KEY.
+    return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+KEY = sa.String(255)
+JSON = sa.JSON(none_as_null=True)
+
+
+@attrs.frozen
+class Tables:
+    """The current (latest-version) table objects of one store."""
+
+    metadata: sa.MetaData
+    schema_version: sa.Table
+    links: sa.Table
+    watermarks: sa.Table
+    outbox: sa.Table
+    dead_letters: sa.Table
+    sync_log: sa.Table
+    prefix: str = ""
+    schema: str | None = None
+
+
+def build_tables(prefix: str = "", schema: str | None = None) -> Tables:
+    """Declare the latest shape of every table (what all migrations together produce)."""
+    md = sa.MetaData(schema=schema)
+    p = prefix
+    schema_version = _schema_version_table(md, p)
+    links = sa.Table(
+        f"{p}links", md,
+        sa.Column("org", KEY, primary_key=True),
+        sa.Column("flow", KEY, primary_key=True),
+        sa.Column("source_key", KEY, primary_key=True),
+        sa.Column("target_object", KEY, nullable=False),
+        sa.Column("target_id", KEY, nullable=False),
+        sa.Column("hash", sa.String(128)),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.Index(f"{p}ix_links_target", "org", "target_object", "target_id"),
+    )
+    watermarks = sa.Table(
+        f"{p}watermarks", md,
+        sa.Column("org", KEY, primary_key=True),
+        sa.Column("flow", KEY, primary_key=True),
+        sa.Column("source", KEY, primary_key=True),
+        sa.Column("ts", UTCDateTime(), nullable=False),
+        sa.Column("last_id", KEY, nullable=False, server_default=""),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+    )
+    outbox = sa.Table(
+        f"{p}outbox", md,
+        sa.Column("id", _id_type(), primary_key=True, autoincrement=True),
+        sa.Column("org", KEY, nullable=False),
+        sa.Column("flow", KEY, nullable=False),
+        sa.Column("entity", KEY, nullable=False),
+        sa.Column("generation", sa.Integer, nullable=False, server_default="1"),
+        sa.Column("leased_generation", sa.Integer),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("payload", JSON),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("marked_at", UTCDateTime(), nullable=False),
+        sa.Column("due_at", UTCDateTime(), nullable=False),
+        sa.Column("lease_token", sa.String(64)),
+        sa.Column("leased_by", KEY),
+        sa.Column("lease_until", UTCDateTime()),
+        sa.Column("first_failure_at", UTCDateTime()),
+        sa.Column("last_error_code", KEY),
+        sa.Column("last_error", sa.Text),
+        sa.Column("hint", sa.String(200)),  # added in version 2
+        sa.UniqueConstraint("org", "flow", "entity", name=f"{p}uq_outbox_entity"),
+        sa.Index(f"{p}ix_outbox_due", "org", "flow", "due_at"),
+        sa.Index(f"{p}ix_outbox_due_all", "due_at"),
+        sa.Index(f"{p}ix_outbox_lease", "lease_token"),
+    )
+    dead_letters = sa.Table(
+        f"{p}dead_letters", md,
+        sa.Column("id", _id_type(), primary_key=True, autoincrement=True),
+        sa.Column("org", KEY, nullable=False),
+        sa.Column("flow", KEY, nullable=False),
+        sa.Column("entity", KEY, nullable=False),
+        sa.Column("code", KEY, nullable=False),
+        sa.Column("message", sa.Text, nullable=False),
+        sa.Column("fields", JSON),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("payload", JSON),
+        sa.Column("first_failure_at", UTCDateTime(), nullable=False),
+        sa.Column("last_failure_at", UTCDateTime(), nullable=False),
+        sa.Column("hint", sa.String(200)),  # added in version 2
+        sa.UniqueConstraint("org", "flow", "entity", name=f"{p}uq_dead_letters_entity"),
+    )
+    sync_log = _sync_log_table(md, p)
+    return Tables(
+        metadata=md, schema_version=schema_version, links=links, watermarks=watermarks,
+        outbox=outbox, dead_letters=dead_letters, sync_log=sync_log, prefix=prefix, schema=schema,
+    )
+
+
+def _schema_version_table(md: sa.MetaData, p: str) -> sa.Table:
+    return sa.Table(
+        f"{p}schema_version", md,
+        sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("description", sa.String(200), nullable=False),
+        sa.Column("applied_at", UTCDateTime(), nullable=False),
+    )
+
+
+def _sync_log_table(md: sa.MetaData, p: str) -> sa.Table:
+    return sa.Table(
+        f"{p}sync_log", md,
+        sa.Column("id", _id_type(), primary_key=True, autoincrement=True),
+        sa.Column("org", KEY, nullable=False),
+        sa.Column("flow", KEY, nullable=False),
+        sa.Column("entity", KEY, nullable=False),
+        sa.Column("outcome", sa.String(20), nullable=False),
+        sa.Column("message", sa.Text, nullable=False, server_default=""),
+        sa.Column("at", UTCDateTime(), nullable=False),
+        sa.Index(f"{p}ix_sync_log_flow", "org", "flow", "outcome", "at"),
+        sa.Index(f"{p}ix_sync_log_at", "at"),
+    )
+
+
+# --------------------------------------------------------------------------- migrations
+# A migration receives the connection (inside the transaction that will also record it) and the
+# prefix/schema of the store. Frozen once released: never edit one, append a new one.
+
+
+def _v1_initial(conn: Connection, prefix: str, schema: str | None) -> None:
+    """Version 1 as first released: links, watermarks, outbox, dead letters (no hints, no log)."""
+    md = sa.MetaData(schema=schema)
+    p = prefix
+    sa.Table(
+        f"{p}links", md,
+        sa.Column("org", KEY, primary_key=True),
+        sa.Column("flow", KEY, primary_key=True),
+        sa.Column("source_key", KEY, primary_key=True),
+        sa.Column("target_object", KEY, nullable=False),
+        sa.Column("target_id", KEY, nullable=False),
+        sa.Column("hash", sa.String(128)),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.Index(f"{p}ix_links_target", "org", "target_object", "target_id"),
+    )
+    sa.Table(
+        f"{p}watermarks", md,
+        sa.Column("org", KEY, primary_key=True),
+        sa.Column("flow", KEY, primary_key=True),
+        sa.Column("source", KEY, primary_key=True),
+        sa.Column("ts", UTCDateTime(), nullable=False),
+        sa.Column("last_id", KEY, nullable=False, server_default=""),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+    )
+    sa.Table(
+        f"{p}outbox", md,
+        sa.Column("id", _id_type(), primary_key=True, autoincrement=True),
+        sa.Column("org", KEY, nullable=False),
+        sa.Column("flow", KEY, nullable=False),
+        sa.Column("entity", KEY, nullable=False),
+        sa.Column("generation", sa.Integer, nullable=False, server_default="1"),
+        sa.Column("leased_generation", sa.Integer),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("payload", JSON),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("marked_at", UTCDateTime(), nullable=False),
+        sa.Column("due_at", UTCDateTime(), nullable=False),
+        sa.Column("lease_token", sa.String(64)),
+        sa.Column("leased_by", KEY),
+        sa.Column("lease_until", UTCDateTime()),
+        sa.Column("first_failure_at", UTCDateTime()),
+        sa.Column("last_error_code", KEY),
+        sa.Column("last_error", sa.Text),
+        sa.UniqueConstraint("org", "flow", "entity", name=f"{p}uq_outbox_entity"),
+        sa.Index(f"{p}ix_outbox_due", "org", "flow", "due_at"),
+        sa.Index(f"{p}ix_outbox_due_all", "due_at"),
+        sa.Index(f"{p}ix_outbox_lease", "lease_token"),
+    )
+    sa.Table(
+        f"{p}dead_letters", md,
+        sa.Column("id", _id_type(), primary_key=True, autoincrement=True),
+        sa.Column("org", KEY, nullable=False),
+        sa.Column("flow", KEY, nullable=False),
+        sa.Column("entity", KEY, nullable=False),
+        sa.Column("code", KEY, nullable=False),
+        sa.Column("message", sa.Text, nullable=False),
+        sa.Column("fields", JSON),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("payload", JSON),
+        sa.Column("first_failure_at", UTCDateTime(), nullable=False),
+        sa.Column("last_failure_at", UTCDateTime(), nullable=False),
+        sa.UniqueConstraint("org", "flow", "entity", name=f"{p}uq_dead_letters_entity"),
+    )
+    md.create_all(conn)
+
+
+def _v2_hints_and_sync_log(conn: Connection, prefix: str, schema: str | None) -> None:
+    """Version 2: a ``hint`` column on outbox and dead letters; the sync log table."""
+    md = sa.MetaData(schema=schema)
+    for name in ("outbox", "dead_letters"):
+        _add_column(conn, f"{prefix}{name}", schema, sa.Column("hint", sa.String(200)))
+    _sync_log_table(md, prefix).create(conn)
+
+
+def _add_column(conn: Connection, table: str, schema: str | None, column: sa.Column[Any]) -> None:
+    prep = conn.dialect.identifier_preparer
+    qualified = prep.quote(table) if schema is None else f"{prep.quote_schema(schema)}.{prep.quote(table)}"
+    type_sql = column.type.compile(dialect=conn.dialect)
+    conn.exec_driver_sql(f"ALTER TABLE {qualified} ADD COLUMN {prep.quote(column.name)} {type_sql}")
+
+
+Migration = tuple[int, str, Callable[[Connection, str, "str | None"], None]]
+
+#: The ordered migrations: (version, description, function). Append only.
+MIGRATIONS: tuple[Migration, ...] = (
+    (1, "links, watermarks, outbox, dead letters", _v1_initial),
+    (2, "hints on outbox and dead letters; sync log", _v2_hints_and_sync_log),
+)
+LATEST_VERSION = MIGRATIONS[-1][0]
+
+
+def current_version(conn: Connection, tables: Tables) -> int:
+    """The schema version recorded in the database, 0 for an empty database."""
+    if not sa.inspect(conn).has_table(tables.schema_version.name, schema=tables.schema):
+        return 0
+    found = conn.execute(sa.select(sa.func.max(tables.schema_version.c.version))).scalar()
+    return int(found or 0)
+
+
+def upgrade(conn: Connection, tables: Tables, target: int | None = None) -> list[int]:
+    """Apply the missing migrations up to ``target`` (default: latest); return those applied.
+
+    The caller holds the migration lock and the transaction. Refuses a database whose version is
+    newer than this code knows, rather than writing to a schema it does not understand.
+    """
+    from ..errors import EventsyncError
+
+    target = LATEST_VERSION if target is None else target
+    if not sa.inspect(conn).has_table(tables.schema_version.name, schema=tables.schema):
+        tables.schema_version.create(conn)
+    have = current_version(conn, tables)
+    if have > LATEST_VERSION:
+        raise EventsyncError(
+            f"the state store is at schema version {have} but this eventsync knows only up to "
+            f"{LATEST_VERSION}; upgrade eventsync (pip install -U eventsync) before running it"
+        )
+    applied = []
+    for version, description, fn in MIGRATIONS:
+        if have < version <= target:
+            fn(conn, tables.prefix, tables.schema)
+            conn.execute(
+                tables.schema_version.insert().values(
+                    version=version, description=description,
+                    applied_at=dt.datetime.now(dt.timezone.utc),
+                )
+            )
+            applied.append(version)
+    return applied
