@@ -313,9 +313,12 @@ class OutboxOps(StoreBase):
         item, failure = entry.item, entry.failure
         if item.lease_token is None:
             raise ValueError(f"outbox item {item.id} ({item.entity}) was not leased")
-        row = conn.execute(
-            sa.select(o).where(o.c.id == item.id, o.c.lease_token == item.lease_token)
-        ).first()
+        # Lock the row (PostgreSQL) so a concurrent mark waits until we decided; on SQLite the
+        # transaction already holds the write lock.
+        query = sa.select(o).where(o.c.id == item.id, o.c.lease_token == item.lease_token)
+        if self.dialect == "postgresql":
+            query = query.with_for_update()
+        row = conn.execute(query).first()
         if row is None:
             return "lost"
         retryable = failure.retryable if entry.retryable is None else entry.retryable

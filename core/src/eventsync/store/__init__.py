@@ -1,0 +1,41 @@
+"""The state store: links, watermarks, the outbox, dead letters and the sync log.
+
+SQLAlchemy Core, one code path for SQLite (embedded default, WAL) and PostgreSQL (scale-out).
+See docs/state-store.md.
+
+    from eventsync.store import StateStore
+
+    store = StateStore.open()                        # ./eventsync-state.sqlite3
+    store = StateStore.open("postgresql+psycopg://eventsync@db/eventsync")
+"""
+
+from .core import StateStore
+from .engine import DEFAULT_SQLITE_PATH
+from .links import content_hash
+from .outbox import MAX_BATCH, Failed
+from .records import (
+    CompleteResult,
+    DeadLetter,
+    FlowStatus,
+    Link,
+    LogEntry,
+    OutboxItem,
+    RetryPolicy,
+)
+from .schema import LATEST_VERSION
+
+__all__ = [
+    "StateStore",
+    "OutboxItem",
+    "Link",
+    "DeadLetter",
+    "FlowStatus",
+    "LogEntry",
+    "CompleteResult",
+    "RetryPolicy",
+    "Failed",
+    "MAX_BATCH",
+    "LATEST_VERSION",
+    "DEFAULT_SQLITE_PATH",
+    "content_hash",
+]

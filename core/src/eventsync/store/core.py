@@ -1,0 +1,112 @@
+"""``StateStore``: links, watermarks, outbox, dead letters and sync log behind one typed API."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from .base import Clock
+from .deadletters import DeadLetterOps
+from .engine import create_engine, make_url, migrate
+from .links import LinkOps
+from .outbox import OutboxOps
+from .records import RetryPolicy
+from .schema import LATEST_VERSION, Tables, build_tables, current_version
+from .synclog import SyncLogOps
+
+__all__ = ["StateStore"]
+
+
+class StateStore(OutboxOps, DeadLetterOps, LinkOps, SyncLogOps):
+    """The state store of eventsync, on SQLite (embedded default) or PostgreSQL (scale-out).
+
+    Open it with ``StateStore.open()``; it is safe to share one instance between threads and to
+    open the same database from several processes. Close it with ``close()`` (or use it as a
+    context manager).
+    """
+
+    def __init__(
+        self, engine: Engine, tables: Tables, policy: RetryPolicy | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(engine, tables, policy or RetryPolicy(), clock)
+
+    @classmethod
+    def open(
+        cls,
+        url: str | None = None,
+        *,
+        path: str | os.PathLike[str] | None = None,
+        prefix: str = "",
+        schema: str | None = None,
+        policy: RetryPolicy | None = None,
+        max_attempts: int | None = None,
+        backoff_base: float | None = None,
+        backoff_cap: float | None = None,
+        busy_timeout: float = 30.0,
+        sqlite_synchronous: str = "FULL",
+        pool_size: int = 8,
+        clock: Clock | None = None,
+        migrate_to: int | None = None,
+        echo: bool = False,
+    ) -> StateStore:
+        """Open (creating or upgrading the schema) the store at ``url`` or the SQLite ``path``.
+
+        :param url: a SQLAlchemy URL, ``sqlite:///state.db`` or
+            ``postgresql+psycopg://user@host:5432/db`` (plain ``postgresql://`` uses psycopg 3).
+            None means a SQLite file at ``path`` (default ``./eventsync-state.sqlite3``).
+        :param prefix: prepended to every table name (isolation within one database).
+        :param schema: PostgreSQL schema to keep the tables in (created when missing).
+        :param policy: the retry policy; ``max_attempts``/``backoff_base``/``backoff_cap``
+            override single fields of it.
+        :param busy_timeout: SQLite: seconds a writer waits for the lock before failing.
+        :param sqlite_synchronous: SQLite ``PRAGMA synchronous``; FULL (default) makes every
+            committed mark survive a power loss, NORMAL is faster and survives process crashes.
+        :param clock: a function returning aware UTC datetimes (tests).
+        :param migrate_to: stop migrating at this version (tests of upgrades only).
+        """
+        if schema is not None and url is None:
+            raise ValueError("schema= needs a PostgreSQL URL; use prefix= with SQLite")
+        policy = policy or RetryPolicy()
+        overrides: dict[str, Any] = {
+            k: v for k, v in (("max_attempts", max_attempts), ("backoff_base", backoff_base),
+                              ("backoff_cap", backoff_cap)) if v is not None
+        }
+        if overrides:
+            import attrs
+
+            policy = attrs.evolve(policy, **overrides)
+        engine = create_engine(
+            make_url(url, path), busy_timeout=busy_timeout, sqlite_synchronous=sqlite_synchronous,
+            pool_size=pool_size, echo=echo,
+        )
+        tables = build_tables(prefix, schema)
+        try:
+            migrate(engine, tables, migrate_to)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine, tables, policy, clock)
+
+    def schema_version(self) -> int:
+        """The schema version of the database (``LATEST_VERSION`` once opened normally)."""
+        with self.engine.connect() as conn:
+            return current_version(conn, self.tables)
+
+    latest_version = LATEST_VERSION
+
+    def close(self) -> None:
+        """Close every pooled connection. The store must not be used afterwards."""
+        self.engine.dispose()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        url = self.engine.url.render_as_string(hide_password=True)
+        return f"<StateStore {url} prefix={self.tables.prefix!r} schema={self.tables.schema!r}>"

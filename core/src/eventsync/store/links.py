@@ -1,0 +1,137 @@
+"""Links (source entity -> target record, with a hash of what was last written) and watermarks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..models import Watermark
+from .base import StoreBase
+from .records import Link
+
+__all__ = ["LinkOps", "content_hash"]
+
+
+def content_hash(data: Any) -> str:
+    """A stable SHA-256 of JSON-able data (keys sorted), to compare with ``Link.hash``."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _link(row: Any) -> Link:
+    return Link(
+        org=row.org, flow=row.flow, source_key=row.source_key, target_object=row.target_object,
+        target_id=row.target_id, hash=row.hash, updated_at=row.updated_at,
+    )
+
+
+class LinkOps(StoreBase):
+    """Link and watermark operations of ``StateStore``."""
+
+    def get_link(self, org: str, flow: str, source_key: str) -> Link | None:
+        """The link of one source entity, or None when it was never written."""
+        return self.get_links(org, flow, [source_key]).get(source_key)
+
+    def get_links(self, org: str, flow: str, source_keys: Sequence[str]) -> dict[str, Link]:
+        """The links of many source entities of one flow (one query per 500 keys), by key."""
+        lk = self.tables.links
+        found: dict[str, Link] = {}
+        keys = list(dict.fromkeys(source_keys))
+        with self.engine.connect() as conn:
+            for start in range(0, len(keys), 500):
+                q = sa.select(lk).where(
+                    lk.c.org == org, lk.c.flow == flow, lk.c.source_key.in_(keys[start:start + 500])
+                )
+                found.update((r.source_key, _link(r)) for r in conn.execute(q))
+        return found
+
+    def find_links_to(self, org: str, target_object: str, target_id: str) -> list[Link]:
+        """Every link (any flow) that points at one target record."""
+        lk = self.tables.links
+        q = sa.select(lk).where(
+            lk.c.org == org, lk.c.target_object == target_object, lk.c.target_id == target_id
+        )
+        with self.engine.connect() as conn:
+            return [_link(r) for r in conn.execute(q)]
+
+    def put_link(
+        self, org: str, flow: str, source_key: str, target_object: str, target_id: str,
+        hash: str | None = None,
+    ) -> Link:
+        """Create or replace the link of one source entity; return it."""
+        link = Link(org, flow, source_key, target_object, target_id, hash, self._now())
+        self.put_links([link])
+        return link
+
+    def put_links(self, links: Iterable[Link]) -> int:
+        """Create or replace many links in one transaction (``updated_at`` set to now)."""
+        lk = self.tables.links
+        now = self._now()
+        rows = {
+            (x.org, x.flow, x.source_key): dict(
+                org=x.org, flow=x.flow, source_key=x.source_key, target_object=x.target_object,
+                target_id=x.target_id, hash=x.hash, updated_at=now,
+            )
+            for x in links
+        }
+        if not rows:
+            return 0
+        values = list(rows.values())
+        with self._tx() as conn:
+            for start in range(0, len(values), 500):
+                ins = self._insert(lk).values(values[start:start + 500])
+                conn.execute(
+                    ins.on_conflict_do_update(
+                        index_elements=[lk.c.org, lk.c.flow, lk.c.source_key],
+                        set_={k: ins.excluded[k] for k in
+                              ("target_object", "target_id", "hash", "updated_at")},
+                    )
+                )
+        return len(values)
+
+    def delete_link(self, org: str, flow: str, source_key: str) -> bool:
+        """Forget the link of one source entity; True when there was one."""
+        lk = self.tables.links
+        with self._tx() as conn:
+            return bool(conn.execute(sa.delete(lk).where(
+                lk.c.org == org, lk.c.flow == flow, lk.c.source_key == source_key
+            )).rowcount)
+
+    # ------------------------------------------------------------------ watermarks
+    def get_watermark(self, org: str, flow: str, source: str) -> Watermark | None:
+        """The ``(timestamp, id)`` position a poller of ``source`` reached, or None."""
+        w = self.tables.watermarks
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(w).where(
+                w.c.org == org, w.c.flow == flow, w.c.source == source
+            )).first()
+        return None if row is None else Watermark(timestamp=row.ts, id=row.last_id)
+
+    def set_watermark(
+        self, org: str, flow: str, source: str, mark: Watermark, *, force: bool = False
+    ) -> Watermark:
+        """Advance the watermark of ``source`` to ``mark``; return the stored watermark.
+
+        Only moves forward in ``(timestamp, id)`` order unless ``force`` is true (a re-sync from
+        an earlier point), so a late poller can never move it back.
+        """
+        w = self.tables.watermarks
+        where = (w.c.org == org, w.c.flow == flow, w.c.source == source)
+        with self._tx() as conn:
+            row = conn.execute(sa.select(w).where(*where)).first()
+            if row is None:
+                conn.execute(w.insert().values(
+                    org=org, flow=flow, source=source, ts=mark.timestamp, last_id=mark.id,
+                    updated_at=self._now(),
+                ))
+                return mark
+            if not force and (mark.timestamp, mark.id) <= (row.ts, row.last_id):
+                return Watermark(timestamp=row.ts, id=row.last_id)
+            conn.execute(sa.update(w).where(*where).values(
+                ts=mark.timestamp, last_id=mark.id, updated_at=self._now()
+            ))
+            return mark
