@@ -1,0 +1,65 @@
+"""The eventsync command, run as a real process."""
+
+import json
+
+
+def test_help_lists_commands(run_cli):
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("check", "init", "plugins"):
+        assert command in result.stdout
+
+
+def test_init_then_offline_check_is_clean(run_cli, tmp_path):
+    assert run_cli("init").returncode == 0
+    assert (tmp_path / "eventsync.toml").exists()
+    assert run_cli("init").returncode == 2  # refuses to overwrite
+    result = run_cli("check", "--offline")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "clean" in result.stdout
+
+
+def test_check_lists_every_problem_and_exits_2(run_cli, tmp_path):
+    (tmp_path / "bad.toml").write_text(
+        '[engine]\nworkers = "x"\n[orgs.a]\nplan = "gold"\nbogus = 1\n'
+        '[orgs.a.systems.salesforce]\npassword = "hunter2"\n'
+    )
+    result = run_cli("check", "--config", "bad.toml", "--json")
+    assert result.returncode == 2
+    report = json.loads(result.stdout)
+    assert report["ok"] is False
+    assert set(report["configuration_problems"]) == {
+        "$.engine.workers: invalid value for type, expected int",
+        "$.orgs.a: extra fields found (bogus)",
+    }
+    (tmp_path / "bad2.toml").write_text('[orgs.a]\nplan = "gold"\n[orgs.a.systems.salesforce]\npassword = "hunter2"\n')
+    result = run_cli("check", "--config", "bad2.toml")
+    assert result.returncode == 2
+    assert "$.orgs.a.plan: unknown plan 'gold'" in result.stderr
+    assert "$.orgs.a.systems.salesforce.password" in result.stderr
+    assert "hunter2" not in result.stderr + result.stdout
+
+
+def test_check_reports_unreachable_systems_as_findings(run_cli, tmp_path):
+    run_cli("init")
+    result = run_cli("check", "--json", env={"EVENTSYNC_PLUGINS": ""})
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert {f["code"] for f in report["findings"]} >= {"plugin_missing"}
+
+
+def test_plugins_json_shows_distributions_hooks_and_orgs(run_cli):
+    run_cli("init")
+    result = run_cli("plugins", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert rows["salesforce"]["distribution"] == "eventsync-salesforce"
+    assert rows["salesforce"]["orgs"] == ["acme"]
+    assert rows["pardot_guard"]["orgs"] == []
+    assert rows["builtin_transforms"]["hooks"] == ["register_transforms"]
+
+
+def test_plugins_table_is_readable(run_cli):
+    result = run_cli("plugins")
+    assert result.returncode == 0
+    assert "eventsync-hopin" in result.stdout and "register_transforms" in result.stdout

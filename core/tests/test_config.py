@@ -1,0 +1,90 @@
+"""Configuration: strict structuring, every problem in one run with its path, no literal secrets."""
+
+import tomllib
+
+import pytest
+
+from eventsync.config import example_config, load_config, parse_config
+from eventsync.errors import ConfigurationError
+
+
+def example():
+    return tomllib.loads(example_config())
+
+
+def problems(data):
+    with pytest.raises(ConfigurationError) as exc:
+        parse_config(data)
+    return exc.value.problems
+
+
+def test_example_config_is_valid_and_enables_all_four_flows():
+    config = parse_config(example())
+    org = config.org("acme")
+    assert org.flows.enabled() == ["export_registrations", "import_registrations", "magic_links", "attendance"]
+    assert org.settings("salesforce").get("grant") == "jwt"
+
+
+def test_structural_mistakes_are_all_reported_with_paths():
+    data = example()
+    data["engine"]["workers"] = "two"
+    data["orgs"]["acme"]["bogus"] = 1
+    data["orgs"]["acme"]["flows"]["export_registrations"]["fields"][0]["sorce"] = "x"
+    data["orgs"]["acme"]["plugins"] = "salesforce"
+    data["orgs"]["beta"] = {"plugins": ["salesforce"]}
+    found = problems(data)
+    assert set(found) >= {
+        "$.engine.workers: invalid value for type, expected int",
+        "$.orgs.acme: extra fields found (bogus)",
+        "$.orgs.acme.flows.export_registrations.fields[0]: extra fields found (sorce)",
+        '$.orgs.acme.plugins: expected a list of names, e.g. ["salesforce"]',
+        "$.orgs.beta.plan: required field missing",
+    }
+
+
+def test_semantic_mistakes_are_all_reported_with_paths():
+    data = example()
+    data["orgs"]["acme"]["systems"]["salesforce"]["client_secret"] = "hunter2"
+    data["orgs"]["acme"]["systems"]["hopin"]["api_key_env"] = "not a var"
+    data["orgs"]["acme"]["flows"]["export_registrations"]["fields"].append({"target": "X", "source": "a", "constant": 1})
+    data["engine"]["batch_size"] = 500
+    data["orgs"]["small"] = {"plan": "starter", "systems": {}}
+    found = "\n".join(problems(data))
+    assert "$.orgs.acme.systems.salesforce.client_secret: secrets may not be written in the file" in found
+    assert "hunter2" not in found
+    assert "$.orgs.acme.systems.hopin.api_key_env: must name an environment variable" in found
+    assert "$.orgs.acme.flows.export_registrations.fields[5]: give exactly one of source, constant or template" in found
+    assert "$.engine.batch_size: must be between 1 and 200" in found
+    assert "$.orgs.small.plan: unknown plan 'starter'" in found
+
+
+def test_plan_without_entitlement_cannot_enable_a_flow():
+    data = example()
+    data["entitlements"]["starter"] = ["export_registrations"]
+    data["orgs"]["acme"]["plan"] = "starter"
+    found = problems(data)
+    assert any(p.startswith("$.orgs.acme.flows.import_registrations: plan 'starter' is not entitled") for p in found)
+    assert not any("export_registrations: plan" in p for p in found)
+
+
+def test_a_flow_without_configuration_is_off():
+    data = example()
+    del data["orgs"]["acme"]["flows"]["attendance"]
+    assert "attendance" not in parse_config(data).org("acme").flows.enabled()
+
+
+def test_toml_syntax_error_and_missing_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[orgs.acme\nplan=1")
+    with pytest.raises(ConfigurationError, match="invalid TOML"):
+        load_config(bad)
+    with pytest.raises(ConfigurationError, match="eventsync init"):
+        load_config(tmp_path / "missing.toml")
+
+
+def test_transforms_accept_names_and_tables():
+    config = parse_config(example())
+    fields = config.mapping("acme", "export_registrations", "registration", "Lead").fields
+    company = next(f for f in fields if f.target == "Company")
+    assert [t.name for t in company.transforms] == ["default", "truncate"]
+    assert company.transforms[0].args == {"value": "Unknown"}
