@@ -1,0 +1,364 @@
+"""The embedded executor: worker threads that drain the outbox (DESIGN.md sections 4 and 5).
+
+Each worker leases a batch of up to 200 due rows of one (org, flow), calls the job function with
+it and records one ``Outcome`` per item: ``done`` completes the row (unless it was re-marked
+meanwhile), ``retry`` backs off, ``dead`` makes a dead letter. Every outcome is written to the
+sync log. Idle workers poll every ``poll_interval`` seconds and wake at once on ``wake()``, which
+the store triggers after every mark when ``wake_on_mark`` is on.
+
+A job that raises never loses rows: ``RetryableError`` retries the whole batch with backoff (at
+least its ``retry_after``); any other exception is recorded as a retryable failure carrying the
+exception text, so a persistent bug ends in dead letters an operator can read and retry.
+
+Shutdown (``stop()``, or SIGINT/SIGTERM once ``install_signal_handlers()`` ran): workers stop
+leasing, an in-flight batch finishes and is recorded; a batch still running when the stop timeout
+passes has its leases released so another process may take it (the job's late result is then
+ignored, as the lease is no longer ours). A crash instead of a clean stop loses nothing either:
+the leases expire and another worker takes the rows over.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from types import FrameType
+from typing import Any, Literal
+
+import attrs
+
+from .errors import RetryableError
+from .models import RemoteFailure
+from .store import MAX_BATCH, Failed, OutboxItem, StateStore
+
+__all__ = ["Outcome", "Job", "Executor", "ExecutorStats"]
+
+log = logging.getLogger("eventsync.executor")
+
+
+def _check_failure(instance: Outcome, _attr: Any, value: RemoteFailure | None) -> None:
+    if instance.kind != "done" and value is None:
+        raise ValueError(f"a {instance.kind!r} outcome needs the remote failure")
+
+
+@attrs.frozen
+class Outcome:
+    """What became of one item of a batch. Build with ``done()``, ``retry()`` or ``dead()``."""
+
+    kind: Literal["done", "retry", "dead"]
+    failure: RemoteFailure | None = attrs.field(default=None, validator=_check_failure)
+    retry_after: float | None = None
+    message: str = ""
+
+    @classmethod
+    def done(cls, message: str = "") -> Outcome:
+        """The target now matches the source; ``message`` goes to the sync log."""
+        return cls("done", message=message)
+
+    @classmethod
+    def retry(cls, failure: RemoteFailure, retry_after: float | None = None) -> Outcome:
+        """A transient failure: back off (at least ``retry_after`` seconds) and try again."""
+        return cls("retry", failure, retry_after)
+
+    @classmethod
+    def dead(cls, failure: RemoteFailure) -> Outcome:
+        """A failure retrying cannot fix (a record error): dead-letter with the remote text."""
+        return cls("dead", failure)
+
+
+#: The job function: one outcome per item, in the same order.
+Job = Callable[[list[OutboxItem]], Sequence[Outcome]]
+
+
+@attrs.define
+class ExecutorStats:
+    """Counters since start (read them for tests and metrics)."""
+
+    batches: int = 0
+    done: int = 0
+    requeued: int = 0
+    retried: int = 0
+    dead: int = 0
+    lost: int = 0
+    released: int = 0
+    job_errors: int = 0
+
+
+class Executor:
+    """Worker threads that lease outbox batches from ``store`` and run ``job`` on them.
+
+    :param workers: number of worker threads.
+    :param batch_size: rows per lease (at most 200).
+    :param lease_seconds: lease length; a heartbeat extends leases of long-running batches.
+    :param poll_interval: how long an idle worker waits before leasing again (unless woken).
+    :param org, flow: only work on this org and/or flow.
+    :param wake_on_mark: wake idle workers whenever this store instance commits a mark.
+    """
+
+    def __init__(
+        self,
+        store: StateStore,
+        job: Job,
+        *,
+        workers: int = 2,
+        batch_size: int = MAX_BATCH,
+        lease_seconds: float = 60.0,
+        poll_interval: float = 0.5,
+        org: str | None = None,
+        flow: str | None = None,
+        name: str = "eventsync-worker",
+        wake_on_mark: bool = True,
+    ) -> None:
+        if workers < 1:
+            raise ValueError("an executor needs at least one worker")
+        if not 1 <= batch_size <= MAX_BATCH:
+            raise ValueError(f"batch_size must be between 1 and {MAX_BATCH}")
+        self.store = store
+        self.job = job
+        self.workers = workers
+        self.batch_size = batch_size
+        self.lease_seconds = lease_seconds
+        self.poll_interval = poll_interval
+        self.org = org
+        self.flow = flow
+        self.name = name
+        self.wake_on_mark = wake_on_mark
+        self.stats = ExecutorStats()
+        self._stopping = threading.Event()
+        self._beat_stop = threading.Event()
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._inflight: dict[str, list[OutboxItem]] = {}
+        self._previous_handlers: dict[int, Any] = {}
+        self._started = False
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> Executor:
+        """Start the worker threads (and the lease heartbeat); returns self."""
+        if self._started:
+            raise RuntimeError("executor already started")
+        self._started = True
+        self._stopping.clear()
+        self._beat_stop.clear()
+        if self.wake_on_mark:
+            self.store.add_mark_listener(self.wake)
+        for n in range(self.workers):
+            worker_id = f"{self.name}-{n}@{_host_pid()}"
+            thread = threading.Thread(target=self._work, args=(worker_id,), name=worker_id, daemon=True)
+            self._threads.append(thread)
+            thread.start()
+        self._beat = threading.Thread(target=self._heartbeat, name=f"{self.name}-heartbeat", daemon=True)
+        self._beat.start()
+        return self
+
+    def wake(self) -> None:
+        """Wake idle workers now instead of at their next poll (cheap; safe from any thread)."""
+        self._wake.set()
+
+    def request_stop(self) -> None:
+        """Ask the workers to stop after their current batch; returns at once (signal-safe)."""
+        self._stopping.set()
+        self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        """True once a stop was requested."""
+        return self._stopping.is_set()
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop and wait up to ``timeout`` seconds for in-flight batches to be recorded.
+
+        Batches still running after the timeout have their leases released. Returns True when
+        every worker finished cleanly. Restores signal handlers installed by this executor.
+        """
+        self.request_stop()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        clean = not any(t.is_alive() for t in self._threads)
+        self._beat_stop.set()
+        if not clean:
+            with self._lock:
+                stuck = [item for items in self._inflight.values() for item in items]
+                self._inflight.clear()
+            if stuck:
+                released = self.store.release(stuck)
+                self._count(released=released)
+                log.warning("stop timeout: released %d leased rows of unfinished batches", released)
+        if getattr(self, "_beat", None) is not None:
+            self._beat.join(5.0)
+        if self.wake_on_mark:
+            self.store.remove_mark_listener(self.wake)
+        self.restore_signal_handlers()
+        self._threads = [t for t in self._threads if t.is_alive()]
+        self._started = False
+        return clean
+
+    def run(self, *, stop_timeout: float = 30.0) -> bool:
+        """Start, handle SIGINT/SIGTERM (from the main thread), block until stopped, stop."""
+        if threading.current_thread() is threading.main_thread():
+            self.install_signal_handlers()
+        self.start()
+        while not self._stopping.wait(0.2):
+            pass
+        return self.stop(stop_timeout)
+
+    def install_signal_handlers(self) -> None:
+        """Make SIGINT and SIGTERM request a clean stop. Must be called from the main thread."""
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError("install_signal_handlers() must be called from the main thread")
+
+        def _handler(signum: int, _frame: FrameType | None) -> None:
+            log.info("received %s: stopping after in-flight batches", signal.Signals(signum).name)
+            self.request_stop()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous_handlers[sig] = signal.signal(sig, _handler)
+
+    def restore_signal_handlers(self) -> None:
+        """Put back the handlers ``install_signal_handlers`` replaced (main thread only)."""
+        if not self._previous_handlers or threading.current_thread() is not threading.main_thread():
+            return
+        for sig, previous in self._previous_handlers.items():
+            signal.signal(sig, previous)
+        self._previous_handlers.clear()
+
+    def __enter__(self) -> Executor:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ workers
+    def _work(self, worker_id: str) -> None:
+        while not self._stopping.is_set():
+            try:
+                items = self.store.lease(
+                    worker_id, self.batch_size, self.lease_seconds, org=self.org, flow=self.flow
+                )
+            except Exception:
+                log.exception("%s: leasing failed; retrying in %.1fs", worker_id, self.poll_interval)
+                self._stopping.wait(self.poll_interval)
+                continue
+            if not items:
+                self._wake.wait(self.poll_interval)
+                self._wake.clear()
+                continue
+            if self._stopping.is_set():
+                self._count(released=self.store.release(items))
+                break
+            self._run_batch(worker_id, items)
+
+    def _run_batch(self, worker_id: str, items: list[OutboxItem]) -> None:
+        with self._lock:
+            self._inflight[worker_id] = items
+        try:
+            outcomes = self._call_job(items)
+            with self._lock:
+                still_ours = self._inflight.pop(worker_id, None) is not None
+            if still_ours:
+                self._record_safely(items, outcomes)
+        except BaseException:
+            with self._lock:
+                leftover = self._inflight.pop(worker_id, None)
+            if leftover:
+                self._count(released=self.store.release(leftover))
+            raise
+        finally:
+            self._count(batches=1)
+
+    def _count(self, **increments: int) -> None:
+        with self._lock:
+            for name, n in increments.items():
+                setattr(self.stats, name, getattr(self.stats, name) + n)
+
+    def _record_safely(self, items: list[OutboxItem], outcomes: list[Outcome]) -> None:
+        for attempt in range(1, 4):
+            try:
+                self._record(items, outcomes)
+                return
+            except Exception:
+                log.exception("recording %d outcomes failed (attempt %d of 3)", len(items), attempt)
+                time.sleep(0.2 * attempt)
+        log.error(
+            "gave up recording %d outcomes; their leases expire in %.0fs and the rows are retried",
+            len(items), self.lease_seconds,
+        )
+
+    def _call_job(self, items: list[OutboxItem]) -> list[Outcome]:
+        try:
+            outcomes = list(self.job(list(items)))
+            if len(outcomes) != len(items):
+                raise RuntimeError(
+                    f"job returned {len(outcomes)} outcomes for {len(items)} items (one per item, in order)"
+                )
+            return outcomes
+        except RetryableError as exc:
+            self._count(job_errors=1)
+            failure = RemoteFailure(exc.code, exc.message, exc.fields, retryable=True)
+            return [Outcome.retry(failure, exc.retry_after)] * len(items)
+        except Exception as exc:
+            self._count(job_errors=1)
+            log.exception("job failed on %d items of %s/%s", len(items), items[0].org, items[0].flow)
+            text = str(exc) or repr(exc)
+            failure = RemoteFailure(type(exc).__name__, text, retryable=True)
+            return [Outcome.retry(failure)] * len(items)
+
+    def _record(self, items: list[OutboxItem], outcomes: list[Outcome]) -> None:
+        lines: list[tuple[str, str, str, str, str]] = []
+        done = [(i, o) for i, o in zip(items, outcomes, strict=True) if o.kind == "done"]
+        failed = [(i, o) for i, o in zip(items, outcomes, strict=True) if o.kind != "done"]
+        if done:
+            result = self.store.complete([i for i, _ in done])
+            completed, requeued = set(result.completed), set(result.requeued)
+            for item, outcome in done:
+                if item.id in completed:
+                    lines.append(_line(item, "done", outcome.message))
+                elif item.id in requeued:
+                    lines.append(_line(item, "requeued", "changed during the job; queued again"))
+                else:
+                    lines.append(_line(item, "lost", "lease expired and was taken over"))
+            self._count(done=len(completed), requeued=len(requeued),
+                        lost=len(done) - len(completed) - len(requeued))
+        if failed:
+            results = self.store.fail_many([
+                Failed(i, o.failure, retryable=o.kind == "retry", retry_after=o.retry_after)
+                for i, o in failed if o.failure is not None
+            ])
+            for (item, outcome), result in zip(failed, results, strict=True):
+                assert outcome.failure is not None
+                text = f"{outcome.failure.code}: {outcome.failure.message}"
+                lines.append(_line(item, result, text))
+                self._count(**{_STAT[result]: 1})
+        try:
+            self.store.log_many(lines)
+        except Exception:  # the outcome is recorded; a missing log line must not stop the worker
+            log.exception("could not write %d sync-log lines", len(lines))
+
+    def _heartbeat(self) -> None:
+        interval = max(0.05, self.lease_seconds / 3)
+        while not self._beat_stop.wait(interval):
+            with self._lock:
+                inflight = [item for items in self._inflight.values() for item in items]
+            if inflight:
+                try:
+                    self.store.extend(inflight, self.lease_seconds)
+                except Exception:
+                    log.exception("could not extend %d leases", len(inflight))
+
+
+_STAT = {"retry": "retried", "dead": "dead", "requeued": "requeued", "lost": "lost"}
+
+
+def _line(item: OutboxItem, outcome: str, message: str) -> tuple[str, str, str, str, str]:
+    return (item.org, item.flow, item.entity, outcome, message)
+
+
+def _host_pid() -> str:
+    import os
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
