@@ -1,0 +1,1 @@
+"""A minimal example CRM plugin for eventsync."""
