@@ -1,0 +1,146 @@
+"""Authentication: an organisation API key as a bearer token (what production clients do), or
+OAuth authorization-code tokens refreshed on the platform host (Hopin's OAuth sample), and the
+checks that tell a wrong URL from a wrong key from a wrong organisation."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import attrs
+import requests
+from eventsync.errors import AuthenticationError, EventsyncError, RecordError, RetryableError
+from eventsync.models import SystemSettings
+
+from .convert import parse_list
+from .http import SYSTEM, HopinHttp, error_text
+from .options import HopinOptions, load_options
+
+
+class OAuthTokens:
+    """An OAuth access token, refreshed with the refresh token at ``{platform_url}/oauth/token``."""
+
+    def __init__(self, settings: SystemSettings, options: HopinOptions) -> None:
+        self.settings = settings
+        self.options = options
+        self.lock = threading.Lock()
+        self.access = settings.secret("access_token") if settings.has_secret("access_token") else ""
+        self.refresh_token = settings.secret("refresh_token") if settings.has_secret("refresh_token") else ""
+
+    def token(self) -> str:
+        """The current access token (refreshed first when none was configured)."""
+        if not self.access:
+            self.refresh()
+        return self.access
+
+    def refresh(self) -> bool:
+        """Trade the refresh token for a new pair; False when no refresh token is configured."""
+        if not self.refresh_token:
+            return False
+        with self.lock:
+            params = {
+                "grant_type": "refresh_token",
+                "refresh_token": self.refresh_token,
+                "client_id": self.options.oauth_client_id,
+                "client_secret": self.settings.secret("client_secret"),
+            }
+            if self.options.oauth_resource:
+                params["resource"] = self.options.oauth_resource
+            url = f"{self.options.platform_url.rstrip('/')}/oauth/token"
+            try:
+                response = requests.post(url, params=params, headers={"Accept": "application/json"},
+                                         timeout=self.options.timeout)
+            except requests.RequestException as exc:
+                raise RetryableError("CONNECTION", f"POST {url}: {type(exc).__name__}", system=SYSTEM) from exc
+            if response.status_code != 200:
+                raise AuthenticationError(SYSTEM, f"token refresh refused (HTTP {response.status_code})",
+                                          error_text(response),
+                                          hint="re-authorise the app to get a new refresh token")
+            body = response.json()
+            self.access = body["access_token"]
+            self.refresh_token = body.get("refresh_token") or self.refresh_token
+            return True
+
+
+@attrs.define
+class HopinConnection:
+    """An authenticated connection to Hopin for one eventsync organisation."""
+
+    org: str
+    settings: SystemSettings = attrs.field(repr=False)
+    options: HopinOptions
+    http: HopinHttp = attrs.field(repr=False)
+    organization_id: str = ""
+    event_id: str = ""
+    organization_name: str = ""
+    subscription: dict[str, Any] = attrs.field(factory=dict)
+    ticket_codes: dict[str, str] = attrs.field(factory=dict)
+    system: str = "hopin"
+
+
+def connect(settings: SystemSettings) -> HopinConnection:
+    """Build the connection and verify it; AuthenticationError says what is wrong."""
+    options = load_options(settings)
+    if options.auth == "oauth":
+        tokens = OAuthTokens(settings, options)
+        http = HopinHttp(options, tokens.token, tokens.refresh)
+    else:
+        key = settings.secret("api_key")
+        http = HopinHttp(options, lambda: key)
+    connection = HopinConnection(settings.org, settings, options, http)
+    try:
+        verify(connection)
+    except BaseException:
+        http.close()
+        raise
+    return connection
+
+
+def verify(connection: HopinConnection) -> None:
+    """``GET /v1/health`` (is this the Hopin API?), ``GET /v1/organizations`` (is the key good,
+    does it reach the organisation?), then the configured event."""
+    http, options = connection.http, connection.options
+    try:
+        health = http.request("GET", "/v1/health", check=False)
+    except RetryableError as exc:
+        raise AuthenticationError(SYSTEM, "API unreachable", exc.message,
+                                  hint=f"check base_url ({options.base_url})") from exc
+    if health.status_code == 401:
+        raise AuthenticationError(SYSTEM, "credentials rejected", error_text(health),
+                                  hint="check the API key / OAuth token for this organisation")
+    if health.status_code != 200:
+        raise AuthenticationError(SYSTEM, f"GET /v1/health answered HTTP {health.status_code}",
+                                  error_text(health),
+                                  hint=f"check base_url ({options.base_url}): it should be the API host, "
+                                  "e.g. https://api.events.ringcentral.com or https://api.hopin.com")
+    orgs = http.request("GET", "/v1/organizations", check=False)
+    if orgs.status_code in (401, 403):
+        raise AuthenticationError(SYSTEM, "credentials rejected", error_text(orgs),
+                                  hint="check the API key / OAuth token for this organisation")
+    if orgs.status_code != 200:
+        raise AuthenticationError(SYSTEM, f"GET /v1/organizations answered HTTP {orgs.status_code}",
+                                  error_text(orgs), hint=f"check base_url ({options.base_url})")
+    page = parse_list(orgs.json())
+    reachable = {item.id: str(item.attributes.get("name", "")) for item in page.data}
+    wanted = options.organization_id
+    if not wanted:
+        if len(reachable) != 1:
+            raise AuthenticationError(SYSTEM, "organization_id not set",
+                                      f"the key reaches {len(reachable)} organisations: {', '.join(reachable)}",
+                                      hint="set organization_id")
+        wanted = next(iter(reachable))
+    elif wanted not in reachable:
+        raise AuthenticationError(SYSTEM, f"organisation {wanted} not reachable with these credentials",
+                                  f"reachable: {', '.join(reachable) or 'none'}",
+                                  hint="check organization_id, or use a key of that organisation")
+    connection.organization_id = wanted
+    connection.organization_name = reachable[wanted]
+    if options.event_id:
+        try:
+            http.get_json(f"/v1/events/{options.event_id}")
+        except (RecordError, EventsyncError) as exc:
+            if isinstance(exc, AuthenticationError):
+                raise
+            raise AuthenticationError(SYSTEM, f"event {options.event_id} not reachable", str(exc),
+                                      hint="check event_id") from exc
+        connection.event_id = options.event_id
