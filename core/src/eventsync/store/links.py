@@ -63,14 +63,17 @@ class LinkOps(StoreBase):
         hash: str | None = None,
     ) -> Link:
         """Create or replace the link of one source entity; return it."""
-        link = Link(org, flow, source_key, target_object, target_id, hash, self._now())
-        self.put_links([link])
+        now = self._now()
+        link = Link(org, flow, source_key, target_object, target_id, hash, now)
+        self._put_links([link], now)
         return link
 
     def put_links(self, links: Iterable[Link]) -> int:
         """Create or replace many links in one transaction (``updated_at`` set to now)."""
+        return self._put_links(links, self._now())
+
+    def _put_links(self, links: Iterable[Link], now: Any) -> int:
         lk = self.tables.links
-        now = self._now()
         rows = {
             (x.org, x.flow, x.source_key): dict(
                 org=x.org, flow=x.flow, source_key=x.source_key, target_object=x.target_object,
