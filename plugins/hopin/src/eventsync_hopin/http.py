@@ -2,9 +2,9 @@
 retries with exponential backoff that honour ``Retry-After`` on 429 and 5xx, and the mapping
 of HTTP failures onto eventsync's error taxonomy.
 
-POST and PATCH are retried only on 429 and 503 (the server says it did not act); other
-methods on 429, 500, 502, 503 and 504. A create that may have happened is made safe by the
-caller (look-before-create in ``push.py``).
+POST is retried here only on 429 (the server says it did not act); every other method on 429,
+500, 502, 503 and 504. A create that failed with a 5xx may still have happened, so the caller
+retries it itself after looking first (look-before-create in ``push.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
+from eventsync import backoff
 from eventsync.errors import AuthenticationError, FatalError, RecordError, RetryableError
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
@@ -21,8 +22,8 @@ from urllib3.util.retry import Retry
 from .options import HopinOptions
 
 SYSTEM = "hopin"
-_UNSAFE = frozenset({"POST", "PATCH"})
-_UNSAFE_RETRY_STATUSES = frozenset({429, 503})
+_UNSAFE = frozenset({"POST"})
+_UNSAFE_RETRY_STATUSES = frozenset({429})
 
 
 def make_retry(options: HopinOptions) -> Retry:
@@ -37,6 +38,11 @@ def make_retry(options: HopinOptions) -> Retry:
 
         def parse_retry_after(self, retry_after: str) -> float:
             return min(super().parse_retry_after(retry_after), cap)
+
+        def sleep(self, response: Any = None) -> None:
+            # Wait through eventsync.backoff so the test switch (backoff.disabled) applies.
+            retry_after = self.get_retry_after(response) if response is not None else None
+            backoff.wait(retry_after if retry_after is not None else self.get_backoff_time())
 
     return _HopinRetry(
         total=options.retries,

@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from eventsync import backoff
 from eventsync.errors import AuthenticationError, FatalError, RecordError, RemoteError, RetryableError
-from eventsync.models import PushItem, PushRequest, PushResult, RemoteFailure
+from eventsync.models import Filter, PushItem, PushRequest, PushResult, RemoteFailure
 
 from . import filters as flt
 from .auth import HopinConnection
@@ -65,8 +66,6 @@ def resolve_ticket(connection: HopinConnection, fields: Mapping[str, Any]) -> st
 
 def find_magic_link(connection: HopinConnection, ticket_id: str, email: str) -> Resource | None:
     """The existing invitation for this email on this ticket (case-insensitive), or None."""
-    from eventsync.models import Filter
-
     params, body = flt.encode([Filter("email", "=", email)], connection.options.filter_encoding)
     url: str | None = f"/v1/tickets/{ticket_id}/magicLinks"
     first = True
@@ -80,6 +79,23 @@ def find_magic_link(connection: HopinConnection, ticket_id: str, email: str) -> 
 
 
 def _magic_link(connection: HopinConnection, item: PushItem, lookup: bool) -> PushResult:
+    """Create the invitation; a transient failure of the create is retried after looking again,
+    so a create that happened although its answer was lost is never made twice."""
+    attempt = 1
+    while True:
+        try:
+            return _magic_link_once(connection, item, lookup)
+        except RetryableError as exc:
+            if attempt > connection.options.retries:
+                raise
+            backoff.wait(exc.retry_after if exc.retry_after is not None
+                         else backoff.delay(attempt, base=connection.options.backoff_factor,
+                                            cap=connection.options.backoff_max))
+            attempt += 1
+            lookup = True
+
+
+def _magic_link_once(connection: HopinConnection, item: PushItem, lookup: bool) -> PushResult:
     fields = item.fields
     ticket_id = resolve_ticket(connection, fields)
     email = str(fields.get("email") or "").strip()

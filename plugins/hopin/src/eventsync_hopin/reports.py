@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+from eventsync import backoff
 from eventsync.errors import FatalError, RetryableError
 from eventsync.models import Record
 
@@ -44,7 +45,7 @@ def request_report(connection: HopinConnection, event_id: str) -> str:
         if time.monotonic() > deadline:
             raise RetryableError("REPORT_TIMEOUT", f"report {created.id} not ready after "
                                  f"{options.report_timeout}s (status {status!r})", system=SYSTEM)
-        time.sleep(options.report_poll_interval)
+        backoff.wait(options.report_poll_interval)
 
 
 def _convert(field: str, value: str) -> Any:

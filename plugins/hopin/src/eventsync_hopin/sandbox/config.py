@@ -21,6 +21,10 @@ class SandboxConfig:
     port: int = 0
     state_file: str | None = None
     seed: bool = True
+    organization_id: str | None = None
+    event_id: str | None = None
+    ticket_id: str | None = None
+    ticket_code: str | None = None
     organization_name: str = "Demo Organisation"
     event_name: str = "Demo Event"
     event_slug: str = "demo-event"

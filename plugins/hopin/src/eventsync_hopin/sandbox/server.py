@@ -25,9 +25,10 @@ WEBHOOK_SECRET_ENV = "EVENTSYNC_HOPIN_SANDBOX_WEBHOOK_SECRET"
 
 def seed(store: Store, config: SandboxConfig) -> None:
     """Create the demo organisation, event, ticket (with questions) and optional registrations."""
-    org = store.create_organization(config.organization_name)
-    event = store.create_event(org["id"], {"name": config.event_name, "slug": config.event_slug})
-    ticket = store.create_ticket(event["id"], {"name": config.ticket_name})
+    org = store.create_organization(config.organization_name, config.organization_id)
+    event = store.create_event(org["id"], {"name": config.event_name, "slug": config.event_slug}, config.event_id)
+    ticket_attrs = {"name": config.ticket_name, "code": config.ticket_code}
+    ticket = store.create_ticket(event["id"], ticket_attrs, config.ticket_id)
     if config.seed_questions:
         store.create_question(ticket["id"], {"title": "Company size", "questionType": "select",
                                              "required": False, "options": ["1-10", "11-100", "100+"]})

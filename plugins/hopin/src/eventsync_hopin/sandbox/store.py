@@ -135,7 +135,8 @@ class Store:
         with self.changing():
             return copy.deepcopy(self._put("organizations", {"name": name}, resource_id))
 
-    def create_event(self, organization_id: str, attributes: Mapping[str, Any]) -> dict[str, Any]:
+    def create_event(self, organization_id: str, attributes: Mapping[str, Any],
+                     resource_id: str | None = None) -> dict[str, Any]:
         """Create an event in an organisation (defaults: published, Rails time zone ``UTC``)."""
         self.get("organizations", organization_id)
         attrs = {
@@ -151,9 +152,10 @@ class Store:
         attrs.update(attributes)
         attrs["organizationId"] = organization_id
         with self.changing():
-            return copy.deepcopy(self._put("events", attrs))
+            return copy.deepcopy(self._put("events", attrs, resource_id))
 
-    def create_ticket(self, event_id: str, attributes: Mapping[str, Any]) -> dict[str, Any]:
+    def create_ticket(self, event_id: str, attributes: Mapping[str, Any],
+                      resource_id: str | None = None) -> dict[str, Any]:
         """Create a ticket type; its integration code is the ``code=`` part of its registration URL."""
         event = self.get("events", event_id)
         code = attributes.get("code") or new_id()
@@ -164,7 +166,7 @@ class Store:
             f"{self.base_url}/events/{event['attributes']['slug']}/registration?code={code}"
         )
         with self.changing():
-            return copy.deepcopy(self._put("tickets", attrs))
+            return copy.deepcopy(self._put("tickets", attrs, resource_id))
 
     def create_question(self, ticket_id: str, attributes: Mapping[str, Any]) -> dict[str, Any]:
         """Create a registration-form ("bank") question on a ticket."""
