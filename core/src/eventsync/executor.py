@@ -328,11 +328,11 @@ class Executor:
                 Failed(i, o.failure, retryable=o.kind == "retry", retry_after=o.retry_after)
                 for i, o in failed if o.failure is not None
             ])
-            for (item, outcome), result in zip(failed, results, strict=True):
+            for (item, outcome), fate in zip(failed, results, strict=True):
                 assert outcome.failure is not None
                 text = f"{outcome.failure.code}: {outcome.failure.message}"
-                lines.append(_line(item, result, text))
-                self._count(**{_STAT[result]: 1})
+                lines.append(_line(item, fate, text))
+                self._count(**{_STAT[fate]: 1})
         try:
             self.store.log_many(lines)
         except Exception:  # the outcome is recorded; a missing log line must not stop the worker

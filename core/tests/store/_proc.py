@@ -33,7 +33,7 @@ def main() -> int:
     from eventsync.store import StateStore
 
     store = StateStore.open(args.url, path=args.path, schema=args.schema)
-    out = open(args.out, "a", buffering=1, encoding="utf-8")
+    out = open(args.out, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - closed at exit
     lock = threading.Lock()
 
     def job(items):

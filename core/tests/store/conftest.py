@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-
 from eventsync.store import StateStore
 
 PG_URL = os.environ.get(
@@ -89,7 +88,7 @@ class FakeClock:
     """A settable clock for the store (aware UTC)."""
 
     def __init__(self) -> None:
-        self.now = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
+        self.now = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
 
     def __call__(self) -> dt.datetime:
         return self.now

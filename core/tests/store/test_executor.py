@@ -7,7 +7,6 @@ import time
 from collections import Counter
 
 import pytest
-
 from eventsync.errors import RetryableError
 from eventsync.executor import Executor, Outcome
 from eventsync.models import RemoteFailure

@@ -35,7 +35,7 @@ def test_content_hash_is_stable() -> None:
 
 
 def test_watermarks_only_move_forward(store: StateStore) -> None:
-    t0 = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
+    t0 = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
     assert store.get_watermark("acme", "export", "hopin:registration") is None
     store.set_watermark("acme", "export", "hopin:registration", Watermark(t0, "b"))
     assert store.get_watermark("acme", "export", "hopin:registration") == Watermark(t0, "b")

@@ -6,7 +6,6 @@ import threading
 import time
 
 import pytest
-
 from eventsync.models import RemoteFailure
 from eventsync.store import MAX_BATCH, Failed, StateStore
 
@@ -110,7 +109,7 @@ def test_backoff_grows_exponentially_with_jitter_and_cap(clocked_store, clock) -
         assert ideal * 0.8 - 1e-6 <= wait <= ideal + 1e-6, (attempt, wait)
         assert store.lease("w") == []  # not due yet
         clock.advance(wait + 0.001)
-    assert all(b > a for a, b in zip(waits[:5], waits[1:5])), waits
+    assert all(b > a for a, b in zip(waits[:5], waits[1:6], strict=True)), waits
     assert waits[-1] <= 20.0
 
 

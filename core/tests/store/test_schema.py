@@ -6,7 +6,6 @@ import datetime as dt
 
 import pytest
 import sqlalchemy as sa
-
 from eventsync.errors import ConfigurationError, EventsyncError
 from eventsync.store import LATEST_VERSION, StateStore
 from eventsync.store.schema import MIGRATIONS
@@ -48,7 +47,7 @@ def test_upgrade_from_version_1_keeps_data(target) -> None:
     # write a v1 row the way version-1 code did (no hint column yet)
     v1_outbox = sa.Table(old.tables.outbox.name, sa.MetaData(schema=old.tables.schema), autoload_with=old.engine)
     assert "hint" not in v1_outbox.c
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with old.engine.begin() as conn:
         conn.execute(v1_outbox.insert().values(
             org="acme", flow="export", entity="reg-1", generation=4, attempts=0,
@@ -73,7 +72,7 @@ def test_a_newer_database_is_refused(target) -> None:
     with store.engine.begin() as conn:
         conn.execute(store.tables.schema_version.insert().values(
             version=LATEST_VERSION + 1, description="from the future",
-            applied_at=dt.datetime.now(dt.timezone.utc),
+            applied_at=dt.datetime.now(dt.UTC),
         ))
     with pytest.raises(EventsyncError, match="upgrade eventsync"):
         target.open()

@@ -104,11 +104,9 @@ class OutboxOps(StoreBase):
         one multi-row upsert per chunk of 500, each chunk its own transaction, so a huge backfill
         never holds the write lock for long. Duplicates within a chunk count once.
         """
-        pairs: Iterable[tuple[str, Any]]
-        if isinstance(entities, Mapping):
-            pairs = entities.items()
-        else:
-            pairs = ((e, None) for e in entities)
+        pairs: Iterable[tuple[str, Any]] = (
+            entities.items() if isinstance(entities, Mapping) else ((e, None) for e in entities)
+        )
         total = 0
         chunk: dict[str, Any] = {}
         for entity, payload in pairs:
@@ -200,8 +198,7 @@ class OutboxOps(StoreBase):
                 )
                 .returning(*o.c)
             ).all()
-        rows.sort(key=lambda r: (r.due_at, r.id))
-        return [_item(r) for r in rows]
+        return [_item(r) for r in sorted(rows, key=lambda r: (r.due_at, r.id))]
 
     def extend(self, items: Sequence[OutboxItem], lease_seconds: float) -> int:
         """Push the lease of ``items`` to now + ``lease_seconds`` (a heartbeat for long jobs).

@@ -38,14 +38,14 @@ class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r} given to the state store; use UTC")
-        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: Any, dialect: Any) -> dt.datetime | None:
         if value is None:
             return None
         if isinstance(value, str):  # pragma: no cover - defensive, SQLite returns datetimes
             value = dt.datetime.fromisoformat(value)
-        return value.replace(tzinfo=dt.timezone.utc)
+        return value.replace(tzinfo=dt.UTC)
 
 
 def _id_type() -> sa.types.TypeEngine[int]:
@@ -297,7 +297,7 @@ def upgrade(conn: Connection, tables: Tables, target: int | None = None) -> list
             conn.execute(
                 tables.schema_version.insert().values(
                     version=version, description=description,
-                    applied_at=dt.datetime.now(dt.timezone.utc),
+                    applied_at=dt.datetime.now(dt.UTC),
                 )
             )
             applied.append(version)
