@@ -23,7 +23,6 @@ import uuid
 from collections.abc import Callable
 
 import sqlalchemy as sa
-
 from eventsync.store import StateStore
 
 
