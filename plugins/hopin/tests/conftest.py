@@ -171,3 +171,9 @@ def receiver() -> Iterator[Receiver]:
         yield endpoint
     finally:
         endpoint.stop()
+
+
+@pytest.fixture
+def tweak():
+    """``tweak(settings, **options)``: the settings with extra or changed options."""
+    return with_options

@@ -17,6 +17,7 @@ import requests
 from eventsync import backoff
 from eventsync.errors import AuthenticationError, FatalError, RecordError, RetryableError
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from .options import HopinOptions
@@ -160,7 +161,10 @@ class HopinHttp:
                     method, url, params=params, json=json_body, headers=headers,
                     timeout=self.options.timeout, stream=stream,
                 )
-            except requests.Timeout as exc:
+            except (requests.Timeout, requests.ConnectionError) as exc:
+                if not _is_timeout(exc):
+                    raise RetryableError("CONNECTION", f"{where}: {type(exc).__name__}: {_short(exc)}",
+                                         system=SYSTEM) from exc
                 raise RetryableError("TIMEOUT", f"{where}: no answer within {self.options.timeout}s",
                                      system=SYSTEM) from exc
             except requests.RequestException as exc:
@@ -184,6 +188,13 @@ class HopinHttp:
     def close(self) -> None:
         """Close the session's connections."""
         self.session.close()
+
+
+def _is_timeout(exc: Exception) -> bool:
+    if isinstance(exc, requests.Timeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, (ReadTimeoutError, ConnectTimeoutError))
 
 
 def _short(exc: Exception) -> str:

@@ -4,6 +4,7 @@ magic-link click target. The admin API lives in ``admin.py``."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import time
 from typing import Any
@@ -340,7 +341,7 @@ def _apply(fault: Any) -> Response | None:
         return None
     headers = {}
     if fault.retry_after is not None:
-        headers["Retry-After"] = str(int(fault.retry_after)) if float(fault.retry_after).is_integer() else str(fault.retry_after)
+        headers["Retry-After"] = str(math.ceil(float(fault.retry_after)))  # whole seconds, as RFC 9110 says
     return error_response(int(fault.status), fault.body or "injected fault", headers)
 
 
