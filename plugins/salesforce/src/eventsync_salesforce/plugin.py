@@ -1,3 +1,94 @@
-"""The salesforce plugin's hook implementations."""
+"""The salesforce plugin's hook implementations (entry point ``salesforce``).
 
-from eventsync import hookimpl  # noqa: F401
+Each hook answers only for system "salesforce" (or a SalesforceConnection) and returns None
+otherwise, as firstresult hooks require.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from eventsync import hookimpl
+from eventsync.models import (
+    ApiUsage,
+    HttpRequest,
+    Notification,
+    PullRequest,
+    PushRequest,
+    PushResult,
+    Record,
+    Schema,
+    SystemSettings,
+)
+
+from . import outbound
+from . import pull as pull_mod
+from . import push as push_mod
+from . import schema as schema_mod
+from .connection import SalesforceConnection
+
+SYSTEM = "salesforce"
+
+
+def _ours(connection: Any) -> bool:
+    return isinstance(connection, SalesforceConnection)
+
+
+@hookimpl
+def authenticate(system: str, settings: SystemSettings) -> SalesforceConnection | None:
+    """Open a SalesforceConnection with the configured OAuth grant."""
+    if system != SYSTEM:
+        return None
+    return SalesforceConnection(settings)
+
+
+@hookimpl
+def api_usage(connection: Any) -> ApiUsage | None:
+    """The last ``Sforce-Limit-Info`` seen on the connection."""
+    if not _ours(connection):
+        return None
+    return connection.usage
+
+
+@hookimpl
+def discover_schema(connection: Any, objects: Sequence[str] | None) -> Schema | None:
+    """Describe ``objects`` (default: the event-sync standard objects)."""
+    if not _ours(connection):
+        return None
+    return schema_mod.discover(connection, objects)
+
+
+@hookimpl
+def pull(connection: Any, request: PullRequest) -> Iterator[Record] | None:
+    """Stream records through SOQL."""
+    if not _ours(connection):
+        return None
+    return pull_mod.pull(connection, request)
+
+
+@hookimpl
+def push(connection: Any, request: PushRequest) -> list[PushResult] | None:
+    """Write records through sObject Collections (or Bulk 2.0 for large batches)."""
+    if not _ours(connection):
+        return None
+    return push_mod.push(connection, request)
+
+
+@hookimpl
+def parse_notification(system: str, request: HttpRequest,
+                       settings: SystemSettings) -> Notification | None:
+    """Parse a Salesforce Outbound Message."""
+    if system != SYSTEM:
+        return None
+    return outbound.parse(request, settings)
+
+
+@hookimpl
+def start_sandbox(system: str, options: Mapping[str, Any]) -> Any:
+    """Start the local Salesforce sandbox."""
+    if system != SYSTEM:
+        return None
+    from .sandbox.server import start
+
+    return start(options)

@@ -52,7 +52,8 @@ class Resolver:
         return last.type, (value.get(last.name) if value else None)
 
 
-def run(store: Store, text: str, include_deleted: bool) -> tuple[list[dict[str, Any]], int]:
+def run(store: Store, text: str, include_deleted: bool,
+        version: str = "59.0") -> tuple[list[dict[str, Any]], int]:
     """Execute a query; returns the shaped rows and totalSize (the count for COUNT())."""
     query = soql.parse(text)
     try:
@@ -87,7 +88,7 @@ def run(store: Store, text: str, include_deleted: bool) -> tuple[list[dict[str, 
         if query.count:
             return [], len(rows)
         fields = query.fields or (soql.Path(("Id",)),)
-        shaped = [shape(store, obj, record, fields, resolver) for record in rows]
+        shaped = [shape(store, obj, record, fields, resolver, version) for record in rows]
     return shaped, len(shaped)
 
 

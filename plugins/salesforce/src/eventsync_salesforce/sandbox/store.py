@@ -140,6 +140,38 @@ class Transaction:
         store.put(self, obj, record)
         self.changes.append(Change("update", obj.name, dict(record), dict(before), self.context))
 
+    def upsert(self, object_name: str, field_name: str, value: Any,
+               values: Mapping[str, Any]) -> tuple[str, bool]:
+        """Upsert on an external-id field; returns ``(id, created)``.
+
+        SfError 404 for a field that is not an external id, 300 (DUPLICATE_EXTERNAL_ID, with
+        ``matches``) when several records match.
+        """
+        store = self.store
+        obj = store.object(object_name)
+        field = obj.field(field_name)
+        if field is None or not (field.external_id or field.id_lookup):
+            raise SfError("NOT_FOUND", "Provided external ID field does not exist or is not "
+                          f"accessible: {field_name}", [], 404)
+        if value in (None, ""):
+            raise SfError("MISSING_ARGUMENT", f"{field.name} not specified", [field.name])
+        values = {k: v for k, v in values.items() if k.lower() not in ("attributes", "id")}
+        if field.name == "Id":
+            self.update(obj.name, str(value), values)
+            return str(value), False
+        matches = store.match(obj, field.name, value)
+        if len(matches) > 1:
+            error = SfError("DUPLICATE_EXTERNAL_ID", f"Foreign key external ID: {value} matched "
+                            "more than one record", [field.name], 300)
+            error.matches = matches  # type: ignore[attr-defined]
+            raise error
+        if matches:
+            self.update(obj.name, matches[0], values)
+            return matches[0], False
+        merged = dict(values)
+        merged[field.name] = value
+        return self.create(obj.name, merged), True
+
     def delete(self, object_name: str | None, record_id: str) -> str:
         """Soft-delete one record (it stays visible to queryAll); returns its object name."""
         store = self.store

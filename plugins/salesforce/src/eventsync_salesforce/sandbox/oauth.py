@@ -1,0 +1,214 @@
+"""The OAuth 2.0 token endpoint and the session table.
+
+Grants: ``password``, ``urn:ietf:params:oauth:grant-type:jwt-bearer`` (RS256 assertions
+verified with pyjwt against the connected app's certificate), ``client_credentials`` (HTTP
+Basic or form credentials) and ``refresh_token``. Errors are ``{"error", "error_description"}``
+with HTTP 400, as in salesforce-api.md section 1.2.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import jwt
+from cryptography import x509
+
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+
+@attrs.frozen
+class ConnectedApp:
+    """The sandbox's connected app: consumer key and secret, JWT certificate, run-as user."""
+
+    client_id: str
+    client_secret: str
+    certificate_pem: bytes
+    run_as: str
+
+
+@attrs.frozen
+class Login:
+    """A user who may log in: username, password (+ security token), id."""
+
+    user_id: str
+    username: str
+    password: str | None
+    security_token: str = ""
+
+
+class OAuthError(Exception):
+    """A token endpoint refusal (``error``, ``error_description``, HTTP status)."""
+
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
+        self.error = error
+        self.description = description
+        self.status = status
+        super().__init__(f"{error}: {description}")
+
+
+class Sessions:
+    """Access tokens and refresh tokens; thread-safe; expiry can be forced."""
+
+    def __init__(self, org_id: str, ttl: float = 7200.0) -> None:
+        self.org_id = org_id
+        self.ttl = ttl
+        self._tokens: dict[str, tuple[str, float]] = {}
+        self._refresh: dict[str, tuple[str, str]] = {}
+        self._lock = threading.Lock()
+
+    def issue(self, user_id: str) -> str:
+        """A new access token for ``user_id``."""
+        token = f"{self.org_id[:15]}!{secrets.token_urlsafe(48)}"
+        with self._lock:
+            self._tokens[token] = (user_id, time.monotonic() + self.ttl)
+        return token
+
+    def user_for(self, token: str) -> str | None:
+        """The user of a live token, or None when unknown or expired."""
+        with self._lock:
+            entry = self._tokens.get(token)
+            if entry is None or entry[1] < time.monotonic():
+                self._tokens.pop(token, None)
+                return None
+            return entry[0]
+
+    def expire(self, token: str | None = None) -> int:
+        """Invalidate one token, or all of them; returns how many were invalidated."""
+        with self._lock:
+            if token is None:
+                count = len(self._tokens)
+                self._tokens.clear()
+                return count
+            return 1 if self._tokens.pop(token, None) else 0
+
+    def issue_refresh(self, user_id: str, client_id: str) -> str:
+        """A refresh token (as the web-server flow would have produced)."""
+        token = f"5Aep{secrets.token_urlsafe(40)}"
+        with self._lock:
+            self._refresh[token] = (user_id, client_id)
+        return token
+
+    def refresh_owner(self, token: str) -> tuple[str, str] | None:
+        """``(user_id, client_id)`` of a refresh token, or None."""
+        with self._lock:
+            return self._refresh.get(token)
+
+
+class TokenEndpoint:
+    """``POST /services/oauth2/token``."""
+
+    def __init__(self, app: ConnectedApp, logins: Mapping[str, Login], sessions: Sessions,
+                 base_url: str, org_id: str) -> None:
+        self.app = app
+        self.logins = logins
+        self.sessions = sessions
+        self.base_url = base_url
+        self.org_id = org_id
+        certificate = x509.load_pem_x509_certificate(app.certificate_pem)
+        self._public_key = certificate.public_key()
+
+    def handle(self, form: Mapping[str, str], authorization: str | None) -> dict[str, Any]:
+        """Answer a token request, or raise OAuthError."""
+        grant = form.get("grant_type", "")
+        if grant == "password":
+            user = self._password(form)
+        elif grant == JWT_GRANT:
+            user = self._jwt(form.get("assertion", ""))
+        elif grant == "client_credentials":
+            user = self._client_credentials(form, authorization)
+        elif grant == "refresh_token":
+            user = self._refresh(form)
+        else:
+            raise OAuthError("unsupported_grant_type", "grant type not supported")
+        return self._token_response(user)
+
+    def _client(self, client_id: str | None, client_secret: str | None, need_secret: bool) -> None:
+        if client_id != self.app.client_id:
+            raise OAuthError("invalid_client_id", "client identifier invalid")
+        if need_secret and not hmac.compare_digest(client_secret or "", self.app.client_secret):
+            raise OAuthError("invalid_client", "invalid client credentials")
+
+    def _password(self, form: Mapping[str, str]) -> Login:
+        self._client(form.get("client_id"), form.get("client_secret"), need_secret=True)
+        login = self.logins.get((form.get("username") or "").lower())
+        given = form.get("password") or ""
+        if login is None or login.password is None or not hmac.compare_digest(
+            given, login.password + login.security_token
+        ):
+            raise OAuthError("invalid_grant", "authentication failure")
+        return login
+
+    def _jwt(self, assertion: str) -> Login:
+        try:
+            unverified = jwt.decode(assertion, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise OAuthError("invalid_grant", "invalid assertion")
+        if unverified.get("iss") != self.app.client_id:
+            raise OAuthError("invalid_client_id", "client identifier invalid")
+        audiences = [self.base_url, "https://login.salesforce.com", "https://test.salesforce.com"]
+        try:
+            claims = jwt.decode(assertion, self._public_key, algorithms=["RS256"],
+                                audience=audiences, options={"require": ["exp", "sub", "aud"]})
+        except jwt.ExpiredSignatureError:
+            raise OAuthError("invalid_grant", "expired authorization code")
+        except jwt.InvalidAudienceError:
+            raise OAuthError("invalid_grant", "audience is invalid")
+        except jwt.PyJWTError:
+            raise OAuthError("invalid_grant", "invalid assertion")
+        login = self.logins.get(str(claims["sub"]).lower())
+        if login is None:
+            raise OAuthError("invalid_grant", "user hasn't approved this consumer")
+        return login
+
+    def _client_credentials(self, form: Mapping[str, str], authorization: str | None) -> Login:
+        client_id, client_secret = form.get("client_id"), form.get("client_secret")
+        if authorization and authorization.lower().startswith("basic "):
+            try:
+                decoded = base64.b64decode(authorization[6:]).decode()
+            except ValueError:
+                raise OAuthError("invalid_client", "invalid client credentials")
+            client_id, _, client_secret = decoded.partition(":")
+        self._client(client_id, client_secret, need_secret=True)
+        login = self.logins.get(self.app.run_as.lower())
+        if login is None:
+            raise OAuthError("invalid_grant", "no client credentials user enabled")
+        return login
+
+    def _refresh(self, form: Mapping[str, str]) -> Login:
+        owner = self.sessions.refresh_owner(form.get("refresh_token", ""))
+        if form.get("client_id") != self.app.client_id:
+            raise OAuthError("invalid_client_id", "client identifier invalid")
+        if form.get("client_secret") is not None:
+            self._client(form.get("client_id"), form.get("client_secret"), need_secret=True)
+        if owner is None:
+            raise OAuthError("invalid_grant", "expired access/refresh token")
+        for login in self.logins.values():
+            if login.user_id == owner[0]:
+                return login
+        raise OAuthError("invalid_grant", "expired access/refresh token")
+
+    def _token_response(self, login: Login) -> dict[str, Any]:
+        token = self.sessions.issue(login.user_id)
+        issued_at = str(int(time.time() * 1000))
+        identity = f"{self.base_url}/id/{self.org_id}/{login.user_id}"
+        signature = base64.b64encode(
+            hmac.new(self.app.client_secret.encode(), (identity + issued_at).encode(),
+                     hashlib.sha256).digest()
+        ).decode()
+        return {
+            "access_token": token,
+            "signature": signature,
+            "scope": "api",
+            "instance_url": self.base_url,
+            "id": identity,
+            "token_type": "Bearer",
+            "issued_at": issued_at,
+        }
