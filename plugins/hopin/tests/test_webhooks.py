@@ -1,0 +1,160 @@
+"""dataSubscriptions: signed deliveries retried until acknowledged; parse_notification."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import time
+
+import attrs
+import pytest
+import requests
+from eventsync.errors import BadNotification
+from eventsync.models import HttpRequest
+from eventsync_hopin import plugin
+from eventsync_hopin.subscriptions import renew_if_due
+
+
+def _as_request(delivery) -> HttpRequest:
+    return HttpRequest(method=delivery["method"], path=delivery["path"], headers=delivery["headers"],
+                       body=delivery["body"])
+
+
+@pytest.fixture
+def subscribed(fresh, receiver, tweak):
+    """A connection whose authenticate created a dataSubscription to the receiver."""
+    settings = tweak(fresh.settings, webhook_url=receiver.url)
+    connection = plugin.authenticate("hopin", settings)
+    assert connection.subscription["id"]
+    return connection, settings
+
+
+def test_signed_delivery_parses_into_a_notification(fresh, admin, receiver, subscribed):
+    _, settings = subscribed
+    reg = admin.registration(fresh.event_id, fresh.ticket_id, "hook@example.com")
+    [delivery] = receiver.wait_for(lambda got: len(got) >= 1)
+    assert delivery["headers"]["X-Hopin-Signature"].startswith("sha256=")
+    note = plugin.parse_notification("hopin", _as_request(delivery), settings)
+    assert note.system == "hopin" and note.kind == "registrationCreated"
+    [entity] = note.entities
+    assert (entity.object, entity.id) == ("registration", reg["id"])
+    assert entity.fields["email"] == "hook@example.com"
+    assert note.response.status == 200 and note.dedupe_ids and note.org_id == settings.options["organization_id"]
+
+
+def test_magic_link_accepted_notification(fresh, admin, receiver, subscribed):
+    connection, settings = subscribed
+    from eventsync.models import PushItem, PushRequest
+
+    [link] = plugin.push(connection, PushRequest("magicLink", "insert", (PushItem("k", {
+        "ticketId": fresh.ticket_id, "email": "acc@example.com", "firstName": "A", "lastName": "C"}),)))
+    admin.call("POST", f"/magicLinks/{link.id}/accept")
+    got = receiver.wait_for(lambda got: any(b"magicLinkAccepted" in d["body"] for d in got))
+    kinds = {}
+    for delivery in got:
+        note = plugin.parse_notification("hopin", _as_request(delivery), settings)
+        kinds[note.kind] = note.entities[0]
+    assert kinds["magicLinkAccepted"].object == "magicLink" and kinds["magicLinkAccepted"].id == link.id
+    assert kinds["magicLinkAccepted"].fields["status"] == "registered"
+    assert kinds["registrationCreated"].object == "registration"
+
+
+def test_deliveries_are_retried_until_acknowledged(sandbox, fresh, admin, receiver, subscribed):
+    receiver.statuses = [500, 503]
+    reg = admin.registration(fresh.event_id, fresh.ticket_id, "again@example.com")
+    got = receiver.wait_for(lambda got: any(d["status"] == 200 for d in got))
+    assert [d["status"] for d in got] == [500, 503, 200]
+    assert len({d["body"] for d in got}) == 1, "the same payload is re-sent"
+    log = [d for d in admin.call("GET", "/deliveries")["deliveries"] if d["payload"]["data"]["id"] == reg["id"]]
+    assert log[0]["delivered"] and log[0]["attempts"] == 3
+
+
+def test_unsigned_tampered_and_wrong_secret_are_refused(fresh, admin, receiver, subscribed):
+    _, settings = subscribed
+    admin.registration(fresh.event_id, fresh.ticket_id, "sig@example.com")
+    [delivery] = receiver.wait_for(lambda got: len(got) >= 1)
+    good = _as_request(delivery)
+    unsigned = attrs.evolve(good, headers={k: v for k, v in good.headers.items() if k != "X-Hopin-Signature"})
+    with pytest.raises(BadNotification) as exc:
+        plugin.parse_notification("hopin", unsigned, settings)
+    assert exc.value.status == 401 and "unsigned" in exc.value.message
+    tampered = attrs.evolve(good, body=good.body.replace(b"sig@example.com", b"evil@example.com"))
+    with pytest.raises(BadNotification) as exc:
+        plugin.parse_notification("hopin", tampered, settings)
+    assert exc.value.status == 401 and "signature" in exc.value.message
+    other_secret = attrs.evolve(settings, env={**settings.env, settings.options["webhook_secret_env"]: "other"})
+    with pytest.raises(BadNotification):
+        plugin.parse_notification("hopin", good, other_secret)
+    no_secret = attrs.evolve(settings, options={k: v for k, v in settings.options.items() if k != "webhook_secret_env"})
+    with pytest.raises(BadNotification) as exc:
+        plugin.parse_notification("hopin", good, no_secret)
+    assert exc.value.status == 401
+
+
+def _signed(secret: str, payload, header="X-Hopin-Signature", algorithm="sha256", raw=None):
+    body = raw if raw is not None else json.dumps(payload).encode()
+    digest = hmac.new(secret.encode(), body, getattr(hashlib, algorithm)).hexdigest()
+    return HttpRequest(method="POST", path="/hooks/hopin", headers={header: digest}, body=body)
+
+
+def test_malformed_foreign_and_wrong_method(settings):
+    secret = settings.secret("webhook_secret")
+    with pytest.raises(BadNotification) as exc:
+        plugin.parse_notification("hopin", _signed(secret, None, raw=b"not json"), settings)
+    assert exc.value.status == 400
+    with pytest.raises(BadNotification) as exc:
+        plugin.parse_notification("hopin", _signed(secret, {"signal": "x"}), settings)
+    assert exc.value.status == 400
+    foreign = {"id": "d1", "signal": "registrationCreated", "organizationId": "someone-else",
+               "data": {"id": "r1", "type": "registration", "attributes": {}}}
+    with pytest.raises(BadNotification) as exc:
+        plugin.parse_notification("hopin", _signed(secret, foreign), settings)
+    assert exc.value.status == 403
+    get = attrs.evolve(_signed(secret, foreign), method="GET")
+    with pytest.raises(BadNotification) as exc:
+        plugin.parse_notification("hopin", get, settings)
+    assert exc.value.status == 405
+    assert plugin.parse_notification("salesforce", get, settings) is None
+
+
+def test_signature_header_and_algorithm_are_configurable(settings, tweak):
+    configured = tweak(settings, webhook_signature_header="X-Signature", webhook_signature_algorithm="sha512")
+    payload = {"id": "d2", "signal": "registrationUpdated",
+               "data": {"id": "r2", "type": "registration", "attributes": {"email": "a@b.co"}}}
+    secret = settings.secret("webhook_secret")
+    note = plugin.parse_notification("hopin", _signed(secret, payload, "X-Signature", "sha512"), configured)
+    assert note.kind == "registrationUpdated" and note.entities[0].id == "r2"
+    with pytest.raises(BadNotification):
+        plugin.parse_notification("hopin", _signed(secret, payload, "X-Signature", "sha256"), configured)
+
+
+def test_subscription_renewed_before_it_expires(sandbox, fresh, admin, subscribed):
+    connection, _ = subscribed
+    first_expiry = connection.subscription["expiresAt"]
+    admin.call("DELETE", "/counters")
+    assert not renew_if_due(connection), "not due yet: no call"
+    assert admin.counters() == {}
+    later = first_expiry - dt.timedelta(hours=1)
+    assert renew_if_due(connection, now=later)
+    assert connection.subscription["expiresAt"] > first_expiry
+    state = requests.get(f"{sandbox.url}/_admin/state", timeout=5).json()["dataSubscriptions"]
+    mine = [s for s in state.values() if s["attributes"]["eventId"] == fresh.event_id]
+    assert len(mine) == 1 and mine[0]["id"] == connection.subscription["id"]
+    assert mine[0]["attributes"]["configuration"]["expiresAt"].startswith(
+        connection.subscription["expiresAt"].strftime("%Y-%m-%dT%H:%M"))
+
+
+def test_expired_subscription_gets_nothing(sandbox, fresh, admin, receiver):
+    expires = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
+    r = requests.post(f"{sandbox.url}/v1/events/{fresh.event_id}/dataSubscriptions", timeout=5,
+                      headers={"Authorization": f"Bearer {sandbox.info()['api_key']}"},
+                      json={"data": {"type": "dataSubscription", "attributes": {
+                          "configuration": {"url": receiver.url, "type": "webhook", "expiresAt": expires},
+                          "signals": ["registrationCreated"]}}})
+    assert r.status_code == 201
+    time.sleep(1.1)
+    admin.registration(fresh.event_id, fresh.ticket_id, "late@example.com")
+    time.sleep(0.3)
+    assert receiver.received == []
