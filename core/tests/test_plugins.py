@@ -30,7 +30,7 @@ def test_allow_and_block_lists_from_environment_and_arguments():
     pm = make_plugin_manager(environ={"EVENTSYNC_DISABLE_PLUGINS": "hopin"}, block=["pardot_guard"])
     assert not {"hopin", "pardot_guard"} & names(pm)
     pm = make_plugin_manager(environ={"EVENTSYNC_PLUGINS": ""})
-    assert names(pm) == {"builtin_mapping", "builtin_transforms"}
+    assert names(pm) == {"builtin_mapping", "builtin_transforms", "builtin_flows"}
     pm = make_plugin_manager(environ={}, allow=["hopin"])
     assert "salesforce" not in names(pm) and "hopin" in names(pm)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +173,199 @@ def check_command(config_path: str, orgs: tuple[str, ...], offline: bool, as_jso
         verdict = "clean" if ok else "problems found"
         console.print(f"{config_path}: {len(checks)} organisation(s) checked, {len(rows)} finding(s): {verdict}")
     raise SystemExit(EXIT_OK if ok else EXIT_PROBLEMS)
+
+
+def _engine(config_path: str, as_json: bool = False, **kwargs: Any) -> Any:
+    from .engine import Engine
+
+    config = _load(config_path, as_json)
+    try:
+        return Engine(config, **kwargs)
+    except ConfigurationError as exc:
+        _config_problems(exc, as_json)
+        raise SystemExit(EXIT_USAGE) from None
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.1f}s"
+    return f"{seconds / 60:.1f}m" if seconds < 7200 else f"{seconds / 3600:.1f}h"
+
+
+@cli.command("run")
+@click.option("--config", "config_path", default=DEFAULT_CONFIG, show_default=True,
+              type=click.Path(dir_okay=False), help="Config file.")
+@click.option("--listen", help="host:port for the endpoints (default: [engine] listen).")
+@click.option("--no-pollers", is_flag=True, help="Only react to notifications; do not poll sources.")
+def run_command(config_path: str, listen: str | None, no_pollers: bool) -> None:
+    """Serve the notification endpoints and sync in real time until SIGINT/SIGTERM.
+
+    Endpoints: POST /hooks/ORG/hopin (Hopin deliveries), POST /hooks/ORG/salesforce
+    (Outbound Messages), GET /healthz, GET /metrics (Prometheus).
+    """
+    import signal
+    import threading
+
+    from .server import serve
+
+    engine = _engine(config_path, pollers=not no_pollers)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    engine.start()
+    server = serve(engine, listen or engine.config.engine.listen)
+    console = _console(err=True)
+    console.print(f"eventsync {__version__} listening on {server.url}")
+    for org in engine.config.orgs.values():
+        for system in org.systems:
+            console.print(f"  {org.name}: POST {server.url}/hooks/{org.name}/{system}")
+    console.print(f"  health: {server.url}/healthz  metrics: {server.url}/metrics")
+    stop.wait()
+    console.print("stopping: finishing in-flight batches")
+    server.stop()
+    clean = engine.stop()
+    engine.close()
+    raise SystemExit(EXIT_OK if clean else EXIT_PROBLEMS)
+
+
+@cli.command("status")
+@click.option("--config", "config_path", default=DEFAULT_CONFIG, show_default=True,
+              type=click.Path(dir_okay=False), help="Config file.")
+@click.option("--dead-letters", "show_dead", is_flag=True, help="Also list dead letters with their remote error.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def status_command(config_path: str, show_dead: bool, as_json: bool) -> None:
+    """Per flow: lag, pending, last success, dead letters and denials.
+
+    Exit code 0 when there are no dead letters, 1 otherwise.
+    """
+    engine = _engine(config_path, as_json, pollers=False)
+    try:
+        statuses = engine.status()
+        denials = {(e.org, e.flow, e.entity): e for e in reversed(engine.store.sync_log(outcome="denied", limit=1000))}
+        dead = engine.store.dead_letters(limit=1000) if show_dead or as_json else []
+    finally:
+        engine.close()
+    rows = [
+        {**attrs.asdict(s), "denied": sum(1 for k in denials if k[:2] == (s.org, s.flow))}
+        for s in statuses
+    ]
+    total_dead = sum(r["dead_letters"] for r in rows)
+    if as_json:
+        _emit_json({
+            "flows": rows,
+            "dead_letters": [attrs.asdict(d) for d in dead],
+            "denials": [{"org": e.org, "flow": e.flow, "entity": e.entity, "reason": e.message, "at": e.at}
+                        for e in denials.values()],
+        })
+    else:
+        console = _console()
+        table = Table(title="eventsync status")
+        for col in ("org", "flow", "pending", "in flight", "retrying", "lag", "last success", "dead letters", "denied"):
+            table.add_column(col, justify="right" if col not in ("org", "flow", "last success") else "left")
+        for r in rows:
+            last = r["last_success_at"].strftime("%Y-%m-%d %H:%M:%S") if r["last_success_at"] else "-"
+            table.add_row(r["org"], r["flow"], str(r["pending"]), str(r["leased"]), str(r["retrying"]),
+                          _age(r["lag_seconds"]), last, str(r["dead_letters"]), str(r["denied"]))
+        console.print(table)
+        if denials:
+            den = Table(title="denied records (admitted again once the source changes)")
+            for col in ("org", "flow", "entity", "reason"):
+                den.add_column(col, overflow="fold")
+            for e in denials.values():
+                den.add_row(e.org, e.flow, e.entity, e.message)
+            console.print(den)
+        if dead:
+            dl = Table(title="dead letters (retry with: eventsync retry)")
+            for col in ("id", "org", "flow", "entity", "attempts", "code", "remote error"):
+                dl.add_column(col, overflow="fold")
+            for d in dead:
+                dl.add_row(str(d.id), d.org, d.flow, d.entity, str(d.attempts), d.code, d.message)
+            console.print(dl)
+    raise SystemExit(EXIT_OK if total_dead == 0 else EXIT_PROBLEMS)
+
+
+@cli.command("retry")
+@click.option("--config", "config_path", default=DEFAULT_CONFIG, show_default=True,
+              type=click.Path(dir_okay=False), help="Config file.")
+@click.option("--org", help="Only this organisation.")
+@click.option("--flow", help="Only this flow.")
+@click.option("--id", "ids", type=int, multiple=True, help="Only this dead letter (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def retry_command(config_path: str, org: str | None, flow: str | None, ids: tuple[int, ...], as_json: bool) -> None:
+    """Move dead letters back to the outbox so they are tried again."""
+    engine = _engine(config_path, as_json, pollers=False)
+    try:
+        count = engine.store.retry_dead_letters(list(ids) or None, org=org, flow=flow)
+    finally:
+        engine.close()
+    if as_json:
+        _emit_json({"retried": count})
+    else:
+        click.echo(f"{count} dead letter(s) moved back to the outbox; `eventsync run` will sync them")
+
+
+@cli.command("backfill")
+@click.argument("flow")
+@click.option("--config", "config_path", default=DEFAULT_CONFIG, show_default=True,
+              type=click.Path(dir_okay=False), help="Config file.")
+@click.option("--org", "orgs", multiple=True, help="Only this organisation (repeatable; default: all with the flow).")
+@click.option("--restart", is_flag=True, help="Start over instead of resuming where the last backfill stopped.")
+@click.option("--mark-only", is_flag=True, help="Only queue the entities; a running `eventsync run` syncs them.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def backfill_command(flow: str, config_path: str, orgs: tuple[str, ...], restart: bool, mark_only: bool,
+                     as_json: bool) -> None:
+    """Sync every existing source record of FLOW (resumable, within the API budget).
+
+    Exit code 0 when the backfill finished, 1 when it paused (budget) or records dead-lettered.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    engine = _engine(config_path, as_json, pollers=False)
+    names = list(orgs) or [o.name for o in engine.config.orgs.values() if flow in o.flows.enabled()]
+    if not names:
+        click.echo(f"error: no organisation has the flow {flow!r} configured", err=True)
+        engine.close()
+        raise SystemExit(EXIT_USAGE)
+    results: dict[str, Any] = {}
+    dead_before = engine.store.dead_letter_count(flow=flow)
+    if not mark_only:
+        engine.start()
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=_console(err=True), disable=as_json) as progress:
+            for org in names:
+                queued = progress.add_task(f"{org}: queued", total=None)
+                result = engine.backfill(org, flow, restart=restart,
+                                         progress=lambda n, t=queued: progress.advance(t, n))
+                progress.update(queued, total=result.marked, completed=result.marked)
+                if not mark_only:
+                    synced = progress.add_task(f"{org}: synced", total=result.marked)
+                    while True:
+                        status = engine.store.flow_status(org, flow)
+                        left = status.pending + status.leased
+                        progress.update(synced, completed=max(0, result.marked - left))
+                        if left == 0:
+                            break
+                        time.sleep(0.2)
+                results[org] = attrs.asdict(result)
+    except ConfigurationError as exc:
+        _config_problems(exc, as_json)
+        raise SystemExit(EXIT_USAGE) from None
+    finally:
+        engine.close()
+    dead = engine.store.dead_letter_count(flow=flow) - dead_before if not mark_only else 0
+    finished = all(r["finished"] for r in results.values())
+    if as_json:
+        _emit_json({"flow": flow, "orgs": results, "new_dead_letters": dead})
+    else:
+        for org, r in results.items():
+            state = "finished" if r["finished"] else r["reason"]
+            click.echo(f"{org}: {r['marked']} record(s) queued; {state}")
+        if dead:
+            click.echo(f"{dead} record(s) dead-lettered; see `eventsync status --dead-letters`")
+    raise SystemExit(EXIT_OK if finished and not dead else EXIT_PROBLEMS)
 
 
 def main() -> None:

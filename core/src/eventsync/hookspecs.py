@@ -241,6 +241,20 @@ def admit_record(flow: str, record: Record, org: OrgConfig) -> Verdict | None:
     """
 
 
+# --- flows ------------------------------------------------------------------------------
+
+
+@hookspec
+def register_flows(register: Callable[[Any], None]) -> None:
+    """Add flows (objects following ``eventsync.flows.Flow``) to the engine.
+
+    :param register: call ``register(flow)`` for each flow; its ``name`` must be unique.
+    :returns: nothing.
+
+    Collecting hook: every plugin is called. Core registers the four built-in flows.
+    """
+
+
 # --- sandboxes --------------------------------------------------------------------------
 
 

@@ -21,7 +21,7 @@ import attrs
 import pluggy
 
 from . import hookspecs
-from .errors import MappingError, NoPluginForSystem, PluginLoadError
+from .errors import ConfigurationError, MappingError, NoPluginForSystem, PluginLoadError
 from .hookspecs import PROJECT, Connection, SandboxHandle, TransformFn
 from .models import (
     ApiUsage,
@@ -57,6 +57,7 @@ ENTRY_POINT_GROUP = "eventsync"
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("builtin_mapping", "eventsync.mapping"),
     ("builtin_transforms", "eventsync.transforms"),
+    ("builtin_flows", "eventsync.flows"),
 )
 #: Comma-separated allow list of entry-point plugin names; an empty value loads none.
 ALLOW_ENV = "EVENTSYNC_PLUGINS"
@@ -277,6 +278,21 @@ class Hooks:
             "map_record", record.system,
             record=record, mapping=mapping, target=target, transforms=transforms,
         )
+
+    def flows(self) -> dict[str, Any]:
+        """Every registered flow by name."""
+        found: dict[str, Any] = {}
+        problems: list[str] = []
+
+        def register(flow: Any) -> None:
+            if flow.name in found:
+                problems.append(f"flow {flow.name!r} is registered twice")
+            found[flow.name] = flow
+
+        self._caller("register_flows")(register=register)
+        if problems:
+            raise ConfigurationError(problems)
+        return found
 
     # --- collecting hooks ---------------------------------------------------------------
 

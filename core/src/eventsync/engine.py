@@ -1,0 +1,423 @@
+"""The engine: flows, triggers, pollers, backfills and the executor, for many organisations.
+
+This is also the embedding API (docs/embedding.md)::
+
+    engine = Engine.from_file("eventsync.toml")     # or Engine(config_object)
+    engine.start()                                   # workers and pollers in this process
+    response = engine.handle_request("acme", "hopin", http_request)   # from the host's web app
+    engine.backfill("acme", "export_registrations")
+    engine.stop()
+
+A trigger only marks entities in the outbox (durably) and answers; workers lease batches of
+one (org, flow) and run the flow's ``run_batch``. Connections are made lazily per org and role
+and reused; a failed authentication drops the connection so the next batch re-authenticates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .config import Config, load_config
+from .errors import AuthenticationError, BadNotification, ConfigurationError, EventsyncError, RetryableError
+from .executor import Executor, Outcome
+from .flows.base import Flow, FlowContext, Role, retry_all
+from .hookspecs import Connection
+from .models import HttpRequest, HttpResponse, ObjectSchema, RemoteFailure, Watermark
+from .plugins import Hooks, make_plugin_manager
+from .store import FlowStatus, OutboxItem, StateStore
+
+__all__ = ["Engine", "BackfillResult", "open_store"]
+
+log = logging.getLogger("eventsync.engine")
+MARK_CHUNK = 500
+SCHEMA_TTL = 3600.0
+#: A backfill watermark at the epoch means "start from the beginning".
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def open_store(config: Config, **kwargs: Any) -> StateStore:
+    """Open the state store named by ``[engine] state`` (a SQLite path or a database URL)."""
+    state = config.engine.state
+    url, path = (state, None) if "://" in state else (None, state)
+    return StateStore.open(
+        url, path=path, max_attempts=config.engine.max_attempts,
+        backoff_base=config.engine.backoff_base, backoff_cap=config.engine.backoff_cap, **kwargs,
+    )
+
+
+@attrs.frozen
+class BackfillResult:
+    """What a backfill did: entities marked, and whether it finished or paused (budget)."""
+
+    marked: int
+    finished: bool
+    reason: str = ""
+
+
+class Engine:
+    """Runs the configured flows of every organisation in this process.
+
+    :param config: the configuration (``load_config`` or built in code).
+    :param hooks: a plugin facade (default: a manager built from the config's allow/block lists).
+    :param store: a state store (default: ``open_store(config)``).
+    :param env: environment for secrets (default: the process environment).
+    :param pollers: run a poller per enabled flow after ``start()``.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        hooks: Hooks | None = None,
+        store: StateStore | None = None,
+        env: Mapping[str, str] | None = None,
+        pollers: bool = True,
+        workers: int | None = None,
+    ) -> None:
+        self.config = config
+        self.hooks = hooks or Hooks(make_plugin_manager(
+            allow=config.engine.plugins_allow, block=config.engine.plugins_block))
+        self.flows: dict[str, Flow] = self.hooks.flows()
+        self._check_plugins()
+        self.store = store or open_store(config)
+        self._own_store = store is None
+        self.env = env
+        self.run_pollers = pollers
+        self.transforms = self.hooks.transforms()
+        self._contexts: dict[str, FlowContext] = {}
+        self._connections: dict[tuple[str, str], Connection] = {}
+        self._schemas: dict[tuple[str, str, str], tuple[float, ObjectSchema | None]] = {}
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.poll_errors: dict[tuple[str, str], str] = {}
+        self._running = False
+        self.executor = Executor(
+            self.store, self.job, workers=workers or config.engine.workers,
+            batch_size=config.engine.batch_size, lease_seconds=config.engine.lease_seconds,
+        )
+
+    @classmethod
+    def from_file(cls, path: str | Path, **kwargs: Any) -> Engine:
+        """Build an engine from a TOML configuration file."""
+        return cls(load_config(path), **kwargs)
+
+    def _check_plugins(self) -> None:
+        known = {n for n, p in self.hooks.pm.list_name_plugin() if p is not None}
+        problems = []
+        for org in self.config.orgs.values():
+            for plugin in org.plugins:
+                if plugin not in known:
+                    problems.append(f"$.orgs.{org.name}.plugins: plugin {plugin!r} is not installed or is blocked")
+            for flow in org.flows.enabled():
+                if flow not in self.flows:
+                    problems.append(f"$.orgs.{org.name}.flows.{flow}: no plugin provides this flow")
+        if problems:
+            raise ConfigurationError(problems)
+
+    # --- per-org context ----------------------------------------------------------------
+
+    def context(self, org_name: str) -> FlowContext:
+        """The FlowContext of one organisation (built once)."""
+        with self._lock:
+            ctx = self._contexts.get(org_name)
+            if ctx is None:
+                org = self.config.org(org_name)
+                ctx = FlowContext(
+                    config=self.config, org=org, hooks=self.hooks.for_plugins(org.plugins), store=self.store,
+                    connect=lambda role, o=org_name: self.connection(o, role),
+                    describe=lambda role, obj, o=org_name: self.describe(o, role, obj),
+                    transforms=self.transforms,
+                    mark=lambda flow, entities, o=org_name: self.mark(o, flow, entities),
+                )
+                self._contexts[org_name] = ctx
+            return ctx
+
+    def _system(self, org_name: str, role: Role) -> str:
+        org = self.config.org(org_name)
+        return org.crm if role == "crm" else org.event_platform
+
+    def connection(self, org_name: str, role: Role) -> Connection:
+        """The live connection of an org's role, authenticating on first use."""
+        system = self._system(org_name, role)
+        key = (org_name, system)
+        with self._lock:
+            conn = self._connections.get(key)
+        if conn is None:
+            org = self.config.org(org_name)
+            conn = self.context(org_name).hooks.authenticate(org.settings(system, self.env))
+            with self._lock:
+                self._connections[key] = conn
+        return conn
+
+    def drop_connection(self, org_name: str, role: Role) -> None:
+        """Forget a connection (after an authentication failure) so the next use reconnects."""
+        with self._lock:
+            self._connections.pop((org_name, self._system(org_name, role)), None)
+
+    def describe(self, org_name: str, role: Role, obj: str) -> ObjectSchema | None:
+        """The schema of one object (cached for an hour), or None when it cannot be described."""
+        key = (org_name, role, obj)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._schemas.get(key)
+        if hit is not None and now - hit[0] < SCHEMA_TTL:
+            return hit[1]
+        try:
+            schema = self.context(org_name).hooks.discover_schema(self.connection(org_name, role), [obj])
+            described = schema.object(obj)
+        except EventsyncError as exc:
+            log.warning("cannot describe %s %s for %s: %s", role, obj, org_name, exc)
+            described = None
+        with self._lock:
+            self._schemas[key] = (now, described)
+        return described
+
+    # --- marking and triggers -----------------------------------------------------------
+
+    def mark(self, org_name: str, flow: str, entities: Iterable[str], *, hint: str | None = None) -> int:
+        """Durably record that these entities of ``flow`` may have changed."""
+        keys = [e for e in dict.fromkeys(entities) if e]
+        if not keys:
+            return 0
+        return self.store.mark_many(org_name, flow, keys, hint=hint)
+
+    def sync_entity(self, org_name: str, flow: str, entity: str) -> int:
+        """Ask for one entity to be synced now (marks it; a worker picks it up at once)."""
+        self._require_flow(org_name, flow)
+        return self.store.mark(org_name, flow, entity, hint="manual")
+
+    def handle_request(self, org_name: str, system: str, request: HttpRequest) -> HttpResponse:
+        """Verify and parse an inbound notification, store its intents, return the response.
+
+        The response (e.g. Salesforce's ``<Ack>true</Ack>``) is returned only after every intent
+        is durably in the outbox; malformed, unsigned or foreign input gets a 4xx and stores
+        nothing.
+        """
+        if org_name not in self.config.orgs:
+            return HttpResponse(404, f"unknown organisation {org_name!r}\n".encode())
+        org = self.config.org(org_name)
+        if system not in org.systems:
+            return HttpResponse(404, f"organisation {org_name!r} has no system {system!r}\n".encode())
+        ctx = self.context(org_name)
+        try:
+            notification = ctx.hooks.parse_notification(org.settings(system, self.env), request)
+        except BadNotification as exc:
+            log.info("rejected %s notification for %s: %s", system, org_name, exc.message)
+            return HttpResponse(exc.status, (exc.message + "\n").encode())
+        for flow_name in org.flows.enabled():
+            flow = self.flows[flow_name]
+            self.mark(org_name, flow_name, flow.entities_from(ctx, notification), hint="notification")
+        return notification.response
+
+    # --- pollers and backfills ----------------------------------------------------------
+
+    def _require_flow(self, org_name: str, flow: str) -> Flow:
+        org = self.config.org(org_name)
+        if flow not in org.flows.enabled():
+            raise ConfigurationError([
+                f"$.orgs.{org_name}.flows.{flow}: this flow is not configured for the organisation "
+                f"(enabled: {', '.join(org.flows.enabled()) or 'none'})"
+            ])
+        return self.flows[flow]
+
+    def _scan(
+        self, org_name: str, flow_name: str, request_for: Callable[[Watermark | None], Any],
+        source_key: Callable[[str], str], progress: Callable[[int], None] | None = None,
+        should_pause: Callable[[], str] | None = None,
+    ) -> BackfillResult:
+        flow = self._require_flow(org_name, flow_name)
+        ctx = self.context(org_name)
+        request = request_for(None)
+        if request is None:
+            return BackfillResult(0, True, "this flow has no source to read")
+        watermark_key = source_key(request.object)
+        since = self.store.get_watermark(org_name, flow_name, watermark_key)
+        request = request_for(since)
+        marked = 0
+        chunk: list[str] = []
+        last: Watermark | None = None
+
+        def flush() -> None:
+            nonlocal marked, chunk
+            if chunk:
+                marked += self.mark(org_name, flow_name, chunk, hint="poll")
+                if progress:
+                    progress(len(chunk))
+                chunk = []
+            if last is not None:
+                self.store.set_watermark(org_name, flow_name, watermark_key, last)
+
+        for record in ctx.pull(flow.source_role, request):
+            entity = flow.entity_of(ctx, record)
+            if entity:
+                chunk.append(entity)
+            if record.modified_at is not None and record.id:
+                last = Watermark(record.modified_at, record.id)
+            if len(chunk) >= MARK_CHUNK:
+                flush()
+                reason = should_pause() if should_pause else ""
+                if reason:
+                    return BackfillResult(marked, False, reason)
+        flush()
+        return BackfillResult(marked, True)
+
+    def poll_once(self, org_name: str, flow_name: str) -> int:
+        """Read the flow's source since its watermark and mark what changed; returns the count."""
+        flow = self.flows[flow_name]
+        ctx = self.context(org_name)
+        result = self._scan(
+            org_name, flow_name, lambda since: flow.poll_request(ctx, since), lambda obj: f"poll:{obj}",
+        )
+        return result.marked
+
+    def backfill(
+        self,
+        org_name: str,
+        flow_name: str,
+        *,
+        restart: bool = False,
+        progress: Callable[[int], None] | None = None,
+        budget_share: float | None = None,
+        max_pending: int | None = None,
+    ) -> BackfillResult:
+        """Mark every source entity of a flow, resumably, within the API budget.
+
+        Progress is saved after each chunk, so an interrupted backfill resumes where it stopped
+        (``restart`` starts over). It pauses when the CRM reports more than ``budget_share`` of
+        its daily allowance used, and waits while more than ``max_pending`` rows of the flow are
+        queued so real-time work is never stuck behind a whole backfill.
+        """
+        flow = self._require_flow(org_name, flow_name)
+        ctx = self.context(org_name)
+        share = self.config.engine.backfill_budget_share if budget_share is None else budget_share
+        ceiling = max_pending or self.config.engine.batch_size * 4 * max(1, self.config.engine.workers)
+        if restart:
+            request = flow.backfill_request(ctx)
+            if request is not None:
+                self.store.set_watermark(org_name, flow_name, f"backfill:{request.object}",
+                                         Watermark(_EPOCH, ""), force=True)
+
+        def should_pause() -> str:
+            usage = ctx.hooks.api_usage(self.connection(org_name, "crm"))
+            if usage is not None and usage.share >= share:
+                return (f"paused: {usage.used}/{usage.limit} API calls used "
+                        f"(budget {share:.0%}); run the backfill again later to resume")
+            while self.executor_running and self.store.flow_status(org_name, flow_name).pending > ceiling:
+                if self._stop.wait(0.05):
+                    return "stopped"
+            return ""
+
+        def request_for(since: Watermark | None) -> Any:
+            base = flow.backfill_request(ctx)
+            if base is None or since is None or since.timestamp <= _EPOCH:
+                return base
+            return attrs.evolve(base, since=since, overlap=0.0)
+
+        return self._scan(org_name, flow_name, request_for, lambda obj: f"backfill:{obj}",
+                          progress=progress, should_pause=should_pause)
+
+    def _poll_loop(self, org_name: str, flow_name: str) -> None:
+        interval = getattr(self.config.org(org_name).flows, flow_name).poll_interval
+        while not self._stop.is_set():
+            try:
+                self.poll_once(org_name, flow_name)
+                self.poll_errors.pop((org_name, flow_name), None)
+            except AuthenticationError as exc:
+                self.poll_errors[(org_name, flow_name)] = str(exc)
+                self.drop_connection(org_name, self.flows[flow_name].source_role)
+            except Exception as exc:  # a poller must survive any remote failure
+                self.poll_errors[(org_name, flow_name)] = f"{type(exc).__name__}: {exc}"
+                log.warning("poller %s/%s failed: %s", org_name, flow_name, exc)
+            self._stop.wait(interval)
+
+    # --- the job ------------------------------------------------------------------------
+
+    def job(self, items: list[OutboxItem]) -> Sequence[Outcome]:
+        """Run one leased batch (all of one org and flow) through its flow."""
+        org_name, flow_name = items[0].org, items[0].flow
+        flow = self.flows.get(flow_name)
+        if flow is None or org_name not in self.config.orgs or flow_name not in self.config.org(org_name).flows.enabled():
+            failure = RemoteFailure("FLOW_NOT_CONFIGURED", f"flow {flow_name!r} is not configured for {org_name!r}")
+            return [Outcome.dead(failure) for _ in items]
+        try:
+            return flow.run_batch(self.context(org_name), items)
+        except AuthenticationError as exc:
+            self.drop_connection(org_name, "crm")
+            self.drop_connection(org_name, "platform")
+            return retry_all(items, RetryableError("AUTHENTICATION", str(exc)))
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    @property
+    def executor_running(self) -> bool:
+        """True between ``start()`` and ``stop()``."""
+        return self._running
+
+    def start(self) -> Engine:
+        """Start the workers and, if enabled, one poller per enabled flow of every org."""
+        self._stop.clear()
+        self.executor.start()
+        self._running = True
+        if self.run_pollers:
+            for org in self.config.orgs.values():
+                for flow_name in org.flows.enabled():
+                    thread = threading.Thread(
+                        target=self._poll_loop, args=(org.name, flow_name),
+                        name=f"poller-{org.name}-{flow_name}", daemon=True,
+                    )
+                    thread.start()
+                    self._threads.append(thread)
+        return self
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop pollers and workers; in-flight batches finish or are released. True if clean."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads = []
+        if not self._running:
+            return True
+        self._running = False
+        return self.executor.stop(timeout)
+
+    def close(self) -> None:
+        """Stop, and close the store if the engine opened it."""
+        self.stop()
+        if self._own_store:
+            self.store.close()
+
+    def __enter__(self) -> Engine:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- status -------------------------------------------------------------------------
+
+    def status(self) -> list[FlowStatus]:
+        """Per (org, flow): pending, leased, lag, last success and dead letters."""
+        found = {(s.org, s.flow): s for s in self.store.statuses()}
+        for org in self.config.orgs.values():
+            for flow in org.flows.enabled():
+                found.setdefault((org.name, flow), FlowStatus(org=org.name, flow=flow))
+        return [found[k] for k in sorted(found)]
+
+    def wait_idle(self, timeout: float = 30.0, org: str | None = None) -> bool:
+        """Block until no outbox row is pending or leased (tests, demo); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            busy = [s for s in self.store.statuses(org=org) if s.pending or s.leased]
+            if not busy:
+                return True
+            time.sleep(0.05)
+        return False
+

@@ -1,0 +1,158 @@
+"""What every flow is made of, and the context a flow runs in.
+
+A flow is level-triggered (DESIGN.md section 4): a trigger or a poller only says "entity X may
+have changed"; ``run_batch`` reads the current state of up to 200 such entities from the source
+and makes the target match, returning one Outcome per item. Flows call remote systems only
+through the hooks, with the CRM and the event platform as roles, so a new CRM plugin gets every
+flow unchanged.
+
+The event-platform objects flows rely on (``registration``, ``ticket``, ``magicLink``,
+``attendance``) and their fields are listed in ``docs/flows.md``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, ClassVar, Literal
+
+import attrs
+
+from ..config import Config, OrgConfig
+from ..errors import MappingError, RetryableError
+from ..executor import Outcome
+from ..hookspecs import Connection, TransformFn
+from ..models import (
+    Notification,
+    ObjectSchema,
+    PullRequest,
+    PushRequest,
+    PushResult,
+    Record,
+    RecordMapping,
+    RemoteFailure,
+    Watermark,
+)
+from ..plugins import Hooks
+from ..store import OutboxItem, StateStore
+
+__all__ = ["Flow", "FlowContext", "outcome_of", "mapping_failure", "retry_outcome", "retry_all", "Role"]
+
+Role = Literal["crm", "platform"]
+
+
+@attrs.define
+class FlowContext:
+    """Everything a flow needs for one organisation; built and cached by the engine.
+
+    :ivar connect: returns the live connection of a role (``"crm"`` or ``"platform"``),
+        authenticating on first use.
+    :ivar describe: returns the ObjectSchema of an object of a role (cached), or None.
+    """
+
+    config: Config
+    org: OrgConfig
+    hooks: Hooks
+    store: StateStore
+    connect: Callable[[Role], Connection]
+    describe: Callable[[Role, str], ObjectSchema | None]
+    transforms: dict[str, TransformFn]
+    mark: Callable[[str, Sequence[str]], None]
+    _cache: dict[str, tuple[float, Any]] = attrs.field(factory=dict)
+    _cache_lock: threading.Lock = attrs.field(factory=threading.Lock)
+
+    def settings(self, flow: str) -> Any:
+        """The flow's own configuration section."""
+        return getattr(self.org.flows, flow)
+
+    def enabled(self, flow: str) -> bool:
+        """True when ``flow`` is configured and enabled for this org."""
+        return flow in self.org.flows.enabled()
+
+    def pull(self, role: Role, request: PullRequest) -> Iterator[Record]:
+        """Stream records from the system in ``role``."""
+        return self.hooks.pull(self.connect(role), request)
+
+    def push(self, role: Role, request: PushRequest) -> list[PushResult]:
+        """Write a batch to the system in ``role``."""
+        return self.hooks.push(self.connect(role), request)
+
+    def mapping(self, flow: str, source: str, target: str) -> RecordMapping:
+        """The flow's configured field mapping."""
+        return self.config.mapping(self.org.name, flow, source, target)
+
+    def map(self, record: Record, mapping: RecordMapping, target: ObjectSchema | None) -> dict[str, Any]:
+        """Map one record through the ``map_record`` hook."""
+        return self.hooks.map_record(record, mapping, target, self.transforms)
+
+    def cached(self, key: str, ttl: float, load: Callable[[], Any]) -> Any:
+        """``load()``'s value, reused for ``ttl`` seconds (e.g. the ticket list of an event)."""
+        now = time.monotonic()
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit is not None and now - hit[0] < ttl:
+                return hit[1]
+        value = load()
+        with self._cache_lock:
+            self._cache[key] = (now, value)
+        return value
+
+    def forget(self, key: str) -> None:
+        """Drop a cached value (after it was found stale)."""
+        with self._cache_lock:
+            self._cache.pop(key, None)
+
+
+def outcome_of(result: PushResult) -> Outcome:
+    """The executor outcome of one push result: done, retry (transient) or dead (record error)."""
+    if result.ok:
+        return Outcome.done("created" if result.created else "updated")
+    failure = result.error or RemoteFailure("UNKNOWN", "the remote system gave no error text")
+    return Outcome.retry(failure) if failure.retryable else Outcome.dead(failure)
+
+
+def mapping_failure(exc: MappingError) -> Outcome:
+    """A record that cannot be mapped is dead-lettered with every reason."""
+    return Outcome.dead(RemoteFailure("MAPPING_FAILED", "; ".join(exc.problems)))
+
+
+class Flow:
+    """Base class of the four flows (and of any flow a plugin registers).
+
+    :cvar name: the flow name used in config, outbox rows and the CLI.
+    :cvar source_role: which role the poller reads from.
+    """
+
+    name: ClassVar[str]
+    source_role: ClassVar[Role]
+
+    def poll_request(self, ctx: FlowContext, since: Watermark | None) -> PullRequest | None:
+        """What the poller reads (changes since ``since``); None when the flow has no poller."""
+        raise NotImplementedError
+
+    def entity_of(self, ctx: FlowContext, record: Record) -> str | None:
+        """The outbox entity a polled record stands for (default: its id); None to skip it."""
+        return record.id
+
+    def entities_from(self, ctx: FlowContext, notification: Notification) -> list[str]:
+        """The entities of this flow a notification says may have changed."""
+        return []
+
+    def backfill_request(self, ctx: FlowContext) -> PullRequest | None:
+        """What a backfill reads (default: the poll request from the beginning)."""
+        return self.poll_request(ctx, None)
+
+    def run_batch(self, ctx: FlowContext, items: Sequence[OutboxItem]) -> list[Outcome]:
+        """Make the target match the source for each item; one Outcome per item, in order."""
+        raise NotImplementedError
+
+
+def retry_outcome(exc: RetryableError) -> Outcome:
+    """The retry outcome of a call that failed transiently."""
+    return Outcome.retry(RemoteFailure(exc.code, exc.message, exc.fields, retryable=True), exc.retry_after)
+
+
+def retry_all(items: Iterable[object], exc: RetryableError) -> list[Outcome]:
+    """The same retry outcome for every item (a whole call failed transiently)."""
+    return [retry_outcome(exc) for _ in items]

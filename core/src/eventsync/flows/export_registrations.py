@@ -1,0 +1,184 @@
+"""Export registrations: an event-platform registration -> a record of the chosen CRM object.
+
+Per batch: one pull of the registrations by id; each is admitted (``admit_record``), mapped and
+hashed; unchanged ones cost no call. Linked ones are updated by id; the rest are upserted on the
+match key in one call (the CRM plugin matches with one query per batch), or, with a match
+cascade, looked up step by step (one query per step per batch) and the unmatched created in the
+last step's object. In update-only mode nothing is created.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..config import CascadeStep, ExportRegistrationsConfig
+from ..errors import MappingError, RetryableError
+from ..executor import Outcome
+from ..models import Filter, Notification, PullRequest, PushItem, PushRequest, Record, Watermark
+from ..store import Link, OutboxItem, content_hash
+from .base import Flow, FlowContext, mapping_failure, outcome_of, retry_all, retry_outcome
+
+__all__ = ["ExportRegistrations"]
+
+SOURCE = "registration"
+
+
+def _is_refunded(record: Record) -> bool:
+    status = str(record.get("status") or "").lower()
+    return bool(record.get("refunded")) or status in {"refunded", "cancelled", "canceled"}
+
+
+class ExportRegistrations(Flow):
+    """Hopin registration -> Lead / Contact / CampaignMember / custom object."""
+
+    name = "export_registrations"
+    source_role = "platform"
+
+    def poll_request(self, ctx: FlowContext, since: Watermark | None) -> PullRequest:
+        """Registrations updated since the watermark, oldest first."""
+        return PullRequest(object=SOURCE, since=since, overlap=5.0)
+
+    def entities_from(self, ctx: FlowContext, notification: Notification) -> list[str]:
+        """Registration ids a platform delivery names."""
+        return [e.id for e in notification.entities if e.object == SOURCE]
+
+    def run_batch(self, ctx: FlowContext, items: Sequence[OutboxItem]) -> list[Outcome]:
+        """Export each registration of the batch."""
+        cfg: ExportRegistrationsConfig = ctx.settings(self.name)
+        ids = [i.entity for i in items]
+        try:
+            found = {r.id: r for r in ctx.pull("platform", PullRequest(object=SOURCE, ids=tuple(ids)))}
+        except RetryableError as exc:
+            return retry_all(items, exc)
+        target = ctx.describe("crm", cfg.target_object)
+        mapping = ctx.mapping(self.name, SOURCE, cfg.target_object)
+        links = ctx.store.get_links(ctx.org.name, self.name, ids)
+
+        outcomes: dict[str, Outcome] = {}
+        pending: list[tuple[str, dict[str, Any], str]] = []
+        for entity in ids:
+            record = found.get(entity)
+            if record is None or record.deleted:
+                outcomes[entity] = Outcome.done("registration no longer exists")
+                continue
+            if _is_refunded(record) and cfg.refunded == "skip":
+                outcomes[entity] = Outcome.done("refunded: skipped")
+                continue
+            verdict = ctx.hooks.admit_record(self.name, record, ctx.org)
+            if not verdict.allow:
+                ctx.store.log(ctx.org.name, self.name, entity, "denied", f"{verdict.source}: {verdict.reason}")
+                outcomes[entity] = Outcome.done(f"denied by {verdict.source}: {verdict.reason}")
+                continue
+            try:
+                fields = ctx.map(record, mapping, target)
+            except MappingError as exc:
+                outcomes[entity] = mapping_failure(exc)
+                continue
+            digest = content_hash(fields)
+            link = links.get(entity)
+            if link is not None and link.hash == digest:
+                outcomes[entity] = Outcome.done("unchanged")
+                continue
+            pending.append((entity, fields, digest))
+
+        if pending:
+            try:
+                outcomes.update(self._write(ctx, cfg, pending, links))
+            except RetryableError as exc:
+                outcomes.update((entity, retry_outcome(exc)) for entity, _, _ in pending)
+        return [outcomes[i] for i in ids]
+
+    def _write(
+        self,
+        ctx: FlowContext,
+        cfg: ExportRegistrationsConfig,
+        pending: list[tuple[str, dict[str, Any], str]],
+        links: dict[str, Link],
+    ) -> dict[str, Outcome]:
+        outcomes: dict[str, Outcome] = {}
+        new_links: list[Link] = []
+        by_entity = {entity: (fields, digest) for entity, fields, digest in pending}
+
+        # 1. Records already linked: update by id (no match query needed).
+        linked = [(e, links[e]) for e in by_entity if e in links]
+        # 2. The rest: find or create through the match key or the cascade.
+        unlinked = [e for e in by_entity if e not in links]
+
+        updates: list[tuple[str, str, str]] = [(e, link.target_object, link.target_id) for e, link in linked]
+        creates: list[str] = []
+        if unlinked:
+            if cfg.match_cascade or cfg.update_only:
+                steps = list(cfg.match_cascade) or [CascadeStep(cfg.target_object, cfg.match_key)]
+                remaining = list(unlinked)
+                for step in steps:
+                    if not remaining:
+                        break
+                    values = {
+                        e: by_entity[e][0].get(step.match_key) for e in remaining if by_entity[e][0].get(step.match_key)
+                    }
+                    matches = self._match(ctx, step.object, step.match_key, set(values.values()))
+                    still = []
+                    for e in remaining:
+                        hit = matches.get(str(values.get(e, "")).lower())
+                        if hit:
+                            updates.append((e, step.object, hit))
+                        else:
+                            still.append(e)
+                    remaining = still
+                if cfg.update_only:
+                    for e in remaining:
+                        outcomes[e] = Outcome.done("update-only: no existing record matched")
+                else:
+                    creates = remaining
+            else:
+                request = PushRequest(
+                    cfg.target_object, "upsert",
+                    tuple(PushItem(e, by_entity[e][0]) for e in unlinked), match_key=cfg.match_key,
+                )
+                for result in ctx.push("crm", request):
+                    outcomes[result.key] = outcome_of(result)
+                    if result.ok and result.id:
+                        new_links.append(Link(ctx.org.name, self.name, result.key, cfg.target_object,
+                                              result.id, by_entity[result.key][1]))
+
+        # Updates grouped per object (a cascade may update Contacts and Leads in one batch).
+        per_object: dict[str, list[tuple[str, str]]] = {}
+        for entity, obj, target_id in updates:
+            per_object.setdefault(obj, []).append((entity, target_id))
+        for obj, rows in per_object.items():
+            request = PushRequest(obj, "update", tuple(
+                PushItem(e, _without(by_entity[e][0], "Id"), id=tid) for e, tid in rows
+            ))
+            targets = dict(rows)
+            for result in ctx.push("crm", request):
+                outcomes[result.key] = outcome_of(result)
+                if result.ok:
+                    new_links.append(Link(ctx.org.name, self.name, result.key, obj,
+                                          result.id or targets[result.key], by_entity[result.key][1]))
+        if creates:
+            last = cfg.match_cascade[-1].object if cfg.match_cascade else cfg.target_object
+            request = PushRequest(last, "insert", tuple(PushItem(e, by_entity[e][0]) for e in creates))
+            for result in ctx.push("crm", request):
+                outcomes[result.key] = outcome_of(result)
+                if result.ok and result.id:
+                    new_links.append(Link(ctx.org.name, self.name, result.key, last, result.id,
+                                          by_entity[result.key][1]))
+        ctx.store.put_links(new_links)
+        return outcomes
+
+    def _match(self, ctx: FlowContext, obj: str, key: str, values: set[Any]) -> dict[str, str]:
+        """One query: existing ``obj`` records whose ``key`` is among ``values`` (lower-cased)."""
+        if not values:
+            return {}
+        request = PullRequest(object=obj, fields=("Id", key), filters=(Filter(key, "in", sorted(map(str, values))),))
+        found: dict[str, str] = {}
+        for record in ctx.pull("crm", request):
+            value = record.get(key)
+            if value is not None and record.id:
+                found.setdefault(str(value).lower(), record.id)
+        return found
+
+
+def _without(fields: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if k != key}

@@ -1,0 +1,144 @@
+"""Import registrations: a CRM record (e.g. CampaignMember) -> a magic-link invitation.
+
+The ticket is the one whose integration code equals the value of ``ticket_code_field``, read
+from the record itself or through a relationship path (``Campaign.Hopin_Ticket_Code__c``).
+A code that matches no ticket is a record error saying so. The invitation is created with
+look-before-create in the platform plugin, so a retried batch never invites anyone twice; the
+link (CRM id -> magic link id) is stored and the ``magic_links`` flow is marked to write the
+link back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..config import ImportRegistrationsConfig
+from ..errors import MappingError, RetryableError
+from ..executor import Outcome
+from ..mapping import template_paths
+from ..models import Notification, PullRequest, PushItem, PushRequest, RemoteFailure, Watermark
+from ..store import Link, OutboxItem, content_hash
+from . import platform as P
+from .base import Flow, FlowContext, mapping_failure, outcome_of, retry_all
+
+__all__ = ["ImportRegistrations"]
+
+TICKETS_TTL = 60.0
+
+
+class ImportRegistrations(Flow):
+    """CRM registration record -> Hopin magic link on the coded ticket."""
+
+    name = "import_registrations"
+    source_role = "crm"
+
+    def _fields(self, ctx: FlowContext, cfg: ImportRegistrationsConfig) -> tuple[str, ...]:
+        wanted: dict[str, None] = {"Id": None, cfg.ticket_code_field: None}
+        for entry in cfg.fields:
+            if entry.source:
+                wanted[entry.source] = None
+            if entry.template:
+                wanted.update(dict.fromkeys(template_paths(entry.template)))
+        wanted.update(dict.fromkeys(ctx.hooks.required_fields(self.name, cfg.source_object, ctx.org)))
+        return tuple(wanted)
+
+    def poll_request(self, ctx: FlowContext, since: Watermark | None) -> PullRequest:
+        """CRM registration records modified since the watermark."""
+        cfg: ImportRegistrationsConfig = ctx.settings(self.name)
+        return PullRequest(object=cfg.source_object, fields=("Id",), since=since, overlap=5.0)
+
+    def entities_from(self, ctx: FlowContext, notification: Notification) -> list[str]:
+        """Record ids of the configured object named by a CRM outbound message."""
+        cfg: ImportRegistrationsConfig = ctx.settings(self.name)
+        return [e.id for e in notification.entities if e.object.lower() == cfg.source_object.lower()]
+
+    def tickets(self, ctx: FlowContext) -> dict[str, str]:
+        """Integration code -> ticket id for the org's event (cached for a minute)."""
+
+        def load() -> dict[str, str]:
+            return {
+                str(t.get(P.TICKET_CODE)): t.id
+                for t in ctx.pull("platform", PullRequest(object=P.TICKET))
+                if t.get(P.TICKET_CODE) and t.id
+            }
+
+        return ctx.cached("tickets", TICKETS_TTL, load)
+
+    def run_batch(self, ctx: FlowContext, items: Sequence[OutboxItem]) -> list[Outcome]:
+        """Invite each record of the batch on its ticket."""
+        cfg: ImportRegistrationsConfig = ctx.settings(self.name)
+        ids = [i.entity for i in items]
+        try:
+            records = {r.id: r for r in ctx.pull("crm", PullRequest(
+                object=cfg.source_object, fields=self._fields(ctx, cfg), ids=tuple(ids)))}
+            tickets = self.tickets(ctx)
+        except RetryableError as exc:
+            return retry_all(items, exc)
+        mapping = ctx.mapping(self.name, cfg.source_object, P.MAGIC_LINK)
+        target = ctx.describe("platform", P.MAGIC_LINK)
+        links = ctx.store.get_links(ctx.org.name, self.name, ids)
+        outcomes: dict[str, Outcome] = {}
+        pending: list[PushItem] = []
+        digests: dict[str, str] = {}
+        for entity in ids:
+            record = records.get(entity)
+            if record is None or record.deleted:
+                outcomes[entity] = Outcome.done(f"{cfg.source_object} no longer exists")
+                continue
+            verdict = ctx.hooks.admit_record(self.name, record, ctx.org)
+            if not verdict.allow:
+                ctx.store.log(ctx.org.name, self.name, entity, "denied", f"{verdict.source}: {verdict.reason}")
+                outcomes[entity] = Outcome.done(f"denied by {verdict.source}: {verdict.reason}")
+                continue
+            code = record.get(cfg.ticket_code_field)
+            if code in (None, ""):
+                outcomes[entity] = Outcome.dead(RemoteFailure(
+                    "NO_INTEGRATION_CODE",
+                    f"{cfg.source_object} {entity} has no integration code in {cfg.ticket_code_field}; "
+                    f"set it to the code shown after '=' in the Hopin ticket's registration URL",
+                    (cfg.ticket_code_field,),
+                ))
+                continue
+            ticket_id = tickets.get(str(code))
+            if ticket_id is None:
+                ctx.forget("tickets")  # a ticket created a moment ago is found on retry
+                outcomes[entity] = Outcome.dead(RemoteFailure(
+                    "UNKNOWN_INTEGRATION_CODE",
+                    f"integration code {code!r} (from {cfg.source_object}.{cfg.ticket_code_field}) "
+                    f"matches no ticket of the event; known codes: {', '.join(sorted(tickets)) or 'none'}",
+                    (cfg.ticket_code_field,),
+                ))
+                continue
+            try:
+                fields: dict[str, Any] = ctx.map(record, mapping, target)
+            except MappingError as exc:
+                outcomes[entity] = mapping_failure(exc)
+                continue
+            fields[P.LINK_TICKET] = ticket_id
+            fields[P.LINK_CRM_ID] = entity
+            digest = content_hash(fields)
+            link = links.get(entity)
+            if link is not None and link.hash == digest:
+                outcomes[entity] = Outcome.done("unchanged")
+                continue
+            digests[entity] = digest
+            pending.append(PushItem(entity, fields))
+
+        if pending:
+            try:
+                results = ctx.push("platform", PushRequest(P.MAGIC_LINK, "upsert", tuple(pending)))
+            except RetryableError as exc:
+                results = None
+                outcomes.update(zip([p.key for p in pending], retry_all(pending, exc), strict=True))
+            if results is not None:
+                new_links = []
+                for result in results:
+                    outcomes[result.key] = outcome_of(result)
+                    if result.ok and result.id:
+                        new_links.append(Link(ctx.org.name, self.name, result.key, P.MAGIC_LINK,
+                                              result.id, digests[result.key]))
+                ctx.store.put_links(new_links)
+                if new_links and ctx.enabled("magic_links"):
+                    ctx.mark("magic_links", [link.source_key for link in new_links])
+        return [outcomes[i] for i in ids]
