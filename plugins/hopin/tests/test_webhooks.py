@@ -158,3 +158,26 @@ def test_expired_subscription_gets_nothing(sandbox, fresh, admin, receiver):
     admin.registration(fresh.event_id, fresh.ticket_id, "late@example.com")
     time.sleep(0.3)
     assert receiver.received == []
+
+
+def test_delivery_target_option_and_dropped_signals(receiver):
+    from eventsync_hopin.sandbox import start
+
+    handle = start({"delivery_target": receiver.url, "delivery_signals": ["registrationCreated"],
+                    "delivery_backoff": 0.05})
+    try:
+        info = handle.info()
+        admin = f"{handle.url}/_admin"
+        assert requests.post(f"{admin}/deliveries/drop", json={"count": 1}, timeout=5).status_code == 204
+        for email in ("dropped@example.com", "kept@example.com"):
+            requests.post(f"{admin}/events/{info['event_id']}/registrations", timeout=5,
+                          json={"ticketId": info["ticket_id"], "email": email}).raise_for_status()
+        got = receiver.wait_for(lambda got: len(got) >= 1)
+        time.sleep(0.2)
+        bodies = [json.loads(d["body"]) for d in receiver.received]
+        assert [b["data"]["attributes"]["email"] for b in bodies] == ["kept@example.com"]
+        assert got[0]["headers"]["X-Hopin-Signature"]
+        note = plugin.parse_notification("hopin", _as_request(got[0]), handle.settings("acme"))
+        assert note.kind == "registrationCreated"
+    finally:
+        handle.stop()

@@ -123,4 +123,12 @@ def create_admin(store: Store, faults: Faults, deliverer: Deliverer, info: Calla
     def deliveries() -> Response:
         return json_response({"deliveries": deliverer.log()})
 
+    @admin.post("/deliveries/drop")
+    def drop_deliveries() -> Response:
+        count = _body().get("count", 1)
+        if not isinstance(count, int) or count < 0:
+            raise ApiError(400, "count must be a non-negative integer")
+        deliverer.drop(count)
+        return Response(status=204)
+
     return admin

@@ -96,6 +96,7 @@ class Deliverer:
         self.deliveries: list[Delivery] = []
         self.cond = threading.Condition()
         self.stopping = False
+        self.drop_next = 0
         self.session = requests.Session()
         self.thread = threading.Thread(target=self._run, name="hopin-sandbox-deliveries", daemon=True)
         store.listeners.append(self.on_signal)
@@ -113,8 +114,17 @@ class Deliverer:
             self.thread.join(timeout=5)
         self.session.close()
 
+    def drop(self, count: int) -> None:
+        """Silently lose the next ``count`` signals (a missed webhook, for poller tests)."""
+        with self.cond:
+            self.drop_next = max(0, int(count))
+
     def on_signal(self, signal: str, event_id: str, collection: str, item: Mapping[str, Any]) -> None:
         """Queue one delivery per live subscription of the event that listens to ``signal``."""
+        with self.cond:
+            if self.drop_next > 0:
+                self.drop_next -= 1
+                return
         moment = now()
         for sub in self.store.list("dataSubscriptions", lambda s: s["attributes"]["eventId"] == event_id):
             attrs_ = sub["attributes"]
