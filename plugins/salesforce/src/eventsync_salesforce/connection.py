@@ -9,11 +9,11 @@ own renewal there (the one extension point the client offers). Calls that bypass
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
+from eventsync import backoff
 from eventsync.errors import AuthenticationError, RetryableError
 from eventsync.models import ApiUsage, SystemSettings
 from simple_salesforce import Salesforce
@@ -105,8 +105,9 @@ class SalesforceConnection:
                 attempt += 1
 
     def sleep(self, attempt: int) -> None:
-        """Exponential backoff: ``retry_backoff * 2**attempt`` seconds."""
-        time.sleep(self.retry_backoff * (2 ** attempt))
+        """Exponential backoff with jitter (``retry_backoff * 2**attempt`` seconds) through
+        ``eventsync.backoff``, so the test kit's ``no_backoff`` switch removes the wait."""
+        backoff.wait(backoff.delay(attempt + 1, base=self.retry_backoff, cap=60.0))
 
     def restful(self, path: str, method: str = "GET", **kwargs: Any) -> Any:
         """A REST call relative to the versioned base URL, with retries."""

@@ -354,10 +354,7 @@ def create_app(org: Org) -> Flask:
                         results.append(action(tx, item))
                 except SfError as exc:
                     failed = True
-                    result = {"success": False, "errors": [exc.collection_error()]}
-                    if isinstance(item, dict) and item.get("id"):
-                        result = {"id": item["id"], **result}
-                    results.append(result)
+                    results.append({"success": False, "errors": [exc.collection_error()]})
             if all_or_none and failed:
                 tx.rollback_to()
                 rolled = {"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
