@@ -6,6 +6,7 @@ answer fails in one place with a clear message; then each object type becomes a 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Mapping
 from typing import Any
@@ -90,10 +91,8 @@ def _fields(attributes: Mapping[str, Any]) -> dict[str, Any]:
     fields = dict(attributes)
     for name in TIMESTAMP_FIELDS:
         if isinstance(fields.get(name), str):
-            try:
+            with contextlib.suppress(ValueError):
                 fields[name] = parse_time(fields[name])
-            except ValueError:
-                pass
     return fields
 
 

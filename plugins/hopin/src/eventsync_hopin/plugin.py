@@ -6,7 +6,16 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from eventsync import hookimpl
-from eventsync.models import HttpRequest, Notification, PullRequest, PushRequest, PushResult, Record, Schema, SystemSettings
+from eventsync.models import (
+    HttpRequest,
+    Notification,
+    PullRequest,
+    PushRequest,
+    PushResult,
+    Record,
+    Schema,
+    SystemSettings,
+)
 
 from .auth import HopinConnection, connect
 from .pull import pull_records

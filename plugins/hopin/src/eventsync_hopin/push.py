@@ -8,7 +8,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from eventsync import backoff
-from eventsync.errors import AuthenticationError, FatalError, RecordError, RemoteError, RetryableError
+from eventsync.errors import (
+    AuthenticationError,
+    FatalError,
+    RecordError,
+    RemoteError,
+    RetryableError,
+)
 from eventsync.models import Filter, PushItem, PushRequest, PushResult, RemoteFailure
 
 from . import filters as flt

@@ -69,7 +69,9 @@ def attendance(connection: HopinConnection, event_id: str) -> Iterator[Record]:
     response = connection.http.request("GET", full, stream=True, authorize=same_host)
     response.encoding = "utf-8-sig"
     try:
-        reader = csv.DictReader(response.iter_lines(decode_unicode=True))
+        lines = (line if isinstance(line, str) else line.decode("utf-8-sig")
+                 for line in response.iter_lines(decode_unicode=True))
+        reader = csv.DictReader(lines)
         missing = [h for h in options.report_columns.values() if h not in (reader.fieldnames or [])]
         if "Email" in missing or options.report_columns.get("email") in missing:
             raise FatalError("REPORT_COLUMNS", f"report lacks columns {missing}; got {reader.fieldnames} "

@@ -84,7 +84,7 @@ def create_admin(store: Store, faults: Faults, deliverer: Deliverer, info: Calla
         registration_id = body.pop("registrationId", None)
         email = body.pop("email", None)
         if not registration_id and email:
-            found = store.list("registrations", lambda r: r["attributes"]["email"].lower() == str(email).lower())
+            found = store.find("registrations", lambda r: r["attributes"]["email"].lower() == str(email).lower())
             if not found:
                 raise ApiError(404, f"no registration for {email}")
             registration_id = found[-1]["id"]

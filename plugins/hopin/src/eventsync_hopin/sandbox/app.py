@@ -84,10 +84,10 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
         g.organization_ids = _token_orgs(token)
 
     def _token_orgs(token: str) -> list[str]:
-        for key in store.list("apiKeys"):
+        for key in store.find("apiKeys"):
             if key["attributes"]["key"] == token:
                 return list(key["attributes"]["organizationIds"])
-        for grant in store.list("oauthTokens"):
+        for grant in store.find("oauthTokens"):
             attrs = grant["attributes"]
             if attrs["accessToken"] == token:
                 if parse_iso(attrs["expiresAt"]) <= now():
@@ -119,7 +119,7 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
 
     @api.get("/organizations")
     def organizations() -> Response:
-        items = store.list("organizations", lambda o: o["id"] in g.organization_ids)
+        items = store.find("organizations", lambda o: o["id"] in g.organization_ids)
         return list_document("organizations", items, {}, config.default_page_size, config.max_page_size)
 
     @api.get("/organizations/<org_id>")
@@ -129,7 +129,7 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
     @api.get("/organizations/<org_id>/events")
     def events(org_id: str) -> Response:
         _org(org_id)
-        items = store.list("events", lambda e: e["attributes"]["organizationId"] == org_id)
+        items = store.find("events", lambda e: e["attributes"]["organizationId"] == org_id)
         return list_document("events", items, {}, config.default_page_size, config.max_page_size)
 
     @api.post("/organizations/<org_id>/events")
@@ -149,7 +149,7 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
     @api.get("/events/<event_id>/tickets")
     def tickets(event_id: str) -> Response:
         _event(event_id)
-        items = store.list("tickets", lambda t: t["attributes"]["eventId"] == event_id)
+        items = store.find("tickets", lambda t: t["attributes"]["eventId"] == event_id)
         return list_document("tickets", items, {}, config.default_page_size, config.max_page_size)
 
     @api.get("/tickets/<ticket_id>")
@@ -159,7 +159,7 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
     @api.get("/tickets/<ticket_id>/bankQuestions")
     def bank_questions(ticket_id: str) -> Response:
         _ticket(ticket_id)
-        items = store.list("bankQuestions", lambda q: q["attributes"]["ticketId"] == ticket_id)
+        items = store.find("bankQuestions", lambda q: q["attributes"]["ticketId"] == ticket_id)
         return list_document("bankQuestions", items, {}, config.default_page_size, config.max_page_size)
 
     # --- registrations -------------------------------------------------------------------
@@ -168,7 +168,7 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
     def registrations(event_id: str) -> Response:
         _event(event_id)
         filters = parse_filters(REGISTRATION_FILTERS)
-        items = store.list(
+        items = store.find(
             "registrations",
             lambda r: r["attributes"]["eventId"] == event_id and matches(r["attributes"], filters),
         )
@@ -212,7 +212,7 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
         _ticket(ticket_id)
         filters = parse_filters(MAGIC_LINK_FILTERS)
         confirm = filters.pop("includeConfirmAndJoin", None)
-        items = store.list(
+        items = store.find(
             "magicLinks",
             lambda m: m["attributes"]["ticketId"] == ticket_id and matches(m["attributes"], filters),
         )
@@ -257,7 +257,7 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
     @api.get("/events/<event_id>/reports")
     def reports(event_id: str) -> Response:
         _event(event_id)
-        items = [_ripen(r) for r in store.list("reports", lambda r: r["attributes"]["eventId"] == event_id)]
+        items = [_ripen(r) for r in store.find("reports", lambda r: r["attributes"]["eventId"] == event_id)]
         return list_document("reports", items, {}, config.default_page_size, config.max_page_size)
 
     @api.post("/events/<event_id>/reports/<report_type>")
@@ -321,7 +321,7 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
 def upsert_subscription(store: Store, event_id: str, configuration: dict[str, Any], signals: list[str]) -> dict[str, Any]:
     """Create a subscription; the same event, URL and type again renews it (new expiry, signals)."""
     config = {"type": "webhook", **configuration}
-    for existing in store.list("dataSubscriptions", lambda s: s["attributes"]["eventId"] == event_id):
+    for existing in store.find("dataSubscriptions", lambda s: s["attributes"]["eventId"] == event_id):
         old = existing["attributes"]["configuration"]
         if old.get("url") == config["url"] and old.get("type") == config["type"]:
             return store.update("dataSubscriptions", existing["id"], {"configuration": config, "signals": signals})
@@ -379,7 +379,7 @@ def _public_routes(app: Flask, store: Store, config: SandboxConfig) -> None:
         code = store.put_raw("oauthCodes", {"code": new_id(), "redirectUri": args.get("redirect_uri", ""),
                                             "resource": args.get("resource", "")})
         query = urlencode({"code": code["attributes"]["code"], "state": args.get("state", "")})
-        return redirect(f"{args.get('redirect_uri', '')}?{query}")
+        return redirect(f"{args.get('redirect_uri', '')}?{query}")  # type: ignore[return-value]
 
     @app.post("/oauth/token")
     def token() -> Response:
@@ -388,12 +388,12 @@ def _public_routes(app: Flask, store: Store, config: SandboxConfig) -> None:
             return json_response({"error": "invalid_client", "error_description": "Client authentication failed"}, 401)
         grant = args.get("grant_type")
         if grant == "authorization_code":
-            codes = store.list("oauthCodes", lambda c: c["attributes"]["code"] == args.get("code"))
+            codes = store.find("oauthCodes", lambda c: c["attributes"]["code"] == args.get("code"))
             if not codes:
                 return _invalid_grant()
             store.delete("oauthCodes", codes[0]["id"])
         elif grant == "refresh_token":
-            old = store.list("oauthTokens", lambda t: t["attributes"]["refreshToken"] == args.get("refresh_token"))
+            old = store.find("oauthTokens", lambda t: t["attributes"]["refreshToken"] == args.get("refresh_token"))
             if not old:
                 return _invalid_grant()
             store.delete("oauthTokens", old[0]["id"])
@@ -409,7 +409,7 @@ def _invalid_grant() -> Response:
 def issue_token(store: Store, config: SandboxConfig) -> dict[str, Any]:
     """Issue an OAuth access/refresh token pair for every organisation (Doorkeeper-style body)."""
     expires = now() + dt.timedelta(seconds=config.token_ttl)
-    org_ids = [o["id"] for o in store.list("organizations")]
+    org_ids = [o["id"] for o in store.find("organizations")]
     access, refresh = new_id() + new_id(), new_id() + new_id()
     store.put_raw("oauthTokens", {"accessToken": access, "refreshToken": refresh,
                                   "expiresAt": iso(expires), "organizationIds": org_ids})

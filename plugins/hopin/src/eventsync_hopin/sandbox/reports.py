@@ -38,7 +38,7 @@ REGISTRATION_COLUMNS = ("Registration ID", "Email", "First Name", "Last Name", "
 def attendance_rows(store: Store, event_id: str) -> list[dict[str, Any]]:
     """One row per attending registration: first join, last leave, summed duration, sessions."""
     visits: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for item in store.list("attendance", lambda a: a["attributes"]["eventId"] == event_id):
+    for item in store.find("attendance", lambda a: a["attributes"]["eventId"] == event_id):
         visits[item["attributes"]["registrationId"]].append(item["attributes"])
     rows = []
     for registration_id, spans in visits.items():
@@ -78,12 +78,13 @@ def registration_rows(store: Store, event_id: str) -> list[dict[str, Any]]:
             "Ticket ID": item["attributes"]["ticketId"],
             "Refunded": str(bool(item["attributes"].get("refunded"))).lower(),
         }
-        for item in store.list("registrations", lambda r: r["attributes"]["eventId"] == event_id)
+        for item in store.find("registrations", lambda r: r["attributes"]["eventId"] == event_id)
     ]
 
 
 def render_csv(store: Store, report_type: str, event_id: str) -> str:
     """The report file as CSV text."""
+    columns: tuple[str, ...]
     if report_type == "attendance":
         columns, rows = ATTENDANCE_COLUMNS, attendance_rows(store, event_id)
     else:

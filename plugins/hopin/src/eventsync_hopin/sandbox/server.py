@@ -69,8 +69,8 @@ class HopinSandbox:
         self.thread = threading.Thread(target=self.server.serve_forever, name="hopin-sandbox", daemon=True)
 
     def _ensure_api_key(self) -> None:
-        org_ids = [o["id"] for o in self.store.list("organizations")]
-        keys = self.store.list("apiKeys", lambda k: k["attributes"]["key"] == self.config.api_key)
+        org_ids = [o["id"] for o in self.store.find("organizations")]
+        keys = self.store.find("apiKeys", lambda k: k["attributes"]["key"] == self.config.api_key)
         if keys:
             self.store.update("apiKeys", keys[0]["id"], {"organizationIds": org_ids})
         else:
@@ -89,9 +89,9 @@ class HopinSandbox:
 
     def ids(self) -> dict[str, str]:
         """The first organisation, its first event and that event's first ticket."""
-        org = self.store.list("organizations")[0]
-        event = self.store.list("events", lambda e: e["attributes"]["organizationId"] == org["id"])[0]
-        ticket = self.store.list("tickets", lambda t: t["attributes"]["eventId"] == event["id"])[0]
+        org = self.store.find("organizations")[0]
+        event = self.store.find("events", lambda e: e["attributes"]["organizationId"] == org["id"])[0]
+        ticket = self.store.find("tickets", lambda t: t["attributes"]["eventId"] == event["id"])[0]
         code = ticket["attributes"]["registrationUrl"].rsplit("=", 1)[-1]
         return {"organization_id": org["id"], "event_id": event["id"], "ticket_id": ticket["id"],
                 "ticket_integration_code": code, "ticket_registration_url": ticket["attributes"]["registrationUrl"]}

@@ -103,7 +103,7 @@ class Store:
                 raise NotFound(f"{TYPES.get(collection, collection)} {resource_id} not found")
             return copy.deepcopy(found)
 
-    def list(
+    def find(
         self, collection: str, where: Callable[[dict[str, Any]], bool] | None = None
     ) -> list[dict[str, Any]]:
         """Deep copies of the matching resources, oldest first (createdAt, then id)."""
@@ -118,8 +118,9 @@ class Store:
         stamp = iso(now())
         attributes.setdefault("createdAt", stamp)
         attributes.setdefault("updatedAt", stamp)
-        resource = {"id": resource_id or new_id(), "attributes": attributes}
-        self.data[collection][resource["id"]] = resource
+        key = resource_id or new_id()
+        resource: dict[str, Any] = {"id": key, "attributes": attributes}
+        self.data[collection][key] = resource
         return resource
 
     def _touch(self, resource: dict[str, Any], *, by_user: bool = False) -> None:
@@ -274,7 +275,7 @@ class Store:
     def find_magic_link_by_token(self, token: str) -> dict[str, Any]:
         """The magic link whose URL ends with ``/m/<token>``."""
         suffix = f"/m/{token}"
-        for item in self.list("magicLinks"):
+        for item in self.find("magicLinks"):
             if item["attributes"]["magicLink"].endswith(suffix):
                 return item
         raise NotFound(f"magic link token {token} not found")

@@ -126,7 +126,7 @@ class Deliverer:
                 self.drop_next -= 1
                 return
         moment = now()
-        for sub in self.store.list("dataSubscriptions", lambda s: s["attributes"]["eventId"] == event_id):
+        for sub in self.store.find("dataSubscriptions", lambda s: s["attributes"]["eventId"] == event_id):
             attrs_ = sub["attributes"]
             config = attrs_.get("configuration") or {}
             expires = config.get("expiresAt")
