@@ -103,6 +103,21 @@ def test_oauth_tokens_connect_and_refresh_on_401(sandbox, settings):
     assert refreshed.organization_id == sandbox.info()["organization_id"]
 
 
+def test_oauth_helpers_authorize_and_exchange(sandbox, settings):
+    from eventsync_hopin.auth import authorize_url, exchange_code
+    from eventsync_hopin.options import load_options
+
+    oauth = _oauth_settings(sandbox, settings, "unused", "unused")
+    url = authorize_url(load_options(oauth), "http://127.0.0.1:1/cb", "st")
+    assert url.startswith(f"{sandbox.url}/oauth/authorize?") and "scope=api" in url
+    grant = requests.get(url, allow_redirects=False, timeout=5)
+    code = parse_qs(urlsplit(grant.headers["Location"]).query)["code"][0]
+    tokens = exchange_code(oauth, code, "http://127.0.0.1:1/cb")
+    assert tokens["access_token"] and tokens["refresh_token"]
+    with pytest.raises(AuthenticationError, match="code exchange refused"):
+        exchange_code(oauth, code, "http://127.0.0.1:1/cb")
+
+
 def test_oauth_refresh_refused_says_so(sandbox, settings):
     broken = _oauth_settings(sandbox, settings, "expired", "not-a-refresh-token")
     with pytest.raises(AuthenticationError) as exc:

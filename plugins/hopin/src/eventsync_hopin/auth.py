@@ -6,15 +6,40 @@ from __future__ import annotations
 
 import threading
 from typing import Any
+from urllib.parse import urlencode
 
 import attrs
 import requests
-from eventsync.errors import AuthenticationError, EventsyncError, RecordError, RetryableError
+from eventsync.errors import AuthenticationError, EventsyncError, RetryableError
 from eventsync.models import SystemSettings
 
 from .convert import parse_list
 from .http import SYSTEM, HopinHttp, error_text
 from .options import HopinOptions, load_options
+
+
+def authorize_url(options: HopinOptions, redirect_uri: str, state: str) -> str:
+    """Where to send the admin to grant access: ``{platform_url}/oauth/authorize`` with
+    ``scope=api``, ``response_type=code`` and the ``resource`` indicator (Hopin's OAuth sample)."""
+    query = urlencode({"client_id": options.oauth_client_id, "redirect_uri": redirect_uri, "scope": "api",
+                       "state": state, "response_type": "code", "resource": options.oauth_resource})
+    return f"{options.platform_url.rstrip('/')}/oauth/authorize?{query}"
+
+
+def exchange_code(settings: SystemSettings, code: str, redirect_uri: str) -> dict[str, Any]:
+    """Trade an authorization code for tokens (parameters in the query string, empty body, as
+    Hopin's sample does). Returns the token JSON (``access_token``, ``refresh_token`` ...); store
+    them in the variables named by ``access_token_env`` / ``refresh_token_env``."""
+    options = load_options(settings)
+    params = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
+              "client_id": options.oauth_client_id, "client_secret": settings.secret("client_secret"),
+              "resource": options.oauth_resource}
+    url = f"{options.platform_url.rstrip('/')}/oauth/token"
+    response = requests.post(url, params=params, headers={"Accept": "application/json"}, timeout=options.timeout)
+    if response.status_code != 200:
+        raise AuthenticationError(SYSTEM, f"code exchange refused (HTTP {response.status_code})",
+                                  error_text(response), hint="start the authorization again")
+    return dict(response.json())
 
 
 class OAuthTokens:
@@ -138,9 +163,9 @@ def verify(connection: HopinConnection) -> None:
     if options.event_id:
         try:
             http.get_json(f"/v1/events/{options.event_id}")
-        except (RecordError, EventsyncError) as exc:
-            if isinstance(exc, AuthenticationError):
-                raise
+        except AuthenticationError:
+            raise
+        except EventsyncError as exc:
             raise AuthenticationError(SYSTEM, f"event {options.event_id} not reachable", str(exc),
                                       hint="check event_id") from exc
         connection.event_id = options.event_id
