@@ -73,8 +73,8 @@ def test_missing_settings_are_configuration_errors(sandbox):
         plugin.authenticate("salesforce", broken)
     assert "$.orgs.acme.systems.salesforce" in str(exc.value)
     with pytest.raises(ConfigurationError):
-        plugin.authenticate("salesforce", sandbox.settings("acme", grant="jwt") and attrs.evolve(
-                settings, options={**settings.options, "grant": "saml"}))
+        plugin.authenticate("salesforce", attrs.evolve(
+            settings, options={**settings.options, "grant": "saml"}))
 
 
 def test_certificate_is_verified_against_the_configured_ca(sandbox):

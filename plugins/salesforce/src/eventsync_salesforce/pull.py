@@ -49,8 +49,8 @@ def build(schema: ObjectSchema, request: PullRequest, ids: list[str] | None = No
                          f"{soql.literal(since - dt.timedelta(seconds=request.overlap))}")
         elif request.since.id:
             stamp = soql.literal(since)
-            terms.append(f"(SystemModstamp > {stamp} OR (SystemModstamp = {stamp} AND "
-                         f"Id > {soql.literal(request.since.id)}))")
+            terms.append(f"SystemModstamp > {stamp} OR (SystemModstamp = {stamp} AND "
+                         f"Id > {soql.literal(request.since.id)})")
         else:
             terms.append(f"SystemModstamp > {soql.literal(since)}")
     text = f"SELECT {', '.join(select_fields(schema, request))} FROM {soql.name(schema.name)}"

@@ -342,6 +342,8 @@ def comparable(field_type: str, value: Any) -> Any:
         return float(value)
     if field_type == "boolean":
         return bool(value)
+    if field_type in ("id", "reference"):
+        return str(value)[:15]  # ids compare case-sensitively, 15- and 18-char alike
     return str(value).lower()
 
 
@@ -353,7 +355,11 @@ def _literal_value(field_type: str, literal: Literal) -> Any:
     if literal.kind == "date" and field_type == "datetime":
         return dt.datetime.combine(literal.value, dt.time(), dt.timezone.utc)
     if literal.kind == "string":
-        return literal.value.lower() if field_type not in ("int", "double", "currency") else literal.value
+        if field_type in ("id", "reference"):
+            return literal.value[:15]
+        if field_type in ("int", "double", "currency", "percent"):
+            return literal.value
+        return literal.value.lower()
     if literal.kind == "number":
         return float(literal.value)
     return literal.value

@@ -238,8 +238,9 @@ class Store:
     # --- reads ------------------------------------------------------------------------
 
     def now(self) -> str:
-        """The current time in Salesforce's wire format, never earlier than the last one."""
-        stamp = soql.format_datetime(dt.datetime.now(dt.timezone.utc))
+        """The current time in Salesforce's wire format (whole seconds, as SystemModstamp
+        has), never earlier than the last one."""
+        stamp = soql.format_datetime(dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
         with self.lock:
             self._last_now = max(self._last_now, stamp)
             return self._last_now
