@@ -44,6 +44,14 @@ def test_attendance_report_round_trip(fresh, admin, attended):
     assert calls["GET /v1/reports/<report_id>/download"] == 1
 
 
+def test_attendance_from_duration_only(fresh, admin):
+    reg = admin.registration(fresh.event_id, fresh.ticket_id, "short@example.com")
+    admin.call("POST", "/attendance", {"email": "short@example.com", "durationSeconds": 2700})
+    [row] = plugin.pull(fresh.connection, PullRequest("attendance"))
+    assert row.id == reg["id"] and row.fields["durationSeconds"] == 2700
+    assert row.fields["leftAt"] - row.fields["joinedAt"] == dt.timedelta(seconds=2700)
+
+
 def test_attendance_filtered_by_email(fresh, attended):
     found = list(plugin.pull(fresh.connection, PullRequest("attendance", filters=(Filter("email", "=", "bob@example.com"),))))
     assert [r.fields["email"] for r in found] == ["bob@example.com"]

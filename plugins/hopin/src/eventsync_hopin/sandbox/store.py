@@ -8,6 +8,7 @@ through a dataSubscription are passed to ``on_signal(signal, event_id, collectio
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 import os
 import tempfile
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from .ids import iso, new_id, now
+from .ids import iso, new_id, now, parse_iso
 
 COLLECTIONS = (
     "organizations",
@@ -314,10 +315,14 @@ class Store:
     # --- attendance, reports, subscriptions ----------------------------------------------
 
     def record_attendance(self, registration_id: str, attributes: Mapping[str, Any]) -> dict[str, Any]:
-        """Record that a registrant was in the event (or one session) from joinedAt to leftAt."""
+        """Record that a registrant was in the event (or one session) from joinedAt to leftAt;
+        ``durationSeconds`` alone means "until now, for that long"."""
         registration = self.get("registrations", registration_id)
-        attrs = {"session": "Main stage", "joinedAt": iso(now()), "leftAt": iso(now())}
-        attrs.update(attributes)
+        given = dict(attributes)
+        duration = float(given.pop("durationSeconds", 0) or 0)
+        joined = parse_iso(given["joinedAt"]) if given.get("joinedAt") else now() - dt.timedelta(seconds=duration)
+        left = parse_iso(given["leftAt"]) if given.get("leftAt") else joined + dt.timedelta(seconds=duration)
+        attrs = {"session": "Main stage", **given, "joinedAt": iso(joined), "leftAt": iso(left)}
         attrs["registrationId"] = registration_id
         attrs["eventId"] = registration["attributes"]["eventId"]
         with self.changing():
