@@ -25,8 +25,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: $(STAMP)
-	$(BIN)/eventsync plugins
-	$(BIN)/eventsync check --offline --config core/src/eventsync/example.toml
+	$(BIN)/eventsync demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check core plugins tests bench

@@ -119,8 +119,13 @@ def _mapping_findings(config: Config, org: OrgConfig, schemas: Mapping[str, Sche
     return findings
 
 
-def check_org(config: Config, org_name: str, hooks: Hooks, *, online: bool = True) -> OrgCheck:
-    """Check one organisation; never raises for a problem it can report as a finding."""
+def check_org(
+    config: Config, org_name: str, hooks: Hooks, *, online: bool = True, env: Mapping[str, str] | None = None,
+) -> OrgCheck:
+    """Check one organisation; never raises for a problem it can report as a finding.
+
+    :param env: where secrets are read from (default: the process environment).
+    """
     org = config.org(org_name)
     org_hooks = hooks.for_plugins(org.plugins)
     findings: list[Finding] = []
@@ -137,7 +142,7 @@ def check_org(config: Config, org_name: str, hooks: Hooks, *, online: bool = Tru
     for system in org.systems:
         where = f"$.orgs.{org.name}.systems.{system}"
         try:
-            connections[system] = org_hooks.authenticate(org.settings(system))
+            connections[system] = org_hooks.authenticate(org.settings(system, env))
         except AuthenticationError as exc:
             findings.append(_finding("authentication", str(exc), where=where, fix=exc.hint or "check the credentials"))
         except ConfigurationError as exc:

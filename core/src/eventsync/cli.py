@@ -20,7 +20,7 @@ from rich.table import Table
 
 from . import __version__
 from .checks import OrgCheck, check_org
-from .config import Config, example_config, load_config
+from .config import Config, example_config, load_config, secrets_env
 from .errors import ConfigurationError, EventsyncError
 from .plugins import Hooks, describe_plugins, make_plugin_manager
 
@@ -148,7 +148,8 @@ def check_command(config_path: str, orgs: tuple[str, ...], offline: bool, as_jso
     try:
         hooks = _hooks(config)
         names = list(orgs) or list(config.orgs)
-        checks = [check_org(config, name, hooks, online=not offline) for name in names]
+        env = secrets_env(config)
+        checks = [check_org(config, name, hooks, online=not offline, env=env) for name in names]
     except ConfigurationError as exc:
         _config_problems(exc, as_json)
         raise SystemExit(EXIT_USAGE) from None
@@ -366,6 +367,32 @@ def backfill_command(flow: str, config_path: str, orgs: tuple[str, ...], restart
         if dead:
             click.echo(f"{dead} record(s) dead-lettered; see `eventsync status --dead-letters`")
     raise SystemExit(EXIT_OK if finished and not dead else EXIT_PROBLEMS)
+
+
+@cli.command("demo")
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for each step.")
+def demo_command(timeout: float) -> None:
+    """Run the Hopin guide's test procedure end to end against local sandboxes.
+
+    Starts both sandboxes and an embedded engine, then: ticket with integration code ->
+    Campaign carrying it -> CampaignMember -> magic link in Hopin -> link written back ->
+    a Hopin registration exported to a Lead -> invitee accepts (Registered) -> attends
+    (Attended). Exit code 0 only if every step happened.
+    """
+    from .demo import Step, run_demo
+
+    console = _console()
+    console.print("[bold]eventsync demo[/]: the Hopin guide's test procedure against local sandboxes")
+
+    def report(step: Step) -> None:
+        mark = "[green]ok[/]" if step.ok else "[red]FAILED[/]"
+        console.print(f"{step.number}. {mark} {step.title} [dim]({step.seconds * 1000:.0f} ms)[/]")
+        console.print(f"   {step.detail}", markup=False, highlight=False)
+
+    steps = run_demo(report, timeout=timeout)
+    ok = len(steps) == 8 and all(s.ok for s in steps)
+    console.print("all 8 steps happened" if ok else "the demo failed", style="bold green" if ok else "bold red")
+    raise SystemExit(EXIT_OK if ok else EXIT_PROBLEMS)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ setting ``<name>_env = "VARIABLE"`` names the environment variable that holds th
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -38,6 +39,7 @@ __all__ = [
     "load_config",
     "parse_config",
     "example_config",
+    "secrets_env",
 ]
 
 FLOW_NAMES = ("export_registrations", "import_registrations", "magic_links", "attendance")
@@ -197,6 +199,7 @@ class EngineConfig:
     backfill_budget_share: float = 0.5
     plugins_allow: tuple[str, ...] | None = None
     plugins_block: tuple[str, ...] = ()
+    secrets_file: str | None = None
 
 
 @attrs.frozen
@@ -383,6 +386,24 @@ def load_config(path: str | Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError([f"{path}: invalid TOML: {exc}"], heading=f"{path}: configuration problems") from None
     return parse_config(data, source=str(path))
+
+
+def secrets_env(config: Config, base: Mapping[str, str] | None = None) -> Mapping[str, str] | None:
+    """The environment secrets are read from: the process environment, overlaid with the
+    ``[engine] secrets_file`` (dotenv format, relative to the config file) when one is set.
+    None means "the process environment" and is returned when there is no secrets file."""
+    name = config.engine.secrets_file
+    if not name:
+        return base
+    from dotenv import dotenv_values
+
+    path = Path(name)
+    if not path.is_absolute() and config.source and Path(config.source).exists():
+        path = Path(config.source).resolve().parent / path
+    if not path.exists():
+        raise ConfigurationError([f"$.engine.secrets_file: {path} does not exist"])
+    values = {k: v for k, v in dotenv_values(path).items() if v is not None}
+    return {**(os.environ if base is None else base), **values}
 
 
 def example_config() -> str:

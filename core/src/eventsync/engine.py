@@ -25,7 +25,7 @@ from typing import Any
 
 import attrs
 
-from .config import Config, load_config
+from .config import Config, load_config, secrets_env
 from .errors import AuthenticationError, BadNotification, ConfigurationError, EventsyncError, RetryableError
 from .executor import Executor, Outcome
 from .flows.base import Flow, FlowContext, Role, retry_all
@@ -89,7 +89,7 @@ class Engine:
         self._check_plugins()
         self.store = store or open_store(config)
         self._own_store = store is None
-        self.env = env
+        self.env = secrets_env(config, env)
         self.run_pollers = pollers
         self.transforms = self.hooks.transforms()
         self._contexts: dict[str, FlowContext] = {}

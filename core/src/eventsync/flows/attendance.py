@@ -14,7 +14,7 @@ from typing import Any
 from ..config import AttendanceConfig
 from ..errors import MappingError, RetryableError
 from ..executor import Outcome
-from ..models import Filter, PullRequest, PushItem, PushRequest, Record, Watermark
+from ..models import Filter, Notification, PullRequest, PushItem, PushRequest, Record, Watermark
 from ..store import Link, OutboxItem, content_hash
 from . import platform as P
 from .base import Flow, FlowContext, mapping_failure, outcome_of, retry_all
@@ -22,6 +22,7 @@ from .base import Flow, FlowContext, mapping_failure, outcome_of, retry_all
 __all__ = ["Attendance"]
 
 REPORT_TTL = 30.0
+REPORT_CACHE = "attendance-report"
 
 
 class Attendance(Flow):
@@ -39,6 +40,17 @@ class Attendance(Flow):
         email = record.get(P.ATTENDEE_EMAIL)
         return str(email).strip().lower() if email else None
 
+    def entities_from(self, ctx: FlowContext, notification: Notification) -> list[str]:
+        """Attendees named by an attendance delivery (a signal whose name mentions attendance).
+
+        The cached report is dropped so the batch reads the attendance just recorded.
+        """
+        if "attendance" not in notification.kind.lower():
+            return []
+        ctx.forget(REPORT_CACHE)
+        emails = (e.fields.get(P.ATTENDEE_EMAIL) for e in notification.entities)
+        return [str(email).strip().lower() for email in emails if email]
+
     def report(self, ctx: FlowContext) -> dict[str, Record]:
         """Attendance rows by lower-cased email (cached briefly)."""
 
@@ -50,7 +62,7 @@ class Attendance(Flow):
                     rows[email] = row
             return rows
 
-        return ctx.cached("attendance-report", REPORT_TTL, load)
+        return ctx.cached(REPORT_CACHE, REPORT_TTL, load)
 
     def _crm_ids(self, ctx: FlowContext, emails: Sequence[str]) -> dict[str, str]:
         found: dict[str, str] = {}
