@@ -46,7 +46,12 @@ class SalesforceSandbox:
         )
         self.port = self._server.server_port
         self.url = f"https://127.0.0.1:{self.port}"
-        self.org = Org(self.options, self.url, signer.cert_chain_pems[0].bytes())
+        try:
+            self.org = Org(self.options, self.url, signer.cert_chain_pems[0].bytes())
+        except BaseException:
+            self._server.server_close()
+            shutil.rmtree(self._dir, ignore_errors=True)
+            raise
         self._server.app = create_app(self.org)
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         name="salesforce-sandbox", daemon=True)
