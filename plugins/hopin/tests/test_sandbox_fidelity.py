@@ -220,6 +220,11 @@ def test_faults_and_counters(sandbox, admin):
     assert admin.counters()["GET /v1/health"] == 3
     bad = requests.post(f"{admin.url}/faults", json={"status": 200}, timeout=5)
     assert bad.status_code == 400
+    admin.fault(path="/v1/health", status=503, probability=0.0)
+    assert all(requests.get(f"{sandbox.url}/v1/health", timeout=5).status_code == 200 for _ in range(5))
+    admin.call("DELETE", "/faults")
+    admin.fault(path="/v1/health", method="POST", status=503)
+    assert requests.get(f"{sandbox.url}/v1/health", timeout=5).status_code == 200, "method must match"
 
 
 def test_state_file_survives_restart(tmp_path):

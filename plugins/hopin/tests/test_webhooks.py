@@ -181,3 +181,15 @@ def test_delivery_target_option_and_dropped_signals(receiver):
         assert note.kind == "registrationCreated"
     finally:
         handle.stop()
+
+
+def test_failed_subscription_does_not_stop_sync_and_is_reported(fresh, tweak):
+    settings = tweak(fresh.settings, webhook_url="ftp://nowhere.example/hook")
+    connection = plugin.authenticate("hopin", settings)
+    assert "configuration.url" in connection.subscription_error
+    from eventsync.models import PullRequest
+
+    assert list(plugin.pull(connection, PullRequest("ticket")))
+    [finding] = plugin.preflight(None, {"hopin": connection})
+    assert finding.severity == "warning" and finding.where.endswith("webhook_url")
+    assert plugin.preflight(None, {"hopin": fresh.connection}) == []

@@ -99,6 +99,7 @@ class HopinConnection:
     event_id: str = ""
     organization_name: str = ""
     subscription: dict[str, Any] = attrs.field(factory=dict)
+    subscription_error: str = ""
     ticket_codes: dict[str, str] = attrs.field(factory=dict)
     system: str = "hopin"
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from eventsync import hookimpl
 from eventsync.models import (
+    Finding,
     HttpRequest,
     Notification,
     PullRequest,
@@ -21,7 +22,7 @@ from .auth import HopinConnection, connect
 from .pull import pull_records
 from .push import push_records
 from .schema import discover
-from .subscriptions import renew_if_due
+from .subscriptions import keep_alive
 from .webhooks import parse
 
 SYSTEM = "hopin"
@@ -33,7 +34,7 @@ def authenticate(system: str, settings: SystemSettings) -> HopinConnection | Non
     if system != SYSTEM:
         return None
     connection = connect(settings)
-    renew_if_due(connection)
+    keep_alive(connection)
     return connection
 
 
@@ -67,6 +68,20 @@ def parse_notification(system: str, request: HttpRequest, settings: SystemSettin
     if system != SYSTEM:
         return None
     return parse(request, settings)
+
+
+@hookimpl
+def preflight(org: Any, connections: Mapping[str, Any]) -> list[Finding]:
+    """Warn when the Hopin dataSubscription could not be created or renewed."""
+    connection = connections.get(SYSTEM)
+    if not isinstance(connection, HopinConnection) or not connection.subscription_error:
+        return []
+    return [Finding(
+        severity="warning", code="HOPIN_SUBSCRIPTION", source="hopin",
+        message=f"the dataSubscription to {connection.options.webhook_url} failed: {connection.subscription_error}",
+        where=f"$.orgs.{connection.org}.systems.hopin.webhook_url",
+        fix="check webhook_url (Hopin must reach it); until then pollers carry the changes",
+    )]
 
 
 @hookimpl

@@ -14,7 +14,7 @@ from . import filters as flt
 from .auth import HopinConnection
 from .convert import SYSTEM, parse_list, parse_resource, to_record
 from .reports import attendance
-from .subscriptions import renew_if_due
+from .subscriptions import keep_alive
 
 #: object -> (list path template, single path template)
 PATHS = {
@@ -76,7 +76,7 @@ def _by_ids(connection: HopinConnection, request: PullRequest) -> Iterator[Recor
 
 def pull_records(connection: HopinConnection, request: PullRequest) -> Iterator[Record]:
     """The records a PullRequest asks for, oldest first where Hopin sorts (see README)."""
-    renew_if_due(connection)
+    keep_alive(connection)
     if request.object not in OBJECTS:
         raise FatalError("UNKNOWN_OBJECT", f"hopin has no object {request.object!r} "
                          f"(known: {', '.join(OBJECTS)})", system=SYSTEM)

@@ -9,10 +9,15 @@ event, URL and type as the same subscription). Signal names are configurable.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
+
+from eventsync.errors import AuthenticationError, EventsyncError
 
 from .auth import HopinConnection
 from .convert import parse_resource, wire_time
+
+log = logging.getLogger(__name__)
 
 
 def subscribe(connection: HopinConnection, now: dt.datetime | None = None) -> dict[str, Any]:
@@ -50,3 +55,18 @@ def renew_if_due(connection: HopinConnection, now: dt.datetime | None = None) ->
         return False
     subscribe(connection, moment)
     return True
+
+
+def keep_alive(connection: HopinConnection) -> None:
+    """``renew_if_due`` that never stops a sync: a failure is logged and kept in
+    ``connection.subscription_error`` (shown by ``preflight``); the next call tries again and
+    the pollers catch what the missing deliveries would have said."""
+    try:
+        renew_if_due(connection)
+    except AuthenticationError:
+        raise
+    except EventsyncError as exc:
+        connection.subscription_error = str(exc)
+        log.warning("hopin: dataSubscription for org %s not created or renewed: %s", connection.org, exc)
+    else:
+        connection.subscription_error = ""
