@@ -107,6 +107,7 @@ class ExportRegistrationsConfig:
         ("FirstName", "firstName"), ("LastName", "lastName"), ("Email", "email")
     )
     poll_interval: float = 60.0
+    trigger_window: float | None = None
     enabled: bool = True
 
 
@@ -120,6 +121,9 @@ class ImportRegistrationsConfig:
         ("email", "Email"), ("firstName", "FirstName"), ("lastName", "LastName")
     )
     poll_interval: float = 60.0
+    #: Seconds within which a change should arrive as a notification (e.g. an Outbound
+    #: Message); a change only the poller saw is reported through ``trigger_missed``.
+    trigger_window: float | None = None
     enabled: bool = True
 
 

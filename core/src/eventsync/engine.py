@@ -100,6 +100,9 @@ class Engine:
         self._threads: list[threading.Thread] = []
         self.poll_errors: dict[tuple[str, str], str] = {}
         self._running = False
+        self._notified: dict[tuple[str, str, str], float] = {}
+        self._awaiting: dict[tuple[str, str], dict[str, Any]] = {}
+        self._started_at = time.time()
         self.executor = Executor(
             self.store, self.job, workers=workers or config.engine.workers,
             batch_size=config.engine.batch_size, lease_seconds=config.engine.lease_seconds,
@@ -137,6 +140,7 @@ class Engine:
                     describe=lambda role, obj, o=org_name: self.describe(o, role, obj),
                     transforms=self.transforms,
                     mark=lambda flow, entities, o=org_name: self.mark(o, flow, entities),
+                    connections=_LazyConnections(self, org_name),
                 )
                 self._contexts[org_name] = ctx
             return ctx
@@ -147,7 +151,10 @@ class Engine:
 
     def connection(self, org_name: str, role: Role) -> Connection:
         """The live connection of an org's role, authenticating on first use."""
-        system = self._system(org_name, role)
+        return self.system_connection(org_name, self._system(org_name, role))
+
+    def system_connection(self, org_name: str, system: str) -> Connection:
+        """The live connection of one of an org's systems, authenticating on first use."""
         key = (org_name, system)
         with self._lock:
             conn = self._connections.get(key)
@@ -213,9 +220,14 @@ class Engine:
         except BadNotification as exc:
             log.info("rejected %s notification for %s: %s", system, org_name, exc.message)
             return HttpResponse(exc.status, (exc.message + "\n").encode())
+        now = time.time()
         for flow_name in org.flows.enabled():
             flow = self.flows[flow_name]
-            self.mark(org_name, flow_name, flow.entities_from(ctx, notification), hint="notification")
+            entities = flow.entities_from(ctx, notification)
+            self.mark(org_name, flow_name, entities, hint="notification")
+            with self._lock:
+                for entity in entities:
+                    self._notified[(org_name, flow_name, entity)] = now
         return notification.response
 
     # --- pollers and backfills ----------------------------------------------------------
@@ -233,6 +245,7 @@ class Engine:
         self, org_name: str, flow_name: str, request_for: Callable[[Watermark | None], Any],
         source_key: Callable[[str], str], progress: Callable[[int], None] | None = None,
         should_pause: Callable[[], str] | None = None,
+        seen: Callable[[str, Any], None] | None = None,
     ) -> BackfillResult:
         flow = self._require_flow(org_name, flow_name)
         ctx = self.context(org_name)
@@ -260,6 +273,8 @@ class Engine:
             entity = flow.entity_of(ctx, record)
             if entity:
                 chunk.append(entity)
+                if seen is not None and since is not None:
+                    seen(entity, record)
             if record.modified_at is not None and record.id:
                 last = Watermark(record.modified_at, record.id)
             if len(chunk) >= MARK_CHUNK:
@@ -271,13 +286,46 @@ class Engine:
         return BackfillResult(marked, True)
 
     def poll_once(self, org_name: str, flow_name: str) -> int:
-        """Read the flow's source since its watermark and mark what changed; returns the count."""
+        """Read the flow's source since its watermark and mark what changed; returns the count.
+
+        With the flow's ``trigger_window`` set, changes the poller saw are remembered, and those
+        no notification announced within the window are reported through ``trigger_missed``.
+        """
         flow = self.flows[flow_name]
         ctx = self.context(org_name)
+        window = getattr(getattr(self.config.org(org_name).flows, flow_name), "trigger_window", None)
+        awaiting = self._awaiting.setdefault((org_name, flow_name), {})
+
+        def seen(entity: str, record: Any) -> None:
+            if record.modified_at is not None and record.modified_at.timestamp() >= self._started_at:
+                awaiting.setdefault(entity, record)
+
         result = self._scan(
             org_name, flow_name, lambda since: flow.poll_request(ctx, since), lambda obj: f"poll:{obj}",
+            seen=seen if window is not None else None,
         )
+        if window is not None:
+            self._report_missed_triggers(org_name, flow_name, window, awaiting)
         return result.marked
+
+    def _report_missed_triggers(self, org_name: str, flow_name: str, window: float, awaiting: dict[str, Any]) -> None:
+        now = time.time()
+        ctx = self.context(org_name)
+        for entity, record in list(awaiting.items()):
+            changed = record.modified_at.timestamp()
+            with self._lock:
+                notified = self._notified.get((org_name, flow_name, entity), 0.0)
+            if notified >= changed - 1.0:
+                del awaiting[entity]
+            elif now - changed >= window:
+                del awaiting[entity]
+                waited = now - changed
+                self.store.log(org_name, flow_name, entity, "trigger_missed",
+                               f"no notification within {window:.0f}s of the change; synced by the poller")
+                ctx.hooks.trigger_missed(flow_name, record, ctx.org, waited)
+        with self._lock:  # forget notifications older than an hour
+            for key in [k for k, at in self._notified.items() if now - at > 3600]:
+                del self._notified[key]
 
     def backfill(
         self,
@@ -365,6 +413,7 @@ class Engine:
     def start(self) -> Engine:
         """Start the workers and, if enabled, one poller per enabled flow of every org."""
         self._stop.clear()
+        self._started_at = time.time()
         self.executor.start()
         self._running = True
         if self.run_pollers:
@@ -421,3 +470,21 @@ class Engine:
             time.sleep(0.05)
         return False
 
+
+class _LazyConnections(Mapping[str, Connection]):
+    """An org's connections by system name, each made on first access."""
+
+    def __init__(self, engine: Engine, org_name: str) -> None:
+        self._engine = engine
+        self._org = org_name
+
+    def __getitem__(self, system: str) -> Connection:
+        if system not in self._engine.config.org(self._org).systems:
+            raise KeyError(system)
+        return self._engine.system_connection(self._org, system)
+
+    def __iter__(self) -> Any:
+        return iter(self._engine.config.org(self._org).systems)
+
+    def __len__(self) -> int:
+        return len(self._engine.config.org(self._org).systems)

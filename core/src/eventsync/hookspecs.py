@@ -229,15 +229,38 @@ def preflight(org: OrgConfig, connections: Mapping[str, Connection]) -> list[Fin
 
 
 @hookspec
-def admit_record(flow: str, record: Record, org: OrgConfig) -> Verdict | None:
+def admit_record(
+    flow: str, record: Record, org: OrgConfig, connections: Mapping[str, Connection]
+) -> Verdict | None:
     """Decide whether a record may be synced by ``flow``; any deny wins.
 
     :param flow: the flow name.
     :param record: the source record, with the fields ``required_fields`` asked for.
     :param org: the organisation's configuration.
+    :param connections: the org's connections by system name, made on first access (a plugin
+        may look up related records, e.g. the CRM person behind a Hopin registration).
     :returns: a Verdict, or None for no opinion.
 
-    Collecting hook: every enabled plugin is called; a deny is recorded with its reason.
+    Collecting hook: every enabled plugin is called; a deny is recorded with its reason and
+    the record is admitted again when it next changes.
+    """
+
+
+@hookspec
+def trigger_missed(flow: str, record: Record, org: OrgConfig, waited: float) -> None:
+    """A poller found a change whose real-time trigger never arrived.
+
+    Called when a flow sets ``trigger_window`` and a record the poller found was not announced
+    by a notification (e.g. a Salesforce Outbound Message) within that many seconds. The record
+    itself still syncs through the poller.
+
+    :param flow: the flow name.
+    :param record: the record the poller found.
+    :param org: the organisation's configuration.
+    :param waited: seconds since the record changed.
+    :returns: nothing.
+
+    Collecting hook: every enabled plugin is called.
     """
 
 

@@ -294,6 +294,10 @@ class Hooks:
             raise ConfigurationError(problems)
         return found
 
+    def trigger_missed(self, flow: str, record: Record, org: Any, waited: float) -> None:
+        """Tell every enabled plugin that a record's real-time trigger never arrived."""
+        self._caller("trigger_missed")(flow=flow, record=record, org=org, waited=waited)
+
     # --- collecting hooks ---------------------------------------------------------------
 
     def required_fields(self, flow: str, object: str, org: Any) -> list[str]:
@@ -310,10 +314,13 @@ class Hooks:
             findings.extend(batch or ())
         return findings
 
-    def admit_record(self, flow: str, record: Record, org: Any) -> Verdict:
+    def admit_record(
+        self, flow: str, record: Record, org: Any, connections: Mapping[str, Connection] | None = None
+    ) -> Verdict:
         """Ask every enabled plugin; the first deny wins, else admit."""
         verdicts: list[Verdict] = [
-            v for v in self._caller("admit_record")(flow=flow, record=record, org=org) if v is not None
+            v for v in self._caller("admit_record")(
+                flow=flow, record=record, org=org, connections=connections or {}) if v is not None
         ]
         for verdict in verdicts:
             if not verdict.allow:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 import attrs
@@ -32,12 +32,13 @@ from ..models import (
     Record,
     RecordMapping,
     RemoteFailure,
+    Verdict,
     Watermark,
 )
 from ..plugins import Hooks
 from ..store import OutboxItem, StateStore
 
-__all__ = ["Flow", "FlowContext", "outcome_of", "mapping_failure", "retry_outcome", "retry_all", "Role"]
+__all__ = ["Flow", "FlowContext", "denied", "outcome_of", "mapping_failure", "retry_outcome", "retry_all", "Role"]
 
 Role = Literal["crm", "platform"]
 
@@ -59,6 +60,7 @@ class FlowContext:
     describe: Callable[[Role, str], ObjectSchema | None]
     transforms: dict[str, TransformFn]
     mark: Callable[[str, Sequence[str]], None]
+    connections: Mapping[str, Connection] = attrs.field(factory=dict)
     _cache: dict[str, tuple[float, Any]] = attrs.field(factory=dict)
     _cache_lock: threading.Lock = attrs.field(factory=threading.Lock)
 
@@ -77,6 +79,13 @@ class FlowContext:
     def push(self, role: Role, request: PushRequest) -> list[PushResult]:
         """Write a batch to the system in ``role``."""
         return self.hooks.push(self.connect(role), request)
+
+    def admit(self, flow: str, record: Record) -> Verdict:
+        """Ask the ``admit_record`` hook; a denial is written to the sync log with its reason."""
+        verdict = self.hooks.admit_record(flow, record, self.org, self.connections)
+        if not verdict.allow and record.id:
+            self.store.log(self.org.name, flow, record.id, "denied", f"{verdict.source}: {verdict.reason}")
+        return verdict
 
     def mapping(self, flow: str, source: str, target: str) -> RecordMapping:
         """The flow's configured field mapping."""
@@ -102,6 +111,11 @@ class FlowContext:
         """Drop a cached value (after it was found stale)."""
         with self._cache_lock:
             self._cache.pop(key, None)
+
+
+def denied(verdict: Verdict) -> Outcome:
+    """The outcome of a denied record: done (nothing to sync now), with the reason logged."""
+    return Outcome.done(f"denied by {verdict.source or 'a plugin'}: {verdict.reason}")
 
 
 def outcome_of(result: PushResult) -> Outcome:

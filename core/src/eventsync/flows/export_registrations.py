@@ -17,7 +17,7 @@ from ..errors import MappingError, RetryableError
 from ..executor import Outcome
 from ..models import Filter, Notification, PullRequest, PushItem, PushRequest, Record, Watermark
 from ..store import Link, OutboxItem, content_hash
-from .base import Flow, FlowContext, mapping_failure, outcome_of, retry_all, retry_outcome
+from .base import Flow, FlowContext, denied, mapping_failure, outcome_of, retry_all, retry_outcome
 
 __all__ = ["ExportRegistrations"]
 
@@ -65,10 +65,9 @@ class ExportRegistrations(Flow):
             if _is_refunded(record) and cfg.refunded == "skip":
                 outcomes[entity] = Outcome.done("refunded: skipped")
                 continue
-            verdict = ctx.hooks.admit_record(self.name, record, ctx.org)
+            verdict = ctx.admit(self.name, record)
             if not verdict.allow:
-                ctx.store.log(ctx.org.name, self.name, entity, "denied", f"{verdict.source}: {verdict.reason}")
-                outcomes[entity] = Outcome.done(f"denied by {verdict.source}: {verdict.reason}")
+                outcomes[entity] = denied(verdict)
                 continue
             try:
                 fields = ctx.map(record, mapping, target)

@@ -20,7 +20,7 @@ from ..mapping import template_paths
 from ..models import Notification, PullRequest, PushItem, PushRequest, RemoteFailure, Watermark
 from ..store import Link, OutboxItem, content_hash
 from . import platform as P
-from .base import Flow, FlowContext, mapping_failure, outcome_of, retry_all
+from .base import Flow, FlowContext, denied, mapping_failure, outcome_of, retry_all
 
 __all__ = ["ImportRegistrations"]
 
@@ -86,10 +86,9 @@ class ImportRegistrations(Flow):
             if record is None or record.deleted:
                 outcomes[entity] = Outcome.done(f"{cfg.source_object} no longer exists")
                 continue
-            verdict = ctx.hooks.admit_record(self.name, record, ctx.org)
+            verdict = ctx.admit(self.name, record)
             if not verdict.allow:
-                ctx.store.log(ctx.org.name, self.name, entity, "denied", f"{verdict.source}: {verdict.reason}")
-                outcomes[entity] = Outcome.done(f"denied by {verdict.source}: {verdict.reason}")
+                outcomes[entity] = denied(verdict)
                 continue
             code = record.get(cfg.ticket_code_field)
             if code in (None, ""):
