@@ -33,15 +33,17 @@ def make_retry(options: HopinOptions) -> Retry:
 
     class _HopinRetry(Retry):
         def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+            """Never repeat a POST unless the server said it did not act (429)."""
             if method.upper() in _UNSAFE and status_code not in _UNSAFE_RETRY_STATUSES:
                 return False
             return super().is_retry(method, status_code, has_retry_after)
 
         def parse_retry_after(self, retry_after: str) -> float:
+            """``Retry-After`` in seconds, capped at ``retry_after_max``."""
             return min(super().parse_retry_after(retry_after), cap)
 
         def sleep(self, response: Any = None) -> None:
-            # Wait through eventsync.backoff so the test switch (backoff.disabled) applies.
+            """Wait through ``eventsync.backoff`` so its test switch applies."""
             retry_after = self.get_retry_after(response) if response is not None else None
             backoff.wait(retry_after if retry_after is not None else self.get_backoff_time())
 

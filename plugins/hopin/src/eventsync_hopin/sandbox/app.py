@@ -115,25 +115,30 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
 
     @api.get("/health")
     def health() -> Response:
+        """GET /v1/health."""
         return json_response({"status": "ok"})
 
     @api.get("/organizations")
     def organizations() -> Response:
+        """GET /v1/organizations."""
         items = store.find("organizations", lambda o: o["id"] in g.organization_ids)
         return list_document("organizations", items, {}, config.default_page_size, config.max_page_size)
 
     @api.get("/organizations/<org_id>")
     def organization(org_id: str) -> Response:
+        """GET /v1/organizations/<org_id>."""
         return document("organizations", _org(org_id))
 
     @api.get("/organizations/<org_id>/events")
     def events(org_id: str) -> Response:
+        """GET /v1/organizations/<org_id>/events."""
         _org(org_id)
         items = store.find("events", lambda e: e["attributes"]["organizationId"] == org_id)
         return list_document("events", items, {}, config.default_page_size, config.max_page_size)
 
     @api.post("/organizations/<org_id>/events")
     def create_event(org_id: str) -> Response:
+        """POST /v1/organizations/<org_id>/events."""
         _org(org_id)
         attributes = write_attributes("event")
         if not attributes.get("name"):
@@ -142,22 +147,26 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
 
     @api.get("/events/<event_id>")
     def event(event_id: str) -> Response:
+        """GET /v1/events/<event_id>."""
         return document("events", _event(event_id))
 
     # --- tickets and questions -----------------------------------------------------------
 
     @api.get("/events/<event_id>/tickets")
     def tickets(event_id: str) -> Response:
+        """GET /v1/events/<event_id>/tickets."""
         _event(event_id)
         items = store.find("tickets", lambda t: t["attributes"]["eventId"] == event_id)
         return list_document("tickets", items, {}, config.default_page_size, config.max_page_size)
 
     @api.get("/tickets/<ticket_id>")
     def ticket(ticket_id: str) -> Response:
+        """GET /v1/tickets/<ticket_id>."""
         return document("tickets", _ticket(ticket_id))
 
     @api.get("/tickets/<ticket_id>/bankQuestions")
     def bank_questions(ticket_id: str) -> Response:
+        """GET /v1/tickets/<ticket_id>/bankQuestions."""
         _ticket(ticket_id)
         items = store.find("bankQuestions", lambda q: q["attributes"]["ticketId"] == ticket_id)
         return list_document("bankQuestions", items, {}, config.default_page_size, config.max_page_size)
@@ -166,6 +175,7 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
 
     @api.get("/events/<event_id>/registrations")
     def registrations(event_id: str) -> Response:
+        """GET /v1/events/<event_id>/registrations."""
         _event(event_id)
         filters = parse_filters(REGISTRATION_FILTERS)
         items = store.find(
@@ -176,6 +186,7 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
 
     @api.post("/events/<event_id>/registrations")
     def create_registration(event_id: str) -> Response:
+        """POST /v1/events/<event_id>/registrations."""
         _event(event_id)
         attributes = write_attributes("registration")
         _require_email(attributes)
@@ -190,12 +201,14 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
 
     @api.get("/registrations/<registration_id>")
     def registration(registration_id: str) -> Response:
+        """GET /v1/registrations/<registration_id>."""
         item = store.get("registrations", registration_id)
         _event(item["attributes"]["eventId"])
         return document("registrations", item)
 
     @api.patch("/registrations/<registration_id>")
     def update_registration(registration_id: str) -> Response:
+        """PATCH /v1/registrations/<registration_id>."""
         item = store.get("registrations", registration_id)
         _event(item["attributes"]["eventId"])
         attributes = write_attributes("registration")
@@ -209,6 +222,7 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
 
     @api.get("/tickets/<ticket_id>/magicLinks")
     def magic_links(ticket_id: str) -> Response:
+        """GET /v1/tickets/<ticket_id>/magicLinks."""
         _ticket(ticket_id)
         filters = parse_filters(MAGIC_LINK_FILTERS)
         confirm = filters.pop("includeConfirmAndJoin", None)
@@ -222,6 +236,7 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
 
     @api.post("/tickets/<ticket_id>/magicLinks")
     def create_magic_link(ticket_id: str) -> Response:
+        """POST /v1/tickets/<ticket_id>/magicLinks."""
         ticket_ = _ticket(ticket_id)
         event_ = store.get("events", ticket_["attributes"]["eventId"])
         attributes = write_attributes("magicLink")
@@ -241,12 +256,14 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
 
     @api.get("/magicLinks/<link_id>")
     def magic_link(link_id: str) -> Response:
+        """GET /v1/magicLinks/<link_id>."""
         item = store.get("magicLinks", link_id)
         _ticket(item["attributes"]["ticketId"])
         return document("magicLinks", item)
 
     @api.delete("/magicLinks/<link_id>")
     def delete_magic_link(link_id: str) -> Response:
+        """DELETE /v1/magicLinks/<link_id>."""
         item = store.get("magicLinks", link_id)
         _ticket(item["attributes"]["ticketId"])
         store.delete("magicLinks", link_id)
@@ -256,12 +273,14 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
 
     @api.get("/events/<event_id>/reports")
     def reports(event_id: str) -> Response:
+        """GET /v1/events/<event_id>/reports."""
         _event(event_id)
         items = [_ripen(r) for r in store.find("reports", lambda r: r["attributes"]["eventId"] == event_id)]
         return list_document("reports", items, {}, config.default_page_size, config.max_page_size)
 
     @api.post("/events/<event_id>/reports/<report_type>")
     def create_report(event_id: str, report_type: str) -> Response:
+        """POST /v1/events/<event_id>/reports/<report_type>."""
         _event(event_id)
         if report_type not in REPORT_TYPES:
             raise ApiError(422, f"unknown report type {report_type!r} (known: {', '.join(REPORT_TYPES)})")
@@ -278,12 +297,14 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
 
     @api.get("/reports/<report_id>")
     def report(report_id: str) -> Response:
+        """GET /v1/reports/<report_id>."""
         item = store.get("reports", report_id)
         _event(item["attributes"]["eventId"])
         return document("reports", _ripen(item))
 
     @api.get("/reports/<report_id>/download")
     def download(report_id: str) -> Response:
+        """GET /v1/reports/<report_id>/download."""
         item = _ripen(store.get("reports", report_id))
         _event(item["attributes"]["eventId"])
         if item["attributes"]["status"] != "completed":
@@ -296,6 +317,7 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
 
     @api.post("/events/<event_id>/dataSubscriptions")
     def create_subscription(event_id: str) -> Response:
+        """POST /v1/events/<event_id>/dataSubscriptions."""
         _event(event_id)
         attributes = write_attributes("dataSubscription")
         configuration = attributes.get("configuration")
@@ -363,16 +385,19 @@ def _public_routes(app: Flask, store: Store, config: SandboxConfig) -> None:
 
     @app.get("/m/<token>")
     def click(token: str) -> Response:
+        """GET /m/<token>."""
         link = store.find_magic_link_by_token(token)
         store.accept_magic_link(link["id"])
         return Response("<p>You are registered. See you at the event.</p>", mimetype="text/html")
 
     @app.get("/events/<slug>/registration")
     def registration_page(slug: str) -> Response:
+        """GET /events/<slug>/registration."""
         return Response(f"<p>Registration for {slug}</p>", mimetype="text/html")
 
     @app.get("/oauth/authorize")
     def authorize() -> Response:
+        """GET /oauth/authorize."""
         args = request.args
         if args.get("client_id") != config.oauth_client_id or args.get("response_type") != "code":
             return json_response({"error": "invalid_client", "error_description": "unknown client or response_type"}, 401)
@@ -383,6 +408,7 @@ def _public_routes(app: Flask, store: Store, config: SandboxConfig) -> None:
 
     @app.post("/oauth/token")
     def token() -> Response:
+        """POST /oauth/token."""
         args = request.args if request.args else request.form
         if args.get("client_id") != config.oauth_client_id or args.get("client_secret") != config.oauth_client_secret:
             return json_response({"error": "invalid_client", "error_description": "Client authentication failed"}, 401)

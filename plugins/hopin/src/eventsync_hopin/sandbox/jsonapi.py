@@ -163,6 +163,7 @@ def _norm(value: Any, field: str) -> Any:
 
 def _sort_key(field: str):
     def key(item: Mapping[str, Any]) -> tuple[Any, str]:
+        """Sort by the field (timestamps parsed), then id."""
         value = item["attributes"].get(field)
         if isinstance(value, str) and _looks_like_time(value):
             return (parse_iso(value), item["id"])
