@@ -246,6 +246,7 @@ def status_command(config_path: str, show_dead: bool, as_json: bool) -> None:
         statuses = engine.status()
         denials = {(e.org, e.flow, e.entity): e for e in reversed(engine.store.sync_log(outcome="denied", limit=1000))}
         dead = engine.store.dead_letters(limit=1000) if show_dead or as_json else []
+        findings = engine.store.sync_log(outcome="finding", limit=50)
     finally:
         engine.close()
     rows = [
@@ -259,6 +260,8 @@ def status_command(config_path: str, show_dead: bool, as_json: bool) -> None:
             "dead_letters": [attrs.asdict(d) for d in dead],
             "denials": [{"org": e.org, "flow": e.flow, "entity": e.entity, "reason": e.message, "at": e.at}
                         for e in denials.values()],
+            "findings": [{"org": e.org, "flow": e.flow, "entity": e.entity, "message": e.message, "at": e.at}
+                         for e in findings],
         })
     else:
         console = _console()
@@ -277,6 +280,13 @@ def status_command(config_path: str, show_dead: bool, as_json: bool) -> None:
             for e in denials.values():
                 den.add_row(e.org, e.flow, e.entity, e.message)
             console.print(den)
+        if findings:
+            ft = Table(title="findings from the running engine (newest first)")
+            for col in ("org", "flow", "entity", "finding"):
+                ft.add_column(col, overflow="fold")
+            for e in findings:
+                ft.add_row(e.org, e.flow, e.entity, e.message)
+            console.print(ft)
         if dead:
             dl = Table(title="dead letters (retry with: eventsync retry)")
             for col in ("id", "org", "flow", "entity", "attempts", "code", "remote error"):

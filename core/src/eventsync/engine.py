@@ -322,7 +322,9 @@ class Engine:
                 waited = now - changed
                 self.store.log(org_name, flow_name, entity, "trigger_missed",
                                f"no notification within {window:.0f}s of the change; synced by the poller")
-                ctx.hooks.trigger_missed(flow_name, record, ctx.org, waited)
+                for finding in ctx.hooks.trigger_missed(flow_name, record, ctx.org, waited):
+                    self.store.log(org_name, flow_name, entity, "finding",
+                                   f"{finding.source}: {finding.message} Fix: {finding.fix}".strip())
         with self._lock:  # forget notifications older than an hour
             for key in [k for k, at in self._notified.items() if now - at > 3600]:
                 del self._notified[key]

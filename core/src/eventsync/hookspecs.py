@@ -247,7 +247,7 @@ def admit_record(
 
 
 @hookspec
-def trigger_missed(flow: str, record: Record, org: OrgConfig, waited: float) -> None:
+def trigger_missed(flow: str, record: Record, org: OrgConfig, waited: float) -> Finding | None:
     """A poller found a change whose real-time trigger never arrived.
 
     Called when a flow sets ``trigger_window`` and a record the poller found was not announced
@@ -258,7 +258,8 @@ def trigger_missed(flow: str, record: Record, org: OrgConfig, waited: float) -> 
     :param record: the record the poller found.
     :param org: the organisation's configuration.
     :param waited: seconds since the record changed.
-    :returns: nothing.
+    :returns: a Finding naming the likely causes (kept in the sync log and shown by
+        ``eventsync status``), or None.
 
     Collecting hook: every enabled plugin is called.
     """

@@ -294,9 +294,10 @@ class Hooks:
             raise ConfigurationError(problems)
         return found
 
-    def trigger_missed(self, flow: str, record: Record, org: Any, waited: float) -> None:
+    def trigger_missed(self, flow: str, record: Record, org: Any, waited: float) -> list[Finding]:
         """Tell every enabled plugin that a record's real-time trigger never arrived."""
-        self._caller("trigger_missed")(flow=flow, record=record, org=org, waited=waited)
+        found = self._caller("trigger_missed")(flow=flow, record=record, org=org, waited=waited)
+        return [f for f in found if f is not None]
 
     # --- collecting hooks ---------------------------------------------------------------
 
