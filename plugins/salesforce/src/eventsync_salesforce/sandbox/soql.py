@@ -11,6 +11,7 @@ Salesforce's error code and wording.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -123,7 +124,7 @@ class Compare:
     value: Literal
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class InList:
     """``path [NOT] IN (values)``."""
 
@@ -365,6 +366,12 @@ def _literal_value(field_type: str, literal: Literal) -> Any:
     return literal.value
 
 
+@functools.lru_cache(maxsize=512)
+def _wanted(cond: InList, field_type: str) -> frozenset[Any]:
+    """The comparable values of an IN list (computed once per query, not per record)."""
+    return frozenset(_literal_value(field_type, literal) for literal in cond.values)
+
+
 def _like(pattern: str, value: str) -> bool:
     regex = ""
     index = 0
@@ -397,8 +404,7 @@ def evaluate(cond: Any, record: Mapping[str, Any], resolve: Resolver,
     field_type, raw = resolve(record, cond.path)
     value = comparable(field_type, raw)
     if isinstance(cond, InList):
-        wanted = {_literal_value(field_type, literal) for literal in cond.values}
-        found = value in wanted
+        found = value in _wanted(cond, field_type)
         return not found if cond.negate else found
     literal = cond.value
     if literal.kind == "relative":
