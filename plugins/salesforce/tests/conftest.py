@@ -90,12 +90,20 @@ def sandbox_config(endpoint: str) -> dict[str, Any]:
             "Campaign": [{"name": "Hopin_Ticket_Code__c", "type": "string", "length": 40}],
             "CampaignMember": [{"name": "Magic_Link__c", "type": "url"}],
         },
+        "custom_objects": [
+            {"name": "Ticket__c", "fields": [
+                {"name": "Code__c", "type": "string", "length": 40, "external_id": True},
+                {"name": "Campaign__c", "type": "reference", "reference_to": "Campaign"},
+                {"name": "Seats__c", "type": "int"},
+            ]},
+        ],
+        "permission_sets": [{"name": "Marketing", "permissions": ["PermissionsEmailSingle"]}],
         "validation_rules": [
             {"object": "Lead", "name": "No_Forbidden", "condition": "Company = 'Forbidden Inc'",
              "message": "Company may not be Forbidden Inc", "field": "Company"},
         ],
         "users": [{"username": "noperm@sandbox.example", "last_name": "NoPerm",
-                   "password": "noperm-pass"}],
+                   "password": "noperm-pass", "permission_sets": ["Marketing"]}],
         "outbound_messages": [
             {"name": "Web_Leads", "object": "Lead", "endpoint_url": endpoint,
              "fields": ["Email", "LastName", "Company", "LeadSource"],

@@ -117,3 +117,22 @@ def test_api_usage_read_from_every_response(conn, admin):
     assert usage.limit == admin.get("/counters")["daily_limit"]
     assert 0 < usage.share < 1
     assert plugin.api_usage(object()) is None
+
+
+def test_jwt_verified_against_a_configured_certificate(tmp_path):
+    signer = trustme.CA().issue_cert("connected-app", key_type=trustme.KeyType.RSA)
+    cert, key = tmp_path / "app.crt", tmp_path / "app.key"
+    signer.cert_chain_pems[0].write_to_path(str(cert))
+    signer.private_key_pem.write_to_path(str(key))
+    handle = plugin.start_sandbox("salesforce", {"jwt_certificate_file": str(cert),
+                                                 "jwt_private_key_file": str(key)})
+    try:
+        assert plugin.authenticate("salesforce", handle.settings("acme")).org == "acme"
+        other = tmp_path / "other.key"
+        trustme.CA().issue_cert("x", key_type=trustme.KeyType.RSA).private_key_pem.write_to_path(
+            str(other))
+        with pytest.raises(AuthenticationError):
+            plugin.authenticate("salesforce", handle.settings("acme",
+                                                              private_key_file=str(other)))
+    finally:
+        handle.stop()

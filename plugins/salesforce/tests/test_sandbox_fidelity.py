@@ -329,3 +329,59 @@ def test_admin_api_needs_its_token(sandbox):
 
     response = requests.get(sandbox.url + "/_admin/counters", verify=sandbox.ca_bundle)
     assert response.status_code == 401
+
+
+def test_unique_external_id(rest, unique):
+    first = rest("POST", "sobjects/Lead/", json={"LastName": "E", "Company": "C",
+                                                  "Hopin_Registration_Id__c": f"x{unique}"})
+    second = rest("POST", "sobjects/Lead/", json={"LastName": "E", "Company": "C",
+                                                   "Hopin_Registration_Id__c": f"X{unique}"})
+    assert second.status_code == 400
+    assert second.json() == [{
+        "message": "duplicate value found: Hopin_Registration_Id__c duplicates value on record "
+                   f"with id: {first.json()['id']}",
+        "errorCode": "DUPLICATE_VALUE", "fields": ["Hopin_Registration_Id__c"]}]
+
+
+def test_custom_object_from_config(rest, unique):
+    campaign = rest("POST", "sobjects/Campaign/", json={"Name": unique}).json()["id"]
+    ticket = rest("POST", "sobjects/Ticket__c/", json={
+        "Name": "VIP", "Code__c": f"VIP-{unique}", "Campaign__c": campaign, "Seats__c": 3})
+    assert ticket.status_code == 201 and ticket.json()["id"].startswith("a0")
+    rows = rest("GET", "query/", params={"q": "SELECT Name, Seats__c, Campaign__r.Name FROM "
+                                              f"Ticket__c WHERE Code__c = 'VIP-{unique}'"}).json()
+    assert rows["records"][0]["Campaign__r"]["Name"] == unique
+    assert rows["records"][0]["Seats__c"] == 3
+    describe = rest("GET", "sobjects/Ticket__c/describe").json()
+    assert describe["custom"] is True
+    ref = next(f for f in describe["fields"] if f["name"] == "Campaign__c")
+    assert (ref["referenceTo"], ref["relationshipName"]) == (["Campaign"], "Campaign__r")
+
+
+def test_permission_set_assignment_query(rest, sandbox):
+    """The effective-permission query of salesforce-api.md section 4."""
+    users = sandbox.info()["users"]
+    query = ("SELECT Id, PermissionSet.Name FROM PermissionSetAssignment WHERE AssigneeId = "
+             "'{}' AND PermissionSet.PermissionsApiEnabled = true")
+    with_api = rest("GET", "query/", params={
+        "q": query.format(users["integration@sandbox.example"])}).json()
+    assert [r["PermissionSet"]["Name"] for r in with_api["records"]] == ["Eventsync_Integration"]
+    without = rest("GET", "query/", params={
+        "q": query.format(users["noperm@sandbox.example"])}).json()
+    assert without["totalSize"] == 0
+
+
+def test_fault_probability_and_counters(rest, admin):
+    admin.post("/faults", {"endpoint": "limits", "status": 503, "probability": 0.0})
+    assert rest("GET", "limits/").status_code == 200
+    admin.delete("/faults")
+    fault = admin.post("/faults", {"endpoint": "limits", "method": "GET", "status": 429,
+                                   "message": "slow down", "times": 1})
+    assert fault["id"] > 0
+    before = admin.get("/counters")["by_endpoint"].get("limits", 0)
+    throttled = rest("GET", "limits/")
+    assert (throttled.status_code, throttled.text) == (429, "slow down")
+    assert rest("GET", "limits/").status_code == 200
+    assert admin.get("/counters")["by_endpoint"]["limits"] == before + 2
+    bad = admin.http.post(admin.url + "/faults", json={"endpoint": "x", "colour": "red"})
+    assert bad.status_code == 400

@@ -35,9 +35,15 @@ class SalesforceSandbox:
         server_cert = self._ca.issue_cert("127.0.0.1", "localhost")
         self.ca_bundle = str(self._dir / "ca.pem")
         self._ca.cert_pem.write_to_path(self.ca_bundle)
-        signer = self._ca.issue_cert("eventsync-jwt", key_type=trustme.KeyType.RSA)
-        self.private_key_file = str(self._dir / "jwt-key.pem")
-        signer.private_key_pem.write_to_path(self.private_key_file)
+        certificate_file = self.options.get("jwt_certificate_file")
+        if certificate_file:
+            jwt_certificate = Path(str(certificate_file)).read_bytes()
+            self.private_key_file = str(self.options.get("jwt_private_key_file", ""))
+        else:
+            signer = self._ca.issue_cert("eventsync-jwt", key_type=trustme.KeyType.RSA)
+            self.private_key_file = str(self._dir / "jwt-key.pem")
+            signer.private_key_pem.write_to_path(self.private_key_file)
+            jwt_certificate = signer.cert_chain_pems[0].bytes()
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         server_cert.configure_cert(context)
         self._server: BaseWSGIServer = make_server(
@@ -47,7 +53,7 @@ class SalesforceSandbox:
         self.port = self._server.server_port
         self.url = f"https://127.0.0.1:{self.port}"
         try:
-            self.org = Org(self.options, self.url, signer.cert_chain_pems[0].bytes())
+            self.org = Org(self.options, self.url, jwt_certificate)
         except BaseException:
             self._server.server_close()
             shutil.rmtree(self._dir, ignore_errors=True)
