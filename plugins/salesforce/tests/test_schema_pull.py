@@ -118,7 +118,7 @@ def test_watermark_with_overlap_and_order(conn, unique):
 
 def test_watermark_soql_shape(conn):
     schema = conn.schema.object(conn, "Lead")
-    stamp = dt.datetime(2024, 1, 2, 3, 4, 5, 600000, tzinfo=dt.timezone.utc)
+    stamp = dt.datetime(2024, 1, 2, 3, 4, 5, 600000, tzinfo=dt.UTC)
     text = pull_mod.build(schema, PullRequest("Lead", fields=("Email",),
                                               since=Watermark(stamp, "00Q000000000001AAA")))
     assert text == ("SELECT Email, Id, SystemModstamp FROM Lead WHERE (SystemModstamp > "

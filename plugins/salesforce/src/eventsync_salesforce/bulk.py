@@ -8,6 +8,7 @@ still gets exactly one PushResult. Rows in neither file are reported retryable.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 from collections import defaultdict, deque
 from typing import TYPE_CHECKING, Any
@@ -63,23 +64,23 @@ def push(conn: SalesforceConnection, schema: ObjectSchema,
     for job in jobs:
         handler = getattr(conn.sf.bulk2, schema.name)
         ok_csv = conn.call("bulk2 results",
-                           lambda j=job: handler.get_successful_records(j["job_id"]))
+                           functools.partial(handler.get_successful_records, job["job_id"]))
         failed_csv = conn.call("bulk2 failures",
-                               lambda j=job: handler.get_failed_records(j["job_id"]))
+                               functools.partial(handler.get_failed_records, job["job_id"]))
         for line in csv.DictReader(io.StringIO(ok_csv)):
-            index = _take(waiting, line, columns)
-            if index is not None:
-                item = request.items[index]
-                results[index] = PushResult(key=item.key, ok=True, id=line["sf__Id"],
+            taken = _take(waiting, line, columns)
+            if taken is not None:
+                item = request.items[taken]
+                results[taken] = PushResult(key=item.key, ok=True, id=line["sf__Id"],
                                             created=line.get("sf__Created") == "true",
                                             returned={"id": line["sf__Id"]})
         for line in csv.DictReader(io.StringIO(failed_csv)):
-            index = _take(waiting, line, columns)
-            if index is not None:
-                item = request.items[index]
+            taken = _take(waiting, line, columns)
+            if taken is not None:
+                item = request.items[taken]
                 code, _, rest = line.get("sf__Error", "").partition(":")
                 message, _, fields = rest.rpartition(":")
-                results[index] = PushResult(key=item.key, ok=False, error=RemoteFailure(
+                results[taken] = PushResult(key=item.key, ok=False, error=RemoteFailure(
                     code, message or rest,
                     tuple(f for f in fields.replace(" --", "").split(",") if f),
                     errors.is_retryable_code(code)))

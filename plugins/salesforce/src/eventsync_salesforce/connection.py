@@ -8,6 +8,7 @@ own renewal there (the one extension point the client offers). Calls that bypass
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -49,7 +50,7 @@ class SalesforceConnection:
         self.instance_url = token.instance_url
         self.sf = Salesforce(instance_url=token.instance_url, session_id=token.access_token,
                              session=self.http, version=self.api_version)
-        self.sf._salesforce_login_partial = self._renew  # see the module docstring
+        self.sf._salesforce_login_partial = functools.partial(self._renew)  # see module docstring
 
     def _on_usage(self, usage: ApiUsage) -> None:
         self.usage = usage

@@ -84,8 +84,8 @@ def parse_datetime(text: str) -> dt.datetime:
 def format_datetime(value: dt.datetime) -> str:
     """A datetime in Salesforce's wire format (UTC, milliseconds)."""
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    value = value.astimezone(dt.timezone.utc)
+        value = value.replace(tzinfo=dt.UTC)
+    value = value.astimezone(dt.UTC)
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 

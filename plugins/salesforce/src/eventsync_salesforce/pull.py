@@ -8,6 +8,7 @@ one page is held in memory at a time.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -43,7 +44,7 @@ def build(schema: ObjectSchema, request: PullRequest, ids: list[str] | None = No
     if request.since is not None:
         since = request.since.timestamp
         if since.tzinfo is None:
-            since = since.replace(tzinfo=dt.timezone.utc)
+            since = since.replace(tzinfo=dt.UTC)
         if request.overlap:
             terms.append(f"SystemModstamp >= "
                          f"{soql.literal(since - dt.timedelta(seconds=request.overlap))}")
@@ -113,5 +114,5 @@ def _stream(conn: SalesforceConnection, schema: ObjectSchema, statement: str,
         if page.get("done", True):
             return
         next_url = page["nextRecordsUrl"]
-        page = conn.call("queryMore", lambda url=next_url: conn.sf.query_more(
-            url, identifier_is_url=True, headers=headers))
+        page = conn.call("queryMore", functools.partial(
+            conn.sf.query_more, next_url, identifier_is_url=True, headers=headers))

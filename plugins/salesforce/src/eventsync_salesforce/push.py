@@ -13,7 +13,8 @@ retryable ones (UNABLE_TO_LOCK_ROW ...) are retried in place up to ``max_retries
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from eventsync.errors import FatalError
@@ -81,8 +82,8 @@ def _match(conn: SalesforceConnection, schema: ObjectSchema, key: str, chunk: Ba
             if page.get("done", True):
                 break
             next_url = page["nextRecordsUrl"]
-            page = conn.call("match queryMore",
-                             lambda url=next_url: conn.sf.query_more(url, identifier_is_url=True))
+            page = conn.call("match queryMore", functools.partial(
+                conn.sf.query_more, next_url, identifier_is_url=True))
     creates: Batch = []
     updates: Batch = []
     for index, item in chunk:
@@ -123,7 +124,7 @@ def _caller(conn: SalesforceConnection, schema: ObjectSchema, operation: str,
         if operation == "update":
             return conn.restful("composite/sobjects", method="PATCH", json=body)
         for record, (_, item) in zip(records, batch, strict=True):
-            record[key] = convert.to_wire(item.fields.get(key))  # type: ignore[index]
+            record[str(key)] = convert.to_wire(item.fields.get(str(key)))
         return conn.restful(f"composite/sobjects/{schema.name}/{key}", method="PATCH", json=body)
 
     return call

@@ -42,8 +42,8 @@ def literal(value: Any) -> str:
         return repr(value)
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
-        value = value.astimezone(dt.timezone.utc)
+            value = value.replace(tzinfo=dt.UTC)
+        value = value.astimezone(dt.UTC)
         # SOQL datetime literals have whole seconds: round down (a watermark then re-reads
         # at most one second, which is harmless for idempotent syncs).
         return value.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -45,10 +45,11 @@ class PinnedSession(requests.Session):
             settings["verify"] = self.verify
         return settings
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+    def request(self, method: str | bytes, url: str | bytes, *args: Any,  # type: ignore[override]
+                **kwargs: Any) -> Any:
         """Send with the session's default timeout unless one is given."""
         kwargs.setdefault("timeout", self.timeout)
-        return super().request(method, url, *args, **kwargs)
+        return super().request(method, url, *args, **kwargs)  # type: ignore[arg-type]
 
 
 def make_session(ca_bundle: str | None, timeout: float,

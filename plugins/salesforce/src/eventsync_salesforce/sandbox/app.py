@@ -143,7 +143,7 @@ def create_app(org: Org) -> Flask:
         try:
             return json.loads(request.get_data() or b"null")
         except ValueError as exc:
-            raise SfError("JSON_PARSER_ERROR", f"Unexpected character: {exc}", [], 400)
+            raise SfError("JSON_PARSER_ERROR", f"Unexpected character: {exc}", [], 400) from None
 
     # --- OAuth ------------------------------------------------------------------------
 
@@ -259,7 +259,7 @@ def create_app(org: Org) -> Flask:
             if exc.status == 300:
                 return _multiple(version, obj.name, exc.matches)  # type: ignore[attr-defined]
             if exc.status == 404:
-                raise SfError("NOT_FOUND", "The requested resource does not exist", [], 404)
+                raise SfError("NOT_FOUND", "The requested resource does not exist", [], 404) from None
             raise
         body = {"id": record_id, "success": True, "errors": [], "created": created}
         return json_response(body, 201 if created else 200)

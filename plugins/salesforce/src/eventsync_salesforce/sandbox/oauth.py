@@ -150,19 +150,20 @@ class TokenEndpoint:
         try:
             unverified = jwt.decode(assertion, options={"verify_signature": False})
         except jwt.PyJWTError:
-            raise OAuthError("invalid_grant", "invalid assertion")
+            raise OAuthError("invalid_grant", "invalid assertion") from None
         if unverified.get("iss") != self.app.client_id:
             raise OAuthError("invalid_client_id", "client identifier invalid")
         audiences = [self.base_url, "https://login.salesforce.com", "https://test.salesforce.com"]
         try:
-            claims = jwt.decode(assertion, self._public_key, algorithms=["RS256"],
+            claims = jwt.decode(assertion, self._public_key,  # type: ignore[arg-type]
+                                algorithms=["RS256"],
                                 audience=audiences, options={"require": ["exp", "sub", "aud"]})
         except jwt.ExpiredSignatureError:
-            raise OAuthError("invalid_grant", "expired authorization code")
+            raise OAuthError("invalid_grant", "expired authorization code") from None
         except jwt.InvalidAudienceError:
-            raise OAuthError("invalid_grant", "audience is invalid")
+            raise OAuthError("invalid_grant", "audience is invalid") from None
         except jwt.PyJWTError:
-            raise OAuthError("invalid_grant", "invalid assertion")
+            raise OAuthError("invalid_grant", "invalid assertion") from None
         login = self.logins.get(str(claims["sub"]).lower())
         if login is None:
             raise OAuthError("invalid_grant", "user hasn't approved this consumer")
@@ -174,7 +175,7 @@ class TokenEndpoint:
             try:
                 decoded = base64.b64decode(authorization[6:]).decode()
             except ValueError:
-                raise OAuthError("invalid_client", "invalid client credentials")
+                raise OAuthError("invalid_client", "invalid client credentials") from None
             client_id, _, client_secret = decoded.partition(":")
         self._client(client_id, client_secret, need_secret=True)
         login = self.logins.get(self.app.run_as.lower())

@@ -50,7 +50,7 @@ class Org:
         self.logins: dict[str, oauth.Login] = {}
         self.usernames: dict[str, str] = {}
         state_file = options.get("state_file")
-        loaded = bool(state_file) and self.store.load(state_file)
+        loaded = bool(state_file) and self.store.load(str(state_file))
         self._seed_users(reuse=loaded)
         self.app = oauth.ConnectedApp(
             client_id=str(options.get("client_id") or "3MVG9sandbox" + secrets.token_hex(12)),
@@ -122,14 +122,16 @@ class Org:
         bootstrap = WriteContext(ids.case_safe("005000000000000"))
         with self.store.transaction(bootstrap) as tx:
             set_ids = {}
-            for spec in sets:
-                found = self.store.match(self.store.object("PermissionSet"), "Name", spec.name)
+            for permission_set in sets:
+                found = self.store.match(self.store.object("PermissionSet"), "Name",
+                                         permission_set.name)
                 if found:
-                    set_ids[spec.name] = found[0]
+                    set_ids[permission_set.name] = found[0]
                     continue
-                values = {"Name": spec.name, "Label": spec.label or spec.name}
-                values.update({perm: True for perm in spec.permissions})
-                set_ids[spec.name] = tx.create("PermissionSet", values)
+                values: dict[str, Any] = {"Name": permission_set.name,
+                                          "Label": permission_set.label or permission_set.name}
+                values.update({perm: True for perm in permission_set.permissions})
+                set_ids[permission_set.name] = tx.create("PermissionSet", values)
             for spec in users:
                 user_id = self.usernames.get(spec.username.lower())
                 if user_id is None:

@@ -45,7 +45,7 @@ class Resolver:
     def __call__(self, record: Mapping[str, Any], path: soql.Path) -> tuple[str, Any]:
         steps = self.chain(path)
         value: Any = record
-        for obj, field in steps[:-1]:
+        for _obj, field in steps[:-1]:
             target = value.get(field.name) if value else None
             value = self.store.get_any(target) if target else None
         last = steps[-1][1]
@@ -66,7 +66,7 @@ def run(store: Store, text: str, include_deleted: bool,
             "you are attempting to use a custom object, be sure to append the '__c' after the "
             "entity name. Please reference your WSDL or the describe call for the appropriate "
             "names.",
-        )
+        ) from None
     resolver = Resolver(store, obj, text)
     for path in query.fields:
         resolver.chain(path)
@@ -115,7 +115,7 @@ def shape(store: Store, obj: ObjectDef, record: Mapping[str, Any], fields: tuple
         steps = resolver.chain(path)
         target = row
         current: Mapping[str, Any] | None = record
-        for step_obj, field in steps[:-1]:
+        for _step_obj, field in steps[:-1]:
             name = field.relationship_name or field.name
             parent_id = current.get(field.name) if current else None
             parent = store.get_any(parent_id) if parent_id else None

@@ -271,12 +271,12 @@ def parse(text: str) -> Query:
     except UnexpectedToken as exc:
         token = exc.token
         shown = "<EOF>" if token.type == "$END" else str(token)
-        raise SoqlError("MALFORMED_QUERY", _located(text, exc, f"unexpected token: '{shown}'"))
+        raise SoqlError("MALFORMED_QUERY", _located(text, exc, f"unexpected token: '{shown}'")) from None
     except UnexpectedCharacters as exc:
         raise SoqlError("MALFORMED_QUERY",
-                        _located(text, exc, f"unexpected token: '{text[exc.pos_in_stream]}'"))
+                        _located(text, exc, f"unexpected token: '{text[exc.pos_in_stream or 0]}'")) from None
     except (UnexpectedInput, LarkError) as exc:
-        raise SoqlError("MALFORMED_QUERY", f"unexpected token: {exc}")
+        raise SoqlError("MALFORMED_QUERY", f"unexpected token: {exc}") from None
     return _ToAst().transform(tree)
 
 
@@ -305,12 +305,12 @@ def parse_datetime(text: str) -> dt.datetime:
     """A Salesforce datetime (``2024-01-02T03:04:05.000+0000`` or ``...Z``) as aware UTC."""
     value = text.replace("Z", "+00:00")
     value = re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", value)
-    return dt.datetime.fromisoformat(value).astimezone(dt.timezone.utc)
+    return dt.datetime.fromisoformat(value).astimezone(dt.UTC)
 
 
 def format_datetime(value: dt.datetime) -> str:
     """The Salesforce wire form of a datetime: ``2024-01-02T03:04:05.000+0000``."""
-    value = value.astimezone(dt.timezone.utc)
+    value = value.astimezone(dt.UTC)
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
 
 
@@ -354,7 +354,7 @@ def _literal_value(field_type: str, literal: Literal) -> Any:
     if literal.kind == "datetime" and field_type == "date":
         return literal.value.date()
     if literal.kind == "date" and field_type == "datetime":
-        return dt.datetime.combine(literal.value, dt.time(), dt.timezone.utc)
+        return dt.datetime.combine(literal.value, dt.time(), dt.UTC)
     if literal.kind == "string":
         if field_type in ("id", "reference"):
             return literal.value[:15]
@@ -408,7 +408,7 @@ def evaluate(cond: Any, record: Mapping[str, Any], resolve: Resolver,
         return not found if cond.negate else found
     literal = cond.value
     if literal.kind == "relative":
-        low, high = _relative_range(literal.value, today or dt.datetime.now(dt.timezone.utc).date())
+        low, high = _relative_range(literal.value, today or dt.datetime.now(dt.UTC).date())
         if value is None:
             return cond.op == "!="
         day = value.date() if isinstance(value, dt.datetime) else value

@@ -69,7 +69,7 @@ def _campaign_member(store: Store, record: dict[str, Any], before: dict[str, Any
                       ["Status"])
     record["HasResponded"] = bool(chosen.get("HasResponded"))
     if record["HasResponded"] and not record.get("FirstRespondedDate"):
-        record["FirstRespondedDate"] = dt.datetime.now(dt.timezone.utc).date().isoformat()
+        record["FirstRespondedDate"] = dt.datetime.now(dt.UTC).date().isoformat()
 
 
 def after_create(tx: Transaction, obj: ObjectDef, record: dict[str, Any]) -> None:

@@ -240,7 +240,7 @@ class Store:
     def now(self) -> str:
         """The current time in Salesforce's wire format (whole seconds, as SystemModstamp
         has), never earlier than the last one."""
-        stamp = soql.format_datetime(dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
+        stamp = soql.format_datetime(dt.datetime.now(dt.UTC).replace(microsecond=0))
         with self.lock:
             self._last_now = max(self._last_now, stamp)
             return self._last_now
@@ -363,9 +363,9 @@ class Store:
             return
         for (name, field_name), index in self._unique.items():
             value = record.get(field_name)
-            if name == obj.name and value not in (None, ""):
-                if index.get(str(value).lower()) == record["Id"]:
-                    del index[str(value).lower()]
+            if name == obj.name and value not in (None, "") \
+                    and index.get(str(value).lower()) == record["Id"]:
+                del index[str(value).lower()]
 
     # --- persistence ------------------------------------------------------------------
 

@@ -36,20 +36,20 @@ def coerce(obj: ObjectDef, field: FieldDef, value: Any) -> Any:
             number = float(value)
         except (TypeError, ValueError):
             raise SfError("INVALID_TYPE_ON_FIELD_IN_RECORD",
-                          f"{field.label}: value not of required type: {value}", [field.name])
+                          f"{field.label}: value not of required type: {value}", [field.name]) from None
         return int(number) if kind == "int" else number
     if kind == "date":
         try:
             return dt.date.fromisoformat(str(value)[:10]).isoformat()
         except ValueError:
             raise SfError("INVALID_TYPE_ON_FIELD_IN_RECORD",
-                          f"{field.label}: value not of required type: {value}", [field.name])
+                          f"{field.label}: value not of required type: {value}", [field.name]) from None
     if kind == "datetime":
         try:
             return soql.format_datetime(soql.parse_datetime(str(value)))
         except ValueError:
             raise SfError("INVALID_TYPE_ON_FIELD_IN_RECORD",
-                          f"{field.label}: value not of required type: {value}", [field.name])
+                          f"{field.label}: value not of required type: {value}", [field.name]) from None
     if kind in ("reference", "id"):
         full = ids.normalise(str(value))
         if full is None:
