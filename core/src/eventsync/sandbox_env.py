@@ -125,13 +125,24 @@ def start_sandboxes(
     endpoint: str | None = None,
     triggers: bool = True,
     salesforce_options: Mapping[str, Any] | None = None,
+    salesforce_config: Mapping[str, Any] | None = None,
     hopin_options: Mapping[str, Any] | None = None,
 ) -> SandboxPair:
     """Start both sandboxes; ``endpoint`` is the base URL of the eventsync runner to notify.
 
     :param triggers: False starts them without outbound messages (pollers only).
+    :param salesforce_config: more Salesforce sandbox config (validation rules, users ...),
+        merged into the standard one.
     """
-    sf_opts = {"config": salesforce_sandbox_config(endpoint, org, triggers=triggers), **(salesforce_options or {})}
+    sf_config = salesforce_sandbox_config(endpoint, org, triggers=triggers)
+    for key, value in (salesforce_config or {}).items():
+        if isinstance(value, Mapping) and isinstance(sf_config.get(key), Mapping):
+            sf_config[key] = {**sf_config[key], **value}
+        elif isinstance(value, list) and isinstance(sf_config.get(key), list):
+            sf_config[key] = [*sf_config[key], *value]
+        else:
+            sf_config[key] = value
+    sf_opts = {"config": sf_config, **(salesforce_options or {})}
     salesforce = hooks.start_sandbox("salesforce", sf_opts)
     try:
         hopin = hooks.start_sandbox("hopin", dict(hopin_options or {}))
@@ -146,11 +157,12 @@ def org_config_data(
     *,
     flows: Mapping[str, Mapping[str, Any]] | None = None,
     plugins: tuple[str, ...] = ("salesforce", "hopin"),
+    poll_interval: float = 2.0,
 ) -> dict[str, Any]:
     """The ``[orgs.<org>]`` table for the sandboxes, with all four flows by default."""
     default_flows: dict[str, Any] = {
         "export_registrations": {
-            "target_object": "Lead", "match_key": "Email", "poll_interval": 2.0,
+            "target_object": "Lead", "match_key": "Email", "poll_interval": poll_interval,
             "fields": [
                 {"target": "FirstName", "source": "firstName"},
                 {"target": "LastName", "source": "lastName", "transforms": ["strip", {"name": "truncate"}]},
@@ -163,16 +175,16 @@ def org_config_data(
         },
         "import_registrations": {
             "source_object": "CampaignMember", "ticket_code_field": f"Campaign.{TICKET_CODE_FIELD}",
-            "poll_interval": 2.0,
+            "poll_interval": poll_interval,
             "fields": [
                 {"target": "email", "source": "Email"},
                 {"target": "firstName", "source": "FirstName"},
                 {"target": "lastName", "source": "LastName"},
             ],
         },
-        "magic_links": {"link_field": LINK_FIELD, "status_field": STATUS_FIELD, "poll_interval": 2.0},
+        "magic_links": {"link_field": LINK_FIELD, "status_field": STATUS_FIELD, "poll_interval": poll_interval},
         "attendance": {"target_object": "CampaignMember", "status_field": "Status",
-                       "attended_value": "Attended", "poll_interval": 2.0},
+                       "attended_value": "Attended", "poll_interval": poll_interval},
     }
     return {
         "plan": "enterprise",
@@ -191,10 +203,12 @@ def config_for(
     flows: Mapping[str, Mapping[str, Any]] | None = None,
     engine: Mapping[str, Any] | None = None,
     listen: str = "127.0.0.1:8080",
+    poll_interval: float = 2.0,
+    plugins: tuple[str, ...] = ("salesforce", "hopin"),
 ) -> Config:
     """A complete validated Config for the sandboxes (secrets via ``pair.secrets()``)."""
     data = {
         "engine": {"state": state, "listen": listen, **(engine or {})},
-        "orgs": {pair.org: org_config_data(pair, flows=flows)},
+        "orgs": {pair.org: org_config_data(pair, flows=flows, poll_interval=poll_interval, plugins=plugins)},
     }
     return parse_config(data, source="<sandbox>")
