@@ -385,3 +385,19 @@ def test_fault_probability_and_counters(rest, admin):
     assert admin.get("/counters")["by_endpoint"]["limits"] == before + 2
     bad = admin.http.post(admin.url + "/faults", json={"endpoint": "x", "colour": "red"})
     assert bad.status_code == 400
+
+
+def test_campaign_member_status_labels_can_be_added(rest, unique):
+    campaign = rest("POST", "sobjects/Campaign/", json={"Name": unique}).json()["id"]
+    added = rest("POST", "sobjects/CampaignMemberStatus/", json={
+        "CampaignId": campaign, "Label": "Attended", "HasResponded": True, "SortOrder": 3})
+    assert added.status_code == 201
+    again = rest("POST", "sobjects/CampaignMemberStatus/", json={
+        "CampaignId": campaign, "Label": "attended", "SortOrder": 4})
+    assert again.json()[0]["errorCode"] == "DUPLICATE_VALUE"
+    contact = rest("POST", "sobjects/Contact/", json={"LastName": unique}).json()["id"]
+    member = rest("POST", "sobjects/CampaignMember/", json={
+        "CampaignId": campaign, "ContactId": contact, "Status": "Attended"})
+    assert member.status_code == 201
+    row = rest("GET", f"sobjects/CampaignMember/{member.json()['id']}").json()
+    assert (row["HasResponded"], row["LeadOrContactId"]) == (True, contact)

@@ -6,7 +6,8 @@
   DUPLICATE_VALUE "Already a campaign member."; Status must be one of the campaign's
   CampaignMemberStatus labels (default: the campaign's default status); HasResponded and
   FirstRespondedDate follow the status.
-* A new Campaign gets the statuses "Sent" (default) and "Responded" (HasResponded).
+* A new Campaign gets the statuses "Sent" (default) and "Responded" (HasResponded); a status
+  label is unique within its campaign; integrations add labels such as "Attended".
 """
 
 from __future__ import annotations
@@ -33,6 +34,18 @@ def before_write(store: Store, obj: ObjectDef, record: dict[str, Any],
         record["Name"] = " ".join(p for p in parts if p) or None
     if obj.name == "CampaignMember":
         _campaign_member(store, record, before)
+    if obj.name == "CampaignMemberStatus":
+        _member_status(store, record)
+
+
+def _member_status(store: Store, record: dict[str, Any]) -> None:
+    """A label is unique within its campaign."""
+    for other in store.records["CampaignMemberStatus"].values():
+        if (other["Id"] != record["Id"] and not other.get("IsDeleted")
+                and other["CampaignId"] == record.get("CampaignId")
+                and str(other.get("Label", "")).lower() == str(record.get("Label", "")).lower()):
+            raise SfError("DUPLICATE_VALUE", f"duplicate value found: Label duplicates value on "
+                          f"record with id: {other['Id']}", ["Label"])
 
 
 def _campaign_member(store: Store, record: dict[str, Any], before: dict[str, Any] | None) -> None:
