@@ -58,7 +58,8 @@ class Sandbox:
 
     def admin(self, path: str, body: Mapping[str, Any]) -> Any:
         """POST to the sandbox admin API."""
-        response = self.http.post(f"{self.info['admin_url']}/{path}", json=dict(body), timeout=10)
+        response = self.http.post(f"{self.info['admin_url']}/{path}", json=dict(body), timeout=10,
+                                  verify=self.info["ca_bundle"])  # REQUESTS_CA_BUNDLE would win over session.verify
         response.raise_for_status()
         return response.json()
 
