@@ -401,3 +401,9 @@ def test_campaign_member_status_labels_can_be_added(rest, unique):
     assert member.status_code == 201
     row = rest("GET", f"sobjects/CampaignMember/{member.json()['id']}").json()
     assert (row["HasResponded"], row["LeadOrContactId"]) == (True, contact)
+
+
+def test_unknown_query_locator(rest):
+    response = rest("GET", "query/01gXXXXXXXXXXXX-200")
+    assert response.status_code == 400
+    assert response.json()[0]["errorCode"] == "INVALID_QUERY_LOCATOR"

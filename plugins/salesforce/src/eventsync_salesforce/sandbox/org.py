@@ -17,6 +17,7 @@ from .store import Store, ValidationRule, WriteContext
 
 ADMIN_USERNAME = "admin@sandbox.example"
 INTEGRATION_USERNAME = "integration@sandbox.example"
+MAX_CURSORS = 1000
 
 
 @attrs.define
@@ -175,8 +176,14 @@ class Org:
         return False
 
     def new_cursor(self, rows: list[dict[str, Any]], total: int) -> str:
-        """Keep the rest of a result for queryMore; returns the locator."""
+        """Keep the rest of a result for queryMore; returns the locator.
+
+        At most ``MAX_CURSORS`` are kept; the oldest is dropped (its locator then answers
+        INVALID_QUERY_LOCATOR, as an expired one does in a real org).
+        """
         locator = self.store.ids.new("01g")[:15]
         with self.cursor_lock:
             self.cursors[locator] = Cursor(rows, total, 0)
+            while len(self.cursors) > MAX_CURSORS:
+                del self.cursors[next(iter(self.cursors))]
         return locator
