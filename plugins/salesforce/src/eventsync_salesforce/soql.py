@@ -26,8 +26,8 @@ def name(text: str) -> str:
     return text
 
 
-def quote(value: str, like: bool = False) -> str:
-    """A SOQL string literal; in LIKE patterns only the caller's own wildcards stay live."""
+def quote(value: str) -> str:
+    """A SOQL string literal (quotes, backslashes and control characters escaped)."""
     escaped = "".join(_ESCAPES.get(char, char) for char in value)
     return f"'{escaped}'"
 
@@ -63,6 +63,7 @@ def condition(item: Filter) -> str:
     if item.op == "in":
         values = list(item.value) if isinstance(item.value, (list, tuple, set, frozenset)) \
             else [item.value]
+        # An empty IN list is a SOQL syntax error; this term matches nothing instead.
         return f"{field} IN {in_list(values)}" if values else "Id = null AND Id != null"
     if item.op == "like":
         return f"{field} LIKE {quote(str(item.value))}"
