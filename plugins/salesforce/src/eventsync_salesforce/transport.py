@@ -16,7 +16,7 @@ from typing import Any
 import requests
 from eventsync.models import ApiUsage
 
-_USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
+_USAGE = re.compile(r"(?:^|[;,\s])api-usage=(\d+)/(\d+)")
 
 
 def parse_limit_info(header: str | None) -> ApiUsage | None:
