@@ -16,7 +16,8 @@ from .config import Config, OrgConfig
 from .errors import AuthenticationError, ConfigurationError, EventsyncError, NoPluginForSystem
 from .hookspecs import Connection
 from .mapping import resolve_path, validate_mapping
-from .models import FieldSchema, Finding, Schema
+from .flows import platform as P
+from .models import FieldSchema, Filter, Finding, PullRequest, Schema
 from .plugins import Hooks
 
 __all__ = ["OrgCheck", "check_org", "flow_objects"]
@@ -47,7 +48,8 @@ def flow_objects(org: OrgConfig) -> dict[str, set[str]]:
         crm.update(step.object for step in f.match_cascade)
     if (f := flows.import_registrations) and f.enabled:
         crm.add(f.source_object)
-        platform.update({"ticket", "magicLink"})
+        crm.update(_parent_objects([f.ticket_code_field, *(e.source for e in f.fields if e.source)]))
+        platform.update({P.TICKET, P.MAGIC_LINK})
     if (f := flows.magic_links) and f.enabled:
         crm.add(flows.import_registrations.source_object if flows.import_registrations else "CampaignMember")
         platform.add("magicLink")
@@ -55,6 +57,16 @@ def flow_objects(org: OrgConfig) -> dict[str, set[str]]:
         crm.add(f.target_object)
         platform.add("attendance")
     return {org.crm: crm, org.event_platform: platform}
+
+
+def _parent_objects(paths: list[str]) -> set[str]:
+    """Objects behind relationship paths: ``Campaign.X`` -> Campaign, ``Ticket__r.X`` -> Ticket__c."""
+    parents = set()
+    for path in paths:
+        if "." in path:
+            head = path.split(".", 1)[0]
+            parents.add(head[:-3] + "__c" if head.endswith("__r") else head)
+    return parents
 
 
 def _finding(code: str, message: str, *, where: str = "", fix: str = "", severity: str = "error") -> Finding:
@@ -69,7 +81,10 @@ def _field_exists(schema: Schema, obj: str, path: str) -> str | None:
     return resolve_path(schema, current, path)[1]
 
 
-def _mapping_findings(config: Config, org: OrgConfig, schemas: Mapping[str, Schema], hooks: Hooks) -> list[Finding]:
+def _mapping_findings(
+    config: Config, org: OrgConfig, schemas: Mapping[str, Schema], hooks: Hooks,
+    connections: Mapping[str, Connection],
+) -> list[Finding]:
     findings: list[Finding] = []
     crm, platform = schemas.get(org.crm), schemas.get(org.event_platform)
     if crm is None or platform is None:
@@ -78,10 +93,12 @@ def _mapping_findings(config: Config, org: OrgConfig, schemas: Mapping[str, Sche
     base = f"$.orgs.{org.name}.flows"
     flows = org.flows
 
-    def check(flow: str, source: Schema, target: Schema, src: str, tgt: str, op: str) -> None:
+    def check(flow: str, source: Schema, target: Schema, src: str, tgt: str, op: str,
+              provided: tuple[str, ...] = ()) -> None:
         mapping = config.mapping(org.name, flow, src, tgt)
         for problem in validate_mapping(
-            mapping, source, target, operation=op, transforms=transforms, where=f"{base}.{flow}.fields"
+            mapping, source, target, operation=op, transforms=transforms, where=f"{base}.{flow}.fields",
+            provided=provided,
         ):
             findings.append(_finding("mapping", problem, where=f"{base}.{flow}.fields",
                                      fix="correct the mapping entry in the config file"))
@@ -90,7 +107,8 @@ def _mapping_findings(config: Config, org: OrgConfig, schemas: Mapping[str, Sche
         check("export_registrations", platform, crm, "registration", f.target_object,
               "update" if f.update_only else "upsert")
     if (f := flows.import_registrations) and f.enabled:
-        check("import_registrations", crm, platform, f.source_object, "magicLink", "insert")
+        check("import_registrations", crm, platform, f.source_object, P.MAGIC_LINK, "insert",
+              provided=(P.LINK_TICKET, P.LINK_CRM_ID))
         problem = _field_exists(crm, f.source_object, f.ticket_code_field)
         if problem:
             findings.append(_finding("ticket_code_field", problem, where=f"{base}.import_registrations.ticket_code_field",
@@ -115,8 +133,35 @@ def _mapping_findings(config: Config, org: OrgConfig, schemas: Mapping[str, Sche
             findings.append(_finding("attendance", f"{f.target_object}.{f.status_field} does not exist",
                                      where=f"{base}.attendance.status_field"))
         if f.fields:
-            check("attendance", platform, crm, "attendance", f.target_object, "update")
+            check("attendance", platform, crm, P.ATTENDANCE, f.target_object, "update")
+        findings.extend(_campaign_status_findings(org, hooks, connections))
     return findings
+
+
+def _campaign_status_findings(org: OrgConfig, hooks: Hooks, connections: Mapping[str, Connection]) -> list[Finding]:
+    """Campaigns carrying a ticket code must offer the attendance status labels."""
+    f = org.flows.attendance
+    imports = org.flows.import_registrations
+    conn = connections.get(org.crm)
+    if (f is None or conn is None or imports is None or f.target_object != "CampaignMember"
+            or f.status_field != "Status" or not imports.ticket_code_field.startswith("Campaign.")):
+        return []
+    code_field = imports.ticket_code_field.split(".", 1)[1]
+    wanted = [v for v in (f.attended_value, f.no_show_value) if v]
+    campaigns = {c.id: c.get("Name") for c in hooks.pull(conn, PullRequest(
+        "Campaign", fields=("Id", "Name"), filters=(Filter(code_field, "!=", None),)))}
+    if not campaigns:
+        return []
+    labels: dict[str, set[str]] = {cid: set() for cid in campaigns}
+    for status in hooks.pull(conn, PullRequest("CampaignMemberStatus", fields=("Id", "CampaignId", "Label"),
+                                               filters=(Filter("CampaignId", "in", sorted(campaigns)),))):
+        labels.setdefault(str(status.get("CampaignId")), set()).add(str(status.get("Label")))
+    return [
+        _finding("campaign_status", f"Campaign {name!r} ({cid}) has no member status {label!r}, "
+                 f"so attendance cannot be written", where=f"$.orgs.{org.name}.flows.attendance",
+                 fix=f"in Salesforce, open the Campaign, Advanced Setup, and add the member status {label!r}")
+        for cid, name in campaigns.items() for label in wanted if label not in labels.get(cid, set())
+    ]
 
 
 def check_org(
@@ -162,7 +207,7 @@ def check_org(
         except EventsyncError as exc:
             findings.append(_finding("discovery", f"{system}: {exc}", where=f"$.orgs.{org.name}.systems.{system}"))
     try:
-        findings.extend(_mapping_findings(config, org, schemas, org_hooks))
+        findings.extend(_mapping_findings(config, org, schemas, org_hooks, connections))
     except EventsyncError as exc:
         findings.append(_finding("mapping", str(exc)))
     try:

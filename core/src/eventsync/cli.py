@@ -115,18 +115,80 @@ def plugins_command(config_path: str | None, as_json: bool) -> None:
     _console().print(table)
 
 
+SANDBOX_INFO = ".eventsync-sandbox.json"
+SANDBOX_SECRETS = "eventsync-sandbox.env"
+
+
 @cli.command("init")
 @click.option("--path", "path", default=DEFAULT_CONFIG, show_default=True, type=click.Path(dir_okay=False),
               help="Where to write the config file.")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-def init_command(path: str, force: bool) -> None:
-    """Write a commented example configuration file."""
+@click.option("--sandbox", "for_sandbox", is_flag=True,
+              help=f"Write a working config for the sandboxes `eventsync sandbox` runs (reads {SANDBOX_INFO}).")
+@click.option("--sandbox-info", default=SANDBOX_INFO, show_default=True, type=click.Path(dir_okay=False),
+              help="The file `eventsync sandbox` wrote.")
+def init_command(path: str, force: bool, for_sandbox: bool, sandbox_info: str) -> None:
+    """Write a commented example configuration file (or one for the running sandboxes)."""
     target = Path(path)
     if target.exists() and not force:
         click.echo(f"error: {target} exists; use --force to overwrite it", err=True)
         raise SystemExit(EXIT_USAGE)
-    target.write_text(example_config(), encoding="utf-8")
-    click.echo(f"wrote {target}; edit it, then run: eventsync check --config {target}")
+    if not for_sandbox:
+        target.write_text(example_config(), encoding="utf-8")
+        click.echo(f"wrote {target}; edit it, then run: eventsync check --config {target}")
+        return
+    from .sandbox_env import sandbox_config_files
+
+    try:
+        info = json.loads(Path(sandbox_info).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        click.echo(f"error: cannot read {sandbox_info} ({exc}); start the sandboxes first with "
+                   f"`eventsync sandbox` in this directory", err=True)
+        raise SystemExit(EXIT_USAGE) from None
+    secrets_path = target.with_name(SANDBOX_SECRETS)
+    toml_text, secrets_text = sandbox_config_files(info, secrets_file=secrets_path.name)
+    target.write_text(toml_text, encoding="utf-8")
+    secrets_path.write_text(secrets_text, encoding="utf-8")
+    secrets_path.chmod(0o600)
+    click.echo(f"wrote {target} and {secrets_path} for the sandboxes; next: eventsync check --config {target}")
+
+
+@cli.command("sandbox")
+@click.option("--org", default="sandbox", show_default=True, help="Organisation name the endpoints use.")
+@click.option("--endpoint", default="http://127.0.0.1:8080", show_default=True,
+              help="Base URL of `eventsync run`, where the sandboxes send notifications.")
+@click.option("--no-triggers", is_flag=True, help="Send no Outbound Messages or Hopin deliveries (pollers only).")
+@click.option("--seed-registrations", default=0, show_default=True, help="Hopin registrations to seed.")
+@click.option("--info-file", default=SANDBOX_INFO, show_default=True, type=click.Path(dir_okay=False),
+              help="Where to write the JSON description (read by `eventsync init --sandbox`).")
+def sandbox_command(org: str, endpoint: str, no_triggers: bool, seed_registrations: int, info_file: str) -> None:
+    """Start the Salesforce and Hopin sandboxes until SIGINT/SIGTERM.
+
+    Prints one JSON line with their URLs, credentials and seeded ids, and writes it to
+    --info-file. Then `eventsync init --sandbox` writes a config that uses them.
+    """
+    import signal
+    import threading
+
+    from .sandbox_env import start_sandboxes
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    hooks = _hooks(None)
+    try:
+        pair = start_sandboxes(hooks, org=org, endpoint=endpoint.rstrip("/"), triggers=not no_triggers,
+                               hopin_options={"seed_registrations": seed_registrations})
+    except EventsyncError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(EXIT_PROBLEMS) from None
+    info = pair.info()
+    line = json.dumps(info, default=str)
+    Path(info_file).write_text(line + "\n", encoding="utf-8")
+    click.echo(line)
+    sys.stdout.flush()
+    stop.wait()
+    pair.stop()
 
 
 def _check_rows(checks: list[OrgCheck]) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ discovered schemas before any sync and reports every problem, each naming its en
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .errors import MappingError
@@ -154,8 +154,11 @@ def validate_mapping(
     operation: str,
     transforms: Mapping[str, TransformFn],
     where: str = "",
+    provided: Iterable[str] = (),
 ) -> list[str]:
     """Every problem of ``mapping`` against the discovered schemas; empty when it fits.
+
+    ``provided`` names target fields the flow itself sets (never "required but unmapped").
 
     Checks: unknown source or target object or field, type mismatch, target not createable
     (insert/upsert) or not updateable (update/upsert), required target field unmapped (insert
@@ -242,7 +245,7 @@ def validate_mapping(
             )
 
     if operation in {"insert", "upsert"}:
-        mapped = {f.target.lower() for f in mapping.fields}
+        mapped = {f.target.lower() for f in mapping.fields} | {p.lower() for p in provided}
         for target_field in target_obj.fields:
             if target_field.required_on_create and target_field.name.lower() not in mapped:
                 problems.append(

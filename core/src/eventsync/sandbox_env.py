@@ -153,13 +153,14 @@ def start_sandboxes(
 
 
 def org_config_data(
-    pair: SandboxPair,
+    systems: Mapping[str, Mapping[str, Any]],
     *,
     flows: Mapping[str, Mapping[str, Any]] | None = None,
     plugins: tuple[str, ...] = ("salesforce", "hopin"),
     poll_interval: float = 2.0,
 ) -> dict[str, Any]:
-    """The ``[orgs.<org>]`` table for the sandboxes, with all four flows by default."""
+    """The ``[orgs.<org>]`` table for the sandboxes' connection ``systems`` options, with all
+    four flows by default."""
     default_flows: dict[str, Any] = {
         "export_registrations": {
             "target_object": "Lead", "match_key": "Email", "poll_interval": poll_interval,
@@ -191,7 +192,7 @@ def org_config_data(
         "plugins": list(plugins),
         "crm": "salesforce",
         "event_platform": "hopin",
-        "systems": {system: pair.options(system) for system in SYSTEMS},
+        "systems": {system: dict(options) for system, options in systems.items()},
         "flows": dict(flows) if flows is not None else default_flows,
     }
 
@@ -209,6 +210,29 @@ def config_for(
     """A complete validated Config for the sandboxes (secrets via ``pair.secrets()``)."""
     data = {
         "engine": {"state": state, "listen": listen, **(engine or {})},
-        "orgs": {pair.org: org_config_data(pair, flows=flows, poll_interval=poll_interval, plugins=plugins)},
+        "orgs": {pair.org: org_config_data({s: pair.options(s) for s in SYSTEMS}, flows=flows,
+                                           poll_interval=poll_interval, plugins=plugins)},
     }
     return parse_config(data, source="<sandbox>")
+
+
+def sandbox_config_files(info: Mapping[str, Any], *, secrets_file: str) -> tuple[str, str]:
+    """The config file and secrets file (dotenv) for sandboxes described by ``info``
+    (what ``SandboxPair.info()`` returned, e.g. read back from ``eventsync sandbox``'s file)."""
+    import tomli_w
+
+    org = info["org"]
+    endpoint = info.get("endpoint") or "http://127.0.0.1:8080"
+    listen = endpoint.split("://", 1)[-1].rstrip("/")
+    data = {
+        "engine": {"state": "eventsync-sandbox.sqlite", "listen": listen, "secrets_file": secrets_file},
+        "orgs": {org: org_config_data({s: info[s]["settings"] for s in SYSTEMS})},
+    }
+    header = (
+        "# eventsync configuration for the local sandboxes, written by `eventsync init --sandbox`.\n"
+        f"# Secrets are in {secrets_file}. Check it: eventsync check; run it: eventsync run\n\n"
+    )
+    secrets = "".join(
+        f"{name}={value}\n" for system in SYSTEMS for name, value in sorted(info[system]["secrets"].items())
+    )
+    return header + tomli_w.dumps(data), secrets
