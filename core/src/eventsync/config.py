@@ -40,6 +40,7 @@ __all__ = [
     "parse_config",
     "example_config",
     "secrets_env",
+    "validate_config",
 ]
 
 FLOW_NAMES = ("export_registrations", "import_registrations", "magic_links", "attendance")
@@ -374,6 +375,16 @@ def parse_config(data: Mapping[str, Any], source: str = "<config>") -> Config:
     if problems:
         raise ConfigurationError(problems, heading=f"{source}: configuration problems")
     return config
+
+
+def validate_config(config: Config) -> Config:
+    """Check a Config made in code as strictly as a file; returns it with org names set from
+    their keys. ConfigurationError lists every problem."""
+    named = attrs.evolve(config, orgs={k: attrs.evolve(v, name=k) for k, v in config.orgs.items()})
+    problems = _semantic_problems(named)
+    if problems:
+        raise ConfigurationError(problems, heading=f"{config.source or '<config>'}: configuration problems")
+    return named
 
 
 def load_config(path: str | Path) -> Config:

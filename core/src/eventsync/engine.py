@@ -25,7 +25,7 @@ from typing import Any
 
 import attrs
 
-from .config import Config, load_config, secrets_env
+from .config import Config, load_config, secrets_env, validate_config
 from .errors import AuthenticationError, BadNotification, ConfigurationError, EventsyncError, RetryableError
 from .executor import Executor, Outcome
 from .flows.base import Flow, FlowContext, Role, retry_all
@@ -82,6 +82,7 @@ class Engine:
         pollers: bool = True,
         workers: int | None = None,
     ) -> None:
+        config = validate_config(config)
         self.config = config
         self.hooks = hooks or Hooks(make_plugin_manager(
             allow=config.engine.plugins_allow, block=config.engine.plugins_block))
