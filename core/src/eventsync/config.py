@@ -197,6 +197,8 @@ class EngineConfig:
     listen: str = "127.0.0.1:8080"
     workers: int = 2
     batch_size: int = 200
+    #: Seconds a worker waits after a change for more changes to join its batch.
+    batch_linger: float = 0.2
     max_attempts: int = 8
     backoff_base: float = 2.0
     backoff_cap: float = 600.0
@@ -351,6 +353,8 @@ def _semantic_problems(config: Config) -> list[str]:
     eng = config.engine
     if eng.batch_size < 1 or eng.batch_size > 200:
         problems.append("$.engine.batch_size: must be between 1 and 200 (an sObject Collection holds 200)")
+    if not 0 <= eng.batch_linger <= 60:
+        problems.append("$.engine.batch_linger: must be between 0 and 60 seconds")
     if eng.workers < 1:
         problems.append("$.engine.workers: must be at least 1")
     if not 0 < eng.backfill_budget_share <= 1:

@@ -107,6 +107,7 @@ class Engine:
         self.executor = Executor(
             self.store, self.job, workers=workers or config.engine.workers,
             batch_size=config.engine.batch_size, lease_seconds=config.engine.lease_seconds,
+            linger=config.engine.batch_linger,
         )
 
     @classmethod
@@ -257,23 +258,24 @@ class Engine:
         since = self.store.get_watermark(org_name, flow_name, watermark_key)
         request = request_for(since)
         marked = 0
-        chunk: list[str] = []
+        chunk: dict[str, Any] = {}
         last: Watermark | None = None
 
         def flush() -> None:
             nonlocal marked, chunk
             if chunk:
-                marked += self.mark(org_name, flow_name, chunk, hint="poll")
+                marked += self.store.mark_many(org_name, flow_name, chunk, hint="poll")
                 if progress:
                     progress(len(chunk))
-                chunk = []
+                chunk = {}
             if last is not None:
                 self.store.set_watermark(org_name, flow_name, watermark_key, last)
 
         for record in ctx.pull(flow.source_role, request):
             entity = flow.entity_of(ctx, record)
             if entity:
-                chunk.append(entity)
+                # A snapshot of what was just read spares the job a second read (see Flow.snapshot).
+                chunk[entity] = flow.snapshot(ctx, record)
                 if seen is not None and since is not None:
                     seen(entity, record)
             if record.modified_at is not None and record.id:

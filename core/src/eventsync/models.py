@@ -96,8 +96,11 @@ class Record:
     deleted: bool = False
 
     def get(self, path: str) -> Any:
-        """The value at a dotted field path, or None."""
-        return get_path(self.fields, path)
+        """The value at a dotted field path, or None; ``id``/``Id`` fall back to the record id."""
+        value = get_path(self.fields, path)
+        if value is None and path in ("id", "Id"):
+            return self.id
+        return value
 
 
 @attrs.frozen

@@ -12,6 +12,8 @@ The event-platform objects flows rely on (``registration``, ``ticket``, ``magicL
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -38,7 +40,7 @@ from ..models import (
 from ..plugins import Hooks
 from ..store import OutboxItem, StateStore
 
-__all__ = ["Flow", "FlowContext", "denied", "outcome_of", "mapping_failure", "retry_outcome", "retry_all", "Role"]
+__all__ = ["Flow", "FlowContext", "snapshot_of", "usable_snapshot", "denied", "outcome_of", "mapping_failure", "retry_outcome", "retry_all", "Role"]
 
 Role = Literal["crm", "platform"]
 
@@ -113,6 +115,34 @@ class FlowContext:
             self._cache.pop(key, None)
 
 
+#: A snapshot older than this is not trusted; the job reads the record again.
+SNAPSHOT_MAX_AGE = 600.0
+
+
+def snapshot_of(record: Record) -> dict[str, Any]:
+    """A JSON-safe copy of a record, stamped with when it was read."""
+    return {
+        "snapshot_at": time.time(),
+        "record": json.loads(json.dumps({
+            "system": record.system, "object": record.object, "id": record.id, "fields": dict(record.fields),
+            "modified_at": record.modified_at.isoformat() if record.modified_at else None,
+        }, default=str)),
+    }
+
+
+def usable_snapshot(item: OutboxItem) -> Record | None:
+    """The record a mark carried, when it is still the latest word on the entity: the row was
+    never re-marked since (generation 1), never failed, and the snapshot is recent."""
+    payload = item.payload
+    if not isinstance(payload, dict) or "record" not in payload or item.generation != 1 or item.attempts:
+        return None
+    if time.time() - float(payload.get("snapshot_at", 0)) > SNAPSHOT_MAX_AGE:
+        return None
+    raw = payload["record"]
+    modified = dt.datetime.fromisoformat(raw["modified_at"]) if raw.get("modified_at") else None
+    return Record(raw["system"], raw["object"], raw["id"], raw["fields"], modified)
+
+
 def denied(verdict: Verdict) -> Outcome:
     """The outcome of a denied record: done (nothing to sync now), with the reason logged."""
     return Outcome.done(f"denied by {verdict.source or 'a plugin'}: {verdict.reason}")
@@ -152,6 +182,11 @@ class Flow:
     def entities_from(self, ctx: FlowContext, notification: Notification) -> list[str]:
         """The entities of this flow a notification says may have changed."""
         return []
+
+    def snapshot(self, ctx: FlowContext, record: Record) -> dict[str, Any] | None:
+        """What a poller or backfill stores with the mark so the job need not read the record
+        again (None: the job reads it). See ``snapshot_of`` and ``usable_snapshot``."""
+        return None
 
     def backfill_request(self, ctx: FlowContext) -> PullRequest | None:
         """What a backfill reads (default: the poll request from the beginning)."""

@@ -17,7 +17,17 @@ from ..errors import MappingError, RetryableError
 from ..executor import Outcome
 from ..models import Filter, Notification, PullRequest, PushItem, PushRequest, Record, Watermark
 from ..store import Link, OutboxItem, content_hash
-from .base import Flow, FlowContext, denied, mapping_failure, outcome_of, retry_all, retry_outcome
+from .base import (
+    Flow,
+    FlowContext,
+    denied,
+    mapping_failure,
+    outcome_of,
+    retry_all,
+    retry_outcome,
+    snapshot_of,
+    usable_snapshot,
+)
 
 __all__ = ["ExportRegistrations"]
 
@@ -43,12 +53,19 @@ class ExportRegistrations(Flow):
         """Registration ids a platform delivery names."""
         return [e.id for e in notification.entities if e.object == SOURCE]
 
+    def snapshot(self, ctx: FlowContext, record: Record) -> dict[str, Any] | None:
+        """Pollers and backfills read whole registrations; keep them for the job."""
+        return snapshot_of(record)
+
     def run_batch(self, ctx: FlowContext, items: Sequence[OutboxItem]) -> list[Outcome]:
         """Export each registration of the batch."""
         cfg: ExportRegistrationsConfig = ctx.settings(self.name)
         ids = [i.entity for i in items]
+        found = {i.entity: r for i in items if (r := usable_snapshot(i)) is not None}
+        stale = tuple(e for e in ids if e not in found)
         try:
-            found = {r.id: r for r in ctx.pull("platform", PullRequest(object=SOURCE, ids=tuple(ids)))}
+            if stale:
+                found.update((r.id, r) for r in ctx.pull("platform", PullRequest(object=SOURCE, ids=stale)))
         except RetryableError as exc:
             return retry_all(items, exc)
         target = ctx.describe("crm", cfg.target_object)

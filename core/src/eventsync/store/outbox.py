@@ -200,6 +200,28 @@ class OutboxOps(StoreBase):
             ).all()
         return [_item(r) for r in sorted(rows, key=lambda r: (r.due_at, r.id))]
 
+    def peek_due(
+        self, *, org: str | None = None, flow: str | None = None, limit: int = MAX_BATCH
+    ) -> tuple[int, dt.datetime | None]:
+        """How many rows ``lease`` would take now (up to ``limit``) and when the oldest of them
+        was marked; ``(0, None)`` when nothing is due. Lets workers wait for fuller batches."""
+        o = self.tables.outbox
+        now = self._now()
+        due = [o.c.due_at <= now, sa.or_(o.c.lease_until.is_(None), o.c.lease_until <= now)]
+        if org is not None:
+            due.append(o.c.org == org)
+        if flow is not None:
+            due.append(o.c.flow == flow)
+        with self.engine.connect() as conn:
+            first = conn.execute(
+                sa.select(o.c.org, o.c.flow, o.c.marked_at).where(*due).order_by(o.c.due_at, o.c.id).limit(1)
+            ).first()
+            if first is None:
+                return 0, None
+            ids = sa.select(o.c.id).where(*due, o.c.org == first.org, o.c.flow == first.flow).limit(limit)
+            count = conn.execute(sa.select(sa.func.count()).select_from(ids.subquery())).scalar_one()
+        return int(count), first.marked_at
+
     def extend(self, items: Sequence[OutboxItem], lease_seconds: float) -> int:
         """Push the lease of ``items`` to now + ``lease_seconds`` (a heartbeat for long jobs).
 
