@@ -415,8 +415,26 @@ class Engine:
         """True between ``start()`` and ``stop()``."""
         return self._running
 
+    def connect_all(self) -> dict[tuple[str, str], str]:
+        """Authenticate every configured system of every org now (this also sets up
+        subscriptions, e.g. Hopin's dataSubscription). Returns the failures by (org, system)."""
+        failures: dict[tuple[str, str], str] = {}
+        for org in self.config.orgs.values():
+            for system in org.systems:
+                try:
+                    self.system_connection(org.name, system)
+                except Exception as exc:  # reported, retried on first use
+                    failures[(org.name, system)] = f"{type(exc).__name__}: {exc}"
+                    log.warning("cannot connect %s for %s: %s", system, org.name, exc)
+        return failures
+
     def start(self) -> Engine:
-        """Start the workers and, if enabled, one poller per enabled flow of every org."""
+        """Connect every system, start the workers and, if enabled, one poller per enabled flow.
+
+        A system that cannot be reached does not stop the start: its failure is logged and the
+        next use retries.
+        """
+        self.connect_all()
         self._stop.clear()
         self._started_at = time.time()
         self.executor.start()

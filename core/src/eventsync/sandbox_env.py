@@ -25,6 +25,7 @@ from .plugins import Hooks
 
 __all__ = [
     "TICKET_CODE_FIELD",
+    "REGISTRATION_ID_FIELD",
     "LINK_FIELD",
     "STATUS_FIELD",
     "SandboxPair",
@@ -38,6 +39,8 @@ __all__ = [
 TICKET_CODE_FIELD = "Hopin_Ticket_Code__c"
 LINK_FIELD = "Hopin_Magic_Link__c"
 STATUS_FIELD = "Hopin_Status__c"
+#: An external-id field on Lead for upserts keyed on the Hopin registration id.
+REGISTRATION_ID_FIELD = "Hopin_Registration_Id__c"
 SYSTEMS = ("salesforce", "hopin")
 
 
@@ -54,6 +57,8 @@ def salesforce_sandbox_config(endpoint: str | None, org: str, *, triggers: bool 
         "custom_fields": {
             "Campaign": [{"name": TICKET_CODE_FIELD, "type": "string", "length": 80,
                           "label": "Hopin ticket integration code"}],
+            "Lead": [{"name": REGISTRATION_ID_FIELD, "type": "string", "length": 32, "external_id": True,
+                       "label": "Hopin registration id"}],
             "CampaignMember": [
                 {"name": LINK_FIELD, "type": "url", "length": 255, "label": "Hopin magic link"},
                 {"name": STATUS_FIELD, "type": "picklist", "values": ["Invited", "Registered"],
@@ -216,7 +221,13 @@ def config_for(
     return parse_config(data, source="<sandbox>")
 
 
-def sandbox_config_files(info: Mapping[str, Any], *, secrets_file: str) -> tuple[str, str]:
+def sandbox_config_files(
+    info: Mapping[str, Any],
+    *,
+    secrets_file: str,
+    flows: Mapping[str, Mapping[str, Any]] | None = None,
+    engine: Mapping[str, Any] | None = None,
+) -> tuple[str, str]:
     """The config file and secrets file (dotenv) for sandboxes described by ``info``
     (what ``SandboxPair.info()`` returned, e.g. read back from ``eventsync sandbox``'s file)."""
     import tomli_w
@@ -225,8 +236,9 @@ def sandbox_config_files(info: Mapping[str, Any], *, secrets_file: str) -> tuple
     endpoint = info.get("endpoint") or "http://127.0.0.1:8080"
     listen = endpoint.split("://", 1)[-1].rstrip("/")
     data = {
-        "engine": {"state": "eventsync-sandbox.sqlite", "listen": listen, "secrets_file": secrets_file},
-        "orgs": {org: org_config_data({s: info[s]["settings"] for s in SYSTEMS})},
+        "engine": {"state": "eventsync-sandbox.sqlite", "listen": listen, "secrets_file": secrets_file,
+                   **(engine or {})},
+        "orgs": {org: org_config_data({s: info[s]["settings"] for s in SYSTEMS}, flows=flows)},
     }
     header = (
         "# eventsync configuration for the local sandboxes, written by `eventsync init --sandbox`.\n"

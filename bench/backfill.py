@@ -1,0 +1,118 @@
+"""Backfill benchmark: export every Hopin registration to Salesforce Leads.
+
+Both sandboxes run in this process (the Hopin one seeded with the registrations); the engine
+runs as `eventsync backfill export_registrations` in a child process, whose resident memory is
+sampled every 50 ms. Runs several sizes in one go so memory can be compared across sizes.
+
+Printed per size: records per second (wall time of the command), Salesforce and Hopin API
+calls per 1,000 records (from the sandboxes' counters), peak RSS of the engine process.
+
+    .venv/bin/python bench/backfill.py [--sizes 10000,100000] [--match external-id|email]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import requests
+
+from eventsync.plugins import Hooks, make_plugin_manager
+from eventsync.sandbox_env import REGISTRATION_ID_FIELD, sandbox_config_files, start_sandboxes
+
+EVENTSYNC = str(Path(sys.executable).with_name("eventsync"))
+FIELDS = [
+    {"target": "FirstName", "source": "firstName"},
+    {"target": "LastName", "source": "lastName", "transforms": [{"name": "truncate"}]},
+    {"target": "Email", "source": "email", "transforms": ["strip", "lower"]},
+    {"target": "Company", "source": "headline", "transforms": [{"name": "default", "value": "Hopin"}]},
+]
+FLOWS = {
+    "external-id": {"target_object": "Lead", "match_key": REGISTRATION_ID_FIELD,
+                    "fields": [*FIELDS, {"target": REGISTRATION_ID_FIELD, "source": "id"}]},
+    "email": {"target_object": "Lead", "match_key": "Email", "fields": FIELDS},
+}
+
+
+def run_size(size: int, match: str) -> dict:
+    hooks = Hooks(make_plugin_manager(environ={}))
+    pair = start_sandboxes(hooks, org="bench", endpoint=None, triggers=False,
+                           hopin_options={"seed_registrations": size, "max_page_size": 100},
+                           salesforce_options={"daily_api_limit": 10_000_000})
+    workdir = Path(tempfile.mkdtemp(prefix="eventsync-backfill-"))
+    try:
+        info = pair.info()
+        toml_text, secrets = sandbox_config_files(
+            info, secrets_file="secrets.env", flows={"export_registrations": FLOWS[match]},
+            engine={"workers": 2, "batch_linger": 0.0})
+        (workdir / "eventsync.toml").write_text(toml_text)
+        (workdir / "secrets.env").write_text(secrets)
+        sf, hp = info["salesforce"], info["hopin"]
+        tls = {"verify": sf["ca_bundle"], "timeout": 30, "headers": {"X-Admin-Token": sf["admin_token"]}}
+        requests.post(f"{sf['admin_url']}/counters/reset", json={}, **tls).raise_for_status()
+        requests.delete(f"{hp['admin_url']}/counters", timeout=30)
+
+        started = time.monotonic()
+        proc = subprocess.Popen([EVENTSYNC, "backfill", "export_registrations", "--json"], cwd=workdir,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        peak = 0
+        done = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            process = psutil.Process(proc.pid)
+            while not done.is_set():
+                try:
+                    peak = max(peak, process.memory_info().rss)
+                except psutil.NoSuchProcess:
+                    return
+                done.wait(0.05)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        out, err = proc.communicate(timeout=3600)
+        elapsed = time.monotonic() - started
+        done.set()
+        sampler.join()
+        if proc.returncode != 0:
+            raise RuntimeError(f"backfill failed ({proc.returncode}): {out}\n{err[-2000:]}")
+        sf_calls = requests.get(f"{sf['admin_url']}/counters", **tls).json()["api_usage"]
+        hopin_calls = requests.get(f"{hp['admin_url']}/counters", timeout=30).json()["total"]
+        leads = len(requests.get(f"{sf['admin_url']}/records/Lead", **tls).json())
+        return {"records": size, "leads": leads, "seconds": elapsed, "per_second": size / elapsed,
+                "sf_per_1000": sf_calls * 1000 / size, "hopin_per_1000": hopin_calls * 1000 / size,
+                "peak_rss_mb": peak / 2**20, "result": json.loads(out)}
+    finally:
+        pair.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--match", choices=sorted(FLOWS), default="external-id")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    results = [run_size(int(n), args.match) for n in args.sizes.split(",")]
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    print(f"backfill export_registrations, match on {args.match}, SQLite state store, 2 workers")
+    print(f"{'records':>8} {'landed':>8} {'records/s':>10} {'SF calls/1k':>12} {'Hopin calls/1k':>15} {'peak RSS MB':>12}")
+    for r in results:
+        print(f"{r['records']:>8} {r['leads']:>8} {r['per_second']:>10.0f} {r['sf_per_1000']:>12.1f} "
+              f"{r['hopin_per_1000']:>15.1f} {r['peak_rss_mb']:>12.0f}")
+    if len(results) > 1:
+        first, last = results[0], results[-1]
+        print(f"peak RSS ratio {last['records']}/{first['records']} records: "
+              f"{last['peak_rss_mb'] / first['peak_rss_mb']:.2f} (1.00 = flat)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""Real-time benchmark: 1,000 Hopin registrations delivered as webhooks over 10 seconds.
+
+Both sandboxes run in this process; the engine runs as `eventsync run --no-pollers` in a child
+process (so its peak RSS is its own). Registrations are created at a steady 100 per second
+through the Hopin sandbox's admin API; the sandbox delivers each as a signed webhook to the
+runner; the benchmark watches the Salesforce sandbox's Leads every 50 ms.
+
+Printed per configuration, measured in one run:
+  webhook-to-Salesforce latency p50 / p95 / p99 (creation -> Lead visible; 50 ms resolution),
+  Salesforce API calls used (from the sandbox's counters), Hopin API calls, peak RSS of the runner.
+
+Two configurations: upsert on an external-id field holding the registration id (one
+Collections call per batch), and the guide's match on Email (one query plus one Collections
+call per batch).
+
+    .venv/bin/python bench/realtime.py [--records 1000] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import requests
+
+from eventsync.plugins import Hooks, make_plugin_manager
+from eventsync.sandbox_env import REGISTRATION_ID_FIELD, free_port, sandbox_config_files, start_sandboxes
+
+EVENTSYNC = str(Path(sys.executable).with_name("eventsync"))
+FIELDS = [
+    {"target": "FirstName", "source": "firstName"},
+    {"target": "LastName", "source": "lastName", "transforms": [{"name": "truncate"}]},
+    {"target": "Email", "source": "email", "transforms": ["strip", "lower"]},
+    {"target": "Company", "source": "headline", "transforms": [{"name": "default", "value": "Hopin"}]},
+]
+VARIANTS = {
+    "external-id upsert": {"target_object": "Lead", "match_key": REGISTRATION_ID_FIELD,
+                           "fields": [*FIELDS, {"target": REGISTRATION_ID_FIELD, "source": "id"}]},
+    "match on Email": {"target_object": "Lead", "match_key": "Email", "fields": FIELDS},
+}
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def run_variant(name: str, flow: dict, records: int, seconds: float, linger: float) -> dict:
+    hooks = Hooks(make_plugin_manager(environ={}))
+    port = free_port()
+    pair = start_sandboxes(hooks, org="bench", endpoint=f"http://127.0.0.1:{port}", triggers=True)
+    workdir = Path(tempfile.mkdtemp(prefix="eventsync-bench-"))
+    runner = None
+    try:
+        info = pair.info()
+        toml_text, secrets = sandbox_config_files(
+            info, secrets_file="secrets.env", flows={"export_registrations": flow},
+            engine={"batch_linger": linger, "workers": 2})
+        (workdir / "eventsync.toml").write_text(toml_text)
+        (workdir / "secrets.env").write_text(secrets)
+        runner = subprocess.Popen([EVENTSYNC, "run", "--no-pollers"], cwd=workdir,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = psutil.Process(runner.pid)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the runner did not become healthy: " + (runner.stderr.read() if runner.poll() else ""))
+            time.sleep(0.1)
+
+        sf, hp = info["salesforce"], info["hopin"]
+        admin = requests.Session()
+        admin.headers["X-Admin-Token"] = sf["admin_token"]
+        # verify per call: REQUESTS_CA_BUNDLE in the environment would win over Session.verify.
+        tls = {"verify": sf["ca_bundle"], "timeout": 10}
+        admin.post(f"{sf['admin_url']}/counters/reset", json={}, **tls).raise_for_status()
+        hopin = requests.Session()
+        hopin.delete(f"{hp['admin_url']}/counters", timeout=10)
+        created: dict[str, float] = {}
+        seen: dict[str, float] = {}
+        peak_rss = 0
+        stop = threading.Event()
+
+        def watch() -> None:
+            nonlocal peak_rss
+            while not stop.is_set():
+                for lead in admin.get(f"{sf['admin_url']}/records/Lead", **tls).json():
+                    email = str(lead.get("Email") or "")
+                    if email and email not in seen:
+                        seen[email] = time.monotonic()
+                peak_rss = max(peak_rss, proc.memory_info().rss)
+                stop.wait(0.05)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        started = time.monotonic()
+        for i in range(records):
+            due = started + i * seconds / records
+            if (delay := due - time.monotonic()) > 0:
+                time.sleep(delay)
+            email = f"attendee{i:05d}@example.com"
+            hopin.post(f"{hp['admin_url']}/events/{hp['event_id']}/registrations", timeout=10, json={
+                "ticketId": hp["ticket_id"], "email": email, "firstName": "Att", "lastName": f"Endee {i}",
+                "headline": "Engineer"}).raise_for_status()
+            created[email] = time.monotonic()
+        deadline = time.monotonic() + 60
+        while len(seen) < records and time.monotonic() < deadline:
+            time.sleep(0.1)
+        stop.set()
+        watcher.join()
+        latencies = [seen[e] - created[e] for e in created if e in seen]
+        counters = admin.get(f"{sf['admin_url']}/counters", **tls).json()
+        hopin_calls = hopin.get(f"{hp['admin_url']}/counters", timeout=10).json()["total"]
+        return {
+            "config": name, "records": records, "landed": len(latencies),
+            "p50": percentile(latencies, 50), "p95": percentile(latencies, 95), "p99": percentile(latencies, 99),
+            "sf_calls": counters["api_usage"], "hopin_calls": hopin_calls, "peak_rss_mb": peak_rss / 2**20,
+        }
+    finally:
+        if runner is not None:
+            runner.send_signal(signal.SIGTERM)
+            runner.wait(30)
+        pair.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--linger", type=float, default=0.5, help="[engine] batch_linger for the runner")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    results = [run_variant(name, flow, args.records, args.seconds, args.linger) for name, flow in VARIANTS.items()]
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    print(f"{args.records} registrations as webhooks over {args.seconds:.0f} s, batch_linger {args.linger} s, "
+          f"{os.cpu_count()} CPUs")
+    print(f"{'configuration':<20} {'landed':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
+          f"{'SF calls':>9} {'Hopin calls':>12} {'peak RSS MB':>12}")
+    for r in results:
+        print(f"{r['config']:<20} {r['landed']:>7} {r['p50'] * 1000:>7.0f} {r['p95'] * 1000:>7.0f} "
+              f"{r['p99'] * 1000:>7.0f} {r['sf_calls']:>9} {r['hopin_calls']:>12} {r['peak_rss_mb']:>12.0f}")
+
+
+if __name__ == "__main__":
+    main()
