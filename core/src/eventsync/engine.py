@@ -309,7 +309,35 @@ class Engine:
         )
         if window is not None:
             self._report_missed_triggers(org_name, flow_name, window, awaiting)
-        return result.marked
+        return result.marked + self._poll_related(org_name, flow)
+
+    def _poll_related(self, org_name: str, flow: Flow) -> int:
+        """Re-mark entities whose related records changed (e.g. the Lead behind a CampaignMember
+        whose opt-out changed), each related source with its own watermark. A related source
+        seen for the first time starts from now: the main poller already covered the past."""
+        ctx = self.context(org_name)
+        marked = 0
+        for related in flow.related_sources(ctx):
+            key = f"related:{related.name}"
+            since = self.store.get_watermark(org_name, flow.name, key)
+            if since is None:
+                now = dt.datetime.now(dt.UTC)
+                self.store.set_watermark(org_name, flow.name, key, Watermark(now, ""))
+                continue
+            last: Watermark | None = None
+            batch: list[Any] = []
+            for record in ctx.pull(flow.source_role, related.request(since)):
+                batch.append(record)
+                if record.modified_at is not None and record.id:
+                    last = Watermark(record.modified_at, record.id)
+                if len(batch) >= 200:
+                    marked += self.mark(org_name, flow.name, related.entities(batch), hint="related")
+                    batch = []
+            if batch:
+                marked += self.mark(org_name, flow.name, related.entities(batch), hint="related")
+            if last is not None:
+                self.store.set_watermark(org_name, flow.name, key, last)
+        return marked
 
     def _report_missed_triggers(self, org_name: str, flow_name: str, window: float, awaiting: dict[str, Any]) -> None:
         now = time.time()

@@ -40,7 +40,7 @@ from ..models import (
 from ..plugins import Hooks
 from ..store import OutboxItem, StateStore
 
-__all__ = ["Flow", "FlowContext", "snapshot_of", "usable_snapshot", "denied", "outcome_of", "mapping_failure", "retry_outcome", "retry_all", "Role"]
+__all__ = ["Flow", "FlowContext", "RelatedSource", "snapshot_of", "usable_snapshot", "denied", "outcome_of", "mapping_failure", "retry_outcome", "retry_all", "Role"]
 
 Role = Literal["crm", "platform"]
 
@@ -161,6 +161,20 @@ def mapping_failure(exc: MappingError) -> Outcome:
     return Outcome.dead(RemoteFailure("MAPPING_FAILED", "; ".join(exc.problems)))
 
 
+@attrs.frozen
+class RelatedSource:
+    """Records whose changes matter to a flow's entities (e.g. the Lead behind a CampaignMember).
+
+    :ivar name: a stable name (it keys the watermark).
+    :ivar request: the pull request for changes since a watermark.
+    :ivar entities: the flow entities a batch of changed related records affects.
+    """
+
+    name: str
+    request: Callable[[Watermark], PullRequest]
+    entities: Callable[[list[Record]], list[str]]
+
+
 class Flow:
     """Base class of the four flows (and of any flow a plugin registers).
 
@@ -181,6 +195,10 @@ class Flow:
 
     def entities_from(self, ctx: FlowContext, notification: Notification) -> list[str]:
         """The entities of this flow a notification says may have changed."""
+        return []
+
+    def related_sources(self, ctx: FlowContext) -> list[RelatedSource]:
+        """Related records the poller also watches (default: none)."""
         return []
 
     def snapshot(self, ctx: FlowContext, record: Record) -> dict[str, Any] | None:

@@ -17,10 +17,10 @@ from ..config import ImportRegistrationsConfig
 from ..errors import MappingError, RetryableError
 from ..executor import Outcome
 from ..mapping import template_paths
-from ..models import Notification, PullRequest, PushItem, PushRequest, RemoteFailure, Watermark
+from ..models import Filter, Notification, PullRequest, PushItem, PushRequest, Record, RemoteFailure, Watermark
 from ..store import Link, OutboxItem, content_hash
 from . import platform as P
-from .base import Flow, FlowContext, denied, mapping_failure, outcome_of, retry_all
+from .base import Flow, FlowContext, RelatedSource, denied, mapping_failure, outcome_of, retry_all
 
 __all__ = ["ImportRegistrations"]
 
@@ -52,6 +52,37 @@ class ImportRegistrations(Flow):
         """Record ids of the configured object named by a CRM outbound message."""
         cfg: ImportRegistrationsConfig = ctx.settings(self.name)
         return [e.id for e in notification.entities if e.object.lower() == cfg.source_object.lower()]
+
+    def related_sources(self, ctx: FlowContext) -> list[RelatedSource]:
+        """Parents reached through the gate's and the ticket code's relationship paths.
+
+        When a Lead's opt-out or a Campaign's ticket code changes, the CampaignMembers that
+        point at it are marked again, so a denied record is admitted once the person changes.
+        """
+        cfg: ImportRegistrationsConfig = ctx.settings(self.name)
+        described = ctx.describe("crm", cfg.source_object)
+        if described is None:
+            return []
+        paths = [cfg.ticket_code_field, *ctx.hooks.required_fields(self.name, cfg.source_object, ctx.org)]
+        sources = []
+        for head in dict.fromkeys(p.split(".", 1)[0] for p in paths if "." in p):
+            relation = described.relationship(head)
+            if relation is None or not relation.reference_to:
+                continue
+            sources.append(RelatedSource(
+                name=f"{cfg.source_object}.{head}",
+                request=lambda since, parent=relation.reference_to[0]: PullRequest(
+                    object=parent, fields=("Id",), since=since, overlap=5.0),
+                entities=lambda parents, ref=relation.name: self._children(ctx, cfg, ref, parents),
+            ))
+        return sources
+
+    def _children(self, ctx: FlowContext, cfg: ImportRegistrationsConfig, ref: str, parents: list[Record]) -> list[str]:
+        ids = sorted({p.id for p in parents if p.id})
+        if not ids:
+            return []
+        request = PullRequest(object=cfg.source_object, fields=("Id",), filters=(Filter(ref, "in", ids),))
+        return [r.id for r in ctx.pull("crm", request) if r.id]
 
     def tickets(self, ctx: FlowContext) -> dict[str, str]:
         """Integration code -> ticket id for the org's event (cached for a minute)."""
