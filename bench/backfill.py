@@ -23,7 +23,6 @@ from pathlib import Path
 
 import psutil
 import requests
-
 from eventsync.plugins import Hooks, make_plugin_manager
 from eventsync.sandbox_env import REGISTRATION_ID_FIELD, sandbox_config_files, start_sandboxes
 

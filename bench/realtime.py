@@ -31,9 +31,13 @@ from pathlib import Path
 
 import psutil
 import requests
-
 from eventsync.plugins import Hooks, make_plugin_manager
-from eventsync.sandbox_env import REGISTRATION_ID_FIELD, free_port, sandbox_config_files, start_sandboxes
+from eventsync.sandbox_env import (
+    REGISTRATION_ID_FIELD,
+    free_port,
+    sandbox_config_files,
+    start_sandboxes,
+)
 
 EVENTSYNC = str(Path(sys.executable).with_name("eventsync"))
 FIELDS = [

@@ -11,13 +11,18 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from eventsync.config import Config, EngineConfig, ExportRegistrationsConfig, FlowsConfig, OrgConfig
 from eventsync.engine import Engine
 from eventsync.errors import ConfigurationError
 from eventsync.models import PullRequest, PushItem, PushRequest
 from eventsync.plugins import Hooks, make_plugin_manager
-from eventsync.sandbox_env import LINK_FIELD, TICKET_CODE_FIELD, free_port, sandbox_config_files, start_sandboxes
+from eventsync.sandbox_env import (
+    LINK_FIELD,
+    TICKET_CODE_FIELD,
+    free_port,
+    sandbox_config_files,
+    start_sandboxes,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "embedded_host.py"
 

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
-
-from eventsync.models import Filter, PullRequest, PushItem, PushRequest, SystemSettings
+from eventsync.models import PullRequest, PushItem, PushRequest, SystemSettings
 from eventsync.plugins import Hooks, make_plugin_manager
 from eventsync.sandbox_env import LINK_FIELD, TICKET_CODE_FIELD, free_port
 

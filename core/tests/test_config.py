@@ -3,7 +3,6 @@
 import tomllib
 
 import pytest
-
 from eventsync.config import example_config, load_config, parse_config
 from eventsync.errors import ConfigurationError
 

@@ -1,10 +1,17 @@
 """Mapping: values from paths, constants and templates through transforms; validation."""
 
 import pytest
-
 from eventsync.errors import MappingError
 from eventsync.mapping import apply_mapping, validate_mapping
-from eventsync.models import FieldMap, FieldSchema, ObjectSchema, Record, RecordMapping, Schema, Transform
+from eventsync.models import (
+    FieldMap,
+    FieldSchema,
+    ObjectSchema,
+    Record,
+    RecordMapping,
+    Schema,
+    Transform,
+)
 from eventsync.transforms import BUILTIN_TRANSFORMS as T
 
 LEAD = ObjectSchema("Lead", (

@@ -2,7 +2,6 @@
 
 import attrs
 import pytest
-
 from eventsync.errors import ConfigurationError
 from eventsync.models import FieldSchema, ObjectSchema, Record, Schema, SystemSettings, get_path
 

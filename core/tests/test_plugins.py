@@ -1,11 +1,8 @@
 """The plugin manager factory and the typed facade."""
 
-import sys
-import textwrap
 
 import pluggy
 import pytest
-
 from eventsync import hookimpl
 from eventsync.errors import NoPluginForSystem, PluginLoadError
 from eventsync.models import Finding, Record, SystemSettings, Verdict

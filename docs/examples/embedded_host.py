@@ -12,11 +12,10 @@ import argparse
 import signal
 import threading
 
-from flask import Flask, Response, request
-from waitress.server import create_server
-
 from eventsync.engine import Engine
 from eventsync.models import HttpRequest
+from flask import Flask, Response, request
+from waitress.server import create_server
 
 
 def create_app(engine: Engine) -> Flask:

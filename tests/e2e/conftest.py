@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 import requests
 import sqlalchemy as sa
-
 from eventsync import backoff
 from eventsync.engine import Engine
 from eventsync.models import Filter, PullRequest, PushItem, PushRequest, Record

@@ -14,9 +14,9 @@ import attrs
 
 from .config import Config, OrgConfig
 from .errors import AuthenticationError, ConfigurationError, EventsyncError, NoPluginForSystem
+from .flows import platform as P
 from .hookspecs import Connection
 from .mapping import resolve_path, validate_mapping
-from .flows import platform as P
 from .models import FieldSchema, Filter, Finding, PullRequest, Schema
 from .plugins import Hooks
 

@@ -28,7 +28,14 @@ import requests
 from .engine import Engine
 from .models import Filter, PullRequest, PushItem, PushRequest
 from .plugins import Hooks, make_plugin_manager
-from .sandbox_env import LINK_FIELD, STATUS_FIELD, TICKET_CODE_FIELD, config_for, free_port, start_sandboxes
+from .sandbox_env import (
+    LINK_FIELD,
+    STATUS_FIELD,
+    TICKET_CODE_FIELD,
+    config_for,
+    free_port,
+    start_sandboxes,
+)
 from .server import Server
 
 __all__ = ["Step", "run_demo"]

@@ -26,7 +26,13 @@ from typing import Any
 import attrs
 
 from .config import Config, load_config, secrets_env, validate_config
-from .errors import AuthenticationError, BadNotification, ConfigurationError, EventsyncError, RetryableError
+from .errors import (
+    AuthenticationError,
+    BadNotification,
+    ConfigurationError,
+    EventsyncError,
+    RetryableError,
+)
 from .executor import Executor, Outcome
 from .flows.base import Flow, FlowContext, Role, retry_all
 from .hookspecs import Connection

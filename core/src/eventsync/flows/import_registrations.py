@@ -17,7 +17,16 @@ from ..config import ImportRegistrationsConfig
 from ..errors import MappingError, RetryableError
 from ..executor import Outcome
 from ..mapping import template_paths
-from ..models import Filter, Notification, PullRequest, PushItem, PushRequest, Record, RemoteFailure, Watermark
+from ..models import (
+    Filter,
+    Notification,
+    PullRequest,
+    PushItem,
+    PushRequest,
+    Record,
+    RemoteFailure,
+    Watermark,
+)
 from ..store import Link, OutboxItem, content_hash
 from . import platform as P
 from .base import Flow, FlowContext, RelatedSource, denied, mapping_failure, outcome_of, retry_all
