@@ -23,21 +23,12 @@ from pathlib import Path
 
 import psutil
 import requests
+from _flows import EMAIL, EXTERNAL_ID
 from eventsync.plugins import Hooks, make_plugin_manager
-from eventsync.sandbox_env import REGISTRATION_ID_FIELD, sandbox_config_files, start_sandboxes
+from eventsync.sandbox_env import sandbox_config_files, start_sandboxes
 
 EVENTSYNC = str(Path(sys.executable).with_name("eventsync"))
-FIELDS = [
-    {"target": "FirstName", "source": "firstName"},
-    {"target": "LastName", "source": "lastName", "transforms": [{"name": "truncate"}]},
-    {"target": "Email", "source": "email", "transforms": ["strip", "lower"]},
-    {"target": "Company", "source": "headline", "transforms": [{"name": "default", "value": "Hopin"}]},
-]
-FLOWS = {
-    "external-id": {"target_object": "Lead", "match_key": REGISTRATION_ID_FIELD,
-                    "fields": [*FIELDS, {"target": REGISTRATION_ID_FIELD, "source": "id"}]},
-    "email": {"target_object": "Lead", "match_key": "Email", "fields": FIELDS},
-}
+FLOWS = {"external-id": EXTERNAL_ID, "email": EMAIL}
 
 
 def run_size(size: int, match: str) -> dict:

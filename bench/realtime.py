@@ -31,26 +31,16 @@ from pathlib import Path
 
 import psutil
 import requests
+from _flows import EMAIL, EXTERNAL_ID
 from eventsync.plugins import Hooks, make_plugin_manager
 from eventsync.sandbox_env import (
-    REGISTRATION_ID_FIELD,
     free_port,
     sandbox_config_files,
     start_sandboxes,
 )
 
 EVENTSYNC = str(Path(sys.executable).with_name("eventsync"))
-FIELDS = [
-    {"target": "FirstName", "source": "firstName"},
-    {"target": "LastName", "source": "lastName", "transforms": [{"name": "truncate"}]},
-    {"target": "Email", "source": "email", "transforms": ["strip", "lower"]},
-    {"target": "Company", "source": "headline", "transforms": [{"name": "default", "value": "Hopin"}]},
-]
-VARIANTS = {
-    "external-id upsert": {"target_object": "Lead", "match_key": REGISTRATION_ID_FIELD,
-                           "fields": [*FIELDS, {"target": REGISTRATION_ID_FIELD, "source": "id"}]},
-    "match on Email": {"target_object": "Lead", "match_key": "Email", "fields": FIELDS},
-}
+VARIANTS = {"external-id upsert": EXTERNAL_ID, "match on Email": EMAIL}
 
 
 def percentile(values: list[float], p: float) -> float:

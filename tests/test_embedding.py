@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -23,17 +22,9 @@ from eventsync.sandbox_env import (
     sandbox_config_files,
     start_sandboxes,
 )
+from eventsync.waiting import wait_until
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "embedded_host.py"
-
-
-def wait_until(what, probe, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not (value := probe()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.1)
-    return value
 
 
 def test_the_example_host_application_syncs_in_its_own_process(tmp_path):

@@ -31,6 +31,7 @@ from eventsync.models import Filter, PullRequest, PushItem, PushRequest
 from eventsync.plugins import Hooks, make_plugin_manager
 from eventsync.sandbox_env import TICKET_CODE_FIELD, SandboxPair, free_port, start_sandboxes
 from eventsync.server import Server
+from eventsync.waiting import wait_until
 
 GUARDED, OPEN = "guarded", "open"
 CONSENT = "Confirmed_Opt_In__c"
@@ -50,14 +51,7 @@ WAIT = 20.0
 
 
 def _wait(what: str, probe: Callable[[], Any], timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
+    return wait_until(what, probe, timeout, interval=0.1)
 
 
 def _cli(*args: str) -> dict[str, Any]:

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import requests
 from eventsync.models import PullRequest, PushItem, PushRequest, SystemSettings
 from eventsync.plugins import Hooks, make_plugin_manager
 from eventsync.sandbox_env import LINK_FIELD, TICKET_CODE_FIELD, free_port
+from eventsync.waiting import wait_until
 
 EVENTSYNC = str(Path(sys.executable).with_name("eventsync"))
 
@@ -29,15 +29,6 @@ def run(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProc
 def start(cwd: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen([EVENTSYNC, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env={**os.environ, "COLUMNS": "200"})
-
-
-def wait_until(what, probe, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not (value := probe()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.1)
-    return value
 
 
 @pytest.fixture

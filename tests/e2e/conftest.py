@@ -7,7 +7,6 @@ SQLite and against the PostgreSQL server (its own schema per test, dropped after
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -30,20 +29,9 @@ from eventsync.sandbox_env import (
 )
 from eventsync.server import Server
 from eventsync.store import StateStore
+from eventsync.waiting import wait_until
 
 PG_URL = os.environ.get("EVENTSYNC_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def wait_until(what: str, probe: Callable[[], Any], timeout: float = 20.0) -> Any:
-    """Poll ``probe`` until it returns something truthy; fail the test with ``what`` otherwise."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture

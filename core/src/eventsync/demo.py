@@ -37,6 +37,7 @@ from .sandbox_env import (
     start_sandboxes,
 )
 from .server import Server
+from .waiting import wait_until
 
 __all__ = ["Step", "run_demo"]
 
@@ -54,17 +55,6 @@ class Step:
 
 class _Failed(Exception):
     pass
-
-
-def _wait_for(what: str, probe: Callable[[], Any], timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise _Failed(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def run_demo(report: Callable[[Step], None], *, timeout: float = 30.0, workdir: str | None = None) -> list[Step]:
@@ -89,7 +79,7 @@ def run_demo(report: Callable[[Step], None], *, timeout: float = 30.0, workdir: 
         try:
             detail = action()
             result = Step(len(steps) + 1, title, True, time.monotonic() - started, detail)
-        except (_Failed, requests.RequestException, Exception) as exc:  # the demo reports any failure
+        except Exception as exc:  # the demo reports any failure as a failed step
             result = Step(len(steps) + 1, title, False, time.monotonic() - started, f"{type(exc).__name__}: {exc}")
         steps.append(result)
         report(result)
@@ -137,12 +127,12 @@ def run_demo(report: Callable[[Step], None], *, timeout: float = 30.0, workdir: 
             links = list(hooks.pull(platform, PullRequest("magicLink", filters=(Filter("email", "=", "ada@example.com"),))))
             return links[0] if links else None
 
-        link = _wait_for("the magic link in Hopin", probe, timeout)
+        link = wait_until("the magic link in Hopin", probe, timeout)
         state_of["link"] = link.id
         return f"magic link {link.id}: {link.get('magicLink')}"
 
     def written_back() -> str:
-        row = _wait_for("the magic link on the CampaignMember",
+        row = wait_until("the magic link on the CampaignMember",
                         lambda: (m := crm_member()) is not None and m.get(LINK_FIELD) and m, timeout)
         return f"{LINK_FIELD} = {row.get(LINK_FIELD)}, {STATUS_FIELD} = {row.get(STATUS_FIELD)}"
 
@@ -157,19 +147,19 @@ def run_demo(report: Callable[[Step], None], *, timeout: float = 30.0, workdir: 
                                                      filters=(Filter("Email", "=", "grace@example.com"),))))
             return leads[0] if leads else None
 
-        lead = _wait_for("the exported Lead", probe, timeout)
+        lead = wait_until("the exported Lead", probe, timeout)
         return f"Lead {lead.id} (Company = {lead.get('Company')!r})"
 
     def accepted() -> str:
         http.post(f"{admin}/magicLinks/{state_of['link']}/accept", timeout=10).raise_for_status()
-        row = _wait_for("status Registered", lambda: (m := crm_member()) and m.get(STATUS_FIELD) == "Registered" and m,
+        row = wait_until("status Registered", lambda: (m := crm_member()) and m.get(STATUS_FIELD) == "Registered" and m,
                         timeout)
         return f"{STATUS_FIELD} = {row.get(STATUS_FIELD)}"
 
     def attended() -> str:
         http.post(f"{admin}/attendance", json={"email": "ada@example.com", "durationSeconds": 2700},
                   timeout=10).raise_for_status()
-        row = _wait_for("Status Attended", lambda: (m := crm_member()) and m.get("Status") == "Attended" and m, timeout)
+        row = wait_until("Status Attended", lambda: (m := crm_member()) and m.get("Status") == "Attended" and m, timeout)
         return f"Status = {row.get('Status')}"
 
     try:

@@ -14,10 +14,10 @@ from typing import Any
 from ..config import AttendanceConfig
 from ..errors import MappingError, RetryableError
 from ..executor import Outcome
-from ..models import Filter, Notification, PullRequest, PushItem, PushRequest, Record, Watermark
-from ..store import Link, OutboxItem, content_hash
+from ..models import Filter, Notification, PullRequest, PushItem, Record, Watermark
+from ..store import OutboxItem, content_hash
 from . import platform as P
-from .base import Flow, FlowContext, mapping_failure, outcome_of, retry_all
+from .base import Flow, FlowContext, mapping_failure, push_and_link, retry_all
 
 __all__ = ["Attendance"]
 
@@ -90,8 +90,7 @@ class Attendance(Flow):
         mapping = ctx.mapping(self.name, P.ATTENDANCE, cfg.target_object)
         mine = ctx.store.get_links(ctx.org.name, self.name, emails)
         outcomes: dict[str, Outcome] = {}
-        pending: list[PushItem] = []
-        digests: dict[str, str] = {}
+        pending: list[tuple[PushItem, str]] = []
         for email in emails:
             row = report.get(email)
             crm_id = crm_ids.get(email)
@@ -112,20 +111,6 @@ class Attendance(Flow):
             if previous is not None and previous.hash == digest:
                 outcomes[email] = Outcome.done("unchanged")
                 continue
-            digests[email] = digest
-            pending.append(PushItem(email, fields, id=crm_id))
-        if pending:
-            try:
-                results = ctx.push("crm", PushRequest(cfg.target_object, "update", tuple(pending)))
-            except RetryableError as exc:
-                outcomes.update(zip([p.key for p in pending], retry_all(pending, exc), strict=True))
-                results = []
-            by_key = {p.key: p for p in pending}
-            new_links = []
-            for result in results:
-                outcomes[result.key] = outcome_of(result)
-                if result.ok:
-                    new_links.append(Link(ctx.org.name, self.name, result.key, cfg.target_object,
-                                          by_key[result.key].id or "", digests[result.key]))
-            ctx.store.put_links(new_links)
+            pending.append((PushItem(email, fields, id=crm_id), digest))
+        outcomes.update(push_and_link(ctx, self.name, "crm", cfg.target_object, "update", pending)[0])
         return [outcomes[e] for e in emails]

@@ -28,7 +28,9 @@ from ..hookspecs import Connection, TransformFn
 from ..models import (
     Notification,
     ObjectSchema,
+    Operation,
     PullRequest,
+    PushItem,
     PushRequest,
     PushResult,
     Record,
@@ -38,9 +40,9 @@ from ..models import (
     Watermark,
 )
 from ..plugins import Hooks
-from ..store import OutboxItem, StateStore
+from ..store import Link, OutboxItem, StateStore
 
-__all__ = ["Flow", "FlowContext", "RelatedSource", "snapshot_of", "usable_snapshot", "denied", "outcome_of", "mapping_failure", "retry_outcome", "retry_all", "Role"]
+__all__ = ["Flow", "FlowContext", "RelatedSource", "snapshot_of", "usable_snapshot", "denied", "outcome_of", "mapping_failure", "retry_outcome", "retry_all", "push_and_link", "Role"]
 
 Role = Literal["crm", "platform"]
 
@@ -213,6 +215,33 @@ class Flow:
     def run_batch(self, ctx: FlowContext, items: Sequence[OutboxItem]) -> list[Outcome]:
         """Make the target match the source for each item; one Outcome per item, in order."""
         raise NotImplementedError
+
+
+def push_and_link(
+    ctx: FlowContext, flow: str, role: Role, obj: str, operation: Operation,
+    pending: Sequence[tuple[PushItem, str]],
+) -> tuple[dict[str, Outcome], list[Link]]:
+    """Push ``pending`` items (each with the digest of its fields) in one call, record a link
+    for each success (to the result's id, else the item's), and return the outcome per key and
+    the links written. A call that fails transiently retries every item."""
+    if not pending:
+        return {}, []
+    items = tuple(item for item, _ in pending)
+    try:
+        results = ctx.push(role, PushRequest(obj, operation, items))
+    except RetryableError as exc:
+        return {item.key: retry_outcome(exc) for item in items}, []
+    by_key = {item.key: (item, digest) for item, digest in pending}
+    outcomes: dict[str, Outcome] = {}
+    links: list[Link] = []
+    for result in results:
+        outcomes[result.key] = outcome_of(result)
+        item, digest = by_key[result.key]
+        target_id = result.id or item.id
+        if result.ok and target_id:
+            links.append(Link(ctx.org.name, flow, result.key, obj, target_id, digest))
+    ctx.store.put_links(links)
+    return outcomes, links
 
 
 def retry_outcome(exc: RetryableError) -> Outcome:

@@ -22,14 +22,21 @@ from ..models import (
     Notification,
     PullRequest,
     PushItem,
-    PushRequest,
     Record,
     RemoteFailure,
     Watermark,
 )
-from ..store import Link, OutboxItem, content_hash
+from ..store import OutboxItem, content_hash
 from . import platform as P
-from .base import Flow, FlowContext, RelatedSource, denied, mapping_failure, outcome_of, retry_all
+from .base import (
+    Flow,
+    FlowContext,
+    RelatedSource,
+    denied,
+    mapping_failure,
+    push_and_link,
+    retry_all,
+)
 
 __all__ = ["ImportRegistrations"]
 
@@ -119,8 +126,7 @@ class ImportRegistrations(Flow):
         target = ctx.describe("platform", P.MAGIC_LINK)
         links = ctx.store.get_links(ctx.org.name, self.name, ids)
         outcomes: dict[str, Outcome] = {}
-        pending: list[PushItem] = []
-        digests: dict[str, str] = {}
+        pending: list[tuple[PushItem, str]] = []
         for entity in ids:
             record = records.get(entity)
             if record is None or record.deleted:
@@ -161,23 +167,10 @@ class ImportRegistrations(Flow):
             if link is not None and link.hash == digest:
                 outcomes[entity] = Outcome.done("unchanged")
                 continue
-            digests[entity] = digest
-            pending.append(PushItem(entity, fields))
+            pending.append((PushItem(entity, fields), digest))
 
-        if pending:
-            try:
-                results = ctx.push("platform", PushRequest(P.MAGIC_LINK, "upsert", tuple(pending)))
-            except RetryableError as exc:
-                results = None
-                outcomes.update(zip([p.key for p in pending], retry_all(pending, exc), strict=True))
-            if results is not None:
-                new_links = []
-                for result in results:
-                    outcomes[result.key] = outcome_of(result)
-                    if result.ok and result.id:
-                        new_links.append(Link(ctx.org.name, self.name, result.key, P.MAGIC_LINK,
-                                              result.id, digests[result.key]))
-                ctx.store.put_links(new_links)
-                if new_links and ctx.enabled("magic_links"):
-                    ctx.mark("magic_links", [link.source_key for link in new_links])
+        written, links = push_and_link(ctx, self.name, "platform", P.MAGIC_LINK, "upsert", pending)
+        outcomes.update(written)
+        if links and ctx.enabled("magic_links"):
+            ctx.mark("magic_links", [link.source_key for link in links])
         return [outcomes[i] for i in ids]

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from ..config import MagicLinksConfig
 from ..errors import RetryableError
 from ..executor import Outcome
-from ..models import Notification, PullRequest, PushItem, PushRequest, Record, Watermark
-from ..store import Link, OutboxItem, content_hash
+from ..models import Notification, PullRequest, PushItem, Record, Watermark
+from ..store import OutboxItem, content_hash
 from . import platform as P
-from .base import Flow, FlowContext, outcome_of, retry_all
+from .base import Flow, FlowContext, push_and_link, retry_all
 
 __all__ = ["MagicLinks"]
 
@@ -75,8 +75,7 @@ class MagicLinks(Flow):
         except RetryableError as exc:
             return retry_all(items, exc)
         outcomes: dict[str, Outcome] = {}
-        pending: list[PushItem] = []
-        digests: dict[str, str] = {}
+        pending: list[tuple[PushItem, str]] = []
         for entity in ids:
             link = imports.get(entity)
             record = magic.get(link.target_id) if link else None
@@ -92,19 +91,6 @@ class MagicLinks(Flow):
             if previous is not None and previous.hash == digest:
                 outcomes[entity] = Outcome.done("unchanged")
                 continue
-            digests[entity] = digest
-            pending.append(PushItem(entity, fields, id=entity))
-        if pending:
-            try:
-                results = ctx.push("crm", PushRequest(crm_object, "update", tuple(pending)))
-            except RetryableError as exc:
-                outcomes.update(zip([p.key for p in pending], retry_all(pending, exc), strict=True))
-                results = []
-            new_links = []
-            for result in results:
-                outcomes[result.key] = outcome_of(result)
-                if result.ok:
-                    new_links.append(Link(ctx.org.name, self.name, result.key, crm_object, result.key,
-                                          digests[result.key]))
-            ctx.store.put_links(new_links)
+            pending.append((PushItem(entity, fields, id=entity), digest))
+        outcomes.update(push_and_link(ctx, self.name, "crm", crm_object, "update", pending)[0])
         return [outcomes[i] for i in ids]
