@@ -181,6 +181,7 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
         items = store.find(
             "registrations",
             lambda r: r["attributes"]["eventId"] == event_id and matches(r["attributes"], filters),
+            copy_items=False,
         )
         return list_document("registrations", items, filters, config.default_page_size, config.max_page_size)
 

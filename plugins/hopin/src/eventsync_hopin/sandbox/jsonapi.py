@@ -8,6 +8,8 @@ error body, here JSON:API ``{"errors": [{"status", "title", "detail"}]}``.
 
 from __future__ import annotations
 
+import copy
+
 import datetime as dt
 import json
 import re
@@ -207,7 +209,7 @@ def list_document(
         items = sorted(items, key=_sort_key(sort.lstrip("-")), reverse=sort.startswith("-"))
     number, size = page_params(default_size, max_size)
     start = (number - 1) * size
-    page = items[start : start + size]
+    page = copy.deepcopy(items[start : start + size])
     next_url = None
     if start + size < len(items):
         params: list[tuple[str, str]] = []

@@ -105,15 +105,16 @@ class Store:
             return copy.deepcopy(found)
 
     def find(
-        self, collection: str, where: Callable[[dict[str, Any]], bool] | None = None
+        self, collection: str, where: Callable[[dict[str, Any]], bool] | None = None,
+        *, copy_items: bool = True,
     ) -> list[dict[str, Any]]:
-        """Deep copies of the matching resources, oldest first (createdAt, then id)."""
+        """The matching resources, oldest first (createdAt, then id): deep copies, or with
+        ``copy_items=False`` the stored dicts themselves (read-only; lists copy just their page,
+        which keeps paging through a large event linear)."""
         with self.lock:
-            items = [copy.deepcopy(item) for item in self.data[collection].values()]
-        if where is not None:
-            items = [item for item in items if where(item)]
-        items.sort(key=lambda item: (item["attributes"].get("createdAt", ""), item["id"]))
-        return items
+            items = [item for item in self.data[collection].values() if where is None or where(item)]
+            items.sort(key=lambda item: (item["attributes"].get("createdAt", ""), item["id"]))
+            return [copy.deepcopy(item) for item in items] if copy_items else items
 
     def _put(self, collection: str, attributes: dict[str, Any], resource_id: str | None = None) -> dict[str, Any]:
         stamp = iso(now())
