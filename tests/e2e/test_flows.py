@@ -120,3 +120,25 @@ def test_injected_503_and_unable_to_lock_row_everything_lands_once(make_env, wai
     env.sf_admin("DELETE", "/faults")
     assert env.engine.store.dead_letter_count() == 0, env.engine.store.dead_letters()
     assert sorted(str(x.get("Email")).lower() for x in env.leads()) == emails
+
+
+def test_after_the_event_invitees_who_did_not_attend_become_no_shows(make_env, wait):
+    flows = {
+        "import_registrations": {"source_object": "CampaignMember",
+                                 "ticket_code_field": "Campaign.Hopin_Ticket_Code__c",
+                                 "fields": [{"target": "email", "source": "Email"}], "poll_interval": 0.2},
+        "attendance": {"target_object": "CampaignMember", "status_field": "Status", "attended_value": "Attended",
+                       "no_show_value": "No Show", "no_show_after": 0, "poll_interval": 0.2},
+    }
+    env = make_env(triggers=True, pollers=True, flows=flows)
+    campaign = env.campaign()
+    env.sf_insert("CampaignMemberStatus", [{"CampaignId": campaign, "Label": "No Show"}])
+    came, stayed_home = env.members(campaign, ["came@example.com", "home@example.com"])
+    wait("both invitations", lambda: len(env.magic_links()) == 2)
+    [link] = env.magic_links("came@example.com")
+    env.hopin_admin("POST", f"/magicLinks/{link.id}/accept")
+    env.hopin_admin("POST", "/attendance", {"email": "came@example.com", "durationSeconds": 600})
+    wait("Attended", lambda: env.member(came).get("Status") == "Attended", timeout=30)
+    wait("No Show", lambda: env.member(stayed_home).get("Status") == "No Show", timeout=30)
+    env.engine.wait_idle(10)
+    assert env.member(came).get("Status") == "Attended"

@@ -147,7 +147,10 @@ class AttendanceConfig:
     target_object: str = "CampaignMember"
     status_field: str = "Status"
     attended_value: str = "Attended"
+    #: Written, after the event, to invitees who did not attend (None: off).
     no_show_value: str | None = None
+    #: Seconds after the event's end before no-shows are written.
+    no_show_after: float = 3600.0
     fields: tuple[FieldMapConfig, ...] = ()
     poll_interval: float = 300.0
     enabled: bool = True

@@ -315,7 +315,8 @@ class Engine:
         )
         if window is not None:
             self._report_missed_triggers(org_name, flow_name, window, awaiting)
-        return result.marked + self._poll_related(org_name, flow)
+        due = self.mark(org_name, flow_name, flow.due_entities(ctx), hint="due")
+        return result.marked + due + self._poll_related(org_name, flow)
 
     def _poll_related(self, org_name: str, flow: Flow) -> int:
         """Re-mark entities whose related records changed (e.g. the Lead behind a CampaignMember

@@ -1,20 +1,25 @@
 """Attendance: who attended (and, where mapped, join time, duration, sessions) -> the CRM.
 
 Entities are attendee emails (lower-cased). The CRM record to update is the one the attendee
-was invited from: the magic link for that email carries the CRM id (``registrationId``), or the
-import flow's link table knows it. The attendance report is read once per batch and cached
-briefly; unchanged attendance costs no call.
+was invited from: the magic link for that email carries the CRM id (``registrationId``), or
+the import flow's link table knows it. The event's magic links and its attendance report are
+each read once per batch and cached briefly; unchanged attendance costs no call.
+
+After the event (its end plus ``no_show_after``), invitees who did not attend get
+``no_show_value`` when one is configured: the poller marks them as ``noshow:<CRM id>``
+entities; an invitee who did attend is never marked a no-show.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
 from ..config import AttendanceConfig
 from ..errors import MappingError, RetryableError
 from ..executor import Outcome
-from ..models import Filter, Notification, PullRequest, PushItem, Record, Watermark
+from ..models import Notification, PullRequest, PushItem, Record, Watermark
 from ..store import OutboxItem, content_hash
 from . import platform as P
 from .base import Flow, FlowContext, mapping_failure, push_and_link, retry_all
@@ -23,6 +28,9 @@ __all__ = ["Attendance"]
 
 REPORT_TTL = 30.0
 REPORT_CACHE = "attendance-report"
+INVITEES_CACHE = "attendance-invitees"
+#: Entity prefix of an invitee to mark as a no-show.
+NO_SHOW = "noshow:"
 
 
 class Attendance(Flow):
@@ -40,6 +48,22 @@ class Attendance(Flow):
         email = record.get(P.ATTENDEE_EMAIL)
         return str(email).strip().lower() if email else None
 
+    def due_entities(self, ctx: FlowContext) -> list[str]:
+        """After the event: every invitee whose email is not in the attendance report."""
+        cfg: AttendanceConfig = ctx.settings(self.name)
+        if not cfg.no_show_value or not self._event_over(ctx, cfg):
+            return []
+        report = self.report(ctx)
+        return [f"{NO_SHOW}{crm_id}" for email, crm_id in self.invitees(ctx).items() if email not in report]
+
+    def _event_over(self, ctx: FlowContext, cfg: AttendanceConfig) -> bool:
+        ends = [e.get(P.EVENT_END) for e in ctx.pull("platform", PullRequest(object=P.EVENT))]
+        ends = [e if isinstance(e, dt.datetime) else dt.datetime.fromisoformat(str(e).replace("Z", "+00:00"))
+                for e in ends if e]
+        if not ends:
+            return False
+        return dt.datetime.now(dt.UTC).timestamp() >= max(ends).timestamp() + cfg.no_show_after
+
     def entities_from(self, ctx: FlowContext, notification: Notification) -> list[str]:
         """Attendees named by an attendance delivery (a signal whose name mentions attendance).
 
@@ -48,6 +72,7 @@ class Attendance(Flow):
         if "attendance" not in notification.kind.lower():
             return []
         ctx.forget(REPORT_CACHE)
+        ctx.forget(INVITEES_CACHE)
         emails = (e.fields.get(P.ATTENDEE_EMAIL) for e in notification.entities)
         return [str(email).strip().lower() for email in emails if email]
 
@@ -64,18 +89,23 @@ class Attendance(Flow):
 
         return ctx.cached(REPORT_CACHE, REPORT_TTL, load)
 
-    def _crm_ids(self, ctx: FlowContext, emails: Sequence[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for email in emails:
-            for link in ctx.pull("platform", PullRequest(object=P.MAGIC_LINK, filters=(Filter(P.LINK_EMAIL, "=", email),))):
+    def invitees(self, ctx: FlowContext) -> dict[str, str]:
+        """Invitee email (lower-cased) -> the CRM id the magic link was created for (cached
+        briefly; one paged read of the event's magic links)."""
+
+        def load() -> dict[str, str]:
+            found: dict[str, str] = {}
+            for link in ctx.pull("platform", PullRequest(object=P.MAGIC_LINK)):
+                email = str(link.get(P.LINK_EMAIL) or "").strip().lower()
                 crm_id = link.get(P.LINK_CRM_ID)
-                if not crm_id:
-                    for known in ctx.store.find_links_to(ctx.org.name, P.MAGIC_LINK, link.id or ""):
-                        crm_id = known.source_key
-                if crm_id:
+                if not crm_id and link.id:
+                    known = ctx.store.find_links_to(ctx.org.name, P.MAGIC_LINK, link.id)
+                    crm_id = known[0].source_key if known else None
+                if email and crm_id:
                     found[email] = str(crm_id)
-                    break
-        return found
+            return found
+
+        return ctx.cached(INVITEES_CACHE, REPORT_TTL, load)
 
     def run_batch(self, ctx: FlowContext, items: Sequence[OutboxItem]) -> list[Outcome]:
         """Write attendance for each attendee of the batch."""
@@ -83,15 +113,30 @@ class Attendance(Flow):
         emails = [i.entity for i in items]
         try:
             report = self.report(ctx)
-            crm_ids = self._crm_ids(ctx, [e for e in emails if e in report])
+            invitees = self.invitees(ctx)
         except RetryableError as exc:
             return retry_all(items, exc)
+        crm_ids = {e: invitees[e] for e in emails if e in report and e in invitees}
+        attended_ids = {invitees[e] for e in report if e in invitees}
         target = ctx.describe("crm", cfg.target_object)
         mapping = ctx.mapping(self.name, P.ATTENDANCE, cfg.target_object)
         mine = ctx.store.get_links(ctx.org.name, self.name, emails)
         outcomes: dict[str, Outcome] = {}
         pending: list[tuple[PushItem, str]] = []
         for email in emails:
+            if email.startswith(NO_SHOW):
+                crm_id = email[len(NO_SHOW):]
+                if crm_id in attended_ids:
+                    outcomes[email] = Outcome.done("attended: not a no-show")
+                    continue
+                fields = {cfg.status_field: cfg.no_show_value}
+                digest = content_hash([crm_id, fields])
+                previous = mine.get(email)
+                if previous is not None and previous.hash == digest:
+                    outcomes[email] = Outcome.done("unchanged")
+                else:
+                    pending.append((PushItem(email, fields, id=crm_id), digest))
+                continue
             row = report.get(email)
             crm_id = crm_ids.get(email)
             if row is None:

@@ -199,6 +199,10 @@ class Flow:
         """The entities of this flow a notification says may have changed."""
         return []
 
+    def due_entities(self, ctx: FlowContext) -> list[str]:
+        """Entities the poller marks on every run besides what changed (default: none)."""
+        return []
+
     def related_sources(self, ctx: FlowContext) -> list[RelatedSource]:
         """Related records the poller also watches (default: none)."""
         return []

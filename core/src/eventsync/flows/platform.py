@@ -4,6 +4,7 @@ An event-platform plugin (Hopin today) exposes these objects and fields through 
 ``push``; keeping the names in one place lets a second platform plugin map onto them.
 """
 
+EVENT = "event"
 REGISTRATION = "registration"
 TICKET = "ticket"
 MAGIC_LINK = "magicLink"
@@ -17,5 +18,7 @@ LINK_STATUS = "status"
 LINK_TICKET = "ticketId"
 LINK_CRM_ID = "registrationId"
 LINK_EMAIL = "email"
+#: When the event ends.
+EVENT_END = "timeEnd"
 #: Attendance fields.
 ATTENDEE_EMAIL = "email"
