@@ -164,7 +164,7 @@ class ExportRegistrations(Flow):
             per_object.setdefault(obj, []).append((entity, target_id))
         for obj, rows in per_object.items():
             request = PushRequest(obj, "update", tuple(
-                PushItem(e, _without(by_entity[e][0], "Id"), id=tid) for e, tid in rows
+                PushItem(e, _fields_of(ctx, obj, _without(by_entity[e][0], "Id")), id=tid) for e, tid in rows
             ))
             targets = dict(rows)
             for result in ctx.push("crm", request):
@@ -174,7 +174,8 @@ class ExportRegistrations(Flow):
                                           result.id or targets[result.key], by_entity[result.key][1]))
         if creates:
             last = cfg.match_cascade[-1].object if cfg.match_cascade else cfg.target_object
-            request = PushRequest(last, "insert", tuple(PushItem(e, by_entity[e][0]) for e in creates))
+            request = PushRequest(last, "insert", tuple(PushItem(e, _fields_of(ctx, last, by_entity[e][0]))
+                                                        for e in creates))
             for result in ctx.push("crm", request):
                 outcomes[result.key] = outcome_of(result)
                 if result.ok and result.id:
@@ -194,6 +195,15 @@ class ExportRegistrations(Flow):
             if value is not None and record.id:
                 found.setdefault(str(value).lower(), record.id)
         return found
+
+
+def _fields_of(ctx: FlowContext, obj: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """The mapped fields ``obj`` has: one mapping serves every object of a match cascade
+    (a Contact has no Company, a Lead does)."""
+    described = ctx.describe("crm", obj)
+    if described is None:
+        return fields
+    return {k: v for k, v in fields.items() if described.field(k) is not None}
 
 
 def _without(fields: dict[str, Any], key: str) -> dict[str, Any]:
