@@ -63,3 +63,38 @@ def test_plugins_table_is_readable(run_cli):
     result = run_cli("plugins")
     assert result.returncode == 0
     assert "eventsync-hopin" in result.stdout and "register_transforms" in result.stdout
+
+
+def test_status_lists_dead_letters_and_retry_moves_them_back(run_cli, tmp_path):
+    from eventsync.models import RemoteFailure
+    from eventsync.store import StateStore
+
+    run_cli("init")
+    config = tmp_path / "eventsync.toml"
+    config.write_text(config.read_text().replace('state = "eventsync.sqlite"', 'state = "state.sqlite"'))
+    store = StateStore.open(path=tmp_path / "state.sqlite", max_attempts=1)
+    store.mark("acme", "export_registrations", "reg-1")
+    [item] = store.lease("test")
+    store.fail(item, RemoteFailure("FIELD_CUSTOM_VALIDATION_EXCEPTION", "Spam companies may not register"),
+               retryable=False)
+    store.close()
+
+    status = run_cli("status", "--dead-letters")
+    assert status.returncode == 1
+    assert "Spam companies may not register" in status.stdout and "reg-1" in status.stdout
+    as_json = json.loads(run_cli("status", "--json").stdout)
+    assert as_json["dead_letters"][0]["code"] == "FIELD_CUSTOM_VALIDATION_EXCEPTION"
+
+    retried = run_cli("retry", "--json")
+    assert retried.returncode == 0 and json.loads(retried.stdout) == {"retried": 1}
+    after = run_cli("status", "--json")
+    assert after.returncode == 0
+    flows = {f["flow"]: f for f in json.loads(after.stdout)["flows"]}
+    assert flows["export_registrations"]["pending"] == 1 and flows["export_registrations"]["dead_letters"] == 0
+
+
+def test_backfill_of_an_unconfigured_flow_is_a_usage_error(run_cli, tmp_path):
+    run_cli("init")
+    result = run_cli("backfill", "no_such_flow")
+    assert result.returncode == 2
+    assert "no organisation has the flow 'no_such_flow' configured" in result.stderr
