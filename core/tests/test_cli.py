@@ -98,3 +98,14 @@ def test_backfill_of_an_unconfigured_flow_is_a_usage_error(run_cli, tmp_path):
     result = run_cli("backfill", "no_such_flow")
     assert result.returncode == 2
     assert "no organisation has the flow 'no_such_flow' configured" in result.stderr
+
+
+def test_run_refuses_a_flow_the_plan_is_not_entitled_to(run_cli, tmp_path):
+    run_cli("init")
+    config = tmp_path / "eventsync.toml"
+    text = config.read_text().replace('plan = "business"', 'plan = "starter"')
+    config.write_text(text.replace("[entitlements]\n", '[entitlements]\nstarter = ["export_registrations"]\n'))
+    for command in (("run",), ("check", "--offline")):
+        result = run_cli(*command)
+        assert result.returncode == 2, command
+        assert "$.orgs.acme.flows.import_registrations: plan 'starter' is not entitled to this flow" in result.stderr
