@@ -9,7 +9,6 @@ error body, here JSON:API ``{"errors": [{"status", "title", "detail"}]}``.
 from __future__ import annotations
 
 import copy
-
 import datetime as dt
 import json
 import re
