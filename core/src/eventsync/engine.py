@@ -15,15 +15,12 @@ and reused; a failed authentication drops the connection so the next batch re-au
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-
-import attrs
 
 from .config import Config, load_config, secrets_env, validate_config
 from .errors import (
@@ -36,17 +33,15 @@ from .errors import (
 from .executor import Executor, Outcome
 from .flows.base import Flow, FlowContext, Role, retry_all
 from .hookspecs import Connection
-from .models import HttpRequest, HttpResponse, ObjectSchema, RemoteFailure, Watermark
+from .models import HttpRequest, HttpResponse, ObjectSchema, RemoteFailure
 from .plugins import Hooks, make_plugin_manager
+from .polling import BackfillResult, SourceScanner
 from .store import FlowStatus, OutboxItem, StateStore
 
 __all__ = ["Engine", "BackfillResult", "open_store"]
 
 log = logging.getLogger("eventsync.engine")
-MARK_CHUNK = 500
 SCHEMA_TTL = 3600.0
-#: A backfill watermark at the epoch means "start from the beginning".
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def open_store(config: Config, **kwargs: Any) -> StateStore:
@@ -57,15 +52,6 @@ def open_store(config: Config, **kwargs: Any) -> StateStore:
         url, path=path, max_attempts=config.engine.max_attempts,
         backoff_base=config.engine.backoff_base, backoff_cap=config.engine.backoff_cap, **kwargs,
     )
-
-
-@attrs.frozen
-class BackfillResult:
-    """What a backfill did: entities marked, and whether it finished or paused (budget)."""
-
-    marked: int
-    finished: bool
-    reason: str = ""
 
 
 class Engine:
@@ -107,9 +93,8 @@ class Engine:
         self._threads: list[threading.Thread] = []
         self.poll_errors: dict[tuple[str, str], str] = {}
         self._running = False
-        self._notified: dict[tuple[str, str, str], float] = {}
-        self._awaiting: dict[tuple[str, str], dict[str, Any]] = {}
-        self._started_at = time.time()
+        self.started_at = time.time()
+        self.scanner = SourceScanner(self)
         self.executor = Executor(
             self.store, self.job, workers=workers or config.engine.workers,
             batch_size=config.engine.batch_size, lease_seconds=config.engine.lease_seconds,
@@ -207,7 +192,7 @@ class Engine:
 
     def sync_entity(self, org_name: str, flow: str, entity: str) -> int:
         """Ask for one entity to be synced now (marks it; a worker picks it up at once)."""
-        self._require_flow(org_name, flow)
+        self.require_flow(org_name, flow)
         return self.store.mark(org_name, flow, entity, hint="manual")
 
     def handle_request(self, org_name: str, system: str, request: HttpRequest) -> HttpResponse:
@@ -228,19 +213,16 @@ class Engine:
         except BadNotification as exc:
             log.info("rejected %s notification for %s: %s", system, org_name, exc.message)
             return HttpResponse(exc.status, (exc.message + "\n").encode())
-        now = time.time()
         for flow_name in org.flows.enabled():
-            flow = self.flows[flow_name]
-            entities = flow.entities_from(ctx, notification)
+            entities = self.flows[flow_name].entities_from(ctx, notification)
             self.mark(org_name, flow_name, entities, hint="notification")
-            with self._lock:
-                for entity in entities:
-                    self._notified[(org_name, flow_name, entity)] = now
+            self.scanner.notified(org_name, flow_name, entities)
         return notification.response
 
     # --- pollers and backfills ----------------------------------------------------------
 
-    def _require_flow(self, org_name: str, flow: str) -> Flow:
+    def require_flow(self, org_name: str, flow: str) -> Flow:
+        """The flow, when it is configured and enabled for the org; ConfigurationError otherwise."""
         org = self.config.org(org_name)
         if flow not in org.flows.enabled():
             raise ConfigurationError([
@@ -249,123 +231,10 @@ class Engine:
             ])
         return self.flows[flow]
 
-    def _scan(
-        self, org_name: str, flow_name: str, request_for: Callable[[Watermark | None], Any],
-        source_key: Callable[[str], str], progress: Callable[[int], None] | None = None,
-        should_pause: Callable[[], str] | None = None,
-        seen: Callable[[str, Any], None] | None = None,
-    ) -> BackfillResult:
-        flow = self._require_flow(org_name, flow_name)
-        ctx = self.context(org_name)
-        request = request_for(None)
-        if request is None:
-            return BackfillResult(0, True, "this flow has no source to read")
-        watermark_key = source_key(request.object)
-        since = self.store.get_watermark(org_name, flow_name, watermark_key)
-        request = request_for(since)
-        marked = 0
-        chunk: dict[str, Any] = {}
-        last: Watermark | None = None
-
-        def flush() -> None:
-            nonlocal marked, chunk
-            if chunk:
-                marked += self.store.mark_many(org_name, flow_name, chunk, hint="poll")
-                if progress:
-                    progress(len(chunk))
-                chunk = {}
-            if last is not None:
-                self.store.set_watermark(org_name, flow_name, watermark_key, last)
-
-        for record in ctx.pull(flow.source_role, request):
-            entity = flow.entity_of(ctx, record)
-            if entity:
-                # A snapshot of what was just read spares the job a second read (see Flow.snapshot).
-                chunk[entity] = flow.snapshot(ctx, record)
-                if seen is not None and since is not None:
-                    seen(entity, record)
-            if record.modified_at is not None and record.id:
-                last = Watermark(record.modified_at, record.id)
-            if len(chunk) >= MARK_CHUNK:
-                flush()
-                reason = should_pause() if should_pause else ""
-                if reason:
-                    return BackfillResult(marked, False, reason)
-        flush()
-        return BackfillResult(marked, True)
-
     def poll_once(self, org_name: str, flow_name: str) -> int:
-        """Read the flow's source since its watermark and mark what changed; returns the count.
-
-        With the flow's ``trigger_window`` set, changes the poller saw are remembered, and those
-        no notification announced within the window are reported through ``trigger_missed``.
-        """
-        flow = self.flows[flow_name]
-        ctx = self.context(org_name)
-        window = getattr(getattr(self.config.org(org_name).flows, flow_name), "trigger_window", None)
-        awaiting = self._awaiting.setdefault((org_name, flow_name), {})
-
-        def seen(entity: str, record: Any) -> None:
-            if record.modified_at is not None and record.modified_at.timestamp() >= self._started_at:
-                awaiting.setdefault(entity, record)
-
-        result = self._scan(
-            org_name, flow_name, lambda since: flow.poll_request(ctx, since), lambda obj: f"poll:{obj}",
-            seen=seen if window is not None else None,
-        )
-        if window is not None:
-            self._report_missed_triggers(org_name, flow_name, window, awaiting)
-        due = self.mark(org_name, flow_name, flow.due_entities(ctx), hint="due")
-        return result.marked + due + self._poll_related(org_name, flow)
-
-    def _poll_related(self, org_name: str, flow: Flow) -> int:
-        """Re-mark entities whose related records changed (e.g. the Lead behind a CampaignMember
-        whose opt-out changed), each related source with its own watermark. A related source
-        seen for the first time starts from now: the main poller already covered the past."""
-        ctx = self.context(org_name)
-        marked = 0
-        for related in flow.related_sources(ctx):
-            key = f"related:{related.name}"
-            since = self.store.get_watermark(org_name, flow.name, key)
-            if since is None:
-                now = dt.datetime.now(dt.UTC)
-                self.store.set_watermark(org_name, flow.name, key, Watermark(now, ""))
-                continue
-            last: Watermark | None = None
-            batch: list[Any] = []
-            for record in ctx.pull(flow.source_role, related.request(since)):
-                batch.append(record)
-                if record.modified_at is not None and record.id:
-                    last = Watermark(record.modified_at, record.id)
-                if len(batch) >= 200:
-                    marked += self.mark(org_name, flow.name, related.entities(batch), hint="related")
-                    batch = []
-            if batch:
-                marked += self.mark(org_name, flow.name, related.entities(batch), hint="related")
-            if last is not None:
-                self.store.set_watermark(org_name, flow.name, key, last)
-        return marked
-
-    def _report_missed_triggers(self, org_name: str, flow_name: str, window: float, awaiting: dict[str, Any]) -> None:
-        now = time.time()
-        ctx = self.context(org_name)
-        for entity, record in list(awaiting.items()):
-            changed = record.modified_at.timestamp()
-            with self._lock:
-                notified = self._notified.get((org_name, flow_name, entity), 0.0)
-            if notified >= changed - 1.0:
-                del awaiting[entity]
-            elif now - changed >= window:
-                del awaiting[entity]
-                waited = now - changed
-                self.store.log(org_name, flow_name, entity, "trigger_missed",
-                               f"no notification within {window:.0f}s of the change; synced by the poller")
-                for finding in ctx.hooks.trigger_missed(flow_name, record, ctx.org, waited):
-                    self.store.log(org_name, flow_name, entity, "finding",
-                                   f"{finding.source}: {finding.message} Fix: {finding.fix}".strip())
-        with self._lock:  # forget notifications older than an hour
-            for key in [k for k, at in self._notified.items() if now - at > 3600]:
-                del self._notified[key]
+        """Read the flow's source since its watermark and mark what changed; returns the count
+        (see ``SourceScanner.poll_once``)."""
+        return self.scanner.poll_once(org_name, flow_name)
 
     def backfill(
         self,
@@ -377,41 +246,10 @@ class Engine:
         budget_share: float | None = None,
         max_pending: int | None = None,
     ) -> BackfillResult:
-        """Mark every source entity of a flow, resumably, within the API budget.
-
-        Progress is saved after each chunk, so an interrupted backfill resumes where it stopped
-        (``restart`` starts over). It pauses when the CRM reports more than ``budget_share`` of
-        its daily allowance used, and waits while more than ``max_pending`` rows of the flow are
-        queued so real-time work is never stuck behind a whole backfill.
-        """
-        flow = self._require_flow(org_name, flow_name)
-        ctx = self.context(org_name)
-        share = self.config.engine.backfill_budget_share if budget_share is None else budget_share
-        ceiling = max_pending or self.config.engine.batch_size * 4 * max(1, self.config.engine.workers)
-        if restart:
-            request = flow.backfill_request(ctx)
-            if request is not None:
-                self.store.set_watermark(org_name, flow_name, f"backfill:{request.object}",
-                                         Watermark(_EPOCH, ""), force=True)
-
-        def should_pause() -> str:
-            usage = ctx.hooks.api_usage(self.connection(org_name, "crm"))
-            if usage is not None and usage.share >= share:
-                return (f"paused: {usage.used}/{usage.limit} API calls used "
-                        f"(budget {share:.0%}); run the backfill again later to resume")
-            while self.executor_running and self.store.flow_status(org_name, flow_name).pending > ceiling:
-                if self._stop.wait(0.05):
-                    return "stopped"
-            return ""
-
-        def request_for(since: Watermark | None) -> Any:
-            base = flow.backfill_request(ctx)
-            if base is None or since is None or since.timestamp <= _EPOCH:
-                return base
-            return attrs.evolve(base, since=since, overlap=0.0)
-
-        return self._scan(org_name, flow_name, request_for, lambda obj: f"backfill:{obj}",
-                          progress=progress, should_pause=should_pause)
+        """Mark every source entity of a flow, resumably, within the API budget
+        (see ``SourceScanner.backfill``)."""
+        return self.scanner.backfill(org_name, flow_name, restart=restart, progress=progress,
+                                     budget_share=budget_share, max_pending=max_pending)
 
     def _poll_loop(self, org_name: str, flow_name: str) -> None:
         interval = getattr(self.config.org(org_name).flows, flow_name).poll_interval
@@ -446,6 +284,11 @@ class Engine:
     # --- lifecycle ----------------------------------------------------------------------
 
     @property
+    def stopping(self) -> threading.Event:
+        """Set once ``stop()`` was called (pollers and backfills wait on it)."""
+        return self._stop
+
+    @property
     def executor_running(self) -> bool:
         """True between ``start()`` and ``stop()``."""
         return self._running
@@ -471,7 +314,7 @@ class Engine:
         """
         self.connect_all()
         self._stop.clear()
-        self._started_at = time.time()
+        self.started_at = time.time()
         self.executor.start()
         self._running = True
         if self.run_pollers:

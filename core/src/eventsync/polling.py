@@ -1,0 +1,223 @@
+"""Reading flow sources: pollers, backfills, related records and missed triggers.
+
+A scan streams a flow's source from its saved ``(timestamp, id)`` position, marks what it finds
+in chunks (with a snapshot of each record, see ``Flow.snapshot``) and saves the position after
+each chunk, so an interrupted poll or backfill resumes where it stopped. Pollers also remember
+the changes they saw, to tell ``trigger_missed`` about those no notification announced in time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from .flows.base import Flow
+from .models import Watermark
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+__all__ = ["BackfillResult", "SourceScanner", "MARK_CHUNK"]
+
+MARK_CHUNK = 500
+#: A backfill watermark at the epoch means "start from the beginning".
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+@attrs.frozen
+class BackfillResult:
+    """What a backfill did: entities marked, and whether it finished or paused (budget)."""
+
+    marked: int
+    finished: bool
+    reason: str = ""
+
+
+class SourceScanner:
+    """Reads the sources of one engine's flows and marks what changed."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._notified: dict[tuple[str, str, str], float] = {}
+        self._awaiting: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def notified(self, org_name: str, flow_name: str, entities: Iterable[str]) -> None:
+        """Remember that a notification announced these entities (for trigger drift)."""
+        now = time.time()
+        with self._lock:
+            for entity in entities:
+                self._notified[(org_name, flow_name, entity)] = now
+
+    def scan(
+        self, org_name: str, flow_name: str, request_for: Callable[[Watermark | None], Any],
+        source_key: Callable[[str], str], progress: Callable[[int], None] | None = None,
+        should_pause: Callable[[], str] | None = None,
+        seen: Callable[[str, Any], None] | None = None,
+    ) -> BackfillResult:
+        """Stream a flow's source from its saved position and mark what it finds, in chunks;
+        the position is saved after each chunk, so an interrupted scan resumes."""
+        flow = self.engine.require_flow(org_name, flow_name)
+        ctx = self.engine.context(org_name)
+        request = request_for(None)
+        if request is None:
+            return BackfillResult(0, True, "this flow has no source to read")
+        watermark_key = source_key(request.object)
+        since = self.engine.store.get_watermark(org_name, flow_name, watermark_key)
+        request = request_for(since)
+        marked = 0
+        chunk: dict[str, Any] = {}
+        last: Watermark | None = None
+
+        def flush() -> None:
+            nonlocal marked, chunk
+            if chunk:
+                marked += self.engine.store.mark_many(org_name, flow_name, chunk, hint="poll")
+                if progress:
+                    progress(len(chunk))
+                chunk = {}
+            if last is not None:
+                self.engine.store.set_watermark(org_name, flow_name, watermark_key, last)
+
+        for record in ctx.pull(flow.source_role, request):
+            entity = flow.entity_of(ctx, record)
+            if entity:
+                # A snapshot of what was just read spares the job a second read (see Flow.snapshot).
+                chunk[entity] = flow.snapshot(ctx, record)
+                if seen is not None and since is not None:
+                    seen(entity, record)
+            if record.modified_at is not None and record.id:
+                last = Watermark(record.modified_at, record.id)
+            if len(chunk) >= MARK_CHUNK:
+                flush()
+                reason = should_pause() if should_pause else ""
+                if reason:
+                    return BackfillResult(marked, False, reason)
+        flush()
+        return BackfillResult(marked, True)
+
+    def poll_once(self, org_name: str, flow_name: str) -> int:
+        """Read the flow's source since its watermark and mark what changed; returns the count.
+
+        With the flow's ``trigger_window`` set, changes the poller saw are remembered, and those
+        no notification announced within the window are reported through ``trigger_missed``.
+        """
+        flow = self.engine.flows[flow_name]
+        ctx = self.engine.context(org_name)
+        window = getattr(getattr(self.engine.config.org(org_name).flows, flow_name), "trigger_window", None)
+        awaiting = self._awaiting.setdefault((org_name, flow_name), {})
+
+        def seen(entity: str, record: Any) -> None:
+            if record.modified_at is not None and record.modified_at.timestamp() >= self.engine.started_at:
+                awaiting.setdefault(entity, record)
+
+        result = self.scan(
+            org_name, flow_name, lambda since: flow.poll_request(ctx, since), lambda obj: f"poll:{obj}",
+            seen=seen if window is not None else None,
+        )
+        if window is not None:
+            self.report_missed_triggers(org_name, flow_name, window, awaiting)
+        due = self.engine.mark(org_name, flow_name, flow.due_entities(ctx), hint="due")
+        return result.marked + due + self.poll_related(org_name, flow)
+
+    def poll_related(self, org_name: str, flow: Flow) -> int:
+        """Re-mark entities whose related records changed (e.g. the Lead behind a CampaignMember
+        whose opt-out changed), each related source with its own watermark. A related source
+        seen for the first time starts from now: the main poller already covered the past."""
+        ctx = self.engine.context(org_name)
+        marked = 0
+        for related in flow.related_sources(ctx):
+            key = f"related:{related.name}"
+            since = self.engine.store.get_watermark(org_name, flow.name, key)
+            if since is None:
+                now = dt.datetime.now(dt.UTC)
+                self.engine.store.set_watermark(org_name, flow.name, key, Watermark(now, ""))
+                continue
+            last: Watermark | None = None
+            batch: list[Any] = []
+            for record in ctx.pull(flow.source_role, related.request(since)):
+                batch.append(record)
+                if record.modified_at is not None and record.id:
+                    last = Watermark(record.modified_at, record.id)
+                if len(batch) >= 200:
+                    marked += self.engine.mark(org_name, flow.name, related.entities(batch), hint="related")
+                    batch = []
+            if batch:
+                marked += self.engine.mark(org_name, flow.name, related.entities(batch), hint="related")
+            if last is not None:
+                self.engine.store.set_watermark(org_name, flow.name, key, last)
+        return marked
+
+    def report_missed_triggers(self, org_name: str, flow_name: str, window: float, awaiting: dict[str, Any]) -> None:
+        """Report, through ``trigger_missed``, changes no notification announced in time."""
+        now = time.time()
+        ctx = self.engine.context(org_name)
+        for entity, record in list(awaiting.items()):
+            changed = record.modified_at.timestamp()
+            with self._lock:
+                notified = self._notified.get((org_name, flow_name, entity), 0.0)
+            if notified >= changed - 1.0:
+                del awaiting[entity]
+            elif now - changed >= window:
+                del awaiting[entity]
+                waited = now - changed
+                self.engine.store.log(org_name, flow_name, entity, "trigger_missed",
+                               f"no notification within {window:.0f}s of the change; synced by the poller")
+                for finding in ctx.hooks.trigger_missed(flow_name, record, ctx.org, waited):
+                    self.engine.store.log(org_name, flow_name, entity, "finding",
+                                   f"{finding.source}: {finding.message} Fix: {finding.fix}".strip())
+        with self._lock:  # forget notifications older than an hour
+            for key in [k for k, at in self._notified.items() if now - at > 3600]:
+                del self._notified[key]
+
+    def backfill(
+        self,
+        org_name: str,
+        flow_name: str,
+        *,
+        restart: bool = False,
+        progress: Callable[[int], None] | None = None,
+        budget_share: float | None = None,
+        max_pending: int | None = None,
+    ) -> BackfillResult:
+        """Mark every source entity of a flow, resumably, within the API budget.
+
+        Progress is saved after each chunk, so an interrupted backfill resumes where it stopped
+        (``restart`` starts over). It pauses when the CRM reports more than ``budget_share`` of
+        its daily allowance used, and waits while more than ``max_pending`` rows of the flow are
+        queued so real-time work is never stuck behind a whole backfill.
+        """
+        flow = self.engine.require_flow(org_name, flow_name)
+        ctx = self.engine.context(org_name)
+        share = self.engine.config.engine.backfill_budget_share if budget_share is None else budget_share
+        ceiling = max_pending or self.engine.config.engine.batch_size * 4 * max(1, self.engine.config.engine.workers)
+        if restart:
+            request = flow.backfill_request(ctx)
+            if request is not None:
+                self.engine.store.set_watermark(org_name, flow_name, f"backfill:{request.object}",
+                                         Watermark(_EPOCH, ""), force=True)
+
+        def should_pause() -> str:
+            usage = ctx.hooks.api_usage(self.engine.connection(org_name, "crm"))
+            if usage is not None and usage.share >= share:
+                return (f"paused: {usage.used}/{usage.limit} API calls used "
+                        f"(budget {share:.0%}); run the backfill again later to resume")
+            while self.engine.executor_running and self.engine.store.flow_status(org_name, flow_name).pending > ceiling:
+                if self.engine.stopping.wait(0.05):
+                    return "stopped"
+            return ""
+
+        def request_for(since: Watermark | None) -> Any:
+            base = flow.backfill_request(ctx)
+            if base is None or since is None or since.timestamp <= _EPOCH:
+                return base
+            return attrs.evolve(base, since=since, overlap=0.0)
+
+        return self.scan(org_name, flow_name, request_for, lambda obj: f"backfill:{obj}",
+                          progress=progress, should_pause=should_pause)
+
