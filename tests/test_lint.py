@@ -13,3 +13,10 @@ def test_ruff_finds_nothing():
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_finds_nothing_in_the_distributions():
+    sources = ["core/src/eventsync", "plugins/salesforce/src", "plugins/hopin/src", "plugins/pardot_guard/src"]
+    result = subprocess.run([sys.executable, "-m", "mypy", *sources], cwd=ROOT, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -42,20 +42,20 @@ def flow_objects(org: OrgConfig) -> dict[str, set[str]]:
     crm: set[str] = set()
     platform: set[str] = set()
     flows = org.flows
-    if (f := flows.export_registrations) and f.enabled:
-        platform.add("registration")
-        crm.add(f.target_object)
-        crm.update(step.object for step in f.match_cascade)
-    if (f := flows.import_registrations) and f.enabled:
-        crm.add(f.source_object)
-        crm.update(_parent_objects([f.ticket_code_field, *(e.source for e in f.fields if e.source)]))
+    if (export := flows.export_registrations) and export.enabled:
+        platform.add(P.REGISTRATION)
+        crm.add(export.target_object)
+        crm.update(step.object for step in export.match_cascade)
+    if (imports := flows.import_registrations) and imports.enabled:
+        crm.add(imports.source_object)
+        crm.update(_parent_objects([imports.ticket_code_field, *(e.source for e in imports.fields if e.source)]))
         platform.update({P.TICKET, P.MAGIC_LINK})
-    if (f := flows.magic_links) and f.enabled:
-        crm.add(flows.import_registrations.source_object if flows.import_registrations else "CampaignMember")
-        platform.add("magicLink")
-    if (f := flows.attendance) and f.enabled:
-        crm.add(f.target_object)
-        platform.add("attendance")
+    if (links := flows.magic_links) and links.enabled:
+        crm.add(imports.source_object if imports else "CampaignMember")
+        platform.add(P.MAGIC_LINK)
+    if (attendance := flows.attendance) and attendance.enabled:
+        crm.add(attendance.target_object)
+        platform.add(P.ATTENDANCE)
     return {org.crm: crm, org.event_platform: platform}
 
 
@@ -103,20 +103,20 @@ def _mapping_findings(
             findings.append(_finding("mapping", problem, where=f"{base}.{flow}.fields",
                                      fix="correct the mapping entry in the config file"))
 
-    if (f := flows.export_registrations) and f.enabled:
-        check("export_registrations", platform, crm, "registration", f.target_object,
-              "update" if f.update_only else "upsert")
-    if (f := flows.import_registrations) and f.enabled:
-        check("import_registrations", crm, platform, f.source_object, P.MAGIC_LINK, "insert",
+    if (export := flows.export_registrations) and export.enabled:
+        check("export_registrations", platform, crm, P.REGISTRATION, export.target_object,
+              "update" if export.update_only else "upsert")
+    if (imports := flows.import_registrations) and imports.enabled:
+        check("import_registrations", crm, platform, imports.source_object, P.MAGIC_LINK, "insert",
               provided=(P.LINK_TICKET, P.LINK_CRM_ID))
-        problem = _field_exists(crm, f.source_object, f.ticket_code_field)
+        problem = _field_exists(crm, imports.source_object, imports.ticket_code_field)
         if problem:
             findings.append(_finding("ticket_code_field", problem, where=f"{base}.import_registrations.ticket_code_field",
                                      fix="name the field (or relationship path) that holds the Hopin integration code"))
-    if (f := flows.magic_links) and f.enabled:
-        obj = flows.import_registrations.source_object if flows.import_registrations else "CampaignMember"
+    if (links := flows.magic_links) and links.enabled:
+        obj = imports.source_object if imports else "CampaignMember"
         for key in ("link_field", "status_field"):
-            name = getattr(f, key)
+            name = getattr(links, key)
             if name is None:
                 continue
             described = crm.object(obj)
@@ -127,13 +127,13 @@ def _mapping_findings(
             elif not field.updateable:
                 findings.append(_finding("magic_links", f"{obj}.{name} is not updateable by the integration user",
                                          where=f"{base}.magic_links.{key}", fix="grant edit access to the field"))
-    if (f := flows.attendance) and f.enabled:
-        described = crm.object(f.target_object)
-        if described is None or described.field(f.status_field) is None:
-            findings.append(_finding("attendance", f"{f.target_object}.{f.status_field} does not exist",
+    if (attendance := flows.attendance) and attendance.enabled:
+        target = crm.object(attendance.target_object)
+        if target is None or target.field(attendance.status_field) is None:
+            findings.append(_finding("attendance", f"{attendance.target_object}.{attendance.status_field} does not exist",
                                      where=f"{base}.attendance.status_field"))
-        if f.fields:
-            check("attendance", platform, crm, P.ATTENDANCE, f.target_object, "update")
+        if attendance.fields:
+            check("attendance", platform, crm, P.ATTENDANCE, attendance.target_object, "update")
         findings.extend(_campaign_status_findings(org, hooks, connections))
     return findings
 
@@ -148,7 +148,7 @@ def _campaign_status_findings(org: OrgConfig, hooks: Hooks, connections: Mapping
         return []
     code_field = imports.ticket_code_field.split(".", 1)[1]
     wanted = [v for v in (f.attended_value, f.no_show_value) if v]
-    campaigns = {c.id: c.get("Name") for c in hooks.pull(conn, PullRequest(
+    campaigns = {str(c.id): c.get("Name") for c in hooks.pull(conn, PullRequest(
         "Campaign", fields=("Id", "Name"), filters=(Filter(code_field, "!=", None),)))}
     if not campaigns:
         return []

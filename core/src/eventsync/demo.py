@@ -132,8 +132,11 @@ def run_demo(report: Callable[[Step], None], *, timeout: float = 30.0, workdir: 
         return f"magic link {link.id}: {link.get('magicLink')}"
 
     def written_back() -> str:
-        row = wait_until("the magic link on the CampaignMember",
-                        lambda: (m := crm_member()) is not None and m.get(LINK_FIELD) and m, timeout)
+        def linked() -> Any:
+            member = crm_member()
+            return member if member is not None and member.get(LINK_FIELD) else None
+
+        row = wait_until("the magic link on the CampaignMember", linked, timeout)
         return f"{LINK_FIELD} = {row.get(LINK_FIELD)}, {STATUS_FIELD} = {row.get(STATUS_FIELD)}"
 
     def exported() -> str:

@@ -15,6 +15,7 @@ and reused; a failed authentication drops the connection so the next batch re-au
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -129,10 +130,10 @@ class Engine:
                 org = self.config.org(org_name)
                 ctx = FlowContext(
                     config=self.config, org=org, hooks=self.hooks.for_plugins(org.plugins), store=self.store,
-                    connect=lambda role, o=org_name: self.connection(o, role),
-                    describe=lambda role, obj, o=org_name: self.describe(o, role, obj),
+                    connect=functools.partial(self.connection, org_name),
+                    describe=functools.partial(self.describe, org_name),
                     transforms=self.transforms,
-                    mark=lambda flow, entities, o=org_name: self.mark(o, flow, entities),
+                    mark=functools.partial(self.mark, org_name),
                     connections=_LazyConnections(self, org_name),
                 )
                 self._contexts[org_name] = ctx

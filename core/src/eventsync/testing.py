@@ -87,7 +87,7 @@ class _Foreign:
 
 def _class_fixture(fn: Callable[..., Any]) -> Any:
     """A class-scoped fixture defined as a classmethod (pytest's recommended form)."""
-    return pytest.fixture(scope="class", name=fn.__name__)(classmethod(fn))
+    return pytest.fixture(scope="class", name=fn.__name__)(classmethod(fn))  # type: ignore[arg-type]
 
 
 def _entry_point(name: str):

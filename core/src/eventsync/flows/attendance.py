@@ -125,17 +125,17 @@ class Attendance(Flow):
         pending: list[tuple[PushItem, str]] = []
         for email in emails:
             if email.startswith(NO_SHOW):
-                crm_id = email[len(NO_SHOW):]
-                if crm_id in attended_ids:
+                invitee = email[len(NO_SHOW):]
+                if invitee in attended_ids:
                     outcomes[email] = Outcome.done("attended: not a no-show")
                     continue
-                fields = {cfg.status_field: cfg.no_show_value}
-                digest = content_hash([crm_id, fields])
+                no_show = {cfg.status_field: cfg.no_show_value}
+                digest = content_hash([invitee, no_show])
                 previous = mine.get(email)
                 if previous is not None and previous.hash == digest:
                     outcomes[email] = Outcome.done("unchanged")
                 else:
-                    pending.append((PushItem(email, fields, id=crm_id), digest))
+                    pending.append((PushItem(email, no_show, id=invitee), digest))
                 continue
             row = report.get(email)
             crm_id = crm_ids.get(email)

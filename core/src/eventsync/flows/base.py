@@ -63,7 +63,7 @@ class FlowContext:
     connect: Callable[[Role], Connection]
     describe: Callable[[Role, str], ObjectSchema | None]
     transforms: dict[str, TransformFn]
-    mark: Callable[[str, Sequence[str]], None]
+    mark: Callable[[str, Sequence[str]], int]
     connections: Mapping[str, Connection] = attrs.field(factory=dict)
     _cache: dict[str, tuple[float, Any]] = attrs.field(factory=dict)
     _cache_lock: threading.Lock = attrs.field(factory=threading.Lock)

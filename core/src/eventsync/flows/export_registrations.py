@@ -65,7 +65,7 @@ class ExportRegistrations(Flow):
         stale = tuple(e for e in ids if e not in found)
         try:
             if stale:
-                found.update((r.id, r) for r in ctx.pull("platform", PullRequest(object=SOURCE, ids=stale)))
+                found.update((r.id, r) for r in ctx.pull("platform", PullRequest(object=SOURCE, ids=stale)) if r.id)
         except RetryableError as exc:
             return retry_all(items, exc)
         target = ctx.describe("crm", cfg.target_object)

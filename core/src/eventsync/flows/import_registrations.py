@@ -10,6 +10,7 @@ link back.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -87,9 +88,8 @@ class ImportRegistrations(Flow):
                 continue
             sources.append(RelatedSource(
                 name=f"{cfg.source_object}.{head}",
-                request=lambda since, parent=relation.reference_to[0]: PullRequest(
-                    object=parent, fields=("Id",), since=since, overlap=5.0),
-                entities=lambda parents, ref=relation.name: self._children(ctx, cfg, ref, parents),
+                request=functools.partial(_changed_since, relation.reference_to[0]),
+                entities=functools.partial(self._children, ctx, cfg, relation.name),
             ))
         return sources
 
@@ -169,8 +169,13 @@ class ImportRegistrations(Flow):
                 continue
             pending.append((PushItem(entity, fields), digest))
 
-        written, links = push_and_link(ctx, self.name, "platform", P.MAGIC_LINK, "upsert", pending)
+        written, new_links = push_and_link(ctx, self.name, "platform", P.MAGIC_LINK, "upsert", pending)
         outcomes.update(written)
-        if links and ctx.enabled("magic_links"):
-            ctx.mark("magic_links", [link.source_key for link in links])
+        if new_links and ctx.enabled("magic_links"):
+            ctx.mark("magic_links", [link.source_key for link in new_links])
         return [outcomes[i] for i in ids]
+
+
+def _changed_since(obj: str, since: Watermark) -> PullRequest:
+    """Ids of ``obj`` records changed since ``since`` (with a small overlap)."""
+    return PullRequest(object=obj, fields=("Id",), since=since, overlap=5.0)
