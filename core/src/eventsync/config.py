@@ -206,6 +206,8 @@ class EngineConfig:
     backoff_base: float = 2.0
     backoff_cap: float = 600.0
     lease_seconds: float = 120.0
+    #: Seconds between ``maintain`` calls on live connections (subscription renewal ...).
+    maintenance_interval: float = 300.0
     backfill_budget_share: float = 0.5
     plugins_allow: tuple[str, ...] | None = None
     plugins_block: tuple[str, ...] = ()

@@ -266,6 +266,20 @@ class Engine:
                 log.warning("poller %s/%s failed: %s", org_name, flow_name, exc)
             self._stop.wait(interval)
 
+    def maintain(self) -> None:
+        """Call the ``maintain`` hook on every live connection (failures are logged)."""
+        with self._lock:
+            live = list(self._connections.items())
+        for (org_name, system), conn in live:
+            try:
+                self.context(org_name).hooks.maintain(conn)
+            except Exception as exc:  # upkeep must never stop the engine
+                log.warning("maintenance of %s for %s failed: %s", system, org_name, exc)
+
+    def _maintain_loop(self) -> None:
+        while not self._stop.wait(self.config.engine.maintenance_interval):
+            self.maintain()
+
     # --- the job ------------------------------------------------------------------------
 
     def job(self, items: list[OutboxItem]) -> Sequence[Outcome]:
@@ -318,6 +332,9 @@ class Engine:
         self.started_at = time.time()
         self.executor.start()
         self._running = True
+        maintenance = threading.Thread(target=self._maintain_loop, name="maintenance", daemon=True)
+        maintenance.start()
+        self._threads.append(maintenance)
         if self.run_pollers:
             for org in self.config.orgs.values():
                 for flow_name in org.flows.enabled():

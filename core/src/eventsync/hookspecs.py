@@ -84,6 +84,21 @@ def authenticate(system: str, settings: SystemSettings) -> Connection | None:
     """
 
 
+@hookspec
+def maintain(connection: Connection) -> None:
+    """Periodic upkeep of a live connection: renew webhook subscriptions, refresh tokens.
+
+    The engine calls it for every live connection every ``[engine] maintenance_interval``
+    seconds, whether or not pollers run; a plugin checks ``connection.system`` and does
+    nothing for other systems.
+
+    :param connection: a connection made by ``authenticate``.
+    :returns: nothing.
+
+    Collecting hook: every plugin is called.
+    """
+
+
 @hookspec(firstresult=True)
 def api_usage(connection: Connection) -> ApiUsage | None:
     """Report the remote API usage last seen on ``connection`` (for the engine's budget).

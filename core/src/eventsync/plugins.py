@@ -216,6 +216,10 @@ class Hooks:
         """Connect to ``settings.system``; raises NoPluginForSystem or AuthenticationError."""
         return self._first("authenticate", settings.system, system=settings.system, settings=settings)
 
+    def maintain(self, connection: Connection) -> None:
+        """Let every enabled plugin look after a live connection."""
+        self._caller("maintain")(connection=connection)
+
     def api_usage(self, connection: Connection) -> ApiUsage | None:
         """The remote API usage last seen on ``connection``, if the plugin reports one."""
         return self._caller("api_usage")(connection=connection)

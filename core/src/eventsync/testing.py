@@ -117,6 +117,7 @@ def _common_checks(plugin_name: str) -> dict[str, Any]:
         hook = pm.hook
         assert hook.authenticate(system=_OTHER, settings=settings) is None
         assert hook.api_usage(connection=foreign) is None
+        assert all(result is None for result in hook.maintain(connection=foreign))
         assert hook.discover_schema(connection=foreign, objects=None) is None
         assert hook.pull(connection=foreign, request=PullRequest(object="x")) is None
         request = PushRequest(object="x", operation="insert", items=(PushItem("k"),))

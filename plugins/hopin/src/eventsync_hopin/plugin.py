@@ -85,6 +85,14 @@ def preflight(org: Any, connections: Mapping[str, Any]) -> list[Finding]:
 
 
 @hookimpl
+def maintain(connection: Any) -> None:
+    """Renew the dataSubscription before it expires, even when no poller reads Hopin."""
+    if getattr(connection, "system", None) != SYSTEM:
+        return
+    keep_alive(connection)
+
+
+@hookimpl
 def start_sandbox(system: str, options: Mapping[str, Any]) -> Any:
     """Start the Hopin sandbox on 127.0.0.1."""
     if system != SYSTEM:

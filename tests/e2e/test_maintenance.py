@@ -1,0 +1,44 @@
+"""The engine's maintenance keeps Hopin's dataSubscription alive with no poller running."""
+
+from __future__ import annotations
+
+import time
+
+import requests
+from eventsync.config import parse_config
+from eventsync.engine import Engine
+from eventsync.plugins import Hooks, make_plugin_manager
+from eventsync.sandbox_env import SYSTEMS, free_port, org_config_data, start_sandboxes
+
+
+def subscription_calls(admin_url: str) -> int:
+    calls = requests.get(f"{admin_url}/counters", timeout=10).json()["calls"]
+    return sum(n for key, n in calls.items() if key.startswith("POST") and key.endswith("/dataSubscriptions"))
+
+
+def run_engine(tmp_path, maintenance_interval: float) -> int:
+    hooks = Hooks(make_plugin_manager(environ={}))
+    pair = start_sandboxes(hooks, org="m", endpoint=f"http://127.0.0.1:{free_port()}")
+    try:
+        org = org_config_data({s: pair.options(s) for s in SYSTEMS})
+        # A subscription that lives 3 s and is renewed in its last 2.5 s.
+        org["systems"]["hopin"].update(webhook_ttl=3.0, webhook_renew_before=2.5)
+        config = parse_config({"engine": {"state": str(tmp_path / f"s{maintenance_interval}.sqlite"),
+                                          "maintenance_interval": maintenance_interval},
+                               "orgs": {"m": org}})
+        engine = Engine(config, hooks=hooks, env=pair.secrets(), pollers=False).start()
+        try:
+            time.sleep(2.0)
+        finally:
+            engine.close()
+        return subscription_calls(pair.hopin.info()["admin_url"])
+    finally:
+        pair.stop()
+
+
+def test_maintenance_renews_the_subscription_without_pollers(tmp_path):
+    assert run_engine(tmp_path, maintenance_interval=0.2) >= 3
+
+
+def test_without_maintenance_only_the_start_subscribes(tmp_path):
+    assert run_engine(tmp_path, maintenance_interval=60.0) == 1
