@@ -8,7 +8,7 @@ is skipped (its cause is already a finding).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import attrs
 
@@ -215,8 +215,3 @@ def check_org(
     except EventsyncError as exc:
         findings.append(_finding("preflight", str(exc)))
     return OrgCheck(org.name, tuple(findings), connections)
-
-
-def summarize(checks: Sequence[OrgCheck]) -> bool:
-    """True when every org checked clean."""
-    return all(c.ok for c in checks)

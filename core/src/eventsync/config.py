@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -433,8 +433,3 @@ def secrets_env(config: Config, base: Mapping[str, str] | None = None) -> Mappin
 def example_config() -> str:
     """The commented example configuration that ``eventsync init`` writes."""
     return (Path(__file__).parent / "example.toml").read_text(encoding="utf-8")
-
-
-def problems_of(exc: ConfigurationError) -> Sequence[str]:
-    """The problem lines of a ConfigurationError (for tables and --json)."""
-    return exc.problems

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib.metadata import Distribution, entry_points
 from typing import Any
 
@@ -337,5 +337,3 @@ def hook_names() -> list[str]:
     """Names of every hookspec, in definition order."""
     return [n for n, v in vars(hookspecs).items() if callable(v) and hasattr(v, f"{PROJECT}_spec")]
 
-
-TransformRegistrar = Callable[[str, TransformFn], None]
