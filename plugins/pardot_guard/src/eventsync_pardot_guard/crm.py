@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import eventsync_salesforce.soql as soql
 from eventsync.config import OrgConfig
 from eventsync.hookspecs import Connection
-from eventsync_salesforce import soql
 from eventsync_salesforce.connection import SalesforceConnection
 
 __all__ = ["salesforce_connection", "query", "rows", "has_field", "select"]
