@@ -33,25 +33,42 @@ FLOWS = {"external-id": EXTERNAL_ID, "email": EMAIL}
 
 def run_size(size: int, match: str) -> dict:
     hooks = Hooks(make_plugin_manager(environ={}))
-    pair = start_sandboxes(hooks, org="bench", endpoint=None, triggers=False,
-                           hopin_options={"seed_registrations": size, "max_page_size": 100},
-                           salesforce_options={"daily_api_limit": 10_000_000})
+    pair = start_sandboxes(
+        hooks,
+        org="bench",
+        endpoint=None,
+        triggers=False,
+        hopin_options={"seed_registrations": size, "max_page_size": 100},
+        salesforce_options={"daily_api_limit": 10_000_000},
+    )
     workdir = Path(tempfile.mkdtemp(prefix="eventsync-backfill-"))
     try:
         info = pair.info()
         toml_text, secrets = sandbox_config_files(
-            info, secrets_file="secrets.env", flows={"export_registrations": FLOWS[match]},
-            engine={"workers": 2, "batch_linger": 0.0})
+            info,
+            secrets_file="secrets.env",
+            flows={"export_registrations": FLOWS[match]},
+            engine={"workers": 2, "batch_linger": 0.0},
+        )
         (workdir / "eventsync.toml").write_text(toml_text)
         (workdir / "secrets.env").write_text(secrets)
         sf, hp = info["salesforce"], info["hopin"]
-        tls = {"verify": sf["ca_bundle"], "timeout": 30, "headers": {"X-Admin-Token": sf["admin_token"]}}
+        tls = {
+            "verify": sf["ca_bundle"],
+            "timeout": 30,
+            "headers": {"X-Admin-Token": sf["admin_token"]},
+        }
         requests.post(f"{sf['admin_url']}/counters/reset", json={}, **tls).raise_for_status()
         requests.delete(f"{hp['admin_url']}/counters", timeout=30)
 
         started = time.monotonic()
-        proc = subprocess.Popen([EVENTSYNC, "backfill", "export_registrations", "--json"], cwd=workdir,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [EVENTSYNC, "backfill", "export_registrations", "--json"],
+            cwd=workdir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         peak = 0
         done = threading.Event()
 
@@ -76,15 +93,24 @@ def run_size(size: int, match: str) -> dict:
         sf_calls = requests.get(f"{sf['admin_url']}/counters", **tls).json()["api_usage"]
         hopin_calls = requests.get(f"{hp['admin_url']}/counters", timeout=30).json()["total"]
         leads = len(requests.get(f"{sf['admin_url']}/records/Lead", **tls).json())
-        return {"records": size, "leads": leads, "seconds": elapsed, "per_second": size / elapsed,
-                "sf_per_1000": sf_calls * 1000 / size, "hopin_per_1000": hopin_calls * 1000 / size,
-                "peak_rss_mb": peak / 2**20, "result": json.loads(out)}
+        return {
+            "records": size,
+            "leads": leads,
+            "seconds": elapsed,
+            "per_second": size / elapsed,
+            "sf_per_1000": sf_calls * 1000 / size,
+            "hopin_per_1000": hopin_calls * 1000 / size,
+            "peak_rss_mb": peak / 2**20,
+            "result": json.loads(out),
+        }
     finally:
         pair.stop()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--match", choices=sorted(FLOWS), default="external-id")
     parser.add_argument("--json", action="store_true")
@@ -94,14 +120,20 @@ def main() -> None:
         print(json.dumps(results, indent=2))
         return
     print(f"backfill export_registrations, match on {args.match}, SQLite state store, 2 workers")
-    print(f"{'records':>8} {'landed':>8} {'records/s':>10} {'SF calls/1k':>12} {'Hopin calls/1k':>15} {'peak RSS MB':>12}")
+    print(
+        f"{'records':>8} {'landed':>8} {'records/s':>10} {'SF calls/1k':>12} {'Hopin calls/1k':>15} {'peak RSS MB':>12}"
+    )
     for r in results:
-        print(f"{r['records']:>8} {r['leads']:>8} {r['per_second']:>10.0f} {r['sf_per_1000']:>12.1f} "
-              f"{r['hopin_per_1000']:>15.1f} {r['peak_rss_mb']:>12.0f}")
+        print(
+            f"{r['records']:>8} {r['leads']:>8} {r['per_second']:>10.0f} {r['sf_per_1000']:>12.1f} "
+            f"{r['hopin_per_1000']:>15.1f} {r['peak_rss_mb']:>12.0f}"
+        )
     if len(results) > 1:
         first, last = results[0], results[-1]
-        print(f"peak RSS ratio {last['records']}/{first['records']} records: "
-              f"{last['peak_rss_mb'] / first['peak_rss_mb']:.2f} (1.00 = flat)")
+        print(
+            f"peak RSS ratio {last['records']}/{first['records']} records: "
+            f"{last['peak_rss_mb'] / first['peak_rss_mb']:.2f} (1.00 = flat)"
+        )
 
 
 if __name__ == "__main__":

@@ -51,6 +51,7 @@ def bench(store: StateStore, args: argparse.Namespace) -> dict[str, float]:
         return done
 
     half = args.bulk // 2
+
     # drain the first half with one worker, then the rest with N threads
     def one() -> None:
         done = 0
@@ -73,7 +74,9 @@ def bench(store: StateStore, args: argparse.Namespace) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--marks", type=int, default=2000)
     parser.add_argument("--bulk", type=int, default=20000)
     parser.add_argument("--batch", type=int, default=200)
@@ -89,8 +92,9 @@ def main() -> None:
 
     table: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        store = StateStore.open(path=os.path.join(tmp, "bench.sqlite3"),
-                                sqlite_synchronous=args.sqlite_synchronous)
+        store = StateStore.open(
+            path=os.path.join(tmp, "bench.sqlite3"), sqlite_synchronous=args.sqlite_synchronous
+        )
         try:
             table["sqlite"] = bench(store, args)
         finally:
@@ -107,8 +111,10 @@ def main() -> None:
             conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         engine.dispose()
 
-    print(f"outbox throughput (rows/s), sqlite synchronous={args.sqlite_synchronous}, "
-          f"batch={args.batch}, cpus={os.cpu_count()}")
+    print(
+        f"outbox throughput (rows/s), sqlite synchronous={args.sqlite_synchronous}, "
+        f"batch={args.batch}, cpus={os.cpu_count()}"
+    )
     print(f"{'operation':<22}{'sqlite':>12}{'postgresql':>14}{'pg/sqlite':>12}")
     for op in table["sqlite"]:
         lite, pg = table["sqlite"][op], table["postgresql"][op]

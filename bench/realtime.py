@@ -57,12 +57,20 @@ def run_variant(name: str, flow: dict, records: int, seconds: float, linger: flo
     try:
         info = pair.info()
         toml_text, secrets = sandbox_config_files(
-            info, secrets_file="secrets.env", flows={"export_registrations": flow},
-            engine={"batch_linger": linger, "workers": 2})
+            info,
+            secrets_file="secrets.env",
+            flows={"export_registrations": flow},
+            engine={"batch_linger": linger, "workers": 2},
+        )
         (workdir / "eventsync.toml").write_text(toml_text)
         (workdir / "secrets.env").write_text(secrets)
-        runner = subprocess.Popen([EVENTSYNC, "run", "--no-pollers"], cwd=workdir,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        runner = subprocess.Popen(
+            [EVENTSYNC, "run", "--no-pollers"],
+            cwd=workdir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         proc = psutil.Process(runner.pid)
         deadline = time.monotonic() + 30
         while True:
@@ -72,7 +80,10 @@ def run_variant(name: str, flow: dict, records: int, seconds: float, linger: flo
             except requests.RequestException:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("the runner did not become healthy: " + (runner.stderr.read() if runner.poll() else ""))
+                raise RuntimeError(
+                    "the runner did not become healthy: "
+                    + (runner.stderr.read() if runner.poll() else "")
+                )
             time.sleep(0.1)
 
         sf, hp = info["salesforce"], info["hopin"]
@@ -106,9 +117,17 @@ def run_variant(name: str, flow: dict, records: int, seconds: float, linger: flo
             if (delay := due - time.monotonic()) > 0:
                 time.sleep(delay)
             email = f"attendee{i:05d}@example.com"
-            hopin.post(f"{hp['admin_url']}/events/{hp['event_id']}/registrations", timeout=10, json={
-                "ticketId": hp["ticket_id"], "email": email, "firstName": "Att", "lastName": f"Endee {i}",
-                "headline": "Engineer"}).raise_for_status()
+            hopin.post(
+                f"{hp['admin_url']}/events/{hp['event_id']}/registrations",
+                timeout=10,
+                json={
+                    "ticketId": hp["ticket_id"],
+                    "email": email,
+                    "firstName": "Att",
+                    "lastName": f"Endee {i}",
+                    "headline": "Engineer",
+                },
+            ).raise_for_status()
             created[email] = time.monotonic()
         deadline = time.monotonic() + 60
         while len(seen) < records and time.monotonic() < deadline:
@@ -119,9 +138,15 @@ def run_variant(name: str, flow: dict, records: int, seconds: float, linger: flo
         counters = admin.get(f"{sf['admin_url']}/counters", **tls).json()
         hopin_calls = hopin.get(f"{hp['admin_url']}/counters", timeout=10).json()["total"]
         return {
-            "config": name, "records": records, "landed": len(latencies),
-            "p50": percentile(latencies, 50), "p95": percentile(latencies, 95), "p99": percentile(latencies, 99),
-            "sf_calls": counters["api_usage"], "hopin_calls": hopin_calls, "peak_rss_mb": peak_rss / 2**20,
+            "config": name,
+            "records": records,
+            "landed": len(latencies),
+            "p50": percentile(latencies, 50),
+            "p95": percentile(latencies, 95),
+            "p99": percentile(latencies, 99),
+            "sf_calls": counters["api_usage"],
+            "hopin_calls": hopin_calls,
+            "peak_rss_mb": peak_rss / 2**20,
         }
     finally:
         if runner is not None:
@@ -131,23 +156,36 @@ def run_variant(name: str, flow: dict, records: int, seconds: float, linger: flo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--records", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--linger", type=float, default=0.5, help="[engine] batch_linger for the runner")
+    parser.add_argument(
+        "--linger", type=float, default=0.5, help="[engine] batch_linger for the runner"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    results = [run_variant(name, flow, args.records, args.seconds, args.linger) for name, flow in VARIANTS.items()]
+    results = [
+        run_variant(name, flow, args.records, args.seconds, args.linger)
+        for name, flow in VARIANTS.items()
+    ]
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    print(f"{args.records} registrations as webhooks over {args.seconds:.0f} s, batch_linger {args.linger} s, "
-          f"{os.cpu_count()} CPUs")
-    print(f"{'configuration':<20} {'landed':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
-          f"{'SF calls':>9} {'Hopin calls':>12} {'peak RSS MB':>12}")
+    print(
+        f"{args.records} registrations as webhooks over {args.seconds:.0f} s, batch_linger {args.linger} s, "
+        f"{os.cpu_count()} CPUs"
+    )
+    print(
+        f"{'configuration':<20} {'landed':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
+        f"{'SF calls':>9} {'Hopin calls':>12} {'peak RSS MB':>12}"
+    )
     for r in results:
-        print(f"{r['config']:<20} {r['landed']:>7} {r['p50'] * 1000:>7.0f} {r['p95'] * 1000:>7.0f} "
-              f"{r['p99'] * 1000:>7.0f} {r['sf_calls']:>9} {r['hopin_calls']:>12} {r['peak_rss_mb']:>12.0f}")
+        print(
+            f"{r['config']:<20} {r['landed']:>7} {r['p50'] * 1000:>7.0f} {r['p95'] * 1000:>7.0f} "
+            f"{r['p99'] * 1000:>7.0f} {r['sf_calls']:>9} {r['hopin_calls']:>12} {r['peak_rss_mb']:>12.0f}"
+        )
 
 
 if __name__ == "__main__":

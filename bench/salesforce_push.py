@@ -25,26 +25,37 @@ BATCH = 200
 
 def leads(prefix: str, start: int, count: int) -> list[dict[str, Any]]:
     """``count`` distinct Leads."""
-    return [{"LastName": f"{prefix}{i}", "Company": "Bench", "Email": f"{prefix}{i}@bench.example"}
-            for i in range(start, start + count)]
+    return [
+        {"LastName": f"{prefix}{i}", "Company": "Bench", "Email": f"{prefix}{i}@bench.example"}
+        for i in range(start, start + count)
+    ]
 
 
 def optimal_batch(sf: Salesforce, rows: list[dict[str, Any]]) -> None:
     """The best a hand-written script can do: one IN query, one create and one update call."""
-    emails = ", ".join("'" + r["Email"].replace("\\", "\\\\").replace("'", "\\'") + "'"
-                       for r in rows)
-    found = {rec["Email"].lower(): rec["Id"] for rec in
-             sf.query(f"SELECT Id, Email FROM Lead WHERE Email IN ({emails})")["records"]}
-    creates = [{"attributes": {"type": "Lead"}, **r} for r in rows
-               if r["Email"].lower() not in found]
-    updates = [{"attributes": {"type": "Lead"}, "id": found[r["Email"].lower()], **r}
-               for r in rows if r["Email"].lower() in found]
+    emails = ", ".join(
+        "'" + r["Email"].replace("\\", "\\\\").replace("'", "\\'") + "'" for r in rows
+    )
+    found = {
+        rec["Email"].lower(): rec["Id"]
+        for rec in sf.query(f"SELECT Id, Email FROM Lead WHERE Email IN ({emails})")["records"]
+    }
+    creates = [
+        {"attributes": {"type": "Lead"}, **r} for r in rows if r["Email"].lower() not in found
+    ]
+    updates = [
+        {"attributes": {"type": "Lead"}, "id": found[r["Email"].lower()], **r}
+        for r in rows
+        if r["Email"].lower() in found
+    ]
     if creates:
-        sf.restful("composite/sobjects", method="POST",
-                   json={"allOrNone": False, "records": creates})
+        sf.restful(
+            "composite/sobjects", method="POST", json={"allOrNone": False, "records": creates}
+        )
     if updates:
-        sf.restful("composite/sobjects", method="PATCH",
-                   json={"allOrNone": False, "records": updates})
+        sf.restful(
+            "composite/sobjects", method="PATCH", json={"allOrNone": False, "records": updates}
+        )
 
 
 def per_record_batch(sf: Salesforce, rows: list[dict[str, Any]]) -> None:
@@ -69,12 +80,22 @@ def main() -> None:
         conn = plugin.authenticate("salesforce", settings)
         info = sandbox.info()
         http = PinnedSession(verify=sandbox.ca_bundle)
-        token = http.post(info["token_url"], data={
-            "grant_type": "password", "client_id": info["client_id"],
-            "client_secret": info["client_secret"], "username": info["username"],
-            "password": info["password"]}).json()
-        sf = Salesforce(instance_url=token["instance_url"], session_id=token["access_token"],
-                        session=http, version=info["api_version"])
+        token = http.post(
+            info["token_url"],
+            data={
+                "grant_type": "password",
+                "client_id": info["client_id"],
+                "client_secret": info["client_secret"],
+                "username": info["username"],
+                "password": info["password"],
+            },
+        ).json()
+        sf = Salesforce(
+            instance_url=token["instance_url"],
+            session_id=token["access_token"],
+            session=http,
+            version=info["api_version"],
+        )
         counters = sandbox.org.counters
         seconds = {"plugin": 0.0, "optimal": 0.0}
         calls = {"plugin": 0, "optimal": 0}
@@ -87,8 +108,12 @@ def main() -> None:
                 used = counters.used
                 began = time.perf_counter()
                 if side == "plugin":
-                    request = PushRequest("Lead", "upsert", tuple(
-                        PushItem(row["Email"], row) for row in rows), match_key="Email")
+                    request = PushRequest(
+                        "Lead",
+                        "upsert",
+                        tuple(PushItem(row["Email"], row) for row in rows),
+                        match_key="Email",
+                    )
                     failures += sum(not r.ok for r in plugin.push(conn, request))
                 else:
                     optimal_batch(sf, rows)
@@ -100,10 +125,14 @@ def main() -> None:
         naive = (counters.used - used) * 1000 / sample
         per_k = {side: calls[side] * 1000 / args.records for side in calls}
         print(f"records: {args.records} Leads per side, upsert on Email, batches of {BATCH}")
-        print(f"plugin : {calls['plugin']} API calls = {per_k['plugin']:.1f} per 1,000 records "
-              f"(match queries included), {seconds['plugin']:.2f} s, {failures} failed records")
-        print(f"optimal: {calls['optimal']} API calls = {per_k['optimal']:.1f} per 1,000 records, "
-              f"{seconds['optimal']:.2f} s")
+        print(
+            f"plugin : {calls['plugin']} API calls = {per_k['plugin']:.1f} per 1,000 records "
+            f"(match queries included), {seconds['plugin']:.2f} s, {failures} failed records"
+        )
+        print(
+            f"optimal: {calls['optimal']} API calls = {per_k['optimal']:.1f} per 1,000 records, "
+            f"{seconds['optimal']:.2f} s"
+        )
         print(f"per-record pattern (measured on {sample}): {naive:.0f} API calls per 1,000 records")
         print(f"time ratio plugin/optimal: {seconds['plugin'] / seconds['optimal']:.2f}")
     finally:

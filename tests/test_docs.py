@@ -27,7 +27,10 @@ def split_params(text: str) -> list[str]:
 
 
 def documented() -> dict[str, list[str]]:
-    return {name: split_params(params) for name, params in HEADING.findall(DOCS.read_text(encoding="utf-8"))}
+    return {
+        name: split_params(params)
+        for name, params in HEADING.findall(DOCS.read_text(encoding="utf-8"))
+    }
 
 
 def test_every_hook_is_documented_with_its_exact_parameters():
@@ -35,7 +38,9 @@ def test_every_hook_is_documented_with_its_exact_parameters():
     for name in hook_names():
         assert name in docs, f"hook {name} is not documented in docs/hooks.md"
         actual = list(inspect.signature(getattr(hookspecs, name)).parameters)
-        assert docs[name] == actual, f"docs/hooks.md names {docs[name]} for {name}, the hookspec has {actual}"
+        assert docs[name] == actual, (
+            f"docs/hooks.md names {docs[name]} for {name}, the hookspec has {actual}"
+        )
 
 
 def test_docs_name_no_hook_that_does_not_exist():

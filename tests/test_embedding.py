@@ -35,19 +35,32 @@ def test_the_example_host_application_syncs_in_its_own_process(tmp_path):
     try:
         # The host's own routes receive the notifications.
         sf = pair.salesforce.info()
-        requests.post(f"{sf['admin_url']}/outbound/rules", verify=sf["ca_bundle"], timeout=10,
-                      headers={"X-Admin-Token": sf["admin_token"]},
-                      json={"name": "host", "object": "CampaignMember",
-                            "endpoint_url": f"{host}/integrations/acme/salesforce", "fields": ["Id"]}).raise_for_status()
+        requests.post(
+            f"{sf['admin_url']}/outbound/rules",
+            verify=sf["ca_bundle"],
+            timeout=10,
+            headers={"X-Admin-Token": sf["admin_token"]},
+            json={
+                "name": "host",
+                "object": "CampaignMember",
+                "endpoint_url": f"{host}/integrations/acme/salesforce",
+                "fields": ["Id"],
+            },
+        ).raise_for_status()
         info = pair.info()
         info["hopin"]["settings"]["webhook_url"] = f"{host}/integrations/acme/hopin"
         toml_text, secrets = sandbox_config_files(info, secrets_file="secrets.env")
         (tmp_path / "eventsync.toml").write_text(toml_text)
         (tmp_path / "secrets.env").write_text(secrets)
 
-        proc = subprocess.Popen([sys.executable, str(EXAMPLE), "--config", "eventsync.toml", "--port", str(port)],
-                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env={**os.environ})
+        proc = subprocess.Popen(
+            [sys.executable, str(EXAMPLE), "--config", "eventsync.toml", "--port", str(port)],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ},
+        )
         try:
             assert "host listening" in proc.stdout.readline()
             crm = hooks.authenticate(pair.salesforce.settings("acme"))
@@ -57,16 +70,25 @@ def test_the_example_host_application_syncs_in_its_own_process(tmp_path):
                 assert r.ok, r.error
                 return r.id
 
-            campaign = insert("Campaign", {"Name": "Host", TICKET_CODE_FIELD: info["hopin"]["ticket_integration_code"]})
-            lead = insert("Lead", {"LastName": "Hopper", "Company": "Navy", "Email": "grace@example.com"})
+            campaign = insert(
+                "Campaign",
+                {"Name": "Host", TICKET_CODE_FIELD: info["hopin"]["ticket_integration_code"]},
+            )
+            lead = insert(
+                "Lead", {"LastName": "Hopper", "Company": "Navy", "Email": "grace@example.com"}
+            )
             member = insert("CampaignMember", {"CampaignId": campaign, "LeadId": lead})
 
             def link():
-                [row] = hooks.pull(crm, PullRequest("CampaignMember", fields=("Id", LINK_FIELD), ids=(member,)))
+                [row] = hooks.pull(
+                    crm, PullRequest("CampaignMember", fields=("Id", LINK_FIELD), ids=(member,))
+                )
                 return row.get(LINK_FIELD)
 
             wait_until("the link written back through the host's route", link)
-            resync = requests.post(f"{host}/admin/resync/acme/import_registrations/{member}", timeout=5)
+            resync = requests.post(
+                f"{host}/admin/resync/acme/import_registrations/{member}", timeout=5
+            )
             assert resync.status_code == 202
             status = requests.get(f"{host}/admin/status", timeout=5).json()
             assert {f["flow"] for f in status["flows"]} >= {"import_registrations", "magic_links"}
@@ -81,11 +103,18 @@ def test_the_example_host_application_syncs_in_its_own_process(tmp_path):
 
 
 def test_config_objects_made_in_code_are_validated(tmp_path):
-    org = OrgConfig(plan="free", systems={"salesforce": {}, "hopin": {}},
-                    flows=FlowsConfig(export_registrations=ExportRegistrationsConfig(target_object="Lead")))
+    org = OrgConfig(
+        plan="free",
+        systems={"salesforce": {}, "hopin": {}},
+        flows=FlowsConfig(export_registrations=ExportRegistrationsConfig(target_object="Lead")),
+    )
     with pytest.raises(ConfigurationError, match=r"\$\.orgs\.acme\.plan: unknown plan 'free'"):
         Engine(Config(orgs={"acme": org}))
-    engine = Engine(Config(orgs={"acme": OrgConfig(plan="business", systems={"salesforce": {}, "hopin": {}})},
-                           engine=EngineConfig(state=str(tmp_path / "s.sqlite"))))
+    engine = Engine(
+        Config(
+            orgs={"acme": OrgConfig(plan="business", systems={"salesforce": {}, "hopin": {}})},
+            engine=EngineConfig(state=str(tmp_path / "s.sqlite")),
+        )
+    )
     assert engine.config.org("acme").name == "acme"
     engine.close()

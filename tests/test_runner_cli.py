@@ -22,13 +22,25 @@ EVENTSYNC = str(Path(sys.executable).with_name("eventsync"))
 
 
 def run(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([EVENTSYNC, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "COLUMNS": "200"})
+    return subprocess.run(
+        [EVENTSYNC, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "COLUMNS": "200"},
+    )
 
 
 def start(cwd: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([EVENTSYNC, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, "COLUMNS": "200"})
+    return subprocess.Popen(
+        [EVENTSYNC, *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
 
 
 @pytest.fixture
@@ -49,7 +61,9 @@ def salesforce(info) -> tuple[Hooks, object]:
     """A Salesforce connection for acting as a user in the tests."""
     hooks = Hooks(make_plugin_manager(environ={}))
     sf = info["salesforce"]
-    conn = hooks.authenticate(SystemSettings("salesforce", "test", sf["settings"], env=sf["secrets"]))
+    conn = hooks.authenticate(
+        SystemSettings("salesforce", "test", sf["settings"], env=sf["secrets"])
+    )
     return hooks, conn
 
 
@@ -75,7 +89,12 @@ def test_sandbox_init_check_run_status(sandboxes, tmp_path):
 
     # A campaign carrying the ticket code but no "Attended" member status is a finding.
     hooks, conn = salesforce(info)
-    campaign = insert(hooks, conn, "Campaign", {"Name": "Launch", TICKET_CODE_FIELD: info["hopin"]["ticket_integration_code"]})
+    campaign = insert(
+        hooks,
+        conn,
+        "Campaign",
+        {"Name": "Launch", TICKET_CODE_FIELD: info["hopin"]["ticket_integration_code"]},
+    )
     result = run(tmp_path, "check", "--json")
     assert result.returncode == 1
     findings = json.loads(result.stdout)["findings"]
@@ -88,19 +107,33 @@ def test_sandbox_init_check_run_status(sandboxes, tmp_path):
     runner = start(tmp_path, "run")
     try:
         wait_until("the runner's health endpoint", lambda: _get(f"http://127.0.0.1:{port}/healthz"))
-        lead = insert(hooks, conn, "Lead", {"LastName": "Lovelace", "Company": "AE", "Email": "ada@example.com"})
+        lead = insert(
+            hooks,
+            conn,
+            "Lead",
+            {"LastName": "Lovelace", "Company": "AE", "Email": "ada@example.com"},
+        )
         member = insert(hooks, conn, "CampaignMember", {"CampaignId": campaign, "LeadId": lead})
 
         def link():
-            [row] = hooks.pull(conn, PullRequest("CampaignMember", fields=("Id", LINK_FIELD), ids=(member,)))
+            [row] = hooks.pull(
+                conn, PullRequest("CampaignMember", fields=("Id", LINK_FIELD), ids=(member,))
+            )
             return row.get(LINK_FIELD)
 
         wait_until("the magic link written back by `eventsync run`", link)
         metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         assert 'eventsync_outbox_pending{flow="import_registrations",org="sandbox"}' in metrics
-        assert 'eventsync_notifications_total{org="sandbox",status="200",system="salesforce"}' in metrics
-        bad = requests.post(f"http://127.0.0.1:{port}/hooks/sandbox/salesforce", data=b"<not-xml",
-                            headers={"Content-Type": "text/xml"}, timeout=5)
+        assert (
+            'eventsync_notifications_total{org="sandbox",status="200",system="salesforce"}'
+            in metrics
+        )
+        bad = requests.post(
+            f"http://127.0.0.1:{port}/hooks/sandbox/salesforce",
+            data=b"<not-xml",
+            headers={"Content-Type": "text/xml"},
+            timeout=5,
+        )
         assert 400 <= bad.status_code < 500
     finally:
         runner.send_signal(signal.SIGTERM)
@@ -110,7 +143,9 @@ def test_sandbox_init_check_run_status(sandboxes, tmp_path):
     status = run(tmp_path, "status", "--json")
     assert status.returncode == 0, status.stderr
     flows = {f["flow"]: f for f in json.loads(status.stdout)["flows"]}
-    assert flows["import_registrations"]["last_success_at"] and flows["magic_links"]["last_success_at"]
+    assert (
+        flows["import_registrations"]["last_success_at"] and flows["magic_links"]["last_success_at"]
+    )
     table = run(tmp_path, "status")
     assert "import_registrations" in table.stdout and "dead letters" in table.stdout
 
@@ -122,17 +157,23 @@ def _get(url):
         return False
 
 
-@pytest.mark.parametrize("sandboxes", [["--no-triggers", "--seed-registrations", "600"]], indirect=True)
+@pytest.mark.parametrize(
+    "sandboxes", [["--no-triggers", "--seed-registrations", "600"]], indirect=True
+)
 def test_backfill_killed_with_sigkill_resumes_and_lands_everything_once(sandboxes, tmp_path):
     info, _ = sandboxes
     assert run(tmp_path, "init", "--sandbox").returncode == 0
     # Short leases: the killed process's leases expire quickly and are taken over.
     config = tmp_path / "eventsync.toml"
-    config.write_text(config.read_text().replace("[engine]\n", "[engine]\nlease_seconds = 3.0\n", 1))
+    config.write_text(
+        config.read_text().replace("[engine]\n", "[engine]\nlease_seconds = 3.0\n", 1)
+    )
     hooks, conn = salesforce(info)
 
     def leads():
-        return [r.get("Email") for r in hooks.pull(conn, PullRequest("Lead", fields=("Id", "Email")))]
+        return [
+            r.get("Email") for r in hooks.pull(conn, PullRequest("Lead", fields=("Id", "Email")))
+        ]
 
     first = start(tmp_path, "backfill", "export_registrations")
     wait_until("some Leads from the first backfill", lambda: len(leads()) >= 30, timeout=60)
@@ -145,8 +186,12 @@ def test_backfill_killed_with_sigkill_resumes_and_lands_everything_once(sandboxe
     assert second.returncode == 0, second.stdout + second.stderr
     hopin = Hooks(make_plugin_manager(environ={}))
     hp = info["hopin"]
-    platform = hopin.authenticate(SystemSettings("hopin", "test", hp["settings"], env=hp["secrets"]))
-    emails = sorted(str(r.get("email")).lower() for r in hopin.pull(platform, PullRequest("registration")))
+    platform = hopin.authenticate(
+        SystemSettings("hopin", "test", hp["settings"], env=hp["secrets"])
+    )
+    emails = sorted(
+        str(r.get("email")).lower() for r in hopin.pull(platform, PullRequest("registration"))
+    )
     assert len(emails) == 600
     counted = Counter(str(e).lower() for e in leads())
     assert sorted(counted) == emails

@@ -16,11 +16,17 @@ EVENTSYNC = Path(sys.executable).with_name("eventsync")
 def run_cli(tmp_path):
     """Run the real ``eventsync`` console script in ``tmp_path``; returns CompletedProcess."""
 
-    def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    def run(
+        *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess:
         full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
         return subprocess.run(
-            [str(EVENTSYNC), *args], cwd=cwd or tmp_path, env=full_env,
-            capture_output=True, text=True, timeout=120,
+            [str(EVENTSYNC), *args],
+            cwd=cwd or tmp_path,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
 
     return run

@@ -32,7 +32,9 @@ def test_check_lists_every_problem_and_exits_2(run_cli, tmp_path):
         "$.engine.workers: invalid value for type, expected int",
         "$.orgs.a: extra fields found (bogus)",
     }
-    (tmp_path / "bad2.toml").write_text('[orgs.a]\nplan = "gold"\n[orgs.a.systems.salesforce]\npassword = "hunter2"\n')
+    (tmp_path / "bad2.toml").write_text(
+        '[orgs.a]\nplan = "gold"\n[orgs.a.systems.salesforce]\npassword = "hunter2"\n'
+    )
     result = run_cli("check", "--config", "bad2.toml")
     assert result.returncode == 2
     assert "$.orgs.a.plan: unknown plan 'gold'" in result.stderr
@@ -71,12 +73,17 @@ def test_status_lists_dead_letters_and_retry_moves_them_back(run_cli, tmp_path):
 
     run_cli("init")
     config = tmp_path / "eventsync.toml"
-    config.write_text(config.read_text().replace('state = "eventsync.sqlite"', 'state = "state.sqlite"'))
+    config.write_text(
+        config.read_text().replace('state = "eventsync.sqlite"', 'state = "state.sqlite"')
+    )
     store = StateStore.open(path=tmp_path / "state.sqlite", max_attempts=1)
     store.mark("acme", "export_registrations", "reg-1")
     [item] = store.lease("test")
-    store.fail(item, RemoteFailure("FIELD_CUSTOM_VALIDATION_EXCEPTION", "Spam companies may not register"),
-               retryable=False)
+    store.fail(
+        item,
+        RemoteFailure("FIELD_CUSTOM_VALIDATION_EXCEPTION", "Spam companies may not register"),
+        retryable=False,
+    )
     store.close()
 
     status = run_cli("status", "--dead-letters")
@@ -90,7 +97,10 @@ def test_status_lists_dead_letters_and_retry_moves_them_back(run_cli, tmp_path):
     after = run_cli("status", "--json")
     assert after.returncode == 0
     flows = {f["flow"]: f for f in json.loads(after.stdout)["flows"]}
-    assert flows["export_registrations"]["pending"] == 1 and flows["export_registrations"]["dead_letters"] == 0
+    assert (
+        flows["export_registrations"]["pending"] == 1
+        and flows["export_registrations"]["dead_letters"] == 0
+    )
 
 
 def test_backfill_of_an_unconfigured_flow_is_a_usage_error(run_cli, tmp_path):
@@ -104,8 +114,13 @@ def test_run_refuses_a_flow_the_plan_is_not_entitled_to(run_cli, tmp_path):
     run_cli("init")
     config = tmp_path / "eventsync.toml"
     text = config.read_text().replace('plan = "business"', 'plan = "starter"')
-    config.write_text(text.replace("[entitlements]\n", '[entitlements]\nstarter = ["export_registrations"]\n'))
+    config.write_text(
+        text.replace("[entitlements]\n", '[entitlements]\nstarter = ["export_registrations"]\n')
+    )
     for command in (("run",), ("check", "--offline")):
         result = run_cli(*command)
         assert result.returncode == 2, command
-        assert "$.orgs.acme.flows.import_registrations: plan 'starter' is not entitled to this flow" in result.stderr
+        assert (
+            "$.orgs.acme.flows.import_registrations: plan 'starter' is not entitled to this flow"
+            in result.stderr
+        )

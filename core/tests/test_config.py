@@ -20,7 +20,12 @@ def problems(data):
 def test_example_config_is_valid_and_enables_all_four_flows():
     config = parse_config(example())
     org = config.org("acme")
-    assert org.flows.enabled() == ["export_registrations", "import_registrations", "magic_links", "attendance"]
+    assert org.flows.enabled() == [
+        "export_registrations",
+        "import_registrations",
+        "magic_links",
+        "attendance",
+    ]
     assert org.settings("salesforce").get("grant") == "jwt"
 
 
@@ -45,14 +50,22 @@ def test_semantic_mistakes_are_all_reported_with_paths():
     data = example()
     data["orgs"]["acme"]["systems"]["salesforce"]["client_secret"] = "hunter2"
     data["orgs"]["acme"]["systems"]["hopin"]["api_key_env"] = "not a var"
-    data["orgs"]["acme"]["flows"]["export_registrations"]["fields"].append({"target": "X", "source": "a", "constant": 1})
+    data["orgs"]["acme"]["flows"]["export_registrations"]["fields"].append(
+        {"target": "X", "source": "a", "constant": 1}
+    )
     data["engine"]["batch_size"] = 500
     data["orgs"]["small"] = {"plan": "starter", "systems": {}}
     found = "\n".join(problems(data))
-    assert "$.orgs.acme.systems.salesforce.client_secret: secrets may not be written in the file" in found
+    assert (
+        "$.orgs.acme.systems.salesforce.client_secret: secrets may not be written in the file"
+        in found
+    )
     assert "hunter2" not in found
     assert "$.orgs.acme.systems.hopin.api_key_env: must name an environment variable" in found
-    assert "$.orgs.acme.flows.export_registrations.fields[5]: give exactly one of source, constant or template" in found
+    assert (
+        "$.orgs.acme.flows.export_registrations.fields[5]: give exactly one of source, constant or template"
+        in found
+    )
     assert "$.engine.batch_size: must be between 1 and 200" in found
     assert "$.orgs.small.plan: unknown plan 'starter'" in found
 
@@ -62,7 +75,10 @@ def test_plan_without_entitlement_cannot_enable_a_flow():
     data["entitlements"]["starter"] = ["export_registrations"]
     data["orgs"]["acme"]["plan"] = "starter"
     found = problems(data)
-    assert any(p.startswith("$.orgs.acme.flows.import_registrations: plan 'starter' is not entitled") for p in found)
+    assert any(
+        p.startswith("$.orgs.acme.flows.import_registrations: plan 'starter' is not entitled")
+        for p in found
+    )
     assert not any("export_registrations: plan" in p for p in found)
 
 

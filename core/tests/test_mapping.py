@@ -14,23 +14,40 @@ from eventsync.models import (
 )
 from eventsync.transforms import BUILTIN_TRANSFORMS as T
 
-LEAD = ObjectSchema("Lead", (
-    FieldSchema("LastName", "string", length=10, nillable=False),
-    FieldSchema("Company", "string", length=20, nillable=False),
-    FieldSchema("Email", "email"),
-    FieldSchema("Status", "picklist", picklist_values=("Open", "Closed"), restricted_picklist=True),
-    FieldSchema("Visited__c", "date"),
-    FieldSchema("Id", "id", createable=False, updateable=False, nillable=False),
-    FieldSchema("IsConverted", "boolean", createable=False, updateable=False, nillable=False),
-    FieldSchema("CreatedDate", "datetime", createable=False, updateable=False),
-))
-REGISTRATION = ObjectSchema("registration", (
-    FieldSchema("firstName", "string"), FieldSchema("lastName", "string"), FieldSchema("email", "email"),
-    FieldSchema("createdAt", "datetime"), FieldSchema("answers", "json"), FieldSchema("count", "int"),
-))
-CM = ObjectSchema("CampaignMember", (
-    FieldSchema("CampaignId", "reference", reference_to=("Campaign",), relationship_name="Campaign"),
-))
+LEAD = ObjectSchema(
+    "Lead",
+    (
+        FieldSchema("LastName", "string", length=10, nillable=False),
+        FieldSchema("Company", "string", length=20, nillable=False),
+        FieldSchema("Email", "email"),
+        FieldSchema(
+            "Status", "picklist", picklist_values=("Open", "Closed"), restricted_picklist=True
+        ),
+        FieldSchema("Visited__c", "date"),
+        FieldSchema("Id", "id", createable=False, updateable=False, nillable=False),
+        FieldSchema("IsConverted", "boolean", createable=False, updateable=False, nillable=False),
+        FieldSchema("CreatedDate", "datetime", createable=False, updateable=False),
+    ),
+)
+REGISTRATION = ObjectSchema(
+    "registration",
+    (
+        FieldSchema("firstName", "string"),
+        FieldSchema("lastName", "string"),
+        FieldSchema("email", "email"),
+        FieldSchema("createdAt", "datetime"),
+        FieldSchema("answers", "json"),
+        FieldSchema("count", "int"),
+    ),
+)
+CM = ObjectSchema(
+    "CampaignMember",
+    (
+        FieldSchema(
+            "CampaignId", "reference", reference_to=("Campaign",), relationship_name="Campaign"
+        ),
+    ),
+)
 CAMPAIGN = ObjectSchema("Campaign", (FieldSchema("Code__c", "string"),))
 SF = Schema("salesforce", {"Lead": LEAD, "CampaignMember": CM, "Campaign": CAMPAIGN})
 HOPIN = Schema("hopin", {"registration": REGISTRATION})
@@ -41,29 +58,53 @@ def mapping(*fields):
 
 
 def test_source_constant_template_and_transforms():
-    record = Record("hopin", "registration", "r1", {
-        "firstName": "  Ada ", "lastName": "Lovelace-Byron", "email": " ADA@EXAMPLE.COM ",
-        "createdAt": "2026-11-28T10:11:12Z", "answers": {"company": "Analytical"},
-    })
-    out = apply_mapping(record, mapping(
-        FieldMap("LastName", source="lastName", transforms=(Transform("truncate"),)),
-        FieldMap("Email", source="email", transforms=(Transform("strip"), Transform("lower"))),
-        FieldMap("Company", template="{answers.company} Ltd"),
-        FieldMap("Status", constant="Open"),
-        FieldMap("Visited__c", source="createdAt", transforms=(Transform("date"),)),
-    ), LEAD, T)
-    assert out == {"LastName": "Lovelace-B", "Email": "ada@example.com", "Company": "Analytical Ltd",
-                   "Status": "Open", "Visited__c": "2026-11-28"}
+    record = Record(
+        "hopin",
+        "registration",
+        "r1",
+        {
+            "firstName": "  Ada ",
+            "lastName": "Lovelace-Byron",
+            "email": " ADA@EXAMPLE.COM ",
+            "createdAt": "2026-11-28T10:11:12Z",
+            "answers": {"company": "Analytical"},
+        },
+    )
+    out = apply_mapping(
+        record,
+        mapping(
+            FieldMap("LastName", source="lastName", transforms=(Transform("truncate"),)),
+            FieldMap("Email", source="email", transforms=(Transform("strip"), Transform("lower"))),
+            FieldMap("Company", template="{answers.company} Ltd"),
+            FieldMap("Status", constant="Open"),
+            FieldMap("Visited__c", source="createdAt", transforms=(Transform("date"),)),
+        ),
+        LEAD,
+        T,
+    )
+    assert out == {
+        "LastName": "Lovelace-B",
+        "Email": "ada@example.com",
+        "Company": "Analytical Ltd",
+        "Status": "Open",
+        "Visited__c": "2026-11-28",
+    }
 
 
 def test_value_map_and_restricted_picklist_at_runtime():
     record = Record("hopin", "registration", "r1", {"status": "weird"})
-    m = mapping(FieldMap("Status", source="status", transforms=(Transform("value_map", {"map": {"ok": "Open"}}),)))
+    m = mapping(
+        FieldMap(
+            "Status", source="status", transforms=(Transform("value_map", {"map": {"ok": "Open"}}),)
+        )
+    )
     with pytest.raises(MappingError) as exc:
         apply_mapping(record, m, LEAD, T)
     assert "mapping 'export' -> Lead.Status" in str(exc.value)
     assert "'weird' is not an allowed value" in str(exc.value)
-    assert apply_mapping(Record("hopin", "registration", "r", {"status": "ok"}), m, LEAD, T) == {"Status": "Open"}
+    assert apply_mapping(Record("hopin", "registration", "r", {"status": "ok"}), m, LEAD, T) == {
+        "Status": "Open"
+    }
 
 
 def test_transform_failure_names_the_entry():
@@ -78,7 +119,8 @@ def test_datetime_transform_writes_salesforce_format():
 
 def test_valid_mapping_has_no_problems():
     m = mapping(
-        FieldMap("LastName", source="lastName"), FieldMap("Company", constant="Acme"),
+        FieldMap("LastName", source="lastName"),
+        FieldMap("Company", constant="Acme"),
         FieldMap("Email", source="email"),
         FieldMap("Visited__c", source="createdAt", transforms=(Transform("date"),)),
     )
@@ -87,19 +129,26 @@ def test_valid_mapping_has_no_problems():
 
 def test_every_kind_of_mapping_problem_is_reported_at_once():
     m = mapping(
-        FieldMap("Nope__c", source="email"),                       # unknown target field
-        FieldMap("Email", source="missing"),                        # unknown source field
-        FieldMap("Visited__c", source="count"),                     # type mismatch
-        FieldMap("CreatedDate", source="createdAt"),                # not createable/updateable
-        FieldMap("Status", constant="Bogus"),                       # picklist value not allowed
-        FieldMap("LastName", source="lastName", transforms=(Transform("shout"),)),  # unknown transform
+        FieldMap("Nope__c", source="email"),  # unknown target field
+        FieldMap("Email", source="missing"),  # unknown source field
+        FieldMap("Visited__c", source="count"),  # type mismatch
+        FieldMap("CreatedDate", source="createdAt"),  # not createable/updateable
+        FieldMap("Status", constant="Bogus"),  # picklist value not allowed
+        FieldMap(
+            "LastName", source="lastName", transforms=(Transform("shout"),)
+        ),  # unknown transform
     )
-    problems = validate_mapping(m, HOPIN, SF, operation="upsert", transforms=T, where="$.orgs.a.flows.x.fields")
+    problems = validate_mapping(
+        m, HOPIN, SF, operation="upsert", transforms=T, where="$.orgs.a.flows.x.fields"
+    )
     text = "\n".join(problems)
     assert "target field 'Nope__c' does not exist on Lead" in text
     assert "source field 'missing' does not exist on registration" in text
     assert "type mismatch: a int value cannot be written to date field Lead.Visited__c" in text
-    assert "Lead.CreatedDate is not createable" in text and "Lead.CreatedDate is not updateable" in text
+    assert (
+        "Lead.CreatedDate is not createable" in text
+        and "Lead.CreatedDate is not updateable" in text
+    )
     assert "'Bogus' is not an allowed value of picklist Lead.Status" in text
     assert "unknown transform 'shout'" in text
     assert "required field 'Company' is not mapped" in text
@@ -108,14 +157,26 @@ def test_every_kind_of_mapping_problem_is_reported_at_once():
 
 
 def test_relationship_paths_resolve_through_reference_fields():
-    m = RecordMapping("CampaignMember", "Lead", (
-        FieldMap("LastName", source="Campaign.Code__c"), FieldMap("Company", source="Campaign.Nope__c"),
-    ))
+    m = RecordMapping(
+        "CampaignMember",
+        "Lead",
+        (
+            FieldMap("LastName", source="Campaign.Code__c"),
+            FieldMap("Company", source="Campaign.Nope__c"),
+        ),
+    )
     problems = validate_mapping(m, SF, SF, operation="update", transforms=T)
-    assert len(problems) == 1 and "source field 'Campaign.Nope__c' does not exist on Campaign" in problems[0]
+    assert (
+        len(problems) == 1
+        and "source field 'Campaign.Nope__c' does not exist on Campaign" in problems[0]
+    )
 
 
 def test_value_map_outputs_checked_against_picklist():
-    m = mapping(FieldMap("Status", source="email", transforms=(Transform("value_map", {"map": {"a": "Maybe"}}),)))
+    m = mapping(
+        FieldMap(
+            "Status", source="email", transforms=(Transform("value_map", {"map": {"a": "Maybe"}}),)
+        )
+    )
     problems = validate_mapping(m, HOPIN, SF, operation="update", transforms=T)
     assert any("value map produces 'Maybe'" in p for p in problems)

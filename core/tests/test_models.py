@@ -22,7 +22,9 @@ def test_dotted_paths_follow_relationships_and_stop_at_none():
 def test_required_on_create_follows_salesforce_rule():
     assert FieldSchema("LastName", "string", nillable=False).required_on_create
     assert not FieldSchema("IsX", "boolean", nillable=False).required_on_create
-    assert not FieldSchema("OwnerId", "reference", nillable=False, defaulted_on_create=True).required_on_create
+    assert not FieldSchema(
+        "OwnerId", "reference", nillable=False, defaulted_on_create=True
+    ).required_on_create
 
 
 def test_schema_lookups_are_case_insensitive():
@@ -33,7 +35,9 @@ def test_schema_lookups_are_case_insensitive():
 
 
 def test_secret_reads_the_named_variable_and_never_shows_it():
-    settings = SystemSettings("salesforce", "acme", {"client_secret_env": "SF_SECRET"}, env={"SF_SECRET": "s3cr3t"})
+    settings = SystemSettings(
+        "salesforce", "acme", {"client_secret_env": "SF_SECRET"}, env={"SF_SECRET": "s3cr3t"}
+    )
     assert settings.secret("client_secret") == "s3cr3t"
     assert "s3cr3t" not in repr(settings)
 

@@ -1,6 +1,5 @@
 """The plugin manager factory and the typed facade."""
 
-
 import pluggy
 import pytest
 from eventsync import hookimpl
@@ -15,7 +14,13 @@ def names(pm):
 
 def test_entry_points_and_builtins_are_loaded():
     pm = make_plugin_manager(environ={})
-    assert {"salesforce", "hopin", "pardot_guard", "builtin_mapping", "builtin_transforms"} <= names(pm)
+    assert {
+        "salesforce",
+        "hopin",
+        "pardot_guard",
+        "builtin_mapping",
+        "builtin_transforms",
+    } <= names(pm)
     info = {i.name: i for i in describe_plugins(pm)}
     assert info["salesforce"].distribution == "eventsync-salesforce"
     assert info["builtin_mapping"].hooks == ("map_record",)
@@ -54,7 +59,9 @@ def test_a_plugin_failing_to_import_is_reported_with_its_distribution(tmp_path, 
     assert exc.value.distribution == "broken-plugin"
     assert "needs libfoo" in str(exc.value) and "EVENTSYNC_DISABLE_PLUGINS=broken" in str(exc.value)
     # Blocking it lets everything else load.
-    assert "broken" not in names(make_plugin_manager(environ={"EVENTSYNC_DISABLE_PLUGINS": "broken"}))
+    assert "broken" not in names(
+        make_plugin_manager(environ={"EVENTSYNC_DISABLE_PLUGINS": "broken"})
+    )
 
 
 class FakeCrm:
@@ -62,7 +69,11 @@ class FakeCrm:
 
     @hookimpl
     def authenticate(self, system, settings):
-        return type("Conn", (), {"system": "fakecrm", "org": settings.org})() if system == "fakecrm" else None
+        return (
+            type("Conn", (), {"system": "fakecrm", "org": settings.org})()
+            if system == "fakecrm"
+            else None
+        )
 
     @hookimpl
     def preflight(self, org, connections):
@@ -76,12 +87,16 @@ class DenyAll:
 
 
 def test_per_org_subsets_call_only_enabled_plugins():
-    pm = make_plugin_manager(load_entrypoints=False, extra_plugins={"fakecrm": FakeCrm(), "deny_all": DenyAll()})
+    pm = make_plugin_manager(
+        load_entrypoints=False, extra_plugins={"fakecrm": FakeCrm(), "deny_all": DenyAll()}
+    )
     hooks = Hooks(pm)
     with_guard = hooks.for_plugins(["fakecrm", "deny_all"])
     without = hooks.for_plugins(["fakecrm"])
     record = Record("fakecrm", "Lead", "1")
-    assert with_guard.admit_record("export", record, None) == Verdict(False, "opted out", "deny_all")
+    assert with_guard.admit_record("export", record, None) == Verdict(
+        False, "opted out", "deny_all"
+    )
     assert without.admit_record("export", record, None).allow
     assert [f.code for f in without.preflight(None, {})] == ["fake"]
     assert hooks.for_plugins([]).preflight(None, {}) == []
@@ -91,7 +106,9 @@ def test_no_plugin_for_system_is_a_clear_error():
     pm = make_plugin_manager(load_entrypoints=False, extra_plugins={"fakecrm": FakeCrm()})
     hooks = Hooks(pm)
     assert hooks.authenticate(SystemSettings("fakecrm", "acme")).org == "acme"
-    with pytest.raises(NoPluginForSystem, match="no plugin answered authenticate\\(\\) for system 'zoho'"):
+    with pytest.raises(
+        NoPluginForSystem, match="no plugin answered authenticate\\(\\) for system 'zoho'"
+    ):
         hooks.authenticate(SystemSettings("zoho", "acme"))
     with pytest.raises(NoPluginForSystem):
         hooks.for_plugins([]).authenticate(SystemSettings("fakecrm", "acme"))
@@ -114,4 +131,6 @@ def test_transforms_collects_builtins_and_rejects_duplicates():
     from eventsync.errors import MappingError
 
     with pytest.raises(MappingError, match="'lower' is registered twice"):
-        Hooks(make_plugin_manager(load_entrypoints=False, extra_plugins={"dup": Dup()})).transforms()
+        Hooks(
+            make_plugin_manager(load_entrypoints=False, extra_plugins={"dup": Dup()})
+        ).transforms()

@@ -25,12 +25,23 @@ def create_app(engine: Engine) -> Flask:
     @app.post("/integrations/<org>/<system>")
     def notification(org: str, system: str) -> Response:
         # Translate the framework's request into eventsync's, and eventsync's answer back.
-        answer = engine.handle_request(org, system, HttpRequest(
-            method=request.method, path=request.path, headers=dict(request.headers),
-            body=request.get_data(), query=request.args.to_dict(),
-        ))
-        return Response(answer.body, status=answer.status, content_type=answer.content_type,
-                        headers=dict(answer.headers))
+        answer = engine.handle_request(
+            org,
+            system,
+            HttpRequest(
+                method=request.method,
+                path=request.path,
+                headers=dict(request.headers),
+                body=request.get_data(),
+                query=request.args.to_dict(),
+            ),
+        )
+        return Response(
+            answer.body,
+            status=answer.status,
+            content_type=answer.content_type,
+            headers=dict(answer.headers),
+        )
 
     @app.post("/admin/resync/<org>/<flow>/<entity>")
     def resync(org: str, flow: str, entity: str) -> Response:
@@ -40,8 +51,12 @@ def create_app(engine: Engine) -> Flask:
 
     @app.get("/admin/status")
     def status() -> dict:
-        return {"flows": [{"org": s.org, "flow": s.flow, "pending": s.pending, "dead_letters": s.dead_letters}
-                          for s in engine.status()]}
+        return {
+            "flows": [
+                {"org": s.org, "flow": s.flow, "pending": s.pending, "dead_letters": s.dead_letters}
+                for s in engine.status()
+            ]
+        }
 
     return app
 
@@ -53,18 +68,18 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args()
 
-    engine = Engine.from_file(args.config)      # or Engine(Config(...)) built in code
+    engine = Engine.from_file(args.config)  # or Engine(Config(...)) built in code
     server = create_server(create_app(engine), host="127.0.0.1", port=args.port)
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
 
-    engine.start()                              # worker threads and pollers
+    engine.start()  # worker threads and pollers
     threading.Thread(target=server.run, daemon=True).start()
     print(f"host listening on http://127.0.0.1:{args.port}", flush=True)
     stopping.wait()
     server.close()
-    clean = engine.stop()                       # in-flight batches finish or are released
+    clean = engine.stop()  # in-flight batches finish or are released
     engine.close()
     raise SystemExit(0 if clean else 1)
 

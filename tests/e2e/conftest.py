@@ -31,7 +31,9 @@ from eventsync.server import Server
 from eventsync.store import StateStore
 from eventsync.waiting import wait_until
 
-PG_URL = os.environ.get("EVENTSYNC_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_URL = os.environ.get(
+    "EVENTSYNC_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 @pytest.fixture
@@ -43,7 +45,9 @@ def wait() -> Callable[..., Any]:
 class Env:
     """A running environment and helpers that act as a Salesforce user and a Hopin admin."""
 
-    def __init__(self, pair: SandboxPair, engine: Engine, server: Server | None, hooks: Hooks) -> None:
+    def __init__(
+        self, pair: SandboxPair, engine: Engine, server: Server | None, hooks: Hooks
+    ) -> None:
         self.pair, self.engine, self.server, self.hooks = pair, engine, server, hooks
         self.org = pair.org
         self.crm = engine.connection(self.org, "crm")
@@ -55,8 +59,10 @@ class Env:
     # --- Salesforce, as a user -----------------------------------------------------------
     def sf_insert(self, obj: str, rows: list[dict[str, Any]]) -> list[str]:
         """Insert records through the plugin (as the integration user would)."""
-        results = self.hooks.push(self.crm, PushRequest(obj, "insert", tuple(
-            PushItem(str(i), row) for i, row in enumerate(rows))))
+        results = self.hooks.push(
+            self.crm,
+            PushRequest(obj, "insert", tuple(PushItem(str(i), row) for i, row in enumerate(rows))),
+        )
         assert all(r.ok for r in results), [r.error for r in results if not r.ok]
         return [str(r.id) for r in results]
 
@@ -66,27 +72,47 @@ class Env:
 
     def sf_admin(self, method: str, path: str, body: Any = None) -> Any:
         """Call the Salesforce sandbox admin API."""
-        response = self.http.request(method, f"{self.sf['admin_url']}{path}", json=body,
-                                     headers={"X-Admin-Token": self.sf["admin_token"]},
-                                     verify=self.sf["ca_bundle"], timeout=10)
+        response = self.http.request(
+            method,
+            f"{self.sf['admin_url']}{path}",
+            json=body,
+            headers={"X-Admin-Token": self.sf["admin_token"]},
+            verify=self.sf["ca_bundle"],
+            timeout=10,
+        )
         response.raise_for_status()
         return response.json()
 
     def campaign(self, name: str = "Event campaign") -> str:
         """A Campaign carrying the Hopin ticket's integration code, with an Attended status."""
-        [campaign] = self.sf_insert("Campaign", [{"Name": name, TICKET_CODE_FIELD: self.hopin["ticket_integration_code"]}])
-        self.sf_insert("CampaignMemberStatus", [{"CampaignId": campaign, "Label": "Attended", "HasResponded": True}])
+        [campaign] = self.sf_insert(
+            "Campaign", [{"Name": name, TICKET_CODE_FIELD: self.hopin["ticket_integration_code"]}]
+        )
+        self.sf_insert(
+            "CampaignMemberStatus",
+            [{"CampaignId": campaign, "Label": "Attended", "HasResponded": True}],
+        )
         return campaign
 
     def members(self, campaign: str, emails: list[str]) -> list[str]:
         """Leads for ``emails`` and their CampaignMembers of ``campaign``."""
-        leads = self.sf_insert("Lead", [{"LastName": e.split("@")[0], "Company": "Acme", "Email": e} for e in emails])
-        return self.sf_insert("CampaignMember", [{"CampaignId": campaign, "LeadId": lead} for lead in leads])
+        leads = self.sf_insert(
+            "Lead", [{"LastName": e.split("@")[0], "Company": "Acme", "Email": e} for e in emails]
+        )
+        return self.sf_insert(
+            "CampaignMember", [{"CampaignId": campaign, "LeadId": lead} for lead in leads]
+        )
 
     def member(self, member_id: str) -> Record:
         """One CampaignMember with the fields the flows write."""
-        [row] = self.hooks.pull(self.crm, PullRequest("CampaignMember", ids=(member_id,),
-                                                      fields=("Id", "Status", "Email", LINK_FIELD, STATUS_FIELD)))
+        [row] = self.hooks.pull(
+            self.crm,
+            PullRequest(
+                "CampaignMember",
+                ids=(member_id,),
+                fields=("Id", "Status", "Email", LINK_FIELD, STATUS_FIELD),
+            ),
+        )
         return row
 
     def leads(self) -> list[Record]:
@@ -96,15 +122,24 @@ class Env:
     # --- Hopin, as an admin and as attendees ---------------------------------------------
     def hopin_admin(self, method: str, path: str, body: Any = None) -> Any:
         """Call the Hopin sandbox admin API."""
-        response = self.http.request(method, f"{self.hopin['admin_url']}{path}", json=body, timeout=10)
+        response = self.http.request(
+            method, f"{self.hopin['admin_url']}{path}", json=body, timeout=10
+        )
         response.raise_for_status()
         return response.json() if response.content else None
 
     def register(self, email: str, **fields: Any) -> str:
         """Someone registers on the Hopin ticket directly."""
-        body = {"ticketId": self.hopin["ticket_id"], "email": email, "firstName": email.split("@")[0].title(),
-                "lastName": "Tester", **fields}
-        return self.hopin_admin("POST", f"/events/{self.hopin['event_id']}/registrations", body)["data"]["id"]
+        body = {
+            "ticketId": self.hopin["ticket_id"],
+            "email": email,
+            "firstName": email.split("@")[0].title(),
+            "lastName": "Tester",
+            **fields,
+        }
+        return self.hopin_admin("POST", f"/events/{self.hopin['event_id']}/registrations", body)[
+            "data"
+        ]["id"]
 
     def magic_links(self, email: str | None = None) -> list[Record]:
         """Magic links on the event (optionally for one email)."""
@@ -131,21 +166,49 @@ def make_env(store_url, tmp_path) -> Iterator[Callable[..., Env]]:
     """Build environments; everything started is stopped at teardown."""
     started: list[tuple[Engine, Server | None, SandboxPair, StateStore]] = []
 
-    def make(*, triggers: bool = True, pollers: bool = False, poll_interval: float = 0.3,
-             flows: dict[str, Any] | None = None, engine_options: dict[str, Any] | None = None,
-             hopin_options: dict[str, Any] | None = None, salesforce_config: dict[str, Any] | None = None,
-             start: bool = True) -> Env:
+    def make(
+        *,
+        triggers: bool = True,
+        pollers: bool = False,
+        poll_interval: float = 0.3,
+        flows: dict[str, Any] | None = None,
+        engine_options: dict[str, Any] | None = None,
+        hopin_options: dict[str, Any] | None = None,
+        salesforce_config: dict[str, Any] | None = None,
+        start: bool = True,
+    ) -> Env:
         hooks = Hooks(make_plugin_manager(environ={}))
         port = free_port()
         endpoint = f"http://127.0.0.1:{port}"
-        pair = start_sandboxes(hooks, org="e2e", endpoint=endpoint, triggers=triggers,
-                               hopin_options=hopin_options, salesforce_config=salesforce_config)
-        config = config_for(pair, state=store_url["path"] or store_url["url"], listen=f"127.0.0.1:{port}",
-                            flows=flows, poll_interval=poll_interval,
-                            engine={"backoff_base": 0.05, "backoff_cap": 0.5, "max_attempts": 12,
-                                    **(engine_options or {})})
-        store = StateStore.open(store_url["url"], path=store_url["path"], schema=store_url["schema"],
-                                max_attempts=config.engine.max_attempts, backoff_base=0.05, backoff_cap=0.5)
+        pair = start_sandboxes(
+            hooks,
+            org="e2e",
+            endpoint=endpoint,
+            triggers=triggers,
+            hopin_options=hopin_options,
+            salesforce_config=salesforce_config,
+        )
+        config = config_for(
+            pair,
+            state=store_url["path"] or store_url["url"],
+            listen=f"127.0.0.1:{port}",
+            flows=flows,
+            poll_interval=poll_interval,
+            engine={
+                "backoff_base": 0.05,
+                "backoff_cap": 0.5,
+                "max_attempts": 12,
+                **(engine_options or {}),
+            },
+        )
+        store = StateStore.open(
+            store_url["url"],
+            path=store_url["path"],
+            schema=store_url["schema"],
+            max_attempts=config.engine.max_attempts,
+            backoff_base=0.05,
+            backoff_cap=0.5,
+        )
         engine = Engine(config, hooks=hooks, env=pair.secrets(), store=store, pollers=pollers)
         server = Server(engine, port=port).start()
         started.append((engine, server, pair, store))

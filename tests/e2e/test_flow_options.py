@@ -7,21 +7,37 @@ from eventsync.models import Filter
 EXPORT_FIELDS = [
     {"target": "LastName", "source": "lastName"},
     {"target": "Email", "source": "email"},
-    {"target": "Company", "source": "headline", "transforms": [{"name": "default", "value": "Hopin"}]},
+    {
+        "target": "Company",
+        "source": "headline",
+        "transforms": [{"name": "default", "value": "Hopin"}],
+    },
 ]
 
 
 def export_only(**options):
-    return {"export_registrations": {"target_object": "Lead", "match_key": "Email", "fields": EXPORT_FIELDS,
-                                     **options}}
+    return {
+        "export_registrations": {
+            "target_object": "Lead",
+            "match_key": "Email",
+            "fields": EXPORT_FIELDS,
+            **options,
+        }
+    }
 
 
 def test_match_cascade_updates_a_contact_else_a_lead_else_creates_a_lead(make_env, wait):
-    flows = export_only(match_cascade=[{"object": "Contact", "match_key": "Email"},
-                                       {"object": "Lead", "match_key": "Email"}])
+    flows = export_only(
+        match_cascade=[
+            {"object": "Contact", "match_key": "Email"},
+            {"object": "Lead", "match_key": "Email"},
+        ]
+    )
     env = make_env(triggers=False, pollers=False, start=False, flows=flows)
     [contact] = env.sf_insert("Contact", [{"LastName": "Old", "Email": "contact@example.com"}])
-    [lead] = env.sf_insert("Lead", [{"LastName": "Old", "Company": "Acme", "Email": "lead@example.com"}])
+    [lead] = env.sf_insert(
+        "Lead", [{"LastName": "Old", "Company": "Acme", "Email": "lead@example.com"}]
+    )
     for email in ("contact@example.com", "lead@example.com", "new@example.com"):
         env.register(email, lastName="Fresh")
     env.engine.backfill("e2e", "export_registrations")
@@ -31,7 +47,10 @@ def test_match_cascade_updates_a_contact_else_a_lead_else_creates_a_lead(make_en
     [c] = env.sf_query("Contact", ("Id", "LastName"), Filter("Email", "=", "contact@example.com"))
     assert (c.id, c.get("LastName")) == (contact, "Fresh")
     leads = {x.get("Email"): x for x in env.leads()}
-    assert leads["lead@example.com"].id == lead and leads["lead@example.com"].get("LastName") == "Fresh"
+    assert (
+        leads["lead@example.com"].id == lead
+        and leads["lead@example.com"].get("LastName") == "Fresh"
+    )
     assert leads["new@example.com"].get("LastName") == "Fresh"
     assert "contact@example.com" not in leads  # matched the Contact, no Lead created
 
@@ -67,21 +86,33 @@ def test_refunded_registrations_are_skipped_when_configured(make_env, wait):
 def test_an_integration_code_matching_no_ticket_is_a_record_error(make_env, wait):
     env = make_env(triggers=True, pollers=False)
     good = env.campaign("Real event")
-    [bad_campaign] = env.sf_insert("Campaign", [{"Name": "Typo", "Hopin_Ticket_Code__c": "NO-SUCH-CODE"}])
+    [bad_campaign] = env.sf_insert(
+        "Campaign", [{"Name": "Typo", "Hopin_Ticket_Code__c": "NO-SUCH-CODE"}]
+    )
     [ok_member] = env.members(good, ["ok@example.com"])
     [bad_member] = env.members(bad_campaign, ["typo@example.com"])
     wait("the good invitation", lambda: env.magic_links("ok@example.com"))
-    dead = wait("the dead letter", lambda: env.engine.store.dead_letters(flow="import_registrations"))
+    dead = wait(
+        "the dead letter", lambda: env.engine.store.dead_letters(flow="import_registrations")
+    )
     assert dead[0].entity == bad_member
     assert dead[0].code == "UNKNOWN_INTEGRATION_CODE"
-    assert "'NO-SUCH-CODE'" in dead[0].message and env.hopin["ticket_integration_code"] in dead[0].message
+    assert (
+        "'NO-SUCH-CODE'" in dead[0].message
+        and env.hopin["ticket_integration_code"] in dead[0].message
+    )
     assert not env.magic_links("typo@example.com")
     assert ok_member
 
 
 def test_retry_sends_a_fixed_dead_letter_again(make_env, wait):
-    rule = {"object": "Lead", "name": "No_Spam", "condition": "Company = 'Spam Inc'",
-            "message": "Spam companies may not register", "field": "Company"}
+    rule = {
+        "object": "Lead",
+        "name": "No_Spam",
+        "condition": "Company = 'Spam Inc'",
+        "message": "Spam companies may not register",
+        "field": "Company",
+    }
     env = make_env(triggers=True, pollers=False, salesforce_config={"validation_rules": [rule]})
     registration = env.register("spam@example.com", headline="Spam Inc")
     [dead] = wait("the dead letter", lambda: env.engine.store.dead_letters())
@@ -89,15 +120,23 @@ def test_retry_sends_a_fixed_dead_letter_again(make_env, wait):
     env.hopin_admin("PATCH", f"/registrations/{registration}", {"headline": "Honest Ltd"})
     # The change itself is delivered too; retrying the dead letter must not create a second Lead.
     assert env.engine.store.retry_dead_letters() in (0, 1)
-    wait("the Lead after the fix", lambda: [x for x in env.leads() if x.get("Company") == "Honest Ltd"])
+    wait(
+        "the Lead after the fix",
+        lambda: [x for x in env.leads() if x.get("Company") == "Honest Ltd"],
+    )
     env.engine.wait_idle(10)
     assert [x.get("Email") for x in env.leads()] == ["spam@example.com"]
     assert env.engine.store.dead_letter_count() == 0
 
 
 def test_backfill_pauses_at_the_api_budget_and_resumes(make_env, wait):
-    env = make_env(triggers=False, pollers=False, start=False, hopin_options={"seed_registrations": 1200},
-                   flows=export_only())
+    env = make_env(
+        triggers=False,
+        pollers=False,
+        start=False,
+        hopin_options={"seed_registrations": 1200},
+        flows=export_only(),
+    )
     env.engine.start()
     env.engine.connection("e2e", "crm")
     limit = env.sf_admin("GET", "/counters")["daily_limit"]

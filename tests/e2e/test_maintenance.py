@@ -13,7 +13,11 @@ from eventsync.sandbox_env import SYSTEMS, free_port, org_config_data, start_san
 
 def subscription_calls(admin_url: str) -> int:
     calls = requests.get(f"{admin_url}/counters", timeout=10).json()["calls"]
-    return sum(n for key, n in calls.items() if key.startswith("POST") and key.endswith("/dataSubscriptions"))
+    return sum(
+        n
+        for key, n in calls.items()
+        if key.startswith("POST") and key.endswith("/dataSubscriptions")
+    )
 
 
 def run_engine(tmp_path, maintenance_interval: float) -> int:
@@ -23,9 +27,15 @@ def run_engine(tmp_path, maintenance_interval: float) -> int:
         org = org_config_data({s: pair.options(s) for s in SYSTEMS})
         # A subscription that lives 3 s and is renewed in its last 2.5 s.
         org["systems"]["hopin"].update(webhook_ttl=3.0, webhook_renew_before=2.5)
-        config = parse_config({"engine": {"state": str(tmp_path / f"s{maintenance_interval}.sqlite"),
-                                          "maintenance_interval": maintenance_interval},
-                               "orgs": {"m": org}})
+        config = parse_config(
+            {
+                "engine": {
+                    "state": str(tmp_path / f"s{maintenance_interval}.sqlite"),
+                    "maintenance_interval": maintenance_interval,
+                },
+                "orgs": {"m": org},
+            }
+        )
         engine = Engine(config, hooks=hooks, env=pair.secrets(), pollers=False).start()
         try:
             time.sleep(2.0)

@@ -79,8 +79,12 @@ def cli() -> None:
 
 
 @cli.command("plugins")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="Config file; shows which organisations enable each plugin.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="Config file; shows which organisations enable each plugin.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def plugins_command(config_path: str | None, as_json: bool) -> None:
     """List installed plugins: distribution, version, hooks and the orgs that enable them."""
@@ -99,8 +103,14 @@ def plugins_command(config_path: str | None, as_json: bool) -> None:
             for name in org.plugins:
                 enabled_by.setdefault(name, []).append(org.name)
     rows = [
-        {**attrs.asdict(info), "orgs": sorted(enabled_by.get(info.name, [])) if not info.builtin
-         else sorted(config.orgs) if config else []}
+        {
+            **attrs.asdict(info),
+            "orgs": sorted(enabled_by.get(info.name, []))
+            if not info.builtin
+            else sorted(config.orgs)
+            if config
+            else [],
+        }
         for info in infos
     ]
     if as_json:
@@ -110,8 +120,12 @@ def plugins_command(config_path: str | None, as_json: bool) -> None:
     for col in ("plugin", "distribution", "version", "hooks", "enabled for orgs"):
         table.add_column(col, overflow="fold")
     for row in rows:
-        orgs = ", ".join(row["orgs"]) if row["orgs"] else ("all (built-in)" if row["builtin"] else "-")
-        table.add_row(row["name"], row["distribution"], row["version"], ", ".join(row["hooks"]), orgs)
+        orgs = (
+            ", ".join(row["orgs"]) if row["orgs"] else ("all (built-in)" if row["builtin"] else "-")
+        )
+        table.add_row(
+            row["name"], row["distribution"], row["version"], ", ".join(row["hooks"]), orgs
+        )
     _console().print(table)
 
 
@@ -120,13 +134,28 @@ SANDBOX_SECRETS = "eventsync-sandbox.env"
 
 
 @cli.command("init")
-@click.option("--path", "path", default=DEFAULT_CONFIG, show_default=True, type=click.Path(dir_okay=False),
-              help="Where to write the config file.")
+@click.option(
+    "--path",
+    "path",
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the config file.",
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-@click.option("--sandbox", "for_sandbox", is_flag=True,
-              help=f"Write a working config for the sandboxes `eventsync sandbox` runs (reads {SANDBOX_INFO}).")
-@click.option("--sandbox-info", default=SANDBOX_INFO, show_default=True, type=click.Path(dir_okay=False),
-              help="The file `eventsync sandbox` wrote.")
+@click.option(
+    "--sandbox",
+    "for_sandbox",
+    is_flag=True,
+    help=f"Write a working config for the sandboxes `eventsync sandbox` runs (reads {SANDBOX_INFO}).",
+)
+@click.option(
+    "--sandbox-info",
+    default=SANDBOX_INFO,
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="The file `eventsync sandbox` wrote.",
+)
 def init_command(path: str, force: bool, for_sandbox: bool, sandbox_info: str) -> None:
     """Write a commented example configuration file (or one for the running sandboxes)."""
     target = Path(path)
@@ -142,26 +171,50 @@ def init_command(path: str, force: bool, for_sandbox: bool, sandbox_info: str) -
     try:
         info = json.loads(Path(sandbox_info).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        click.echo(f"error: cannot read {sandbox_info} ({exc}); start the sandboxes first with "
-                   f"`eventsync sandbox` in this directory", err=True)
+        click.echo(
+            f"error: cannot read {sandbox_info} ({exc}); start the sandboxes first with "
+            f"`eventsync sandbox` in this directory",
+            err=True,
+        )
         raise SystemExit(EXIT_USAGE) from None
     secrets_path = target.with_name(SANDBOX_SECRETS)
     toml_text, secrets_text = sandbox_config_files(info, secrets_file=secrets_path.name)
     target.write_text(toml_text, encoding="utf-8")
     secrets_path.write_text(secrets_text, encoding="utf-8")
     secrets_path.chmod(0o600)
-    click.echo(f"wrote {target} and {secrets_path} for the sandboxes; next: eventsync check --config {target}")
+    click.echo(
+        f"wrote {target} and {secrets_path} for the sandboxes; next: eventsync check --config {target}"
+    )
 
 
 @cli.command("sandbox")
-@click.option("--org", default="sandbox", show_default=True, help="Organisation name the endpoints use.")
-@click.option("--endpoint", default="http://127.0.0.1:8080", show_default=True,
-              help="Base URL of `eventsync run`, where the sandboxes send notifications.")
-@click.option("--no-triggers", is_flag=True, help="Send no Outbound Messages or Hopin deliveries (pollers only).")
-@click.option("--seed-registrations", default=0, show_default=True, help="Hopin registrations to seed.")
-@click.option("--info-file", default=SANDBOX_INFO, show_default=True, type=click.Path(dir_okay=False),
-              help="Where to write the JSON description (read by `eventsync init --sandbox`).")
-def sandbox_command(org: str, endpoint: str, no_triggers: bool, seed_registrations: int, info_file: str) -> None:
+@click.option(
+    "--org", default="sandbox", show_default=True, help="Organisation name the endpoints use."
+)
+@click.option(
+    "--endpoint",
+    default="http://127.0.0.1:8080",
+    show_default=True,
+    help="Base URL of `eventsync run`, where the sandboxes send notifications.",
+)
+@click.option(
+    "--no-triggers",
+    is_flag=True,
+    help="Send no Outbound Messages or Hopin deliveries (pollers only).",
+)
+@click.option(
+    "--seed-registrations", default=0, show_default=True, help="Hopin registrations to seed."
+)
+@click.option(
+    "--info-file",
+    default=SANDBOX_INFO,
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the JSON description (read by `eventsync init --sandbox`).",
+)
+def sandbox_command(
+    org: str, endpoint: str, no_triggers: bool, seed_registrations: int, info_file: str
+) -> None:
     """Start the Salesforce and Hopin sandboxes until SIGINT/SIGTERM.
 
     Prints one JSON line with their URLs, credentials and seeded ids, and writes it to
@@ -177,8 +230,13 @@ def sandbox_command(org: str, endpoint: str, no_triggers: bool, seed_registratio
         signal.signal(sig, lambda *_: stop.set())
     hooks = _hooks(None)
     try:
-        pair = start_sandboxes(hooks, org=org, endpoint=endpoint.rstrip("/"), triggers=not no_triggers,
-                               hopin_options={"seed_registrations": seed_registrations})
+        pair = start_sandboxes(
+            hooks,
+            org=org,
+            endpoint=endpoint.rstrip("/"),
+            triggers=not no_triggers,
+            hopin_options={"seed_registrations": seed_registrations},
+        )
     except EventsyncError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(EXIT_PROBLEMS) from None
@@ -196,8 +254,14 @@ def _check_rows(checks: list[OrgCheck]) -> list[dict[str, Any]]:
 
 
 @cli.command("check")
-@click.option("--config", "config_path", default=DEFAULT_CONFIG, show_default=True,
-              type=click.Path(dir_okay=False), help="Config file to check.")
+@click.option(
+    "--config",
+    "config_path",
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Config file to check.",
+)
 @click.option("--org", "orgs", multiple=True, help="Check only this organisation (repeatable).")
 @click.option("--offline", is_flag=True, help="Validate the file only; do not contact any system.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
@@ -230,11 +294,19 @@ def check_command(config_path: str, orgs: tuple[str, ...], offline: bool, as_jso
                 table.add_column(col, overflow="fold")
             for row in rows:
                 style = {"error": "red", "warning": "yellow"}.get(row["severity"], "")
-                table.add_row(row["org"], f"[{style}]{row['severity']}[/]" if style else row["severity"],
-                              row["source"], row["message"], row["where"], row["fix"])
+                table.add_row(
+                    row["org"],
+                    f"[{style}]{row['severity']}[/]" if style else row["severity"],
+                    row["source"],
+                    row["message"],
+                    row["where"],
+                    row["fix"],
+                )
             console.print(table)
         verdict = "clean" if ok else "problems found"
-        console.print(f"{config_path}: {len(checks)} organisation(s) checked, {len(rows)} finding(s): {verdict}")
+        console.print(
+            f"{config_path}: {len(checks)} organisation(s) checked, {len(rows)} finding(s): {verdict}"
+        )
     raise SystemExit(EXIT_OK if ok else EXIT_PROBLEMS)
 
 
@@ -258,10 +330,18 @@ def _age(seconds: float | None) -> str:
 
 
 @cli.command("run")
-@click.option("--config", "config_path", default=DEFAULT_CONFIG, show_default=True,
-              type=click.Path(dir_okay=False), help="Config file.")
+@click.option(
+    "--config",
+    "config_path",
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Config file.",
+)
 @click.option("--listen", help="host:port for the endpoints (default: [engine] listen).")
-@click.option("--no-pollers", is_flag=True, help="Only react to notifications; do not poll sources.")
+@click.option(
+    "--no-pollers", is_flag=True, help="Only react to notifications; do not poll sources."
+)
 def run_command(config_path: str, listen: str | None, no_pollers: bool) -> None:
     """Serve the notification endpoints and sync in real time until SIGINT/SIGTERM.
 
@@ -294,9 +374,20 @@ def run_command(config_path: str, listen: str | None, no_pollers: bool) -> None:
 
 
 @cli.command("status")
-@click.option("--config", "config_path", default=DEFAULT_CONFIG, show_default=True,
-              type=click.Path(dir_okay=False), help="Config file.")
-@click.option("--dead-letters", "show_dead", is_flag=True, help="Also list dead letters with their remote error.")
+@click.option(
+    "--config",
+    "config_path",
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Config file.",
+)
+@click.option(
+    "--dead-letters",
+    "show_dead",
+    is_flag=True,
+    help="Also list dead letters with their remote error.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def status_command(config_path: str, show_dead: bool, as_json: bool) -> None:
     """Per flow: lag, pending, last success, dead letters and denials.
@@ -306,7 +397,10 @@ def status_command(config_path: str, show_dead: bool, as_json: bool) -> None:
     engine = _engine(config_path, as_json, pollers=False)
     try:
         statuses = engine.status()
-        denials = {(e.org, e.flow, e.entity): e for e in reversed(engine.store.sync_log(outcome="denied", limit=1000))}
+        denials = {
+            (e.org, e.flow, e.entity): e
+            for e in reversed(engine.store.sync_log(outcome="denied", limit=1000))
+        }
         dead = engine.store.dead_letters(limit=1000) if show_dead or as_json else []
         findings = engine.store.sync_log(outcome="finding", limit=50)
     finally:
@@ -317,23 +411,64 @@ def status_command(config_path: str, show_dead: bool, as_json: bool) -> None:
     ]
     total_dead = sum(r["dead_letters"] for r in rows)
     if as_json:
-        _emit_json({
-            "flows": rows,
-            "dead_letters": [attrs.asdict(d) for d in dead],
-            "denials": [{"org": e.org, "flow": e.flow, "entity": e.entity, "reason": e.message, "at": e.at}
-                        for e in denials.values()],
-            "findings": [{"org": e.org, "flow": e.flow, "entity": e.entity, "message": e.message, "at": e.at}
-                         for e in findings],
-        })
+        _emit_json(
+            {
+                "flows": rows,
+                "dead_letters": [attrs.asdict(d) for d in dead],
+                "denials": [
+                    {
+                        "org": e.org,
+                        "flow": e.flow,
+                        "entity": e.entity,
+                        "reason": e.message,
+                        "at": e.at,
+                    }
+                    for e in denials.values()
+                ],
+                "findings": [
+                    {
+                        "org": e.org,
+                        "flow": e.flow,
+                        "entity": e.entity,
+                        "message": e.message,
+                        "at": e.at,
+                    }
+                    for e in findings
+                ],
+            }
+        )
     else:
         console = _console()
         table = Table(title="eventsync status")
-        for col in ("org", "flow", "pending", "in flight", "retrying", "lag", "last success", "dead letters", "denied"):
-            table.add_column(col, justify="right" if col not in ("org", "flow", "last success") else "left")
+        for col in (
+            "org",
+            "flow",
+            "pending",
+            "in flight",
+            "retrying",
+            "lag",
+            "last success",
+            "dead letters",
+            "denied",
+        ):
+            table.add_column(
+                col, justify="right" if col not in ("org", "flow", "last success") else "left"
+            )
         for r in rows:
-            last = r["last_success_at"].strftime("%Y-%m-%d %H:%M:%S") if r["last_success_at"] else "-"
-            table.add_row(r["org"], r["flow"], str(r["pending"]), str(r["leased"]), str(r["retrying"]),
-                          _age(r["lag_seconds"]), last, str(r["dead_letters"]), str(r["denied"]))
+            last = (
+                r["last_success_at"].strftime("%Y-%m-%d %H:%M:%S") if r["last_success_at"] else "-"
+            )
+            table.add_row(
+                r["org"],
+                r["flow"],
+                str(r["pending"]),
+                str(r["leased"]),
+                str(r["retrying"]),
+                _age(r["lag_seconds"]),
+                last,
+                str(r["dead_letters"]),
+                str(r["denied"]),
+            )
         console.print(table)
         if denials:
             den = Table(title="denied records (admitted again once the source changes)")
@@ -360,13 +495,21 @@ def status_command(config_path: str, show_dead: bool, as_json: bool) -> None:
 
 
 @cli.command("retry")
-@click.option("--config", "config_path", default=DEFAULT_CONFIG, show_default=True,
-              type=click.Path(dir_okay=False), help="Config file.")
+@click.option(
+    "--config",
+    "config_path",
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Config file.",
+)
 @click.option("--org", help="Only this organisation.")
 @click.option("--flow", help="Only this flow.")
 @click.option("--id", "ids", type=int, multiple=True, help="Only this dead letter (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def retry_command(config_path: str, org: str | None, flow: str | None, ids: tuple[int, ...], as_json: bool) -> None:
+def retry_command(
+    config_path: str, org: str | None, flow: str | None, ids: tuple[int, ...], as_json: bool
+) -> None:
     """Move dead letters back to the outbox so they are tried again."""
     engine = _engine(config_path, as_json, pollers=False)
     try:
@@ -376,19 +519,46 @@ def retry_command(config_path: str, org: str | None, flow: str | None, ids: tupl
     if as_json:
         _emit_json({"retried": count})
     else:
-        click.echo(f"{count} dead letter(s) moved back to the outbox; `eventsync run` will sync them")
+        click.echo(
+            f"{count} dead letter(s) moved back to the outbox; `eventsync run` will sync them"
+        )
 
 
 @cli.command("backfill")
 @click.argument("flow")
-@click.option("--config", "config_path", default=DEFAULT_CONFIG, show_default=True,
-              type=click.Path(dir_okay=False), help="Config file.")
-@click.option("--org", "orgs", multiple=True, help="Only this organisation (repeatable; default: all with the flow).")
-@click.option("--restart", is_flag=True, help="Start over instead of resuming where the last backfill stopped.")
-@click.option("--mark-only", is_flag=True, help="Only queue the entities; a running `eventsync run` syncs them.")
+@click.option(
+    "--config",
+    "config_path",
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Config file.",
+)
+@click.option(
+    "--org",
+    "orgs",
+    multiple=True,
+    help="Only this organisation (repeatable; default: all with the flow).",
+)
+@click.option(
+    "--restart",
+    is_flag=True,
+    help="Start over instead of resuming where the last backfill stopped.",
+)
+@click.option(
+    "--mark-only",
+    is_flag=True,
+    help="Only queue the entities; a running `eventsync run` syncs them.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def backfill_command(flow: str, config_path: str, orgs: tuple[str, ...], restart: bool, mark_only: bool,
-                     as_json: bool) -> None:
+def backfill_command(
+    flow: str,
+    config_path: str,
+    orgs: tuple[str, ...],
+    restart: bool,
+    mark_only: bool,
+    as_json: bool,
+) -> None:
     """Sync every existing source record of FLOW (resumable, within the API budget).
 
     Exit code 0 when the backfill finished, 1 when it paused (budget) or records dead-lettered.
@@ -406,12 +576,19 @@ def backfill_command(flow: str, config_path: str, orgs: tuple[str, ...], restart
     if not mark_only:
         engine.start()
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=_console(err=True), disable=as_json) as progress:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=_console(err=True),
+            disable=as_json,
+        ) as progress:
             for org in names:
                 queued = progress.add_task(f"{org}: queued", total=None)
-                result = engine.backfill(org, flow, restart=restart,
-                                         progress=lambda n, t=queued: progress.advance(t, n))
+                result = engine.backfill(
+                    org, flow, restart=restart, progress=lambda n, t=queued: progress.advance(t, n)
+                )
                 progress.update(queued, total=result.marked, completed=result.marked)
                 if not mark_only:
                     synced = progress.add_task(f"{org}: synced", total=result.marked)
@@ -454,7 +631,9 @@ def demo_command(timeout: float) -> None:
     from .demo import Step, run_demo
 
     console = _console()
-    console.print("[bold]eventsync demo[/]: the Hopin guide's test procedure against local sandboxes")
+    console.print(
+        "[bold]eventsync demo[/]: the Hopin guide's test procedure against local sandboxes"
+    )
 
     def report(step: Step) -> None:
         mark = "[green]ok[/]" if step.ok else "[red]FAILED[/]"
@@ -463,7 +642,10 @@ def demo_command(timeout: float) -> None:
 
     steps = run_demo(report, timeout=timeout)
     ok = len(steps) == 8 and all(s.ok for s in steps)
-    console.print("all 8 steps happened" if ok else "the demo failed", style="bold green" if ok else "bold red")
+    console.print(
+        "all 8 steps happened" if ok else "the demo failed",
+        style="bold green" if ok else "bold red",
+    )
     raise SystemExit(EXIT_OK if ok else EXIT_PROBLEMS)
 
 

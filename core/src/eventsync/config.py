@@ -185,7 +185,9 @@ class OrgConfig:
 
     def settings(self, system: str, env: Mapping[str, str] | None = None) -> SystemSettings:
         """The connection settings of ``system`` for this org."""
-        return SystemSettings(system=system, org=self.name, options=self.systems.get(system, {}), env=env)
+        return SystemSettings(
+            system=system, org=self.name, options=self.systems.get(system, {}), env=env
+        )
 
     def options_for(self, plugin: str) -> Mapping[str, Any]:
         """The ``[orgs.NAME.plugin_options.PLUGIN]`` table (empty when absent)."""
@@ -262,7 +264,9 @@ def _make_converter() -> cattrs.Converter:
         if isinstance(value, str):
             return TransformConfig(name=value)
         if isinstance(value, Mapping) and isinstance(value.get("name"), str):
-            return TransformConfig(name=value["name"], args={k: v for k, v in value.items() if k != "name"})
+            return TransformConfig(
+                name=value["name"], args={k: v for k, v in value.items() if k != "name"}
+            )
         raise _Invalid("a transform is a name or a table with a 'name' key")
 
     conv.register_structure_hook(TransformConfig, structure_transform)
@@ -270,14 +274,16 @@ def _make_converter() -> cattrs.Converter:
     def structure_scalar(value: Any, _: type) -> Scalar:
         if value is None or isinstance(value, (str, int, float, bool)):
             return value
-        raise _Invalid(f"a constant must be text, a number or true/false, not {type(value).__name__}")
+        raise _Invalid(
+            f"a constant must be text, a number or true/false, not {type(value).__name__}"
+        )
 
     conv.register_structure_hook_func(lambda t: t == Scalar, structure_scalar)
 
     def structure_names(value: Any, _: type) -> tuple[str, ...]:
         # cattrs would turn "salesforce" into ('s', 'a', ...); a list is required.
         if isinstance(value, str) or not isinstance(value, (list, tuple)):
-            raise _Invalid(f"expected a list of names, e.g. [\"{value}\"]")
+            raise _Invalid(f'expected a list of names, e.g. ["{value}"]')
         bad = [v for v in value if not isinstance(v, str)]
         if bad:
             raise _Invalid(f"expected names (text), got {bad!r}")
@@ -343,9 +349,11 @@ def _semantic_problems(config: Config) -> list[str]:
                         f"{base}.systems.{system}.{key}: secrets may not be written in the file; "
                         f"set {key}_env to the name of an environment variable holding it"
                     )
-                elif key.endswith("_env") and not (isinstance(value, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value)):
+                elif key.endswith("_env") and not (
+                    isinstance(value, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value)
+                ):
                     problems.append(
-                        f"{base}.systems.{system}.{key}: must name an environment variable, e.g. \"SF_CLIENT_SECRET\""
+                        f'{base}.systems.{system}.{key}: must name an environment variable, e.g. "SF_CLIENT_SECRET"'
                     )
         for flow in org.flows.enabled():
             for i, entry in enumerate(getattr(getattr(org.flows, flow), "fields", ())):
@@ -357,7 +365,9 @@ def _semantic_problems(config: Config) -> list[str]:
                     )
     eng = config.engine
     if eng.batch_size < 1 or eng.batch_size > 200:
-        problems.append("$.engine.batch_size: must be between 1 and 200 (an sObject Collection holds 200)")
+        problems.append(
+            "$.engine.batch_size: must be between 1 and 200 (an sObject Collection holds 200)"
+        )
     if not 0 <= eng.batch_linger <= 60:
         problems.append("$.engine.batch_linger: must be between 0 and 60 seconds")
     if eng.workers < 1:
@@ -373,12 +383,20 @@ def parse_config(data: Mapping[str, Any], source: str = "<config>") -> Config:
         config = _converter.structure({**data, "source": source}, Config)
     except (cattrs.ClassValidationError, cattrs.IterableValidationError) as exc:
         raise ConfigurationError(
-            [_clean_path(line) for line in cattrs.transform_error(exc, path="$", format_exception=_format_exception)],
+            [
+                _clean_path(line)
+                for line in cattrs.transform_error(
+                    exc, path="$", format_exception=_format_exception
+                )
+            ],
             heading=f"{source}: configuration problems",
         ) from None
     # An org's name is its key in [orgs]; it is not written inside the table.
-    named = [f"$.orgs.{k}.name: remove it; the key of the table names the organisation"
-             for k, v in data.get("orgs", {}).items() if isinstance(v, Mapping) and "name" in v]
+    named = [
+        f"$.orgs.{k}.name: remove it; the key of the table names the organisation"
+        for k, v in data.get("orgs", {}).items()
+        if isinstance(v, Mapping) and "name" in v
+    ]
     config = attrs.evolve(config, orgs={k: attrs.evolve(v, name=k) for k, v in config.orgs.items()})
     problems = named + _semantic_problems(config)
     if problems:
@@ -392,7 +410,9 @@ def validate_config(config: Config) -> Config:
     named = attrs.evolve(config, orgs={k: attrs.evolve(v, name=k) for k, v in config.orgs.items()})
     problems = _semantic_problems(named)
     if problems:
-        raise ConfigurationError(problems, heading=f"{config.source or '<config>'}: configuration problems")
+        raise ConfigurationError(
+            problems, heading=f"{config.source or '<config>'}: configuration problems"
+        )
     return named
 
 
@@ -408,7 +428,9 @@ def load_config(path: str | Path) -> Config:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError([f"{path}: invalid TOML: {exc}"], heading=f"{path}: configuration problems") from None
+        raise ConfigurationError(
+            [f"{path}: invalid TOML: {exc}"], heading=f"{path}: configuration problems"
+        ) from None
     return parse_config(data, source=str(path))
 
 

@@ -57,7 +57,9 @@ class _Failed(Exception):
     pass
 
 
-def run_demo(report: Callable[[Step], None], *, timeout: float = 30.0, workdir: str | None = None) -> list[Step]:
+def run_demo(
+    report: Callable[[Step], None], *, timeout: float = 30.0, workdir: str | None = None
+) -> list[Step]:
     """Run the demo; ``report`` is called after each step. Returns every step attempted."""
     hooks = Hooks(make_plugin_manager(environ={}))
     port = free_port()
@@ -80,7 +82,13 @@ def run_demo(report: Callable[[Step], None], *, timeout: float = 30.0, workdir: 
             detail = action()
             result = Step(len(steps) + 1, title, True, time.monotonic() - started, detail)
         except Exception as exc:  # the demo reports any failure as a failed step
-            result = Step(len(steps) + 1, title, False, time.monotonic() - started, f"{type(exc).__name__}: {exc}")
+            result = Step(
+                len(steps) + 1,
+                title,
+                False,
+                time.monotonic() - started,
+                f"{type(exc).__name__}: {exc}",
+            )
         steps.append(result)
         report(result)
         if not result.ok:
@@ -97,12 +105,22 @@ def run_demo(report: Callable[[Step], None], *, timeout: float = 30.0, workdir: 
         return str(result.id)
 
     def crm_member() -> Any:
-        rows = list(hooks.pull(crm, PullRequest("CampaignMember", ids=(state_of["member"],),
-                                                fields=("Id", "Status", LINK_FIELD, STATUS_FIELD))))
+        rows = list(
+            hooks.pull(
+                crm,
+                PullRequest(
+                    "CampaignMember",
+                    ids=(state_of["member"],),
+                    fields=("Id", "Status", LINK_FIELD, STATUS_FIELD),
+                ),
+            )
+        )
         return rows[0] if rows else None
 
     def ticket_code() -> str:
-        tickets = [t for t in hooks.pull(platform, PullRequest("ticket")) if t.get("integrationCode")]
+        tickets = [
+            t for t in hooks.pull(platform, PullRequest("ticket")) if t.get("integrationCode")
+        ]
         if not tickets:
             raise _Failed("the Hopin event has no ticket with an integration code")
         state_of["code"] = tickets[0].get("integrationCode")
@@ -110,21 +128,39 @@ def run_demo(report: Callable[[Step], None], *, timeout: float = 30.0, workdir: 
         return f"ticket {tickets[0].id} has integration code {state_of['code']!r}"
 
     def campaign() -> str:
-        state_of["campaign"] = push_one("Campaign", {"Name": "Hopin demo event", TICKET_CODE_FIELD: state_of["code"],
-                                                     "IsActive": True})
-        push_one("CampaignMemberStatus", {"CampaignId": state_of["campaign"], "Label": "Attended",
-                                          "HasResponded": True})
+        state_of["campaign"] = push_one(
+            "Campaign",
+            {"Name": "Hopin demo event", TICKET_CODE_FIELD: state_of["code"], "IsActive": True},
+        )
+        push_one(
+            "CampaignMemberStatus",
+            {"CampaignId": state_of["campaign"], "Label": "Attended", "HasResponded": True},
+        )
         return f"Campaign {state_of['campaign']} with {TICKET_CODE_FIELD} = {state_of['code']!r}"
 
     def member() -> str:
-        lead = push_one("Lead", {"FirstName": "Ada", "LastName": "Lovelace", "Company": "Analytical Engines",
-                                 "Email": "ada@example.com"})
-        state_of["member"] = push_one("CampaignMember", {"CampaignId": state_of["campaign"], "LeadId": lead})
+        lead = push_one(
+            "Lead",
+            {
+                "FirstName": "Ada",
+                "LastName": "Lovelace",
+                "Company": "Analytical Engines",
+                "Email": "ada@example.com",
+            },
+        )
+        state_of["member"] = push_one(
+            "CampaignMember", {"CampaignId": state_of["campaign"], "LeadId": lead}
+        )
         return f"CampaignMember {state_of['member']} for Lead {lead}"
 
     def invitation() -> str:
         def probe() -> Any:
-            links = list(hooks.pull(platform, PullRequest("magicLink", filters=(Filter("email", "=", "ada@example.com"),))))
+            links = list(
+                hooks.pull(
+                    platform,
+                    PullRequest("magicLink", filters=(Filter("email", "=", "ada@example.com"),)),
+                )
+            )
             return links[0] if links else None
 
         link = wait_until("the magic link in Hopin", probe, timeout)
@@ -140,14 +176,30 @@ def run_demo(report: Callable[[Step], None], *, timeout: float = 30.0, workdir: 
         return f"{LINK_FIELD} = {row.get(LINK_FIELD)}, {STATUS_FIELD} = {row.get(STATUS_FIELD)}"
 
     def exported() -> str:
-        http.post(f"{admin}/events/{hopin_info['event_id']}/registrations", json={
-            "ticketId": state_of["ticket"], "email": "grace@example.com", "firstName": "Grace",
-            "lastName": "Hopper", "headline": "Rear Admiral, US Navy", "website": "https://example.com/grace",
-        }, timeout=10).raise_for_status()
+        http.post(
+            f"{admin}/events/{hopin_info['event_id']}/registrations",
+            json={
+                "ticketId": state_of["ticket"],
+                "email": "grace@example.com",
+                "firstName": "Grace",
+                "lastName": "Hopper",
+                "headline": "Rear Admiral, US Navy",
+                "website": "https://example.com/grace",
+            },
+            timeout=10,
+        ).raise_for_status()
 
         def probe() -> Any:
-            leads = list(hooks.pull(crm, PullRequest("Lead", fields=("Id", "Email", "Company"),
-                                                     filters=(Filter("Email", "=", "grace@example.com"),))))
+            leads = list(
+                hooks.pull(
+                    crm,
+                    PullRequest(
+                        "Lead",
+                        fields=("Id", "Email", "Company"),
+                        filters=(Filter("Email", "=", "grace@example.com"),),
+                    ),
+                )
+            )
             return leads[0] if leads else None
 
         lead = wait_until("the exported Lead", probe, timeout)
@@ -155,14 +207,24 @@ def run_demo(report: Callable[[Step], None], *, timeout: float = 30.0, workdir: 
 
     def accepted() -> str:
         http.post(f"{admin}/magicLinks/{state_of['link']}/accept", timeout=10).raise_for_status()
-        row = wait_until("status Registered", lambda: (m := crm_member()) and m.get(STATUS_FIELD) == "Registered" and m,
-                        timeout)
+        row = wait_until(
+            "status Registered",
+            lambda: (m := crm_member()) and m.get(STATUS_FIELD) == "Registered" and m,
+            timeout,
+        )
         return f"{STATUS_FIELD} = {row.get(STATUS_FIELD)}"
 
     def attended() -> str:
-        http.post(f"{admin}/attendance", json={"email": "ada@example.com", "durationSeconds": 2700},
-                  timeout=10).raise_for_status()
-        row = wait_until("Status Attended", lambda: (m := crm_member()) and m.get("Status") == "Attended" and m, timeout)
+        http.post(
+            f"{admin}/attendance",
+            json={"email": "ada@example.com", "durationSeconds": 2700},
+            timeout=10,
+        ).raise_for_status()
+        row = wait_until(
+            "Status Attended",
+            lambda: (m := crm_member()) and m.get("Status") == "Attended" and m,
+            timeout,
+        )
         return f"Status = {row.get('Status')}"
 
     try:

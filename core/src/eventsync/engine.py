@@ -50,8 +50,12 @@ def open_store(config: Config, **kwargs: Any) -> StateStore:
     state = config.engine.state
     url, path = (state, None) if "://" in state else (None, state)
     return StateStore.open(
-        url, path=path, max_attempts=config.engine.max_attempts,
-        backoff_base=config.engine.backoff_base, backoff_cap=config.engine.backoff_cap, **kwargs,
+        url,
+        path=path,
+        max_attempts=config.engine.max_attempts,
+        backoff_base=config.engine.backoff_base,
+        backoff_cap=config.engine.backoff_cap,
+        **kwargs,
     )
 
 
@@ -77,8 +81,11 @@ class Engine:
     ) -> None:
         config = validate_config(config)
         self.config = config
-        self.hooks = hooks or Hooks(make_plugin_manager(
-            allow=config.engine.plugins_allow, block=config.engine.plugins_block))
+        self.hooks = hooks or Hooks(
+            make_plugin_manager(
+                allow=config.engine.plugins_allow, block=config.engine.plugins_block
+            )
+        )
         self.flows: dict[str, Flow] = self.hooks.flows()
         self._check_plugins()
         self.store = store or open_store(config)
@@ -97,8 +104,11 @@ class Engine:
         self.started_at = time.time()
         self.scanner = SourceScanner(self)
         self.executor = Executor(
-            self.store, self.job, workers=workers or config.engine.workers,
-            batch_size=config.engine.batch_size, lease_seconds=config.engine.lease_seconds,
+            self.store,
+            self.job,
+            workers=workers or config.engine.workers,
+            batch_size=config.engine.batch_size,
+            lease_seconds=config.engine.lease_seconds,
             linger=config.engine.batch_linger,
         )
 
@@ -113,7 +123,9 @@ class Engine:
         for org in self.config.orgs.values():
             for plugin in org.plugins:
                 if plugin not in known:
-                    problems.append(f"$.orgs.{org.name}.plugins: plugin {plugin!r} is not installed or is blocked")
+                    problems.append(
+                        f"$.orgs.{org.name}.plugins: plugin {plugin!r} is not installed or is blocked"
+                    )
             for flow in org.flows.enabled():
                 if flow not in self.flows:
                     problems.append(f"$.orgs.{org.name}.flows.{flow}: no plugin provides this flow")
@@ -129,7 +141,10 @@ class Engine:
             if ctx is None:
                 org = self.config.org(org_name)
                 ctx = FlowContext(
-                    config=self.config, org=org, hooks=self.hooks.for_plugins(org.plugins), store=self.store,
+                    config=self.config,
+                    org=org,
+                    hooks=self.hooks.for_plugins(org.plugins),
+                    store=self.store,
                     connect=functools.partial(self.connection, org_name),
                     describe=functools.partial(self.describe, org_name),
                     transforms=self.transforms,
@@ -173,7 +188,9 @@ class Engine:
         if hit is not None and now - hit[0] < SCHEMA_TTL:
             return hit[1]
         try:
-            schema = self.context(org_name).hooks.discover_schema(self.connection(org_name, role), [obj])
+            schema = self.context(org_name).hooks.discover_schema(
+                self.connection(org_name, role), [obj]
+            )
             described = schema.object(obj)
         except EventsyncError as exc:
             log.warning("cannot describe %s %s for %s: %s", role, obj, org_name, exc)
@@ -184,7 +201,9 @@ class Engine:
 
     # --- marking and triggers -----------------------------------------------------------
 
-    def mark(self, org_name: str, flow: str, entities: Iterable[str], *, hint: str | None = None) -> int:
+    def mark(
+        self, org_name: str, flow: str, entities: Iterable[str], *, hint: str | None = None
+    ) -> int:
         """Durably record that these entities of ``flow`` may have changed."""
         keys = [e for e in dict.fromkeys(entities) if e]
         if not keys:
@@ -207,7 +226,9 @@ class Engine:
             return HttpResponse(404, f"unknown organisation {org_name!r}\n".encode())
         org = self.config.org(org_name)
         if system not in org.systems:
-            return HttpResponse(404, f"organisation {org_name!r} has no system {system!r}\n".encode())
+            return HttpResponse(
+                404, f"organisation {org_name!r} has no system {system!r}\n".encode()
+            )
         ctx = self.context(org_name)
         try:
             notification = ctx.hooks.parse_notification(org.settings(system, self.env), request)
@@ -226,10 +247,12 @@ class Engine:
         """The flow, when it is configured and enabled for the org; ConfigurationError otherwise."""
         org = self.config.org(org_name)
         if flow not in org.flows.enabled():
-            raise ConfigurationError([
-                f"$.orgs.{org_name}.flows.{flow}: this flow is not configured for the organisation "
-                f"(enabled: {', '.join(org.flows.enabled()) or 'none'})"
-            ])
+            raise ConfigurationError(
+                [
+                    f"$.orgs.{org_name}.flows.{flow}: this flow is not configured for the organisation "
+                    f"(enabled: {', '.join(org.flows.enabled()) or 'none'})"
+                ]
+            )
         return self.flows[flow]
 
     def poll_once(self, org_name: str, flow_name: str) -> int:
@@ -249,8 +272,14 @@ class Engine:
     ) -> BackfillResult:
         """Mark every source entity of a flow, resumably, within the API budget
         (see ``SourceScanner.backfill``)."""
-        return self.scanner.backfill(org_name, flow_name, restart=restart, progress=progress,
-                                     budget_share=budget_share, max_pending=max_pending)
+        return self.scanner.backfill(
+            org_name,
+            flow_name,
+            restart=restart,
+            progress=progress,
+            budget_share=budget_share,
+            max_pending=max_pending,
+        )
 
     def _poll_loop(self, org_name: str, flow_name: str) -> None:
         interval = getattr(self.config.org(org_name).flows, flow_name).poll_interval
@@ -286,8 +315,14 @@ class Engine:
         """Run one leased batch (all of one org and flow) through its flow."""
         org_name, flow_name = items[0].org, items[0].flow
         flow = self.flows.get(flow_name)
-        if flow is None or org_name not in self.config.orgs or flow_name not in self.config.org(org_name).flows.enabled():
-            failure = RemoteFailure("FLOW_NOT_CONFIGURED", f"flow {flow_name!r} is not configured for {org_name!r}")
+        if (
+            flow is None
+            or org_name not in self.config.orgs
+            or flow_name not in self.config.org(org_name).flows.enabled()
+        ):
+            failure = RemoteFailure(
+                "FLOW_NOT_CONFIGURED", f"flow {flow_name!r} is not configured for {org_name!r}"
+            )
             return [Outcome.dead(failure) for _ in items]
         try:
             return flow.run_batch(self.context(org_name), items)
@@ -339,8 +374,10 @@ class Engine:
             for org in self.config.orgs.values():
                 for flow_name in org.flows.enabled():
                     thread = threading.Thread(
-                        target=self._poll_loop, args=(org.name, flow_name),
-                        name=f"poller-{org.name}-{flow_name}", daemon=True,
+                        target=self._poll_loop,
+                        args=(org.name, flow_name),
+                        name=f"poller-{org.name}-{flow_name}",
+                        daemon=True,
                     )
                     thread.start()
                     self._threads.append(thread)

@@ -151,10 +151,14 @@ class Executor:
             self.store.add_mark_listener(self.wake)
         for n in range(self.workers):
             worker_id = f"{self.name}-{n}@{_host_pid()}"
-            thread = threading.Thread(target=self._work, args=(worker_id,), name=worker_id, daemon=True)
+            thread = threading.Thread(
+                target=self._work, args=(worker_id,), name=worker_id, daemon=True
+            )
             self._threads.append(thread)
             thread.start()
-        self._beat = threading.Thread(target=self._heartbeat, name=f"{self.name}-heartbeat", daemon=True)
+        self._beat = threading.Thread(
+            target=self._heartbeat, name=f"{self.name}-heartbeat", daemon=True
+        )
         self._beat.start()
         return self
 
@@ -257,7 +261,9 @@ class Executor:
                     worker_id, self.batch_size, self.lease_seconds, org=self.org, flow=self.flow
                 )
             except Exception:
-                log.exception("%s: leasing failed; retrying in %.1fs", worker_id, self.poll_interval)
+                log.exception(
+                    "%s: leasing failed; retrying in %.1fs", worker_id, self.poll_interval
+                )
                 self._stopping.wait(self.poll_interval)
                 continue
             if not items:
@@ -302,7 +308,8 @@ class Executor:
                 time.sleep(0.2 * attempt)
         log.error(
             "gave up recording %d outcomes; their leases expire in %.0fs and the rows are retried",
-            len(items), self.lease_seconds,
+            len(items),
+            self.lease_seconds,
         )
 
     def _call_job(self, items: list[OutboxItem]) -> list[Outcome]:
@@ -319,7 +326,9 @@ class Executor:
             return [Outcome.retry(failure, exc.retry_after)] * len(items)
         except Exception as exc:
             self._count(job_errors=1)
-            log.exception("job failed on %d items of %s/%s", len(items), items[0].org, items[0].flow)
+            log.exception(
+                "job failed on %d items of %s/%s", len(items), items[0].org, items[0].flow
+            )
             text = str(exc) or repr(exc)
             failure = RemoteFailure(type(exc).__name__, text, retryable=True)
             return [Outcome.retry(failure)] * len(items)
@@ -338,13 +347,19 @@ class Executor:
                     lines.append(_line(item, "requeued", "changed during the job; queued again"))
                 else:
                     lines.append(_line(item, "lost", "lease expired and was taken over"))
-            self._count(done=len(completed), requeued=len(requeued),
-                        lost=len(done) - len(completed) - len(requeued))
+            self._count(
+                done=len(completed),
+                requeued=len(requeued),
+                lost=len(done) - len(completed) - len(requeued),
+            )
         if failed:
-            results = self.store.fail_many([
-                Failed(i, o.failure, retryable=o.kind == "retry", retry_after=o.retry_after)
-                for i, o in failed if o.failure is not None
-            ])
+            results = self.store.fail_many(
+                [
+                    Failed(i, o.failure, retryable=o.kind == "retry", retry_after=o.retry_after)
+                    for i, o in failed
+                    if o.failure is not None
+                ]
+            )
             for (item, outcome), fate in zip(failed, results, strict=True):
                 assert outcome.failure is not None
                 text = f"{outcome.failure.code}: {outcome.failure.message}"

@@ -16,15 +16,34 @@ from .hookspecs import TransformFn, hookimpl
 from .models import FieldMap, ObjectSchema, Record, RecordMapping, Schema
 from .transforms import OUTPUT_TYPES
 
-__all__ = ["resolve_path", "apply_mapping", "map_record", "validate_mapping", "template_paths", "entry_name"]
+__all__ = [
+    "resolve_path",
+    "apply_mapping",
+    "map_record",
+    "validate_mapping",
+    "template_paths",
+    "entry_name",
+]
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)\}")
 
-_TEXT = {"string", "textarea", "email", "phone", "url", "picklist", "multipicklist", "id", "reference"}
+_TEXT = {
+    "string",
+    "textarea",
+    "email",
+    "phone",
+    "url",
+    "picklist",
+    "multipicklist",
+    "id",
+    "reference",
+}
 _NUMBER = {"int", "double", "currency", "percent"}
 # Which source types may feed which target types without a transform.
 _COMPATIBLE: dict[str, set[str]] = {
-    **{t: _TEXT | _NUMBER | {"boolean", "date", "datetime", "time"} for t in ("string", "textarea")},
+    **{
+        t: _TEXT | _NUMBER | {"boolean", "date", "datetime", "time"} for t in ("string", "textarea")
+    },
     "email": _TEXT,
     "phone": _TEXT | _NUMBER,
     "url": _TEXT,
@@ -170,9 +189,13 @@ def validate_mapping(
     source_obj = source.object(mapping.source_object)
     target_obj = target.object(mapping.target_object)
     if source_obj is None:
-        problems.append(f"{prefix}source object {mapping.source_object!r} does not exist in {source.system}")
+        problems.append(
+            f"{prefix}source object {mapping.source_object!r} does not exist in {source.system}"
+        )
     if target_obj is None:
-        problems.append(f"{prefix}target object {mapping.target_object!r} does not exist in {target.system}")
+        problems.append(
+            f"{prefix}target object {mapping.target_object!r} does not exist in {target.system}"
+        )
     if target_obj is None:
         return problems
 
@@ -188,7 +211,9 @@ def validate_mapping(
             continue
         target_field = target_obj.field(field_map.target)
         if target_field is None:
-            problems.append(f"{name}: target field {field_map.target!r} does not exist on {target_obj.name}")
+            problems.append(
+                f"{name}: target field {field_map.target!r} does not exist on {target_obj.name}"
+            )
             continue
         if operation in {"insert", "upsert"} and not target_field.createable:
             problems.append(f"{name}: {target_obj.name}.{target_field.name} is not createable")

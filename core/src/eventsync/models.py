@@ -47,9 +47,25 @@ __all__ = [
 #: Field types of the core schema. Plugins map their native types onto these.
 FIELD_TYPES = frozenset(
     {
-        "id", "string", "textarea", "email", "phone", "url", "picklist", "multipicklist",
-        "boolean", "int", "double", "currency", "percent", "date", "datetime", "time",
-        "reference", "json", "any",
+        "id",
+        "string",
+        "textarea",
+        "email",
+        "phone",
+        "url",
+        "picklist",
+        "multipicklist",
+        "boolean",
+        "int",
+        "double",
+        "currency",
+        "percent",
+        "date",
+        "datetime",
+        "time",
+        "reference",
+        "json",
+        "any",
     }
 )
 
@@ -425,7 +441,9 @@ class SystemSettings:
         var = self.options.get(f"{name}_env")
         path = f"$.orgs.{self.org}.systems.{self.system}.{name}_env"
         if not var:
-            raise ConfigurationError([f"{path}: missing (name the environment variable holding {name})"])
+            raise ConfigurationError(
+                [f"{path}: missing (name the environment variable holding {name})"]
+            )
         env = os.environ if self.env is None else self.env
         value = env.get(var)
         if value is None:

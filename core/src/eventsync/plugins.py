@@ -214,7 +214,9 @@ class Hooks:
 
     def authenticate(self, settings: SystemSettings) -> Connection:
         """Connect to ``settings.system``; raises NoPluginForSystem or AuthenticationError."""
-        return self._first("authenticate", settings.system, system=settings.system, settings=settings)
+        return self._first(
+            "authenticate", settings.system, system=settings.system, settings=settings
+        )
 
     def maintain(self, connection: Connection) -> None:
         """Let every enabled plugin look after a live connection."""
@@ -224,9 +226,13 @@ class Hooks:
         """The remote API usage last seen on ``connection``, if the plugin reports one."""
         return self._caller("api_usage")(connection=connection)
 
-    def discover_schema(self, connection: Connection, objects: Sequence[str] | None = None) -> Schema:
+    def discover_schema(
+        self, connection: Connection, objects: Sequence[str] | None = None
+    ) -> Schema:
         """Describe the objects of ``connection``'s system."""
-        return self._first("discover_schema", connection.system, connection=connection, objects=objects)
+        return self._first(
+            "discover_schema", connection.system, connection=connection, objects=objects
+        )
 
     def pull(self, connection: Connection, request: PullRequest) -> Iterator[Record]:
         """Stream records from ``connection``'s system."""
@@ -245,8 +251,11 @@ class Hooks:
     def parse_notification(self, settings: SystemSettings, request: HttpRequest) -> Notification:
         """Verify and parse an inbound notification; raises BadNotification on bad input."""
         return self._first(
-            "parse_notification", settings.system,
-            system=settings.system, request=request, settings=settings,
+            "parse_notification",
+            settings.system,
+            system=settings.system,
+            request=request,
+            settings=settings,
         )
 
     def start_sandbox(self, system: str, options: Mapping[str, Any] | None = None) -> SandboxHandle:
@@ -279,8 +288,12 @@ class Hooks:
     ) -> dict[str, Any]:
         """Map ``record`` to target field values."""
         return self._first(
-            "map_record", record.system,
-            record=record, mapping=mapping, target=target, transforms=transforms,
+            "map_record",
+            record.system,
+            record=record,
+            mapping=mapping,
+            target=target,
+            transforms=transforms,
         )
 
     def flows(self) -> dict[str, Any]:
@@ -320,12 +333,19 @@ class Hooks:
         return findings
 
     def admit_record(
-        self, flow: str, record: Record, org: Any, connections: Mapping[str, Connection] | None = None
+        self,
+        flow: str,
+        record: Record,
+        org: Any,
+        connections: Mapping[str, Connection] | None = None,
     ) -> Verdict:
         """Ask every enabled plugin; the first deny wins, else admit."""
         verdicts: list[Verdict] = [
-            v for v in self._caller("admit_record")(
-                flow=flow, record=record, org=org, connections=connections or {}) if v is not None
+            v
+            for v in self._caller("admit_record")(
+                flow=flow, record=record, org=org, connections=connections or {}
+            )
+            if v is not None
         ]
         for verdict in verdicts:
             if not verdict.allow:
@@ -336,4 +356,3 @@ class Hooks:
 def hook_names() -> list[str]:
     """Names of every hookspec, in definition order."""
     return [n for n, v in vars(hookspecs).items() if callable(v) and hasattr(v, f"{PROJECT}_spec")]
-

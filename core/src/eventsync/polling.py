@@ -55,8 +55,12 @@ class SourceScanner:
                 self._notified[(org_name, flow_name, entity)] = now
 
     def scan(
-        self, org_name: str, flow_name: str, request_for: Callable[[Watermark | None], Any],
-        source_key: Callable[[str], str], progress: Callable[[int], None] | None = None,
+        self,
+        org_name: str,
+        flow_name: str,
+        request_for: Callable[[Watermark | None], Any],
+        source_key: Callable[[str], str],
+        progress: Callable[[int], None] | None = None,
         should_pause: Callable[[], str] | None = None,
         seen: Callable[[str, Any], None] | None = None,
     ) -> BackfillResult:
@@ -109,15 +113,23 @@ class SourceScanner:
         """
         flow = self.engine.flows[flow_name]
         ctx = self.engine.context(org_name)
-        window = getattr(getattr(self.engine.config.org(org_name).flows, flow_name), "trigger_window", None)
+        window = getattr(
+            getattr(self.engine.config.org(org_name).flows, flow_name), "trigger_window", None
+        )
         awaiting = self._awaiting.setdefault((org_name, flow_name), {})
 
         def seen(entity: str, record: Any) -> None:
-            if record.modified_at is not None and record.modified_at.timestamp() >= self.engine.started_at:
+            if (
+                record.modified_at is not None
+                and record.modified_at.timestamp() >= self.engine.started_at
+            ):
                 awaiting.setdefault(entity, record)
 
         result = self.scan(
-            org_name, flow_name, lambda since: flow.poll_request(ctx, since), lambda obj: f"poll:{obj}",
+            org_name,
+            flow_name,
+            lambda since: flow.poll_request(ctx, since),
+            lambda obj: f"poll:{obj}",
             seen=seen if window is not None else None,
         )
         if window is not None:
@@ -145,15 +157,21 @@ class SourceScanner:
                 if record.modified_at is not None and record.id:
                     last = Watermark(record.modified_at, record.id)
                 if len(batch) >= 200:
-                    marked += self.engine.mark(org_name, flow.name, related.entities(batch), hint="related")
+                    marked += self.engine.mark(
+                        org_name, flow.name, related.entities(batch), hint="related"
+                    )
                     batch = []
             if batch:
-                marked += self.engine.mark(org_name, flow.name, related.entities(batch), hint="related")
+                marked += self.engine.mark(
+                    org_name, flow.name, related.entities(batch), hint="related"
+                )
             if last is not None:
                 self.engine.store.set_watermark(org_name, flow.name, key, last)
         return marked
 
-    def report_missed_triggers(self, org_name: str, flow_name: str, window: float, awaiting: dict[str, Any]) -> None:
+    def report_missed_triggers(
+        self, org_name: str, flow_name: str, window: float, awaiting: dict[str, Any]
+    ) -> None:
         """Report, through ``trigger_missed``, changes no notification announced in time."""
         now = time.time()
         ctx = self.engine.context(org_name)
@@ -166,11 +184,21 @@ class SourceScanner:
             elif now - changed >= window:
                 del awaiting[entity]
                 waited = now - changed
-                self.engine.store.log(org_name, flow_name, entity, "trigger_missed",
-                               f"no notification within {window:.0f}s of the change; synced by the poller")
+                self.engine.store.log(
+                    org_name,
+                    flow_name,
+                    entity,
+                    "trigger_missed",
+                    f"no notification within {window:.0f}s of the change; synced by the poller",
+                )
                 for finding in ctx.hooks.trigger_missed(flow_name, record, ctx.org, waited):
-                    self.engine.store.log(org_name, flow_name, entity, "finding",
-                                   f"{finding.source}: {finding.message} Fix: {finding.fix}".strip())
+                    self.engine.store.log(
+                        org_name,
+                        flow_name,
+                        entity,
+                        "finding",
+                        f"{finding.source}: {finding.message} Fix: {finding.fix}".strip(),
+                    )
         with self._lock:  # forget notifications older than an hour
             for key in [k for k, at in self._notified.items() if now - at > 3600]:
                 del self._notified[key]
@@ -194,20 +222,36 @@ class SourceScanner:
         """
         flow = self.engine.require_flow(org_name, flow_name)
         ctx = self.engine.context(org_name)
-        share = self.engine.config.engine.backfill_budget_share if budget_share is None else budget_share
-        ceiling = max_pending or self.engine.config.engine.batch_size * 4 * max(1, self.engine.config.engine.workers)
+        share = (
+            self.engine.config.engine.backfill_budget_share
+            if budget_share is None
+            else budget_share
+        )
+        ceiling = max_pending or self.engine.config.engine.batch_size * 4 * max(
+            1, self.engine.config.engine.workers
+        )
         if restart:
             request = flow.backfill_request(ctx)
             if request is not None:
-                self.engine.store.set_watermark(org_name, flow_name, f"backfill:{request.object}",
-                                         Watermark(_EPOCH, ""), force=True)
+                self.engine.store.set_watermark(
+                    org_name,
+                    flow_name,
+                    f"backfill:{request.object}",
+                    Watermark(_EPOCH, ""),
+                    force=True,
+                )
 
         def should_pause() -> str:
             usage = ctx.hooks.api_usage(self.engine.connection(org_name, "crm"))
             if usage is not None and usage.share >= share:
-                return (f"paused: {usage.used}/{usage.limit} API calls used "
-                        f"(budget {share:.0%}); run the backfill again later to resume")
-            while self.engine.executor_running and self.engine.store.flow_status(org_name, flow_name).pending > ceiling:
+                return (
+                    f"paused: {usage.used}/{usage.limit} API calls used "
+                    f"(budget {share:.0%}); run the backfill again later to resume"
+                )
+            while (
+                self.engine.executor_running
+                and self.engine.store.flow_status(org_name, flow_name).pending > ceiling
+            ):
                 if self.engine.stopping.wait(0.05):
                     return "stopped"
             return ""
@@ -218,6 +262,11 @@ class SourceScanner:
                 return base
             return attrs.evolve(base, since=since, overlap=0.0)
 
-        return self.scan(org_name, flow_name, request_for, lambda obj: f"backfill:{obj}",
-                          progress=progress, should_pause=should_pause)
-
+        return self.scan(
+            org_name,
+            flow_name,
+            request_for,
+            lambda obj: f"backfill:{obj}",
+            progress=progress,
+            should_pause=should_pause,
+        )

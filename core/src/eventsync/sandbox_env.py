@@ -51,29 +51,50 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def salesforce_sandbox_config(endpoint: str | None, org: str, *, triggers: bool = True) -> dict[str, Any]:
+def salesforce_sandbox_config(
+    endpoint: str | None, org: str, *, triggers: bool = True
+) -> dict[str, Any]:
     """The Salesforce sandbox config: the guide's custom fields and an outbound message rule."""
     config: dict[str, Any] = {
         "custom_fields": {
-            "Campaign": [{"name": TICKET_CODE_FIELD, "type": "string", "length": 80,
-                          "label": "Hopin ticket integration code"}],
-            "Lead": [{"name": REGISTRATION_ID_FIELD, "type": "string", "length": 32, "external_id": True,
-                       "label": "Hopin registration id"}],
+            "Campaign": [
+                {
+                    "name": TICKET_CODE_FIELD,
+                    "type": "string",
+                    "length": 80,
+                    "label": "Hopin ticket integration code",
+                }
+            ],
+            "Lead": [
+                {
+                    "name": REGISTRATION_ID_FIELD,
+                    "type": "string",
+                    "length": 32,
+                    "external_id": True,
+                    "label": "Hopin registration id",
+                }
+            ],
             "CampaignMember": [
                 {"name": LINK_FIELD, "type": "url", "length": 255, "label": "Hopin magic link"},
-                {"name": STATUS_FIELD, "type": "picklist", "values": ["Invited", "Registered"],
-                 "label": "Hopin status"},
+                {
+                    "name": STATUS_FIELD,
+                    "type": "picklist",
+                    "values": ["Invited", "Registered"],
+                    "label": "Hopin status",
+                },
             ],
         },
     }
     if endpoint and triggers:
-        config["outbound_messages"] = [{
-            "name": "eventsync_campaign_member",
-            "object": "CampaignMember",
-            "endpoint_url": f"{endpoint}/hooks/{org}/salesforce",
-            "fields": ["Id", "CampaignId", "Email"],
-            "events": ["create", "update"],
-        }]
+        config["outbound_messages"] = [
+            {
+                "name": "eventsync_campaign_member",
+                "object": "CampaignMember",
+                "endpoint_url": f"{endpoint}/hooks/{org}/salesforce",
+                "fields": ["Id", "CampaignId", "Email"],
+                "events": ["create", "update"],
+            }
+        ]
     return config
 
 
@@ -111,8 +132,11 @@ class SandboxPair:
             "org": self.org,
             "endpoint": self.endpoint,
             **{
-                system: {**dict(handle.info()), "settings": self.options(system),
-                         "secrets": dict(handle.settings(self.org).env or {})}
+                system: {
+                    **dict(handle.info()),
+                    "settings": self.options(system),
+                    "secrets": dict(handle.settings(self.org).env or {}),
+                }
                 for system, handle in self.handles().items()
             },
         }
@@ -168,19 +192,32 @@ def org_config_data(
     four flows by default."""
     default_flows: dict[str, Any] = {
         "export_registrations": {
-            "target_object": "Lead", "match_key": "Email", "poll_interval": poll_interval,
+            "target_object": "Lead",
+            "match_key": "Email",
+            "poll_interval": poll_interval,
             "fields": [
                 {"target": "FirstName", "source": "firstName"},
-                {"target": "LastName", "source": "lastName", "transforms": ["strip", {"name": "truncate"}]},
+                {
+                    "target": "LastName",
+                    "source": "lastName",
+                    "transforms": ["strip", {"name": "truncate"}],
+                },
                 {"target": "Email", "source": "email", "transforms": ["strip", "lower"]},
-                {"target": "Company", "source": "headline",
-                 "transforms": [{"name": "default", "value": "Hopin attendee"}, {"name": "truncate"}]},
+                {
+                    "target": "Company",
+                    "source": "headline",
+                    "transforms": [
+                        {"name": "default", "value": "Hopin attendee"},
+                        {"name": "truncate"},
+                    ],
+                },
                 {"target": "Website", "source": "website"},
                 {"target": "LeadSource", "constant": "Hopin"},
             ],
         },
         "import_registrations": {
-            "source_object": "CampaignMember", "ticket_code_field": f"Campaign.{TICKET_CODE_FIELD}",
+            "source_object": "CampaignMember",
+            "ticket_code_field": f"Campaign.{TICKET_CODE_FIELD}",
             "poll_interval": poll_interval,
             "fields": [
                 {"target": "email", "source": "Email"},
@@ -188,9 +225,17 @@ def org_config_data(
                 {"target": "lastName", "source": "LastName"},
             ],
         },
-        "magic_links": {"link_field": LINK_FIELD, "status_field": STATUS_FIELD, "poll_interval": poll_interval},
-        "attendance": {"target_object": "CampaignMember", "status_field": "Status",
-                       "attended_value": "Attended", "poll_interval": poll_interval},
+        "magic_links": {
+            "link_field": LINK_FIELD,
+            "status_field": STATUS_FIELD,
+            "poll_interval": poll_interval,
+        },
+        "attendance": {
+            "target_object": "CampaignMember",
+            "status_field": "Status",
+            "attended_value": "Attended",
+            "poll_interval": poll_interval,
+        },
     }
     return {
         "plan": "enterprise",
@@ -215,8 +260,14 @@ def config_for(
     """A complete validated Config for the sandboxes (secrets via ``pair.secrets()``)."""
     data = {
         "engine": {"state": state, "listen": listen, **(engine or {})},
-        "orgs": {pair.org: org_config_data({s: pair.options(s) for s in SYSTEMS}, flows=flows,
-                                           poll_interval=poll_interval, plugins=plugins)},
+        "orgs": {
+            pair.org: org_config_data(
+                {s: pair.options(s) for s in SYSTEMS},
+                flows=flows,
+                poll_interval=poll_interval,
+                plugins=plugins,
+            )
+        },
     }
     return parse_config(data, source="<sandbox>")
 
@@ -236,8 +287,12 @@ def sandbox_config_files(
     endpoint = info.get("endpoint") or "http://127.0.0.1:8080"
     listen = endpoint.split("://", 1)[-1].rstrip("/")
     data = {
-        "engine": {"state": "eventsync-sandbox.sqlite", "listen": listen, "secrets_file": secrets_file,
-                   **(engine or {})},
+        "engine": {
+            "state": "eventsync-sandbox.sqlite",
+            "listen": listen,
+            "secrets_file": secrets_file,
+            **(engine or {}),
+        },
         "orgs": {org: org_config_data({s: info[s]["settings"] for s in SYSTEMS}, flows=flows)},
     }
     header = (
@@ -245,6 +300,8 @@ def sandbox_config_files(
         f"# Secrets are in {secrets_file}. Check it: eventsync check; run it: eventsync run\n\n"
     )
     secrets = "".join(
-        f"{name}={value}\n" for system in SYSTEMS for name, value in sorted(info[system]["secrets"].items())
+        f"{name}={value}\n"
+        for system in SYSTEMS
+        for name, value in sorted(info[system]["secrets"].items())
     )
     return header + tomli_w.dumps(data), secrets

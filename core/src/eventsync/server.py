@@ -37,25 +37,37 @@ class _EngineCollector(Collector):
         self.engine = engine
 
     def collect(self) -> Iterator[Any]:
-        pending = GaugeMetricFamily("eventsync_outbox_pending", "Outbox rows waiting", labels=["org", "flow"])
-        leased = GaugeMetricFamily("eventsync_outbox_leased", "Outbox rows being worked on", labels=["org", "flow"])
-        lag = GaugeMetricFamily("eventsync_lag_seconds", "Age of the oldest unfinished change", labels=["org", "flow"])
-        dead = GaugeMetricFamily("eventsync_dead_letters", "Dead letters waiting", labels=["org", "flow"])
+        pending = GaugeMetricFamily(
+            "eventsync_outbox_pending", "Outbox rows waiting", labels=["org", "flow"]
+        )
+        leased = GaugeMetricFamily(
+            "eventsync_outbox_leased", "Outbox rows being worked on", labels=["org", "flow"]
+        )
+        lag = GaugeMetricFamily(
+            "eventsync_lag_seconds", "Age of the oldest unfinished change", labels=["org", "flow"]
+        )
+        dead = GaugeMetricFamily(
+            "eventsync_dead_letters", "Dead letters waiting", labels=["org", "flow"]
+        )
         for status in self.engine.status():
             labels = [status.org, status.flow]
             pending.add_metric(labels, status.pending)
             leased.add_metric(labels, status.leased)
             lag.add_metric(labels, status.lag_seconds or 0.0)
             dead.add_metric(labels, status.dead_letters)
-        usage = GaugeMetricFamily("eventsync_api_usage_ratio", "Share of the daily API allowance used",
-                                  labels=["org", "system"])
+        usage = GaugeMetricFamily(
+            "eventsync_api_usage_ratio",
+            "Share of the daily API allowance used",
+            labels=["org", "system"],
+        )
         for (org, system), conn in list(self.engine._connections.items()):  # noqa: SLF001 - own engine
             seen = self.engine.context(org).hooks.api_usage(conn)
             if seen is not None:
                 usage.add_metric([org, system], seen.share)
-        failing = GaugeMetricFamily("eventsync_poller_failing", "1 while a poller's last run failed",
-                                    labels=["org", "flow"])
-        for (org, flow) in list(self.engine.poll_errors):
+        failing = GaugeMetricFamily(
+            "eventsync_poller_failing", "1 while a poller's last run failed", labels=["org", "flow"]
+        )
+        for org, flow in list(self.engine.poll_errors):
             failing.add_metric([org, flow], 1)
         yield from (pending, leased, lag, dead, usage, failing)
 
@@ -66,14 +78,21 @@ def make_app(engine: Engine) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     registry = CollectorRegistry()
     registry.register(_EngineCollector(engine))
-    received = Counter("eventsync_notifications_total", "Notifications by outcome",
-                       ["org", "system", "status"], registry=registry)
+    received = Counter(
+        "eventsync_notifications_total",
+        "Notifications by outcome",
+        ["org", "system", "status"],
+        registry=registry,
+    )
 
     @app.post("/hooks/<org>/<system>")
     def notification(org: str, system: str) -> Response:
         http = HttpRequest(
-            method=request.method, path=request.path, headers=dict(request.headers),
-            body=request.get_data(cache=False), query=request.args.to_dict(),
+            method=request.method,
+            path=request.path,
+            headers=dict(request.headers),
+            body=request.get_data(cache=False),
+            query=request.args.to_dict(),
         )
         answer = engine.handle_request(org, system, http)
         received.labels(org, system, str(answer.status)).inc()
@@ -86,14 +105,20 @@ def make_app(engine: Engine) -> Flask:
     def healthz() -> Response:
         failing = {f"{o}/{f}": e for (o, f), e in engine.poll_errors.items()}
         ok = engine.executor_running and not failing
-        body = jsonify(ok=ok, running=engine.executor_running, failing_pollers=failing,
-                       orgs=sorted(engine.config.orgs))
+        body = jsonify(
+            ok=ok,
+            running=engine.executor_running,
+            failing_pollers=failing,
+            orgs=sorted(engine.config.orgs),
+        )
         body.status_code = 200 if ok else 503
         return body
 
     @app.get("/metrics")
     def metrics() -> Response:
-        return Response(generate_latest(registry), content_type="text/plain; version=0.0.4; charset=utf-8")
+        return Response(
+            generate_latest(registry), content_type="text/plain; version=0.0.4; charset=utf-8"
+        )
 
     return app
 
@@ -101,11 +126,19 @@ def make_app(engine: Engine) -> Flask:
 class Server:
     """A waitress server running ``make_app(engine)`` in a background thread."""
 
-    def __init__(self, engine: Engine, host: str = "127.0.0.1", port: int = 8080, threads: int = 8) -> None:
+    def __init__(
+        self, engine: Engine, host: str = "127.0.0.1", port: int = 8080, threads: int = 8
+    ) -> None:
         from waitress.server import create_server
 
-        self._server = create_server(make_app(engine), host=host, port=port, threads=threads,
-                                     ident="eventsync", clear_untrusted_proxy_headers=True)
+        self._server = create_server(
+            make_app(engine),
+            host=host,
+            port=port,
+            threads=threads,
+            ident="eventsync",
+            clear_untrusted_proxy_headers=True,
+        )
         self.port = int(self._server.effective_port)
         self.host = host
         self._thread = threading.Thread(target=self._server.run, name="eventsync-http", daemon=True)

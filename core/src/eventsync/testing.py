@@ -166,7 +166,9 @@ def conformance_tests(
 
     def test_sandbox_describes_itself(self, sandbox: Any) -> None:
         assert sandbox.system == system
-        assert sandbox.url.startswith(("http://127.0.0.1", "https://127.0.0.1", "http://localhost", "https://localhost"))
+        assert sandbox.url.startswith(
+            ("http://127.0.0.1", "https://127.0.0.1", "http://localhost", "https://localhost")
+        )
         assert isinstance(dict(sandbox.info()), dict)
 
     def test_authenticate_with_good_credentials(self, connection: Any) -> None:
@@ -186,9 +188,13 @@ def conformance_tests(
         assert isinstance(described, ObjectSchema) and described.fields
         for field in described.fields:
             assert isinstance(field, FieldSchema)
-            assert field.type in FIELD_TYPES, f"{round_trip.object}.{field.name}: unknown type {field.type!r}"
+            assert field.type in FIELD_TYPES, (
+                f"{round_trip.object}.{field.name}: unknown type {field.type!r}"
+            )
         for key in round_trip.fields:
-            assert described.field(key) is not None, f"{round_trip.object}.{key} is not in the schema"
+            assert described.field(key) is not None, (
+                f"{round_trip.object}.{key} is not in the schema"
+            )
 
     def test_push_then_pull_round_trip(self, hooks: Hooks, connection: Any) -> None:
         request = PushRequest(round_trip.object, "insert", (PushItem("good", round_trip.fields),))
@@ -196,9 +202,16 @@ def conformance_tests(
         assert result.key == "good"
         assert result.ok, f"insert failed: {result.error}"
         assert result.id
-        records = list(hooks.pull(connection, PullRequest(
-            object=round_trip.object, fields=tuple(round_trip.compare or round_trip.fields), ids=(result.id,),
-        )))
+        records = list(
+            hooks.pull(
+                connection,
+                PullRequest(
+                    object=round_trip.object,
+                    fields=tuple(round_trip.compare or round_trip.fields),
+                    ids=(result.id,),
+                ),
+            )
+        )
         assert [r.id for r in records] == [result.id]
         for key in round_trip.compare or round_trip.fields:
             assert records[0].get(key) == round_trip.fields[key], key
@@ -206,9 +219,14 @@ def conformance_tests(
     def test_bad_record_fails_alone(self, hooks: Hooks, connection: Any) -> None:
         if round_trip.bad_fields is None:
             pytest.skip("no bad record given for this plugin")
-        request = PushRequest(round_trip.object, "insert", (
-            PushItem("bad", round_trip.bad_fields), PushItem("good", round_trip.fields),
-        ))
+        request = PushRequest(
+            round_trip.object,
+            "insert",
+            (
+                PushItem("bad", round_trip.bad_fields),
+                PushItem("good", round_trip.fields),
+            ),
+        )
         bad, good = hooks.push(connection, request)
         assert (bad.key, good.key) == ("bad", "good")
         assert not bad.ok and bad.error is not None
@@ -220,7 +238,9 @@ def conformance_tests(
         try:
             hooks.authenticate(bad_settings(sandbox.settings("conformance")))
         except Exception as exc:  # the kit checks the class, whatever it is
-            assert isinstance(exc, EventsyncError), f"{type(exc).__name__} is not an eventsync error"
+            assert isinstance(exc, EventsyncError), (
+                f"{type(exc).__name__} is not an eventsync error"
+            )
 
     body = {
         **_common_checks(name),
@@ -248,10 +268,14 @@ def concern_plugin_tests(name: str) -> type:
         findings = hooks.preflight(OrgConfig(plan="business", name="conformance"), {})
         assert isinstance(findings, list)
 
-    return type(f"Conformance[{name}]", (), {
-        **_common_checks(name),
-        "test_preflight_returns_findings_list": test_preflight_returns_findings_list,
-    })
+    return type(
+        f"Conformance[{name}]",
+        (),
+        {
+            **_common_checks(name),
+            "test_preflight_returns_findings_list": test_preflight_returns_findings_list,
+        },
+    )
 
 
 # --- opt-in fixtures ----------------------------------------------------------------------

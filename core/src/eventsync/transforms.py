@@ -114,7 +114,9 @@ def value_map(value: Any, args: Mapping[str, Any], target: FieldSchema | None) -
     if "default" in args:
         return args["default"]
     if args.get("strict"):
-        raise ValueError(f"{value!r} has no entry in the value map (known: {', '.join(map(str, table))})")
+        raise ValueError(
+            f"{value!r} has no entry in the value map (known: {', '.join(map(str, table))})"
+        )
     return value
 
 

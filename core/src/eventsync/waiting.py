@@ -11,7 +11,9 @@ __all__ = ["wait_until"]
 T = TypeVar("T")
 
 
-def wait_until(what: str, probe: Callable[[], T], timeout: float = 30.0, interval: float = 0.05) -> T:
+def wait_until(
+    what: str, probe: Callable[[], T], timeout: float = 30.0, interval: float = 0.05
+) -> T:
     """Call ``probe`` until it returns something truthy and return that.
 
     :raises TimeoutError: naming ``what`` when ``timeout`` seconds pass first.

@@ -46,7 +46,11 @@ def main() -> int:
         return [Outcome.done() for _ in items]
 
     executor = Executor(
-        store, job, workers=args.workers, batch_size=args.batch, poll_interval=0.05,
+        store,
+        job,
+        workers=args.workers,
+        batch_size=args.batch,
+        poll_interval=0.05,
         lease_seconds=60,
     )
     print("READY", flush=True)
@@ -54,6 +58,7 @@ def main() -> int:
         while not Path(args.go).exists():
             time.sleep(0.01)
     if args.until_empty:
+
         def watch() -> None:
             while True:
                 time.sleep(0.1)

@@ -23,7 +23,9 @@ PG_URL = os.environ.get(
 
 
 def _pg_engine() -> sa.engine.Engine:
-    engine = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
+    engine = sa.create_engine(
+        PG_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
+    )
     try:
         with engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")

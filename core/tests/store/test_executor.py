@@ -27,7 +27,9 @@ def _drained(store: StateStore) -> bool:
 def test_executor_drains_and_logs_outcomes(store: StateStore) -> None:
     store.mark_many("acme", "export", [f"e{n}" for n in range(50)])
     store.mark_many("acme", "import", ["bad", "flaky"])
-    record = RemoteFailure("REQUIRED_FIELD_MISSING", "Required fields are missing: [LastName]", ("LastName",))
+    record = RemoteFailure(
+        "REQUIRED_FIELD_MISSING", "Required fields are missing: [LastName]", ("LastName",)
+    )
 
     def job(items):
         out = []
@@ -35,7 +37,11 @@ def test_executor_drains_and_logs_outcomes(store: StateStore) -> None:
             if item.entity == "bad":
                 out.append(Outcome.dead(record))
             elif item.entity == "flaky":
-                out.append(Outcome.retry(RemoteFailure("HTTP_503", "Service Unavailable", retryable=True), 3600))
+                out.append(
+                    Outcome.retry(
+                        RemoteFailure("HTTP_503", "Service Unavailable", retryable=True), 3600
+                    )
+                )
             else:
                 out.append(Outcome.done("upserted"))
         return out
@@ -72,7 +78,9 @@ def test_retryable_error_retries_whole_batch_with_retry_after(store: StateStore)
     store.mark_many("acme", "export", ["a", "b", "c"])
 
     def job(items):
-        raise RetryableError("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", retry_after=600)
+        raise RetryableError(
+            "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", retry_after=600
+        )
 
     with Executor(store, job, workers=1, poll_interval=0.05) as ex:
         _wait(lambda: ex.stats.retried == 3)
@@ -105,8 +113,12 @@ def test_wrong_number_of_outcomes_is_a_retry(store: StateStore) -> None:
 
 def test_mark_wakes_idle_workers(store: StateStore) -> None:
     done = threading.Event()
-    with Executor(store, lambda items: done.set() or [Outcome.done() for _ in items],
-                  workers=1, poll_interval=30) as ex:
+    with Executor(
+        store,
+        lambda items: done.set() or [Outcome.done() for _ in items],
+        workers=1,
+        poll_interval=30,
+    ) as ex:
         time.sleep(0.2)  # the worker is now idle, waiting up to 30 s
         started = time.monotonic()
         store.mark("acme", "export", "x")

@@ -9,7 +9,9 @@ import pytest
 from eventsync.models import RemoteFailure
 from eventsync.store import MAX_BATCH, Failed, StateStore
 
-RETRY = RemoteFailure("UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record", retryable=True)
+RETRY = RemoteFailure(
+    "UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record", retryable=True
+)
 
 
 def test_mark_dedupes_and_bumps_generation(store: StateStore) -> None:
@@ -157,7 +159,9 @@ def test_dead_letter_after_max_attempts_keeps_remote_text(clocked_store, clock) 
 def test_record_error_dead_letters_at_once(store: StateStore) -> None:
     store.mark_many("acme", "export", ["good", "bad"])
     good, bad = store.lease("w")
-    record = RemoteFailure("REQUIRED_FIELD_MISSING", "Required fields are missing: [LastName]", ("LastName",))
+    record = RemoteFailure(
+        "REQUIRED_FIELD_MISSING", "Required fields are missing: [LastName]", ("LastName",)
+    )
     assert store.fail_many([Failed(bad, record)]) == ["dead"]
     assert store.complete([good]).completed == (good.id,)
     assert [d.message for d in store.dead_letters()] == ["Required fields are missing: [LastName]"]
@@ -223,7 +227,7 @@ def test_flow_status(clocked_store, clock) -> None:
     store.complete([a])
     store.log("acme", "export", "a", "done")
     store.fail(b, RemoteFailure("INVALID", "nope"))
-    c, = store.lease("w", limit=1)
+    (c,) = store.lease("w", limit=1)
     store.fail(c, RETRY)
     store.lease("w", limit=1)  # d stays leased
     st = store.flow_status("acme", "export")

@@ -17,7 +17,9 @@ PROC = str(Path(__file__).with_name("_proc.py"))
 def _spawn(target, out: Path, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, PROC, *target.argv(), "--out", str(out), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
 
@@ -79,7 +81,9 @@ def test_sigterm_stops_cleanly_and_loses_nothing(target, tmp_path) -> None:
     assert len(processed) == len(set(processed))
     o = store.tables.outbox
     with store.engine.connect() as conn:
-        leased = conn.execute(sa.select(sa.func.count()).where(o.c.lease_token.is_not(None))).scalar()
+        leased = conn.execute(
+            sa.select(sa.func.count()).where(o.c.lease_token.is_not(None))
+        ).scalar()
     assert leased == 0
     pending = {i.entity for i in store.pending(limit=1000)}
     done = {e.entity for e in store.sync_log(outcome="done", limit=1000)}

@@ -45,14 +45,25 @@ def test_upgrade_from_version_1_keeps_data(target) -> None:
     insp = sa.inspect(old.engine)
     assert not insp.has_table(old.tables.sync_log.name, schema=old.tables.schema)
     # write a v1 row the way version-1 code did (no hint column yet)
-    v1_outbox = sa.Table(old.tables.outbox.name, sa.MetaData(schema=old.tables.schema), autoload_with=old.engine)
+    v1_outbox = sa.Table(
+        old.tables.outbox.name, sa.MetaData(schema=old.tables.schema), autoload_with=old.engine
+    )
     assert "hint" not in v1_outbox.c
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with old.engine.begin() as conn:
-        conn.execute(v1_outbox.insert().values(
-            org="acme", flow="export", entity="reg-1", generation=4, attempts=0,
-            payload={"v": 1}, created_at=now, marked_at=now, due_at=now,
-        ))
+        conn.execute(
+            v1_outbox.insert().values(
+                org="acme",
+                flow="export",
+                entity="reg-1",
+                generation=4,
+                attempts=0,
+                payload={"v": 1},
+                created_at=now,
+                marked_at=now,
+                due_at=now,
+            )
+        )
     old.close()
 
     new = target.open()
@@ -70,10 +81,13 @@ def test_upgrade_from_version_1_keeps_data(target) -> None:
 def test_a_newer_database_is_refused(target) -> None:
     store = target.open()
     with store.engine.begin() as conn:
-        conn.execute(store.tables.schema_version.insert().values(
-            version=LATEST_VERSION + 1, description="from the future",
-            applied_at=dt.datetime.now(dt.UTC),
-        ))
+        conn.execute(
+            store.tables.schema_version.insert().values(
+                version=LATEST_VERSION + 1,
+                description="from the future",
+                applied_at=dt.datetime.now(dt.UTC),
+            )
+        )
     with pytest.raises(EventsyncError, match="upgrade eventsync"):
         target.open()
 

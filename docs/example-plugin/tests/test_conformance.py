@@ -1,7 +1,6 @@
 """ExampleCRM passes the eventsync conformance kit."""
 
 import attrs
-
 from eventsync.testing import RoundTrip, conformance_tests
 
 TestExampleCrmConformance = conformance_tests(

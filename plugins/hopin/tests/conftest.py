@@ -52,9 +52,17 @@ class Admin:
             assert response.ok, response.text
         return response.json() if response.content else None
 
-    def registration(self, event_id: str, ticket_id: str, email: str, **attrs_: Any) -> dict[str, Any]:
+    def registration(
+        self, event_id: str, ticket_id: str, email: str, **attrs_: Any
+    ) -> dict[str, Any]:
         """Create a registration through the admin API."""
-        body = {"ticketId": ticket_id, "email": email, "firstName": "Ada", "lastName": "Lovelace", **attrs_}
+        body = {
+            "ticketId": ticket_id,
+            "email": email,
+            "firstName": "Ada",
+            "lastName": "Lovelace",
+            **attrs_,
+        }
         return self.call("POST", f"/events/{event_id}/registrations", body)["data"]
 
     def fault(self, **rule: Any) -> dict[str, Any]:
@@ -139,9 +147,15 @@ class Receiver:
         request = Request(environ)
         with self.lock:
             status = self.statuses.pop(0) if self.statuses else 200
-            self.received.append({"method": request.method, "path": request.path,
-                                  "headers": dict(request.headers), "body": request.get_data(),
-                                  "status": status})
+            self.received.append(
+                {
+                    "method": request.method,
+                    "path": request.path,
+                    "headers": dict(request.headers),
+                    "body": request.get_data(),
+                    "status": status,
+                }
+            )
         return Response("ok" if status < 300 else "nope", status=status)(environ, start_response)
 
     def wait_for(self, predicate: Any, timeout: float = 10.0) -> list[dict[str, Any]]:

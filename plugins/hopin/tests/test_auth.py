@@ -70,15 +70,34 @@ def test_bad_options_are_configuration_errors(settings, tweak):
 def _oauth_tokens(sandbox):
     info = sandbox.info()
     redirect = "http://127.0.0.1:1/callback"
-    authorize = requests.get(f"{sandbox.url}/oauth/authorize", allow_redirects=False, timeout=5, params={
-        "client_id": info["oauth_client_id"], "redirect_uri": redirect, "scope": "api", "state": "s1",
-        "response_type": "code", "resource": "org"})
+    authorize = requests.get(
+        f"{sandbox.url}/oauth/authorize",
+        allow_redirects=False,
+        timeout=5,
+        params={
+            "client_id": info["oauth_client_id"],
+            "redirect_uri": redirect,
+            "scope": "api",
+            "state": "s1",
+            "response_type": "code",
+            "resource": "org",
+        },
+    )
     assert authorize.status_code == 302
     query = parse_qs(urlsplit(authorize.headers["Location"]).query)
     assert query["state"] == ["s1"]
-    token = requests.post(f"{sandbox.url}/oauth/token", timeout=5, params={
-        "grant_type": "authorization_code", "code": query["code"][0], "redirect_uri": redirect,
-        "client_id": info["oauth_client_id"], "client_secret": info["oauth_client_secret"], "resource": "org"})
+    token = requests.post(
+        f"{sandbox.url}/oauth/token",
+        timeout=5,
+        params={
+            "grant_type": "authorization_code",
+            "code": query["code"][0],
+            "redirect_uri": redirect,
+            "client_id": info["oauth_client_id"],
+            "client_secret": info["oauth_client_secret"],
+            "resource": "org",
+        },
+    )
     assert token.status_code == 200, token.text
     return token.json()
 
@@ -86,8 +105,13 @@ def _oauth_tokens(sandbox):
 def _oauth_settings(sandbox, settings, access, refresh):
     info = sandbox.info()
     options = {k: v for k, v in settings.options.items() if k != "api_key_env"}
-    options.update(auth="oauth", oauth_client_id=info["oauth_client_id"], access_token_env="H_ACCESS",
-                   refresh_token_env="H_REFRESH", client_secret_env="H_CLIENT_SECRET")
+    options.update(
+        auth="oauth",
+        oauth_client_id=info["oauth_client_id"],
+        access_token_env="H_ACCESS",
+        refresh_token_env="H_REFRESH",
+        client_secret_env="H_CLIENT_SECRET",
+    )
     env = {"H_ACCESS": access, "H_REFRESH": refresh, "H_CLIENT_SECRET": info["oauth_client_secret"]}
     return attrs.evolve(settings, options=options, env=env)
 
@@ -95,10 +119,14 @@ def _oauth_settings(sandbox, settings, access, refresh):
 def test_oauth_tokens_connect_and_refresh_on_401(sandbox, settings):
     tokens = _oauth_tokens(sandbox)
     assert tokens["access_token"] and tokens["refresh_token"]
-    good = plugin.authenticate("hopin", _oauth_settings(sandbox, settings, tokens["access_token"], tokens["refresh_token"]))
+    good = plugin.authenticate(
+        "hopin", _oauth_settings(sandbox, settings, tokens["access_token"], tokens["refresh_token"])
+    )
     assert good.organization_id == sandbox.info()["organization_id"]
     fresh_tokens = _oauth_tokens(sandbox)
-    stale = _oauth_settings(sandbox, settings, "expired-access-token", fresh_tokens["refresh_token"])
+    stale = _oauth_settings(
+        sandbox, settings, "expired-access-token", fresh_tokens["refresh_token"]
+    )
     refreshed = plugin.authenticate("hopin", stale)
     assert refreshed.organization_id == sandbox.info()["organization_id"]
 

@@ -18,8 +18,18 @@ TestHopinConformance = conformance_tests(
     bad_settings=_wrong_key,
     round_trip=RoundTrip(
         object="magicLink",
-        fields={"ticketId": TICKET_ID, "email": "kit@example.com", "firstName": "Con", "lastName": "Formance",
-                "registrationId": "CRM-0001"},
-        bad_fields={"ticketId": TICKET_ID, "email": "not-an-email", "firstName": "Bad", "lastName": "Record"},
+        fields={
+            "ticketId": TICKET_ID,
+            "email": "kit@example.com",
+            "firstName": "Con",
+            "lastName": "Formance",
+            "registrationId": "CRM-0001",
+        },
+        bad_fields={
+            "ticketId": TICKET_ID,
+            "email": "not-an-email",
+            "firstName": "Bad",
+            "lastName": "Record",
+        },
     ),
 )

@@ -20,15 +20,21 @@ ROUTE = "GET /v1/events/<event_id>/registrations"
 def test_pull_is_retried_on_429_and_5xx(fresh, admin, status):
     admin.registration(fresh.event_id, fresh.ticket_id, "retry@example.com")
     admin.call("DELETE", "/counters")
-    admin.fault(path=f"/v1/events/{fresh.event_id}/registrations", status=status, retry_after=2, count=2)
+    admin.fault(
+        path=f"/v1/events/{fresh.event_id}/registrations", status=status, retry_after=2, count=2
+    )
     records = list(plugin.pull(fresh.connection, PullRequest("registration")))
     assert [r.fields["email"] for r in records] == ["retry@example.com"]
     assert admin.counters()[ROUTE] == 3
 
 
 def test_retry_after_is_honoured(fresh, admin, tweak):
-    connection = plugin.authenticate("hopin", tweak(fresh.settings, retry_after_max=5.0, backoff_factor=0))
-    admin.fault(path=f"/v1/events/{fresh.event_id}/registrations", status=429, retry_after=1, count=1)
+    connection = plugin.authenticate(
+        "hopin", tweak(fresh.settings, retry_after_max=5.0, backoff_factor=0)
+    )
+    admin.fault(
+        path=f"/v1/events/{fresh.event_id}/registrations", status=429, retry_after=1, count=1
+    )
     started = time.monotonic()
     list(plugin.pull(connection, PullRequest("registration")))
     assert time.monotonic() - started >= 1.0
@@ -36,7 +42,9 @@ def test_retry_after_is_honoured(fresh, admin, tweak):
 
 def test_backoff_switch_removes_waits(fresh, admin, tweak):
     connection = plugin.authenticate("hopin", tweak(fresh.settings, retry_after_max=5.0))
-    admin.fault(path=f"/v1/events/{fresh.event_id}/registrations", status=429, retry_after=5, count=1)
+    admin.fault(
+        path=f"/v1/events/{fresh.event_id}/registrations", status=429, retry_after=5, count=1
+    )
     started = time.monotonic()
     with backoff.disabled():
         list(plugin.pull(connection, PullRequest("registration")))
@@ -68,8 +76,14 @@ def _response(status, body=b"", headers=None):
 
 
 def test_error_text_reads_any_body():
-    assert error_text(_response(422, b'{"errors":[{"status":"422","detail":"email is invalid"}]}')) == "email is invalid"
-    assert error_text(_response(400, b'{"error":"invalid_grant","error_description":"expired"}')) == "expired"
+    assert (
+        error_text(_response(422, b'{"errors":[{"status":"422","detail":"email is invalid"}]}'))
+        == "email is invalid"
+    )
+    assert (
+        error_text(_response(400, b'{"error":"invalid_grant","error_description":"expired"}'))
+        == "expired"
+    )
     assert error_text(_response(502, b"<html>Bad gateway</html>")) == "<html>Bad gateway</html>"
     assert error_text(_response(500, b"")) == ""
 

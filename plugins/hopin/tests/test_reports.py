@@ -21,8 +21,11 @@ def attended(fresh, admin):
         (ada, "2026-06-01T10:00:00Z", "2026-06-01T10:30:00Z", "Workshop"),
         (bob, "2026-06-01T09:05:00Z", "2026-06-01T09:10:00Z", "Keynote"),
     ):
-        admin.call("POST", "/attendance", {"registrationId": reg["id"], "joinedAt": start, "leftAt": end,
-                                            "session": session})
+        admin.call(
+            "POST",
+            "/attendance",
+            {"registrationId": reg["id"], "joinedAt": start, "leftAt": end, "session": session},
+        )
     return ada, bob
 
 
@@ -53,18 +56,31 @@ def test_attendance_from_duration_only(fresh, admin):
 
 
 def test_attendance_filtered_by_email(fresh, attended):
-    found = list(plugin.pull(fresh.connection, PullRequest("attendance", filters=(Filter("email", "=", "bob@example.com"),))))
+    found = list(
+        plugin.pull(
+            fresh.connection,
+            PullRequest("attendance", filters=(Filter("email", "=", "bob@example.com"),)),
+        )
+    )
     assert [r.fields["email"] for r in found] == ["bob@example.com"]
 
 
 def test_report_type_and_columns_are_configurable(fresh, attended, tweak):
-    renamed = plugin.authenticate("hopin", tweak(fresh.settings, report_columns={
-        "email": "Email", "minutesOnline": "Duration (seconds)"}))
+    renamed = plugin.authenticate(
+        "hopin",
+        tweak(
+            fresh.settings, report_columns={"email": "Email", "minutesOnline": "Duration (seconds)"}
+        ),
+    )
     [one, *_] = plugin.pull(renamed, PullRequest("attendance"))
-    assert "minutesOnline" in one.fields and "Join Time" in one.fields, "unmapped columns keep their header"
+    assert "minutesOnline" in one.fields and "Join Time" in one.fields, (
+        "unmapped columns keep their header"
+    )
     wrong_type = plugin.authenticate("hopin", tweak(fresh.settings, report_type="nope"))
     with pytest.raises(RecordError, match="unknown report type"):
         list(plugin.pull(wrong_type, PullRequest("attendance")))
-    missing = plugin.authenticate("hopin", tweak(fresh.settings, report_columns={"email": "E-mail"}))
+    missing = plugin.authenticate(
+        "hopin", tweak(fresh.settings, report_columns={"email": "E-mail"})
+    )
     with pytest.raises(FatalError, match="report_columns"):
         list(plugin.pull(missing, PullRequest("attendance")))

@@ -27,7 +27,9 @@ def test_health_and_bearer_auth(sandbox):
     missing = requests.get(f"{sandbox.url}/v1/organizations", timeout=5)
     assert missing.status_code == 401
     assert missing.json()["errors"][0]["status"] == "401"
-    wrong = requests.get(f"{sandbox.url}/v1/organizations", headers={"Authorization": "Bearer nope"}, timeout=5)
+    wrong = requests.get(
+        f"{sandbox.url}/v1/organizations", headers={"Authorization": "Bearer nope"}, timeout=5
+    )
     assert wrong.status_code == 401
     good = requests.get(f"{sandbox.url}/v1/organizations", headers=_auth(sandbox), timeout=5)
     assert good.status_code == 200
@@ -38,11 +40,26 @@ def test_health_and_bearer_auth(sandbox):
 
 def test_magic_link_create_body_and_response(sandbox, fresh):
     """The official create body; the URL at data.attributes.magicLink (fits 100 chars)."""
-    body = {"data": {"type": "magicLink", "attributes": {
-        "email": "grace@example.com", "firstName": "Grace", "lastName": "Hopper", "headline": "Admiral",
-        "extraFields": {"Age": "30"}, "metadata": {"source": "crm"}, "registrationId": "SFDC-1234"}}}
-    response = requests.post(f"{sandbox.url}/v1/tickets/{fresh.ticket_id}/magicLinks", json=body,
-                             headers=_auth(sandbox), timeout=5)
+    body = {
+        "data": {
+            "type": "magicLink",
+            "attributes": {
+                "email": "grace@example.com",
+                "firstName": "Grace",
+                "lastName": "Hopper",
+                "headline": "Admiral",
+                "extraFields": {"Age": "30"},
+                "metadata": {"source": "crm"},
+                "registrationId": "SFDC-1234",
+            },
+        }
+    }
+    response = requests.post(
+        f"{sandbox.url}/v1/tickets/{fresh.ticket_id}/magicLinks",
+        json=body,
+        headers=_auth(sandbox),
+        timeout=5,
+    )
     assert response.status_code == 201
     data = response.json()["data"]
     assert data["type"] == "magicLink" and ID.match(data["id"])
@@ -57,20 +74,53 @@ def test_magic_link_create_body_and_response(sandbox, fresh):
 
 def test_magic_link_validation_and_get_delete(sandbox, fresh):
     url = f"{sandbox.url}/v1/tickets/{fresh.ticket_id}/magicLinks"
-    bad = requests.post(url, json={"data": {"type": "magicLink", "attributes": {"email": "nope"}}},
-                        headers=_auth(sandbox), timeout=5)
+    bad = requests.post(
+        url,
+        json={"data": {"type": "magicLink", "attributes": {"email": "nope"}}},
+        headers=_auth(sandbox),
+        timeout=5,
+    )
     assert bad.status_code == 422 and "email" in bad.json()["errors"][0]["detail"]
-    wrong_type = requests.post(url, json={"data": {"type": "registration", "attributes": {}}},
-                               headers=_auth(sandbox), timeout=5)
+    wrong_type = requests.post(
+        url,
+        json={"data": {"type": "registration", "attributes": {}}},
+        headers=_auth(sandbox),
+        timeout=5,
+    )
     assert wrong_type.status_code == 400
-    maps = requests.post(url, json={"data": {"type": "magicLink", "attributes": {
-        "email": "a@example.com", "firstName": "A", "lastName": "B", "extraFields": {"n": 1}}}},
-        headers=_auth(sandbox), timeout=5)
+    maps = requests.post(
+        url,
+        json={
+            "data": {
+                "type": "magicLink",
+                "attributes": {
+                    "email": "a@example.com",
+                    "firstName": "A",
+                    "lastName": "B",
+                    "extraFields": {"n": 1},
+                },
+            }
+        },
+        headers=_auth(sandbox),
+        timeout=5,
+    )
     assert maps.status_code == 422, "extraFields is a map of strings"
-    made = requests.post(url, json={"data": {"type": "magicLink", "attributes": {
-        "email": "a@example.com", "firstName": "A", "lastName": "B"}}}, headers=_auth(sandbox), timeout=5).json()
+    made = requests.post(
+        url,
+        json={
+            "data": {
+                "type": "magicLink",
+                "attributes": {"email": "a@example.com", "firstName": "A", "lastName": "B"},
+            }
+        },
+        headers=_auth(sandbox),
+        timeout=5,
+    ).json()
     link = f"{sandbox.url}/v1/magicLinks/{made['data']['id']}"
-    assert requests.get(link, headers=_auth(sandbox), timeout=5).json()["data"]["id"] == made["data"]["id"]
+    assert (
+        requests.get(link, headers=_auth(sandbox), timeout=5).json()["data"]["id"]
+        == made["data"]["id"]
+    )
     assert requests.delete(link, headers=_auth(sandbox), timeout=5).status_code == 204
     assert requests.get(link, headers=_auth(sandbox), timeout=5).status_code == 404
 
@@ -94,9 +144,16 @@ def test_list_pages_follow_absolute_next_ending_in_null(sandbox, fresh, admin):
 
 
 def test_registration_shape_and_ids(sandbox, fresh, admin):
-    made = admin.registration(fresh.event_id, fresh.ticket_id, "shape@example.com", headline="CTO",
-                              answers=[{"questionId": "q1", "answer": "yes"}])
-    body = requests.get(f"{sandbox.url}/v1/registrations/{made['id']}", headers=_auth(sandbox), timeout=5).json()
+    made = admin.registration(
+        fresh.event_id,
+        fresh.ticket_id,
+        "shape@example.com",
+        headline="CTO",
+        answers=[{"questionId": "q1", "answer": "yes"}],
+    )
+    body = requests.get(
+        f"{sandbox.url}/v1/registrations/{made['id']}", headers=_auth(sandbox), timeout=5
+    ).json()
     data = body["data"]
     assert set(data) == {"id", "type", "attributes"} and data["type"] == "registration"
     assert ID.match(data["id"])
@@ -119,7 +176,10 @@ def test_filters_in_every_encoding(sandbox, fresh, admin):
 
     assert emails({"filter[email][eq]": "f2@example.com"}) == ["f2@example.com"]
     assert emails({"email[eq]": "F2@example.com"}) == ["f2@example.com"]
-    assert emails(json={"email": {"in": ["f1@example.com", "f3@example.com"]}}) == ["f1@example.com", "f3@example.com"]
+    assert emails(json={"email": {"in": ["f1@example.com", "f3@example.com"]}}) == [
+        "f1@example.com",
+        "f3@example.com",
+    ]
     assert emails({"filter[refunded][eq]": "true"}) == []
     bad = requests.get(base, params={"filter[nope][eq]": "x"}, headers=_auth(sandbox), timeout=5)
     assert bad.status_code == 400
@@ -128,82 +188,159 @@ def test_filters_in_every_encoding(sandbox, fresh, admin):
 def test_registration_patch_accepts_2022_type_and_metadata(sandbox, fresh, admin):
     made = admin.registration(fresh.event_id, fresh.ticket_id, "patch@example.com")
     url = f"{sandbox.url}/v1/registrations/{made['id']}"
-    r = requests.patch(url, json={"data": {"type": "Registration", "attributes": {"metadata": {"crmId": "003"}}}},
-                       headers=_auth(sandbox), timeout=5)
+    r = requests.patch(
+        url,
+        json={"data": {"type": "Registration", "attributes": {"metadata": {"crmId": "003"}}}},
+        headers=_auth(sandbox),
+        timeout=5,
+    )
     assert r.status_code == 200 and r.json()["data"]["attributes"]["metadata"] == {"crmId": "003"}
-    refused = requests.patch(url, json={"data": {"type": "registration", "attributes": {"email": "x@y.z"}}},
-                             headers=_auth(sandbox), timeout=5)
+    refused = requests.patch(
+        url,
+        json={"data": {"type": "registration", "attributes": {"email": "x@y.z"}}},
+        headers=_auth(sandbox),
+        timeout=5,
+    )
     assert refused.status_code == 422
 
 
 def test_ticket_integration_code_is_after_equals_in_registration_url(sandbox):
     info = sandbox.info()
-    r = requests.get(f"{sandbox.url}/v1/tickets/{info['ticket_id']}", headers=_auth(sandbox), timeout=5).json()
+    r = requests.get(
+        f"{sandbox.url}/v1/tickets/{info['ticket_id']}", headers=_auth(sandbox), timeout=5
+    ).json()
     url = r["data"]["attributes"]["registrationUrl"]
     assert url.rsplit("=", 1)[1] == info["ticket_integration_code"]
-    assert ID.match(info["ticket_integration_code"]) and info["ticket_integration_code"] != info["ticket_id"]
+    assert (
+        ID.match(info["ticket_integration_code"])
+        and info["ticket_integration_code"] != info["ticket_id"]
+    )
 
 
 def test_magic_link_status_invited_registered_and_accept_registers(sandbox, fresh, admin):
     url = f"{sandbox.url}/v1/tickets/{fresh.ticket_id}/magicLinks"
     attrs = {"email": "inv@example.com", "firstName": "In", "lastName": "Vited"}
-    one = requests.post(url, json={"data": {"type": "magicLink", "attributes": attrs}},
-                        headers=_auth(sandbox), timeout=5).json()["data"]
+    one = requests.post(
+        url,
+        json={"data": {"type": "magicLink", "attributes": attrs}},
+        headers=_auth(sandbox),
+        timeout=5,
+    ).json()["data"]
     assert one["attributes"]["status"] == "pending"
     invited = admin.call("POST", f"/magicLinks/{one['id']}/invite")["data"]
     assert invited["attributes"]["status"] == "invited"
     # The invitee clicks the link itself: registered, and a registration on the ticket exists.
     assert requests.get(one["attributes"]["magicLink"], timeout=5).status_code == 200
-    again = requests.get(f"{sandbox.url}/v1/magicLinks/{one['id']}", headers=_auth(sandbox), timeout=5).json()
+    again = requests.get(
+        f"{sandbox.url}/v1/magicLinks/{one['id']}", headers=_auth(sandbox), timeout=5
+    ).json()
     assert again["data"]["attributes"]["status"] == "registered"
-    regs = requests.get(f"{sandbox.url}/v1/events/{fresh.event_id}/registrations",
-                        params={"filter[email][eq]": "inv@example.com"}, headers=_auth(sandbox), timeout=5).json()
+    regs = requests.get(
+        f"{sandbox.url}/v1/events/{fresh.event_id}/registrations",
+        params={"filter[email][eq]": "inv@example.com"},
+        headers=_auth(sandbox),
+        timeout=5,
+    ).json()
     assert [r["attributes"]["ticketId"] for r in regs["data"]] == [fresh.ticket_id]
     # Accepting again changes nothing.
     admin.call("POST", f"/magicLinks/{one['id']}/accept")
-    regs = requests.get(f"{sandbox.url}/v1/events/{fresh.event_id}/registrations",
-                        params={"filter[email][eq]": "inv@example.com"}, headers=_auth(sandbox), timeout=5).json()
+    regs = requests.get(
+        f"{sandbox.url}/v1/events/{fresh.event_id}/registrations",
+        params={"filter[email][eq]": "inv@example.com"},
+        headers=_auth(sandbox),
+        timeout=5,
+    ).json()
     assert len(regs["data"]) == 1
 
 
 def test_unpublished_event_refuses_magic_links(sandbox, admin):
     org = sandbox.info()["organization_id"]
-    event = admin.call("POST", f"/organizations/{org}/events", {"name": "Draft", "published": False})["data"]
+    event = admin.call(
+        "POST", f"/organizations/{org}/events", {"name": "Draft", "published": False}
+    )["data"]
     ticket = admin.call("POST", f"/events/{event['id']}/tickets", {})["data"]
-    r = requests.post(f"{sandbox.url}/v1/tickets/{ticket['id']}/magicLinks", headers=_auth(sandbox), timeout=5,
-                      json={"data": {"type": "magicLink", "attributes": {"email": "a@b.co", "firstName": "a", "lastName": "b"}}})
+    r = requests.post(
+        f"{sandbox.url}/v1/tickets/{ticket['id']}/magicLinks",
+        headers=_auth(sandbox),
+        timeout=5,
+        json={
+            "data": {
+                "type": "magicLink",
+                "attributes": {"email": "a@b.co", "firstName": "a", "lastName": "b"},
+            }
+        },
+    )
     assert r.status_code == 422 and "published" in r.text
 
 
 def test_report_routes(sandbox, fresh, admin):
     reg = admin.registration(fresh.event_id, fresh.ticket_id, "rep@example.com")
-    admin.call("POST", "/attendance", {"registrationId": reg["id"], "joinedAt": "2026-05-01T09:00:00Z",
-                                        "leftAt": "2026-05-01T09:30:00Z", "session": "Stage"})
-    created = requests.post(f"{sandbox.url}/v1/events/{fresh.event_id}/reports/attendance",
-                            headers=_auth(sandbox), timeout=5)
+    admin.call(
+        "POST",
+        "/attendance",
+        {
+            "registrationId": reg["id"],
+            "joinedAt": "2026-05-01T09:00:00Z",
+            "leftAt": "2026-05-01T09:30:00Z",
+            "session": "Stage",
+        },
+    )
+    created = requests.post(
+        f"{sandbox.url}/v1/events/{fresh.event_id}/reports/attendance",
+        headers=_auth(sandbox),
+        timeout=5,
+    )
     assert created.status_code == 201
     report_id = created.json()["data"]["id"]
-    early = requests.get(f"{sandbox.url}/v1/reports/{report_id}/download", headers=_auth(sandbox), timeout=5)
+    early = requests.get(
+        f"{sandbox.url}/v1/reports/{report_id}/download", headers=_auth(sandbox), timeout=5
+    )
     assert early.status_code == 409
     time.sleep(0.1)
-    status = requests.get(f"{sandbox.url}/v1/reports/{report_id}", headers=_auth(sandbox), timeout=5).json()
+    status = requests.get(
+        f"{sandbox.url}/v1/reports/{report_id}", headers=_auth(sandbox), timeout=5
+    ).json()
     assert status["data"]["attributes"]["status"] == "completed"
-    csv_text = requests.get(status["data"]["attributes"]["downloadUrl"], headers=_auth(sandbox), timeout=5).text
+    csv_text = requests.get(
+        status["data"]["attributes"]["downloadUrl"], headers=_auth(sandbox), timeout=5
+    ).text
     header, row = csv_text.strip().splitlines()
     assert header.startswith("Registration ID,Email") and "1800" in row and "Stage" in row
-    unknown = requests.post(f"{sandbox.url}/v1/events/{fresh.event_id}/reports/nope", headers=_auth(sandbox), timeout=5)
+    unknown = requests.post(
+        f"{sandbox.url}/v1/events/{fresh.event_id}/reports/nope", headers=_auth(sandbox), timeout=5
+    )
     assert unknown.status_code == 422
 
 
 def test_data_subscription_body(sandbox, fresh):
     url = f"{sandbox.url}/v1/events/{fresh.event_id}/dataSubscriptions"
-    body = {"data": {"type": "dataSubscription", "attributes": {
-        "configuration": {"url": "http://127.0.0.1:9/x", "type": "webhook", "expiresAt": "2999-01-01T00:00:00Z"},
-        "signals": ["registrationCreated"]}}}
+    body = {
+        "data": {
+            "type": "dataSubscription",
+            "attributes": {
+                "configuration": {
+                    "url": "http://127.0.0.1:9/x",
+                    "type": "webhook",
+                    "expiresAt": "2999-01-01T00:00:00Z",
+                },
+                "signals": ["registrationCreated"],
+            },
+        }
+    }
     made = requests.post(url, json=body, headers=_auth(sandbox), timeout=5)
     assert made.status_code == 201 and made.json()["data"]["type"] == "dataSubscription"
-    past = {"data": {"type": "dataSubscription", "attributes": {
-        "configuration": {"url": "http://127.0.0.1:9/x", "expiresAt": "2000-01-01T00:00:00Z"}, "signals": ["x"]}}}
+    past = {
+        "data": {
+            "type": "dataSubscription",
+            "attributes": {
+                "configuration": {
+                    "url": "http://127.0.0.1:9/x",
+                    "expiresAt": "2000-01-01T00:00:00Z",
+                },
+                "signals": ["x"],
+            },
+        }
+    }
     assert requests.post(url, json=past, headers=_auth(sandbox), timeout=5).status_code == 422
 
 
@@ -221,10 +358,14 @@ def test_faults_and_counters(sandbox, admin):
     bad = requests.post(f"{admin.url}/faults", json={"status": 200}, timeout=5)
     assert bad.status_code == 400
     admin.fault(path="/v1/health", status=503, probability=0.0)
-    assert all(requests.get(f"{sandbox.url}/v1/health", timeout=5).status_code == 200 for _ in range(5))
+    assert all(
+        requests.get(f"{sandbox.url}/v1/health", timeout=5).status_code == 200 for _ in range(5)
+    )
     admin.call("DELETE", "/faults")
     admin.fault(path="/v1/health", method="POST", status=503)
-    assert requests.get(f"{sandbox.url}/v1/health", timeout=5).status_code == 200, "method must match"
+    assert requests.get(f"{sandbox.url}/v1/health", timeout=5).status_code == 200, (
+        "method must match"
+    )
 
 
 def test_state_file_survives_restart(tmp_path):
@@ -237,7 +378,11 @@ def test_state_file_survives_restart(tmp_path):
     second = start({"state_file": path, "api_key": "k1"})
     try:
         assert second.ids()["event_id"] == ids["event_id"]
-        r = requests.get(f"{second.url}/v1/events/{ids['event_id']}", headers={"Authorization": "Bearer k1"}, timeout=5)
+        r = requests.get(
+            f"{second.url}/v1/events/{ids['event_id']}",
+            headers={"Authorization": "Bearer k1"},
+            timeout=5,
+        )
         assert r.status_code == 200
     finally:
         second.stop()
@@ -245,8 +390,16 @@ def test_state_file_survives_restart(tmp_path):
 
 def test_sandbox_info_and_settings(sandbox):
     info = sandbox.info()
-    for key in ("url", "api_key", "admin_url", "organization_id", "event_id", "ticket_id",
-                "ticket_integration_code", "webhook_secret"):
+    for key in (
+        "url",
+        "api_key",
+        "admin_url",
+        "organization_id",
+        "event_id",
+        "ticket_id",
+        "ticket_integration_code",
+        "webhook_secret",
+    ):
         assert info[key], key
     settings = sandbox.settings("acme")
     assert settings.secret("api_key") == info["api_key"]

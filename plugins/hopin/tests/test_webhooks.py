@@ -18,8 +18,12 @@ from eventsync_hopin.subscriptions import renew_if_due
 
 
 def _as_request(delivery) -> HttpRequest:
-    return HttpRequest(method=delivery["method"], path=delivery["path"], headers=delivery["headers"],
-                       body=delivery["body"])
+    return HttpRequest(
+        method=delivery["method"],
+        path=delivery["path"],
+        headers=delivery["headers"],
+        body=delivery["body"],
+    )
 
 
 @pytest.fixture
@@ -41,22 +45,45 @@ def test_signed_delivery_parses_into_a_notification(fresh, admin, receiver, subs
     [entity] = note.entities
     assert (entity.object, entity.id) == ("registration", reg["id"])
     assert entity.fields["email"] == "hook@example.com"
-    assert note.response.status == 200 and note.dedupe_ids and note.org_id == settings.options["organization_id"]
+    assert (
+        note.response.status == 200
+        and note.dedupe_ids
+        and note.org_id == settings.options["organization_id"]
+    )
 
 
 def test_magic_link_accepted_notification(fresh, admin, receiver, subscribed):
     connection, settings = subscribed
     from eventsync.models import PushItem, PushRequest
 
-    [link] = plugin.push(connection, PushRequest("magicLink", "insert", (PushItem("k", {
-        "ticketId": fresh.ticket_id, "email": "acc@example.com", "firstName": "A", "lastName": "C"}),)))
+    [link] = plugin.push(
+        connection,
+        PushRequest(
+            "magicLink",
+            "insert",
+            (
+                PushItem(
+                    "k",
+                    {
+                        "ticketId": fresh.ticket_id,
+                        "email": "acc@example.com",
+                        "firstName": "A",
+                        "lastName": "C",
+                    },
+                ),
+            ),
+        ),
+    )
     admin.call("POST", f"/magicLinks/{link.id}/accept")
     got = receiver.wait_for(lambda got: any(b"magicLinkAccepted" in d["body"] for d in got))
     kinds = {}
     for delivery in got:
         note = plugin.parse_notification("hopin", _as_request(delivery), settings)
         kinds[note.kind] = note.entities[0]
-    assert kinds["magicLinkAccepted"].object == "magicLink" and kinds["magicLinkAccepted"].id == link.id
+    assert (
+        kinds["magicLinkAccepted"].object == "magicLink"
+        and kinds["magicLinkAccepted"].id == link.id
+    )
     assert kinds["magicLinkAccepted"].fields["status"] == "registered"
     assert kinds["registrationCreated"].object == "registration"
 
@@ -67,7 +94,11 @@ def test_deliveries_are_retried_until_acknowledged(sandbox, fresh, admin, receiv
     got = receiver.wait_for(lambda got: any(d["status"] == 200 for d in got))
     assert [d["status"] for d in got] == [500, 503, 200]
     assert len({d["body"] for d in got}) == 1, "the same payload is re-sent"
-    log = [d for d in admin.call("GET", "/deliveries")["deliveries"] if d["payload"]["data"]["id"] == reg["id"]]
+    log = [
+        d
+        for d in admin.call("GET", "/deliveries")["deliveries"]
+        if d["payload"]["data"]["id"] == reg["id"]
+    ]
     assert log[0]["delivered"] and log[0]["attempts"] == 3
 
 
@@ -76,7 +107,9 @@ def test_unsigned_tampered_and_wrong_secret_are_refused(fresh, admin, receiver, 
     admin.registration(fresh.event_id, fresh.ticket_id, "sig@example.com")
     [delivery] = receiver.wait_for(lambda got: len(got) >= 1)
     good = _as_request(delivery)
-    unsigned = attrs.evolve(good, headers={k: v for k, v in good.headers.items() if k != "X-Hopin-Signature"})
+    unsigned = attrs.evolve(
+        good, headers={k: v for k, v in good.headers.items() if k != "X-Hopin-Signature"}
+    )
     with pytest.raises(BadNotification) as exc:
         plugin.parse_notification("hopin", unsigned, settings)
     assert exc.value.status == 401 and "unsigned" in exc.value.message
@@ -84,10 +117,14 @@ def test_unsigned_tampered_and_wrong_secret_are_refused(fresh, admin, receiver, 
     with pytest.raises(BadNotification) as exc:
         plugin.parse_notification("hopin", tampered, settings)
     assert exc.value.status == 401 and "signature" in exc.value.message
-    other_secret = attrs.evolve(settings, env={**settings.env, settings.options["webhook_secret_env"]: "other"})
+    other_secret = attrs.evolve(
+        settings, env={**settings.env, settings.options["webhook_secret_env"]: "other"}
+    )
     with pytest.raises(BadNotification):
         plugin.parse_notification("hopin", good, other_secret)
-    no_secret = attrs.evolve(settings, options={k: v for k, v in settings.options.items() if k != "webhook_secret_env"})
+    no_secret = attrs.evolve(
+        settings, options={k: v for k, v in settings.options.items() if k != "webhook_secret_env"}
+    )
     with pytest.raises(BadNotification) as exc:
         plugin.parse_notification("hopin", good, no_secret)
     assert exc.value.status == 401
@@ -107,8 +144,12 @@ def test_malformed_foreign_and_wrong_method(settings):
     with pytest.raises(BadNotification) as exc:
         plugin.parse_notification("hopin", _signed(secret, {"signal": "x"}), settings)
     assert exc.value.status == 400
-    foreign = {"id": "d1", "signal": "registrationCreated", "organizationId": "someone-else",
-               "data": {"id": "r1", "type": "registration", "attributes": {}}}
+    foreign = {
+        "id": "d1",
+        "signal": "registrationCreated",
+        "organizationId": "someone-else",
+        "data": {"id": "r1", "type": "registration", "attributes": {}},
+    }
     with pytest.raises(BadNotification) as exc:
         plugin.parse_notification("hopin", _signed(secret, foreign), settings)
     assert exc.value.status == 403
@@ -120,14 +161,23 @@ def test_malformed_foreign_and_wrong_method(settings):
 
 
 def test_signature_header_and_algorithm_are_configurable(settings, tweak):
-    configured = tweak(settings, webhook_signature_header="X-Signature", webhook_signature_algorithm="sha512")
-    payload = {"id": "d2", "signal": "registrationUpdated",
-               "data": {"id": "r2", "type": "registration", "attributes": {"email": "a@b.co"}}}
+    configured = tweak(
+        settings, webhook_signature_header="X-Signature", webhook_signature_algorithm="sha512"
+    )
+    payload = {
+        "id": "d2",
+        "signal": "registrationUpdated",
+        "data": {"id": "r2", "type": "registration", "attributes": {"email": "a@b.co"}},
+    }
     secret = settings.secret("webhook_secret")
-    note = plugin.parse_notification("hopin", _signed(secret, payload, "X-Signature", "sha512"), configured)
+    note = plugin.parse_notification(
+        "hopin", _signed(secret, payload, "X-Signature", "sha512"), configured
+    )
     assert note.kind == "registrationUpdated" and note.entities[0].id == "r2"
     with pytest.raises(BadNotification):
-        plugin.parse_notification("hopin", _signed(secret, payload, "X-Signature", "sha256"), configured)
+        plugin.parse_notification(
+            "hopin", _signed(secret, payload, "X-Signature", "sha256"), configured
+        )
 
 
 def test_subscription_renewed_before_it_expires(sandbox, fresh, admin, subscribed):
@@ -143,16 +193,26 @@ def test_subscription_renewed_before_it_expires(sandbox, fresh, admin, subscribe
     mine = [s for s in state.values() if s["attributes"]["eventId"] == fresh.event_id]
     assert len(mine) == 1 and mine[0]["id"] == connection.subscription["id"]
     assert mine[0]["attributes"]["configuration"]["expiresAt"].startswith(
-        connection.subscription["expiresAt"].strftime("%Y-%m-%dT%H:%M"))
+        connection.subscription["expiresAt"].strftime("%Y-%m-%dT%H:%M")
+    )
 
 
 def test_expired_subscription_gets_nothing(sandbox, fresh, admin, receiver):
     expires = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
-    r = requests.post(f"{sandbox.url}/v1/events/{fresh.event_id}/dataSubscriptions", timeout=5,
-                      headers={"Authorization": f"Bearer {sandbox.info()['api_key']}"},
-                      json={"data": {"type": "dataSubscription", "attributes": {
-                          "configuration": {"url": receiver.url, "type": "webhook", "expiresAt": expires},
-                          "signals": ["registrationCreated"]}}})
+    r = requests.post(
+        f"{sandbox.url}/v1/events/{fresh.event_id}/dataSubscriptions",
+        timeout=5,
+        headers={"Authorization": f"Bearer {sandbox.info()['api_key']}"},
+        json={
+            "data": {
+                "type": "dataSubscription",
+                "attributes": {
+                    "configuration": {"url": receiver.url, "type": "webhook", "expiresAt": expires},
+                    "signals": ["registrationCreated"],
+                },
+            }
+        },
+    )
     assert r.status_code == 201
     time.sleep(1.1)
     admin.registration(fresh.event_id, fresh.ticket_id, "late@example.com")
@@ -163,15 +223,26 @@ def test_expired_subscription_gets_nothing(sandbox, fresh, admin, receiver):
 def test_delivery_target_option_and_dropped_signals(receiver):
     from eventsync_hopin.sandbox import start
 
-    handle = start({"delivery_target": receiver.url, "delivery_signals": ["registrationCreated"],
-                    "delivery_backoff": 0.05})
+    handle = start(
+        {
+            "delivery_target": receiver.url,
+            "delivery_signals": ["registrationCreated"],
+            "delivery_backoff": 0.05,
+        }
+    )
     try:
         info = handle.info()
         admin = f"{handle.url}/_admin"
-        assert requests.post(f"{admin}/deliveries/drop", json={"count": 1}, timeout=5).status_code == 204
+        assert (
+            requests.post(f"{admin}/deliveries/drop", json={"count": 1}, timeout=5).status_code
+            == 204
+        )
         for email in ("dropped@example.com", "kept@example.com"):
-            requests.post(f"{admin}/events/{info['event_id']}/registrations", timeout=5,
-                          json={"ticketId": info["ticket_id"], "email": email}).raise_for_status()
+            requests.post(
+                f"{admin}/events/{info['event_id']}/registrations",
+                timeout=5,
+                json={"ticketId": info["ticket_id"], "email": email},
+            ).raise_for_status()
         got = receiver.wait_for(lambda got: len(got) >= 1)
         time.sleep(0.2)
         bodies = [json.loads(d["body"]) for d in receiver.received]

@@ -15,21 +15,48 @@ ORG = "acme"
 
 SANDBOX_CONFIG: dict[str, Any] = {
     "custom_fields": {
-        "Lead": [{"name": "Confirmed_Opt_In__c", "type": "picklist", "values": ["Pending", "Confirmed"]},
-                 {"name": "Double_Opt_In__c", "type": "boolean"}],
-        "Contact": [{"name": "Confirmed_Opt_In__c", "type": "picklist", "values": ["Pending", "Confirmed"]}],
+        "Lead": [
+            {"name": "Confirmed_Opt_In__c", "type": "picklist", "values": ["Pending", "Confirmed"]},
+            {"name": "Double_Opt_In__c", "type": "boolean"},
+        ],
+        "Contact": [
+            {"name": "Confirmed_Opt_In__c", "type": "picklist", "values": ["Pending", "Confirmed"]}
+        ],
     },
     "permission_sets": [
-        {"name": "B2BMA_Connector", "label": "B2BMA Connector", "permissions": ["PermissionsApiEnabled"]},
-        {"name": "Automation", "label": "Automation",
-         "permissions": ["PermissionsApiEnabled", "PermissionsEmailSingle"]},
+        {
+            "name": "B2BMA_Connector",
+            "label": "B2BMA Connector",
+            "permissions": ["PermissionsApiEnabled"],
+        },
+        {
+            "name": "Automation",
+            "label": "Automation",
+            "permissions": ["PermissionsApiEnabled", "PermissionsEmailSingle"],
+        },
         {"name": "Mail_Only", "label": "Mail Only", "permissions": ["PermissionsEmailSingle"]},
     ],
     "users": [
-        {"username": "b2bma@acme.example", "last_name": "B2BMA Integration", "permission_sets": ["B2BMA_Connector"]},
-        {"username": "leandata@acme.example", "last_name": "LeanData", "permission_sets": ["Automation"]},
-        {"username": "split@acme.example", "last_name": "Split", "permission_sets": ["B2BMA_Connector", "Mail_Only"]},
-        {"username": "retired@acme.example", "last_name": "Retired", "permission_sets": ["Automation"]},
+        {
+            "username": "b2bma@acme.example",
+            "last_name": "B2BMA Integration",
+            "permission_sets": ["B2BMA_Connector"],
+        },
+        {
+            "username": "leandata@acme.example",
+            "last_name": "LeanData",
+            "permission_sets": ["Automation"],
+        },
+        {
+            "username": "split@acme.example",
+            "last_name": "Split",
+            "permission_sets": ["B2BMA_Connector", "Mail_Only"],
+        },
+        {
+            "username": "retired@acme.example",
+            "last_name": "Retired",
+            "permission_sets": ["Automation"],
+        },
         {"username": "bare@acme.example", "last_name": "Bare"},
     ],
 }
@@ -58,8 +85,12 @@ class Sandbox:
 
     def admin(self, path: str, body: Mapping[str, Any]) -> Any:
         """POST to the sandbox admin API."""
-        response = self.http.post(f"{self.info['admin_url']}/{path}", json=dict(body), timeout=10,
-                                  verify=self.info["ca_bundle"])  # REQUESTS_CA_BUNDLE would win over session.verify
+        response = self.http.post(
+            f"{self.info['admin_url']}/{path}",
+            json=dict(body),
+            timeout=10,
+            verify=self.info["ca_bundle"],
+        )  # REQUESTS_CA_BUNDLE would win over session.verify
         response.raise_for_status()
         return response.json()
 
@@ -93,8 +124,12 @@ def sandbox(hooks: Hooks) -> Iterator[Sandbox]:
 
 def org_with(options: Mapping[str, Any] | None = None, name: str = ORG) -> OrgConfig:
     """An OrgConfig enabling pardot_guard with ``options``."""
-    return OrgConfig(plan="enterprise", name=name, plugins=("salesforce", "hopin", "pardot_guard"),
-                     plugin_options={"pardot_guard": dict(options or {})})
+    return OrgConfig(
+        plan="enterprise",
+        name=name,
+        plugins=("salesforce", "hopin", "pardot_guard"),
+        plugin_options={"pardot_guard": dict(options or {})},
+    )
 
 
 @pytest.fixture(scope="session")

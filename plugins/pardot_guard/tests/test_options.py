@@ -18,21 +18,33 @@ def problems(make_org, options) -> list[str]:
 
 def test_defaults_check_api_enabled_and_send_email(make_org) -> None:
     options = parse_options(make_org({}))
-    assert options.permissions == DEFAULT_PERMISSIONS == ("PermissionsApiEnabled", "PermissionsEmailSingle")
+    assert (
+        options.permissions
+        == DEFAULT_PERMISSIONS
+        == ("PermissionsApiEnabled", "PermissionsEmailSingle")
+    )
     assert options.check_opt_out and options.opt_out_field == "HasOptedOutOfEmail"
     assert not options.confirmed_opt_in
     assert options.person_relationships["CampaignMember"] == ("Lead", "Contact")
 
 
 def test_every_problem_is_reported_with_its_path(make_org) -> None:
-    found = problems(make_org, {
-        "automation_users": [{"role": "LeanData"}, {"username": "a@b.example", "permissions": "PermissionsApiEnabled"}],
-        "confirmd_opt_in": True,
-        "check_opt_out": "yes",
-        "consent_values": [1],
-    })
+    found = problems(
+        make_org,
+        {
+            "automation_users": [
+                {"role": "LeanData"},
+                {"username": "a@b.example", "permissions": "PermissionsApiEnabled"},
+            ],
+            "confirmd_opt_in": True,
+            "check_opt_out": "yes",
+            "consent_values": [1],
+        },
+    )
     assert f"{BASE}.automation_users[0].username: required field missing" in found
-    assert any(p.startswith(f"{BASE}.automation_users[1].permissions: expected a list") for p in found)
+    assert any(
+        p.startswith(f"{BASE}.automation_users[1].permissions: expected a list") for p in found
+    )
     assert any(p.startswith(f"{BASE}.confirmd_opt_in: unknown option") for p in found)
     assert any(p.startswith(f"{BASE}.check_opt_out: expected true or false") for p in found)
     assert any(p.startswith(f"{BASE}.consent_values: ") for p in found)
@@ -40,22 +52,32 @@ def test_every_problem_is_reported_with_its_path(make_org) -> None:
 
 
 def test_semantic_problems(make_org) -> None:
-    found = problems(make_org, {
-        "confirmed_opt_in": True,
-        "gate_flows": ["imports"],
-        "permissions": ["Send Email"],
-        "automation_users": [{"username": "not-a-username"}],
-        "lookup_objects": ["Lead; DELETE"],
-    })
+    found = problems(
+        make_org,
+        {
+            "confirmed_opt_in": True,
+            "gate_flows": ["imports"],
+            "permissions": ["Send Email"],
+            "automation_users": [{"username": "not-a-username"}],
+            "lookup_objects": ["Lead; DELETE"],
+        },
+    )
     keys = sorted(p.split(":", 1)[0] for p in found)
-    assert keys == sorted([
-        f"{BASE}.consent_field", f"{BASE}.gate_flows[0]", f"{BASE}.permissions[0]",
-        f"{BASE}.automation_users[0].username", f"{BASE}.lookup_objects[0]",
-    ])
+    assert keys == sorted(
+        [
+            f"{BASE}.consent_field",
+            f"{BASE}.gate_flows[0]",
+            f"{BASE}.permissions[0]",
+            f"{BASE}.automation_users[0].username",
+            f"{BASE}.lookup_objects[0]",
+        ]
+    )
 
 
 def test_person_relationships_add_to_the_defaults(make_org) -> None:
-    options = parse_options(make_org({"person_relationships": {"Registration__c": ["Lead__r", ""]}}))
+    options = parse_options(
+        make_org({"person_relationships": {"Registration__c": ["Lead__r", ""]}})
+    )
     assert options.person_relationships["Registration__c"] == ("Lead__r", "")
     assert options.person_relationships["CampaignMember"] == ("Lead", "Contact")
 

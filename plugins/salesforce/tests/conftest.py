@@ -44,8 +44,9 @@ class Receiver:
                         self.send_response(500)
                         self.end_headers()
                         return
-                request = HttpRequest(method="POST", path=self.path, headers=dict(self.headers),
-                                      body=body)
+                request = HttpRequest(
+                    method="POST", path=self.path, headers=dict(self.headers), body=body
+                )
                 try:
                     note = plugin.parse_notification("salesforce", request, receiver.settings)
                 except BadNotification as exc:
@@ -81,33 +82,60 @@ def sandbox_config(endpoint: str) -> dict[str, Any]:
     return {
         "custom_fields": {
             "Lead": [
-                {"name": "Hopin_Registration_Id__c", "type": "string", "length": 64,
-                 "external_id": True},
+                {
+                    "name": "Hopin_Registration_Id__c",
+                    "type": "string",
+                    "length": 64,
+                    "external_id": True,
+                },
                 {"name": "Obsolete__c", "type": "string", "length": 20},
-                {"name": "Tier__c", "type": "picklist", "values": ["Gold", "Silver"],
-                 "restricted": True},
+                {
+                    "name": "Tier__c",
+                    "type": "picklist",
+                    "values": ["Gold", "Silver"],
+                    "restricted": True,
+                },
             ],
             "Campaign": [{"name": "Hopin_Ticket_Code__c", "type": "string", "length": 40}],
             "CampaignMember": [{"name": "Magic_Link__c", "type": "url"}],
         },
         "custom_objects": [
-            {"name": "Ticket__c", "fields": [
-                {"name": "Code__c", "type": "string", "length": 40, "external_id": True},
-                {"name": "Campaign__c", "type": "reference", "reference_to": "Campaign"},
-                {"name": "Seats__c", "type": "int"},
-            ]},
+            {
+                "name": "Ticket__c",
+                "fields": [
+                    {"name": "Code__c", "type": "string", "length": 40, "external_id": True},
+                    {"name": "Campaign__c", "type": "reference", "reference_to": "Campaign"},
+                    {"name": "Seats__c", "type": "int"},
+                ],
+            },
         ],
         "permission_sets": [{"name": "Marketing", "permissions": ["PermissionsEmailSingle"]}],
         "validation_rules": [
-            {"object": "Lead", "name": "No_Forbidden", "condition": "Company = 'Forbidden Inc'",
-             "message": "Company may not be Forbidden Inc", "field": "Company"},
+            {
+                "object": "Lead",
+                "name": "No_Forbidden",
+                "condition": "Company = 'Forbidden Inc'",
+                "message": "Company may not be Forbidden Inc",
+                "field": "Company",
+            },
         ],
-        "users": [{"username": "noperm@sandbox.example", "last_name": "NoPerm",
-                   "password": "noperm-pass", "permission_sets": ["Marketing"]}],
+        "users": [
+            {
+                "username": "noperm@sandbox.example",
+                "last_name": "NoPerm",
+                "password": "noperm-pass",
+                "permission_sets": ["Marketing"],
+            }
+        ],
         "outbound_messages": [
-            {"name": "Web_Leads", "object": "Lead", "endpoint_url": endpoint,
-             "fields": ["Email", "LastName", "Company", "LeadSource"],
-             "condition": "LeadSource = 'Web'", "required_permission": "PermissionsApiEnabled"},
+            {
+                "name": "Web_Leads",
+                "object": "Lead",
+                "endpoint_url": endpoint,
+                "fields": ["Email", "LastName", "Company", "LeadSource"],
+                "condition": "LeadSource = 'Web'",
+                "required_permission": "PermissionsApiEnabled",
+            },
         ],
     }
 
@@ -123,10 +151,14 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture(scope="session")
 def sandbox(receiver: Receiver) -> Iterator[SalesforceSandbox]:
     """The shared HTTPS sandbox."""
-    handle = plugin.start_sandbox("salesforce", {
-        "config": sandbox_config(receiver.url), "outbound_backoff": 0.05,
-        "retry_backoff": 0.01,
-    })
+    handle = plugin.start_sandbox(
+        "salesforce",
+        {
+            "config": sandbox_config(receiver.url),
+            "outbound_backoff": 0.05,
+            "retry_backoff": 0.01,
+        },
+    )
     receiver.settings = handle.settings(ORG)
     yield handle
     handle.stop()
@@ -144,17 +176,26 @@ class Rest:
     def __init__(self, sandbox: SalesforceSandbox) -> None:
         self.http = PinnedSession(verify=sandbox.ca_bundle, timeout=30)
         info = sandbox.info()
-        token = self.http.post(info["token_url"], data={
-            "grant_type": "password", "client_id": info["client_id"],
-            "client_secret": info["client_secret"], "username": info["username"],
-            "password": info["password"]}).json()["access_token"]
+        token = self.http.post(
+            info["token_url"],
+            data={
+                "grant_type": "password",
+                "client_id": info["client_id"],
+                "client_secret": info["client_secret"],
+                "username": info["username"],
+                "password": info["password"],
+            },
+        ).json()["access_token"]
         self.http.headers["Authorization"] = f"Bearer {token}"
         self.base = info["rest_base"]
         self.url = sandbox.url
 
     def __call__(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        url = path if path.startswith("http") else (
-            self.url + path if path.startswith("/") else self.base + path)
+        url = (
+            path
+            if path.startswith("http")
+            else (self.url + path if path.startswith("/") else self.base + path)
+        )
         return self.http.request(method, url, **kwargs)
 
 

@@ -29,20 +29,34 @@ def _with_env(settings, **env):
     return attrs.evolve(settings, env={**settings.env, **env})
 
 
-@pytest.mark.parametrize(("grant", "change", "error", "description"), [
-    ("password", {"SF_PASSWORD": "wrong"}, "invalid_grant", "authentication failure"),
-    ("password", {"SF_CLIENT_SECRET": "wrong"}, "invalid_client", "invalid client credentials"),
-    ("client_credentials", {"SF_CLIENT_SECRET": "wrong"}, "invalid_client",
-     "invalid client credentials"),
-    ("refresh_token", {"SF_REFRESH_TOKEN": "5Aepnope"}, "invalid_grant",
-     "expired access/refresh token"),
-])
+@pytest.mark.parametrize(
+    ("grant", "change", "error", "description"),
+    [
+        ("password", {"SF_PASSWORD": "wrong"}, "invalid_grant", "authentication failure"),
+        ("password", {"SF_CLIENT_SECRET": "wrong"}, "invalid_client", "invalid client credentials"),
+        (
+            "client_credentials",
+            {"SF_CLIENT_SECRET": "wrong"},
+            "invalid_client",
+            "invalid client credentials",
+        ),
+        (
+            "refresh_token",
+            {"SF_REFRESH_TOKEN": "5Aepnope"},
+            "invalid_grant",
+            "expired access/refresh token",
+        ),
+    ],
+)
 def test_bad_secrets_raise_authentication_error(sandbox, grant, change, error, description):
     settings = _with_env(sandbox.settings("acme", grant=grant), **change)
     with pytest.raises(AuthenticationError) as exc:
         plugin.authenticate("salesforce", settings)
-    assert (exc.value.system, exc.value.error, exc.value.description) == \
-        ("salesforce", error, description)
+    assert (exc.value.system, exc.value.error, exc.value.description) == (
+        "salesforce",
+        error,
+        description,
+    )
     assert "wrong" not in str(exc.value)
 
 
@@ -62,8 +76,10 @@ def test_jwt_for_unknown_user_and_client(sandbox):
     assert exc.value.error == "invalid_grant"
     with pytest.raises(AuthenticationError) as exc:
         plugin.authenticate("salesforce", sandbox.settings("acme", client_id="3MVGnope"))
-    assert (exc.value.error, exc.value.description) == ("invalid_client_id",
-                                                        "client identifier invalid")
+    assert (exc.value.error, exc.value.description) == (
+        "invalid_client_id",
+        "client identifier invalid",
+    )
 
 
 def test_missing_settings_are_configuration_errors(sandbox):
@@ -73,8 +89,9 @@ def test_missing_settings_are_configuration_errors(sandbox):
         plugin.authenticate("salesforce", broken)
     assert "$.orgs.acme.systems.salesforce" in str(exc.value)
     with pytest.raises(ConfigurationError):
-        plugin.authenticate("salesforce", attrs.evolve(
-            settings, options={**settings.options, "grant": "saml"}))
+        plugin.authenticate(
+            "salesforce", attrs.evolve(settings, options={**settings.options, "grant": "saml"})
+        )
 
 
 def test_certificate_is_verified_against_the_configured_ca(sandbox):
@@ -90,13 +107,16 @@ def test_session_renewed_transparently_after_forced_expiry(sandbox, admin, uniqu
     conn = plugin.authenticate("salesforce", sandbox.settings("acme"))
     conn.sf.Lead.create({"LastName": "Renew", "Company": unique})
     assert admin.post("/sessions/expire")["expired"] >= 1
-    records = list(plugin.pull(conn, PullRequest("Lead", fields=("LastName",),
-                                                 filters=())))
+    records = list(plugin.pull(conn, PullRequest("Lead", fields=("LastName",), filters=())))
     assert records
     assert conn.renewals == 1
     admin.post("/sessions/expire")
-    job = conn.call("bulk2", lambda: conn.sf.bulk2.Lead.insert(
-        records=[{"LastName": "B", "Company": unique}], wait=0.01))
+    job = conn.call(
+        "bulk2",
+        lambda: conn.sf.bulk2.Lead.insert(
+            records=[{"LastName": "B", "Company": unique}], wait=0.01
+        ),
+    )
     assert job[0]["numberRecordsProcessed"] == 1
     assert conn.renewals == 2
 
@@ -124,15 +144,16 @@ def test_jwt_verified_against_a_configured_certificate(tmp_path):
     cert, key = tmp_path / "app.crt", tmp_path / "app.key"
     signer.cert_chain_pems[0].write_to_path(str(cert))
     signer.private_key_pem.write_to_path(str(key))
-    handle = plugin.start_sandbox("salesforce", {"jwt_certificate_file": str(cert),
-                                                 "jwt_private_key_file": str(key)})
+    handle = plugin.start_sandbox(
+        "salesforce", {"jwt_certificate_file": str(cert), "jwt_private_key_file": str(key)}
+    )
     try:
         assert plugin.authenticate("salesforce", handle.settings("acme")).org == "acme"
         other = tmp_path / "other.key"
         trustme.CA().issue_cert("x", key_type=trustme.KeyType.RSA).private_key_pem.write_to_path(
-            str(other))
+            str(other)
+        )
         with pytest.raises(AuthenticationError):
-            plugin.authenticate("salesforce", handle.settings("acme",
-                                                              private_key_file=str(other)))
+            plugin.authenticate("salesforce", handle.settings("acme", private_key_file=str(other)))
     finally:
         handle.stop()

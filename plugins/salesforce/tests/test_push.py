@@ -28,7 +28,11 @@ def test_insert_mixed_good_and_bad_records(conn, unique):
     assert results[0].created and results[0].id.startswith("00Q")
     missing = results[1].error
     assert (missing.code, missing.message, missing.fields, missing.retryable) == (
-        "REQUIRED_FIELD_MISSING", "Required fields are missing: [Company]", ("Company",), False)
+        "REQUIRED_FIELD_MISSING",
+        "Required fields are missing: [Company]",
+        ("Company",),
+        False,
+    )
     assert results[2].error.code == "FIELD_CUSTOM_VALIDATION_EXCEPTION"
     assert results[2].error.message == "Company may not be Forbidden Inc"
     assert results[3].error.code == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
@@ -36,17 +40,28 @@ def test_insert_mixed_good_and_bad_records(conn, unique):
 
 
 def test_native_upsert_creates_then_updates(conn, admin, unique):
-    request = PushRequest("Lead", "upsert", (
-        PushItem("a", {"Hopin_Registration_Id__c": f"a{unique}", **lead(1, unique)}),
-        PushItem("b", {"Hopin_Registration_Id__c": f"b{unique}", **lead(2, unique)}),
-    ), match_key="Hopin_Registration_Id__c")
+    request = PushRequest(
+        "Lead",
+        "upsert",
+        (
+            PushItem("a", {"Hopin_Registration_Id__c": f"a{unique}", **lead(1, unique)}),
+            PushItem("b", {"Hopin_Registration_Id__c": f"b{unique}", **lead(2, unique)}),
+        ),
+        match_key="Hopin_Registration_Id__c",
+    )
     before = admin.calls("collections")
     first = plugin.push(conn, request)
     assert [(r.ok, r.created) for r in first] == [(True, True), (True, True)]
     assert admin.calls("collections") == before + 1
-    second = plugin.push(conn, PushRequest("Lead", "upsert", (
-        PushItem("a", {"Hopin_Registration_Id__c": f"a{unique}", "Title": "Updated"}),
-    ), match_key="Hopin_Registration_Id__c"))
+    second = plugin.push(
+        conn,
+        PushRequest(
+            "Lead",
+            "upsert",
+            (PushItem("a", {"Hopin_Registration_Id__c": f"a{unique}", "Title": "Updated"}),),
+            match_key="Hopin_Registration_Id__c",
+        ),
+    )
     assert (second[0].ok, second[0].created, second[0].id) == (True, False, first[0].id)
     assert conn.sf.Lead.get(first[0].id)["Title"] == "Updated"
 
@@ -66,17 +81,29 @@ def test_upsert_by_email_uses_one_in_query_per_batch(conn, admin, unique):
 def test_upsert_by_email_with_two_matches_fails_that_record_only(conn, unique):
     for _ in range(2):
         conn.sf.Lead.create(lead(9, unique))
-    results = plugin.push(conn, PushRequest("Lead", "upsert", (
-        PushItem("dup", lead(9, unique)), PushItem("new", lead(10, unique))),
-        match_key="Email"))
+    results = plugin.push(
+        conn,
+        PushRequest(
+            "Lead",
+            "upsert",
+            (PushItem("dup", lead(9, unique)), PushItem("new", lead(10, unique))),
+            match_key="Email",
+        ),
+    )
     assert results[0].error.code == "MULTIPLE_MATCHES" and not results[0].retryable
     assert results[1].ok and results[1].created
 
 
 def test_update_and_delete(conn, unique):
     [made] = plugin.push(conn, PushRequest("Lead", "insert", (PushItem("x", lead(1, unique)),)))
-    updated = plugin.push(conn, PushRequest("Lead", "update", (
-        PushItem("x", {"Title": "Boss"}, id=made.id), PushItem("noid", {"Title": "x"}))))
+    updated = plugin.push(
+        conn,
+        PushRequest(
+            "Lead",
+            "update",
+            (PushItem("x", {"Title": "Boss"}, id=made.id), PushItem("noid", {"Title": "x"})),
+        ),
+    )
     assert updated[0].ok and not updated[0].created
     assert updated[1].error.code == "MISSING_ARGUMENT"
     deleted = plugin.push(conn, PushRequest("Lead", "delete", (PushItem("x", id=made.id),)))
@@ -94,8 +121,9 @@ def test_batches_of_200_per_call(conn, admin, unique):
 
 
 def test_bulk_api_2_above_threshold(sandbox, admin, unique):
-    conn = plugin.authenticate("salesforce", sandbox.settings(
-        "acme", bulk_threshold=3, bulk_wait=0.01))
+    conn = plugin.authenticate(
+        "salesforce", sandbox.settings("acme", bulk_threshold=3, bulk_wait=0.01)
+    )
     items = (
         PushItem("a", lead(1, unique)),
         PushItem("bad", {"LastName": "NoCompany"}),
@@ -114,17 +142,30 @@ def test_bulk_api_2_above_threshold(sandbox, admin, unique):
 
 
 def test_retries_injected_unable_to_lock_row_per_record(conn, admin, unique, no_wait):
-    admin.post("/faults", {"endpoint": "collections", "per_record": True,
-                           "error_code": "UNABLE_TO_LOCK_ROW", "times": 2})
-    results = plugin.push(conn, PushRequest("Lead", "insert", (
-        PushItem("a", lead(1, unique)), PushItem("b", lead(2, unique)))))
+    admin.post(
+        "/faults",
+        {
+            "endpoint": "collections",
+            "per_record": True,
+            "error_code": "UNABLE_TO_LOCK_ROW",
+            "times": 2,
+        },
+    )
+    results = plugin.push(
+        conn,
+        PushRequest(
+            "Lead", "insert", (PushItem("a", lead(1, unique)), PushItem("b", lead(2, unique)))
+        ),
+    )
     assert all(r.ok for r in results)
     assert admin.get("/faults") == []  # both injections were used up
 
 
 def test_retries_injected_unable_to_lock_row_and_503_per_call(conn, admin, unique, no_wait):
-    admin.post("/faults", {"endpoint": "collections", "status": 400,
-                           "error_code": "UNABLE_TO_LOCK_ROW", "times": 1})
+    admin.post(
+        "/faults",
+        {"endpoint": "collections", "status": 400, "error_code": "UNABLE_TO_LOCK_ROW", "times": 1},
+    )
     admin.post("/faults", {"endpoint": "collections", "status": 503, "times": 1})
     [result] = plugin.push(conn, PushRequest("Lead", "insert", (PushItem("a", lead(1, unique)),)))
     assert result.ok
@@ -137,15 +178,19 @@ def test_retry_exhaustion_raises_retryable(conn, admin, unique, no_wait):
         plugin.push(conn, PushRequest("Lead", "insert", (PushItem("a", lead(1, unique)),)))
     assert exc.value.status == 503
     admin.delete("/faults")
-    admin.post("/faults", {"endpoint": "collections", "per_record": True,
-                           "error_code": "UNABLE_TO_LOCK_ROW"})
+    admin.post(
+        "/faults",
+        {"endpoint": "collections", "per_record": True, "error_code": "UNABLE_TO_LOCK_ROW"},
+    )
     [result] = plugin.push(conn, PushRequest("Lead", "insert", (PushItem("a", lead(1, unique)),)))
     assert not result.ok and result.retryable and result.error.code == "UNABLE_TO_LOCK_ROW"
 
 
 def test_request_limit_exceeded_is_retryable_later(conn, admin, unique):
-    admin.post("/faults", {"endpoint": "query", "status": 403,
-                           "error_code": "REQUEST_LIMIT_EXCEEDED", "times": 1})
+    admin.post(
+        "/faults",
+        {"endpoint": "query", "status": 403, "error_code": "REQUEST_LIMIT_EXCEEDED", "times": 1},
+    )
     with pytest.raises(RetryableError) as exc:
         list(plugin.pull(conn, PullRequest("Lead", fields=("Id",), limit=1)))
     assert exc.value.code == "REQUEST_LIMIT_EXCEEDED" and exc.value.retry_after == 3600
@@ -160,8 +205,14 @@ def test_latency_injection(conn, admin):
 
 def test_unknown_field_fails_every_item_and_refreshes_schema(conn, admin, unique):
     conn.schema.object(conn, "Lead")
-    results = plugin.push(conn, PushRequest("Lead", "insert", (
-        PushItem("a", {"Nope__c": 1, **lead(1, unique)}), PushItem("b", lead(2, unique)))))
+    results = plugin.push(
+        conn,
+        PushRequest(
+            "Lead",
+            "insert",
+            (PushItem("a", {"Nope__c": 1, **lead(1, unique)}), PushItem("b", lead(2, unique))),
+        ),
+    )
     assert [r.error.code for r in results] == ["INVALID_FIELD", "INVALID_FIELD"]
     describes = admin.calls("describe")
     conn.schema.object(conn, "Lead")

@@ -14,8 +14,10 @@ def test_state_file_persists_records(tmp_path):
     state = tmp_path / "org.json"
     first = plugin.start_sandbox("salesforce", {"state_file": str(state)})
     conn = plugin.authenticate("salesforce", first.settings("acme"))
-    [made] = plugin.push(conn, PushRequest("Lead", "insert", (
-        PushItem("k", {"LastName": "Kept", "Company": "Persist"}),)))
+    [made] = plugin.push(
+        conn,
+        PushRequest("Lead", "insert", (PushItem("k", {"LastName": "Kept", "Company": "Persist"}),)),
+    )
     users = first.info()["users"]
     first.stop()
     assert json.loads(state.read_text())["records"]["Lead"][made.id]["LastName"] == "Kept"
@@ -25,8 +27,12 @@ def test_state_file_persists_records(tmp_path):
         conn = plugin.authenticate("salesforce", second.settings("acme"))
         [kept] = plugin.pull(conn, PullRequest("Lead", ids=(made.id,), fields=("LastName",)))
         assert kept.get("LastName") == "Kept"
-        [again] = plugin.push(conn, PushRequest("Lead", "insert", (
-            PushItem("k", {"LastName": "New", "Company": "Persist"}),)))
+        [again] = plugin.push(
+            conn,
+            PushRequest(
+                "Lead", "insert", (PushItem("k", {"LastName": "New", "Company": "Persist"}),)
+            ),
+        )
         assert again.id != made.id
     finally:
         second.stop()
@@ -35,9 +41,22 @@ def test_state_file_persists_records(tmp_path):
 def test_info_and_stop(sandbox):
     info = sandbox.info()
     json.dumps(info)
-    for key in ("url", "token_url", "admin_url", "admin_token", "ca_bundle", "org_id",
-                "client_id", "client_secret", "private_key_file", "username", "password",
-                "refresh_token", "users", "api_version"):
+    for key in (
+        "url",
+        "token_url",
+        "admin_url",
+        "admin_token",
+        "ca_bundle",
+        "org_id",
+        "client_id",
+        "client_secret",
+        "private_key_file",
+        "username",
+        "password",
+        "refresh_token",
+        "users",
+        "api_version",
+    ):
         assert key in info, key
     assert info["url"].startswith("https://127.0.0.1:")
     handle = plugin.start_sandbox("salesforce", {})
@@ -50,7 +69,8 @@ def test_info_and_stop(sandbox):
 
 def test_bad_config_names_the_path():
     with pytest.raises(ValueError) as exc:
-        plugin.start_sandbox("salesforce", {"config": {"custom_fields": {"Lead": [
-            {"name": "X__c", "typo": 1}]}}})
+        plugin.start_sandbox(
+            "salesforce", {"config": {"custom_fields": {"Lead": [{"name": "X__c", "typo": 1}]}}}
+        )
     assert "$.config.custom_fields" in str(exc.value)
     assert plugin.start_sandbox("hopin", {}) is None

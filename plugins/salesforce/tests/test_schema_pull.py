@@ -14,12 +14,22 @@ from eventsync_salesforce import pull as pull_mod
 def test_discover_default_objects(conn):
     schema = plugin.discover_schema(conn, None)
     assert schema.system == "salesforce"
-    assert {"Lead", "Contact", "Account", "Campaign", "CampaignMember",
-            "CampaignMemberStatus"} <= set(schema.objects)
+    assert {
+        "Lead",
+        "Contact",
+        "Account",
+        "Campaign",
+        "CampaignMember",
+        "CampaignMemberStatus",
+    } <= set(schema.objects)
     lead = schema.object("lead")
     last = lead.field("LastName")
-    assert (last.type, last.length, last.nillable, last.required_on_create) == \
-        ("string", 80, False, True)
+    assert (last.type, last.length, last.nillable, last.required_on_create) == (
+        "string",
+        80,
+        False,
+        True,
+    )
     ext = lead.field("Hopin_Registration_Id__c")
     assert ext.external_id and ext.id_lookup and ext.unique
     status = lead.field("Status")
@@ -28,8 +38,11 @@ def test_discover_default_objects(conn):
     assert lead.field("Id").type == "id" and not lead.field("Id").createable
     member = schema.object("CampaignMember")
     campaign_id = member.field("CampaignId")
-    assert (campaign_id.type, campaign_id.reference_to, campaign_id.relationship_name) == \
-        ("reference", ("Campaign",), "Campaign")
+    assert (campaign_id.type, campaign_id.reference_to, campaign_id.relationship_name) == (
+        "reference",
+        ("Campaign",),
+        "Campaign",
+    )
     assert not campaign_id.updateable
     assert member.relationship("Campaign") is campaign_id
 
@@ -61,16 +74,28 @@ def test_schema_refreshed_when_salesforce_answers_invalid_field(sandbox, admin, 
 
 
 def _seed(conn, company, count):
-    items = [{"attributes": {"type": "Lead"}, "LastName": f"P{i:03d}", "Company": company,
-              "Email": f"p{i}@{company}.com"} for i in range(count)]
-    return conn.sf.restful("composite/sobjects", method="POST",
-                           json={"allOrNone": False, "records": items})
+    items = [
+        {
+            "attributes": {"type": "Lead"},
+            "LastName": f"P{i:03d}",
+            "Company": company,
+            "Email": f"p{i}@{company}.com",
+        }
+        for i in range(count)
+    ]
+    return conn.sf.restful(
+        "composite/sobjects", method="POST", json={"allOrNone": False, "records": items}
+    )
 
 
 def test_pagination_over_several_pages_streams(conn, admin, unique):
     _seed(conn, unique, 45)
-    request = PullRequest("Lead", fields=("LastName", "Email"),
-                          filters=(Filter("Company", "=", unique),), page_size=10)
+    request = PullRequest(
+        "Lead",
+        fields=("LastName", "Email"),
+        filters=(Filter("Company", "=", unique),),
+        page_size=10,
+    )
     before = admin.calls("query")
     stream = plugin.pull(conn, request)
     first = next(stream)
@@ -87,67 +112,127 @@ def test_pull_by_ids_and_escaped_filters(conn, unique):
     tricky = f"O'Brien \\ {unique}"
     created = conn.sf.Lead.create({"LastName": tricky, "Company": unique})
     conn.sf.Lead.create({"LastName": "Other", "Company": unique})
-    by_filter = list(plugin.pull(conn, PullRequest("Lead", fields=("LastName",), filters=(
-        Filter("LastName", "=", tricky), Filter("Company", "in", [unique, "x' OR Name != '"])))))
+    by_filter = list(
+        plugin.pull(
+            conn,
+            PullRequest(
+                "Lead",
+                fields=("LastName",),
+                filters=(
+                    Filter("LastName", "=", tricky),
+                    Filter("Company", "in", [unique, "x' OR Name != '"]),
+                ),
+            ),
+        )
+    )
     assert [r.id for r in by_filter] == [created["id"]]
-    by_id = list(plugin.pull(conn, PullRequest("Lead", fields=("LastName",),
-                                               ids=(created["id"],))))
+    by_id = list(plugin.pull(conn, PullRequest("Lead", fields=("LastName",), ids=(created["id"],))))
     assert [r.get("LastName") for r in by_id] == [tricky]
-    like = list(plugin.pull(conn, PullRequest("Lead", fields=("LastName",), filters=(
-        Filter("Company", "=", unique), Filter("LastName", "like", "O'Brien%")))))
+    like = list(
+        plugin.pull(
+            conn,
+            PullRequest(
+                "Lead",
+                fields=("LastName",),
+                filters=(Filter("Company", "=", unique), Filter("LastName", "like", "O'Brien%")),
+            ),
+        )
+    )
     assert len(like) == 1
 
 
 def test_watermark_with_overlap_and_order(conn, unique):
     _seed(conn, unique, 5)
-    everything = list(plugin.pull(conn, PullRequest("Lead", fields=("LastName",),
-                                                    filters=(Filter("Company", "=", unique),))))
+    everything = list(
+        plugin.pull(
+            conn,
+            PullRequest("Lead", fields=("LastName",), filters=(Filter("Company", "=", unique),)),
+        )
+    )
     stamps = [(r.modified_at, r.id) for r in everything]
     assert stamps == sorted(stamps)
     last = everything[-1]
-    after = list(plugin.pull(conn, PullRequest(
-        "Lead", fields=("LastName",), filters=(Filter("Company", "=", unique),),
-        since=Watermark(last.modified_at, last.id))))
+    after = list(
+        plugin.pull(
+            conn,
+            PullRequest(
+                "Lead",
+                fields=("LastName",),
+                filters=(Filter("Company", "=", unique),),
+                since=Watermark(last.modified_at, last.id),
+            ),
+        )
+    )
     assert last.id not in [r.id for r in after]
     conn.sf.Lead.update(everything[0].id, {"Title": "changed"})
-    overlapping = list(plugin.pull(conn, PullRequest(
-        "Lead", fields=("LastName",), filters=(Filter("Company", "=", unique),),
-        since=Watermark(last.modified_at + dt.timedelta(seconds=1), last.id), overlap=5)))
+    overlapping = list(
+        plugin.pull(
+            conn,
+            PullRequest(
+                "Lead",
+                fields=("LastName",),
+                filters=(Filter("Company", "=", unique),),
+                since=Watermark(last.modified_at + dt.timedelta(seconds=1), last.id),
+                overlap=5,
+            ),
+        )
+    )
     assert {last.id, everything[0].id} <= {r.id for r in overlapping}
 
 
 def test_watermark_soql_shape(conn):
     schema = conn.schema.object(conn, "Lead")
     stamp = dt.datetime(2024, 1, 2, 3, 4, 5, 600000, tzinfo=dt.UTC)
-    text = pull_mod.build(schema, PullRequest("Lead", fields=("Email",),
-                                              since=Watermark(stamp, "00Q000000000001AAA")))
-    assert text == ("SELECT Email, Id, SystemModstamp FROM Lead WHERE (SystemModstamp > "
-                    "2024-01-02T03:04:05Z OR (SystemModstamp = 2024-01-02T03:04:05Z AND "
-                    "Id > '00Q000000000001AAA')) ORDER BY SystemModstamp ASC, Id ASC")
+    text = pull_mod.build(
+        schema, PullRequest("Lead", fields=("Email",), since=Watermark(stamp, "00Q000000000001AAA"))
+    )
+    assert text == (
+        "SELECT Email, Id, SystemModstamp FROM Lead WHERE (SystemModstamp > "
+        "2024-01-02T03:04:05Z OR (SystemModstamp = 2024-01-02T03:04:05Z AND "
+        "Id > '00Q000000000001AAA')) ORDER BY SystemModstamp ASC, Id ASC"
+    )
 
 
 def test_relationship_paths_and_deleted(conn, rest, unique):
-    campaign = rest("POST", "sobjects/Campaign/", json={
-        "Name": unique, "Hopin_Ticket_Code__c": f"TC-{unique}"}).json()["id"]
+    campaign = rest(
+        "POST", "sobjects/Campaign/", json={"Name": unique, "Hopin_Ticket_Code__c": f"TC-{unique}"}
+    ).json()["id"]
     lead = rest("POST", "sobjects/Lead/", json={"LastName": "Rel", "Company": unique}).json()["id"]
-    member = rest("POST", "sobjects/CampaignMember/", json={"CampaignId": campaign,
-                                                             "LeadId": lead}).json()["id"]
-    [record] = list(plugin.pull(conn, PullRequest(
-        "CampaignMember", fields=("Status", "Campaign.Hopin_Ticket_Code__c", "Lead.CreatedDate"),
-        filters=(Filter("CampaignId", "=", campaign),))))
+    member = rest(
+        "POST", "sobjects/CampaignMember/", json={"CampaignId": campaign, "LeadId": lead}
+    ).json()["id"]
+    [record] = list(
+        plugin.pull(
+            conn,
+            PullRequest(
+                "CampaignMember",
+                fields=("Status", "Campaign.Hopin_Ticket_Code__c", "Lead.CreatedDate"),
+                filters=(Filter("CampaignId", "=", campaign),),
+            ),
+        )
+    )
     assert record.id == member
     assert record.get("Campaign.Hopin_Ticket_Code__c") == f"TC-{unique}"
     assert isinstance(record.get("Lead.CreatedDate"), dt.datetime)
     rest("DELETE", f"sobjects/Lead/{lead}")
     live = list(plugin.pull(conn, PullRequest("Lead", ids=(lead,), fields=("LastName",))))
     assert live == []
-    [gone] = list(plugin.pull(conn, PullRequest("Lead", ids=(lead,), fields=("LastName",),
-                                                include_deleted=True)))
+    [gone] = list(
+        plugin.pull(
+            conn, PullRequest("Lead", ids=(lead,), fields=("LastName",), include_deleted=True)
+        )
+    )
     assert gone.deleted is True
 
 
 def test_pull_limit(conn, unique):
     _seed(conn, unique, 4)
-    records = list(plugin.pull(conn, PullRequest("Lead", fields=("LastName",), limit=2,
-                                                 filters=(Filter("Company", "=", unique),))))
+    records = list(
+        plugin.pull(
+            conn,
+            PullRequest(
+                "Lead", fields=("LastName",), limit=2, filters=(Filter("Company", "=", unique),)
+            ),
+        )
+    )
     assert len(records) == 2

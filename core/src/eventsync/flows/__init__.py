@@ -17,7 +17,12 @@ from .magic_links import MagicLinks
 
 __all__ = ["Flow", "FlowContext", "BUILTIN_FLOWS", "register_flows"]
 
-BUILTIN_FLOWS: tuple[type[Flow], ...] = (ExportRegistrations, ImportRegistrations, MagicLinks, Attendance)
+BUILTIN_FLOWS: tuple[type[Flow], ...] = (
+    ExportRegistrations,
+    ImportRegistrations,
+    MagicLinks,
+    Attendance,
+)
 
 
 @hookimpl

@@ -54,12 +54,21 @@ class Attendance(Flow):
         if not cfg.no_show_value or not self._event_over(ctx, cfg):
             return []
         report = self.report(ctx)
-        return [f"{NO_SHOW}{crm_id}" for email, crm_id in self.invitees(ctx).items() if email not in report]
+        return [
+            f"{NO_SHOW}{crm_id}"
+            for email, crm_id in self.invitees(ctx).items()
+            if email not in report
+        ]
 
     def _event_over(self, ctx: FlowContext, cfg: AttendanceConfig) -> bool:
         ends = [e.get(P.EVENT_END) for e in ctx.pull("platform", PullRequest(object=P.EVENT))]
-        ends = [e if isinstance(e, dt.datetime) else dt.datetime.fromisoformat(str(e).replace("Z", "+00:00"))
-                for e in ends if e]
+        ends = [
+            e
+            if isinstance(e, dt.datetime)
+            else dt.datetime.fromisoformat(str(e).replace("Z", "+00:00"))
+            for e in ends
+            if e
+        ]
         if not ends:
             return False
         return dt.datetime.now(dt.UTC).timestamp() >= max(ends).timestamp() + cfg.no_show_after
@@ -125,7 +134,7 @@ class Attendance(Flow):
         pending: list[tuple[PushItem, str]] = []
         for email in emails:
             if email.startswith(NO_SHOW):
-                invitee = email[len(NO_SHOW):]
+                invitee = email[len(NO_SHOW) :]
                 if invitee in attended_ids:
                     outcomes[email] = Outcome.done("attended: not a no-show")
                     continue
@@ -157,5 +166,7 @@ class Attendance(Flow):
                 outcomes[email] = Outcome.done("unchanged")
                 continue
             pending.append((PushItem(email, fields, id=crm_id), digest))
-        outcomes.update(push_and_link(ctx, self.name, "crm", cfg.target_object, "update", pending)[0])
+        outcomes.update(
+            push_and_link(ctx, self.name, "crm", cfg.target_object, "update", pending)[0]
+        )
         return [outcomes[e] for e in emails]

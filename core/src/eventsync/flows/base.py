@@ -42,7 +42,20 @@ from ..models import (
 from ..plugins import Hooks
 from ..store import Link, OutboxItem, StateStore
 
-__all__ = ["Flow", "FlowContext", "RelatedSource", "snapshot_of", "usable_snapshot", "denied", "outcome_of", "mapping_failure", "retry_outcome", "retry_all", "push_and_link", "Role"]
+__all__ = [
+    "Flow",
+    "FlowContext",
+    "RelatedSource",
+    "snapshot_of",
+    "usable_snapshot",
+    "denied",
+    "outcome_of",
+    "mapping_failure",
+    "retry_outcome",
+    "retry_all",
+    "push_and_link",
+    "Role",
+]
 
 Role = Literal["crm", "platform"]
 
@@ -88,14 +101,18 @@ class FlowContext:
         """Ask the ``admit_record`` hook; a denial is written to the sync log with its reason."""
         verdict = self.hooks.admit_record(flow, record, self.org, self.connections)
         if not verdict.allow and record.id:
-            self.store.log(self.org.name, flow, record.id, "denied", f"{verdict.source}: {verdict.reason}")
+            self.store.log(
+                self.org.name, flow, record.id, "denied", f"{verdict.source}: {verdict.reason}"
+            )
         return verdict
 
     def mapping(self, flow: str, source: str, target: str) -> RecordMapping:
         """The flow's configured field mapping."""
         return self.config.mapping(self.org.name, flow, source, target)
 
-    def map(self, record: Record, mapping: RecordMapping, target: ObjectSchema | None) -> dict[str, Any]:
+    def map(
+        self, record: Record, mapping: RecordMapping, target: ObjectSchema | None
+    ) -> dict[str, Any]:
         """Map one record through the ``map_record`` hook."""
         return self.hooks.map_record(record, mapping, target, self.transforms)
 
@@ -125,10 +142,18 @@ def snapshot_of(record: Record) -> dict[str, Any]:
     """A JSON-safe copy of a record, stamped with when it was read."""
     return {
         "snapshot_at": time.time(),
-        "record": json.loads(json.dumps({
-            "system": record.system, "object": record.object, "id": record.id, "fields": dict(record.fields),
-            "modified_at": record.modified_at.isoformat() if record.modified_at else None,
-        }, default=str)),
+        "record": json.loads(
+            json.dumps(
+                {
+                    "system": record.system,
+                    "object": record.object,
+                    "id": record.id,
+                    "fields": dict(record.fields),
+                    "modified_at": record.modified_at.isoformat() if record.modified_at else None,
+                },
+                default=str,
+            )
+        ),
     }
 
 
@@ -136,7 +161,12 @@ def usable_snapshot(item: OutboxItem) -> Record | None:
     """The record a mark carried, when it is still the latest word on the entity: the row was
     never re-marked since (generation 1), never failed, and the snapshot is recent."""
     payload = item.payload
-    if not isinstance(payload, dict) or "record" not in payload or item.generation != 1 or item.attempts:
+    if (
+        not isinstance(payload, dict)
+        or "record" not in payload
+        or item.generation != 1
+        or item.attempts
+    ):
         return None
     if time.time() - float(payload.get("snapshot_at", 0)) > SNAPSHOT_MAX_AGE:
         return None
@@ -222,7 +252,11 @@ class Flow:
 
 
 def push_and_link(
-    ctx: FlowContext, flow: str, role: Role, obj: str, operation: Operation,
+    ctx: FlowContext,
+    flow: str,
+    role: Role,
+    obj: str,
+    operation: Operation,
     pending: Sequence[tuple[PushItem, str]],
 ) -> tuple[dict[str, Outcome], list[Link]]:
     """Push ``pending`` items (each with the digest of its fields) in one call, record a link
@@ -250,7 +284,9 @@ def push_and_link(
 
 def retry_outcome(exc: RetryableError) -> Outcome:
     """The retry outcome of a call that failed transiently."""
-    return Outcome.retry(RemoteFailure(exc.code, exc.message, exc.fields, retryable=True), exc.retry_after)
+    return Outcome.retry(
+        RemoteFailure(exc.code, exc.message, exc.fields, retryable=True), exc.retry_after
+    )
 
 
 def retry_all(items: Iterable[object], exc: RetryableError) -> list[Outcome]:

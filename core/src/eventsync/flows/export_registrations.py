@@ -65,7 +65,11 @@ class ExportRegistrations(Flow):
         stale = tuple(e for e in ids if e not in found)
         try:
             if stale:
-                found.update((r.id, r) for r in ctx.pull("platform", PullRequest(object=SOURCE, ids=stale)) if r.id)
+                found.update(
+                    (r.id, r)
+                    for r in ctx.pull("platform", PullRequest(object=SOURCE, ids=stale))
+                    if r.id
+                )
         except RetryableError as exc:
             return retry_all(items, exc)
         target = ctx.describe("crm", cfg.target_object)
@@ -121,7 +125,9 @@ class ExportRegistrations(Flow):
         # 2. The rest: find or create through the match key or the cascade.
         unlinked = [e for e in by_entity if e not in links]
 
-        updates: list[tuple[str, str, str]] = [(e, link.target_object, link.target_id) for e, link in linked]
+        updates: list[tuple[str, str, str]] = [
+            (e, link.target_object, link.target_id) for e, link in linked
+        ]
         creates: list[str] = []
         if unlinked:
             if cfg.match_cascade or cfg.update_only:
@@ -131,7 +137,9 @@ class ExportRegistrations(Flow):
                     if not remaining:
                         break
                     values = {
-                        e: by_entity[e][0].get(step.match_key) for e in remaining if by_entity[e][0].get(step.match_key)
+                        e: by_entity[e][0].get(step.match_key)
+                        for e in remaining
+                        if by_entity[e][0].get(step.match_key)
                     }
                     matches = self._match(ctx, step.object, step.match_key, set(values.values()))
                     still = []
@@ -149,38 +157,72 @@ class ExportRegistrations(Flow):
                     creates = remaining
             else:
                 request = PushRequest(
-                    cfg.target_object, "upsert",
-                    tuple(PushItem(e, by_entity[e][0]) for e in unlinked), match_key=cfg.match_key,
+                    cfg.target_object,
+                    "upsert",
+                    tuple(PushItem(e, by_entity[e][0]) for e in unlinked),
+                    match_key=cfg.match_key,
                 )
                 for result in ctx.push("crm", request):
                     outcomes[result.key] = outcome_of(result)
                     if result.ok and result.id:
-                        new_links.append(Link(ctx.org.name, self.name, result.key, cfg.target_object,
-                                              result.id, by_entity[result.key][1]))
+                        new_links.append(
+                            Link(
+                                ctx.org.name,
+                                self.name,
+                                result.key,
+                                cfg.target_object,
+                                result.id,
+                                by_entity[result.key][1],
+                            )
+                        )
 
         # Updates grouped per object (a cascade may update Contacts and Leads in one batch).
         per_object: dict[str, list[tuple[str, str]]] = {}
         for entity, obj, target_id in updates:
             per_object.setdefault(obj, []).append((entity, target_id))
         for obj, rows in per_object.items():
-            request = PushRequest(obj, "update", tuple(
-                PushItem(e, _fields_of(ctx, obj, _without(by_entity[e][0], "Id")), id=tid) for e, tid in rows
-            ))
+            request = PushRequest(
+                obj,
+                "update",
+                tuple(
+                    PushItem(e, _fields_of(ctx, obj, _without(by_entity[e][0], "Id")), id=tid)
+                    for e, tid in rows
+                ),
+            )
             targets = dict(rows)
             for result in ctx.push("crm", request):
                 outcomes[result.key] = outcome_of(result)
                 if result.ok:
-                    new_links.append(Link(ctx.org.name, self.name, result.key, obj,
-                                          result.id or targets[result.key], by_entity[result.key][1]))
+                    new_links.append(
+                        Link(
+                            ctx.org.name,
+                            self.name,
+                            result.key,
+                            obj,
+                            result.id or targets[result.key],
+                            by_entity[result.key][1],
+                        )
+                    )
         if creates:
             last = cfg.match_cascade[-1].object if cfg.match_cascade else cfg.target_object
-            request = PushRequest(last, "insert", tuple(PushItem(e, _fields_of(ctx, last, by_entity[e][0]))
-                                                        for e in creates))
+            request = PushRequest(
+                last,
+                "insert",
+                tuple(PushItem(e, _fields_of(ctx, last, by_entity[e][0])) for e in creates),
+            )
             for result in ctx.push("crm", request):
                 outcomes[result.key] = outcome_of(result)
                 if result.ok and result.id:
-                    new_links.append(Link(ctx.org.name, self.name, result.key, last, result.id,
-                                          by_entity[result.key][1]))
+                    new_links.append(
+                        Link(
+                            ctx.org.name,
+                            self.name,
+                            result.key,
+                            last,
+                            result.id,
+                            by_entity[result.key][1],
+                        )
+                    )
         ctx.store.put_links(new_links)
         return outcomes
 
@@ -188,7 +230,9 @@ class ExportRegistrations(Flow):
         """One query: existing ``obj`` records whose ``key`` is among ``values`` (lower-cased)."""
         if not values:
             return {}
-        request = PullRequest(object=obj, fields=("Id", key), filters=(Filter(key, "in", sorted(map(str, values))),))
+        request = PullRequest(
+            object=obj, fields=("Id", key), filters=(Filter(key, "in", sorted(map(str, values))),)
+        )
         found: dict[str, str] = {}
         for record in ctx.pull("crm", request):
             value = record.get(key)

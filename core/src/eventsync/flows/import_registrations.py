@@ -57,7 +57,9 @@ class ImportRegistrations(Flow):
                 wanted[entry.source] = None
             if entry.template:
                 wanted.update(dict.fromkeys(template_paths(entry.template)))
-        wanted.update(dict.fromkeys(ctx.hooks.required_fields(self.name, cfg.source_object, ctx.org)))
+        wanted.update(
+            dict.fromkeys(ctx.hooks.required_fields(self.name, cfg.source_object, ctx.org))
+        )
         return tuple(wanted)
 
     def poll_request(self, ctx: FlowContext, since: Watermark | None) -> PullRequest:
@@ -68,7 +70,9 @@ class ImportRegistrations(Flow):
     def entities_from(self, ctx: FlowContext, notification: Notification) -> list[str]:
         """Record ids of the configured object named by a CRM outbound message."""
         cfg: ImportRegistrationsConfig = ctx.settings(self.name)
-        return [e.id for e in notification.entities if e.object.lower() == cfg.source_object.lower()]
+        return [
+            e.id for e in notification.entities if e.object.lower() == cfg.source_object.lower()
+        ]
 
     def related_sources(self, ctx: FlowContext) -> list[RelatedSource]:
         """Parents reached through the gate's and the ticket code's relationship paths.
@@ -80,24 +84,33 @@ class ImportRegistrations(Flow):
         described = ctx.describe("crm", cfg.source_object)
         if described is None:
             return []
-        paths = [cfg.ticket_code_field, *ctx.hooks.required_fields(self.name, cfg.source_object, ctx.org)]
+        paths = [
+            cfg.ticket_code_field,
+            *ctx.hooks.required_fields(self.name, cfg.source_object, ctx.org),
+        ]
         sources = []
         for head in dict.fromkeys(p.split(".", 1)[0] for p in paths if "." in p):
             relation = described.relationship(head)
             if relation is None or not relation.reference_to:
                 continue
-            sources.append(RelatedSource(
-                name=f"{cfg.source_object}.{head}",
-                request=functools.partial(_changed_since, relation.reference_to[0]),
-                entities=functools.partial(self._children, ctx, cfg, relation.name),
-            ))
+            sources.append(
+                RelatedSource(
+                    name=f"{cfg.source_object}.{head}",
+                    request=functools.partial(_changed_since, relation.reference_to[0]),
+                    entities=functools.partial(self._children, ctx, cfg, relation.name),
+                )
+            )
         return sources
 
-    def _children(self, ctx: FlowContext, cfg: ImportRegistrationsConfig, ref: str, parents: list[Record]) -> list[str]:
+    def _children(
+        self, ctx: FlowContext, cfg: ImportRegistrationsConfig, ref: str, parents: list[Record]
+    ) -> list[str]:
         ids = sorted({p.id for p in parents if p.id})
         if not ids:
             return []
-        request = PullRequest(object=cfg.source_object, fields=("Id",), filters=(Filter(ref, "in", ids),))
+        request = PullRequest(
+            object=cfg.source_object, fields=("Id",), filters=(Filter(ref, "in", ids),)
+        )
         return [r.id for r in ctx.pull("crm", request) if r.id]
 
     def tickets(self, ctx: FlowContext) -> dict[str, str]:
@@ -117,8 +130,15 @@ class ImportRegistrations(Flow):
         cfg: ImportRegistrationsConfig = ctx.settings(self.name)
         ids = [i.entity for i in items]
         try:
-            records = {r.id: r for r in ctx.pull("crm", PullRequest(
-                object=cfg.source_object, fields=self._fields(ctx, cfg), ids=tuple(ids)))}
+            records = {
+                r.id: r
+                for r in ctx.pull(
+                    "crm",
+                    PullRequest(
+                        object=cfg.source_object, fields=self._fields(ctx, cfg), ids=tuple(ids)
+                    ),
+                )
+            }
             tickets = self.tickets(ctx)
         except RetryableError as exc:
             return retry_all(items, exc)
@@ -138,22 +158,26 @@ class ImportRegistrations(Flow):
                 continue
             code = record.get(cfg.ticket_code_field)
             if code in (None, ""):
-                outcomes[entity] = Outcome.dead(RemoteFailure(
-                    "NO_INTEGRATION_CODE",
-                    f"{cfg.source_object} {entity} has no integration code in {cfg.ticket_code_field}; "
-                    f"set it to the code shown after '=' in the Hopin ticket's registration URL",
-                    (cfg.ticket_code_field,),
-                ))
+                outcomes[entity] = Outcome.dead(
+                    RemoteFailure(
+                        "NO_INTEGRATION_CODE",
+                        f"{cfg.source_object} {entity} has no integration code in {cfg.ticket_code_field}; "
+                        f"set it to the code shown after '=' in the Hopin ticket's registration URL",
+                        (cfg.ticket_code_field,),
+                    )
+                )
                 continue
             ticket_id = tickets.get(str(code))
             if ticket_id is None:
                 ctx.forget("tickets")  # a ticket created a moment ago is found on retry
-                outcomes[entity] = Outcome.dead(RemoteFailure(
-                    "UNKNOWN_INTEGRATION_CODE",
-                    f"integration code {code!r} (from {cfg.source_object}.{cfg.ticket_code_field}) "
-                    f"matches no ticket of the event; known codes: {', '.join(sorted(tickets)) or 'none'}",
-                    (cfg.ticket_code_field,),
-                ))
+                outcomes[entity] = Outcome.dead(
+                    RemoteFailure(
+                        "UNKNOWN_INTEGRATION_CODE",
+                        f"integration code {code!r} (from {cfg.source_object}.{cfg.ticket_code_field}) "
+                        f"matches no ticket of the event; known codes: {', '.join(sorted(tickets)) or 'none'}",
+                        (cfg.ticket_code_field,),
+                    )
+                )
                 continue
             try:
                 fields: dict[str, Any] = ctx.map(record, mapping, target)
@@ -169,7 +193,9 @@ class ImportRegistrations(Flow):
                 continue
             pending.append((PushItem(entity, fields), digest))
 
-        written, new_links = push_and_link(ctx, self.name, "platform", P.MAGIC_LINK, "upsert", pending)
+        written, new_links = push_and_link(
+            ctx, self.name, "platform", P.MAGIC_LINK, "upsert", pending
+        )
         outcomes.update(written)
         if new_links and ctx.enabled("magic_links"):
             ctx.mark("magic_links", [link.source_key for link in new_links])

@@ -71,7 +71,14 @@ class MagicLinks(Flow):
         mine = ctx.store.get_links(ctx.org.name, self.name, ids)
         link_ids = tuple(sorted({link.target_id for link in imports.values()}))
         try:
-            magic = {r.id: r for r in ctx.pull("platform", PullRequest(object=P.MAGIC_LINK, ids=link_ids))} if link_ids else {}
+            magic = (
+                {
+                    r.id: r
+                    for r in ctx.pull("platform", PullRequest(object=P.MAGIC_LINK, ids=link_ids))
+                }
+                if link_ids
+                else {}
+            )
         except RetryableError as exc:
             return retry_all(items, exc)
         outcomes: dict[str, Outcome] = {}

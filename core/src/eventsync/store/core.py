@@ -28,7 +28,10 @@ class StateStore(OutboxOps, DeadLetterOps, LinkOps, SyncLogOps):
     """
 
     def __init__(
-        self, engine: Engine, tables: Tables, policy: RetryPolicy | None = None,
+        self,
+        engine: Engine,
+        tables: Tables,
+        policy: RetryPolicy | None = None,
         clock: Clock | None = None,
     ) -> None:
         super().__init__(engine, tables, policy or RetryPolicy(), clock)
@@ -71,16 +74,24 @@ class StateStore(OutboxOps, DeadLetterOps, LinkOps, SyncLogOps):
             raise ValueError("schema= needs a PostgreSQL URL; use prefix= with SQLite")
         policy = policy or RetryPolicy()
         overrides: dict[str, Any] = {
-            k: v for k, v in (("max_attempts", max_attempts), ("backoff_base", backoff_base),
-                              ("backoff_cap", backoff_cap)) if v is not None
+            k: v
+            for k, v in (
+                ("max_attempts", max_attempts),
+                ("backoff_base", backoff_base),
+                ("backoff_cap", backoff_cap),
+            )
+            if v is not None
         }
         if overrides:
             import attrs
 
             policy = attrs.evolve(policy, **overrides)
         engine = create_engine(
-            make_url(url, path), busy_timeout=busy_timeout, sqlite_synchronous=sqlite_synchronous,
-            pool_size=pool_size, echo=echo,
+            make_url(url, path),
+            busy_timeout=busy_timeout,
+            sqlite_synchronous=sqlite_synchronous,
+            pool_size=pool_size,
+            echo=echo,
         )
         tables = build_tables(prefix, schema)
         try:

@@ -16,9 +16,17 @@ __all__ = ["DeadLetterOps"]
 
 def _dead_letter(row: Any) -> DeadLetter:
     return DeadLetter(
-        id=row.id, org=row.org, flow=row.flow, entity=row.entity, code=row.code,
-        message=row.message, fields=tuple(row.fields or ()), attempts=row.attempts,
-        payload=row.payload, hint=row.hint, first_failure_at=row.first_failure_at,
+        id=row.id,
+        org=row.org,
+        flow=row.flow,
+        entity=row.entity,
+        code=row.code,
+        message=row.message,
+        fields=tuple(row.fields or ()),
+        attempts=row.attempts,
+        payload=row.payload,
+        hint=row.hint,
+        first_failure_at=row.first_failure_at,
         last_failure_at=row.last_failure_at,
     )
 
@@ -26,9 +34,7 @@ def _dead_letter(row: Any) -> DeadLetter:
 class DeadLetterOps(StoreBase):
     """Dead-letter operations of ``StateStore``."""
 
-    def _dl_filter(
-        self, ids: Sequence[int] | None, org: str | None, flow: str | None
-    ) -> list[Any]:
+    def _dl_filter(self, ids: Sequence[int] | None, org: str | None, flow: str | None) -> list[Any]:
         d = self.tables.dead_letters
         where: list[Any] = []
         if ids is not None:
@@ -45,8 +51,11 @@ class DeadLetterOps(StoreBase):
         """Dead letters, most recent failure first, optionally of one org and/or flow."""
         d = self.tables.dead_letters
         q = (
-            sa.select(d).where(*self._dl_filter(None, org, flow))
-            .order_by(d.c.last_failure_at.desc(), d.c.id.desc()).limit(limit).offset(offset)
+            sa.select(d)
+            .where(*self._dl_filter(None, org, flow))
+            .order_by(d.c.last_failure_at.desc(), d.c.id.desc())
+            .limit(limit)
+            .offset(offset)
         )
         with self.engine.connect() as conn:
             return [_dead_letter(r) for r in conn.execute(q)]
@@ -73,16 +82,30 @@ class DeadLetterOps(StoreBase):
             if not rows:
                 return 0
             values = [
-                dict(org=r.org, flow=r.flow, entity=r.entity, generation=1, attempts=0,
-                     payload=r.payload, hint=r.hint, created_at=now, marked_at=now, due_at=now)
+                dict(
+                    org=r.org,
+                    flow=r.flow,
+                    entity=r.entity,
+                    generation=1,
+                    attempts=0,
+                    payload=r.payload,
+                    hint=r.hint,
+                    created_at=now,
+                    marked_at=now,
+                    due_at=now,
+                )
                 for r in rows
             ]
             ins = self._insert(o).values(values)
             conn.execute(
                 ins.on_conflict_do_update(
                     index_elements=[o.c.org, o.c.flow, o.c.entity],
-                    set_={"generation": o.c.generation + 1, "marked_at": now, "attempts": 0,
-                          "due_at": now},
+                    set_={
+                        "generation": o.c.generation + 1,
+                        "marked_at": now,
+                        "attempts": 0,
+                        "due_at": now,
+                    },
                 )
             )
             conn.execute(sa.delete(d).where(d.c.id.in_([r.id for r in rows])))

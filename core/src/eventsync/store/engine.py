@@ -71,15 +71,24 @@ def create_engine(
     if url.get_backend_name() == "sqlite":
         sync = sqlite_synchronous.upper()
         if sync not in _SYNCHRONOUS:
-            raise ConfigurationError([f"state store: sqlite_synchronous must be one of {sorted(_SYNCHRONOUS)}"])
+            raise ConfigurationError(
+                [f"state store: sqlite_synchronous must be one of {sorted(_SYNCHRONOUS)}"]
+            )
         engine = sa.create_engine(
-            url, echo=echo, pool_size=pool_size, max_overflow=pool_size,
+            url,
+            echo=echo,
+            pool_size=pool_size,
+            max_overflow=pool_size,
             connect_args={"timeout": busy_timeout, "check_same_thread": False},
         )
         _configure_sqlite(engine, int(busy_timeout * 1000), sync)
         return engine
     return sa.create_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
         isolation_level="READ COMMITTED",
     )
 

@@ -24,8 +24,13 @@ def content_hash(data: Any) -> str:
 
 def _link(row: Any) -> Link:
     return Link(
-        org=row.org, flow=row.flow, source_key=row.source_key, target_object=row.target_object,
-        target_id=row.target_id, hash=row.hash, updated_at=row.updated_at,
+        org=row.org,
+        flow=row.flow,
+        source_key=row.source_key,
+        target_object=row.target_object,
+        target_id=row.target_id,
+        hash=row.hash,
+        updated_at=row.updated_at,
     )
 
 
@@ -44,7 +49,9 @@ class LinkOps(StoreBase):
         with self.engine.connect() as conn:
             for start in range(0, len(keys), 500):
                 q = sa.select(lk).where(
-                    lk.c.org == org, lk.c.flow == flow, lk.c.source_key.in_(keys[start:start + 500])
+                    lk.c.org == org,
+                    lk.c.flow == flow,
+                    lk.c.source_key.in_(keys[start : start + 500]),
                 )
                 found.update((r.source_key, _link(r)) for r in conn.execute(q))
         return found
@@ -59,7 +66,12 @@ class LinkOps(StoreBase):
             return [_link(r) for r in conn.execute(q)]
 
     def put_link(
-        self, org: str, flow: str, source_key: str, target_object: str, target_id: str,
+        self,
+        org: str,
+        flow: str,
+        source_key: str,
+        target_object: str,
+        target_id: str,
         hash: str | None = None,
     ) -> Link:
         """Create or replace the link of one source entity; return it."""
@@ -76,8 +88,13 @@ class LinkOps(StoreBase):
         lk = self.tables.links
         rows = {
             (x.org, x.flow, x.source_key): dict(
-                org=x.org, flow=x.flow, source_key=x.source_key, target_object=x.target_object,
-                target_id=x.target_id, hash=x.hash, updated_at=now,
+                org=x.org,
+                flow=x.flow,
+                source_key=x.source_key,
+                target_object=x.target_object,
+                target_id=x.target_id,
+                hash=x.hash,
+                updated_at=now,
             )
             for x in links
         }
@@ -86,12 +103,14 @@ class LinkOps(StoreBase):
         values = list(rows.values())
         with self._tx() as conn:
             for start in range(0, len(values), 500):
-                ins = self._insert(lk).values(values[start:start + 500])
+                ins = self._insert(lk).values(values[start : start + 500])
                 conn.execute(
                     ins.on_conflict_do_update(
                         index_elements=[lk.c.org, lk.c.flow, lk.c.source_key],
-                        set_={k: ins.excluded[k] for k in
-                              ("target_object", "target_id", "hash", "updated_at")},
+                        set_={
+                            k: ins.excluded[k]
+                            for k in ("target_object", "target_id", "hash", "updated_at")
+                        },
                     )
                 )
         return len(values)
@@ -100,18 +119,22 @@ class LinkOps(StoreBase):
         """Forget the link of one source entity; True when there was one."""
         lk = self.tables.links
         with self._tx() as conn:
-            return bool(conn.execute(sa.delete(lk).where(
-                lk.c.org == org, lk.c.flow == flow, lk.c.source_key == source_key
-            )).rowcount)
+            return bool(
+                conn.execute(
+                    sa.delete(lk).where(
+                        lk.c.org == org, lk.c.flow == flow, lk.c.source_key == source_key
+                    )
+                ).rowcount
+            )
 
     # ------------------------------------------------------------------ watermarks
     def get_watermark(self, org: str, flow: str, source: str) -> Watermark | None:
         """The ``(timestamp, id)`` position a poller of ``source`` reached, or None."""
         w = self.tables.watermarks
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(w).where(
-                w.c.org == org, w.c.flow == flow, w.c.source == source
-            )).first()
+            row = conn.execute(
+                sa.select(w).where(w.c.org == org, w.c.flow == flow, w.c.source == source)
+            ).first()
         return None if row is None else Watermark(timestamp=row.ts, id=row.last_id)
 
     def set_watermark(
@@ -127,14 +150,22 @@ class LinkOps(StoreBase):
         with self._tx() as conn:
             row = conn.execute(sa.select(w).where(*where)).first()
             if row is None:
-                conn.execute(w.insert().values(
-                    org=org, flow=flow, source=source, ts=mark.timestamp, last_id=mark.id,
-                    updated_at=self._now(),
-                ))
+                conn.execute(
+                    w.insert().values(
+                        org=org,
+                        flow=flow,
+                        source=source,
+                        ts=mark.timestamp,
+                        last_id=mark.id,
+                        updated_at=self._now(),
+                    )
+                )
                 return mark
             if not force and (mark.timestamp, mark.id) <= (row.ts, row.last_id):
                 return Watermark(timestamp=row.ts, id=row.last_id)
-            conn.execute(sa.update(w).where(*where).values(
-                ts=mark.timestamp, last_id=mark.id, updated_at=self._now()
-            ))
+            conn.execute(
+                sa.update(w)
+                .where(*where)
+                .values(ts=mark.timestamp, last_id=mark.id, updated_at=self._now())
+            )
             return mark

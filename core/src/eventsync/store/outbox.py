@@ -53,9 +53,18 @@ class Failed:
 
 def _item(row: Any) -> OutboxItem:
     return OutboxItem(
-        id=row.id, org=row.org, flow=row.flow, entity=row.entity, generation=row.generation,
-        attempts=row.attempts, payload=row.payload, hint=row.hint, lease_token=row.lease_token,
-        leased_by=row.leased_by, lease_until=row.lease_until, created_at=row.created_at,
+        id=row.id,
+        org=row.org,
+        flow=row.flow,
+        entity=row.entity,
+        generation=row.generation,
+        attempts=row.attempts,
+        payload=row.payload,
+        hint=row.hint,
+        lease_token=row.lease_token,
+        leased_by=row.leased_by,
+        lease_until=row.lease_until,
+        created_at=row.created_at,
         last_error=row.last_error,
     )
 
@@ -178,21 +187,26 @@ class OutboxOps(StoreBase):
             ).first()
             if first is None:
                 return []
-            ids = conn.execute(
-                self._for_update(
-                    sa.select(o.c.id)
-                    .where(*due, o.c.org == first.org, o.c.flow == first.flow)
-                    .order_by(*order)
-                    .limit(limit)
+            ids = (
+                conn.execute(
+                    self._for_update(
+                        sa.select(o.c.id)
+                        .where(*due, o.c.org == first.org, o.c.flow == first.flow)
+                        .order_by(*order)
+                        .limit(limit)
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
             if not ids:  # pragma: no cover - the first row was due a moment ago
                 return []
             rows = conn.execute(
                 sa.update(o)
                 .where(o.c.id.in_(ids))
                 .values(
-                    lease_token=token, leased_by=worker_id,
+                    lease_token=token,
+                    leased_by=worker_id,
                     lease_until=now + dt.timedelta(seconds=lease_seconds),
                     leased_generation=o.c.generation,
                 )
@@ -214,12 +228,21 @@ class OutboxOps(StoreBase):
             due.append(o.c.flow == flow)
         with self.engine.connect() as conn:
             first = conn.execute(
-                sa.select(o.c.org, o.c.flow, o.c.marked_at).where(*due).order_by(o.c.due_at, o.c.id).limit(1)
+                sa.select(o.c.org, o.c.flow, o.c.marked_at)
+                .where(*due)
+                .order_by(o.c.due_at, o.c.id)
+                .limit(1)
             ).first()
             if first is None:
                 return 0, None
-            ids = sa.select(o.c.id).where(*due, o.c.org == first.org, o.c.flow == first.flow).limit(limit)
-            count = conn.execute(sa.select(sa.func.count()).select_from(ids.subquery())).scalar_one()
+            ids = (
+                sa.select(o.c.id)
+                .where(*due, o.c.org == first.org, o.c.flow == first.flow)
+                .limit(limit)
+            )
+            count = conn.execute(
+                sa.select(sa.func.count()).select_from(ids.subquery())
+            ).scalar_one()
         return int(count), first.marked_at
 
     def extend(self, items: Sequence[OutboxItem], lease_seconds: float) -> int:
@@ -233,7 +256,8 @@ class OutboxOps(StoreBase):
         with self._tx() as conn:
             for token, ids in _by_token(items).items():
                 count += conn.execute(
-                    sa.update(o).where(o.c.id.in_(ids), o.c.lease_token == token)
+                    sa.update(o)
+                    .where(o.c.id.in_(ids), o.c.lease_token == token)
                     .values(lease_until=until)
                 ).rowcount
         return count
@@ -248,7 +272,9 @@ class OutboxOps(StoreBase):
         with self._tx() as conn:
             for token, ids in _by_token(items).items():
                 count += conn.execute(
-                    sa.update(o).where(o.c.id.in_(ids), o.c.lease_token == token).values(**_UNLEASED)
+                    sa.update(o)
+                    .where(o.c.id.in_(ids), o.c.lease_token == token)
+                    .values(**_UNLEASED)
                 ).rowcount
         return count
 
@@ -268,20 +294,36 @@ class OutboxOps(StoreBase):
         requeued: list[int] = []
         with self._tx() as conn:
             for token, ids in _by_token(items).items():
-                deleted = conn.execute(
-                    sa.delete(o)
-                    .where(o.c.id.in_(ids), o.c.lease_token == token,
-                           o.c.generation == o.c.leased_generation)
-                    .returning(o.c.id)
-                ).scalars().all()
+                deleted = (
+                    conn.execute(
+                        sa.delete(o)
+                        .where(
+                            o.c.id.in_(ids),
+                            o.c.lease_token == token,
+                            o.c.generation == o.c.leased_generation,
+                        )
+                        .returning(o.c.id)
+                    )
+                    .scalars()
+                    .all()
+                )
                 done.extend(deleted)
-                moved = conn.execute(
-                    sa.update(o)
-                    .where(o.c.id.in_(ids), o.c.lease_token == token)
-                    .values(**_UNLEASED, attempts=0, due_at=now, created_at=o.c.marked_at,
-                            first_failure_at=None)
-                    .returning(o.c.id)
-                ).scalars().all()
+                moved = (
+                    conn.execute(
+                        sa.update(o)
+                        .where(o.c.id.in_(ids), o.c.lease_token == token)
+                        .values(
+                            **_UNLEASED,
+                            attempts=0,
+                            due_at=now,
+                            created_at=o.c.marked_at,
+                            first_failure_at=None,
+                        )
+                        .returning(o.c.id)
+                    )
+                    .scalars()
+                    .all()
+                )
                 requeued.extend(moved)
             done_set = set(done)
             by_flow: dict[tuple[str, str], list[str]] = {}
@@ -294,7 +336,8 @@ class OutboxOps(StoreBase):
                 )
         gone = set(done) | set(requeued)
         return CompleteResult(
-            completed=tuple(done), requeued=tuple(requeued),
+            completed=tuple(done),
+            requeued=tuple(requeued),
             lost=tuple(i.id for i in items if i.id not in gone),
         )
 
@@ -343,35 +386,59 @@ class OutboxOps(StoreBase):
         retryable = failure.retryable if entry.retryable is None else entry.retryable
         moved = row.generation != row.leased_generation
         first_failure = row.first_failure_at or now
-        error = dict(last_error_code=failure.code, last_error=failure.message,
-                     first_failure_at=first_failure)
+        error = dict(
+            last_error_code=failure.code, last_error=failure.message, first_failure_at=first_failure
+        )
         where = sa.and_(o.c.id == item.id, o.c.lease_token == item.lease_token)
         if not retryable and moved:
-            conn.execute(sa.update(o).where(where).values(**_UNLEASED, **error, attempts=0, due_at=now))
+            conn.execute(
+                sa.update(o).where(where).values(**_UNLEASED, **error, attempts=0, due_at=now)
+            )
             return "requeued"
         attempts = row.attempts + 1
         if retryable and attempts < self.policy.max_attempts:
             delay = self.backoff_seconds(attempts, entry.retry_after)
             conn.execute(
-                sa.update(o).where(where).values(
-                    **_UNLEASED, **error, attempts=attempts,
+                sa.update(o)
+                .where(where)
+                .values(
+                    **_UNLEASED,
+                    **error,
+                    attempts=attempts,
                     due_at=now + dt.timedelta(seconds=delay),
                 )
             )
             return "retry"
         d = self.tables.dead_letters
         values = dict(
-            org=row.org, flow=row.flow, entity=row.entity, code=failure.code,
-            message=failure.message, fields=list(failure.fields), attempts=attempts,
-            payload=row.payload, hint=row.hint, first_failure_at=first_failure,
+            org=row.org,
+            flow=row.flow,
+            entity=row.entity,
+            code=failure.code,
+            message=failure.message,
+            fields=list(failure.fields),
+            attempts=attempts,
+            payload=row.payload,
+            hint=row.hint,
+            first_failure_at=first_failure,
             last_failure_at=now,
         )
         ins = self._insert(d).values(**values)
         conn.execute(
             ins.on_conflict_do_update(
                 index_elements=[d.c.org, d.c.flow, d.c.entity],
-                set_={k: ins.excluded[k] for k in
-                      ("code", "message", "fields", "attempts", "payload", "hint", "last_failure_at")},
+                set_={
+                    k: ins.excluded[k]
+                    for k in (
+                        "code",
+                        "message",
+                        "fields",
+                        "attempts",
+                        "payload",
+                        "hint",
+                        "last_failure_at",
+                    )
+                },
             )
         )
         conn.execute(sa.delete(o).where(where))
@@ -410,6 +477,14 @@ def _new_row(
     org: str, flow: str, entity: str, payload: Any, hint: str | None, now: dt.datetime
 ) -> dict[str, Any]:
     return dict(
-        org=org, flow=flow, entity=entity, generation=1, attempts=0, payload=payload, hint=hint,
-        created_at=now, marked_at=now, due_at=now,
+        org=org,
+        flow=flow,
+        entity=entity,
+        generation=1,
+        attempts=0,
+        payload=payload,
+        hint=hint,
+        created_at=now,
+        marked_at=now,
+        due_at=now,
     )

@@ -78,7 +78,8 @@ def build_tables(prefix: str = "", schema: str | None = None) -> Tables:
     p = prefix
     schema_version = _schema_version_table(md, p)
     links = sa.Table(
-        f"{p}links", md,
+        f"{p}links",
+        md,
         sa.Column("org", KEY, primary_key=True),
         sa.Column("flow", KEY, primary_key=True),
         sa.Column("source_key", KEY, primary_key=True),
@@ -89,7 +90,8 @@ def build_tables(prefix: str = "", schema: str | None = None) -> Tables:
         sa.Index(f"{p}ix_links_target", "org", "target_object", "target_id"),
     )
     watermarks = sa.Table(
-        f"{p}watermarks", md,
+        f"{p}watermarks",
+        md,
         sa.Column("org", KEY, primary_key=True),
         sa.Column("flow", KEY, primary_key=True),
         sa.Column("source", KEY, primary_key=True),
@@ -98,7 +100,8 @@ def build_tables(prefix: str = "", schema: str | None = None) -> Tables:
         sa.Column("updated_at", UTCDateTime(), nullable=False),
     )
     outbox = sa.Table(
-        f"{p}outbox", md,
+        f"{p}outbox",
+        md,
         sa.Column("id", _id_type(), primary_key=True, autoincrement=True),
         sa.Column("org", KEY, nullable=False),
         sa.Column("flow", KEY, nullable=False),
@@ -123,7 +126,8 @@ def build_tables(prefix: str = "", schema: str | None = None) -> Tables:
         sa.Index(f"{p}ix_outbox_lease", "lease_token"),
     )
     dead_letters = sa.Table(
-        f"{p}dead_letters", md,
+        f"{p}dead_letters",
+        md,
         sa.Column("id", _id_type(), primary_key=True, autoincrement=True),
         sa.Column("org", KEY, nullable=False),
         sa.Column("flow", KEY, nullable=False),
@@ -140,14 +144,22 @@ def build_tables(prefix: str = "", schema: str | None = None) -> Tables:
     )
     sync_log = _sync_log_table(md, p)
     return Tables(
-        metadata=md, schema_version=schema_version, links=links, watermarks=watermarks,
-        outbox=outbox, dead_letters=dead_letters, sync_log=sync_log, prefix=prefix, schema=schema,
+        metadata=md,
+        schema_version=schema_version,
+        links=links,
+        watermarks=watermarks,
+        outbox=outbox,
+        dead_letters=dead_letters,
+        sync_log=sync_log,
+        prefix=prefix,
+        schema=schema,
     )
 
 
 def _schema_version_table(md: sa.MetaData, p: str) -> sa.Table:
     return sa.Table(
-        f"{p}schema_version", md,
+        f"{p}schema_version",
+        md,
         sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("description", sa.String(200), nullable=False),
         sa.Column("applied_at", UTCDateTime(), nullable=False),
@@ -156,7 +168,8 @@ def _schema_version_table(md: sa.MetaData, p: str) -> sa.Table:
 
 def _sync_log_table(md: sa.MetaData, p: str) -> sa.Table:
     return sa.Table(
-        f"{p}sync_log", md,
+        f"{p}sync_log",
+        md,
         sa.Column("id", _id_type(), primary_key=True, autoincrement=True),
         sa.Column("org", KEY, nullable=False),
         sa.Column("flow", KEY, nullable=False),
@@ -179,7 +192,8 @@ def _v1_initial(conn: Connection, prefix: str, schema: str | None) -> None:
     md = sa.MetaData(schema=schema)
     p = prefix
     sa.Table(
-        f"{p}links", md,
+        f"{p}links",
+        md,
         sa.Column("org", KEY, primary_key=True),
         sa.Column("flow", KEY, primary_key=True),
         sa.Column("source_key", KEY, primary_key=True),
@@ -190,7 +204,8 @@ def _v1_initial(conn: Connection, prefix: str, schema: str | None) -> None:
         sa.Index(f"{p}ix_links_target", "org", "target_object", "target_id"),
     )
     sa.Table(
-        f"{p}watermarks", md,
+        f"{p}watermarks",
+        md,
         sa.Column("org", KEY, primary_key=True),
         sa.Column("flow", KEY, primary_key=True),
         sa.Column("source", KEY, primary_key=True),
@@ -199,7 +214,8 @@ def _v1_initial(conn: Connection, prefix: str, schema: str | None) -> None:
         sa.Column("updated_at", UTCDateTime(), nullable=False),
     )
     sa.Table(
-        f"{p}outbox", md,
+        f"{p}outbox",
+        md,
         sa.Column("id", _id_type(), primary_key=True, autoincrement=True),
         sa.Column("org", KEY, nullable=False),
         sa.Column("flow", KEY, nullable=False),
@@ -223,7 +239,8 @@ def _v1_initial(conn: Connection, prefix: str, schema: str | None) -> None:
         sa.Index(f"{p}ix_outbox_lease", "lease_token"),
     )
     sa.Table(
-        f"{p}dead_letters", md,
+        f"{p}dead_letters",
+        md,
         sa.Column("id", _id_type(), primary_key=True, autoincrement=True),
         sa.Column("org", KEY, nullable=False),
         sa.Column("flow", KEY, nullable=False),
@@ -250,7 +267,9 @@ def _v2_hints_and_sync_log(conn: Connection, prefix: str, schema: str | None) ->
 
 def _add_column(conn: Connection, table: str, schema: str | None, column: sa.Column[Any]) -> None:
     prep = conn.dialect.identifier_preparer
-    qualified = prep.quote(table) if schema is None else f"{prep.quote_schema(schema)}.{prep.quote(table)}"
+    qualified = (
+        prep.quote(table) if schema is None else f"{prep.quote_schema(schema)}.{prep.quote(table)}"
+    )
     type_sql = column.type.compile(dialect=conn.dialect)
     conn.exec_driver_sql(f"ALTER TABLE {qualified} ADD COLUMN {prep.quote(column.name)} {type_sql}")
 
@@ -296,7 +315,8 @@ def upgrade(conn: Connection, tables: Tables, target: int | None = None) -> list
             fn(conn, tables.prefix, tables.schema)
             conn.execute(
                 tables.schema_version.insert().values(
-                    version=version, description=description,
+                    version=version,
+                    description=description,
                     applied_at=dt.datetime.now(dt.UTC),
                 )
             )

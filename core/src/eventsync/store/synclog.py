@@ -27,8 +27,10 @@ class SyncLogOps(StoreBase):
     def log_many(self, entries: Iterable[tuple[str, str, str, str, str]]) -> int:
         """Append many ``(org, flow, entity, outcome, message)`` lines in one transaction."""
         now = self._now()
-        rows = [dict(org=o, flow=f, entity=e, outcome=oc, message=m, at=now)
-                for o, f, e, oc, m in entries]
+        rows = [
+            dict(org=o, flow=f, entity=e, outcome=oc, message=m, at=now)
+            for o, f, e, oc, m in entries
+        ]
         if rows:
             with self._tx() as conn:
                 conn.execute(self.tables.sync_log.insert(), rows)
@@ -46,7 +48,12 @@ class SyncLogOps(StoreBase):
         """Sync-log lines, newest first, optionally filtered."""
         s = self.tables.sync_log
         q = sa.select(s).order_by(s.c.at.desc(), s.c.id.desc()).limit(limit)
-        for column, value in (("org", org), ("flow", flow), ("entity", entity), ("outcome", outcome)):
+        for column, value in (
+            ("org", org),
+            ("flow", flow),
+            ("entity", entity),
+            ("outcome", outcome),
+        ):
             if value is not None:
                 q = q.where(s.c[column] == value)
         with self.engine.connect() as conn:
@@ -81,22 +88,33 @@ class SyncLogOps(StoreBase):
             return q.group_by(table.c.org, table.c.flow)
 
         leased = sa.and_(o.c.lease_token.is_not(None), o.c.lease_until > now)
-        box_q = scoped(o, sa.select(
-            o.c.org, o.c.flow,
-            sa.func.count().label("total"),
-            sa.func.sum(sa.case((leased, 1), else_=0)).label("leased"),
-            sa.func.sum(sa.case((sa.and_(sa.not_(leased), o.c.attempts > 0), 1), else_=0)).label("retrying"),
-            sa.func.min(o.c.created_at).label("oldest"),
-        ))
+        box_q = scoped(
+            o,
+            sa.select(
+                o.c.org,
+                o.c.flow,
+                sa.func.count().label("total"),
+                sa.func.sum(sa.case((leased, 1), else_=0)).label("leased"),
+                sa.func.sum(
+                    sa.case((sa.and_(sa.not_(leased), o.c.attempts > 0), 1), else_=0)
+                ).label("retrying"),
+                sa.func.min(o.c.created_at).label("oldest"),
+            ),
+        )
         dl_q = scoped(d, sa.select(d.c.org, d.c.flow, sa.func.count().label("n")))
-        ok_q = scoped(s, sa.select(s.c.org, s.c.flow, sa.func.max(s.c.at).label("last"))
-                      .where(s.c.outcome == "done"))
+        ok_q = scoped(
+            s,
+            sa.select(s.c.org, s.c.flow, sa.func.max(s.c.at).label("last")).where(
+                s.c.outcome == "done"
+            ),
+        )
         acc: dict[tuple[str, str], dict[str, Any]] = {}
         with self.engine.connect() as conn:
             for r in conn.execute(box_q):
                 oldest = r.oldest
                 acc.setdefault((r.org, r.flow), {}).update(
-                    pending=int(r.total) - int(r.leased or 0), leased=int(r.leased or 0),
+                    pending=int(r.total) - int(r.leased or 0),
+                    leased=int(r.leased or 0),
                     retrying=int(r.retrying or 0),
                     lag_seconds=max(0.0, (now - oldest).total_seconds()) if oldest else None,
                 )

@@ -10,11 +10,17 @@ from collections.abc import Iterator
 
 import attrs
 import requests
-
 from eventsync import hookimpl
 from eventsync.errors import AuthenticationError, RetryableError
 from eventsync.models import (
-    FieldSchema, ObjectSchema, PullRequest, PushRequest, PushResult, Record, RemoteFailure, Schema,
+    FieldSchema,
+    ObjectSchema,
+    PullRequest,
+    PushRequest,
+    PushResult,
+    Record,
+    RemoteFailure,
+    Schema,
     SystemSettings,
 )
 
@@ -60,11 +66,14 @@ def discover_schema(connection, objects) -> Schema | None:
     if connection.system != SYSTEM:
         return None
     raw = _get(connection, "/schema")
-    return Schema(SYSTEM, {
-        name: ObjectSchema(name, tuple(FieldSchema(f, t) for f, t in fields.items()))
-        for name, fields in raw.items()
-        if objects is None or name in objects
-    })
+    return Schema(
+        SYSTEM,
+        {
+            name: ObjectSchema(name, tuple(FieldSchema(f, t) for f, t in fields.items()))
+            for name, fields in raw.items()
+            if objects is None or name in objects
+        },
+    )
 
 
 @hookimpl
@@ -85,7 +94,8 @@ def push(connection, request: PushRequest) -> list[PushResult] | None:
         connection.url + "/contacts", json=[dict(item.fields) for item in request.items], timeout=10
     )
     return [
-        PushResult(item.key, ok=True, id=r["id"], created=True) if r["ok"]
+        PushResult(item.key, ok=True, id=r["id"], created=True)
+        if r["ok"]
         else PushResult(item.key, ok=False, error=RemoteFailure(r["error"], r["message"]))
         for item, r in zip(request.items, response.json(), strict=True)
     ]

@@ -58,7 +58,9 @@ class _Handler(BaseHTTPRequestHandler):
         results = []
         for record in records:
             if not record.get("LastName"):
-                results.append({"ok": False, "error": "REQUIRED", "message": "LastName is required"})
+                results.append(
+                    {"ok": False, "error": "REQUIRED", "message": "LastName is required"}
+                )
                 continue
             new_id = f"c{next(self.ids)}"
             self.contacts[new_id] = record
@@ -79,8 +81,12 @@ class ExampleSandbox:
 
     def settings(self, org: str) -> SystemSettings:
         """Working settings; the key lives in the settings' own env, not in os.environ."""
-        return SystemSettings("examplecrm", org, {"url": self.url, "api_key_env": "EXAMPLECRM_KEY"},
-                              env={"EXAMPLECRM_KEY": API_KEY})
+        return SystemSettings(
+            "examplecrm",
+            org,
+            {"url": self.url, "api_key_env": "EXAMPLECRM_KEY"},
+            env={"EXAMPLECRM_KEY": API_KEY},
+        )
 
     def info(self) -> dict:
         """URL and credentials as JSON."""

@@ -21,8 +21,16 @@ from .options import HopinOptions, load_options
 def authorize_url(options: HopinOptions, redirect_uri: str, state: str) -> str:
     """Where to send the admin to grant access: ``{platform_url}/oauth/authorize`` with
     ``scope=api``, ``response_type=code`` and the ``resource`` indicator (Hopin's OAuth sample)."""
-    query = urlencode({"client_id": options.oauth_client_id, "redirect_uri": redirect_uri, "scope": "api",
-                       "state": state, "response_type": "code", "resource": options.oauth_resource})
+    query = urlencode(
+        {
+            "client_id": options.oauth_client_id,
+            "redirect_uri": redirect_uri,
+            "scope": "api",
+            "state": state,
+            "response_type": "code",
+            "resource": options.oauth_resource,
+        }
+    )
     return f"{options.platform_url.rstrip('/')}/oauth/authorize?{query}"
 
 
@@ -31,14 +39,25 @@ def exchange_code(settings: SystemSettings, code: str, redirect_uri: str) -> dic
     Hopin's sample does). Returns the token JSON (``access_token``, ``refresh_token`` ...); store
     them in the variables named by ``access_token_env`` / ``refresh_token_env``."""
     options = load_options(settings)
-    params = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
-              "client_id": options.oauth_client_id, "client_secret": settings.secret("client_secret"),
-              "resource": options.oauth_resource}
+    params = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": redirect_uri,
+        "client_id": options.oauth_client_id,
+        "client_secret": settings.secret("client_secret"),
+        "resource": options.oauth_resource,
+    }
     url = f"{options.platform_url.rstrip('/')}/oauth/token"
-    response = requests.post(url, params=params, headers={"Accept": "application/json"}, timeout=options.timeout)
+    response = requests.post(
+        url, params=params, headers={"Accept": "application/json"}, timeout=options.timeout
+    )
     if response.status_code != 200:
-        raise AuthenticationError(SYSTEM, f"code exchange refused (HTTP {response.status_code})",
-                                  error_text(response), hint="start the authorization again")
+        raise AuthenticationError(
+            SYSTEM,
+            f"code exchange refused (HTTP {response.status_code})",
+            error_text(response),
+            hint="start the authorization again",
+        )
     return dict(response.json())
 
 
@@ -50,7 +69,9 @@ class OAuthTokens:
         self.options = options
         self.lock = threading.Lock()
         self.access = settings.secret("access_token") if settings.has_secret("access_token") else ""
-        self.refresh_token = settings.secret("refresh_token") if settings.has_secret("refresh_token") else ""
+        self.refresh_token = (
+            settings.secret("refresh_token") if settings.has_secret("refresh_token") else ""
+        )
 
     def token(self) -> str:
         """The current access token (refreshed first when none was configured)."""
@@ -73,14 +94,23 @@ class OAuthTokens:
                 params["resource"] = self.options.oauth_resource
             url = f"{self.options.platform_url.rstrip('/')}/oauth/token"
             try:
-                response = requests.post(url, params=params, headers={"Accept": "application/json"},
-                                         timeout=self.options.timeout)
+                response = requests.post(
+                    url,
+                    params=params,
+                    headers={"Accept": "application/json"},
+                    timeout=self.options.timeout,
+                )
             except requests.RequestException as exc:
-                raise RetryableError("CONNECTION", f"POST {url}: {type(exc).__name__}", system=SYSTEM) from exc
+                raise RetryableError(
+                    "CONNECTION", f"POST {url}: {type(exc).__name__}", system=SYSTEM
+                ) from exc
             if response.status_code != 200:
-                raise AuthenticationError(SYSTEM, f"token refresh refused (HTTP {response.status_code})",
-                                          error_text(response),
-                                          hint="re-authorise the app to get a new refresh token")
+                raise AuthenticationError(
+                    SYSTEM,
+                    f"token refresh refused (HTTP {response.status_code})",
+                    error_text(response),
+                    hint="re-authorise the app to get a new refresh token",
+                )
             body = response.json()
             self.access = body["access_token"]
             self.refresh_token = body.get("refresh_token") or self.refresh_token
@@ -129,36 +159,58 @@ def verify(connection: HopinConnection) -> None:
     try:
         health = http.request("GET", "/v1/health", check=False)
     except RetryableError as exc:
-        raise AuthenticationError(SYSTEM, "API unreachable", exc.message,
-                                  hint=f"check base_url ({options.base_url})") from exc
+        raise AuthenticationError(
+            SYSTEM, "API unreachable", exc.message, hint=f"check base_url ({options.base_url})"
+        ) from exc
     if health.status_code == 401:
-        raise AuthenticationError(SYSTEM, "credentials rejected", error_text(health),
-                                  hint="check the API key / OAuth token for this organisation")
+        raise AuthenticationError(
+            SYSTEM,
+            "credentials rejected",
+            error_text(health),
+            hint="check the API key / OAuth token for this organisation",
+        )
     if health.status_code != 200:
-        raise AuthenticationError(SYSTEM, f"GET /v1/health answered HTTP {health.status_code}",
-                                  error_text(health),
-                                  hint=f"check base_url ({options.base_url}): it should be the API host, "
-                                  "e.g. https://api.events.ringcentral.com or https://api.hopin.com")
+        raise AuthenticationError(
+            SYSTEM,
+            f"GET /v1/health answered HTTP {health.status_code}",
+            error_text(health),
+            hint=f"check base_url ({options.base_url}): it should be the API host, "
+            "e.g. https://api.events.ringcentral.com or https://api.hopin.com",
+        )
     orgs = http.request("GET", "/v1/organizations", check=False)
     if orgs.status_code in (401, 403):
-        raise AuthenticationError(SYSTEM, "credentials rejected", error_text(orgs),
-                                  hint="check the API key / OAuth token for this organisation")
+        raise AuthenticationError(
+            SYSTEM,
+            "credentials rejected",
+            error_text(orgs),
+            hint="check the API key / OAuth token for this organisation",
+        )
     if orgs.status_code != 200:
-        raise AuthenticationError(SYSTEM, f"GET /v1/organizations answered HTTP {orgs.status_code}",
-                                  error_text(orgs), hint=f"check base_url ({options.base_url})")
+        raise AuthenticationError(
+            SYSTEM,
+            f"GET /v1/organizations answered HTTP {orgs.status_code}",
+            error_text(orgs),
+            hint=f"check base_url ({options.base_url})",
+        )
     page = parse_list(orgs.json())
     reachable = {item.id: str(item.attributes.get("name", "")) for item in page.data}
     wanted = options.organization_id
     if not wanted:
         if len(reachable) != 1:
-            raise AuthenticationError(SYSTEM, "organization_id not set",
-                                      f"the key reaches {len(reachable)} organisations: {', '.join(reachable)}",
-                                      hint="set organization_id")
+            raise AuthenticationError(
+                SYSTEM,
+                "organization_id not set",
+                f"the key reaches {len(reachable)} organisations: {', '.join(reachable)}",
+                hint="set organization_id",
+            )
         wanted = next(iter(reachable))
     elif wanted not in reachable:
-        raise AuthenticationError(SYSTEM, f"organisation {wanted} not reachable with these credentials",
-                                  f"reachable: {', '.join(reachable) or 'none'}",
-                                  hint="check organization_id, or use a key of that organisation")
+        raise AuthenticationError(
+            SYSTEM,
+            f"organisation {wanted} not reachable with these credentials",
+            f"reachable: {', '.join(reachable) or 'none'}",
+            hint="check organization_id, or use a key of that organisation",
+        )
     connection.organization_id = wanted
     connection.organization_name = reachable[wanted]
     if options.event_id:
@@ -167,6 +219,7 @@ def verify(connection: HopinConnection) -> None:
         except AuthenticationError:
             raise
         except EventsyncError as exc:
-            raise AuthenticationError(SYSTEM, f"event {options.event_id} not reachable", str(exc),
-                                      hint="check event_id") from exc
+            raise AuthenticationError(
+                SYSTEM, f"event {options.event_id} not reachable", str(exc), hint="check event_id"
+            ) from exc
         connection.event_id = options.event_id

@@ -19,8 +19,16 @@ from eventsync.models import Record
 from .options import HopinOptions
 
 SYSTEM = "hopin"
-TIMESTAMP_FIELDS = ("createdAt", "updatedAt", "userUpdatedAt", "acceptedAt", "timeStart", "timeEnd",
-                    "joinedAt", "leftAt")
+TIMESTAMP_FIELDS = (
+    "createdAt",
+    "updatedAt",
+    "userUpdatedAt",
+    "acceptedAt",
+    "timeStart",
+    "timeEnd",
+    "joinedAt",
+    "leftAt",
+)
 
 
 @attrs.frozen
@@ -55,7 +63,9 @@ def parse_resource(body: Any) -> Resource:
     try:
         return _converter.structure(body["data"], Resource)
     except (KeyError, TypeError, cattrs.BaseValidationError) as exc:
-        raise FatalError("BAD_BODY", f"not a JSON:API resource document: {str(body)[:200]}", system=SYSTEM) from exc
+        raise FatalError(
+            "BAD_BODY", f"not a JSON:API resource document: {str(body)[:200]}", system=SYSTEM
+        ) from exc
 
 
 def parse_list(body: Any) -> Page:
@@ -67,7 +77,9 @@ def parse_list(body: Any) -> Page:
             links=Links(next=links.get("next") or None),
         )
     except (AttributeError, KeyError, TypeError, cattrs.BaseValidationError) as exc:
-        raise FatalError("BAD_BODY", f"not a JSON:API list document: {str(body)[:200]}", system=SYSTEM) from exc
+        raise FatalError(
+            "BAD_BODY", f"not a JSON:API list document: {str(body)[:200]}", system=SYSTEM
+        ) from exc
 
 
 def parse_time(value: Any) -> dt.datetime | None:
@@ -114,7 +126,9 @@ def to_record(obj: str, resource: Resource, options: HopinOptions) -> Record:
         answers = fields.get("answers") or []
         fields["answerList"] = list(answers) if isinstance(answers, list) else []
         fields["answers"] = {
-            str(a.get("questionId")): a.get("answer") for a in fields["answerList"] if isinstance(a, Mapping)
+            str(a.get("questionId")): a.get("answer")
+            for a in fields["answerList"]
+            if isinstance(a, Mapping)
         }
         if fields.get("refunded"):
             fields["status"] = "refunded"

@@ -53,7 +53,9 @@ def _wire_value(value: Any) -> Any:
     return value
 
 
-def encode(filters: Sequence[Filter], encoding: str) -> tuple[dict[str, str], dict[str, Any] | None]:
+def encode(
+    filters: Sequence[Filter], encoding: str
+) -> tuple[dict[str, str], dict[str, Any] | None]:
     """(query parameters, JSON body or None) carrying ``filters`` in ``encoding``."""
     params: dict[str, str] = {}
     body: dict[str, Any] = {}
@@ -93,7 +95,9 @@ def matches(record: Record, filters: Iterable[Filter]) -> bool:
                 return False
             continue
         if item.op == "like":
-            if actual is None or not fnmatch.fnmatch(str(actual).lower(), str(item.value).lower().replace("%", "*")):
+            if actual is None or not fnmatch.fnmatch(
+                str(actual).lower(), str(item.value).lower().replace("%", "*")
+            ):
                 return False
             continue
         if item.op == "=":
@@ -108,7 +112,9 @@ def matches(record: Record, filters: Iterable[Filter]) -> bool:
             return False
         left, right = _comparable(actual, item.value)
         try:
-            ok = {">": left > right, ">=": left >= right, "<": left < right, "<=": left <= right}[item.op]
+            ok = {">": left > right, ">=": left >= right, "<": left < right, "<=": left <= right}[
+                item.op
+            ]
         except TypeError:
             return False
         if not ok:

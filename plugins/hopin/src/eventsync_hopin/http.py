@@ -72,7 +72,8 @@ def error_text(response: requests.Response) -> str:
         errors = body.get("errors")
         if isinstance(errors, list) and errors:
             parts = [
-                str(e.get("detail") or e.get("title") or e) if isinstance(e, Mapping) else str(e) for e in errors
+                str(e.get("detail") or e.get("title") or e) if isinstance(e, Mapping) else str(e)
+                for e in errors
             ]
             return "; ".join(parts)
         for key in ("error_description", "message", "error", "detail"):
@@ -90,7 +91,9 @@ def raise_for(response: requests.Response, where: str) -> None:
     code = f"HTTP_{status}"
     message = f"{where}: {text}" if text else where
     if status == 401:
-        raise AuthenticationError(SYSTEM, code, message, hint="check the API key or OAuth token for this organisation")
+        raise AuthenticationError(
+            SYSTEM, code, message, hint="check the API key or OAuth token for this organisation"
+        )
     if status == 429 or status >= 500:
         retry_after = _retry_after(response)
         raise RetryableError(code, message, retry_after=retry_after, system=SYSTEM, status=status)
@@ -160,19 +163,32 @@ class HopinHttp:
             try:
                 self.calls += 1
                 response = self.session.request(
-                    method, url, params=params, json=json_body, headers=headers,
-                    timeout=self.options.timeout, stream=stream,
+                    method,
+                    url,
+                    params=params,
+                    json=json_body,
+                    headers=headers,
+                    timeout=self.options.timeout,
+                    stream=stream,
                 )
             except (requests.Timeout, requests.ConnectionError) as exc:
                 if not _is_timeout(exc):
-                    raise RetryableError("CONNECTION", f"{where}: {type(exc).__name__}: {_short(exc)}",
-                                         system=SYSTEM) from exc
-                raise RetryableError("TIMEOUT", f"{where}: no answer within {self.options.timeout}s",
-                                     system=SYSTEM) from exc
+                    raise RetryableError(
+                        "CONNECTION", f"{where}: {type(exc).__name__}: {_short(exc)}", system=SYSTEM
+                    ) from exc
+                raise RetryableError(
+                    "TIMEOUT", f"{where}: no answer within {self.options.timeout}s", system=SYSTEM
+                ) from exc
             except requests.RequestException as exc:
-                raise RetryableError("CONNECTION", f"{where}: {type(exc).__name__}: {_short(exc)}",
-                                     system=SYSTEM) from exc
-            if response.status_code == 401 and attempt == 1 and self._refresh is not None and self._refresh():
+                raise RetryableError(
+                    "CONNECTION", f"{where}: {type(exc).__name__}: {_short(exc)}", system=SYSTEM
+                ) from exc
+            if (
+                response.status_code == 401
+                and attempt == 1
+                and self._refresh is not None
+                and self._refresh()
+            ):
                 continue
             break
         if check:
@@ -185,7 +201,9 @@ class HopinHttp:
         try:
             return response.json()
         except ValueError as exc:
-            raise FatalError("BAD_BODY", f"GET {path_or_url}: answer is not JSON", system=SYSTEM) from exc
+            raise FatalError(
+                "BAD_BODY", f"GET {path_or_url}: answer is not JSON", system=SYSTEM
+            ) from exc
 
     def close(self) -> None:
         """Close the session's connections."""

@@ -96,7 +96,9 @@ def load_options(settings: SystemSettings) -> HopinOptions:
         raise ConfigurationError(problems) from exc
     problems = []
     if not options.base_url.startswith(("http://", "https://")):
-        problems.append(f"{base}.base_url: must be an http(s) URL, e.g. https://api.events.ringcentral.com")
+        problems.append(
+            f"{base}.base_url: must be an http(s) URL, e.g. https://api.events.ringcentral.com"
+        )
     if options.webhook_signature_algorithm not in ("sha256", "sha1", "sha512"):
         problems.append(f"{base}.webhook_signature_algorithm: one of sha256, sha1, sha512")
     if options.page_size < 1:

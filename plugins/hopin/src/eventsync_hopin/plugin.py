@@ -63,7 +63,9 @@ def push(connection: Any, request: PushRequest) -> list[PushResult] | None:
 
 
 @hookimpl
-def parse_notification(system: str, request: HttpRequest, settings: SystemSettings) -> Notification | None:
+def parse_notification(
+    system: str, request: HttpRequest, settings: SystemSettings
+) -> Notification | None:
     """Verify and parse a dataSubscription delivery."""
     if system != SYSTEM:
         return None
@@ -76,12 +78,16 @@ def preflight(org: Any, connections: Mapping[str, Any]) -> list[Finding]:
     connection = connections.get(SYSTEM)
     if not isinstance(connection, HopinConnection) or not connection.subscription_error:
         return []
-    return [Finding(
-        severity="warning", code="HOPIN_SUBSCRIPTION", source="hopin",
-        message=f"the dataSubscription to {connection.options.webhook_url} failed: {connection.subscription_error}",
-        where=f"$.orgs.{connection.org}.systems.hopin.webhook_url",
-        fix="check webhook_url (Hopin must reach it); until then pollers carry the changes",
-    )]
+    return [
+        Finding(
+            severity="warning",
+            code="HOPIN_SUBSCRIPTION",
+            source="hopin",
+            message=f"the dataSubscription to {connection.options.webhook_url} failed: {connection.subscription_error}",
+            where=f"$.orgs.{connection.org}.systems.hopin.webhook_url",
+            fix="check webhook_url (Hopin must reach it); until then pollers carry the changes",
+        )
+    ]
 
 
 @hookimpl

@@ -28,8 +28,13 @@ PATHS = {
 OBJECTS = (*PATHS, "attendance")
 
 
-def pages(connection: HopinConnection, obj: str, path: str, params: dict[str, str],
-          body: dict[str, Any] | None) -> Iterator[Record]:
+def pages(
+    connection: HopinConnection,
+    obj: str,
+    path: str,
+    params: dict[str, str],
+    body: dict[str, Any] | None,
+) -> Iterator[Record]:
     """Every record of a list, one page in memory at a time; ``links.next`` is used as given."""
     url: str | None = path
     first = True
@@ -47,8 +52,12 @@ def _event_id(connection: HopinConnection, request: PullRequest) -> str:
         if item.field == "eventId" and item.op == "=":
             return str(item.value)
     if not connection.event_id:
-        raise FatalError("NO_EVENT", f"pull {request.object}: set event_id in the hopin settings of "
-                         f"org {connection.org}, or filter on eventId", system=SYSTEM)
+        raise FatalError(
+            "NO_EVENT",
+            f"pull {request.object}: set event_id in the hopin settings of "
+            f"org {connection.org}, or filter on eventId",
+            system=SYSTEM,
+        )
     return connection.event_id
 
 
@@ -59,7 +68,9 @@ def _ticket_ids(connection: HopinConnection, request: PullRequest) -> list[str]:
         if item.field == "ticketId" and item.op == "in":
             return [str(v) for v in item.value]
     event = _event_id(connection, request)
-    return [r.id for r in pages(connection, "ticket", f"/v1/events/{event}/tickets", {}, None) if r.id]
+    return [
+        r.id for r in pages(connection, "ticket", f"/v1/events/{event}/tickets", {}, None) if r.id
+    ]
 
 
 def _by_ids(connection: HopinConnection, request: PullRequest) -> Iterator[Record]:
@@ -78,8 +89,11 @@ def pull_records(connection: HopinConnection, request: PullRequest) -> Iterator[
     """The records a PullRequest asks for, oldest first where Hopin sorts (see README)."""
     keep_alive(connection)
     if request.object not in OBJECTS:
-        raise FatalError("UNKNOWN_OBJECT", f"hopin has no object {request.object!r} "
-                         f"(known: {', '.join(OBJECTS)})", system=SYSTEM)
+        raise FatalError(
+            "UNKNOWN_OBJECT",
+            f"hopin has no object {request.object!r} (known: {', '.join(OBJECTS)})",
+            system=SYSTEM,
+        )
     stream = _stream(connection, request)
     if request.limit is not None:
         stream = itertools.islice(stream, request.limit)
@@ -90,7 +104,11 @@ def _stream(connection: HopinConnection, request: PullRequest) -> Iterator[Recor
     obj = request.object
     if obj == "attendance":
         records: Iterator[Record] = attendance(connection, _event_id(connection, request))
-        yield from (r for r in records if flt.matches(r, [f for f in request.filters if f.field != "eventId"]))
+        yield from (
+            r
+            for r in records
+            if flt.matches(r, [f for f in request.filters if f.field != "eventId"])
+        )
         return
     if request.ids and PATHS[obj][1]:
         yield from (r for r in _by_ids(connection, request) if flt.matches(r, request.filters))

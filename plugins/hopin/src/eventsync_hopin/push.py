@@ -22,12 +22,24 @@ from .auth import HopinConnection
 from .convert import SYSTEM, Resource, parse_list, parse_resource, ticket_code
 from .pull import pages
 
-MAGIC_LINK_ATTRIBUTES = ("email", "firstName", "lastName", "headline", "extraFields", "metadata", "registrationId")
+MAGIC_LINK_ATTRIBUTES = (
+    "email",
+    "firstName",
+    "lastName",
+    "headline",
+    "extraFields",
+    "metadata",
+    "registrationId",
+)
 
 
 def _failure(exc: RemoteError) -> RemoteFailure:
-    return RemoteFailure(code=exc.code, message=exc.message, fields=exc.fields,
-                         retryable=isinstance(exc, RetryableError))
+    return RemoteFailure(
+        code=exc.code,
+        message=exc.message,
+        fields=exc.fields,
+        retryable=isinstance(exc, RetryableError),
+    )
 
 
 def _string_map(value: Any) -> dict[str, str]:
@@ -57,16 +69,26 @@ def resolve_ticket(connection: HopinConnection, fields: Mapping[str, Any]) -> st
         return str(fields["ticketId"])
     code = fields.get("ticketCode") or fields.get("integrationCode")
     if not code:
-        raise RecordError("REQUIRED_FIELD_MISSING", "ticketId (or ticketCode) is required",
-                          fields=("ticketId",), system=SYSTEM)
+        raise RecordError(
+            "REQUIRED_FIELD_MISSING",
+            "ticketId (or ticketCode) is required",
+            fields=("ticketId",),
+            system=SYSTEM,
+        )
     if code not in connection.ticket_codes:
-        for record in pages(connection, "ticket", f"/v1/events/{connection.event_id}/tickets", {}, None):
+        for record in pages(
+            connection, "ticket", f"/v1/events/{connection.event_id}/tickets", {}, None
+        ):
             found = ticket_code(record.fields, connection.options)
             if found and record.id:
                 connection.ticket_codes[found] = record.id
     if code not in connection.ticket_codes:
-        raise RecordError("UNKNOWN_TICKET_CODE", f"no ticket of event {connection.event_id} has "
-                          f"integration code {code!r}", fields=("ticketCode",), system=SYSTEM)
+        raise RecordError(
+            "UNKNOWN_TICKET_CODE",
+            f"no ticket of event {connection.event_id} has integration code {code!r}",
+            fields=("ticketCode",),
+            system=SYSTEM,
+        )
     return connection.ticket_codes[str(code)]
 
 
@@ -76,7 +98,9 @@ def find_magic_link(connection: HopinConnection, ticket_id: str, email: str) -> 
     url: str | None = f"/v1/tickets/{ticket_id}/magicLinks"
     first = True
     while url:
-        page = parse_list(connection.http.get_json(url, params=params if first else None, json_body=body))
+        page = parse_list(
+            connection.http.get_json(url, params=params if first else None, json_body=body)
+        )
         for resource in page.data:
             if str(resource.attributes.get("email", "")).lower() == email.lower():
                 return resource
@@ -94,9 +118,15 @@ def _magic_link(connection: HopinConnection, item: PushItem, lookup: bool) -> Pu
         except RetryableError as exc:
             if attempt > connection.options.retries:
                 raise
-            backoff.wait(exc.retry_after if exc.retry_after is not None
-                         else backoff.delay(attempt, base=connection.options.backoff_factor,
-                                            cap=connection.options.backoff_max))
+            backoff.wait(
+                exc.retry_after
+                if exc.retry_after is not None
+                else backoff.delay(
+                    attempt,
+                    base=connection.options.backoff_factor,
+                    cap=connection.options.backoff_max,
+                )
+            )
             attempt += 1
             lookup = True
 
@@ -106,12 +136,19 @@ def _magic_link_once(connection: HopinConnection, item: PushItem, lookup: bool) 
     ticket_id = resolve_ticket(connection, fields)
     email = str(fields.get("email") or "").strip()
     if not email:
-        raise RecordError("REQUIRED_FIELD_MISSING", "email is required", fields=("email",), system=SYSTEM)
+        raise RecordError(
+            "REQUIRED_FIELD_MISSING", "email is required", fields=("email",), system=SYSTEM
+        )
     if lookup:
         existing = find_magic_link(connection, ticket_id, email)
         if existing is not None:
-            return PushResult(key=item.key, ok=True, id=existing.id, created=False,
-                              returned=returned(existing, connection))
+            return PushResult(
+                key=item.key,
+                ok=True,
+                id=existing.id,
+                created=False,
+                returned=returned(existing, connection),
+            )
     blank = connection.options.magic_link_blank_name
     attributes: dict[str, Any] = {
         "email": email,
@@ -127,9 +164,13 @@ def _magic_link_once(connection: HopinConnection, item: PushItem, lookup: bool) 
         attributes["registrationId"] = str(fields["registrationId"])
     body = {"data": {"type": "magicLink", "attributes": attributes}}
     created = parse_resource(
-        connection.http.request("POST", f"/v1/tickets/{ticket_id}/magicLinks", json_body=body).json()
+        connection.http.request(
+            "POST", f"/v1/tickets/{ticket_id}/magicLinks", json_body=body
+        ).json()
     )
-    return PushResult(key=item.key, ok=True, id=created.id, created=True, returned=returned(created, connection))
+    return PushResult(
+        key=item.key, ok=True, id=created.id, created=True, returned=returned(created, connection)
+    )
 
 
 def _update_registration(connection: HopinConnection, item: PushItem) -> PushResult:
@@ -138,15 +179,26 @@ def _update_registration(connection: HopinConnection, item: PushItem) -> PushRes
     allowed = connection.options.registration_update_fields
     refused = sorted(set(item.fields) - set(allowed))
     if refused:
-        raise RecordError("NOT_UPDATABLE", f"Hopin only lets these registration fields change: "
-                          f"{', '.join(allowed)} (set registration_update_fields)",
-                          fields=tuple(refused), system=SYSTEM)
+        raise RecordError(
+            "NOT_UPDATABLE",
+            f"Hopin only lets these registration fields change: "
+            f"{', '.join(allowed)} (set registration_update_fields)",
+            fields=tuple(refused),
+            system=SYSTEM,
+        )
     attributes = dict(item.fields)
     if "metadata" in attributes:
         attributes["metadata"] = _string_map(attributes["metadata"])
     body = {"data": {"type": "registration", "attributes": attributes}}
-    updated = parse_resource(connection.http.request("PATCH", f"/v1/registrations/{item.id}", json_body=body).json())
-    return PushResult(key=item.key, ok=True, id=updated.id, returned={"updatedAt": updated.attributes.get("updatedAt")})
+    updated = parse_resource(
+        connection.http.request("PATCH", f"/v1/registrations/{item.id}", json_body=body).json()
+    )
+    return PushResult(
+        key=item.key,
+        ok=True,
+        id=updated.id,
+        returned={"updatedAt": updated.attributes.get("updatedAt")},
+    )
 
 
 def _insert_registration(connection: HopinConnection, item: PushItem) -> PushResult:
@@ -154,8 +206,11 @@ def _insert_registration(connection: HopinConnection, item: PushItem) -> PushRes
     attributes["ticketId"] = resolve_ticket(connection, attributes)
     attributes.pop("ticketCode", None)
     body = {"data": {"type": "registration", "attributes": attributes}}
-    created = parse_resource(connection.http.request(
-        "POST", f"/v1/events/{connection.event_id}/registrations", json_body=body).json())
+    created = parse_resource(
+        connection.http.request(
+            "POST", f"/v1/events/{connection.event_id}/registrations", json_body=body
+        ).json()
+    )
     return PushResult(key=item.key, ok=True, id=created.id, created=True)
 
 
@@ -166,7 +221,9 @@ def _delete_magic_link(connection: HopinConnection, item: PushItem) -> PushResul
     return PushResult(key=item.key, ok=True, id=item.id)
 
 
-def _operation(connection: HopinConnection, request: PushRequest) -> Callable[[PushItem], PushResult]:
+def _operation(
+    connection: HopinConnection, request: PushRequest
+) -> Callable[[PushItem], PushResult]:
     obj, op = request.object, request.operation
     lookup = connection.options.magic_link_lookup
     table: dict[tuple[str, str], Callable[[PushItem], PushResult]] = {
@@ -178,8 +235,11 @@ def _operation(connection: HopinConnection, request: PushRequest) -> Callable[[P
     }
     if (obj, op) not in table:
         supported = ", ".join(f"{o} {p}" for o, p in table)
-        raise FatalError("UNSUPPORTED_OPERATION", f"hopin cannot {op} {obj!r} (supported: {supported})",
-                         system=SYSTEM)
+        raise FatalError(
+            "UNSUPPORTED_OPERATION",
+            f"hopin cannot {op} {obj!r} (supported: {supported})",
+            system=SYSTEM,
+        )
     return table[(obj, op)]
 
 

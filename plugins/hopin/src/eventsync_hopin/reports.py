@@ -40,11 +40,18 @@ def request_report(connection: HopinConnection, event_id: str) -> str:
             url = report.attributes.get("downloadUrl") or report.attributes.get("url")
             return str(url) if url else f"/v1/reports/{created.id}/download"
         if status == options.report_failed_status.lower():
-            raise FatalError("REPORT_FAILED", f"report {created.id} ({options.report_type}) failed: "
-                             f"{dict(report.attributes)}", system=SYSTEM)
+            raise FatalError(
+                "REPORT_FAILED",
+                f"report {created.id} ({options.report_type}) failed: {dict(report.attributes)}",
+                system=SYSTEM,
+            )
         if time.monotonic() > deadline:
-            raise RetryableError("REPORT_TIMEOUT", f"report {created.id} not ready after "
-                                 f"{options.report_timeout}s (status {status!r})", system=SYSTEM)
+            raise RetryableError(
+                "REPORT_TIMEOUT",
+                f"report {created.id} not ready after "
+                f"{options.report_timeout}s (status {status!r})",
+                system=SYSTEM,
+            )
         backoff.wait(options.report_poll_interval)
 
 
@@ -69,13 +76,18 @@ def attendance(connection: HopinConnection, event_id: str) -> Iterator[Record]:
     response = connection.http.request("GET", full, stream=True, authorize=same_host)
     response.encoding = "utf-8-sig"
     try:
-        lines = (line if isinstance(line, str) else line.decode("utf-8-sig")
-                 for line in response.iter_lines(decode_unicode=True))
+        lines = (
+            line if isinstance(line, str) else line.decode("utf-8-sig")
+            for line in response.iter_lines(decode_unicode=True)
+        )
         reader = csv.DictReader(lines)
         missing = [h for h in options.report_columns.values() if h not in (reader.fieldnames or [])]
         if "Email" in missing or options.report_columns.get("email") in missing:
-            raise FatalError("REPORT_COLUMNS", f"report lacks columns {missing}; got {reader.fieldnames} "
-                             "(set report_columns)", system=SYSTEM)
+            raise FatalError(
+                "REPORT_COLUMNS",
+                f"report lacks columns {missing}; got {reader.fieldnames} (set report_columns)",
+                system=SYSTEM,
+            )
         by_header = {header: field for field, header in options.report_columns.items()}
         for row in reader:
             fields: dict[str, Any] = {}
@@ -86,7 +98,12 @@ def attendance(connection: HopinConnection, event_id: str) -> Iterator[Record]:
                 fields[field] = _convert(field, value or "")
             fields["eventId"] = event_id
             record_id = fields.get("registrationId") or fields.get("email")
-            yield Record(system=SYSTEM, object="attendance", id=record_id, fields=fields,
-                         modified_at=fields.get("leftAt"))
+            yield Record(
+                system=SYSTEM,
+                object="attendance",
+                id=record_id,
+                fields=fields,
+                modified_at=fields.get("leftAt"),
+            )
     finally:
         response.close()

@@ -23,28 +23,49 @@ _TIMES = (_f("createdAt", "datetime", **_RO), _f("updatedAt", "datetime", **_RO)
 STATIC: dict[str, tuple[FieldSchema, ...]] = {
     "organization": (_f("id", "id", **_RO), _f("name", "string", **_RO)),
     "event": (
-        _f("id", "id", **_RO), _f("name", "string"), _f("slug", "string"), _f("description", "textarea"),
-        _f("published", "boolean"), _f("status", "string", **_RO), _f("timezone", "string"),
-        _f("timeStart", "datetime"), _f("timeEnd", "datetime"), _f("organizationId", "reference", **_RO),
+        _f("id", "id", **_RO),
+        _f("name", "string"),
+        _f("slug", "string"),
+        _f("description", "textarea"),
+        _f("published", "boolean"),
+        _f("status", "string", **_RO),
+        _f("timezone", "string"),
+        _f("timeStart", "datetime"),
+        _f("timeEnd", "datetime"),
+        _f("organizationId", "reference", **_RO),
         *_TIMES,
     ),
     "ticket": (
-        _f("id", "id", **_RO), _f("name", "string", **_RO), _f("registrationUrl", "url", **_RO),
-        _f("integrationCode", "string", label="Integration code (after '=' in the ticket link)",
-           external_id=True, **_RO),
-        _f("eventId", "reference", reference_to=("event",), **_RO), *_TIMES,
+        _f("id", "id", **_RO),
+        _f("name", "string", **_RO),
+        _f("registrationUrl", "url", **_RO),
+        _f(
+            "integrationCode",
+            "string",
+            label="Integration code (after '=' in the ticket link)",
+            external_id=True,
+            **_RO,
+        ),
+        _f("eventId", "reference", reference_to=("event",), **_RO),
+        *_TIMES,
     ),
     "registration": (
         _f("id", "id", **_RO),
         _f("email", "email", nillable=False, updateable=False),
-        _f("firstName", "string"), _f("lastName", "string"), _f("headline", "string"),
-        _f("website", "url"), _f("externalBarcode", "string"),
+        _f("firstName", "string"),
+        _f("lastName", "string"),
+        _f("headline", "string"),
+        _f("website", "url"),
+        _f("externalBarcode", "string"),
         _f("ticketId", "reference", nillable=False, reference_to=("ticket",)),
         _f("eventId", "reference", reference_to=("event",), **_RO),
         _f("status", "picklist", picklist_values=("registered", "refunded"), **_RO),
-        _f("refunded", "boolean", **_RO), _f("metadata", "json"), _f("answers", "json"),
+        _f("refunded", "boolean", **_RO),
+        _f("metadata", "json"),
+        _f("answers", "json"),
         _f("magicLinkId", "reference", reference_to=("magicLink",), **_RO),
-        _f("userUpdatedAt", "datetime", **_RO), *_TIMES,
+        _f("userUpdatedAt", "datetime", **_RO),
+        *_TIMES,
     ),
     "magicLink": (
         _f("id", "id", **_RO),
@@ -52,9 +73,15 @@ STATIC: dict[str, tuple[FieldSchema, ...]] = {
         _f("firstName", "string", nillable=False, updateable=False),
         _f("lastName", "string", nillable=False, updateable=False),
         _f("headline", "string", updateable=False),
-        _f("extraFields", "json", updateable=False), _f("metadata", "json", updateable=False),
-        _f("registrationId", "string", label="Caller's external id (e.g. the CRM record id)",
-           external_id=True, updateable=False),
+        _f("extraFields", "json", updateable=False),
+        _f("metadata", "json", updateable=False),
+        _f(
+            "registrationId",
+            "string",
+            label="Caller's external id (e.g. the CRM record id)",
+            external_id=True,
+            updateable=False,
+        ),
         _f("ticketId", "reference", nillable=False, updateable=False, reference_to=("ticket",)),
         _f("magicLink", "url", length=100, **_RO),
         _f("status", "picklist", picklist_values=("pending", "invited", "registered"), **_RO),
@@ -62,10 +89,14 @@ STATIC: dict[str, tuple[FieldSchema, ...]] = {
     ),
     "attendance": (
         _f("registrationId", "reference", reference_to=("registration",), **_RO),
-        _f("email", "email", **_RO), _f("firstName", "string", **_RO), _f("lastName", "string", **_RO),
+        _f("email", "email", **_RO),
+        _f("firstName", "string", **_RO),
+        _f("lastName", "string", **_RO),
         _f("ticketId", "reference", reference_to=("ticket",), **_RO),
-        _f("joinedAt", "datetime", **_RO), _f("leftAt", "datetime", **_RO),
-        _f("durationSeconds", "int", **_RO), _f("sessions", "json", **_RO),
+        _f("joinedAt", "datetime", **_RO),
+        _f("leftAt", "datetime", **_RO),
+        _f("durationSeconds", "int", **_RO),
+        _f("sessions", "json", **_RO),
     ),
 }
 _READ_ONLY_OBJECTS = {"organization", "ticket", "attendance"}
@@ -86,9 +117,11 @@ def _questions(connection: HopinConnection) -> Iterable[FieldSchema]:
                     attrs = q.attributes
                     options = tuple(str(o) for o in attrs.get("options") or ())
                     fields[q.id] = _f(
-                        f"answers.{q.id}", "picklist" if options else "string",
+                        f"answers.{q.id}",
+                        "picklist" if options else "string",
                         label=str(attrs.get("title") or attrs.get("question") or q.id),
-                        picklist_values=options, nillable=not attrs.get("required"),
+                        picklist_values=options,
+                        nillable=not attrs.get("required"),
                     )
                 qurl = page.links.next
         url = tickets.links.next
@@ -100,8 +133,9 @@ def discover(connection: HopinConnection, objects: Sequence[str] | None) -> Sche
     wanted = list(objects) if objects else list(STATIC)
     unknown = [name for name in wanted if name not in STATIC]
     if unknown:
-        raise DiscoveryError(f"hopin has no object {', '.join(map(repr, unknown))} "
-                             f"(known: {', '.join(STATIC)})")
+        raise DiscoveryError(
+            f"hopin has no object {', '.join(map(repr, unknown))} (known: {', '.join(STATIC)})"
+        )
     result: dict[str, ObjectSchema] = {}
     for name in wanted:
         fields = STATIC[name]
@@ -109,9 +143,16 @@ def discover(connection: HopinConnection, objects: Sequence[str] | None) -> Sche
             try:
                 fields = (*fields, *_questions(connection))
             except EventsyncError as exc:
-                raise DiscoveryError(f"hopin: reading the registration questions failed: {exc}") from exc
+                raise DiscoveryError(
+                    f"hopin: reading the registration questions failed: {exc}"
+                ) from exc
         writable = name not in _READ_ONLY_OBJECTS
-        result[name] = ObjectSchema(name=name, fields=fields, label=name, createable=writable,
-                                    updateable=name in ("registration", "event"),
-                                    deletable=name == "magicLink")
+        result[name] = ObjectSchema(
+            name=name,
+            fields=fields,
+            label=name,
+            createable=writable,
+            updateable=name in ("registration", "event"),
+            deletable=name == "magicLink",
+        )
     return Schema(system=SYSTEM, objects=result)

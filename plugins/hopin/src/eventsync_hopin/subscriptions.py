@@ -29,15 +29,19 @@ def subscribe(connection: HopinConnection, now: dt.datetime | None = None) -> di
         "data": {
             "type": "dataSubscription",
             "attributes": {
-                "configuration": {"url": options.webhook_url, "type": options.webhook_type,
-                                  "expiresAt": wire_time(expires)},
+                "configuration": {
+                    "url": options.webhook_url,
+                    "type": options.webhook_type,
+                    "expiresAt": wire_time(expires),
+                },
                 "signals": list(options.webhook_signals),
             },
         }
     }
     created = parse_resource(
-        connection.http.request("POST", f"/v1/events/{connection.event_id}/dataSubscriptions",
-                                json_body=body).json()
+        connection.http.request(
+            "POST", f"/v1/events/{connection.event_id}/dataSubscriptions", json_body=body
+        ).json()
     )
     connection.subscription = {"id": created.id, "expiresAt": expires, "url": options.webhook_url}
     return dict(connection.subscription)
@@ -51,7 +55,10 @@ def renew_if_due(connection: HopinConnection, now: dt.datetime | None = None) ->
         return False
     moment = now or dt.datetime.now(dt.UTC)
     expires = connection.subscription.get("expiresAt")
-    if expires is not None and expires - dt.timedelta(seconds=options.webhook_renew_before) > moment:
+    if (
+        expires is not None
+        and expires - dt.timedelta(seconds=options.webhook_renew_before) > moment
+    ):
         return False
     subscribe(connection, moment)
     return True
@@ -67,6 +74,8 @@ def keep_alive(connection: HopinConnection) -> None:
         raise
     except EventsyncError as exc:
         connection.subscription_error = str(exc)
-        log.warning("hopin: dataSubscription for org %s not created or renewed: %s", connection.org, exc)
+        log.warning(
+            "hopin: dataSubscription for org %s not created or renewed: %s", connection.org, exc
+        )
     else:
         connection.subscription_error = ""

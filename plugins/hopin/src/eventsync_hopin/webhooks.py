@@ -29,7 +29,7 @@ def verify_signature(secret: str, body: bytes, given: str | None, algorithm: str
     value = given.strip()
     prefix = f"{algorithm}="
     if value.lower().startswith(prefix):
-        value = value[len(prefix):]
+        value = value[len(prefix) :]
     expected = hmac.new(secret.encode(), body, getattr(hashlib, algorithm)).hexdigest()
     if not hmac.compare_digest(expected.encode(), value.lower().encode()):
         raise BadNotification(401, "bad signature: the body or the signing secret does not match")
@@ -43,10 +43,17 @@ def parse(request: HttpRequest, settings: SystemSettings) -> Notification:
     try:
         secret = settings.secret("webhook_secret")
     except ConfigurationError as exc:
-        raise BadNotification(401, "no webhook signing secret configured (set webhook_secret_env); "
-                              "refusing unverifiable input") from exc
-    verify_signature(secret, request.body, request.header(options.webhook_signature_header),
-                     options.webhook_signature_algorithm)
+        raise BadNotification(
+            401,
+            "no webhook signing secret configured (set webhook_secret_env); "
+            "refusing unverifiable input",
+        ) from exc
+    verify_signature(
+        secret,
+        request.body,
+        request.header(options.webhook_signature_header),
+        options.webhook_signature_algorithm,
+    )
     try:
         payload: Any = json.loads(request.body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -62,13 +69,23 @@ def parse(request: HttpRequest, settings: SystemSettings) -> Notification:
         raise BadNotification(400, "data.id and data.type are required")
     org_id = payload.get("organizationId")
     if options.organization_id and org_id and org_id != options.organization_id:
-        raise BadNotification(403, f"delivery for organisation {org_id}, this endpoint serves "
-                              f"{options.organization_id}")
+        raise BadNotification(
+            403,
+            f"delivery for organisation {org_id}, this endpoint serves {options.organization_id}",
+        )
     event_id = payload.get("eventId")
     if options.event_id and event_id and event_id != options.event_id:
-        raise BadNotification(403, f"delivery for event {event_id}, this endpoint serves {options.event_id}")
+        raise BadNotification(
+            403, f"delivery for event {event_id}, this endpoint serves {options.event_id}"
+        )
     attributes = data.get("attributes") if isinstance(data.get("attributes"), Mapping) else {}
     entity = EntityRef(object=entity_type, id=entity_id, fields=dict(attributes or {}))
     dedupe = (str(payload["id"]),) if payload.get("id") else ()
-    return Notification(system=SYSTEM, kind=signal, entities=(entity,), response=ACK,
-                        dedupe_ids=dedupe, org_id=str(org_id) if org_id else None)
+    return Notification(
+        system=SYSTEM,
+        kind=signal,
+        entities=(entity,),
+        response=ACK,
+        dedupe_ids=dedupe,
+        org_id=str(org_id) if org_id else None,
+    )

@@ -18,7 +18,9 @@ from eventsync_salesforce.connection import SalesforceConnection
 __all__ = ["salesforce_connection", "query", "rows", "has_field", "select"]
 
 
-def salesforce_connection(org: OrgConfig, connections: Mapping[str, Connection]) -> SalesforceConnection | None:
+def salesforce_connection(
+    org: OrgConfig, connections: Mapping[str, Connection]
+) -> SalesforceConnection | None:
     """The org's CRM connection when it is a Salesforce one, else None.
 
     ``connections`` may be lazy: the connection is made on this first access.
@@ -43,8 +45,13 @@ def select(fields: Iterable[str], obj: str, where: str, limit: int | None = None
     return text if limit is None else f"{text} LIMIT {int(limit)}"
 
 
-def rows(conn: SalesforceConnection, fields: Iterable[str], obj: str, where: str,
-         limit: int | None = None) -> list[dict[str, Any]]:
+def rows(
+    conn: SalesforceConnection,
+    fields: Iterable[str],
+    obj: str,
+    where: str,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
     """Run :func:`select` and return its records."""
     return query(conn, select(fields, obj, where, limit))
 

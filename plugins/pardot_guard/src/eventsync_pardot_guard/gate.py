@@ -65,22 +65,33 @@ def people_of_crm_record(options: GuardOptions, record: Record) -> list[Person] 
     people = []
     for rel in relationships:
         if not rel:
-            people.append(Person(record.object, {f: record.get(f) for f in options.person_fields()}, record.id))
+            people.append(
+                Person(
+                    record.object, {f: record.get(f) for f in options.person_fields()}, record.id
+                )
+            )
             continue
         person_id = record.get(f"{rel}.Id")
         if person_id is None:
             continue  # e.g. a CampaignMember of a Contact has no Lead
-        people.append(Person(rel, {f: record.get(f"{rel}.{f}") for f in options.person_fields()}, person_id))
+        people.append(
+            Person(rel, {f: record.get(f"{rel}.{f}") for f in options.person_fields()}, person_id)
+        )
     return people
 
 
-def people_by_email(options: GuardOptions, conn: crm.SalesforceConnection, email: str) -> list[Person]:
+def people_by_email(
+    options: GuardOptions, conn: crm.SalesforceConnection, email: str
+) -> list[Person]:
     """The Salesforce people (``lookup_objects``) whose Email equals ``email``."""
     people = []
     for obj in options.lookup_objects:
-        for row in crm.rows(conn, ("Id", *options.person_fields()), obj,
-                            f"Email = {crm.literal(email)}", limit=50):
-            people.append(Person(obj, {f: row.get(f) for f in options.person_fields()}, row.get("Id")))
+        for row in crm.rows(
+            conn, ("Id", *options.person_fields()), obj, f"Email = {crm.literal(email)}", limit=50
+        ):
+            people.append(
+                Person(obj, {f: row.get(f) for f in options.person_fields()}, row.get("Id"))
+            )
     return people
 
 
@@ -92,7 +103,9 @@ def _show(value: Any) -> str:
     return repr(value)
 
 
-def decide(options: GuardOptions, people: Sequence[Person], *, looked_up: str | None = None) -> Verdict:
+def decide(
+    options: GuardOptions, people: Sequence[Person], *, looked_up: str | None = None
+) -> Verdict:
     """The verdict for the people behind one record.
 
     :param looked_up: the email the people were found by (export flow), for the reasons.
@@ -102,23 +115,41 @@ def decide(options: GuardOptions, people: Sequence[Person], *, looked_up: str | 
         for person in people:
             if person.fields.get(options.opt_out_field) is True:
                 ident = f" on {person.where} {person.id}" if looked_up and person.id else ""
-                return Verdict(False, f"opted out of email ({person.where}.{options.opt_out_field} = true"
-                                      f"{ident}{by})", PLUGIN)
+                return Verdict(
+                    False,
+                    f"opted out of email ({person.where}.{options.opt_out_field} = true"
+                    f"{ident}{by})",
+                    PLUGIN,
+                )
     if options.confirmed_opt_in and options.consent_field:
         field = options.consent_field
         accepted = ", ".join(_show(v) for v in options.consent_values)
         if not people:
             if looked_up and options.admit_unknown_people:
-                return Verdict(True, f"no Salesforce person has the email {looked_up}; admitted "
-                                     f"(admit_unknown_people)", PLUGIN)
-            return Verdict(False, f"has not confirmed opt-in: no Lead or Contact{by or ''} to read "
-                                  f"{field} from (accepted: {accepted})", PLUGIN)
+                return Verdict(
+                    True,
+                    f"no Salesforce person has the email {looked_up}; admitted "
+                    f"(admit_unknown_people)",
+                    PLUGIN,
+                )
+            return Verdict(
+                False,
+                f"has not confirmed opt-in: no Lead or Contact{by or ''} to read "
+                f"{field} from (accepted: {accepted})",
+                PLUGIN,
+            )
         for person in people:
             if _accepted(person.fields.get(field), options.consent_values):
-                return Verdict(True, f"confirmed opt-in ({person.where}.{field} = "
-                                     f"{_show(person.fields.get(field))})", PLUGIN)
+                return Verdict(
+                    True,
+                    f"confirmed opt-in ({person.where}.{field} = "
+                    f"{_show(person.fields.get(field))})",
+                    PLUGIN,
+                )
         seen = "; ".join(f"{p.where}.{field} = {_show(p.fields.get(field))}" for p in people)
-        return Verdict(False, f"has not confirmed opt-in ({seen}{by}; accepted: {accepted})", PLUGIN)
+        return Verdict(
+            False, f"has not confirmed opt-in ({seen}{by}; accepted: {accepted})", PLUGIN
+        )
     return Verdict(True, "not opted out", PLUGIN)
 
 
@@ -132,8 +163,9 @@ def _accepted(value: Any, accepted: Sequence[Any]) -> bool:
     return False
 
 
-def admit(options: GuardOptions, flow: str, record: Record, org: OrgConfig,
-          connections: Mapping[str, Any]) -> Verdict | None:
+def admit(
+    options: GuardOptions, flow: str, record: Record, org: OrgConfig, connections: Mapping[str, Any]
+) -> Verdict | None:
     """The gate's answer for one record of ``flow``; None when the gate has no opinion."""
     if flow not in options.gate_flows or not options.person_fields():
         return None

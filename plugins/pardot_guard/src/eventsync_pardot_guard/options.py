@@ -111,7 +111,8 @@ class GuardOptions:
     consent_field: str | None = None
     consent_values: tuple[ConsentValue, ...] = (True,)
     person_relationships: Mapping[str, tuple[str, ...]] = attrs.field(
-        factory=lambda: dict(DEFAULT_PERSON_RELATIONSHIPS))
+        factory=lambda: dict(DEFAULT_PERSON_RELATIONSHIPS)
+    )
     registration_email_field: str = "email"
     lookup_objects: tuple[str, ...] = ("Contact", "Lead")
     admit_unknown_people: bool = True
@@ -168,7 +169,9 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook(bool, strict_bool)
     conv.register_structure_hook(str, strict_str)
     for cls in (AutomationUser, GuardOptions):
-        conv.register_structure_hook(cls, make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True))
+        conv.register_structure_hook(
+            cls, make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True)
+        )
     return conv
 
 
@@ -194,8 +197,10 @@ def _clean(line: str) -> list[str]:
     message, path = line.rsplit(" @ ", 1)
     extra = re.fullmatch(r"extra fields found \((.*)\)", message)
     if extra:
-        return [f"{path}.{key.strip()}: unknown option (check the spelling in docs/pardot_guard.md)"
-                for key in extra.group(1).split(",")]
+        return [
+            f"{path}.{key.strip()}: unknown option (check the spelling in docs/pardot_guard.md)"
+            for key in extra.group(1).split(",")
+        ]
     return [f"{path}: {message}"]
 
 
@@ -212,26 +217,38 @@ def _semantic(options: GuardOptions, org: OrgConfig) -> list[str]:
 
     for i, user in enumerate(options.automation_users):
         if "@" not in user.username:
-            problems.append(f"{path(f'automation_users[{i}].username')}: {user.username!r} is not a "
-                            f"Salesforce username (they look like an email address)")
+            problems.append(
+                f"{path(f'automation_users[{i}].username')}: {user.username!r} is not a "
+                f"Salesforce username (they look like an email address)"
+            )
         for j, perm in enumerate(user.permissions or ()):
             if not _PERMISSION.match(perm):
-                problems.append(f"{path(f'automation_users[{i}].permissions[{j}]')}: {perm!r} is not a "
-                                f"PermissionSet permission field (they look like PermissionsApiEnabled)")
+                problems.append(
+                    f"{path(f'automation_users[{i}].permissions[{j}]')}: {perm!r} is not a "
+                    f"PermissionSet permission field (they look like PermissionsApiEnabled)"
+                )
     for j, perm in enumerate(options.permissions):
         if not _PERMISSION.match(perm):
-            problems.append(f"{path(f'permissions[{j}]')}: {perm!r} is not a PermissionSet permission "
-                            f"field (they look like PermissionsApiEnabled)")
+            problems.append(
+                f"{path(f'permissions[{j}]')}: {perm!r} is not a PermissionSet permission "
+                f"field (they look like PermissionsApiEnabled)"
+            )
     for i, flow in enumerate(options.gate_flows):
         if flow not in FLOW_NAMES:
-            problems.append(f"{path(f'gate_flows[{i}]')}: unknown flow {flow!r} (known: {', '.join(FLOW_NAMES)})")
+            problems.append(
+                f"{path(f'gate_flows[{i}]')}: unknown flow {flow!r} (known: {', '.join(FLOW_NAMES)})"
+            )
     check_name("opt_out_field", options.opt_out_field)
     if options.confirmed_opt_in:
         if not options.consent_field:
-            problems.append(f"{path('consent_field')}: required when confirmed_opt_in = true; name the "
-                            f"Lead/Contact field that records the confirmation, e.g. \"Confirmed_Opt_In__c\"")
+            problems.append(
+                f"{path('consent_field')}: required when confirmed_opt_in = true; name the "
+                f'Lead/Contact field that records the confirmation, e.g. "Confirmed_Opt_In__c"'
+            )
         if not options.consent_values:
-            problems.append(f"{path('consent_values')}: give at least one value that counts as confirmed")
+            problems.append(
+                f"{path('consent_values')}: give at least one value that counts as confirmed"
+            )
     if options.consent_field:
         check_name("consent_field", options.consent_field)
     for obj, relationships in options.person_relationships.items():
@@ -257,10 +274,14 @@ def parse_options(org: OrgConfig) -> GuardOptions:
         options = _converter.structure(dict(raw), GuardOptions)
     except (cattrs.ClassValidationError, cattrs.IterableValidationError) as exc:
         lines = cattrs.transform_error(exc, path=options_path(org), format_exception=_format)
-        raise ConfigurationError([out for line in lines for out in _clean(line)], heading=heading) from None
+        raise ConfigurationError(
+            [out for line in lines for out in _clean(line)], heading=heading
+        ) from None
     # Given relationships add to (or replace, object by object) the defaults.
-    options = attrs.evolve(options, person_relationships={
-        **DEFAULT_PERSON_RELATIONSHIPS, **options.person_relationships})
+    options = attrs.evolve(
+        options,
+        person_relationships={**DEFAULT_PERSON_RELATIONSHIPS, **options.person_relationships},
+    )
     problems = _semantic(options, org)
     if problems:
         raise ConfigurationError(problems, heading=heading)

@@ -31,14 +31,23 @@ def preflight(org: OrgConfig, connections: Mapping[str, Connection]) -> list[Fin
     try:
         options = parse_options(org)
     except ConfigurationError as exc:
-        return [finding("error", "options", problem, where=problem.split(":", 1)[0],
-                        fix="correct the option in the config file (docs/pardot_guard.md)")
-                for problem in exc.problems]
+        return [
+            finding(
+                "error",
+                "options",
+                problem,
+                where=problem.split(":", 1)[0],
+                fix="correct the option in the config file (docs/pardot_guard.md)",
+            )
+            for problem in exc.problems
+        ]
     return run_preflight(options, org, crm.salesforce_connection(org, connections))
 
 
 @hookimpl
-def admit_record(flow: str, record: Record, org: OrgConfig, connections: Mapping[str, Connection]) -> Verdict | None:
+def admit_record(
+    flow: str, record: Record, org: OrgConfig, connections: Mapping[str, Connection]
+) -> Verdict | None:
     """Deny people who opted out or, with Confirmed Opt-In, have not confirmed.
 
     Invalid options deny (fail closed) with the problems as the reason, so nothing is synced to

@@ -50,8 +50,9 @@ def _path(settings: SystemSettings, name: str) -> str:
 def _require(settings: SystemSettings, name: str) -> str:
     value = settings.get(name)
     if not value:
-        raise ConfigurationError([f"{_path(settings, name)}: missing (needed by grant "
-                                  f"{settings.get('grant', 'jwt')!r})"])
+        raise ConfigurationError(
+            [f"{_path(settings, name)}: missing (needed by grant {settings.get('grant', 'jwt')!r})"]
+        )
     return str(value)
 
 
@@ -78,25 +79,38 @@ def _private_key(settings: SystemSettings) -> str:
         return settings.secret("private_key")
     file = settings.get("private_key_file")
     if not file:
-        raise ConfigurationError([f"{_path(settings, 'private_key_env')}: missing (the JWT "
-                                  "grant needs private_key_env or private_key_file)"])
+        raise ConfigurationError(
+            [
+                f"{_path(settings, 'private_key_env')}: missing (the JWT "
+                "grant needs private_key_env or private_key_file)"
+            ]
+        )
     try:
         return Path(str(file)).read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigurationError([f"{_path(settings, 'private_key_file')}: cannot read "
-                                  f"{file}: {exc.strerror}"]) from None
+        raise ConfigurationError(
+            [f"{_path(settings, 'private_key_file')}: cannot read {file}: {exc.strerror}"]
+        ) from None
 
 
 def token_form(settings: SystemSettings) -> tuple[dict[str, str], tuple[str, str] | None]:
     """The form fields (and HTTP Basic credentials) of the token request for the grant."""
     grant = str(settings.get("grant", "jwt"))
     if grant not in GRANTS:
-        raise ConfigurationError([f"{_path(settings, 'grant')}: unknown grant {grant!r} "
-                                  f"(use one of {', '.join(GRANTS)})"])
+        raise ConfigurationError(
+            [
+                f"{_path(settings, 'grant')}: unknown grant {grant!r} "
+                f"(use one of {', '.join(GRANTS)})"
+            ]
+        )
     client_id = _require(settings, "client_id")
     if grant == "jwt":
-        claims = {"iss": client_id, "sub": _require(settings, "username"),
-                  "aud": audience(settings), "exp": int(time.time()) + 180}
+        claims = {
+            "iss": client_id,
+            "sub": _require(settings, "username"),
+            "aud": audience(settings),
+            "exp": int(time.time()) + 180,
+        }
         assertion = jwt.encode(claims, _private_key(settings), algorithm="RS256")
         return {"grant_type": JWT_GRANT, "assertion": assertion}, None
     if grant == "client_credentials":
@@ -105,11 +119,18 @@ def token_form(settings: SystemSettings) -> tuple[dict[str, str], tuple[str, str
         password = settings.secret("password")
         if settings.has_secret("security_token"):
             password += settings.secret("security_token")
-        return {"grant_type": "password", "client_id": client_id,
-                "client_secret": settings.secret("client_secret"),
-                "username": _require(settings, "username"), "password": password}, None
-    form = {"grant_type": "refresh_token", "client_id": client_id,
-            "refresh_token": settings.secret("refresh_token")}
+        return {
+            "grant_type": "password",
+            "client_id": client_id,
+            "client_secret": settings.secret("client_secret"),
+            "username": _require(settings, "username"),
+            "password": password,
+        }, None
+    form = {
+        "grant_type": "refresh_token",
+        "client_id": client_id,
+        "refresh_token": settings.secret("refresh_token"),
+    }
     if settings.has_secret("client_secret"):
         form["client_secret"] = settings.secret("client_secret")
     return form, None
@@ -123,11 +144,11 @@ def obtain_token(settings: SystemSettings, http: requests.Session) -> Token:
     form, basic = token_form(settings)
     url = f"{login_url(settings)}/services/oauth2/token"
     try:
-        response = http.post(url, data=form, auth=basic,
-                             headers={"Accept": "application/json"})
+        response = http.post(url, data=form, auth=basic, headers={"Accept": "application/json"})
     except requests.RequestException as exc:
-        raise RetryableError("CONNECTION_ERROR", f"cannot reach {url}: {exc}",
-                             system=SYSTEM) from None
+        raise RetryableError(
+            "CONNECTION_ERROR", f"cannot reach {url}: {exc}", system=SYSTEM
+        ) from None
     body: dict[str, Any]
     try:
         body = response.json()
@@ -135,15 +156,20 @@ def obtain_token(settings: SystemSettings, http: requests.Session) -> Token:
         body = {}
     if response.status_code != 200:
         if response.status_code >= 500 or response.status_code == 429:
-            raise RetryableError(f"HTTP_{response.status_code}",
-                                 f"token endpoint {url} answered {response.status_code}",
-                                 system=SYSTEM, status=response.status_code)
+            raise RetryableError(
+                f"HTTP_{response.status_code}",
+                f"token endpoint {url} answered {response.status_code}",
+                system=SYSTEM,
+                status=response.status_code,
+            )
         raise AuthenticationError(
-            SYSTEM, str(body.get("error") or f"HTTP_{response.status_code}"),
+            SYSTEM,
+            str(body.get("error") or f"HTTP_{response.status_code}"),
             str(body.get("error_description") or response.text[:200]),
             hint=f"grant {grant} at {login_url(settings)}; check the connected app and user",
         )
     if not body.get("access_token") or not body.get("instance_url"):
-        raise AuthenticationError(SYSTEM, "invalid_response",
-                                  "the token answer has no access_token or instance_url")
+        raise AuthenticationError(
+            SYSTEM, "invalid_response", "the token answer has no access_token or instance_url"
+        )
     return Token(str(body["access_token"]), str(body["instance_url"]), grant)

@@ -30,8 +30,9 @@ def _cell(value: Any) -> str:
     return str(wired)
 
 
-def push(conn: SalesforceConnection, schema: ObjectSchema,
-         request: PushRequest) -> list[PushResult]:
+def push(
+    conn: SalesforceConnection, schema: ObjectSchema, request: PushRequest
+) -> list[PushResult]:
     """Run one Bulk 2.0 ingest job for the request."""
     columns: list[str] = []
     for item in request.items:
@@ -42,8 +43,11 @@ def push(conn: SalesforceConnection, schema: ObjectSchema,
         columns = ["Id", *columns]
     rows = []
     for item in request.items:
-        row = {name: _cell(item.fields.get(name)) if name in item.fields else ""
-               for name in columns if name != "Id"}
+        row = {
+            name: _cell(item.fields.get(name)) if name in item.fields else ""
+            for name in columns
+            if name != "Id"
+        }
         if request.operation == "update":
             row["Id"] = item.id or ""
         rows.append(row)
@@ -63,36 +67,53 @@ def push(conn: SalesforceConnection, schema: ObjectSchema,
     results: list[PushResult | None] = [None] * len(rows)
     for job in jobs:
         handler = getattr(conn.sf.bulk2, schema.name)
-        ok_csv = conn.call("bulk2 results",
-                           functools.partial(handler.get_successful_records, job["job_id"]))
-        failed_csv = conn.call("bulk2 failures",
-                               functools.partial(handler.get_failed_records, job["job_id"]))
+        ok_csv = conn.call(
+            "bulk2 results", functools.partial(handler.get_successful_records, job["job_id"])
+        )
+        failed_csv = conn.call(
+            "bulk2 failures", functools.partial(handler.get_failed_records, job["job_id"])
+        )
         for line in csv.DictReader(io.StringIO(ok_csv)):
             taken = _take(waiting, line, columns)
             if taken is not None:
                 item = request.items[taken]
-                results[taken] = PushResult(key=item.key, ok=True, id=line["sf__Id"],
-                                            created=line.get("sf__Created") == "true",
-                                            returned={"id": line["sf__Id"]})
+                results[taken] = PushResult(
+                    key=item.key,
+                    ok=True,
+                    id=line["sf__Id"],
+                    created=line.get("sf__Created") == "true",
+                    returned={"id": line["sf__Id"]},
+                )
         for line in csv.DictReader(io.StringIO(failed_csv)):
             taken = _take(waiting, line, columns)
             if taken is not None:
                 item = request.items[taken]
                 code, _, rest = line.get("sf__Error", "").partition(":")
                 message, _, fields = rest.rpartition(":")
-                results[taken] = PushResult(key=item.key, ok=False, error=RemoteFailure(
-                    code, message or rest,
-                    tuple(f for f in fields.replace(" --", "").split(",") if f),
-                    errors.is_retryable_code(code)))
+                results[taken] = PushResult(
+                    key=item.key,
+                    ok=False,
+                    error=RemoteFailure(
+                        code,
+                        message or rest,
+                        tuple(f for f in fields.replace(" --", "").split(",") if f),
+                        errors.is_retryable_code(code),
+                    ),
+                )
     return [
-        result if result is not None else PushResult(
-            key=item.key, ok=False, error=RemoteFailure(
-                "UNPROCESSED", "Bulk API did not process this record", (), True))
+        result
+        if result is not None
+        else PushResult(
+            key=item.key,
+            ok=False,
+            error=RemoteFailure("UNPROCESSED", "Bulk API did not process this record", (), True),
+        )
         for result, item in zip(results, request.items, strict=True)
     ]
 
 
-def _take(waiting: dict[tuple[str, ...], deque[int]], line: dict[str, str],
-          columns: list[str]) -> int | None:
+def _take(
+    waiting: dict[tuple[str, ...], deque[int]], line: dict[str, str], columns: list[str]
+) -> int | None:
     queue = waiting.get(tuple(line.get(c, "") for c in columns))
     return queue.popleft() if queue else None

@@ -44,12 +44,17 @@ class SalesforceConnection:
         self.api_version = str(settings.get("api_version", "59.0")).lstrip("v")
         self.schema = SchemaCache(ttl=float(settings.get("schema_ttl", 3600.0)))
         self._lock = threading.Lock()
-        self.http = transport.make_session(settings.get("ca_bundle"),
-                                           float(settings.get("timeout", 60.0)), self._on_usage)
+        self.http = transport.make_session(
+            settings.get("ca_bundle"), float(settings.get("timeout", 60.0)), self._on_usage
+        )
         token = auth.obtain_token(settings, self.http)
         self.instance_url = token.instance_url
-        self.sf = Salesforce(instance_url=token.instance_url, session_id=token.access_token,
-                             session=self.http, version=self.api_version)
+        self.sf = Salesforce(
+            instance_url=token.instance_url,
+            session_id=token.access_token,
+            session=self.http,
+            version=self.api_version,
+        )
         self.sf._salesforce_login_partial = functools.partial(self._renew)  # see module docstring
 
     def _on_usage(self, usage: ApiUsage) -> None:
@@ -58,9 +63,12 @@ class SalesforceConnection:
     def _renew(self) -> tuple[str, str]:
         """Obtain a new session (called by simple-salesforce on INVALID_SESSION_ID)."""
         if self.settings.get("grant") == "access_token":
-            raise AuthenticationError(errors.SYSTEM, "INVALID_SESSION_ID",
-                                      "Session expired or invalid",
-                                      "a given access token cannot be renewed; configure a grant")
+            raise AuthenticationError(
+                errors.SYSTEM,
+                "INVALID_SESSION_ID",
+                "Session expired or invalid",
+                "a given access token cannot be renewed; configure a grant",
+            )
         with self._lock:
             token = auth.obtain_token(self.settings, self.http)
             self.renewals += 1

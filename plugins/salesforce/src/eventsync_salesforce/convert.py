@@ -19,8 +19,14 @@ SYSTEM = "salesforce"
 
 #: Salesforce field types that are not core types, mapped onto core ones.
 TYPE_MAP = {
-    "combobox": "picklist", "encryptedstring": "string", "long": "int", "base64": "any",
-    "anyType": "any", "address": "json", "location": "json", "complexvalue": "json",
+    "combobox": "picklist",
+    "encryptedstring": "string",
+    "long": "int",
+    "base64": "any",
+    "anyType": "any",
+    "address": "json",
+    "location": "json",
+    "complexvalue": "json",
     "datacategorygroupreference": "string",
 }
 
@@ -30,7 +36,8 @@ def _make_converter() -> cattrs.Converter:
     converter.register_structure_hook(
         FieldSchema,
         make_dict_structure_fn(
-            FieldSchema, converter,
+            FieldSchema,
+            converter,
             defaulted_on_create=override(rename="defaultedOnCreate"),
             external_id=override(rename="externalId"),
             id_lookup=override(rename="idLookup"),
@@ -102,8 +109,9 @@ def _value(field: FieldSchema | None, value: Any) -> Any:
     return value
 
 
-def record_fields(schema: ObjectSchema | None, row: Mapping[str, Any],
-                  parents: Mapping[str, ObjectSchema]) -> dict[str, Any]:
+def record_fields(
+    schema: ObjectSchema | None, row: Mapping[str, Any], parents: Mapping[str, ObjectSchema]
+) -> dict[str, Any]:
     """A query row's fields: ``attributes`` dropped, values typed, parents as nested dicts."""
     fields: dict[str, Any] = {}
     for name, value in row.items():
@@ -121,16 +129,25 @@ def record_fields(schema: ObjectSchema | None, row: Mapping[str, Any],
     return fields
 
 
-def record(schema: ObjectSchema | None, object_name: str, row: Mapping[str, Any],
-           parents: Mapping[str, ObjectSchema]) -> Record:
+def record(
+    schema: ObjectSchema | None,
+    object_name: str,
+    row: Mapping[str, Any],
+    parents: Mapping[str, ObjectSchema],
+) -> Record:
     """A Record from a query row."""
     fields = record_fields(schema, row, parents)
     modified = fields.get("SystemModstamp")
     if isinstance(modified, str):
         modified = parse_datetime(modified)
-    return Record(system=SYSTEM, object=object_name, id=fields.get("Id"), fields=fields,
-                  modified_at=modified if isinstance(modified, dt.datetime) else None,
-                  deleted=bool(fields.get("IsDeleted", False)))
+    return Record(
+        system=SYSTEM,
+        object=object_name,
+        id=fields.get("Id"),
+        fields=fields,
+        modified_at=modified if isinstance(modified, dt.datetime) else None,
+        deleted=bool(fields.get("IsDeleted", False)),
+    )
 
 
 def to_wire(value: Any) -> Any:

@@ -17,21 +17,32 @@ from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSessi
 SYSTEM = "salesforce"
 
 #: Per-record or per-call error codes worth retrying.
-RETRYABLE_CODES = frozenset({
-    "UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED",
-    "CONCURRENT_REQUESTS_LIMIT_EXCEEDED", "TXN_SECURITY_METERING_ERROR",
-})
+RETRYABLE_CODES = frozenset(
+    {
+        "UNABLE_TO_LOCK_ROW",
+        "SERVER_UNAVAILABLE",
+        "REQUEST_LIMIT_EXCEEDED",
+        "CONCURRENT_REQUESTS_LIMIT_EXCEEDED",
+        "TXN_SECURITY_METERING_ERROR",
+    }
+)
 
 
 def first_error(content: Any) -> tuple[str, str, tuple[str, ...]]:
     """``(code, message, fields)`` from a REST error body (array, object or text)."""
     if isinstance(content, list) and content and isinstance(content[0], dict):
         item = content[0]
-        return (str(item.get("errorCode") or item.get("statusCode") or "UNKNOWN"),
-                str(item.get("message", "")), tuple(item.get("fields") or ()))
+        return (
+            str(item.get("errorCode") or item.get("statusCode") or "UNKNOWN"),
+            str(item.get("message", "")),
+            tuple(item.get("fields") or ()),
+        )
     if isinstance(content, dict):
-        return (str(content.get("errorCode") or content.get("error") or "UNKNOWN"),
-                str(content.get("message") or content.get("error_description") or ""), ())
+        return (
+            str(content.get("errorCode") or content.get("error") or "UNKNOWN"),
+            str(content.get("message") or content.get("error_description") or ""),
+            (),
+        )
     return "UNKNOWN", str(content or ""), ()
 
 
@@ -46,8 +57,12 @@ def classify(exc: BaseException) -> EventsyncError:
         return exc
     if isinstance(exc, SalesforceExpiredSession):
         code, message, _ = first_error(exc.content)
-        return AuthenticationError(SYSTEM, code or "INVALID_SESSION_ID", message,
-                                   "the session could not be renewed; check the credentials")
+        return AuthenticationError(
+            SYSTEM,
+            code or "INVALID_SESSION_ID",
+            message,
+            "the session could not be renewed; check the credentials",
+        )
     if isinstance(exc, SalesforceError):
         status = int(exc.status)
         code, message, fields = first_error(exc.content)
@@ -55,9 +70,14 @@ def classify(exc: BaseException) -> EventsyncError:
             code = f"HTTP_{status}"
         if status == 429 or status >= 500 or is_retryable_code(code):
             retry_after = 3600.0 if "TotalRequests" in message else None
-            return RetryableError(code, message or f"HTTP {status} from {exc.url}",
-                                  retry_after=retry_after, system=SYSTEM, fields=fields,
-                                  status=status)
+            return RetryableError(
+                code,
+                message or f"HTTP {status} from {exc.url}",
+                retry_after=retry_after,
+                system=SYSTEM,
+                fields=fields,
+                status=status,
+            )
         return FatalError(code, message, system=SYSTEM, fields=fields, status=status)
     if isinstance(exc, requests.Timeout):
         return RetryableError("TIMEOUT", str(exc), system=SYSTEM)

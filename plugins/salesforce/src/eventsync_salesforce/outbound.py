@@ -26,7 +26,7 @@ CONTENT_TYPES = ("text/xml", "application/soap+xml")
 ACK = (
     b'<?xml version="1.0" encoding="UTF-8"?>'
     b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">'
-    b"<soapenv:Body><notificationsResponse xmlns=\"http://soap.sforce.com/2005/09/outbound\">"
+    b'<soapenv:Body><notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound">'
     b"<Ack>true</Ack></notificationsResponse></soapenv:Body></soapenv:Envelope>"
 )
 
@@ -60,8 +60,11 @@ def parse(request: HttpRequest, settings: SystemSettings) -> Notification:
         raise BadNotification(413, f"message larger than {MAX_BYTES} bytes")
     expected = settings.get("org_id")
     if not expected:
-        raise BadNotification(403, f"org {settings.org!r} has no salesforce org_id configured, "
-                              "so the sender cannot be verified; set org_id")
+        raise BadNotification(
+            403,
+            f"org {settings.org!r} has no salesforce org_id configured, "
+            "so the sender cannot be verified; set org_id",
+        )
     try:
         root = SafeET.fromstring(request.body, forbid_dtd=True)
     except DefusedXmlException as exc:
@@ -73,8 +76,9 @@ def parse(request: HttpRequest, settings: SystemSettings) -> Notification:
         raise BadNotification(400, "not a Salesforce outbound message (no notifications element)")
     org_id = _text(notes, "OrganizationId") or ""
     if org_id[:15].lower() != str(expected)[:15].lower() or not org_id:
-        raise BadNotification(403, f"message from org {org_id or '?'} does not belong to org "
-                              f"{settings.org!r}")
+        raise BadNotification(
+            403, f"message from org {org_id or '?'} does not belong to org {settings.org!r}"
+        )
     entities: list[EntityRef] = []
     dedupe: list[str] = []
     for note in notes.findall(f"{{{OUTBOUND}}}Notification"):
@@ -91,5 +95,11 @@ def parse(request: HttpRequest, settings: SystemSettings) -> Notification:
         entities.append(EntityRef(object=object_type, id=str(record_id), fields=fields))
     if not entities:
         raise BadNotification(400, "the message holds no Notification")
-    return Notification(system=SYSTEM, kind="outbound_message", entities=tuple(entities),
-                        response=ack_response(), dedupe_ids=tuple(dedupe), org_id=org_id)
+    return Notification(
+        system=SYSTEM,
+        kind="outbound_message",
+        entities=tuple(entities),
+        response=ack_response(),
+        dedupe_ids=tuple(dedupe),
+        org_id=org_id,
+    )

@@ -76,8 +76,9 @@ def push(connection: Any, request: PushRequest) -> list[PushResult] | None:
 
 
 @hookimpl
-def parse_notification(system: str, request: HttpRequest,
-                       settings: SystemSettings) -> Notification | None:
+def parse_notification(
+    system: str, request: HttpRequest, settings: SystemSettings
+) -> Notification | None:
     """Parse a Salesforce Outbound Message."""
     if system != SYSTEM:
         return None

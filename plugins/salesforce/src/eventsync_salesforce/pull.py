@@ -29,8 +29,11 @@ def select_fields(schema: ObjectSchema, request: PullRequest) -> list[str]:
     for extra in ("Id", "SystemModstamp"):
         if schema.field(extra) is not None and extra not in fields:
             fields.append(extra)
-    if request.include_deleted and schema.field("IsDeleted") is not None \
-            and "IsDeleted" not in fields:
+    if (
+        request.include_deleted
+        and schema.field("IsDeleted") is not None
+        and "IsDeleted" not in fields
+    ):
         fields.append("IsDeleted")
     return [soql.name(f) for f in fields]
 
@@ -46,12 +49,15 @@ def build(schema: ObjectSchema, request: PullRequest, ids: list[str] | None = No
         if since.tzinfo is None:
             since = since.replace(tzinfo=dt.UTC)
         if request.overlap:
-            terms.append(f"SystemModstamp >= "
-                         f"{soql.literal(since - dt.timedelta(seconds=request.overlap))}")
+            terms.append(
+                f"SystemModstamp >= {soql.literal(since - dt.timedelta(seconds=request.overlap))}"
+            )
         elif request.since.id:
             stamp = soql.literal(since)
-            terms.append(f"SystemModstamp > {stamp} OR (SystemModstamp = {stamp} AND "
-                         f"Id > {soql.literal(request.since.id)})")
+            terms.append(
+                f"SystemModstamp > {stamp} OR (SystemModstamp = {stamp} AND "
+                f"Id > {soql.literal(request.since.id)})"
+            )
         else:
             terms.append(f"SystemModstamp > {soql.literal(since)}")
     text = f"SELECT {', '.join(select_fields(schema, request))} FROM {soql.name(schema.name)}"
@@ -64,18 +70,20 @@ def build(schema: ObjectSchema, request: PullRequest, ids: list[str] | None = No
     return text
 
 
-def _parents(conn: SalesforceConnection, schema: ObjectSchema,
-             fields: list[str]) -> dict[str, ObjectSchema]:
+def _parents(
+    conn: SalesforceConnection, schema: ObjectSchema, fields: list[str]
+) -> dict[str, ObjectSchema]:
     parents: dict[str, ObjectSchema] = {}
     for path in fields:
         if "." not in path:
             continue
         relation = schema.relationship(path.split(".", 1)[0])
-        if relation is not None and relation.reference_to and \
-                relation.relationship_name.lower() not in parents:  # type: ignore[union-attr]
+        if relation is None or not relation.reference_to or not relation.relationship_name:
+            continue
+        key = relation.relationship_name.lower()
+        if key not in parents:
             try:
-                parents[relation.relationship_name.lower()] = conn.schema.object(  # type: ignore[union-attr]
-                    conn, relation.reference_to[0])
+                parents[key] = conn.schema.object(conn, relation.reference_to[0])
             except Exception:  # noqa: BLE001 - parent typing is best effort
                 continue
     return parents
@@ -87,7 +95,7 @@ def pull(conn: SalesforceConnection, request: PullRequest) -> Iterator[Record]:
     fields = select_fields(schema, request)
     parents = _parents(conn, schema, fields)
     if request.ids:
-        chunks = [list(request.ids[i:i + ID_CHUNK]) for i in range(0, len(request.ids), ID_CHUNK)]
+        chunks = [list(request.ids[i : i + ID_CHUNK]) for i in range(0, len(request.ids), ID_CHUNK)]
         statements = [build(schema, request, chunk) for chunk in chunks]
     else:
         statements = [build(schema, request)]
@@ -98,12 +106,21 @@ def pull(conn: SalesforceConnection, request: PullRequest) -> Iterator[Record]:
         yield from _stream(conn, schema, statement, request, headers, parents)
 
 
-def _stream(conn: SalesforceConnection, schema: ObjectSchema, statement: str,
-            request: PullRequest, headers: dict[str, str],
-            parents: dict[str, ObjectSchema]) -> Iterator[Record]:
+def _stream(
+    conn: SalesforceConnection,
+    schema: ObjectSchema,
+    statement: str,
+    request: PullRequest,
+    headers: dict[str, str],
+    parents: dict[str, ObjectSchema],
+) -> Iterator[Record]:
     try:
-        page = conn.call("query", lambda: conn.sf.query(
-            statement, include_deleted=request.include_deleted, headers=headers))
+        page = conn.call(
+            "query",
+            lambda: conn.sf.query(
+                statement, include_deleted=request.include_deleted, headers=headers
+            ),
+        )
     except FatalError as exc:
         if exc.code == "INVALID_FIELD":
             conn.schema.invalidate(schema.name)
@@ -114,5 +131,9 @@ def _stream(conn: SalesforceConnection, schema: ObjectSchema, statement: str,
         if page.get("done", True):
             return
         next_url = page["nextRecordsUrl"]
-        page = conn.call("queryMore", functools.partial(
-            conn.sf.query_more, next_url, identifier_is_url=True, headers=headers))
+        page = conn.call(
+            "queryMore",
+            functools.partial(
+                conn.sf.query_more, next_url, identifier_is_url=True, headers=headers
+            ),
+        )

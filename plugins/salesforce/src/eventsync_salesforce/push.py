@@ -38,23 +38,38 @@ def push(conn: SalesforceConnection, request: PushRequest) -> list[PushResult]:
     results: list[PushResult | None] = [None] * len(request.items)
     indexed = list(enumerate(request.items))
     for start in range(0, len(indexed), conn.batch_size):
-        chunk = indexed[start:start + conn.batch_size]
+        chunk = indexed[start : start + conn.batch_size]
         _push_chunk(conn, schema, request, chunk, results)
     return [
-        result if result is not None else PushResult(key=item.key, ok=False, error=RemoteFailure(
-            "NO_RESULT", "Salesforce returned no result for this record", (), True))
+        result
+        if result is not None
+        else PushResult(
+            key=item.key,
+            ok=False,
+            error=RemoteFailure(
+                "NO_RESULT", "Salesforce returned no result for this record", (), True
+            ),
+        )
         for result, item in zip(results, request.items, strict=True)
     ]
 
 
-def _push_chunk(conn: SalesforceConnection, schema: ObjectSchema, request: PushRequest,
-                chunk: Batch, results: list[PushResult | None]) -> None:
+def _push_chunk(
+    conn: SalesforceConnection,
+    schema: ObjectSchema,
+    request: PushRequest,
+    chunk: Batch,
+    results: list[PushResult | None],
+) -> None:
     operation = request.operation
     if operation == "upsert":
         key = schema.field(request.match_key or "")
         if key is None:
-            raise FatalError("INVALID_FIELD", f"{schema.name} has no field "
-                             f"{request.match_key!r} to match on", system=errors.SYSTEM)
+            raise FatalError(
+                "INVALID_FIELD",
+                f"{schema.name} has no field {request.match_key!r} to match on",
+                system=errors.SYSTEM,
+            )
         if key.external_id or key.name == "Id":
             _collection(conn, schema, "upsert", chunk, results, key.name)
             return
@@ -65,15 +80,23 @@ def _push_chunk(conn: SalesforceConnection, schema: ObjectSchema, request: PushR
     _collection(conn, schema, operation, chunk, results)
 
 
-def _match(conn: SalesforceConnection, schema: ObjectSchema, key: str, chunk: Batch,
-           results: list[PushResult | None]) -> tuple[Batch, Batch]:
+def _match(
+    conn: SalesforceConnection,
+    schema: ObjectSchema,
+    key: str,
+    chunk: Batch,
+    results: list[PushResult | None],
+) -> tuple[Batch, Batch]:
     """One IN query for the chunk's key values; splits it into creates and updates."""
-    values = sorted({str(item.fields.get(key)) for _, item in chunk
-                     if item.fields.get(key) not in (None, "")})
+    values = sorted(
+        {str(item.fields.get(key)) for _, item in chunk if item.fields.get(key) not in (None, "")}
+    )
     found: dict[str, list[str]] = {}
     if values:
-        statement = (f"SELECT Id, {soql.name(key)} FROM {soql.name(schema.name)} "
-                     f"WHERE {soql.name(key)} IN {soql.in_list(values)}")
+        statement = (
+            f"SELECT Id, {soql.name(key)} FROM {soql.name(schema.name)} "
+            f"WHERE {soql.name(key)} IN {soql.in_list(values)}"
+        )
         page = conn.call("match query", lambda: conn.sf.query(statement))
         while True:
             for row in page.get("records", ()):
@@ -82,18 +105,26 @@ def _match(conn: SalesforceConnection, schema: ObjectSchema, key: str, chunk: Ba
             if page.get("done", True):
                 break
             next_url = page["nextRecordsUrl"]
-            page = conn.call("match queryMore", functools.partial(
-                conn.sf.query_more, next_url, identifier_is_url=True))
+            page = conn.call(
+                "match queryMore",
+                functools.partial(conn.sf.query_more, next_url, identifier_is_url=True),
+            )
     creates: Batch = []
     updates: Batch = []
     for index, item in chunk:
         value = item.fields.get(key)
         matches = found.get(str(value).lower(), []) if value not in (None, "") else []
         if len(matches) > 1:
-            results[index] = PushResult(key=item.key, ok=False, error=RemoteFailure(
-                "MULTIPLE_MATCHES", f"{len(matches)} {schema.name} records have {key} = "
-                f"{value!r}: {', '.join(matches)}; merge them or match on a unique field",
-                (key,)))
+            results[index] = PushResult(
+                key=item.key,
+                ok=False,
+                error=RemoteFailure(
+                    "MULTIPLE_MATCHES",
+                    f"{len(matches)} {schema.name} records have {key} = "
+                    f"{value!r}: {', '.join(matches)}; merge them or match on a unique field",
+                    (key,),
+                ),
+            )
         elif matches:
             updates.append((index, PushItem(item.key, item.fields, matches[0])))
         else:
@@ -103,20 +134,27 @@ def _match(conn: SalesforceConnection, schema: ObjectSchema, key: str, chunk: Ba
 
 def _wire(schema_name: str, item: PushItem, with_id: bool) -> dict[str, Any]:
     body: dict[str, Any] = {"attributes": {"type": schema_name}}
-    body.update({k: convert.to_wire(v) for k, v in item.fields.items()
-                 if k not in ("Id", "id", "attributes")})
+    body.update(
+        {
+            k: convert.to_wire(v)
+            for k, v in item.fields.items()
+            if k not in ("Id", "id", "attributes")
+        }
+    )
     if with_id:
         body["id"] = item.id
     return body
 
 
-def _caller(conn: SalesforceConnection, schema: ObjectSchema, operation: str,
-            key: str | None) -> Callable[[Batch], Any]:
+def _caller(
+    conn: SalesforceConnection, schema: ObjectSchema, operation: str, key: str | None
+) -> Callable[[Batch], Any]:
     def call(batch: Batch) -> Any:
         if operation == "delete":
             ids = ",".join(item.id or "" for _, item in batch)
-            return conn.restful("composite/sobjects", method="DELETE",
-                                params={"ids": ids, "allOrNone": "false"})
+            return conn.restful(
+                "composite/sobjects", method="DELETE", params={"ids": ids, "allOrNone": "false"}
+            )
         records = [_wire(schema.name, item, operation == "update") for _, item in batch]
         body = {"allOrNone": False, "records": records}
         if operation == "insert":
@@ -130,16 +168,27 @@ def _caller(conn: SalesforceConnection, schema: ObjectSchema, operation: str,
     return call
 
 
-def _collection(conn: SalesforceConnection, schema: ObjectSchema, operation: str, batch: Batch,
-                results: list[PushResult | None], key: str | None = None) -> None:
+def _collection(
+    conn: SalesforceConnection,
+    schema: ObjectSchema,
+    operation: str,
+    batch: Batch,
+    results: list[PushResult | None],
+    key: str | None = None,
+) -> None:
     """One Collections call (plus in-place retries of retryable records)."""
     if not batch:
         return
     if operation in ("update", "delete"):
         missing = [(i, item) for i, item in batch if not item.id]
         for index, item in missing:
-            results[index] = PushResult(key=item.key, ok=False, error=RemoteFailure(
-                "MISSING_ARGUMENT", f"{operation} needs the record id", ("Id",)))
+            results[index] = PushResult(
+                key=item.key,
+                ok=False,
+                error=RemoteFailure(
+                    "MISSING_ARGUMENT", f"{operation} needs the record id", ("Id",)
+                ),
+            )
         batch = [(i, item) for i, item in batch if item.id]
     call = _caller(conn, schema, operation, key)
     attempt = 0
@@ -170,12 +219,23 @@ def _collection(conn: SalesforceConnection, schema: ObjectSchema, operation: str
 def _result(item: PushItem, outcome: dict[str, Any], operation: str) -> PushResult:
     if outcome.get("success"):
         created = bool(outcome["created"]) if "created" in outcome else operation == "insert"
-        return PushResult(key=item.key, ok=True, id=outcome.get("id") or item.id,
-                          created=created, returned={"id": outcome.get("id")})
+        return PushResult(
+            key=item.key,
+            ok=True,
+            id=outcome.get("id") or item.id,
+            created=created,
+            returned={"id": outcome.get("id")},
+        )
     first = (outcome.get("errors") or [{}])[0]
     code = str(first.get("statusCode") or "UNKNOWN")
-    return PushResult(key=item.key, ok=False, id=outcome.get("id") or item.id,
-                      error=RemoteFailure(code, str(first.get("message", "")),
-                                          tuple(first.get("fields") or ()),
-                                          errors.is_retryable_code(code)))
-
+    return PushResult(
+        key=item.key,
+        ok=False,
+        id=outcome.get("id") or item.id,
+        error=RemoteFailure(
+            code,
+            str(first.get("message", "")),
+            tuple(first.get("fields") or ()),
+            errors.is_retryable_code(code),
+        ),
+    )

@@ -17,8 +17,14 @@ if TYPE_CHECKING:
     from .connection import SalesforceConnection
 
 #: Objects described when discover_schema is asked for the default set.
-DEFAULT_OBJECTS = ("Lead", "Contact", "Account", "Campaign", "CampaignMember",
-                   "CampaignMemberStatus")
+DEFAULT_OBJECTS = (
+    "Lead",
+    "Contact",
+    "Account",
+    "Campaign",
+    "CampaignMember",
+    "CampaignMemberStatus",
+)
 
 
 class SchemaCache:
@@ -60,9 +66,11 @@ class SchemaCache:
                 return cached[1]
         api_name = self.names(conn).get(key)
         if api_name is None:
-            raise DiscoveryError(f"salesforce: org {conn.org!r} has no object {name!r} (or the "
-                                 "integration user cannot see it); check the object's API name "
-                                 "and the user's permissions")
+            raise DiscoveryError(
+                f"salesforce: org {conn.org!r} has no object {name!r} (or the "
+                "integration user cannot see it); check the object's API name "
+                "and the user's permissions"
+            )
         sftype = getattr(conn.sf, api_name)
         body = _describe(conn, f"describe {api_name}", lambda: sftype.describe())
         schema = convert.object_schema(body)

@@ -15,8 +15,16 @@ from typing import Any
 from eventsync.models import Filter
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-_ESCAPES = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\r": "\\r", "\t": "\\t", '"': '\\"',
-            "\b": "\\b", "\f": "\\f"}
+_ESCAPES = {
+    "\\": "\\\\",
+    "'": "\\'",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    '"': '\\"',
+    "\b": "\\b",
+    "\f": "\\f",
+}
 
 
 def name(text: str) -> str:
@@ -61,8 +69,11 @@ def condition(item: Filter) -> str:
     """One filter as a WHERE term."""
     field = name(item.field)
     if item.op == "in":
-        values = list(item.value) if isinstance(item.value, (list, tuple, set, frozenset)) \
+        values = (
+            list(item.value)
+            if isinstance(item.value, (list, tuple, set, frozenset))
             else [item.value]
+        )
         # An empty IN list is a SOQL syntax error; this term matches nothing instead.
         return f"{field} IN {in_list(values)}" if values else "Id = null AND Id != null"
     if item.op == "like":

@@ -37,23 +37,30 @@ class PinnedSession(requests.Session):
         self.verify = verify
         self.timeout = timeout
 
-    def merge_environment_settings(self, url: str, proxies: Any, stream: Any, verify: Any,
-                                   cert: Any) -> dict[str, Any]:
+    def merge_environment_settings(
+        self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> dict[str, Any]:
         """Keep the configured ``verify`` instead of ``REQUESTS_CA_BUNDLE``."""
         settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
         if verify is None or verify is True:
             settings["verify"] = self.verify
         return settings
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any,  # type: ignore[override]
-                **kwargs: Any) -> Any:
+    def request(
+        self,
+        method: str | bytes,
+        url: str | bytes,
+        *args: Any,  # type: ignore[override]
+        **kwargs: Any,
+    ) -> Any:
         """Send with the session's default timeout unless one is given."""
         kwargs.setdefault("timeout", self.timeout)
         return super().request(method, url, *args, **kwargs)  # type: ignore[arg-type]
 
 
-def make_session(ca_bundle: str | None, timeout: float,
-                 on_usage: Callable[[ApiUsage], None]) -> PinnedSession:
+def make_session(
+    ca_bundle: str | None, timeout: float, on_usage: Callable[[ApiUsage], None]
+) -> PinnedSession:
     """A PinnedSession reporting API usage to ``on_usage``."""
     session = PinnedSession(verify=ca_bundle or True, timeout=timeout)
 

@@ -23,7 +23,9 @@ def _body() -> dict[str, Any]:
     return body
 
 
-def create_admin(store: Store, faults: Faults, deliverer: Deliverer, info: Callable[[], dict[str, Any]]) -> Blueprint:
+def create_admin(
+    store: Store, faults: Faults, deliverer: Deliverer, info: Callable[[], dict[str, Any]]
+) -> Blueprint:
     """The admin blueprint over the sandbox's state."""
     admin = Blueprint("admin", __name__, url_prefix="/_admin")
 
@@ -45,7 +47,9 @@ def create_admin(store: Store, faults: Faults, deliverer: Deliverer, info: Calla
     @admin.post("/organizations")
     def organization() -> Response:
         """POST /_admin/organizations."""
-        return ok("organizations", store.create_organization(_body().get("name", "Organisation")), 201)
+        return ok(
+            "organizations", store.create_organization(_body().get("name", "Organisation")), 201
+        )
 
     @admin.post("/organizations/<org_id>/events")
     def event(org_id: str) -> Response:
@@ -78,7 +82,10 @@ def create_admin(store: Store, faults: Faults, deliverer: Deliverer, info: Calla
     @admin.post("/registrations/<registration_id>/refund")
     def refund(registration_id: str) -> Response:
         """POST /_admin/registrations/<registration_id>/refund."""
-        return ok("registrations", store.update_registration(registration_id, {"refunded": True, "status": "refunded"}))
+        return ok(
+            "registrations",
+            store.update_registration(registration_id, {"refunded": True, "status": "refunded"}),
+        )
 
     @admin.post("/magicLinks/<link_id>/invite")
     def invite(link_id: str) -> Response:
@@ -97,14 +104,19 @@ def create_admin(store: Store, faults: Faults, deliverer: Deliverer, info: Calla
         registration_id = body.pop("registrationId", None)
         email = body.pop("email", None)
         if not registration_id and email:
-            found = store.find("registrations", lambda r: r["attributes"]["email"].lower() == str(email).lower())
+            found = store.find(
+                "registrations", lambda r: r["attributes"]["email"].lower() == str(email).lower()
+            )
             if not found:
                 raise ApiError(404, f"no registration for {email}")
             registration_id = found[-1]["id"]
         if not registration_id:
             raise ApiError(400, "give registrationId or email")
         item = store.record_attendance(str(registration_id), body)
-        return json_response({"data": {"id": item["id"], "type": "attendance", "attributes": item["attributes"]}}, 201)
+        return json_response(
+            {"data": {"id": item["id"], "type": "attendance", "attributes": item["attributes"]}},
+            201,
+        )
 
     @admin.get("/faults")
     def list_faults() -> Response:

@@ -31,7 +31,15 @@ from .store import NotFound, Store
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 REGISTRATION_FILTERS = ("email", "createdAt", "updatedAt", "userUpdatedAt", "refunded")
 MAGIC_LINK_FILTERS = ("email", "updatedAt", "includeConfirmAndJoin")
-REGISTRATION_PATCH_FIELDS = ("metadata", "answers", "externalBarcode", "firstName", "headline", "lastName", "ticketId")
+REGISTRATION_PATCH_FIELDS = (
+    "metadata",
+    "answers",
+    "externalBarcode",
+    "firstName",
+    "headline",
+    "lastName",
+    "ticketId",
+)
 
 
 def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Blueprint) -> Flask:
@@ -122,7 +130,9 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
     def organizations() -> Response:
         """GET /v1/organizations."""
         items = store.find("organizations", lambda o: o["id"] in g.organization_ids)
-        return list_document("organizations", items, {}, config.default_page_size, config.max_page_size)
+        return list_document(
+            "organizations", items, {}, config.default_page_size, config.max_page_size
+        )
 
     @api.get("/organizations/<org_id>")
     def organization(org_id: str) -> Response:
@@ -169,7 +179,9 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
         """GET /v1/tickets/<ticket_id>/bankQuestions."""
         _ticket(ticket_id)
         items = store.find("bankQuestions", lambda q: q["attributes"]["ticketId"] == ticket_id)
-        return list_document("bankQuestions", items, {}, config.default_page_size, config.max_page_size)
+        return list_document(
+            "bankQuestions", items, {}, config.default_page_size, config.max_page_size
+        )
 
     # --- registrations -------------------------------------------------------------------
 
@@ -183,7 +195,9 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
             lambda r: r["attributes"]["eventId"] == event_id and matches(r["attributes"], filters),
             copy_items=False,
         )
-        return list_document("registrations", items, filters, config.default_page_size, config.max_page_size)
+        return list_document(
+            "registrations", items, filters, config.default_page_size, config.max_page_size
+        )
 
     @api.post("/events/<event_id>/registrations")
     def create_registration(event_id: str) -> Response:
@@ -229,11 +243,15 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
         confirm = filters.pop("includeConfirmAndJoin", None)
         items = store.find(
             "magicLinks",
-            lambda m: m["attributes"]["ticketId"] == ticket_id and matches(m["attributes"], filters),
+            lambda m: (
+                m["attributes"]["ticketId"] == ticket_id and matches(m["attributes"], filters)
+            ),
         )
         if confirm is not None:
             filters["includeConfirmAndJoin"] = confirm
-        return list_document("magicLinks", items, filters, config.default_page_size, config.max_page_size)
+        return list_document(
+            "magicLinks", items, filters, config.default_page_size, config.max_page_size
+        )
 
     @api.post("/tickets/<ticket_id>/magicLinks")
     def create_magic_link(ticket_id: str) -> Response:
@@ -247,7 +265,15 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
                 raise ApiError(422, f"{name} can't be blank")
         _check_string_map(attributes, "extraFields")
         _check_string_map(attributes, "metadata")
-        allowed = {"email", "firstName", "lastName", "headline", "extraFields", "metadata", "registrationId"}
+        allowed = {
+            "email",
+            "firstName",
+            "lastName",
+            "headline",
+            "extraFields",
+            "metadata",
+            "registrationId",
+        }
         unknown = sorted(set(attributes) - allowed)
         if unknown:
             raise ApiError(422, f"unknown attributes: {', '.join(unknown)}")
@@ -276,7 +302,10 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
     def reports(event_id: str) -> Response:
         """GET /v1/events/<event_id>/reports."""
         _event(event_id)
-        items = [_ripen(r) for r in store.find("reports", lambda r: r["attributes"]["eventId"] == event_id)]
+        items = [
+            _ripen(r)
+            for r in store.find("reports", lambda r: r["attributes"]["eventId"] == event_id)
+        ]
         return list_document("reports", items, {}, config.default_page_size, config.max_page_size)
 
     @api.post("/events/<event_id>/reports/<report_type>")
@@ -284,7 +313,9 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
         """POST /v1/events/<event_id>/reports/<report_type>."""
         _event(event_id)
         if report_type not in REPORT_TYPES:
-            raise ApiError(422, f"unknown report type {report_type!r} (known: {', '.join(REPORT_TYPES)})")
+            raise ApiError(
+                422, f"unknown report type {report_type!r} (known: {', '.join(REPORT_TYPES)})"
+            )
         created = store.create_report(event_id, report_type, {"downloadUrl": None})
         return document("reports", created, 201)
 
@@ -309,10 +340,15 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
         item = _ripen(store.get("reports", report_id))
         _event(item["attributes"]["eventId"])
         if item["attributes"]["status"] != "completed":
-            raise ApiError(409, "report is not ready yet; poll GET /v1/reports/{id} until status is completed")
+            raise ApiError(
+                409, "report is not ready yet; poll GET /v1/reports/{id} until status is completed"
+            )
         text = render_csv(store, item["attributes"]["reportType"], item["attributes"]["eventId"])
-        return Response(text, mimetype="text/csv",
-                        headers={"Content-Disposition": f'attachment; filename="{report_id}.csv"'})
+        return Response(
+            text,
+            mimetype="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{report_id}.csv"'},
+        )
 
     # --- dataSubscriptions ---------------------------------------------------------------
 
@@ -322,7 +358,9 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
         _event(event_id)
         attributes = write_attributes("dataSubscription")
         configuration = attributes.get("configuration")
-        if not isinstance(configuration, dict) or not str(configuration.get("url", "")).startswith(("http://", "https://")):
+        if not isinstance(configuration, dict) or not str(configuration.get("url", "")).startswith(
+            ("http://", "https://")
+        ):
             raise ApiError(422, "configuration.url must be an http(s) URL")
         expires = configuration.get("expiresAt")
         try:
@@ -331,9 +369,15 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
         except ValueError as exc:
             raise ApiError(422, f"configuration.expiresAt: {exc}") from exc
         signals = attributes.get("signals")
-        if not isinstance(signals, list) or not all(isinstance(s, str) for s in signals) or not signals:
+        if (
+            not isinstance(signals, list)
+            or not all(isinstance(s, str) for s in signals)
+            or not signals
+        ):
             raise ApiError(422, "signals must be a non-empty list of strings")
-        return document("dataSubscriptions", upsert_subscription(store, event_id, configuration, signals), 201)
+        return document(
+            "dataSubscriptions", upsert_subscription(store, event_id, configuration, signals), 201
+        )
 
     app.register_blueprint(api)
     app.register_blueprint(admin)
@@ -341,14 +385,22 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
     return app
 
 
-def upsert_subscription(store: Store, event_id: str, configuration: dict[str, Any], signals: list[str]) -> dict[str, Any]:
+def upsert_subscription(
+    store: Store, event_id: str, configuration: dict[str, Any], signals: list[str]
+) -> dict[str, Any]:
     """Create a subscription; the same event, URL and type again renews it (new expiry, signals)."""
     config = {"type": "webhook", **configuration}
-    for existing in store.find("dataSubscriptions", lambda s: s["attributes"]["eventId"] == event_id):
+    for existing in store.find(
+        "dataSubscriptions", lambda s: s["attributes"]["eventId"] == event_id
+    ):
         old = existing["attributes"]["configuration"]
         if old.get("url") == config["url"] and old.get("type") == config["type"]:
-            return store.update("dataSubscriptions", existing["id"], {"configuration": config, "signals": signals})
-    return store.put_raw("dataSubscriptions", {"eventId": event_id, "configuration": config, "signals": signals})
+            return store.update(
+                "dataSubscriptions", existing["id"], {"configuration": config, "signals": signals}
+            )
+    return store.put_raw(
+        "dataSubscriptions", {"eventId": event_id, "configuration": config, "signals": signals}
+    )
 
 
 def _is_api(path: str) -> bool:
@@ -364,7 +416,9 @@ def _apply(fault: Any) -> Response | None:
         return None
     headers = {}
     if fault.retry_after is not None:
-        headers["Retry-After"] = str(math.ceil(float(fault.retry_after)))  # whole seconds, as RFC 9110 says
+        headers["Retry-After"] = str(
+            math.ceil(float(fault.retry_after))
+        )  # whole seconds, as RFC 9110 says
     return error_response(int(fault.status), fault.body or "injected fault", headers)
 
 
@@ -377,7 +431,9 @@ def _check_string_map(attributes: dict[str, Any], name: str) -> None:
     value = attributes.get(name)
     if value is None:
         return
-    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
         raise ApiError(422, f"{name} must be an object of string values")
 
 
@@ -401,9 +457,18 @@ def _public_routes(app: Flask, store: Store, config: SandboxConfig) -> None:
         """GET /oauth/authorize."""
         args = request.args
         if args.get("client_id") != config.oauth_client_id or args.get("response_type") != "code":
-            return json_response({"error": "invalid_client", "error_description": "unknown client or response_type"}, 401)
-        code = store.put_raw("oauthCodes", {"code": new_id(), "redirectUri": args.get("redirect_uri", ""),
-                                            "resource": args.get("resource", "")})
+            return json_response(
+                {"error": "invalid_client", "error_description": "unknown client or response_type"},
+                401,
+            )
+        code = store.put_raw(
+            "oauthCodes",
+            {
+                "code": new_id(),
+                "redirectUri": args.get("redirect_uri", ""),
+                "resource": args.get("resource", ""),
+            },
+        )
         query = urlencode({"code": code["attributes"]["code"], "state": args.get("state", "")})
         return redirect(f"{args.get('redirect_uri', '')}?{query}")  # type: ignore[return-value]
 
@@ -411,8 +476,14 @@ def _public_routes(app: Flask, store: Store, config: SandboxConfig) -> None:
     def token() -> Response:
         """POST /oauth/token."""
         args = request.args if request.args else request.form
-        if args.get("client_id") != config.oauth_client_id or args.get("client_secret") != config.oauth_client_secret:
-            return json_response({"error": "invalid_client", "error_description": "Client authentication failed"}, 401)
+        if (
+            args.get("client_id") != config.oauth_client_id
+            or args.get("client_secret") != config.oauth_client_secret
+        ):
+            return json_response(
+                {"error": "invalid_client", "error_description": "Client authentication failed"},
+                401,
+            )
         grant = args.get("grant_type")
         if grant == "authorization_code":
             codes = store.find("oauthCodes", lambda c: c["attributes"]["code"] == args.get("code"))
@@ -420,17 +491,28 @@ def _public_routes(app: Flask, store: Store, config: SandboxConfig) -> None:
                 return _invalid_grant()
             store.delete("oauthCodes", codes[0]["id"])
         elif grant == "refresh_token":
-            old = store.find("oauthTokens", lambda t: t["attributes"]["refreshToken"] == args.get("refresh_token"))
+            old = store.find(
+                "oauthTokens",
+                lambda t: t["attributes"]["refreshToken"] == args.get("refresh_token"),
+            )
             if not old:
                 return _invalid_grant()
             store.delete("oauthTokens", old[0]["id"])
         else:
-            return json_response({"error": "unsupported_grant_type", "error_description": f"{grant!r}"}, 400)
+            return json_response(
+                {"error": "unsupported_grant_type", "error_description": f"{grant!r}"}, 400
+            )
         return json_response(issue_token(store, config))
 
 
 def _invalid_grant() -> Response:
-    return json_response({"error": "invalid_grant", "error_description": "The provided authorization grant is invalid, expired, revoked, or was issued to another client."}, 400)
+    return json_response(
+        {
+            "error": "invalid_grant",
+            "error_description": "The provided authorization grant is invalid, expired, revoked, or was issued to another client.",
+        },
+        400,
+    )
 
 
 def issue_token(store: Store, config: SandboxConfig) -> dict[str, Any]:
@@ -438,7 +520,20 @@ def issue_token(store: Store, config: SandboxConfig) -> dict[str, Any]:
     expires = now() + dt.timedelta(seconds=config.token_ttl)
     org_ids = [o["id"] for o in store.find("organizations")]
     access, refresh = new_id() + new_id(), new_id() + new_id()
-    store.put_raw("oauthTokens", {"accessToken": access, "refreshToken": refresh,
-                                  "expiresAt": iso(expires), "organizationIds": org_ids})
-    return {"access_token": access, "refresh_token": refresh, "token_type": "Bearer",
-            "expires_in": int(config.token_ttl), "expires_at": int(expires.timestamp()), "scope": "api"}
+    store.put_raw(
+        "oauthTokens",
+        {
+            "accessToken": access,
+            "refreshToken": refresh,
+            "expiresAt": iso(expires),
+            "organizationIds": org_ids,
+        },
+    )
+    return {
+        "access_token": access,
+        "refresh_token": refresh,
+        "token_type": "Bearer",
+        "expires_in": int(config.token_ttl),
+        "expires_at": int(expires.timestamp()),
+        "scope": "api",
+    }

@@ -20,7 +20,17 @@ import attrs
 
 from .ids import new_id
 
-_RULE_KEYS = ("method", "path", "status", "retry_after", "latency", "probability", "count", "when", "body")
+_RULE_KEYS = (
+    "method",
+    "path",
+    "status",
+    "retry_after",
+    "latency",
+    "probability",
+    "count",
+    "when",
+    "body",
+)
 
 
 @attrs.define

@@ -25,9 +25,18 @@ OPERATORS = frozenset({"eq", "in", "gt", "lt", "gte", "lte"})
 _DEEP = re.compile(r"^filter\[(?P<field>[A-Za-z]+)\]\[(?P<op>[a-z]+)\](?:\[\])?$")
 _FLAT = re.compile(r"^(?P<field>[A-Za-z]+)\[(?P<op>[a-z]+)\](?:\[\])?$")
 
-_TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-           405: "Method Not Allowed", 409: "Conflict", 422: "Unprocessable Entity",
-           429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
 class ApiError(Exception):
@@ -42,11 +51,15 @@ class ApiError(Exception):
 
 def error_response(status: int, detail: str, headers: Mapping[str, str] | None = None) -> Response:
     """``{"errors": [{"status", "title", "detail"}]}`` with the given HTTP status."""
-    body = {"errors": [{"status": str(status), "title": _TITLES.get(status, "Error"), "detail": detail}]}
+    body = {
+        "errors": [{"status": str(status), "title": _TITLES.get(status, "Error"), "detail": detail}]
+    }
     return json_response(body, status, headers)
 
 
-def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+def json_response(
+    body: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
     """A JSON response (``application/json; charset=utf-8``; Hopin's content type is not documented)."""
     response = Response(json.dumps(body), status=status, mimetype="application/json")
     for key, value in (headers or {}).items():
@@ -132,7 +145,9 @@ def matches(attributes: Mapping[str, Any], filters: Mapping[str, Mapping[str, An
         actual = attributes.get(field)
         if actual is None:
             return False
-        left: Any = parse_iso(actual) if isinstance(actual, str) and _looks_like_time(actual) else actual
+        left: Any = (
+            parse_iso(actual) if isinstance(actual, str) and _looks_like_time(actual) else actual
+        )
         if isinstance(left, str) and field == "email":
             left = left.lower()
         for op, raw in ops.items():

@@ -32,7 +32,14 @@ ATTENDANCE_COLUMNS = (
     "Sessions",
 )
 
-REGISTRATION_COLUMNS = ("Registration ID", "Email", "First Name", "Last Name", "Ticket ID", "Refunded")
+REGISTRATION_COLUMNS = (
+    "Registration ID",
+    "Email",
+    "First Name",
+    "Last Name",
+    "Ticket ID",
+    "Refunded",
+)
 
 
 def attendance_rows(store: Store, event_id: str) -> list[dict[str, Any]]:
@@ -45,7 +52,9 @@ def attendance_rows(store: Store, event_id: str) -> list[dict[str, Any]]:
         reg = store.get("registrations", registration_id)["attributes"]
         joins = [parse_iso(s["joinedAt"]) for s in spans]
         leaves = [parse_iso(s["leftAt"]) for s in spans]
-        duration = sum(max(0.0, (lv - jn).total_seconds()) for jn, lv in zip(joins, leaves, strict=True))
+        duration = sum(
+            max(0.0, (lv - jn).total_seconds()) for jn, lv in zip(joins, leaves, strict=True)
+        )
         sessions: list[str] = []
         for span in spans:
             if span["session"] not in sessions:

@@ -26,16 +26,34 @@ WEBHOOK_SECRET_ENV = "EVENTSYNC_HOPIN_SANDBOX_WEBHOOK_SECRET"
 def seed(store: Store, config: SandboxConfig) -> None:
     """Create the demo organisation, event, ticket (with questions) and optional registrations."""
     org = store.create_organization(config.organization_name, config.organization_id)
-    event = store.create_event(org["id"], {"name": config.event_name, "slug": config.event_slug}, config.event_id)
+    event = store.create_event(
+        org["id"], {"name": config.event_name, "slug": config.event_slug}, config.event_id
+    )
     ticket_attrs = {"name": config.ticket_name, "code": config.ticket_code}
     ticket = store.create_ticket(event["id"], ticket_attrs, config.ticket_id)
     if config.seed_questions:
-        store.create_question(ticket["id"], {"title": "Company size", "questionType": "select",
-                                             "required": False, "options": ["1-10", "11-100", "100+"]})
-        store.create_question(ticket["id"], {"title": "Dietary requirements", "questionType": "text"})
+        store.create_question(
+            ticket["id"],
+            {
+                "title": "Company size",
+                "questionType": "select",
+                "required": False,
+                "options": ["1-10", "11-100", "100+"],
+            },
+        )
+        store.create_question(
+            ticket["id"], {"title": "Dietary requirements", "questionType": "text"}
+        )
     for number in range(config.seed_registrations):
-        store.create_registration(event["id"], {"ticketId": ticket["id"], "email": f"attendee{number}@example.com",
-                                                "firstName": "Attendee", "lastName": f"No{number}"})
+        store.create_registration(
+            event["id"],
+            {
+                "ticketId": ticket["id"],
+                "email": f"attendee{number}@example.com",
+                "firstName": "Attendee",
+                "lastName": f"No{number}",
+            },
+        )
 
 
 class HopinSandbox:
@@ -66,7 +84,9 @@ class HopinSandbox:
         self._ensure_api_key()
         if config.delivery_target:
             self.subscribe(config.delivery_target, list(config.delivery_signals or SIGNALS))
-        self.thread = threading.Thread(target=self.server.serve_forever, name="hopin-sandbox", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, name="hopin-sandbox", daemon=True
+        )
 
     def _ensure_api_key(self) -> None:
         org_ids = [o["id"] for o in self.store.find("organizations")]
@@ -85,16 +105,25 @@ class HopinSandbox:
     def subscribe(self, url: str, signals: list[str], ttl: float = 30 * 86400) -> dict[str, Any]:
         """Subscribe ``url`` to the demo event's signals (what ``delivery_target`` does at start)."""
         expires = iso(now() + dt.timedelta(seconds=ttl))
-        return upsert_subscription(self.store, self.ids()["event_id"], {"url": url, "expiresAt": expires}, signals)
+        return upsert_subscription(
+            self.store, self.ids()["event_id"], {"url": url, "expiresAt": expires}, signals
+        )
 
     def ids(self) -> dict[str, str]:
         """The first organisation, its first event and that event's first ticket."""
         org = self.store.find("organizations")[0]
-        event = self.store.find("events", lambda e: e["attributes"]["organizationId"] == org["id"])[0]
+        event = self.store.find("events", lambda e: e["attributes"]["organizationId"] == org["id"])[
+            0
+        ]
         ticket = self.store.find("tickets", lambda t: t["attributes"]["eventId"] == event["id"])[0]
         code = ticket["attributes"]["registrationUrl"].rsplit("=", 1)[-1]
-        return {"organization_id": org["id"], "event_id": event["id"], "ticket_id": ticket["id"],
-                "ticket_integration_code": code, "ticket_registration_url": ticket["attributes"]["registrationUrl"]}
+        return {
+            "organization_id": org["id"],
+            "event_id": event["id"],
+            "ticket_id": ticket["id"],
+            "ticket_integration_code": code,
+            "ticket_registration_url": ticket["attributes"]["registrationUrl"],
+        }
 
     def settings(self, org: str) -> SystemSettings:
         """Working settings for ``org`` with their own ``env`` holding the sandbox secrets."""

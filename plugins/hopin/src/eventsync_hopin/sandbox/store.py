@@ -86,7 +86,9 @@ class Store:
             json.dump(self.data, handle)
         os.replace(tmp, self.state_file)
 
-    def _emit(self, signal: str, event_id: str, collection: str, resource: Mapping[str, Any]) -> None:
+    def _emit(
+        self, signal: str, event_id: str, collection: str, resource: Mapping[str, Any]
+    ) -> None:
         snapshot = copy.deepcopy(dict(resource))
         for listener in list(self.listeners):
             listener(signal, event_id, collection, snapshot)
@@ -105,18 +107,25 @@ class Store:
             return copy.deepcopy(found)
 
     def find(
-        self, collection: str, where: Callable[[dict[str, Any]], bool] | None = None,
-        *, copy_items: bool = True,
+        self,
+        collection: str,
+        where: Callable[[dict[str, Any]], bool] | None = None,
+        *,
+        copy_items: bool = True,
     ) -> list[dict[str, Any]]:
         """The matching resources, oldest first (createdAt, then id): deep copies, or with
         ``copy_items=False`` the stored dicts themselves (read-only; lists copy just their page,
         which keeps paging through a large event linear)."""
         with self.lock:
-            items = [item for item in self.data[collection].values() if where is None or where(item)]
+            items = [
+                item for item in self.data[collection].values() if where is None or where(item)
+            ]
             items.sort(key=lambda item: (item["attributes"].get("createdAt", ""), item["id"]))
             return [copy.deepcopy(item) for item in items] if copy_items else items
 
-    def _put(self, collection: str, attributes: dict[str, Any], resource_id: str | None = None) -> dict[str, Any]:
+    def _put(
+        self, collection: str, attributes: dict[str, Any], resource_id: str | None = None
+    ) -> dict[str, Any]:
         stamp = iso(now())
         attributes.setdefault("createdAt", stamp)
         attributes.setdefault("updatedAt", stamp)
@@ -138,8 +147,9 @@ class Store:
         with self.changing():
             return copy.deepcopy(self._put("organizations", {"name": name}, resource_id))
 
-    def create_event(self, organization_id: str, attributes: Mapping[str, Any],
-                     resource_id: str | None = None) -> dict[str, Any]:
+    def create_event(
+        self, organization_id: str, attributes: Mapping[str, Any], resource_id: str | None = None
+    ) -> dict[str, Any]:
         """Create an event in an organisation (defaults: published, Rails time zone ``UTC``)."""
         self.get("organizations", organization_id)
         attrs = {
@@ -157,8 +167,9 @@ class Store:
         with self.changing():
             return copy.deepcopy(self._put("events", attrs, resource_id))
 
-    def create_ticket(self, event_id: str, attributes: Mapping[str, Any],
-                      resource_id: str | None = None) -> dict[str, Any]:
+    def create_ticket(
+        self, event_id: str, attributes: Mapping[str, Any], resource_id: str | None = None
+    ) -> dict[str, Any]:
         """Create a ticket type; its integration code is the ``code=`` part of its registration URL."""
         event = self.get("events", event_id)
         code = attributes.get("code") or new_id()
@@ -210,7 +221,9 @@ class Store:
         self._emit("registrationCreated", event_id, "registrations", result)
         return result
 
-    def update_registration(self, registration_id: str, attributes: Mapping[str, Any]) -> dict[str, Any]:
+    def update_registration(
+        self, registration_id: str, attributes: Mapping[str, Any]
+    ) -> dict[str, Any]:
         """Change a registration (metadata merges); announces ``registrationUpdated``."""
         with self.changing():
             resource = self.data["registrations"].get(registration_id)
@@ -221,7 +234,9 @@ class Store:
                     resource["attributes"].setdefault("metadata", {}).update(value)
                 else:
                     resource["attributes"][key] = value
-            self._touch(resource, by_user=set(attributes) - {"metadata", "refunded", "status"} != set())
+            self._touch(
+                resource, by_user=set(attributes) - {"metadata", "refunded", "status"} != set()
+            )
             result = copy.deepcopy(resource)
         self._emit("registrationUpdated", result["attributes"]["eventId"], "registrations", result)
         return result
@@ -315,14 +330,24 @@ class Store:
 
     # --- attendance, reports, subscriptions ----------------------------------------------
 
-    def record_attendance(self, registration_id: str, attributes: Mapping[str, Any]) -> dict[str, Any]:
+    def record_attendance(
+        self, registration_id: str, attributes: Mapping[str, Any]
+    ) -> dict[str, Any]:
         """Record that a registrant was in the event (or one session) from joinedAt to leftAt;
         ``durationSeconds`` alone means "until now, for that long"."""
         registration = self.get("registrations", registration_id)
         given = dict(attributes)
         duration = float(given.pop("durationSeconds", 0) or 0)
-        joined = parse_iso(given["joinedAt"]) if given.get("joinedAt") else now() - dt.timedelta(seconds=duration)
-        left = parse_iso(given["leftAt"]) if given.get("leftAt") else joined + dt.timedelta(seconds=duration)
+        joined = (
+            parse_iso(given["joinedAt"])
+            if given.get("joinedAt")
+            else now() - dt.timedelta(seconds=duration)
+        )
+        left = (
+            parse_iso(given["leftAt"])
+            if given.get("leftAt")
+            else joined + dt.timedelta(seconds=duration)
+        )
         attrs = {"session": "Main stage", **given, "joinedAt": iso(joined), "leftAt": iso(left)}
         attrs["registrationId"] = registration_id
         attrs["eventId"] = registration["attributes"]["eventId"]
@@ -331,14 +356,18 @@ class Store:
         self._emit("attendanceRecorded", attrs["eventId"], "registrations", registration)
         return result
 
-    def create_report(self, event_id: str, report_type: str, attributes: Mapping[str, Any]) -> dict[str, Any]:
+    def create_report(
+        self, event_id: str, report_type: str, attributes: Mapping[str, Any]
+    ) -> dict[str, Any]:
         """Queue a report; it becomes ``completed`` once ``readyAfter`` has passed."""
         attrs = dict(attributes)
         attrs.update({"eventId": event_id, "reportType": report_type, "status": "pending"})
         with self.changing():
             return copy.deepcopy(self._put("reports", attrs))
 
-    def update(self, collection: str, resource_id: str, attributes: Mapping[str, Any]) -> dict[str, Any]:
+    def update(
+        self, collection: str, resource_id: str, attributes: Mapping[str, Any]
+    ) -> dict[str, Any]:
         """Set attributes of any resource (no signal)."""
         with self.changing():
             resource = self.data[collection].get(resource_id)
@@ -348,7 +377,9 @@ class Store:
             self._touch(resource)
             return copy.deepcopy(resource)
 
-    def put_raw(self, collection: str, attributes: dict[str, Any], resource_id: str | None = None) -> dict[str, Any]:
+    def put_raw(
+        self, collection: str, attributes: dict[str, Any], resource_id: str | None = None
+    ) -> dict[str, Any]:
         """Store a resource as given (subscriptions, API keys, OAuth grants)."""
         with self.changing():
             return copy.deepcopy(self._put(collection, attributes, resource_id))

@@ -98,7 +98,9 @@ class Deliverer:
         self.stopping = False
         self.drop_next = 0
         self.session = requests.Session()
-        self.thread = threading.Thread(target=self._run, name="hopin-sandbox-deliveries", daemon=True)
+        self.thread = threading.Thread(
+            target=self._run, name="hopin-sandbox-deliveries", daemon=True
+        )
         store.listeners.append(self.on_signal)
 
     def start(self) -> None:
@@ -119,20 +121,26 @@ class Deliverer:
         with self.cond:
             self.drop_next = max(0, int(count))
 
-    def on_signal(self, signal: str, event_id: str, collection: str, item: Mapping[str, Any]) -> None:
+    def on_signal(
+        self, signal: str, event_id: str, collection: str, item: Mapping[str, Any]
+    ) -> None:
         """Queue one delivery per live subscription of the event that listens to ``signal``."""
         with self.cond:
             if self.drop_next > 0:
                 self.drop_next -= 1
                 return
         moment = now()
-        for sub in self.store.find("dataSubscriptions", lambda s: s["attributes"]["eventId"] == event_id):
+        for sub in self.store.find(
+            "dataSubscriptions", lambda s: s["attributes"]["eventId"] == event_id
+        ):
             attrs_ = sub["attributes"]
             config = attrs_.get("configuration") or {}
             expires = config.get("expiresAt")
             if expires and parse_iso(expires) <= moment:
                 continue
-            if signal not in (attrs_.get("signals") or []) and "*" not in (attrs_.get("signals") or []):
+            if signal not in (attrs_.get("signals") or []) and "*" not in (
+                attrs_.get("signals") or []
+            ):
                 continue
             event = self.store.get("events", event_id)
             payload = {
@@ -142,7 +150,11 @@ class Deliverer:
                 "subscriptionId": sub["id"],
                 "organizationId": event["attributes"]["organizationId"],
                 "eventId": event_id,
-                "data": {"id": item["id"], "type": TYPES[collection], "attributes": item["attributes"]},
+                "data": {
+                    "id": item["id"],
+                    "type": TYPES[collection],
+                    "attributes": item["attributes"],
+                },
             }
             body = json.dumps(payload).encode()
             delivery = Delivery(payload["id"], sub["id"], config["url"], signal, body)
@@ -186,7 +198,9 @@ class Deliverer:
         status: int | None = None
         error = ""
         try:
-            response = self.session.post(delivery.url, data=delivery.body, headers=headers, timeout=self.timeout)
+            response = self.session.post(
+                delivery.url, data=delivery.body, headers=headers, timeout=self.timeout
+            )
             status = response.status_code
             error = "" if response.ok else response.text[:200]
         except requests.RequestException as exc:

@@ -81,8 +81,9 @@ def register_admin(app: Flask, org: Org) -> None:
             for values in data.get("records", []):
                 try:
                     with tx.savepoint():
-                        results.append({"id": tx.create(name, values), "success": True,
-                                        "errors": []})
+                        results.append(
+                            {"id": tx.create(name, values), "success": True, "errors": []}
+                        )
                 except SfError as exc:
                     results.append({"success": False, "errors": [exc.collection_error()]})
         return _json(results)
@@ -95,8 +96,9 @@ def register_admin(app: Flask, org: Org) -> None:
     @app.post("/_admin/import")
     def import_wizard() -> Response:
         data = body()
-        context = WriteContext(as_user(data), bool(data.get("trigger_workflow", False)),
-                               "import_wizard")
+        context = WriteContext(
+            as_user(data), bool(data.get("trigger_workflow", False)), "import_wizard"
+        )
         return _write(data, context)
 
     @app.get("/_admin/records/<name>")
@@ -122,9 +124,14 @@ def register_admin(app: Flask, org: Org) -> None:
 
     @app.get("/_admin/outbound")
     def outbound_status() -> Response:
-        return _json({"rules": [outbound.as_mapping(r) for r in org.outbound.rules],
-                      "duplicate": org.outbound.duplicate, "reorder": org.outbound.reorder,
-                      "messages": org.outbound.status()})
+        return _json(
+            {
+                "rules": [outbound.as_mapping(r) for r in org.outbound.rules],
+                "duplicate": org.outbound.duplicate,
+                "reorder": org.outbound.reorder,
+                "messages": org.outbound.status(),
+            }
+        )
 
     @app.post("/_admin/outbound/rules")
     def outbound_rule() -> Response:
@@ -148,4 +155,3 @@ def register_admin(app: Flask, org: Org) -> None:
             return _json({"error": "no state_file option"}, 400)
         org.store.save(path)
         return _json({"saved": str(path)})
-

@@ -26,8 +26,12 @@ _DATA = re.compile(r"^/services/data/v(?P<version>\d+\.\d)(?P<rest>/.*)?$")
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A JSON answer in Salesforce's content type."""
-    return Response(json.dumps(body), status=status, headers=headers or {},
-                    content_type="application/json;charset=UTF-8")
+    return Response(
+        json.dumps(body),
+        status=status,
+        headers=headers or {},
+        content_type="application/json;charset=UTF-8",
+    )
 
 
 def error_response(error: SfError) -> Response:
@@ -52,7 +56,12 @@ def categorise(path: str) -> str:
         parts = rest.split("/")
         if len(parts) == 1:
             return "describe_global"
-        if len(parts) == 3 and parts[2] == "describe" or len(parts) == 2 and request.method == "GET":
+        if (
+            len(parts) == 3
+            and parts[2] == "describe"
+            or len(parts) == 2
+            and request.method == "GET"
+        ):
             return "describe"
         return "sobject"
     if head in ("query", "queryAll"):
@@ -98,13 +107,22 @@ def create_app(org: Org) -> Flask:
         user_id = org.sessions.user_for(token) if token else None
         if user_id is None:
             org.counters.count(endpoint, api=False)
-            return json_response([{"message": "Session expired or invalid",
-                                   "errorCode": "INVALID_SESSION_ID"}], 401)
+            return json_response(
+                [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}], 401
+            )
         g.user_id = user_id
         if org.counters.exhausted():
             org.counters.count(endpoint, api=False)
-            return json_response([{"message": "TotalRequests Limit exceeded.",
-                                   "errorCode": "REQUEST_LIMIT_EXCEEDED"}], 403, _limit_header())
+            return json_response(
+                [
+                    {
+                        "message": "TotalRequests Limit exceeded.",
+                        "errorCode": "REQUEST_LIMIT_EXCEEDED",
+                    }
+                ],
+                403,
+                _limit_header(),
+            )
         org.counters.count(endpoint, api=True)
         return None
 
@@ -127,14 +145,21 @@ def create_app(org: Org) -> Flask:
 
     @app.errorhandler(404)
     def _not_found(_error: Any) -> Response:
-        return json_response([{"errorCode": "NOT_FOUND",
-                               "message": "The requested resource does not exist"}], 404)
+        return json_response(
+            [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}], 404
+        )
 
     @app.errorhandler(405)
     def _bad_method(_error: Any) -> Response:
-        return json_response([{"errorCode": "METHOD_NOT_ALLOWED",
-                               "message": f"HTTP Method '{request.method}' not allowed. "
-                               "Allowed are GET,HEAD"}], 405)
+        return json_response(
+            [
+                {
+                    "errorCode": "METHOD_NOT_ALLOWED",
+                    "message": f"HTTP Method '{request.method}' not allowed. Allowed are GET,HEAD",
+                }
+            ],
+            405,
+        )
 
     def ctx() -> WriteContext:
         return WriteContext(g.user_id)
@@ -150,21 +175,29 @@ def create_app(org: Org) -> Flask:
     @app.post("/services/oauth2/token")
     def token() -> Response:
         try:
-            return json_response(org.tokens.handle(request.form,
-                                                   request.headers.get("Authorization")))
+            return json_response(
+                org.tokens.handle(request.form, request.headers.get("Authorization"))
+            )
         except OAuthError as exc:
-            return json_response({"error": exc.error, "error_description": exc.description},
-                                 exc.status)
+            return json_response(
+                {"error": exc.error, "error_description": exc.description}, exc.status
+            )
 
     # --- resources --------------------------------------------------------------------
 
     @app.get("/services/data")
     def versions() -> Response:
-        return json_response([
-            {"label": label, "url": f"/services/data/v{version}", "version": version}
-            for label, version in (("Winter '24", "59.0"), ("Spring '24", "60.0"),
-                                   ("Summer '24", "61.0"), ("Winter '25", "62.0"))
-        ])
+        return json_response(
+            [
+                {"label": label, "url": f"/services/data/v{version}", "version": version}
+                for label, version in (
+                    ("Winter '24", "59.0"),
+                    ("Spring '24", "60.0"),
+                    ("Summer '24", "61.0"),
+                    ("Winter '25", "62.0"),
+                )
+            ]
+        )
 
     base = "/services/data/v<version>"
 
@@ -176,22 +209,31 @@ def create_app(org: Org) -> Flask:
     @app.get(f"{base}/limits")
     def limits(version: str) -> Response:
         used, limit = org.counters.used, org.counters.daily_limit
-        return json_response({
-            "DailyApiRequests": {"Max": limit, "Remaining": max(limit - used, 0)},
-            "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
-            "DailyBulkApiBatches": {"Max": 15000, "Remaining": 15000},
-        })
+        return json_response(
+            {
+                "DailyApiRequests": {"Max": limit, "Remaining": max(limit - used, 0)},
+                "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
+                "DailyBulkApiBatches": {"Max": 15000, "Remaining": 15000},
+            }
+        )
 
     @app.get(f"{base}/sobjects")
     def describe_global(version: str) -> Response:
-        return json_response({
-            "encoding": "UTF-8", "maxBatchSize": 200,
-            "sobjects": [obj.global_entry(version) for obj in org.store.objects.values()],
-        })
+        return json_response(
+            {
+                "encoding": "UTF-8",
+                "maxBatchSize": 200,
+                "sobjects": [obj.global_entry(version) for obj in org.store.objects.values()],
+            }
+        )
 
     def _children(name: str) -> list[tuple[str, Any]]:
-        return [(obj.name, field) for obj in org.store.objects.values() for field in obj.fields
-                if field.type == "reference" and name in field.reference_to]
+        return [
+            (obj.name, field)
+            for obj in org.store.objects.values()
+            for field in obj.fields
+            if field.type == "reference" and name in field.reference_to
+        ]
 
     @app.get(f"{base}/sobjects/<name>/describe")
     def describe(version: str, name: str) -> Response:
@@ -222,8 +264,12 @@ def create_app(org: Org) -> Flask:
         for field_name in names:
             field = obj.field(field_name)
             if field is None:
-                raise SfError("INVALID_FIELD", f"No such column '{field_name}' on entity "
-                              f"'{obj.name}'.", [], 400)
+                raise SfError(
+                    "INVALID_FIELD",
+                    f"No such column '{field_name}' on entity '{obj.name}'.",
+                    [],
+                    400,
+                )
             row[field.name] = record.get(field.name)
         return row
 
@@ -259,14 +305,17 @@ def create_app(org: Org) -> Flask:
             if exc.status == 300:
                 return _multiple(version, obj.name, exc.matches)  # type: ignore[attr-defined]
             if exc.status == 404:
-                raise SfError("NOT_FOUND", "The requested resource does not exist", [], 404) from None
+                raise SfError(
+                    "NOT_FOUND", "The requested resource does not exist", [], 404
+                ) from None
             raise
         body = {"id": record_id, "success": True, "errors": [], "created": created}
         return json_response(body, 201 if created else 200)
 
     def _multiple(version: str, name: str, matches: list[str]) -> Response:
-        return json_response([f"/services/data/v{version}/sobjects/{name}/{m}" for m in matches],
-                             300)
+        return json_response(
+            [f"/services/data/v{version}/sobjects/{name}/{m}" for m in matches], 300
+        )
 
     # --- query ------------------------------------------------------------------------
 
@@ -279,13 +328,14 @@ def create_app(org: Org) -> Flask:
         return size
 
     def _page(version: str, endpoint: str, locator: str, cursor: Any, size: int) -> Response:
-        rows = cursor.rows[cursor.position: cursor.position + size]
+        rows = cursor.rows[cursor.position : cursor.position + size]
         cursor.position += len(rows)
         done = cursor.position >= len(cursor.rows)
         body: dict[str, Any] = {"totalSize": cursor.total, "done": done}
         if not done:
             body["nextRecordsUrl"] = (
-                f"/services/data/v{version}/{endpoint}/{locator}-{cursor.position}")
+                f"/services/data/v{version}/{endpoint}/{locator}-{cursor.position}"
+            )
         else:
             with org.cursor_lock:
                 org.cursors.pop(locator, None)
@@ -326,17 +376,28 @@ def create_app(org: Org) -> Flask:
             raise SfError("JSON_PARSER_ERROR", "The request body must contain records", [], 400)
         records = body["records"]
         if len(records) > 200:
-            raise SfError("EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than "
-                          "200 records into this call", [], 400)
+            raise SfError(
+                "EXCEEDED_ID_LIMIT",
+                "record limit reached. cannot submit more than 200 records into this call",
+                [],
+                400,
+            )
         for item in records:
-            if not isinstance(item, dict) or not isinstance(item.get("attributes"), dict) \
-                    or "type" not in item["attributes"]:
+            if (
+                not isinstance(item, dict)
+                or not isinstance(item.get("attributes"), dict)
+                or "type" not in item["attributes"]
+            ):
                 raise SfError("INVALID_TYPE", "Must send a concrete entity type.", [], 400)
             obj = org.store.object(item["attributes"]["type"])
             for key in item:
                 if key not in ("attributes", "id", "Id") and obj.field(key) is None:
-                    raise SfError("INVALID_FIELD", f"No such column '{key}' on sobject of "
-                                  f"type {obj.name}", [], 400)
+                    raise SfError(
+                        "INVALID_FIELD",
+                        f"No such column '{key}' on sobject of type {obj.name}",
+                        [],
+                        400,
+                    )
         return records, bool(body.get("allOrNone", False))
 
     def _run_collection(items: list[Any], action: Any, all_or_none: bool) -> Response:
@@ -347,9 +408,12 @@ def create_app(org: Org) -> Flask:
             for item in items:
                 try:
                     if fault is not None:
-                        raise SfError(fault.error_code or "UNABLE_TO_LOCK_ROW",
-                                      fault.message or "unable to obtain exclusive access to "
-                                      "this record or 1 records", [])
+                        raise SfError(
+                            fault.error_code or "UNABLE_TO_LOCK_ROW",
+                            fault.message
+                            or "unable to obtain exclusive access to this record or 1 records",
+                            [],
+                        )
                     with tx.savepoint():
                         results.append(action(tx, item))
                 except SfError as exc:
@@ -357,12 +421,18 @@ def create_app(org: Org) -> Flask:
                     results.append({"success": False, "errors": [exc.collection_error()]})
             if all_or_none and failed:
                 tx.rollback_to()
-                rolled = {"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
-                          "message": "Record rolled back because not all records were valid "
-                          "and the request was using AllOrNone header", "fields": []}
-                results = [r if not r["success"] else
-                           {"id": r.get("id"), "success": False, "errors": [rolled]}
-                           for r in results]
+                rolled = {
+                    "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+                    "message": "Record rolled back because not all records were valid "
+                    "and the request was using AllOrNone header",
+                    "fields": [],
+                }
+                results = [
+                    r
+                    if not r["success"]
+                    else {"id": r.get("id"), "success": False, "errors": [rolled]}
+                    for r in results
+                ]
         return json_response(results)
 
     def _fields(item: dict[str, Any]) -> dict[str, Any]:
@@ -411,8 +481,13 @@ def create_app(org: Org) -> Flask:
         obj = org.store.object(name)
         target = obj.field(field)
         if target is None or not (target.external_id or target.id_lookup):
-            raise SfError("INVALID_FIELD", f"Field name provided, {field} is not an External ID "
-                          f"or indexed field for {obj.name}", [], 400)
+            raise SfError(
+                "INVALID_FIELD",
+                f"Field name provided, {field} is not an External ID "
+                f"or indexed field for {obj.name}",
+                [],
+                400,
+            )
         records, all_or_none = _collection_body()
 
         def upsert(tx: Any, item: dict[str, Any]) -> dict[str, Any]:
@@ -431,8 +506,9 @@ def create_app(org: Org) -> Flask:
         rows: list[Any] = []
         for record_id in wanted:
             found = org.store.find(obj, record_id)
-            rows.append(_record(version, obj.name, found)
-                        if found and not found.get("IsDeleted") else None)
+            rows.append(
+                _record(version, obj.name, found) if found and not found.get("IsDeleted") else None
+            )
         return json_response(rows)
 
     # --- Bulk API 2.0 ingest ----------------------------------------------------------

@@ -152,14 +152,16 @@ class BulkJobs:
                 except SfError as exc:
                     fields = ",".join(exc.fields)
                     job["_failed"].append(
-                        [values.get("Id", ""), f"{exc.code}:{exc.message}:{fields} --", *row])
+                        [values.get("Id", ""), f"{exc.code}:{exc.message}:{fields} --", *row]
+                    )
         job["numberRecordsProcessed"] = len(rows)
         job["numberRecordsFailed"] = len(job["_failed"])
         job["state"] = "JobComplete"
         job["systemModstamp"] = self.store.now()
 
-    def _one(self, tx: Any, job: Mapping[str, Any], operation: str,
-             values: dict[str, Any]) -> tuple[str, bool]:
+    def _one(
+        self, tx: Any, job: Mapping[str, Any], operation: str, values: dict[str, Any]
+    ) -> tuple[str, bool]:
         obj = job["object"]
         if operation == "insert":
             return tx.create(obj, values), True

@@ -128,8 +128,15 @@ class SandboxConfig:
 
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(forbid_extra_keys=True)
-    for cls in (FieldSpec, ObjectSpec, RuleSpec, PermissionSetSpec, UserSpec, OutboundSpec,
-                SandboxConfig):
+    for cls in (
+        FieldSpec,
+        ObjectSpec,
+        RuleSpec,
+        PermissionSetSpec,
+        UserSpec,
+        OutboundSpec,
+        SandboxConfig,
+    ):
         converter.register_structure_hook(
             cls, make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=True)
         )

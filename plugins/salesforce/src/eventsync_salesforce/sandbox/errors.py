@@ -8,8 +8,9 @@ from typing import Any
 class SfError(Exception):
     """A Salesforce API error as the REST API reports it (``[{message, errorCode, fields}]``)."""
 
-    def __init__(self, code: str, message: str, fields: tuple[str, ...] | list[str] = (),
-                 status: int = 400) -> None:
+    def __init__(
+        self, code: str, message: str, fields: tuple[str, ...] | list[str] = (), status: int = 400
+    ) -> None:
         self.code = code
         self.message = message
         self.fields = list(fields)

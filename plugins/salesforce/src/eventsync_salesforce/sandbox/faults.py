@@ -132,9 +132,12 @@ class Counters:
     def snapshot(self) -> dict[str, Any]:
         """Counters as JSON."""
         with self._lock:
-            return {"api_usage": self.used, "daily_limit": self.daily_limit,
-                    "by_endpoint": dict(self._by_endpoint),
-                    "total": sum(self._by_endpoint.values())}
+            return {
+                "api_usage": self.used,
+                "daily_limit": self.daily_limit,
+                "by_endpoint": dict(self._by_endpoint),
+                "total": sum(self._by_endpoint.values()),
+            }
 
     def reset(self, used: int | None = 0, daily_limit: int | None = None) -> None:
         """Reset the per-endpoint counters; optionally set the daily usage and allowance."""

@@ -152,7 +152,9 @@ class ObjectDef:
             "urls": self.urls(version),
         }
 
-    def describe(self, version: str, children: Iterable[tuple[str, FieldDef]] = ()) -> dict[str, Any]:
+    def describe(
+        self, version: str, children: Iterable[tuple[str, FieldDef]] = ()
+    ) -> dict[str, Any]:
         """The DescribeSObjectResult (``GET /sobjects/{name}/describe``)."""
         body = self.global_entry(version)
         body.update(
@@ -192,27 +194,55 @@ def _system_fields(owner: bool = True) -> list[FieldDef]:
         _f("Id", "id", nillable=False, id_lookup=True, defaulted_on_create=True, **ro),
         _f("IsDeleted", "boolean", **ro),
         _f("CreatedDate", "datetime", nillable=False, defaulted_on_create=True, **ro),
-        _f("CreatedById", "reference", nillable=False, defaulted_on_create=True,
-           reference_to=("User",), relationship_name="CreatedBy", **ro),
+        _f(
+            "CreatedById",
+            "reference",
+            nillable=False,
+            defaulted_on_create=True,
+            reference_to=("User",),
+            relationship_name="CreatedBy",
+            **ro,
+        ),
         _f("LastModifiedDate", "datetime", nillable=False, defaulted_on_create=True, **ro),
-        _f("LastModifiedById", "reference", nillable=False, defaulted_on_create=True,
-           reference_to=("User",), relationship_name="LastModifiedBy", **ro),
+        _f(
+            "LastModifiedById",
+            "reference",
+            nillable=False,
+            defaulted_on_create=True,
+            reference_to=("User",),
+            relationship_name="LastModifiedBy",
+            **ro,
+        ),
         _f("SystemModstamp", "datetime", nillable=False, defaulted_on_create=True, **ro),
     ]
     if owner:
-        fields.append(_f("OwnerId", "reference", nillable=False, defaulted_on_create=True,
-                         reference_to=("User",), relationship_name="Owner"))
+        fields.append(
+            _f(
+                "OwnerId",
+                "reference",
+                nillable=False,
+                defaulted_on_create=True,
+                reference_to=("User",),
+                relationship_name="Owner",
+            )
+        )
     return fields
 
 
-def _obj(name: str, prefix: str, fields: list[FieldDef], owner: bool = True, **kw: Any) -> ObjectDef:
+def _obj(
+    name: str, prefix: str, fields: list[FieldDef], owner: bool = True, **kw: Any
+) -> ObjectDef:
     label = kw.pop("label", name)
     plural = kw.pop("label_plural", label + "s")
     return ObjectDef(name, prefix, label, plural, tuple(_system_fields(owner) + fields), **kw)
 
 
-LEAD_STATUSES = ("Open - Not Contacted", "Working - Contacted", "Closed - Converted",
-                 "Closed - Not Converted")
+LEAD_STATUSES = (
+    "Open - Not Contacted",
+    "Working - Contacted",
+    "Closed - Converted",
+    "Closed - Not Converted",
+)
 _SOURCES = ("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other")
 _RO = {"createable": False, "updateable": False}
 
@@ -222,93 +252,202 @@ def standard_objects() -> list[ObjectDef]:
     person = [
         _f("FirstName", "string", length=40, label="First Name"),
         _f("LastName", "string", length=80, nillable=False, label="Last Name"),
-        _f("Name", "string", length=121, calculated=False, id_lookup=True, label="Full Name", **_RO),
+        _f(
+            "Name", "string", length=121, calculated=False, id_lookup=True, label="Full Name", **_RO
+        ),
         _f("Email", "email", id_lookup=True),
         _f("Phone", "phone"),
         _f("Title", "string", length=128),
         _f("HasOptedOutOfEmail", "boolean", label="Email Opt Out"),
         _f("Description", "textarea", length=32000),
     ]
-    lead = _obj("Lead", "00Q", person + [
-        _f("Company", "string", length=255, nillable=False),
-        _f("Status", "picklist", nillable=False, defaulted_on_create=True,
-           picklist=LEAD_STATUSES, default=LEAD_STATUSES[0], label="Lead Status"),
-        _f("LeadSource", "picklist", picklist=_SOURCES, label="Lead Source"),
-        _f("Website", "url"),
-        _f("IsConverted", "boolean", **_RO),
-    ])
-    contact = _obj("Contact", "003", person + [
-        _f("AccountId", "reference", reference_to=("Account",), relationship_name="Account"),
-        _f("LeadSource", "picklist", picklist=_SOURCES, label="Lead Source"),
-    ])
-    account = _obj("Account", "001", [
-        _f("Name", "string", nillable=False, id_lookup=True, label="Account Name"),
-        _f("Website", "url"),
-        _f("Phone", "phone"),
-        _f("Industry", "picklist", picklist=("Technology", "Education", "Other")),
-    ])
-    campaign = _obj("Campaign", "701", [
-        _f("Name", "string", length=80, nillable=False, id_lookup=True),
-        _f("IsActive", "boolean", label="Active"),
-        _f("Status", "picklist", picklist=("Planned", "In Progress", "Completed", "Aborted"),
-           default="Planned", defaulted_on_create=True),
-        _f("Type", "picklist", picklist=("Webinar", "Conference", "Email", "Other")),
-        _f("StartDate", "date"),
-        _f("EndDate", "date"),
-    ])
-    member = _obj("CampaignMember", "00v", [
-        _f("CampaignId", "reference", nillable=False, updateable=False,
-           reference_to=("Campaign",), relationship_name="Campaign"),
-        _f("LeadId", "reference", updateable=False, reference_to=("Lead",), relationship_name="Lead"),
-        _f("ContactId", "reference", updateable=False, reference_to=("Contact",),
-           relationship_name="Contact"),
-        _f("LeadOrContactId", "reference", reference_to=("Lead", "Contact"), **_RO),
-        _f("Status", "picklist", length=40, defaulted_on_create=True),
-        _f("HasResponded", "boolean", label="Responded", **_RO),
-        _f("FirstRespondedDate", "date", **_RO),
-        _f("FirstName", "string", length=40, **_RO),
-        _f("LastName", "string", length=80, **_RO),
-        _f("Email", "email", **_RO),
-    ], owner=False)
-    member_status = _obj("CampaignMemberStatus", "01Y", [
-        _f("CampaignId", "reference", nillable=False, updateable=False,
-           reference_to=("Campaign",), relationship_name="Campaign"),
-        _f("Label", "string", length=765, nillable=False),
-        _f("HasResponded", "boolean"),
-        _f("IsDefault", "boolean"),
-        _f("SortOrder", "int"),
-    ], owner=False, label_plural="Campaign Member Statuses")
-    user = _obj("User", "005", [
-        _f("Username", "string", length=80, nillable=False, unique=True, id_lookup=True),
-        _f("FirstName", "string", length=40),
-        _f("LastName", "string", length=80, nillable=False),
-        _f("Name", "string", length=121, **_RO),
-        _f("Email", "email", nillable=False),
-        _f("Alias", "string", length=8),
-        _f("IsActive", "boolean", default=True),
-    ], owner=False)
-    permission_set = _obj("PermissionSet", "0PS", [
-        _f("Name", "string", length=80, nillable=False),
-        _f("Label", "string", length=80, nillable=False),
-        _f("IsOwnedByProfile", "boolean", **_RO),
-        *[_f(name, "boolean") for name in PERMISSIONS],
-    ], owner=False)
-    assignment = _obj("PermissionSetAssignment", "0Pa", [
-        _f("AssigneeId", "reference", nillable=False, updateable=False,
-           reference_to=("User",), relationship_name="Assignee"),
-        _f("PermissionSetId", "reference", nillable=False, updateable=False,
-           reference_to=("PermissionSet",), relationship_name="PermissionSet"),
-    ], owner=False)
-    return [lead, contact, account, campaign, member, member_status, user, permission_set,
-            assignment]
+    lead = _obj(
+        "Lead",
+        "00Q",
+        person
+        + [
+            _f("Company", "string", length=255, nillable=False),
+            _f(
+                "Status",
+                "picklist",
+                nillable=False,
+                defaulted_on_create=True,
+                picklist=LEAD_STATUSES,
+                default=LEAD_STATUSES[0],
+                label="Lead Status",
+            ),
+            _f("LeadSource", "picklist", picklist=_SOURCES, label="Lead Source"),
+            _f("Website", "url"),
+            _f("IsConverted", "boolean", **_RO),
+        ],
+    )
+    contact = _obj(
+        "Contact",
+        "003",
+        person
+        + [
+            _f("AccountId", "reference", reference_to=("Account",), relationship_name="Account"),
+            _f("LeadSource", "picklist", picklist=_SOURCES, label="Lead Source"),
+        ],
+    )
+    account = _obj(
+        "Account",
+        "001",
+        [
+            _f("Name", "string", nillable=False, id_lookup=True, label="Account Name"),
+            _f("Website", "url"),
+            _f("Phone", "phone"),
+            _f("Industry", "picklist", picklist=("Technology", "Education", "Other")),
+        ],
+    )
+    campaign = _obj(
+        "Campaign",
+        "701",
+        [
+            _f("Name", "string", length=80, nillable=False, id_lookup=True),
+            _f("IsActive", "boolean", label="Active"),
+            _f(
+                "Status",
+                "picklist",
+                picklist=("Planned", "In Progress", "Completed", "Aborted"),
+                default="Planned",
+                defaulted_on_create=True,
+            ),
+            _f("Type", "picklist", picklist=("Webinar", "Conference", "Email", "Other")),
+            _f("StartDate", "date"),
+            _f("EndDate", "date"),
+        ],
+    )
+    member = _obj(
+        "CampaignMember",
+        "00v",
+        [
+            _f(
+                "CampaignId",
+                "reference",
+                nillable=False,
+                updateable=False,
+                reference_to=("Campaign",),
+                relationship_name="Campaign",
+            ),
+            _f(
+                "LeadId",
+                "reference",
+                updateable=False,
+                reference_to=("Lead",),
+                relationship_name="Lead",
+            ),
+            _f(
+                "ContactId",
+                "reference",
+                updateable=False,
+                reference_to=("Contact",),
+                relationship_name="Contact",
+            ),
+            _f("LeadOrContactId", "reference", reference_to=("Lead", "Contact"), **_RO),
+            _f("Status", "picklist", length=40, defaulted_on_create=True),
+            _f("HasResponded", "boolean", label="Responded", **_RO),
+            _f("FirstRespondedDate", "date", **_RO),
+            _f("FirstName", "string", length=40, **_RO),
+            _f("LastName", "string", length=80, **_RO),
+            _f("Email", "email", **_RO),
+        ],
+        owner=False,
+    )
+    member_status = _obj(
+        "CampaignMemberStatus",
+        "01Y",
+        [
+            _f(
+                "CampaignId",
+                "reference",
+                nillable=False,
+                updateable=False,
+                reference_to=("Campaign",),
+                relationship_name="Campaign",
+            ),
+            _f("Label", "string", length=765, nillable=False),
+            _f("HasResponded", "boolean"),
+            _f("IsDefault", "boolean"),
+            _f("SortOrder", "int"),
+        ],
+        owner=False,
+        label_plural="Campaign Member Statuses",
+    )
+    user = _obj(
+        "User",
+        "005",
+        [
+            _f("Username", "string", length=80, nillable=False, unique=True, id_lookup=True),
+            _f("FirstName", "string", length=40),
+            _f("LastName", "string", length=80, nillable=False),
+            _f("Name", "string", length=121, **_RO),
+            _f("Email", "email", nillable=False),
+            _f("Alias", "string", length=8),
+            _f("IsActive", "boolean", default=True),
+        ],
+        owner=False,
+    )
+    permission_set = _obj(
+        "PermissionSet",
+        "0PS",
+        [
+            _f("Name", "string", length=80, nillable=False),
+            _f("Label", "string", length=80, nillable=False),
+            _f("IsOwnedByProfile", "boolean", **_RO),
+            *[_f(name, "boolean") for name in PERMISSIONS],
+        ],
+        owner=False,
+    )
+    assignment = _obj(
+        "PermissionSetAssignment",
+        "0Pa",
+        [
+            _f(
+                "AssigneeId",
+                "reference",
+                nillable=False,
+                updateable=False,
+                reference_to=("User",),
+                relationship_name="Assignee",
+            ),
+            _f(
+                "PermissionSetId",
+                "reference",
+                nillable=False,
+                updateable=False,
+                reference_to=("PermissionSet",),
+                relationship_name="PermissionSet",
+            ),
+        ],
+        owner=False,
+    )
+    return [
+        lead,
+        contact,
+        account,
+        campaign,
+        member,
+        member_status,
+        user,
+        permission_set,
+        assignment,
+    ]
 
 
 #: Permission fields of PermissionSet that exist in real orgs (salesforce-api.md section 3).
 PERMISSIONS = (
-    "PermissionsApiEnabled", "PermissionsEmailSingle", "PermissionsEmailMass",
-    "PermissionsModifyAllData", "PermissionsViewAllData", "PermissionsCustomizeApplication",
-    "PermissionsViewSetup", "PermissionsManageUsers", "PermissionsRunFlow",
-    "PermissionsImportLeads", "PermissionsConvertLeads",
+    "PermissionsApiEnabled",
+    "PermissionsEmailSingle",
+    "PermissionsEmailMass",
+    "PermissionsModifyAllData",
+    "PermissionsViewAllData",
+    "PermissionsCustomizeApplication",
+    "PermissionsViewSetup",
+    "PermissionsManageUsers",
+    "PermissionsRunFlow",
+    "PermissionsImportLeads",
+    "PermissionsConvertLeads",
 )
 
 

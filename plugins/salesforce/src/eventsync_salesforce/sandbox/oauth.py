@@ -105,8 +105,14 @@ class Sessions:
 class TokenEndpoint:
     """``POST /services/oauth2/token``."""
 
-    def __init__(self, app: ConnectedApp, logins: Mapping[str, Login], sessions: Sessions,
-                 base_url: str, org_id: str) -> None:
+    def __init__(
+        self,
+        app: ConnectedApp,
+        logins: Mapping[str, Login],
+        sessions: Sessions,
+        base_url: str,
+        org_id: str,
+    ) -> None:
         self.app = app
         self.logins = logins
         self.sessions = sessions
@@ -140,8 +146,10 @@ class TokenEndpoint:
         self._client(form.get("client_id"), form.get("client_secret"), need_secret=True)
         login = self.logins.get((form.get("username") or "").lower())
         given = form.get("password") or ""
-        if login is None or login.password is None or not hmac.compare_digest(
-            given, login.password + login.security_token
+        if (
+            login is None
+            or login.password is None
+            or not hmac.compare_digest(given, login.password + login.security_token)
         ):
             raise OAuthError("invalid_grant", "authentication failure")
         return login
@@ -155,9 +163,13 @@ class TokenEndpoint:
             raise OAuthError("invalid_client_id", "client identifier invalid")
         audiences = [self.base_url, "https://login.salesforce.com", "https://test.salesforce.com"]
         try:
-            claims = jwt.decode(assertion, self._public_key,  # type: ignore[arg-type]
-                                algorithms=["RS256"],
-                                audience=audiences, options={"require": ["exp", "sub", "aud"]})
+            claims = jwt.decode(
+                assertion,
+                self._public_key,  # type: ignore[arg-type]
+                algorithms=["RS256"],
+                audience=audiences,
+                options={"require": ["exp", "sub", "aud"]},
+            )
         except jwt.ExpiredSignatureError:
             raise OAuthError("invalid_grant", "expired authorization code") from None
         except jwt.InvalidAudienceError:
@@ -201,8 +213,9 @@ class TokenEndpoint:
         issued_at = str(int(time.time() * 1000))
         identity = f"{self.base_url}/id/{self.org_id}/{login.user_id}"
         signature = base64.b64encode(
-            hmac.new(self.app.client_secret.encode(), (identity + issued_at).encode(),
-                     hashlib.sha256).digest()
+            hmac.new(
+                self.app.client_secret.encode(), (identity + issued_at).encode(), hashlib.sha256
+            ).digest()
         ).decode()
         return {
             "access_token": token,

@@ -32,8 +32,7 @@ class Cursor:
 class Org:
     """Everything one emulated org holds."""
 
-    def __init__(self, options: Mapping[str, Any], base_url: str,
-                 certificate_pem: bytes) -> None:
+    def __init__(self, options: Mapping[str, Any], base_url: str, certificate_pem: bytes) -> None:
         self.options = options
         self.base_url = base_url
         self.version = str(options.get("api_version", metadata.API_VERSION))
@@ -59,12 +58,16 @@ class Org:
             certificate_pem=certificate_pem,
             run_as=INTEGRATION_USERNAME,
         )
-        self.tokens = oauth.TokenEndpoint(self.app, self.logins, self.sessions, base_url,
-                                          self.org_id)
-        self.refresh_token = self.sessions.issue_refresh(self.user_id(INTEGRATION_USERNAME),
-                                                         self.app.client_id)
+        self.tokens = oauth.TokenEndpoint(
+            self.app, self.logins, self.sessions, base_url, self.org_id
+        )
+        self.refresh_token = self.sessions.issue_refresh(
+            self.user_id(INTEGRATION_USERNAME), self.app.client_id
+        )
         self.outbound = outbound.Outbound(
-            self.store, self.org_id, base_url,
+            self.store,
+            self.org_id,
+            base_url,
             has_permission=self.has_permission,
             session_for=self.sessions.issue,
             backoff=float(options.get("outbound_backoff", 1.0)),
@@ -82,8 +85,10 @@ class Org:
         for name, specs in self.config.custom_fields.items():
             base = objects.get(name)
             if base is None:
-                raise ValueError(f"invalid sandbox config: $.config.custom_fields.{name}: "
-                                 "no such standard object")
+                raise ValueError(
+                    f"invalid sandbox config: $.config.custom_fields.{name}: "
+                    "no such standard object"
+                )
             extra = tuple(metadata.custom_field(spec.as_dict()) for spec in specs)
             objects[name] = attrs.evolve(base, fields=base.fields + extra)
         for index, spec in enumerate(self.config.custom_objects):
@@ -102,19 +107,32 @@ class Org:
 
     def _seed_users(self, reuse: bool) -> None:
         users = [
-            config_mod.UserSpec(ADMIN_USERNAME, "Admin", "Sandbox", password="admin-password",
-                                permission_sets=("System_Administrator",)),
-            config_mod.UserSpec(INTEGRATION_USERNAME, "Integration", "Eventsync",
-                                password=str(self.options.get("password", "integration-password")),
-                                security_token=str(self.options.get("security_token", "")),
-                                permission_sets=("Eventsync_Integration",)),
+            config_mod.UserSpec(
+                ADMIN_USERNAME,
+                "Admin",
+                "Sandbox",
+                password="admin-password",
+                permission_sets=("System_Administrator",),
+            ),
+            config_mod.UserSpec(
+                INTEGRATION_USERNAME,
+                "Integration",
+                "Eventsync",
+                password=str(self.options.get("password", "integration-password")),
+                security_token=str(self.options.get("security_token", "")),
+                permission_sets=("Eventsync_Integration",),
+            ),
             *self.config.users,
         ]
         sets = [
-            config_mod.PermissionSetSpec("System_Administrator", "System Administrator",
-                                         metadata.PERMISSIONS),
-            config_mod.PermissionSetSpec("Eventsync_Integration", "Eventsync Integration",
-                                         ("PermissionsApiEnabled", "PermissionsRunFlow")),
+            config_mod.PermissionSetSpec(
+                "System_Administrator", "System Administrator", metadata.PERMISSIONS
+            ),
+            config_mod.PermissionSetSpec(
+                "Eventsync_Integration",
+                "Eventsync Integration",
+                ("PermissionsApiEnabled", "PermissionsRunFlow"),
+            ),
             *self.config.permission_sets,
         ]
         if reuse:
@@ -124,32 +142,46 @@ class Org:
         with self.store.transaction(bootstrap) as tx:
             set_ids = {}
             for permission_set in sets:
-                found = self.store.match(self.store.object("PermissionSet"), "Name",
-                                         permission_set.name)
+                found = self.store.match(
+                    self.store.object("PermissionSet"), "Name", permission_set.name
+                )
                 if found:
                     set_ids[permission_set.name] = found[0]
                     continue
-                values: dict[str, Any] = {"Name": permission_set.name,
-                                          "Label": permission_set.label or permission_set.name}
+                values: dict[str, Any] = {
+                    "Name": permission_set.name,
+                    "Label": permission_set.label or permission_set.name,
+                }
                 values.update({perm: True for perm in permission_set.permissions})
                 set_ids[permission_set.name] = tx.create("PermissionSet", values)
             for spec in users:
                 user_id = self.usernames.get(spec.username.lower())
                 if user_id is None:
-                    user_id = tx.create("User", {
-                        "Username": spec.username, "LastName": spec.last_name,
-                        "FirstName": spec.first_name,
-                        "Email": spec.email or spec.username, "Alias": spec.last_name[:8],
-                        "IsActive": True})
+                    user_id = tx.create(
+                        "User",
+                        {
+                            "Username": spec.username,
+                            "LastName": spec.last_name,
+                            "FirstName": spec.first_name,
+                            "Email": spec.email or spec.username,
+                            "Alias": spec.last_name[:8],
+                            "IsActive": True,
+                        },
+                    )
                     self.usernames[spec.username.lower()] = user_id
                     for name in spec.permission_sets:
                         if name not in set_ids:
-                            raise ValueError(f"invalid sandbox config: user {spec.username}: "
-                                             f"unknown permission set {name}")
-                        tx.create("PermissionSetAssignment",
-                                  {"AssigneeId": user_id, "PermissionSetId": set_ids[name]})
+                            raise ValueError(
+                                f"invalid sandbox config: user {spec.username}: "
+                                f"unknown permission set {name}"
+                            )
+                        tx.create(
+                            "PermissionSetAssignment",
+                            {"AssigneeId": user_id, "PermissionSetId": set_ids[name]},
+                        )
                 self.logins[spec.username.lower()] = oauth.Login(
-                    user_id, spec.username, spec.password, spec.security_token)
+                    user_id, spec.username, spec.password, spec.security_token
+                )
 
     def add_outbound_rule(self, spec: config_mod.OutboundSpec) -> outbound.Rule:
         """Compile and activate an outbound message rule."""

@@ -70,11 +70,19 @@ class Message:
 class Outbound:
     """The outbound message queue and its delivery worker."""
 
-    def __init__(self, store: Store, org_id: str, base_url: str, *,
-                 has_permission: Callable[[str, str], bool],
-                 session_for: Callable[[str], str],
-                 backoff: float = 1.0, backoff_cap: float = 7200.0, max_age: float = 86400.0,
-                 api_version: str = "59.0") -> None:
+    def __init__(
+        self,
+        store: Store,
+        org_id: str,
+        base_url: str,
+        *,
+        has_permission: Callable[[str, str], bool],
+        session_for: Callable[[str], str],
+        backoff: float = 1.0,
+        backoff_cap: float = 7200.0,
+        max_age: float = 86400.0,
+        api_version: str = "59.0",
+    ) -> None:
         self.store = store
         self.org_id = org_id
         self.base_url = base_url
@@ -129,8 +137,9 @@ class Outbound:
                     if not soql.evaluate(rule.condition, change.record, resolver):
                         continue
                 now = time.monotonic()
-                queued.append(Message(self.store.ids.new("04l"), rule, change.record["Id"],
-                                      now, now))
+                queued.append(
+                    Message(self.store.ids.new("04l"), rule, change.record["Id"], now, now)
+                )
         if queued:
             with self._cond:
                 self._messages.extend(queued)
@@ -140,9 +149,15 @@ class Outbound:
         """Every message with its delivery state (admin API)."""
         with self._cond:
             return [
-                {"notification_id": m.notification_id, "rule": m.rule.name,
-                 "record_id": m.record_id, "attempts": m.attempts, "delivered": m.delivered,
-                 "dropped": m.dropped, "last_status": m.last_status}
+                {
+                    "notification_id": m.notification_id,
+                    "rule": m.rule.name,
+                    "record_id": m.record_id,
+                    "attempts": m.attempts,
+                    "delivered": m.delivered,
+                    "dropped": m.dropped,
+                    "last_status": m.last_status,
+                }
                 for m in self._messages
             ]
 
@@ -159,11 +174,9 @@ class Outbound:
                 if self._stopping:
                     return
                 now = time.monotonic()
-                due = [m for m in self._messages
-                       if not (m.delivered or m.dropped) and m.due <= now]
+                due = [m for m in self._messages if not (m.delivered or m.dropped) and m.due <= now]
                 if not due:
-                    waits = [m.due - now for m in self._messages
-                             if not (m.delivered or m.dropped)]
+                    waits = [m.due - now for m in self._messages if not (m.delivered or m.dropped)]
                     self._cond.wait(timeout=min(waits) if waits else 1.0)
                     continue
             if self.reorder:
@@ -189,7 +202,9 @@ class Outbound:
         for _ in range(sends):
             try:
                 response = self._http.post(
-                    rule.endpoint_url, data=body, timeout=10,
+                    rule.endpoint_url,
+                    data=body,
+                    timeout=10,
                     headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'},
                 )
                 status = str(response.status_code)
@@ -227,10 +242,12 @@ class Outbound:
             session.text = self._session_for(rule.user_id)
         else:
             session.set(f"{{{XSI}}}nil", "true")
-        ET.SubElement(notes, f"{{{OUTBOUND}}}EnterpriseUrl").text = (
-            f"{self.base_url}/services/Soap/c/{self.api_version}/{org15}")
-        ET.SubElement(notes, f"{{{OUTBOUND}}}PartnerUrl").text = (
-            f"{self.base_url}/services/Soap/u/{self.api_version}/{org15}")
+        ET.SubElement(
+            notes, f"{{{OUTBOUND}}}EnterpriseUrl"
+        ).text = f"{self.base_url}/services/Soap/c/{self.api_version}/{org15}"
+        ET.SubElement(
+            notes, f"{{{OUTBOUND}}}PartnerUrl"
+        ).text = f"{self.base_url}/services/Soap/u/{self.api_version}/{org15}"
         obj = self.store.object(rule.object)
         for message in messages:
             record = self.store.find(obj, message.record_id) or {"Id": message.record_id}
@@ -268,15 +285,28 @@ def compile_rule(spec: Any, action_id: str, user_id: str) -> Rule:
     condition = None
     if spec.condition:
         condition = soql.parse(f"SELECT Id FROM {spec.object} WHERE {spec.condition}").where
-    return Rule(name=spec.name, object=spec.object, endpoint_url=spec.endpoint_url,
-                fields=tuple(spec.fields), action_id=action_id, user_id=user_id,
-                condition=condition, events=tuple(spec.events),
-                required_permission=spec.required_permission,
-                send_session_id=spec.send_session_id)
+    return Rule(
+        name=spec.name,
+        object=spec.object,
+        endpoint_url=spec.endpoint_url,
+        fields=tuple(spec.fields),
+        action_id=action_id,
+        user_id=user_id,
+        condition=condition,
+        events=tuple(spec.events),
+        required_permission=spec.required_permission,
+        send_session_id=spec.send_session_id,
+    )
 
 
 def as_mapping(rule: Rule) -> Mapping[str, Any]:
     """A rule as JSON (admin API)."""
-    return {"name": rule.name, "object": rule.object, "endpoint_url": rule.endpoint_url,
-            "fields": list(rule.fields), "action_id": rule.action_id, "events": list(rule.events),
-            "required_permission": rule.required_permission}
+    return {
+        "name": rule.name,
+        "object": rule.object,
+        "endpoint_url": rule.endpoint_url,
+        "fields": list(rule.fields),
+        "action_id": rule.action_id,
+        "events": list(rule.events),
+        "required_permission": rule.required_permission,
+    }

@@ -34,8 +34,7 @@ class Resolver:
             last = index == len(parts) - 1
             field = obj.field(part) if last else obj.relationship(part)
             if field is None:
-                raise soql.invalid_field(self.text, path.text if len(parts) > 1 else part,
-                                         obj.name)
+                raise soql.invalid_field(self.text, path.text if len(parts) > 1 else part, obj.name)
             steps.append((obj, field))
             if not last:
                 obj = self.store.object(field.reference_to[0])
@@ -52,8 +51,9 @@ class Resolver:
         return last.type, (value.get(last.name) if value else None)
 
 
-def run(store: Store, text: str, include_deleted: bool,
-        version: str = "59.0") -> tuple[list[dict[str, Any]], int]:
+def run(
+    store: Store, text: str, include_deleted: bool, version: str = "59.0"
+) -> tuple[list[dict[str, Any]], int]:
     """Execute a query; returns the shaped rows and totalSize (the count for COUNT())."""
     query = soql.parse(text)
     try:
@@ -75,14 +75,15 @@ def run(store: Store, text: str, include_deleted: bool,
     _check_paths(query.where, resolver)
     with store.lock:
         rows = [
-            record for record in store.records[obj.name].values()
+            record
+            for record in store.records[obj.name].values()
             if (include_deleted or not record.get("IsDeleted"))
             and soql.evaluate(query.where, record, resolver)
         ]
         if query.order:
             rows.sort(key=soql.sort_key(query.order, resolver))
         if query.offset:
-            rows = rows[query.offset:]
+            rows = rows[query.offset :]
         if query.limit is not None:
             rows = rows[: query.limit]
         if query.count:
@@ -107,8 +108,14 @@ def attributes(obj: ObjectDef, record_id: str, version: str) -> dict[str, str]:
     return {"type": obj.name, "url": f"/services/data/v{version}/sobjects/{obj.name}/{record_id}"}
 
 
-def shape(store: Store, obj: ObjectDef, record: Mapping[str, Any], fields: tuple[soql.Path, ...],
-          resolver: Resolver, version: str = "59.0") -> dict[str, Any]:
+def shape(
+    store: Store,
+    obj: ObjectDef,
+    record: Mapping[str, Any],
+    fields: tuple[soql.Path, ...],
+    resolver: Resolver,
+    version: str = "59.0",
+) -> dict[str, Any]:
     """A query row: ``attributes``, the selected fields, parents as nested objects (or null)."""
     row: dict[str, Any] = {"attributes": attributes(obj, record["Id"], version)}
     for path in fields:

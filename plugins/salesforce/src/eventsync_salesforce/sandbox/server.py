@@ -47,8 +47,12 @@ class SalesforceSandbox:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         server_cert.configure_cert(context)
         self._server: BaseWSGIServer = make_server(
-            "127.0.0.1", int(self.options.get("port", 0)), _placeholder, threaded=True,
-            ssl_context=context, request_handler=_QuietHandler,
+            "127.0.0.1",
+            int(self.options.get("port", 0)),
+            _placeholder,
+            threaded=True,
+            ssl_context=context,
+            request_handler=_QuietHandler,
         )
         self.port = self._server.server_port
         self.url = f"https://127.0.0.1:{self.port}"
@@ -59,8 +63,9 @@ class SalesforceSandbox:
             shutil.rmtree(self._dir, ignore_errors=True)
             raise
         self._server.app = create_app(self.org)
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        name="salesforce-sandbox", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="salesforce-sandbox", daemon=True
+        )
         self._thread.start()
         self.org.outbound.start()
         self._stopped = False
@@ -110,8 +115,7 @@ class SalesforceSandbox:
         if grant == "access_token":
             options["instance_url"] = self.url
             options["access_token_env"] = "SF_ACCESS_TOKEN"
-            env["SF_ACCESS_TOKEN"] = self.org.sessions.issue(
-                self.org.user_id(INTEGRATION_USERNAME))
+            env["SF_ACCESS_TOKEN"] = self.org.sessions.issue(self.org.user_id(INTEGRATION_USERNAME))
         options.update(extra)
         return SystemSettings(system="salesforce", org=org, options=options, env=env)
 

@@ -163,8 +163,18 @@ class Query:
     count: bool = False
 
 
-_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", "'": "'", '"': '"',
-            "\\": "\\", "_": "\\_", "%": "\\%"}
+_ESCAPES = {
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+    "b": "\b",
+    "f": "\f",
+    "'": "'",
+    '"': '"',
+    "\\": "\\",
+    "_": "\\_",
+    "%": "\\%",
+}
 
 
 def _unescape(text: str) -> str:
@@ -271,10 +281,14 @@ def parse(text: str) -> Query:
     except UnexpectedToken as exc:
         token = exc.token
         shown = "<EOF>" if token.type == "$END" else str(token)
-        raise SoqlError("MALFORMED_QUERY", _located(text, exc, f"unexpected token: '{shown}'")) from None
+        raise SoqlError(
+            "MALFORMED_QUERY", _located(text, exc, f"unexpected token: '{shown}'")
+        ) from None
     except UnexpectedCharacters as exc:
-        raise SoqlError("MALFORMED_QUERY",
-                        _located(text, exc, f"unexpected token: '{text[exc.pos_in_stream or 0]}'")) from None
+        raise SoqlError(
+            "MALFORMED_QUERY",
+            _located(text, exc, f"unexpected token: '{text[exc.pos_in_stream or 0]}'"),
+        ) from None
     except (UnexpectedInput, LarkError) as exc:
         raise SoqlError("MALFORMED_QUERY", f"unexpected token: {exc}") from None
     return _ToAst().transform(tree)
@@ -390,8 +404,9 @@ def _like(pattern: str, value: str) -> bool:
 Resolver = Callable[[Mapping[str, Any], Path], tuple[str, Any]]
 
 
-def evaluate(cond: Any, record: Mapping[str, Any], resolve: Resolver,
-             today: dt.date | None = None) -> bool:
+def evaluate(
+    cond: Any, record: Mapping[str, Any], resolve: Resolver, today: dt.date | None = None
+) -> bool:
     """True when ``record`` satisfies the WHERE condition ``cond``."""
     if cond is None:
         return True
@@ -423,8 +438,9 @@ def evaluate(cond: Any, record: Mapping[str, Any], resolve: Resolver,
     if value is None or other is None:
         return False
     try:
-        return {"<": value < other, "<=": value <= other, ">": value > other,
-                ">=": value >= other}[cond.op]
+        return {"<": value < other, "<=": value <= other, ">": value > other, ">=": value >= other}[
+            cond.op
+        ]
     except TypeError:
         return False
 

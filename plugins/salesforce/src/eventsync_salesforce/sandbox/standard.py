@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 UNKNOWN_STATUS_CODE = "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
 
 
-def before_write(store: Store, obj: ObjectDef, record: dict[str, Any],
-                 before: dict[str, Any] | None) -> None:
+def before_write(
+    store: Store, obj: ObjectDef, record: dict[str, Any], before: dict[str, Any] | None
+) -> None:
     """Fill derived fields and enforce object rules; raises SfError."""
     if obj.name in ("Lead", "Contact", "User"):
         parts = [record.get("FirstName"), record.get("LastName")]
@@ -41,45 +42,60 @@ def before_write(store: Store, obj: ObjectDef, record: dict[str, Any],
 def _member_status(store: Store, record: dict[str, Any]) -> None:
     """A label is unique within its campaign."""
     for other in store.records["CampaignMemberStatus"].values():
-        if (other["Id"] != record["Id"] and not other.get("IsDeleted")
-                and other["CampaignId"] == record.get("CampaignId")
-                and str(other.get("Label", "")).lower() == str(record.get("Label", "")).lower()):
-            raise SfError("DUPLICATE_VALUE", f"duplicate value found: Label duplicates value on "
-                          f"record with id: {other['Id']}", ["Label"])
+        if (
+            other["Id"] != record["Id"]
+            and not other.get("IsDeleted")
+            and other["CampaignId"] == record.get("CampaignId")
+            and str(other.get("Label", "")).lower() == str(record.get("Label", "")).lower()
+        ):
+            raise SfError(
+                "DUPLICATE_VALUE",
+                f"duplicate value found: Label duplicates value on record with id: {other['Id']}",
+                ["Label"],
+            )
 
 
 def _campaign_member(store: Store, record: dict[str, Any], before: dict[str, Any] | None) -> None:
     campaign = store.find(store.object("Campaign"), record.get("CampaignId") or "")
     if campaign is None or campaign.get("IsDeleted"):
-        raise SfError("INVALID_CROSS_REFERENCE_KEY",
-                      "invalid cross reference id", ["CampaignId"])
+        raise SfError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", ["CampaignId"])
     person_id = record.get("LeadId") or record.get("ContactId")
     if not person_id:
-        raise SfError("REQUIRED_FIELD_MISSING",
-                      "Required fields are missing: [LeadId, ContactId]", ["LeadId", "ContactId"])
+        raise SfError(
+            "REQUIRED_FIELD_MISSING",
+            "Required fields are missing: [LeadId, ContactId]",
+            ["LeadId", "ContactId"],
+        )
     kind = "Lead" if record.get("LeadId") else "Contact"
     person = store.find(store.object(kind), person_id)
     if person is None or person.get("IsDeleted"):
-        raise SfError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id",
-                      [f"{kind}Id"])
+        raise SfError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [f"{kind}Id"])
     if before is None:
         for other in store.records["CampaignMember"].values():
-            if (not other.get("IsDeleted") and other["CampaignId"] == campaign["Id"]
-                    and other.get("LeadOrContactId") == person["Id"]):
+            if (
+                not other.get("IsDeleted")
+                and other["CampaignId"] == campaign["Id"]
+                and other.get("LeadOrContactId") == person["Id"]
+            ):
                 raise SfError("DUPLICATE_VALUE", "Already a campaign member.", [])
     record["LeadOrContactId"] = person["Id"]
     for name in ("FirstName", "LastName", "Email"):
         record[name] = person.get(name)
-    statuses = [s for s in store.records["CampaignMemberStatus"].values()
-                if s["CampaignId"] == campaign["Id"] and not s.get("IsDeleted")]
+    statuses = [
+        s
+        for s in store.records["CampaignMemberStatus"].values()
+        if s["CampaignId"] == campaign["Id"] and not s.get("IsDeleted")
+    ]
     if not record.get("Status"):
         default = next((s for s in statuses if s.get("IsDefault")), None)
         record["Status"] = default["Label"] if default else None
     chosen = next((s for s in statuses if s["Label"] == record["Status"]), None)
     if chosen is None:
-        raise SfError(UNKNOWN_STATUS_CODE,
-                      f"Status: bad value for restricted picklist field: {record['Status']}",
-                      ["Status"])
+        raise SfError(
+            UNKNOWN_STATUS_CODE,
+            f"Status: bad value for restricted picklist field: {record['Status']}",
+            ["Status"],
+        )
     record["HasResponded"] = bool(chosen.get("HasResponded"))
     if record["HasResponded"] and not record.get("FirstRespondedDate"):
         record["FirstRespondedDate"] = dt.datetime.now(dt.UTC).date().isoformat()
@@ -88,7 +104,16 @@ def _campaign_member(store: Store, record: dict[str, Any], before: dict[str, Any
 def after_create(tx: Transaction, obj: ObjectDef, record: dict[str, Any]) -> None:
     """Side effects of an insert (a new campaign's default statuses)."""
     if obj.name == "Campaign":
-        tx.create("CampaignMemberStatus", {"CampaignId": record["Id"], "Label": "Sent",
-                                           "IsDefault": True, "SortOrder": 1})
-        tx.create("CampaignMemberStatus", {"CampaignId": record["Id"], "Label": "Responded",
-                                           "HasResponded": True, "SortOrder": 2})
+        tx.create(
+            "CampaignMemberStatus",
+            {"CampaignId": record["Id"], "Label": "Sent", "IsDefault": True, "SortOrder": 1},
+        )
+        tx.create(
+            "CampaignMemberStatus",
+            {
+                "CampaignId": record["Id"],
+                "Label": "Responded",
+                "HasResponded": True,
+                "SortOrder": 2,
+            },
+        )

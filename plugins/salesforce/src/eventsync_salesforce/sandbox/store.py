@@ -94,23 +94,26 @@ class Transaction:
         if not obj.createable:
             raise SfError("INSUFFICIENT_ACCESS_OR_READONLY", f"cannot create {obj.name}", [])
         if "Id" in values or "id" in values:
-            raise SfError("INVALID_FIELD_FOR_INSERT_UPDATE",
-                          "cannot specify Id in an insert call", ["Id"])
+            raise SfError(
+                "INVALID_FIELD_FOR_INSERT_UPDATE", "cannot specify Id in an insert call", ["Id"]
+            )
         incoming = validate.check_writable(obj, values, creating=True)
         record: dict[str, Any] = {}
         for field in obj.fields:
             record[field.name] = field.default if field.defaulted_on_create else None
         record.update(incoming)
         now = store.now()
-        record.update({
-            "Id": store.ids.new(obj.key_prefix),
-            "IsDeleted": False,
-            "CreatedDate": now,
-            "LastModifiedDate": now,
-            "SystemModstamp": now,
-            "CreatedById": self.context.user_id,
-            "LastModifiedById": self.context.user_id,
-        })
+        record.update(
+            {
+                "Id": store.ids.new(obj.key_prefix),
+                "IsDeleted": False,
+                "CreatedDate": now,
+                "LastModifiedDate": now,
+                "SystemModstamp": now,
+                "CreatedById": self.context.user_id,
+                "LastModifiedById": self.context.user_id,
+            }
+        )
         if obj.field("OwnerId") is not None and not record.get("OwnerId"):
             record["OwnerId"] = self.context.user_id
         standard.before_write(store, obj, record, None)
@@ -131,8 +134,13 @@ class Transaction:
         record = dict(before)
         record.update(incoming)
         now = store.now()
-        record.update({"LastModifiedDate": now, "SystemModstamp": now,
-                       "LastModifiedById": self.context.user_id})
+        record.update(
+            {
+                "LastModifiedDate": now,
+                "SystemModstamp": now,
+                "LastModifiedById": self.context.user_id,
+            }
+        )
         standard.before_write(store, obj, record, before)
         validate.check_required(obj, record)
         store.check_unique(obj, record)
@@ -140,8 +148,9 @@ class Transaction:
         store.put(self, obj, record)
         self.changes.append(Change("update", obj.name, dict(record), dict(before), self.context))
 
-    def upsert(self, object_name: str, field_name: str, value: Any,
-               values: Mapping[str, Any]) -> tuple[str, bool]:
+    def upsert(
+        self, object_name: str, field_name: str, value: Any, values: Mapping[str, Any]
+    ) -> tuple[str, bool]:
         """Upsert on an external-id field; returns ``(id, created)``.
 
         SfError 404 for a field that is not an external id, 300 (DUPLICATE_EXTERNAL_ID, with
@@ -151,8 +160,12 @@ class Transaction:
         obj = store.object(object_name)
         field = obj.field(field_name)
         if field is None or not (field.external_id or field.id_lookup):
-            raise SfError("NOT_FOUND", "Provided external ID field does not exist or is not "
-                          f"accessible: {field_name}", [], 404)
+            raise SfError(
+                "NOT_FOUND",
+                f"Provided external ID field does not exist or is not accessible: {field_name}",
+                [],
+                404,
+            )
         if value in (None, ""):
             raise SfError("MISSING_ARGUMENT", f"{field.name} not specified", [field.name])
         values = {k: v for k, v in values.items() if k.lower() not in ("attributes", "id")}
@@ -161,8 +174,12 @@ class Transaction:
             return str(value), False
         matches = store.match(obj, field.name, value)
         if len(matches) > 1:
-            error = SfError("DUPLICATE_EXTERNAL_ID", f"Foreign key external ID: {value} matched "
-                            "more than one record", [field.name], 300)
+            error = SfError(
+                "DUPLICATE_EXTERNAL_ID",
+                f"Foreign key external ID: {value} matched more than one record",
+                [field.name],
+                300,
+            )
             error.matches = matches  # type: ignore[attr-defined]
             raise error
         if matches:
@@ -187,8 +204,12 @@ class Transaction:
 class Store:
     """All records of the emulated org, guarded by one lock."""
 
-    def __init__(self, objects: list[ObjectDef], rules: list[ValidationRule] | None = None,
-                 id_factory: ids.IdFactory | None = None) -> None:
+    def __init__(
+        self,
+        objects: list[ObjectDef],
+        rules: list[ValidationRule] | None = None,
+        id_factory: ids.IdFactory | None = None,
+    ) -> None:
         self.lock = threading.RLock()
         self.ids = id_factory or ids.IdFactory()
         self.objects: dict[str, ObjectDef] = {}
@@ -255,8 +276,9 @@ class Store:
     def existing(self, obj: ObjectDef, record_id: str) -> dict[str, Any]:
         """A live record, or SfError MALFORMED_ID / NOT_FOUND / ENTITY_IS_DELETED."""
         if ids.normalise(record_id) is None or not record_id.startswith(obj.key_prefix):
-            raise SfError("MALFORMED_ID",
-                          f"{obj.label} ID: id value of incorrect type: {record_id}", ["Id"])
+            raise SfError(
+                "MALFORMED_ID", f"{obj.label} ID: id value of incorrect type: {record_id}", ["Id"]
+            )
         record = self.find(obj, record_id)
         if record is None:
             raise SfError("NOT_FOUND", "The requested resource does not exist", [], 404)
@@ -281,9 +303,13 @@ class Store:
         if index is not None:
             found = index.get(wanted)
             return [found] if found else []
-        return [rid for rid, rec in self.records[obj.name].items()
-                if not rec.get("IsDeleted") and rec.get(field.name) is not None
-                and str(rec[field.name]).lower() == wanted]
+        return [
+            rid
+            for rid, rec in self.records[obj.name].items()
+            if not rec.get("IsDeleted")
+            and rec.get(field.name) is not None
+            and str(rec[field.name]).lower() == wanted
+        ]
 
     # --- writes -----------------------------------------------------------------------
 
@@ -327,9 +353,12 @@ class Store:
                 continue
             other = self._unique[(obj.name, field.name)].get(str(record[field.name]).lower())
             if other and other != record["Id"]:
-                raise SfError("DUPLICATE_VALUE",
-                              f"duplicate value found: {field.name} duplicates value on record "
-                              f"with id: {other}", [field.name])
+                raise SfError(
+                    "DUPLICATE_VALUE",
+                    f"duplicate value found: {field.name} duplicates value on record "
+                    f"with id: {other}",
+                    [field.name],
+                )
 
     def check_rules(self, obj: ObjectDef, record: Mapping[str, Any]) -> None:
         """FIELD_CUSTOM_VALIDATION_EXCEPTION for the first validation rule that fires."""
@@ -339,8 +368,11 @@ class Store:
             if rule.object.lower() != obj.name.lower():
                 continue
             if soql.evaluate(rule.condition, record, Resolver(self, obj)):
-                raise SfError("FIELD_CUSTOM_VALIDATION_EXCEPTION", rule.message,
-                              [rule.field] if rule.field else [])
+                raise SfError(
+                    "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+                    rule.message,
+                    [rule.field] if rule.field else [],
+                )
 
     def _reindex(self, obj: ObjectDef) -> None:
         for key in [k for k in self._unique if k[0] == obj.name]:
@@ -363,8 +395,11 @@ class Store:
             return
         for (name, field_name), index in self._unique.items():
             value = record.get(field_name)
-            if name == obj.name and value not in (None, "") \
-                    and index.get(str(value).lower()) == record["Id"]:
+            if (
+                name == obj.name
+                and value not in (None, "")
+                and index.get(str(value).lower()) == record["Id"]
+            ):
                 del index[str(value).lower()]
 
     # --- persistence ------------------------------------------------------------------

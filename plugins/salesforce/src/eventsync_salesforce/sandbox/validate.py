@@ -28,44 +28,64 @@ def coerce(obj: ObjectDef, field: FieldDef, value: Any) -> Any:
             return value
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower() == "true"
-        raise SfError("JSON_PARSER_ERROR", f"Cannot deserialize instance of boolean from "
-                      f"VALUE_STRING value {value} or request may be missing a required field",
-                      [])
+        raise SfError(
+            "JSON_PARSER_ERROR",
+            f"Cannot deserialize instance of boolean from "
+            f"VALUE_STRING value {value} or request may be missing a required field",
+            [],
+        )
     if kind in ("int", "double", "currency", "percent"):
         try:
             number = float(value)
         except (TypeError, ValueError):
-            raise SfError("INVALID_TYPE_ON_FIELD_IN_RECORD",
-                          f"{field.label}: value not of required type: {value}", [field.name]) from None
+            raise SfError(
+                "INVALID_TYPE_ON_FIELD_IN_RECORD",
+                f"{field.label}: value not of required type: {value}",
+                [field.name],
+            ) from None
         return int(number) if kind == "int" else number
     if kind == "date":
         try:
             return dt.date.fromisoformat(str(value)[:10]).isoformat()
         except ValueError:
-            raise SfError("INVALID_TYPE_ON_FIELD_IN_RECORD",
-                          f"{field.label}: value not of required type: {value}", [field.name]) from None
+            raise SfError(
+                "INVALID_TYPE_ON_FIELD_IN_RECORD",
+                f"{field.label}: value not of required type: {value}",
+                [field.name],
+            ) from None
     if kind == "datetime":
         try:
             return soql.format_datetime(soql.parse_datetime(str(value)))
         except ValueError:
-            raise SfError("INVALID_TYPE_ON_FIELD_IN_RECORD",
-                          f"{field.label}: value not of required type: {value}", [field.name]) from None
+            raise SfError(
+                "INVALID_TYPE_ON_FIELD_IN_RECORD",
+                f"{field.label}: value not of required type: {value}",
+                [field.name],
+            ) from None
     if kind in ("reference", "id"):
         full = ids.normalise(str(value))
         if full is None:
-            raise SfError("MALFORMED_ID", f"{field.label}: id value of incorrect type: {value}",
-                          [field.name])
+            raise SfError(
+                "MALFORMED_ID", f"{field.label}: id value of incorrect type: {value}", [field.name]
+            )
         return full
     text = str(value)
     if field.length and len(text) > field.length:
-        raise SfError("STRING_TOO_LONG", f"{field.label}: data value too large: {text} "
-                      f"(max length={field.length})", [field.name])
+        raise SfError(
+            "STRING_TOO_LONG",
+            f"{field.label}: data value too large: {text} (max length={field.length})",
+            [field.name],
+        )
     if kind == "email" and text and not _EMAIL.match(text):
-        raise SfError("INVALID_EMAIL_ADDRESS", f"{field.label}: invalid email address: {text}",
-                      [field.name])
+        raise SfError(
+            "INVALID_EMAIL_ADDRESS", f"{field.label}: invalid email address: {text}", [field.name]
+        )
     if kind == "picklist" and field.restricted and text not in field.picklist:
-        raise SfError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                      f"{field.label}: bad value for restricted picklist field: {text}", [field.name])
+        raise SfError(
+            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+            f"{field.label}: bad value for restricted picklist field: {text}",
+            [field.name],
+        )
     del where
     return text
 
@@ -81,14 +101,18 @@ def check_writable(obj: ObjectDef, values: Mapping[str, Any], creating: bool) ->
             continue
         field = obj.field(name)
         if field is None:
-            raise SfError("INVALID_FIELD",
-                          f"No such column '{name}' on sobject of type {obj.name}", [])
+            raise SfError(
+                "INVALID_FIELD", f"No such column '{name}' on sobject of type {obj.name}", []
+            )
         allowed = field.createable if creating else field.updateable
         if not allowed:
-            raise SfError("INVALID_FIELD_FOR_INSERT_UPDATE",
-                          f"Unable to create/update fields: {field.name}. Please check the "
-                          "security settings of this field and verify that it is read/write "
-                          "for your profile or permission set.", [field.name])
+            raise SfError(
+                "INVALID_FIELD_FOR_INSERT_UPDATE",
+                f"Unable to create/update fields: {field.name}. Please check the "
+                "security settings of this field and verify that it is read/write "
+                "for your profile or permission set.",
+                [field.name],
+            )
         result[field.name] = coerce(obj, field, value)
     return result
 
@@ -98,9 +122,15 @@ def check_required(obj: ObjectDef, record: Mapping[str, Any]) -> None:
     missing = [
         field.name
         for field in obj.fields
-        if not field.nillable and field.createable and not field.defaulted_on_create
-        and field.type != "boolean" and record.get(field.name) in (None, "")
+        if not field.nillable
+        and field.createable
+        and not field.defaulted_on_create
+        and field.type != "boolean"
+        and record.get(field.name) in (None, "")
     ]
     if missing:
-        raise SfError("REQUIRED_FIELD_MISSING",
-                      f"Required fields are missing: [{', '.join(missing)}]", missing)
+        raise SfError(
+            "REQUIRED_FIELD_MISSING",
+            f"Required fields are missing: [{', '.join(missing)}]",
+            missing,
+        )
