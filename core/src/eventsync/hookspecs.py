@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         Record,
         RecordMapping,
         Schema,
+        SystemProfile,
         SystemSettings,
         Verdict,
     )
@@ -66,6 +67,34 @@ class SandboxHandle(Protocol):
 
     def stop(self) -> None:
         """Stop serving and release the port."""
+
+
+# --- declaring --------------------------------------------------------------------------
+
+
+@hookspec
+def system_profiles() -> Sequence[SystemProfile]:
+    """Declare the systems this plugin owns: role, settings schema, capabilities, defaults.
+
+    Core names no vendor: the settings of ``[orgs.X.systems.NAME]``, the batch limit, whether
+    field names are case-sensitive and every default that names an object or field of the
+    system come from here.
+
+    :returns: one SystemProfile per system the plugin owns (empty for a concern plugin).
+
+    Collecting hook: every plugin is called; a system declared twice is an error.
+    """
+
+
+@hookspec
+def options_schemas() -> Mapping[str, type]:
+    """Declare the options table of a plugin that owns no system (``[orgs.X.plugin_options.NAME]``).
+
+    :returns: plugin name -> the frozen attrs class its options table is structured into
+        (declared with ``eventsync.settings.setting``); empty when the plugin has no options.
+
+    Collecting hook: every plugin is called; the mappings are merged.
+    """
 
 
 # --- connecting -------------------------------------------------------------------------

@@ -40,6 +40,8 @@ __all__ = [
     "Verdict",
     "SystemSettings",
     "ApiUsage",
+    "SystemProfile",
+    "PERSON_ROLES",
     "FIELD_TYPES",
     "get_path",
 ]
@@ -449,3 +451,38 @@ class SystemSettings:
         if value is None:
             raise ConfigurationError([f"{path}: environment variable {var} is not set"])
         return value
+
+
+#: The neutral names of a person's fields that default mappings are built from.
+PERSON_ROLES = ("first_name", "last_name", "email")
+
+
+@attrs.frozen
+class SystemProfile:
+    """What a system plugin declares about its system: its role, capabilities and the vendor
+    defaults core must not know (declared through the ``system_profiles`` hook).
+
+    :ivar system: the system name (``[orgs.X.systems.NAME]``).
+    :ivar role: ``"crm"`` or ``"event_platform"``.
+    :ivar label: how people name it ("Salesforce").
+    :ivar settings: the frozen attrs class of its ``[orgs.X.systems.NAME]`` table (declared with
+        ``eventsync.settings.setting``), structured strictly; None accepts any table.
+    :ivar max_batch: the most records one push call may carry; flows split larger batches.
+    :ivar case_sensitive_fields: True when field names must match exactly (``email`` is not
+        ``Email``); False when the system compares them case-insensitively.
+    :ivar person_fields: the field names of a person on this system by neutral role
+        (``PERSON_ROLES``: ``first_name``, ``last_name``, ``email``); default mappings pair them.
+    :ivar flow_defaults: per flow name, defaults of that flow's settings that name this
+        system's objects and fields (e.g. the object holding invitations).
+    """
+
+    system: str
+    role: Literal["crm", "event_platform"]
+    label: str = ""
+    settings: type | None = None
+    max_batch: int = 200
+    case_sensitive_fields: bool = False
+    person_fields: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_mapping)
+    flow_defaults: Mapping[str, Mapping[str, Any]] = attrs.field(
+        factory=dict, converter=_frozen_mapping
+    )

@@ -35,6 +35,7 @@ from .models import (
     Record,
     RecordMapping,
     Schema,
+    SystemProfile,
     SystemSettings,
     Verdict,
 )
@@ -209,6 +210,32 @@ class Hooks:
         if result is None:
             raise NoPluginForSystem(hook, for_system, self.plugin_names)
         return result
+
+    # --- declarations -------------------------------------------------------------------
+
+    def profiles(self) -> dict[str, SystemProfile]:
+        """Every system the enabled plugins declare, by system name."""
+        found: dict[str, SystemProfile] = {}
+        problems: list[str] = []
+        for batch in self._caller("system_profiles")():
+            for profile in batch or ():
+                if profile.system in found:
+                    problems.append(f"system {profile.system!r} is declared by two plugins")
+                found[profile.system] = profile
+        if problems:
+            raise ConfigurationError(problems)
+        return found
+
+    def profile(self, system: str) -> SystemProfile | None:
+        """The profile of ``system``, or None when no enabled plugin declares it."""
+        return self.profiles().get(system)
+
+    def options_schemas(self) -> dict[str, type]:
+        """Options classes of the enabled concern plugins, by plugin name."""
+        found: dict[str, type] = {}
+        for batch in self._caller("options_schemas")():
+            found.update(batch or {})
+        return found
 
     # --- per-system hooks (firstresult) -------------------------------------------------
 

@@ -1,0 +1,208 @@
+"""Declared settings: the typed schemas of every settings table, and the one converter for them.
+
+Everything a user writes in the configuration file is structured by one strict cattrs converter
+(unknown keys rejected, types checked, every problem reported with its ``$.path``): the engine's
+own tables, each flow's ``[orgs.X.flows.NAME]``, each system plugin's ``[orgs.X.systems.NAME]``
+and each concern plugin's ``[orgs.X.plugin_options.NAME]``. Plugins declare their schemas as
+frozen attrs classes whose attributes are made with ``setting()``, which records a label, a help
+text and whether the value names a secret; ``describe()`` lists them (the setup console renders
+its forms from this, the docs their tables).
+
+A secret is never a value of the file: a setting ``<name>_env`` declared with ``secret=True``
+holds the *name* of the environment variable (or secrets-file entry) that holds it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.v import format_exception
+
+__all__ = [
+    "SettingInfo",
+    "setting",
+    "describe",
+    "structure",
+    "Invalid",
+    "converter",
+    "ENV_NAME",
+]
+
+T = TypeVar("T")
+_META = "eventsync"
+#: What an environment variable name looks like (the value of a ``*_env`` setting).
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+Scalar = str | int | float | bool | None
+
+
+@attrs.frozen
+class SettingInfo:
+    """One declared setting, as forms and docs show it.
+
+    :ivar name: the key in the TOML table.
+    :ivar label: a short human label ("Login URL").
+    :ivar help: one or two sentences: what it is, an example, where to find it.
+    :ivar secret: True when the value names an environment variable holding a secret.
+    :ivar required: True when the setting has no default.
+    :ivar default: the default value (None when required or when the default is None).
+    :ivar type: the annotation, as text (``"str"``, ``"int"``, ``"Literal['jwt', 'password']"``).
+    """
+
+    name: str
+    label: str
+    help: str = ""
+    secret: bool = False
+    required: bool = False
+    default: Any = None
+    type: str = ""
+
+
+def setting(
+    default: Any = attrs.NOTHING,
+    *,
+    label: str,
+    help: str = "",
+    secret: bool = False,
+    factory: Any = None,
+    validator: Any = None,
+) -> Any:
+    """An attrs field of a settings class, with the label, help text and secrecy forms need.
+
+    ``secret=True`` marks a ``<name>_env`` setting whose value names an environment variable.
+    """
+    meta = {_META: {"label": label, "help": help, "secret": secret}}
+    if factory is not None:
+        return attrs.field(factory=factory, metadata=meta, validator=validator)
+    return attrs.field(default=default, metadata=meta, validator=validator)
+
+
+def describe(cls: type) -> list[SettingInfo]:
+    """The declared settings of an attrs settings class, in declaration order."""
+    infos = []
+    for field in attrs.fields(cls):
+        meta = field.metadata.get(_META, {})
+        required = field.default is attrs.NOTHING
+        default = None
+        if not required:
+            factory = getattr(field.default, "factory", None)
+            default = factory() if callable(factory) else field.default
+        annotation = (
+            field.type if isinstance(field.type, str) else getattr(field.type, "__name__", "")
+        )
+        infos.append(
+            SettingInfo(
+                name=field.name,
+                label=meta.get("label") or field.name.replace("_", " ").capitalize(),
+                help=meta.get("help", ""),
+                secret=bool(meta.get("secret", False)),
+                required=required,
+                default=default,
+                type=str(annotation or field.type),
+            )
+        )
+    return infos
+
+
+class Invalid(ValueError):
+    """A structuring failure whose message is already written for the user."""
+
+
+def _format_exception(exc: BaseException, type_: Any) -> str:
+    if isinstance(exc, Invalid):
+        return str(exc)
+    if isinstance(exc, KeyError):
+        return "required setting missing"
+    return format_exception(exc, type_)
+
+
+def _clean_path(line: str) -> str:
+    # cattrs writes $.orgs['acme'].plan @ ...; users write $.orgs.acme.plan: ...
+    line = re.sub(r"\['([^']*)'\]", r".\1", line)
+    if " @ " in line:
+        message, path = line.rsplit(" @ ", 1)
+        return f"{path}: {message}"
+    return line
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+
+    # TOML has real types; a setting of the wrong type is a mistake to report, not to coerce
+    # (cattrs would turn 5 into "5" and "many" into an error only at run time).
+    def structure_str(value: Any, _: type) -> str:
+        if not isinstance(value, str):
+            raise Invalid(f"expected text, got {type(value).__name__} {value!r}")
+        return value
+
+    def structure_int(value: Any, _: type) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise Invalid(f"expected a whole number, got {type(value).__name__} {value!r}")
+        return value
+
+    def structure_float(value: Any, _: type) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise Invalid(f"expected a number, got {type(value).__name__} {value!r}")
+        return float(value)
+
+    def structure_bool(value: Any, _: type) -> bool:
+        if not isinstance(value, bool):
+            raise Invalid(f"expected true or false, got {type(value).__name__} {value!r}")
+        return value
+
+    conv.register_structure_hook(str, structure_str)
+    conv.register_structure_hook(int, structure_int)
+    conv.register_structure_hook(float, structure_float)
+    conv.register_structure_hook(bool, structure_bool)
+
+    def structure_scalar(value: Any, _: type) -> Scalar:
+        if value is None or isinstance(value, (str, int, float, bool)):
+            return value
+        raise Invalid(
+            f"a constant must be text, a number or true/false, not {type(value).__name__}"
+        )
+
+    conv.register_structure_hook_func(lambda t: t == Scalar, structure_scalar)
+
+    def structure_names(value: Any, _: type) -> tuple[str, ...]:
+        # cattrs would turn "salesforce" into ('s', 'a', ...); a list is required.
+        if isinstance(value, str) or not isinstance(value, (list, tuple)):
+            raise Invalid(f'expected a list of names, e.g. ["{value}"]')
+        bad = [v for v in value if not isinstance(v, str)]
+        if bad:
+            raise Invalid(f"expected names (text), got {bad!r}")
+        return tuple(value)
+
+    conv.register_structure_hook_func(lambda t: t == tuple[str, ...], structure_names)
+
+    def structure_table(value: Any, type_: Any) -> Any:
+        if not isinstance(value, Mapping):
+            raise Invalid(f"expected a table, got {type(value).__name__} {value!r}")
+        return dict(value)
+
+    conv.register_structure_hook_func(
+        lambda t: t in (Mapping[str, Any], dict[str, Any]), structure_table
+    )
+    return conv
+
+
+#: The one strict converter for every settings table (private to eventsync and its plugins'
+#: settings; records crossing hooks are converted by each plugin's own converter).
+converter = _make_converter()
+
+
+def structure(cls: type[T], data: Any, path: str) -> tuple[T | None, list[str]]:
+    """Structure ``data`` into ``cls`` strictly; returns the instance (None on failure) and
+    every problem as ``"$.path.key: what is wrong"``."""
+    if not isinstance(data, Mapping):
+        return None, [f"{path}: expected a table of settings, got {type(data).__name__}"]
+    try:
+        return converter.structure(dict(data), cls), []
+    except (cattrs.ClassValidationError, cattrs.IterableValidationError) as exc:
+        lines = cattrs.transform_error(exc, path=path, format_exception=_format_exception)
+        return None, [_clean_path(line) for line in lines]
+    except (Invalid, TypeError, ValueError) as exc:
+        return None, [f"{path}: {exc}"]
