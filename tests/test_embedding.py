@@ -8,9 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import attrs
 import pytest
 import requests
-from eventsync.config import Config, EngineConfig, ExportRegistrationsConfig, FlowsConfig, OrgConfig
+from eventsync.config import Config, EngineConfig, FlowsConfig, OrgConfig
 from eventsync.engine import Engine
 from eventsync.errors import ConfigurationError
 from eventsync.models import PullRequest, PushItem, PushRequest
@@ -105,16 +106,27 @@ def test_the_example_host_application_syncs_in_its_own_process(tmp_path):
 def test_config_objects_made_in_code_are_validated(tmp_path):
     org = OrgConfig(
         plan="free",
+        plugins=("salesforce", "hopin"),
         systems={"salesforce": {}, "hopin": {}},
-        flows=FlowsConfig(export_registrations=ExportRegistrationsConfig(target_object="Lead")),
+        flows=FlowsConfig(export_registrations={"target_object": "Lead"}),
     )
     with pytest.raises(ConfigurationError, match=r"\$\.orgs\.acme\.plan: unknown plan 'free'"):
         Engine(Config(orgs={"acme": org}))
     engine = Engine(
         Config(
-            orgs={"acme": OrgConfig(plan="business", systems={"salesforce": {}, "hopin": {}})},
+            orgs={"acme": attrs.evolve(org, plan="business")},
             engine=EngineConfig(state=str(tmp_path / "s.sqlite")),
         )
     )
-    assert engine.config.org("acme").name == "acme"
+    resolved = engine.config.org("acme")
+    assert resolved.name == "acme"
+    # A flow table given in code is structured with the CRM plugin's defaults, like a file's.
+    export = resolved.flows["export_registrations"]
+    assert export.match_key == "Email"
+    assert [(f.target, f.source) for f in export.fields] == [
+        ("FirstName", "firstName"),
+        ("LastName", "lastName"),
+        ("Email", "email"),
+    ]
+    assert (resolved.crm, resolved.event_platform) == ("salesforce", "hopin")
     engine.close()

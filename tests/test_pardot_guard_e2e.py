@@ -21,12 +21,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import requests
 import tomli_w
 from eventsync.checks import check_org
 from eventsync.config import parse_config
 from eventsync.engine import Engine
+from eventsync.errors import ConfigurationError
 from eventsync.models import Filter, PullRequest, PushItem, PushRequest
 from eventsync.plugins import Hooks, make_plugin_manager
 from eventsync.sandbox_env import TICKET_CODE_FIELD, SandboxPair, free_port, start_sandboxes
@@ -456,7 +458,13 @@ def test_plugins_command_shows_which_org_enables_pardot_guard(world: dict[str, A
     [row] = [r for r in rows if r["name"] == "pardot_guard"]
     assert row["orgs"] == [GUARDED]
     assert row["distribution"] == "eventsync-pardot-guard"
-    assert set(row["hooks"]) == {"preflight", "admit_record", "required_fields", "trigger_missed"}
+    assert set(row["hooks"]) == {
+        "options_schemas",
+        "preflight",
+        "admit_record",
+        "required_fields",
+        "trigger_missed",
+    }
     [salesforce] = [r for r in rows if r["name"] == "salesforce"]
     assert salesforce["orgs"] == [GUARDED, OPEN]
 
@@ -464,12 +472,17 @@ def test_plugins_command_shows_which_org_enables_pardot_guard(world: dict[str, A
 def test_config_file_rejects_bad_options_by_path(world: dict[str, Any], tmp_path: Path) -> None:
     data = json.loads(json.dumps(parse_and_dump(world["config_file"])))
     data["orgs"][GUARDED]["plugin_options"]["pardot_guard"]["automation_users"][0]["usrname"] = "x"
-    bad = tmp_path / "bad.toml"
-    bad.write_text(tomli_w.dumps(data), encoding="utf-8")
-    config = parse_config(data, source=str(bad))
-    findings = (
-        world["hooks"].for_plugins(config.org(GUARDED).plugins).preflight(config.org(GUARDED), {})
+    # Offline, when the file is read: the options schema pardot_guard declares.
+    with pytest.raises(ConfigurationError) as exc:
+        parse_config(data, source="bad.toml")
+    assert (
+        "$.orgs.guarded.plugin_options.pardot_guard.automation_users[0].usrname: unknown setting"
+        in exc.value.problems
     )
+    # Online, its own preflight says the same in its words.
+    good = parse_config(parse_and_dump(world["config_file"]))
+    org = attrs.evolve(good.org(GUARDED), plugin_options=data["orgs"][GUARDED]["plugin_options"])
+    findings = world["hooks"].for_plugins(org.plugins).preflight(org, {})
     assert (
         "$.orgs.guarded.plugin_options.pardot_guard.automation_users[0].usrname: unknown option "
         "(check the spelling in docs/pardot_guard.md)"

@@ -28,10 +28,17 @@ def test_check_lists_every_problem_and_exits_2(run_cli, tmp_path):
     assert result.returncode == 2
     report = json.loads(result.stdout)
     assert report["ok"] is False
-    assert set(report["configuration_problems"]) == {
-        "$.engine.workers: invalid value for type, expected int",
-        "$.orgs.a: extra fields found (bogus)",
+    # One pass: a structural mistake in the org no longer hides its other mistakes.
+    assert set(report["configuration_problems"]) >= {
+        "$.engine.workers: expected a whole number, got str 'x'",
+        "$.orgs.a.bogus: unknown setting (known: plan, plugins, crm, event_platform, systems, "
+        "flows, plugin_options)",
+        "$.orgs.a.plan: unknown plan 'gold' (plans with entitlements: business, enterprise)",
     }
+    assert any(
+        p.startswith("$.orgs.a.systems.salesforce.password: secrets may not be written")
+        for p in report["configuration_problems"]
+    )
     (tmp_path / "bad2.toml").write_text(
         '[orgs.a]\nplan = "gold"\n[orgs.a.systems.salesforce]\npassword = "hunter2"\n'
     )
@@ -42,12 +49,15 @@ def test_check_lists_every_problem_and_exits_2(run_cli, tmp_path):
     assert "hunter2" not in result.stderr + result.stdout
 
 
-def test_check_reports_unreachable_systems_as_findings(run_cli, tmp_path):
+def test_a_plugin_that_is_not_installed_is_a_configuration_problem(run_cli, tmp_path):
     run_cli("init")
-    result = run_cli("check", "--json", env={"EVENTSYNC_PLUGINS": ""})
-    assert result.returncode == 1
-    report = json.loads(result.stdout)
-    assert {f["code"] for f in report["findings"]} >= {"plugin_missing"}
+    result = run_cli("check", "--json", "--offline", env={"EVENTSYNC_PLUGINS": ""})
+    assert result.returncode == 2
+    problems = json.loads(result.stdout)["configuration_problems"]
+    assert any(
+        p.startswith("$.orgs.acme.plugins: plugin 'salesforce' is not installed or is blocked")
+        for p in problems
+    ), problems
 
 
 def test_plugins_json_shows_distributions_hooks_and_orgs(run_cli):

@@ -38,11 +38,12 @@ def test_structural_mistakes_are_all_reported_with_paths():
     data["orgs"]["beta"] = {"plugins": ["salesforce"]}
     found = problems(data)
     assert set(found) >= {
-        "$.engine.workers: invalid value for type, expected int",
-        "$.orgs.acme: extra fields found (bogus)",
-        "$.orgs.acme.flows.export_registrations.fields[0]: extra fields found (sorce)",
+        "$.engine.workers: expected a whole number, got str 'two'",
+        "$.orgs.acme.bogus: unknown setting (known: plan, plugins, crm, event_platform, "
+        "systems, flows, plugin_options)",
+        "$.orgs.acme.flows.export_registrations.fields[0].sorce: unknown setting",
         '$.orgs.acme.plugins: expected a list of names, e.g. ["salesforce"]',
-        "$.orgs.beta.plan: required field missing",
+        "$.orgs.beta.plan: required setting missing",
     }
 
 
@@ -53,7 +54,7 @@ def test_semantic_mistakes_are_all_reported_with_paths():
     data["orgs"]["acme"]["flows"]["export_registrations"]["fields"].append(
         {"target": "X", "source": "a", "constant": 1}
     )
-    data["engine"]["batch_size"] = 500
+    data["engine"]["batch_size"] = 5000
     data["orgs"]["small"] = {"plan": "starter", "systems": {}}
     found = "\n".join(problems(data))
     assert (
@@ -66,7 +67,7 @@ def test_semantic_mistakes_are_all_reported_with_paths():
         "$.orgs.acme.flows.export_registrations.fields[5]: give exactly one of source, constant or template"
         in found
     )
-    assert "$.engine.batch_size: must be between 1 and 200" in found
+    assert "$.engine.batch_size: must be between 1 and 1000" in found
     assert "$.orgs.small.plan: unknown plan 'starter'" in found
 
 

@@ -151,3 +151,34 @@ def test_backfill_pauses_at_the_api_budget_and_resumes(make_env, wait):
     assert resumed.finished and paused.marked + resumed.marked >= 1200
     assert env.engine.wait_idle(60)
     assert len({x.get("Email") for x in env.leads()}) == 1200
+
+
+def test_a_source_filter_decides_which_records_are_invitations(make_env, wait):
+    """Records outside the filter are never invited and never dead-lettered, whether an
+    outbound message or the poller names them."""
+    flows = {
+        "import_registrations": {
+            "source_object": "CampaignMember",
+            "ticket_code_field": "Campaign.Hopin_Ticket_Code__c",
+            "source_filter": [{"field": "Campaign.Hopin_Ticket_Code__c", "op": "not_empty"}],
+            "poll_interval": 0.3,
+        }
+    }
+    env = make_env(triggers=True, pollers=True, flows=flows)
+    coded = env.campaign("Event campaign")
+    [newsletter] = env.sf_insert("Campaign", [{"Name": "Newsletter"}])
+    [outside] = env.members(newsletter, ["reader@example.com"])
+    [inside] = env.members(coded, ["guest@example.com"])
+    wait("the invitation inside the filter", lambda: env.magic_links("guest@example.com"))
+    # The member outside the filter was announced by its outbound message too; its job ran.
+    wait(
+        "the outside member's job",
+        lambda: any(
+            "does not match the source filter" in row.message
+            for row in env.engine.store.sync_log("e2e", "import_registrations", entity=outside)
+        ),
+    )
+    assert env.engine.wait_idle(30)
+    assert env.engine.store.dead_letter_count() == 0, env.engine.store.dead_letters()
+    assert not env.magic_links("reader@example.com")
+    assert inside

@@ -17,11 +17,12 @@ import attrs
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from . import __version__
 from .checks import OrgCheck, check_org
 from .config import Config, example_config, load_config, secrets_env
-from .errors import ConfigurationError, EventsyncError
+from .errors import ConfigurationError, EventsyncError, PluginLoadError
 from .plugins import Hooks, describe_plugins, make_plugin_manager
 
 __all__ = ["main", "cli"]
@@ -47,7 +48,7 @@ def _config_problems(exc: ConfigurationError, as_json: bool) -> None:
     table.add_column("#", justify="right")
     table.add_column("problem")
     for i, problem in enumerate(exc.problems, 1):
-        table.add_row(str(i), problem)
+        table.add_row(str(i), Text(problem))  # Text: "[orgs.acme.systems.x]" is not markup
     console.print(table)
 
 
@@ -71,7 +72,7 @@ def _hooks(config: Config | None) -> Hooks:
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="eventsync")
 def cli() -> None:
-    """eventsync keeps Hopin (RingCentral Events) and Salesforce in step, in real time.
+    """eventsync keeps an event platform and a CRM in step, in real time.
 
     Start with `eventsync init` to write a config file, `eventsync check` to validate it
     against the live systems, then `eventsync run` to sync.
@@ -93,9 +94,12 @@ def plugins_command(config_path: str | None, as_json: bool) -> None:
     config = _load(config_path, as_json) if config_path else None
     try:
         hooks = _hooks(config)
+    except ConfigurationError as exc:
+        _config_problems(exc, as_json)
+        raise SystemExit(EXIT_USAGE) from None
     except EventsyncError as exc:
         click.echo(f"error: {exc}", err=True)
-        raise SystemExit(EXIT_PROBLEMS) from None
+        raise SystemExit(EXIT_USAGE) from None
     infos = describe_plugins(hooks.pm)
     enabled_by: dict[str, list[str]] = {}
     if config:
@@ -279,6 +283,9 @@ def check_command(config_path: str, orgs: tuple[str, ...], offline: bool, as_jso
     except ConfigurationError as exc:
         _config_problems(exc, as_json)
         raise SystemExit(EXIT_USAGE) from None
+    except PluginLoadError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(EXIT_USAGE) from None
     except EventsyncError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(EXIT_PROBLEMS) from None
@@ -295,12 +302,12 @@ def check_command(config_path: str, orgs: tuple[str, ...], offline: bool, as_jso
             for row in rows:
                 style = {"error": "red", "warning": "yellow"}.get(row["severity"], "")
                 table.add_row(
-                    row["org"],
-                    f"[{style}]{row['severity']}[/]" if style else row["severity"],
-                    row["source"],
-                    row["message"],
-                    row["where"],
-                    row["fix"],
+                    Text(row["org"]),
+                    Text(row["severity"], style=style),
+                    Text(row["source"]),
+                    Text(row["message"]),
+                    Text(row["where"]),
+                    Text(row["fix"]),
                 )
             console.print(table)
         verdict = "clean" if ok else "problems found"

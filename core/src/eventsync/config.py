@@ -1,9 +1,12 @@
 """Configuration: one TOML file, strictly structured into frozen attrs classes.
 
-Every problem in a file is reported in one run, each with its ``$.path``: TOML syntax, unknown
-keys, wrong types, missing fields (from cattrs' detailed validation), then the semantic checks
-(plans and entitlements, roles, flows, literal secrets). Secrets are never in the file: a
-setting ``<name>_env = "VARIABLE"`` names the environment variable that holds them.
+Every problem in a file is reported in one run, each with its ``$.path``: each section is
+structured on its own (unknown keys, wrong types, missing values), so a mistake in one never
+hides another; then what can be checked without plugins (plans, names, literal secrets, the
+engine's ranges); then what the plugins declare (``config_plugins``): their systems' settings,
+their options, each flow's own settings with the CRM's defaults. Only a TOML syntax error stops
+the rest, as nothing can be read past it. Secrets are never in the file: a setting
+``<name>_env = "VARIABLE"`` names the environment variable that holds them.
 """
 
 from __future__ import annotations
@@ -11,27 +14,25 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import attrs
-import cattrs
-from cattrs.v import format_exception
 
 from .errors import ConfigurationError
-from .models import FieldMap, RecordMapping, SystemSettings, Transform
+from .models import FieldMap, Filter, RecordMapping, SystemSettings, Transform
+from .settings import ENV_NAME, Invalid, converter, structure
+from .store.outbox import MAX_BATCH as MAX_BATCH_SIZE
 
 __all__ = [
     "FLOW_NAMES",
+    "ALL_FLOWS",
     "DEFAULT_ENTITLEMENTS",
     "TransformConfig",
     "FieldMapConfig",
     "CascadeStep",
-    "ExportRegistrationsConfig",
-    "ImportRegistrationsConfig",
-    "MagicLinksConfig",
-    "AttendanceConfig",
+    "FilterConfig",
     "FlowsConfig",
     "OrgConfig",
     "EngineConfig",
@@ -43,15 +44,19 @@ __all__ = [
     "validate_config",
 ]
 
+#: The built-in flows (plugins may register more through ``register_flows``).
 FLOW_NAMES = ("export_registrations", "import_registrations", "magic_links", "attendance")
-#: As in the Hopin guide: the integration is offered on Business and Enterprise plans.
+#: In ``[entitlements]``: every registered flow.
+ALL_FLOWS = "*"
+#: As in the original integration: Business and Enterprise plans get every flow.
 DEFAULT_ENTITLEMENTS: Mapping[str, tuple[str, ...]] = {
-    "business": FLOW_NAMES,
-    "enterprise": FLOW_NAMES,
+    "business": (ALL_FLOWS,),
+    "enterprise": (ALL_FLOWS,),
 }
-# Option names that look like a secret given literally rather than through an env variable.
 Scalar = str | int | float | bool | None
+# Option names that look like a secret given literally rather than through an env variable.
 _SECRET_NAME = re.compile(r"(secret|password|token|api_key|private_key)$", re.IGNORECASE)
+_TOP_LEVEL = ("engine", "entitlements", "orgs")
 
 
 @attrs.frozen
@@ -83,104 +88,96 @@ class FieldMapConfig:
         )
 
 
-def _fields(*pairs: tuple[str, str]) -> tuple[FieldMapConfig, ...]:
-    return tuple(FieldMapConfig(target=t, source=s) for t, s in pairs)
-
-
 @attrs.frozen
 class CascadeStep:
     """One step of a match cascade: look for an existing ``object`` record by ``match_key``."""
 
     object: str
-    match_key: str = "Email"
+    match_key: str
 
 
 @attrs.frozen
-class ExportRegistrationsConfig:
-    """Hopin registration -> a CRM object (Lead, Contact, CampaignMember, custom)."""
+class FilterConfig:
+    """A neutral condition on a source record, which the system's plugin translates into its
+    own query language (values always escaped).
 
-    target_object: str
-    match_key: str = "Email"
-    match_cascade: tuple[CascadeStep, ...] = ()
-    update_only: bool = False
-    refunded: Literal["sync", "skip"] = "sync"
-    fields: tuple[FieldMapConfig, ...] = _fields(
-        ("FirstName", "firstName"), ("LastName", "lastName"), ("Email", "email")
-    )
-    poll_interval: float = 60.0
-    trigger_window: float | None = None
-    enabled: bool = True
+    ``op`` is one of ``= != < <= > >= in like`` (with ``value``) or ``empty`` / ``not_empty``
+    (without); ``field`` may be a relationship path.
+    """
 
+    field: str
+    op: Literal["=", "!=", "<", "<=", ">", ">=", "in", "like", "empty", "not_empty"]
+    value: Scalar | tuple[Scalar, ...] = None
 
-@attrs.frozen
-class ImportRegistrationsConfig:
-    """A CRM registration record -> a Hopin magic-link invitation on the coded ticket."""
-
-    source_object: str = "CampaignMember"
-    ticket_code_field: str = "Campaign.Hopin_Ticket_Code__c"
-    fields: tuple[FieldMapConfig, ...] = _fields(
-        ("email", "Email"), ("firstName", "FirstName"), ("lastName", "LastName")
-    )
-    poll_interval: float = 60.0
-    #: Seconds within which a change should arrive as a notification (e.g. an Outbound
-    #: Message); a change only the poller saw is reported through ``trigger_missed``.
-    trigger_window: float | None = None
-    enabled: bool = True
+    def to_model(self) -> Filter:
+        """The pull filter for this condition."""
+        if self.op == "empty":
+            return Filter(self.field, "=", None)
+        if self.op == "not_empty":
+            return Filter(self.field, "!=", None)
+        return Filter(self.field, self.op, self.value)
 
 
-@attrs.frozen
-class MagicLinksConfig:
-    """The magic link and its Invited/Registered status -> fields of the CRM record."""
+class FlowsConfig(Mapping[str, Any]):
+    """An organisation's flows by name: each one's settings, structured by the flow's own
+    ``settings_class`` (a config made in code may give raw tables; validation structures them).
 
-    link_field: str
-    status_field: str | None = None
-    invited_value: str = "Invited"
-    registered_value: str = "Registered"
-    poll_interval: float = 60.0
-    enabled: bool = True
+    A flow without a section is off; ``flows.NAME`` is the settings or None.
+    """
 
+    def __init__(self, flows: Mapping[str, Any] | None = None, /, **named: Any) -> None:
+        merged = dict(flows or {})
+        merged.update({k: v for k, v in named.items() if v is not None})
+        self._flows: dict[str, Any] = merged
 
-@attrs.frozen
-class AttendanceConfig:
-    """Hopin attendance -> the linked CRM record (e.g. CampaignMember Status "Attended")."""
+    def __getitem__(self, name: str) -> Any:
+        return self._flows[name]
 
-    target_object: str = "CampaignMember"
-    status_field: str = "Status"
-    attended_value: str = "Attended"
-    #: Written, after the event, to invitees who did not attend (None: off).
-    no_show_value: str | None = None
-    #: Seconds after the event's end before no-shows are written.
-    no_show_after: float = 3600.0
-    fields: tuple[FieldMapConfig, ...] = ()
-    poll_interval: float = 300.0
-    enabled: bool = True
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._flows)
 
+    def __len__(self) -> int:
+        return len(self._flows)
 
-@attrs.frozen
-class FlowsConfig:
-    """The four flows; a flow without a section is off."""
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._flows.get(name)
 
-    export_registrations: ExportRegistrationsConfig | None = None
-    import_registrations: ImportRegistrationsConfig | None = None
-    magic_links: MagicLinksConfig | None = None
-    attendance: AttendanceConfig | None = None
+    def __repr__(self) -> str:
+        return f"FlowsConfig({self._flows!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FlowsConfig) and other._flows == self._flows
+
+    __hash__ = None  # type: ignore[assignment]
 
     def enabled(self) -> list[str]:
-        """Names of the flows that are configured and enabled."""
-        return [n for n in FLOW_NAMES if (f := getattr(self, n)) is not None and f.enabled]
+        """Names of the flows that are configured and enabled, in the file's order."""
+        return [name for name, flow in self._flows.items() if _flow_enabled(flow)]
+
+
+def _flow_enabled(settings: Any) -> bool:
+    if isinstance(settings, Mapping):
+        return settings.get("enabled", True) is not False
+    return bool(getattr(settings, "enabled", True))
 
 
 @attrs.frozen
 class OrgConfig:
-    """One organisation: its plan, plugins, connections per system and flows."""
+    """One organisation: its plan, plugins, the systems in each role, their settings and flows.
+
+    ``crm`` and ``event_platform`` name the system in each role; left out, they are the one
+    enabled plugin system declaring that role.
+    """
 
     plan: str
     name: str = attrs.field(default="", metadata={"from_key": True})
-    plugins: tuple[str, ...] = ("salesforce", "hopin")
-    crm: str = "salesforce"
-    event_platform: str = "hopin"
+    plugins: tuple[str, ...] = ()
+    crm: str = ""
+    event_platform: str = ""
     systems: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
-    flows: FlowsConfig = FlowsConfig()
+    flows: FlowsConfig = attrs.field(factory=FlowsConfig)
     plugin_options: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
 
     def settings(self, system: str, env: Mapping[str, str] | None = None) -> SystemSettings:
@@ -193,6 +190,10 @@ class OrgConfig:
         """The ``[orgs.NAME.plugin_options.PLUGIN]`` table (empty when absent)."""
         return self.plugin_options.get(plugin, {})
 
+    def role_system(self, role: str) -> str:
+        """The system in ``role`` (``"crm"``, or ``"platform"`` / ``"event_platform"``)."""
+        return self.crm if role == "crm" else self.event_platform
+
 
 @attrs.frozen
 class EngineConfig:
@@ -201,6 +202,7 @@ class EngineConfig:
     state: str = "eventsync.sqlite"
     listen: str = "127.0.0.1:8080"
     workers: int = 2
+    #: Outbox rows per batch; each system splits them into calls of its own limit.
     batch_size: int = 200
     #: Seconds a worker waits after a change for more changes to join its batch.
     batch_linger: float = 0.2
@@ -238,7 +240,7 @@ class Config:
 
     def mapping(self, org: str, flow: str, source_object: str, target_object: str) -> RecordMapping:
         """The RecordMapping of a flow's ``fields`` entries."""
-        flow_cfg = getattr(self.orgs[org].flows, flow)
+        flow_cfg = self.orgs[org].flows[flow]
         return RecordMapping(
             source_object=source_object,
             target_object=target_object,
@@ -246,178 +248,266 @@ class Config:
             name=flow,
         )
 
-
-class _Invalid(ValueError):
-    """A structuring failure whose message is already written for the user."""
-
-
-def _format_exception(exc: BaseException, type_: Any) -> str:
-    if isinstance(exc, _Invalid):
-        return str(exc)
-    return format_exception(exc, type_)
+    def entitled(self, plan: str) -> frozenset[str] | None:
+        """The flows a plan may use; None for every flow (``"*"``)."""
+        flows = self.entitlements.get(plan, ())
+        return None if ALL_FLOWS in flows else frozenset(flows)
 
 
-def _make_converter() -> cattrs.Converter:
-    conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
-
-    def structure_transform(value: Any, _: type) -> TransformConfig:
-        if isinstance(value, str):
-            return TransformConfig(name=value)
-        if isinstance(value, Mapping) and isinstance(value.get("name"), str):
-            return TransformConfig(
-                name=value["name"], args={k: v for k, v in value.items() if k != "name"}
-            )
-        raise _Invalid("a transform is a name or a table with a 'name' key")
-
-    conv.register_structure_hook(TransformConfig, structure_transform)
-
-    def structure_scalar(value: Any, _: type) -> Scalar:
-        if value is None or isinstance(value, (str, int, float, bool)):
-            return value
-        raise _Invalid(
-            f"a constant must be text, a number or true/false, not {type(value).__name__}"
+def _structure_transform(value: Any, _: type) -> TransformConfig:
+    if isinstance(value, str):
+        return TransformConfig(name=value)
+    if isinstance(value, Mapping) and isinstance(value.get("name"), str):
+        return TransformConfig(
+            name=value["name"], args={k: v for k, v in value.items() if k != "name"}
         )
+    raise Invalid("a transform is a name or a table with a 'name' key")
 
-    conv.register_structure_hook_func(lambda t: t == Scalar, structure_scalar)
 
-    def structure_names(value: Any, _: type) -> tuple[str, ...]:
-        # cattrs would turn "salesforce" into ('s', 'a', ...); a list is required.
-        if isinstance(value, str) or not isinstance(value, (list, tuple)):
-            raise _Invalid(f'expected a list of names, e.g. ["{value}"]')
-        bad = [v for v in value if not isinstance(v, str)]
-        if bad:
-            raise _Invalid(f"expected names (text), got {bad!r}")
+def _structure_flows(value: Any, _: type) -> FlowsConfig:
+    if not isinstance(value, Mapping):
+        raise Invalid("expected a table of flows, e.g. [orgs.NAME.flows.export_registrations]")
+    bad = [name for name, table in value.items() if not isinstance(table, Mapping)]
+    if bad:
+        raise Invalid(f"each flow is a table of settings; not a table: {', '.join(bad)}")
+    return FlowsConfig({name: dict(table) for name, table in value.items()})
+
+
+def _structure_filter_value(value: Any, _: type) -> Any:
+    if isinstance(value, list):
         return tuple(value)
-
-    conv.register_structure_hook_func(lambda t: t == tuple[str, ...], structure_names)
-
-    return conv
-
-
-_converter = _make_converter()
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise Invalid(
+        f"a filter value is text, a number, true/false or a list, not {type(value).__name__}"
+    )
 
 
-def _clean_path(line: str) -> str:
-    # cattrs writes $.orgs['acme'].plan; users write orgs.acme.plan.
-    line = re.sub(r"\['([^']*)'\]", r".\1", line)
-    if " @ " in line:
-        message, path = line.rsplit(" @ ", 1)
-        return f"{path}: {message}"
-    return line
+converter.register_structure_hook(TransformConfig, _structure_transform)
+converter.register_structure_hook(FlowsConfig, _structure_flows)
+converter.register_structure_hook_func(
+    lambda t: t == (Scalar | tuple[Scalar, ...]), _structure_filter_value
+)
 
 
-def _semantic_problems(config: Config) -> list[str]:
+# --- validation -----------------------------------------------------------------------------
+
+
+def _listen_problem(listen: str) -> str | None:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        return (
+            f"$.engine.listen: {listen!r} is not HOST:PORT with a port from 1 to 65535 "
+            f'(e.g. "127.0.0.1:8080")'
+        )
+    return None
+
+
+def _engine_problems(eng: EngineConfig) -> list[str]:
+    problems = []
+    if not 1 <= eng.batch_size <= MAX_BATCH_SIZE:
+        problems.append(f"$.engine.batch_size: must be between 1 and {MAX_BATCH_SIZE}")
+    if not 0 <= eng.batch_linger <= 60:
+        problems.append("$.engine.batch_linger: must be between 0 and 60 seconds")
+    if eng.workers < 1:
+        problems.append("$.engine.workers: must be at least 1")
+    if eng.max_attempts < 1:
+        problems.append("$.engine.max_attempts: must be at least 1")
+    if not 0 < eng.backfill_budget_share <= 1:
+        problems.append("$.engine.backfill_budget_share: must be in (0, 1]")
+    if (problem := _listen_problem(eng.listen)) is not None:
+        problems.append(problem)
+    return problems
+
+
+def _secret_problems(base: str, table: Mapping[str, Any]) -> list[str]:
+    problems = []
+    for key, value in table.items():
+        if _SECRET_NAME.search(key) and not key.endswith("_env"):
+            problems.append(
+                f"{base}.{key}: secrets may not be written in the file; "
+                f"set {key}_env to the name of an environment variable holding it"
+            )
+        elif key.endswith("_env") and not (isinstance(value, str) and ENV_NAME.fullmatch(value)):
+            problems.append(
+                f'{base}.{key}: must name an environment variable, e.g. "SF_CLIENT_SECRET"'
+            )
+    return problems
+
+
+def _org_problems(config: Config) -> list[str]:
+    """What can be checked without the plugins: plans, duplicate names, literal secrets."""
     problems: list[str] = []
-    flows_known = set(FLOW_NAMES)
-    for plan, flows in config.entitlements.items():
-        for flow in flows:
-            if flow not in flows_known:
-                problems.append(
-                    f"$.entitlements.{plan}: unknown flow {flow!r} (known: {', '.join(FLOW_NAMES)})"
-                )
+    seen: dict[str, str] = {}
     for name, org in config.orgs.items():
         base = f"$.orgs.{name}"
+        if name.lower() in seen:
+            problems.append(
+                f"{base}: the organisation {seen[name.lower()]!r} has the same name in another "
+                f"letter case; endpoints and state are keyed by it, so give each a distinct name"
+            )
+        seen.setdefault(name.lower(), name)
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name):
+            problems.append(
+                f"{base}: an organisation name is letters, digits, '-' and '_' (it is part of "
+                f"the endpoint URL /hooks/{name}/...)"
+            )
         if org.plan not in config.entitlements:
             problems.append(
                 f"{base}.plan: unknown plan {org.plan!r} (plans with entitlements: "
                 f"{', '.join(config.entitlements) or 'none'})"
             )
-        else:
-            allowed = set(config.entitlements[org.plan])
-            for flow in org.flows.enabled():
-                if flow not in allowed:
-                    problems.append(
-                        f"{base}.flows.{flow}: plan {org.plan!r} is not entitled to this flow "
-                        f"(entitled: {', '.join(sorted(allowed)) or 'none'}); upgrade the plan "
-                        f"or remove the flow"
-                    )
-        for role in ("crm", "event_platform"):
-            system = getattr(org, role)
-            if org.flows.enabled() and system not in org.systems:
-                problems.append(
-                    f"{base}.{role}: system {system!r} has no [orgs.{name}.systems.{system}] settings"
-                )
-            if system not in org.plugins:
-                problems.append(f"{base}.plugins: the {role} system {system!r} is not enabled")
         for system, options in org.systems.items():
             if not isinstance(options, Mapping):
                 problems.append(f"{base}.systems.{system}: must be a table of settings")
                 continue
-            for key, value in options.items():
-                if _SECRET_NAME.search(key) and not key.endswith("_env"):
-                    problems.append(
-                        f"{base}.systems.{system}.{key}: secrets may not be written in the file; "
-                        f"set {key}_env to the name of an environment variable holding it"
-                    )
-                elif key.endswith("_env") and not (
-                    isinstance(value, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value)
-                ):
-                    problems.append(
-                        f'{base}.systems.{system}.{key}: must name an environment variable, e.g. "SF_CLIENT_SECRET"'
-                    )
-        for flow in org.flows.enabled():
-            for i, entry in enumerate(getattr(getattr(org.flows, flow), "fields", ())):
-                given = sum(x is not None for x in (entry.source, entry.constant, entry.template))
-                if given != 1:
-                    problems.append(
-                        f"{base}.flows.{flow}.fields[{i}]: give exactly one of source, constant "
-                        f"or template for target {entry.target!r}"
-                    )
-    eng = config.engine
-    if eng.batch_size < 1 or eng.batch_size > 200:
-        problems.append(
-            "$.engine.batch_size: must be between 1 and 200 (an sObject Collection holds 200)"
-        )
-    if not 0 <= eng.batch_linger <= 60:
-        problems.append("$.engine.batch_linger: must be between 0 and 60 seconds")
-    if eng.workers < 1:
-        problems.append("$.engine.workers: must be at least 1")
-    if not 0 < eng.backfill_budget_share <= 1:
-        problems.append("$.engine.backfill_budget_share: must be in (0, 1]")
+            problems.extend(_secret_problems(f"{base}.systems.{system}", options))
+        for plugin, options in org.plugin_options.items():
+            if not isinstance(options, Mapping):
+                problems.append(f"{base}.plugin_options.{plugin}: must be a table of options")
+                continue
+            if plugin not in org.plugins:
+                problems.append(
+                    f"{base}.plugin_options.{plugin}: options for a plugin this organisation "
+                    f"does not enable (add {plugin!r} to {base}.plugins, or remove the table)"
+                )
     return problems
 
 
-def parse_config(data: Mapping[str, Any], source: str = "<config>") -> Config:
-    """Structure a parsed TOML document; ConfigurationError lists every problem with its path."""
+def _structure_sections(data: Mapping[str, Any], problems: list[str]) -> Config:
+    """Structure each section on its own, so a mistake in one never hides those in another."""
+    for key in data:
+        if key not in _TOP_LEVEL:
+            problems.append(f"$.{key}: unknown table (known: {', '.join(_TOP_LEVEL)})")
+    engine, found = structure(EngineConfig, data.get("engine", {}), "$.engine")
+    problems.extend(found)
+    entitlements: Mapping[str, tuple[str, ...]] = dict(DEFAULT_ENTITLEMENTS)
+    if "entitlements" in data:
+        raw = data["entitlements"]
+        if not isinstance(raw, Mapping):
+            problems.append("$.entitlements: expected a table of plan = [flow names]")
+        else:
+            entitlements = {}
+            for plan, flows in raw.items():
+                try:
+                    entitlements[plan] = converter.structure(flows, tuple[str, ...])
+                except (Invalid, ValueError, TypeError) as exc:
+                    problems.append(f"$.entitlements.{plan}: {exc}")
+    orgs: dict[str, OrgConfig] = {}
+    raw_orgs = data.get("orgs", {})
+    if not isinstance(raw_orgs, Mapping):
+        problems.append("$.orgs: expected tables of organisations, e.g. [orgs.acme]")
+        raw_orgs = {}
+    for name, table in raw_orgs.items():
+        if isinstance(table, Mapping) and "name" in table:
+            problems.append(
+                f"$.orgs.{name}.name: remove it; the key of the table names the organisation"
+            )
+            table = {k: v for k, v in table.items() if k != "name"}
+        org, found = structure(OrgConfig, table, f"$.orgs.{name}")
+        problems.extend(found)
+        if org is None and isinstance(table, Mapping):
+            # Keep checking the rest of the organisation: drop what could not be read.
+            org = _salvage_org(table, found, f"$.orgs.{name}")
+        if org is not None:
+            orgs[name] = attrs.evolve(org, name=name)
+    return Config(
+        orgs=orgs,
+        engine=engine or EngineConfig(),
+        entitlements=entitlements,
+    )
+
+
+def _salvage_org(table: Mapping[str, Any], problems: list[str], path: str) -> OrgConfig | None:
+    """The organisation without the settings ``problems`` name, so that its other settings are
+    still checked (the problems themselves are already reported)."""
+    known = {f.name for f in attrs.fields(OrgConfig)}
+    broken = {
+        p[len(path) + 1 :].split(":", 1)[0].split(".", 1)[0].split("[", 1)[0]
+        for p in problems
+        if p.startswith(path + ".")
+    }
+    kept = {k: v for k, v in table.items() if k in known and k not in broken}
+    org, _ = structure(OrgConfig, kept, path)
+    return org
+
+
+def _default_hooks(config: Config, problems: list[str]) -> Any:
+    """The plugin facade a file is checked against: the installed plugins, less the blocked."""
+    from .errors import PluginLoadError
+    from .plugins import Hooks, make_plugin_manager
+
     try:
-        config = _converter.structure({**data, "source": source}, Config)
-    except (cattrs.ClassValidationError, cattrs.IterableValidationError) as exc:
-        raise ConfigurationError(
-            [
-                _clean_path(line)
-                for line in cattrs.transform_error(
-                    exc, path="$", format_exception=_format_exception
+        return Hooks(
+            make_plugin_manager(
+                allow=config.engine.plugins_allow, block=config.engine.plugins_block
+            )
+        )
+    except (PluginLoadError, ConfigurationError) as exc:
+        problems.extend(getattr(exc, "problems", None) or [str(exc)])
+        return None
+
+
+def _plugin_problems(config: Config, hooks: Any) -> tuple[Config, list[str]]:
+    """Check what only the plugins know (their settings, options, flows and systems) and
+    structure each flow's settings with its defaults; returns the completed config."""
+    from .config_plugins import resolve_org
+
+    problems: list[str] = []
+    try:
+        flows = hooks.flows()
+    except ConfigurationError as exc:
+        return config, list(exc.problems)
+    for plan, names in config.entitlements.items():
+        for flow in names:
+            if flow != ALL_FLOWS and flow not in flows:
+                problems.append(
+                    f"$.entitlements.{plan}: unknown flow {flow!r} (known: {', '.join(flows)})"
                 )
-            ],
-            heading=f"{source}: configuration problems",
-        ) from None
-    # An org's name is its key in [orgs]; it is not written inside the table.
-    named = [
-        f"$.orgs.{k}.name: remove it; the key of the table names the organisation"
-        for k, v in data.get("orgs", {}).items()
-        if isinstance(v, Mapping) and "name" in v
-    ]
-    config = attrs.evolve(config, orgs={k: attrs.evolve(v, name=k) for k, v in config.orgs.items()})
-    problems = named + _semantic_problems(config)
+    orgs = {}
+    for name, org in config.orgs.items():
+        resolved, found = resolve_org(config, org, hooks, flows)
+        orgs[name] = resolved
+        problems.extend(found)
+    return attrs.evolve(config, orgs=orgs), problems
+
+
+def parse_config(data: Mapping[str, Any], source: str = "<config>", *, hooks: Any = None) -> Config:
+    """Structure a parsed TOML document; ConfigurationError lists every problem with its path.
+
+    :param hooks: the plugin facade whose plugins declare the settings, options and flows
+        (default: the installed plugins, less the config's block list).
+    """
+    problems: list[str] = []
+    config = attrs.evolve(_structure_sections(data, problems), source=source)
+    return _finish(config, problems, hooks)
+
+
+def _finish(config: Config, problems: list[str], hooks: Any) -> Config:
+    problems.extend(_engine_problems(config.engine))
+    problems.extend(_org_problems(config))
+    if hooks is None:
+        hooks = _default_hooks(config, problems)
+    if hooks is not None:
+        config, found = _plugin_problems(config, hooks)
+        problems.extend(found)
     if problems:
-        raise ConfigurationError(problems, heading=f"{source}: configuration problems")
+        raise ConfigurationError(
+            list(dict.fromkeys(problems)),
+            heading=f"{config.source or '<config>'}: configuration problems",
+        )
     return config
 
 
-def validate_config(config: Config) -> Config:
+def validate_config(config: Config, *, hooks: Any = None) -> Config:
     """Check a Config made in code as strictly as a file; returns it with org names set from
-    their keys. ConfigurationError lists every problem."""
+    their keys and every flow's settings structured. ConfigurationError lists every problem."""
     named = attrs.evolve(config, orgs={k: attrs.evolve(v, name=k) for k, v in config.orgs.items()})
-    problems = _semantic_problems(named)
-    if problems:
-        raise ConfigurationError(
-            problems, heading=f"{config.source or '<config>'}: configuration problems"
-        )
-    return named
+    return _finish(named, [], hooks)
 
 
-def load_config(path: str | Path) -> Config:
-    """Read and validate a TOML configuration file."""
+def load_config(path: str | Path, *, hooks: Any = None) -> Config:
+    """Read and validate a TOML configuration file (see ``parse_config`` for ``hooks``)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -429,9 +519,10 @@ def load_config(path: str | Path) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(
-            [f"{path}: invalid TOML: {exc}"], heading=f"{path}: configuration problems"
+            [f"{path}: invalid TOML: {exc} (fix this first: the file cannot be read past it)"],
+            heading=f"{path}: configuration problems",
         ) from None
-    return parse_config(data, source=str(path))
+    return parse_config(data, source=str(path), hooks=hooks)
 
 
 def secrets_env(config: Config, base: Mapping[str, str] | None = None) -> Mapping[str, str] | None:

@@ -79,15 +79,15 @@ class Engine:
         pollers: bool = True,
         workers: int | None = None,
     ) -> None:
-        config = validate_config(config)
-        self.config = config
         self.hooks = hooks or Hooks(
             make_plugin_manager(
                 allow=config.engine.plugins_allow, block=config.engine.plugins_block
             )
         )
+        # Every flow's settings structured, roles resolved, the plugins' settings checked.
+        config = validate_config(config, hooks=self.hooks)
+        self.config = config
         self.flows: dict[str, Flow] = self.hooks.flows()
-        self._check_plugins()
         self.store = store or open_store(config)
         self._own_store = store is None
         self.env = secrets_env(config, env)
@@ -116,21 +116,6 @@ class Engine:
     def from_file(cls, path: str | Path, **kwargs: Any) -> Engine:
         """Build an engine from a TOML configuration file."""
         return cls(load_config(path), **kwargs)
-
-    def _check_plugins(self) -> None:
-        known = {n for n, p in self.hooks.pm.list_name_plugin() if p is not None}
-        problems = []
-        for org in self.config.orgs.values():
-            for plugin in org.plugins:
-                if plugin not in known:
-                    problems.append(
-                        f"$.orgs.{org.name}.plugins: plugin {plugin!r} is not installed or is blocked"
-                    )
-            for flow in org.flows.enabled():
-                if flow not in self.flows:
-                    problems.append(f"$.orgs.{org.name}.flows.{flow}: no plugin provides this flow")
-        if problems:
-            raise ConfigurationError(problems)
 
     # --- per-org context ----------------------------------------------------------------
 
@@ -282,7 +267,7 @@ class Engine:
         )
 
     def _poll_loop(self, org_name: str, flow_name: str) -> None:
-        interval = getattr(self.config.org(org_name).flows, flow_name).poll_interval
+        interval = self.config.org(org_name).flows[flow_name].poll_interval
         while not self._stop.is_set():
             try:
                 self.poll_once(org_name, flow_name)

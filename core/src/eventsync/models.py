@@ -163,9 +163,18 @@ class ObjectSchema:
     updateable: bool = True
     queryable: bool = True
     deletable: bool = True
+    #: True when the system compares field names exactly (``SystemProfile.case_sensitive_fields``).
+    case_sensitive: bool = False
 
     def field(self, name: str) -> FieldSchema | None:
-        """The field called ``name`` (case-insensitive, as Salesforce is), or None."""
+        """The field called ``name``, or None; compared exactly when the system's field names
+        are case-sensitive, else ignoring case."""
+        if self.case_sensitive:
+            return next((f for f in self.fields if f.name == name), None)
+        return self.field_ignoring_case(name)
+
+    def field_ignoring_case(self, name: str) -> FieldSchema | None:
+        """The field whose name equals ``name`` ignoring case (for "did you mean" hints)."""
         wanted = name.lower()
         for candidate in self.fields:
             if candidate.name.lower() == wanted:
@@ -259,6 +268,7 @@ class PullRequest:
 
     :ivar overlap: seconds to re-read before ``since`` so late commits are not missed.
     :ivar page_size: a hint for the remote page size; None uses the plugin default.
+    :ivar ids_only: the caller needs only ids (e.g. a poller marking what changed).
     """
 
     object: str
@@ -270,6 +280,8 @@ class PullRequest:
     include_deleted: bool = False
     page_size: int | None = None
     limit: int | None = None
+    #: Only the records' ids (and what orders them) are needed; a plugin may return more.
+    ids_only: bool = False
 
 
 @attrs.frozen

@@ -107,6 +107,7 @@ def make_plugin_manager(
     :param extra_plugins: further plugin objects by name (tests, embedders).
     :param environ: the environment to read the allow/block variables from (default os.environ).
     :raises PluginLoadError: an entry point failed to import; names its distribution.
+    :raises ConfigurationError: the block list names a built-in plugin.
     :raises pluggy.PluginValidationError: a plugin implements a hook that does not exist.
     """
     env = os.environ if environ is None else environ
@@ -117,6 +118,16 @@ def make_plugin_manager(
     if allow is not None:
         allowed = frozenset(allow) if allowed is None else allowed & frozenset(allow)
     blocked = frozenset(block) | (_names(env.get(BLOCK_ENV)) or frozenset())
+    builtin = {name for name, _ in BUILTIN_PLUGINS}
+    if refused := sorted(blocked & builtin):
+        raise ConfigurationError(
+            [
+                f"{BLOCK_ENV} / [engine] plugins_block: the built-in plugin {name!r} cannot be "
+                f"blocked (the engine's mapping, transforms and flows live in it); remove it "
+                f"from the list, and turn a flow off by leaving out its [orgs.NAME.flows] table"
+                for name in refused
+            ]
+        )
     for name in blocked:
         pm.set_blocked(name)
 
@@ -180,6 +191,7 @@ class Hooks:
         self.pm = pm
         self.enabled: frozenset[str] | None = None if enabled is None else frozenset(enabled)
         self._callers: dict[str, Any] = {}
+        self._profiles: dict[str, SystemProfile] | None = None
 
     def for_plugins(self, enabled: Iterable[str]) -> Hooks:
         """A facade that calls only the built-ins and the named entry-point plugins."""
@@ -215,6 +227,8 @@ class Hooks:
 
     def profiles(self) -> dict[str, SystemProfile]:
         """Every system the enabled plugins declare, by system name."""
+        if self._profiles is not None:
+            return dict(self._profiles)
         found: dict[str, SystemProfile] = {}
         problems: list[str] = []
         for batch in self._caller("system_profiles")():
@@ -224,7 +238,8 @@ class Hooks:
                 found[profile.system] = profile
         if problems:
             raise ConfigurationError(problems)
-        return found
+        self._profiles = found
+        return dict(found)
 
     def profile(self, system: str) -> SystemProfile | None:
         """The profile of ``system``, or None when no enabled plugin declares it."""
@@ -256,9 +271,19 @@ class Hooks:
     def discover_schema(
         self, connection: Connection, objects: Sequence[str] | None = None
     ) -> Schema:
-        """Describe the objects of ``connection``'s system."""
-        return self._first(
+        """Describe the objects of ``connection``'s system, with the field-name case rule its
+        profile declares."""
+        schema: Schema = self._first(
             "discover_schema", connection.system, connection=connection, objects=objects
+        )
+        profile = self.profile(connection.system)
+        if profile is None or not profile.case_sensitive_fields:
+            return schema
+        return attrs.evolve(
+            schema,
+            objects={
+                name: attrs.evolve(obj, case_sensitive=True) for name, obj in schema.objects.items()
+            },
         )
 
     def pull(self, connection: Connection, request: PullRequest) -> Iterator[Record]:

@@ -14,7 +14,10 @@ holds the *name* of the environment variable (or secrets-file entry) that holds 
 
 from __future__ import annotations
 
+import difflib
 import re
+import types
+import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -37,6 +40,22 @@ _META = "eventsync"
 #: What an environment variable name looks like (the value of a ``*_env`` setting).
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 Scalar = str | int | float | bool | None
+_SCALARS = (str, int, float, bool, type(None))
+_SCALAR_NAMES = {
+    str: "text",
+    int: "a whole number",
+    float: "a number",
+    bool: "true/false",
+    type(None): "nothing",
+}
+
+
+def _is_scalar_of(value: Any, member: type) -> bool:
+    if member is bool or isinstance(value, bool):
+        return member is bool and isinstance(value, bool)
+    if member is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, member)
 
 
 @attrs.frozen
@@ -119,13 +138,23 @@ def _format_exception(exc: BaseException, type_: Any) -> str:
     return format_exception(exc, type_)
 
 
-def _clean_path(line: str) -> str:
-    # cattrs writes $.orgs['acme'].plan @ ...; users write $.orgs.acme.plan: ...
+def _clean_path(line: str, top: str = "", known: tuple[str, ...] = ()) -> list[str]:
+    # cattrs writes "message @ $.orgs['acme'].plan"; users read "$.orgs.acme.plan: message".
     line = re.sub(r"\['([^']*)'\]", r".\1", line)
-    if " @ " in line:
-        message, path = line.rsplit(" @ ", 1)
-        return f"{path}: {message}"
-    return line
+    if " @ " not in line:
+        return [line]
+    message, path = line.rsplit(" @ ", 1)
+    extra = re.fullmatch(r"extra fields found \((.*)\)", message)
+    if not extra:
+        return [f"{path}: {message}"]
+    lines = []
+    for key in (k.strip() for k in extra.group(1).split(",")):
+        hint = ""
+        if path == top and known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(known)})"
+        lines.append(f"{path}.{key}: unknown setting{hint}")
+    return lines
 
 
 def _make_converter() -> cattrs.Converter:
@@ -178,6 +207,26 @@ def _make_converter() -> cattrs.Converter:
 
     conv.register_structure_hook_func(lambda t: t == tuple[str, ...], structure_names)
 
+    def scalar_union(type_: Any) -> bool:
+        members = (
+            typing.get_args(type_)
+            if typing.get_origin(type_) in (typing.Union, types.UnionType)
+            else ()
+        )
+        return bool(members) and all(m in _SCALARS for m in members)
+
+    def structure_scalar_union(value: Any, type_: Any) -> Any:
+        members = typing.get_args(type_)
+        if value is None and type(None) in members:
+            return None
+        for member in members:
+            if member is not type(None) and _is_scalar_of(value, member):
+                return float(value) if member is float else value
+        names = " or ".join(_SCALAR_NAMES[m] for m in members)
+        raise Invalid(f"expected {names}, got {type(value).__name__} {value!r}")
+
+    conv.register_structure_hook_func(scalar_union, structure_scalar_union)
+
     def structure_table(value: Any, type_: Any) -> Any:
         if not isinstance(value, Mapping):
             raise Invalid(f"expected a table, got {type(value).__name__} {value!r}")
@@ -203,6 +252,11 @@ def structure(cls: type[T], data: Any, path: str) -> tuple[T | None, list[str]]:
         return converter.structure(dict(data), cls), []
     except (cattrs.ClassValidationError, cattrs.IterableValidationError) as exc:
         lines = cattrs.transform_error(exc, path=path, format_exception=_format_exception)
-        return None, [_clean_path(line) for line in lines]
+        known = (
+            tuple(f.name for f in attrs.fields(cls) if not f.metadata.get("from_key"))
+            if attrs.has(cls)
+            else ()
+        )
+        return None, [clean for line in lines for clean in _clean_path(line, path, known)]
     except (Invalid, TypeError, ValueError) as exc:
         return None, [f"{path}: {exc}"]

@@ -128,6 +128,8 @@ def org_with(options: Mapping[str, Any] | None = None, name: str = ORG) -> OrgCo
         plan="enterprise",
         name=name,
         plugins=("salesforce", "hopin", "pardot_guard"),
+        crm="salesforce",
+        event_platform="hopin",
         plugin_options={"pardot_guard": dict(options or {})},
     )
 

@@ -16,15 +16,18 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from ..config import AttendanceConfig
+import attrs
+
+from ..config import FieldMapConfig, OrgConfig
 from ..errors import MappingError, RetryableError
 from ..executor import Outcome
-from ..models import Notification, PullRequest, PushItem, Record, Watermark
+from ..models import Finding, Notification, PullRequest, PushItem, Record, Watermark
+from ..settings import setting
 from ..store import OutboxItem, content_hash
 from . import platform as P
-from .base import Flow, FlowContext, mapping_failure, push_and_link, retry_all
+from .base import Flow, FlowCheck, FlowContext, Role, mapping_failure, push_and_link, retry_all
 
-__all__ = ["Attendance"]
+__all__ = ["Attendance", "AttendanceSettings"]
 
 REPORT_TTL = 30.0
 REPORT_CACHE = "attendance-report"
@@ -33,11 +36,61 @@ INVITEES_CACHE = "attendance-invitees"
 NO_SHOW = "noshow:"
 
 
+@attrs.frozen(kw_only=True)
+class AttendanceSettings:
+    """``[orgs.X.flows.attendance]``: who attended -> the CRM record they were invited from."""
+
+    target_object: str = setting(
+        label="Attendance object",
+        help="The CRM object that records attendance (default: the CRM plugin's).",
+    )
+    status_field: str = setting(
+        label="Status field", help="The field that receives the attended value."
+    )
+    attended_value: str = setting(
+        label="Attended value", help="Written to the status field of everyone who attended."
+    )
+    no_show_value: str | None = setting(
+        None,
+        label="No-show value",
+        help="Written, after the event, to invitees who did not attend (leave out: off).",
+    )
+    no_show_after: float = setting(
+        3600.0, label="No-shows after (s)", help="Seconds after the event ends before no-shows."
+    )
+    fields: tuple[FieldMapConfig, ...] = setting(
+        (),
+        label="Detail fields",
+        help="More target fields from the attendance report (join time, duration, sessions).",
+    )
+    poll_interval: float = setting(
+        300.0, label="Poll interval (s)", help="How often the attendance report is read."
+    )
+    enabled: bool = setting(True, label="Enabled", help="false turns the flow off.")
+
+
 class Attendance(Flow):
     """Hopin attendance -> CampaignMember Status "Attended" (and mapped details)."""
 
     name = "attendance"
     source_role = "platform"
+    settings_class = AttendanceSettings
+
+    def schema_objects(self, org: OrgConfig, settings: AttendanceSettings) -> dict[Role, set[str]]:
+        """The attendance object and the attendance report."""
+        return {"crm": {settings.target_object}, "platform": {P.ATTENDANCE}}
+
+    def check(self, check: FlowCheck) -> list[Finding]:
+        """The status field exists and is updateable; detail fields fit the target."""
+        settings: AttendanceSettings = check.settings
+        findings = check.field(
+            "crm", settings.target_object, settings.status_field, "status_field", updateable=True
+        )
+        if settings.fields:
+            findings += check.mapping(
+                "platform", P.ATTENDANCE, "crm", settings.target_object, "update"
+            )
+        return findings
 
     def poll_request(self, ctx: FlowContext, since: Watermark | None) -> PullRequest:
         """The whole attendance report (level-triggered: unchanged rows cost nothing)."""
@@ -50,7 +103,7 @@ class Attendance(Flow):
 
     def due_entities(self, ctx: FlowContext) -> list[str]:
         """After the event: every invitee whose email is not in the attendance report."""
-        cfg: AttendanceConfig = ctx.settings(self.name)
+        cfg: AttendanceSettings = ctx.settings(self.name)
         if not cfg.no_show_value or not self._event_over(ctx, cfg):
             return []
         report = self.report(ctx)
@@ -60,7 +113,7 @@ class Attendance(Flow):
             if email not in report
         ]
 
-    def _event_over(self, ctx: FlowContext, cfg: AttendanceConfig) -> bool:
+    def _event_over(self, ctx: FlowContext, cfg: AttendanceSettings) -> bool:
         ends = [e.get(P.EVENT_END) for e in ctx.pull("platform", PullRequest(object=P.EVENT))]
         ends = [
             e
@@ -118,7 +171,7 @@ class Attendance(Flow):
 
     def run_batch(self, ctx: FlowContext, items: Sequence[OutboxItem]) -> list[Outcome]:
         """Write attendance for each attendee of the batch."""
-        cfg: AttendanceConfig = ctx.settings(self.name)
+        cfg: AttendanceSettings = ctx.settings(self.name)
         emails = [i.entity for i in items]
         try:
             report = self.report(ctx)

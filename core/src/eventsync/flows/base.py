@@ -25,7 +25,10 @@ from ..config import Config, OrgConfig
 from ..errors import MappingError, RetryableError
 from ..executor import Outcome
 from ..hookspecs import Connection, TransformFn
+from ..mapping import resolve_path, validate_mapping
 from ..models import (
+    PERSON_ROLES,
+    Finding,
     Notification,
     ObjectSchema,
     Operation,
@@ -36,6 +39,9 @@ from ..models import (
     Record,
     RecordMapping,
     RemoteFailure,
+    Schema,
+    Severity,
+    SystemProfile,
     Verdict,
     Watermark,
 )
@@ -45,6 +51,7 @@ from ..store import Link, OutboxItem, StateStore
 __all__ = [
     "Flow",
     "FlowContext",
+    "FlowCheck",
     "RelatedSource",
     "snapshot_of",
     "usable_snapshot",
@@ -55,6 +62,7 @@ __all__ = [
     "retry_all",
     "push_and_link",
     "Role",
+    "person_mapping",
 ]
 
 Role = Literal["crm", "platform"]
@@ -82,8 +90,8 @@ class FlowContext:
     _cache_lock: threading.Lock = attrs.field(factory=threading.Lock)
 
     def settings(self, flow: str) -> Any:
-        """The flow's own configuration section."""
-        return getattr(self.org.flows, flow)
+        """The flow's own settings (an instance of its ``settings_class``)."""
+        return self.org.flows[flow]
 
     def enabled(self, flow: str) -> bool:
         """True when ``flow`` is configured and enabled for this org."""
@@ -94,8 +102,18 @@ class FlowContext:
         return self.hooks.pull(self.connect(role), request)
 
     def push(self, role: Role, request: PushRequest) -> list[PushResult]:
-        """Write a batch to the system in ``role``."""
-        return self.hooks.push(self.connect(role), request)
+        """Write a batch to the system in ``role``, in calls of at most the system's declared
+        ``max_batch`` records; one result per item, correlated by key."""
+        connection = self.connect(role)
+        profile = self.hooks.profile(connection.system)
+        limit = max(1, profile.max_batch) if profile is not None else len(request.items) or 1
+        if len(request.items) <= limit:
+            return self.hooks.push(connection, request)
+        results: list[PushResult] = []
+        for start in range(0, len(request.items), limit):
+            chunk = attrs.evolve(request, items=request.items[start : start + limit])
+            results.extend(self.hooks.push(connection, chunk))
+        return results
 
     def admit(self, flow: str, record: Record) -> Verdict:
         """Ask the ``admit_record`` hook; a denial is written to the sync log with its reason."""
@@ -207,6 +225,114 @@ class RelatedSource:
     entities: Callable[[list[Record]], list[str]]
 
 
+@attrs.frozen
+class FlowCheck:
+    """What a flow's ``check`` works with: its settings and the discovered schemas.
+
+    :ivar schemas: the discovered schema of each role (absent when it could not be discovered;
+        that failure is already a finding).
+    """
+
+    config: Config
+    org: OrgConfig
+    flow: str
+    settings: Any
+    schemas: Mapping[Role, Schema]
+    transforms: Mapping[str, TransformFn]
+
+    @property
+    def path(self) -> str:
+        """``$.orgs.ORG.flows.FLOW``."""
+        return f"$.orgs.{self.org.name}.flows.{self.flow}"
+
+    def finding(
+        self, code: str, message: str, *, key: str = "", fix: str = "", severity: Severity = "error"
+    ) -> Finding:
+        """A finding about the setting ``key`` of this flow."""
+        where = f"{self.path}.{key}" if key else self.path
+        return Finding(severity, code, message, source="eventsync", where=where, fix=fix)
+
+    def mapping(
+        self,
+        source: Role,
+        source_object: str,
+        target: Role,
+        target_object: str,
+        operation: str,
+        provided: Sequence[str] = (),
+    ) -> list[Finding]:
+        """Findings of the flow's ``fields`` mapping from ``source_object`` to ``target_object``."""
+        source_schema, target_schema = self.schemas.get(source), self.schemas.get(target)
+        if source_schema is None or target_schema is None:
+            return []
+        mapping = self.config.mapping(self.org.name, self.flow, source_object, target_object)
+        where = f"{self.path}.fields"
+        return [
+            Finding(
+                "error",
+                "mapping",
+                problem,
+                source="eventsync",
+                where=where,
+                fix="correct the mapping entry in the config file",
+            )
+            for problem in validate_mapping(
+                mapping,
+                source_schema,
+                target_schema,
+                operation=operation,
+                transforms=self.transforms,
+                where=where,
+                provided=provided,
+            )
+        ]
+
+    def field(
+        self, role: Role, obj: str, path: str, key: str, *, updateable: bool = False, fix: str = ""
+    ) -> list[Finding]:
+        """Findings when ``obj.path`` does not resolve in ``role`` (or is not updateable)."""
+        schema = self.schemas.get(role)
+        if schema is None:
+            return []
+        described = schema.object(obj)
+        if described is None:
+            return [
+                self.finding(
+                    key, f"object {obj!r} was not discovered in {schema.system}", key=key, fix=fix
+                )
+            ]
+        if "." in path:
+            problem = resolve_path(schema, described, path)[1]
+            return [self.finding(key, problem, key=key, fix=fix)] if problem else []
+        found = described.field(path)
+        if found is None:
+            return [
+                self.finding(
+                    key,
+                    f"{obj}.{path} does not exist{_did_you_mean(described, path)}",
+                    key=key,
+                    fix=fix,
+                )
+            ]
+        if updateable and not found.updateable:
+            return [
+                self.finding(
+                    key,
+                    f"{obj}.{path} is not updateable by the integration user",
+                    key=key,
+                    fix="grant edit access to the field",
+                )
+            ]
+        return []
+
+
+def _did_you_mean(obj: ObjectSchema, name: str) -> str:
+    near = obj.field_ignoring_case(name)
+    if near is not None and near.name != name:
+        return f" (field names are case-sensitive here: did you mean {near.name!r}?)"
+    return ""
+
+
 class Flow:
     """Base class of the four flows (and of any flow a plugin registers).
 
@@ -216,6 +342,46 @@ class Flow:
 
     name: ClassVar[str]
     source_role: ClassVar[Role]
+    #: The frozen attrs class of ``[orgs.X.flows.NAME]`` (attributes made with
+    #: ``eventsync.settings.setting``); it must have ``enabled`` and ``poll_interval``.
+    settings_class: ClassVar[type]
+
+    def default_settings(
+        self, crm: SystemProfile | None, platform: SystemProfile | None
+    ) -> dict[str, Any]:
+        """Defaults for settings the file leaves out that only the system plugins can know
+        (object and field names): by default each profile's ``flow_defaults[name]``."""
+        merged: dict[str, Any] = {}
+        for profile in (platform, crm):
+            if profile is not None:
+                merged.update(profile.flow_defaults.get(self.name, {}))
+        return merged
+
+    def settings_problems(self, settings: Any, path: str) -> list[str]:
+        """Problems of structured settings that types cannot express (default: each mapping
+        entry gives exactly one of source, constant and template)."""
+        problems = []
+        for i, entry in enumerate(getattr(settings, "fields", ()) or ()):
+            given = sum(x is not None for x in (entry.source, entry.constant, entry.template))
+            if given != 1:
+                problems.append(
+                    f"{path}.fields[{i}]: give exactly one of source, constant or template "
+                    f"for target {entry.target!r}"
+                )
+        return problems
+
+    def schema_objects(self, org: OrgConfig, settings: Any) -> dict[Role, set[str]]:
+        """The objects ``eventsync check`` must describe in each role for this flow."""
+        return {}
+
+    def schema_paths(self, settings: Any) -> dict[Role, list[tuple[str, str]]]:
+        """Dotted field paths (object, path) whose relationships ``eventsync check`` follows
+        and describes too, per role (default: none)."""
+        return {}
+
+    def check(self, check: FlowCheck) -> list[Finding]:
+        """Findings about this flow's settings against the discovered schemas (default: none)."""
+        return []
 
     def poll_request(self, ctx: FlowContext, since: Watermark | None) -> PullRequest | None:
         """What the poller reads (changes since ``since``); None when the flow has no poller."""
@@ -292,3 +458,17 @@ def retry_outcome(exc: RetryableError) -> Outcome:
 def retry_all(items: Iterable[object], exc: RetryableError) -> list[Outcome]:
     """The same retry outcome for every item (a whole call failed transiently)."""
     return [retry_outcome(exc) for _ in items]
+
+
+def person_mapping(
+    source: SystemProfile | None, target: SystemProfile | None
+) -> list[dict[str, str]]:
+    """The default ``fields`` of a flow copying a person: each neutral person field
+    (``PERSON_ROLES``) the source and target systems both declare, paired."""
+    if source is None or target is None:
+        return []
+    return [
+        {"target": target.person_fields[role], "source": source.person_fields[role]}
+        for role in PERSON_ROLES
+        if role in source.person_fields and role in target.person_fields
+    ]

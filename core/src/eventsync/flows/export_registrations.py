@@ -10,28 +10,84 @@ last step's object. In update-only mode nothing is created.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
-from ..config import CascadeStep, ExportRegistrationsConfig
+import attrs
+
+from ..config import CascadeStep, FieldMapConfig, OrgConfig
 from ..errors import MappingError, RetryableError
 from ..executor import Outcome
-from ..models import Filter, Notification, PullRequest, PushItem, PushRequest, Record, Watermark
+from ..models import (
+    Filter,
+    Finding,
+    Notification,
+    PullRequest,
+    PushItem,
+    PushRequest,
+    Record,
+    SystemProfile,
+    Watermark,
+)
+from ..settings import setting
 from ..store import Link, OutboxItem, content_hash
 from .base import (
     Flow,
+    FlowCheck,
     FlowContext,
+    Role,
     denied,
     mapping_failure,
     outcome_of,
+    person_mapping,
     retry_all,
     retry_outcome,
     snapshot_of,
     usable_snapshot,
 )
 
-__all__ = ["ExportRegistrations"]
+__all__ = ["ExportRegistrations", "ExportRegistrationsSettings"]
 
 SOURCE = "registration"
+
+
+@attrs.frozen(kw_only=True)
+class ExportRegistrationsSettings:
+    """``[orgs.X.flows.export_registrations]``: event-platform registrations -> a CRM object."""
+
+    target_object: str = setting(
+        label="Target object",
+        help="The CRM object each registration becomes or updates (a lead, contact or custom object).",
+    )
+    match_key: str = setting(
+        label="Match on",
+        help="The target field that finds an existing record (an email field, or an external-id "
+        "field for a native upsert); default: the CRM's email field.",
+    )
+    match_cascade: tuple[CascadeStep, ...] = setting(
+        (),
+        label="Match cascade",
+        help="Objects to look in, in order, before creating one in the last of them.",
+    )
+    update_only: bool = setting(
+        False, label="Update only", help="Never create records, only update matched ones."
+    )
+    refunded: Literal["sync", "skip"] = setting(
+        "sync", label="Refunded registrations", help="sync them like any other, or skip them."
+    )
+    fields: tuple[FieldMapConfig, ...] = setting(
+        label="Field mapping",
+        help="Target fields and where each value comes from; default: first name, last name "
+        "and email.",
+    )
+    poll_interval: float = setting(
+        60.0, label="Poll interval (s)", help="How often the poller catches what webhooks missed."
+    )
+    trigger_window: float | None = setting(
+        None,
+        label="Trigger window (s)",
+        help="Report changes no notification announced within this many seconds.",
+    )
+    enabled: bool = setting(True, label="Enabled", help="false turns the flow off.")
 
 
 def _is_refunded(record: Record) -> bool:
@@ -44,6 +100,35 @@ class ExportRegistrations(Flow):
 
     name = "export_registrations"
     source_role = "platform"
+    settings_class = ExportRegistrationsSettings
+
+    def default_settings(
+        self, crm: SystemProfile | None, platform: SystemProfile | None
+    ) -> dict[str, Any]:
+        """The CRM's defaults, plus a person mapping and the CRM's email field as match key."""
+        defaults: dict[str, Any] = {}
+        if mapping := person_mapping(platform, crm):
+            defaults["fields"] = mapping
+        if crm is not None and "email" in crm.person_fields:
+            defaults["match_key"] = crm.person_fields["email"]
+        return {**defaults, **super().default_settings(crm, platform)}
+
+    def schema_objects(
+        self, org: OrgConfig, settings: ExportRegistrationsSettings
+    ) -> dict[Role, set[str]]:
+        """Registrations, the target object and every object of the match cascade."""
+        crm = {settings.target_object, *(step.object for step in settings.match_cascade)}
+        return {"platform": {SOURCE}, "crm": crm}
+
+    def check(self, check: FlowCheck) -> list[Finding]:
+        """The mapping fits the target (for update-only: as an update), and the match key exists."""
+        settings: ExportRegistrationsSettings = check.settings
+        operation = "update" if settings.update_only else "upsert"
+        findings = check.mapping("platform", SOURCE, "crm", settings.target_object, operation)
+        findings += check.field("crm", settings.target_object, settings.match_key, "match_key")
+        for i, step in enumerate(settings.match_cascade):
+            findings += check.field("crm", step.object, step.match_key, f"match_cascade[{i}]")
+        return findings
 
     def poll_request(self, ctx: FlowContext, since: Watermark | None) -> PullRequest:
         """Registrations updated since the watermark, oldest first."""
@@ -59,7 +144,7 @@ class ExportRegistrations(Flow):
 
     def run_batch(self, ctx: FlowContext, items: Sequence[OutboxItem]) -> list[Outcome]:
         """Export each registration of the batch."""
-        cfg: ExportRegistrationsConfig = ctx.settings(self.name)
+        cfg: ExportRegistrationsSettings = ctx.settings(self.name)
         ids = [i.entity for i in items]
         found = {i.entity: r for i in items if (r := usable_snapshot(i)) is not None}
         stale = tuple(e for e in ids if e not in found)
@@ -112,7 +197,7 @@ class ExportRegistrations(Flow):
     def _write(
         self,
         ctx: FlowContext,
-        cfg: ExportRegistrationsConfig,
+        cfg: ExportRegistrationsSettings,
         pending: list[tuple[str, dict[str, Any], str]],
         links: dict[str, Link],
     ) -> dict[str, Outcome]:
@@ -231,7 +316,7 @@ class ExportRegistrations(Flow):
         if not values:
             return {}
         request = PullRequest(
-            object=obj, fields=("Id", key), filters=(Filter(key, "in", sorted(map(str, values))),)
+            object=obj, fields=(key,), filters=(Filter(key, "in", sorted(map(str, values))),)
         )
         found: dict[str, str] = {}
         for record in ctx.pull("crm", request):

@@ -14,34 +14,81 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from ..config import ImportRegistrationsConfig
+import attrs
+
+from ..config import FieldMapConfig, FilterConfig, OrgConfig
 from ..errors import MappingError, RetryableError
 from ..executor import Outcome
 from ..mapping import template_paths
 from ..models import (
     Filter,
+    Finding,
     Notification,
     PullRequest,
     PushItem,
     Record,
     RemoteFailure,
+    SystemProfile,
     Watermark,
 )
+from ..settings import setting
 from ..store import OutboxItem, content_hash
 from . import platform as P
 from .base import (
     Flow,
+    FlowCheck,
     FlowContext,
     RelatedSource,
+    Role,
     denied,
     mapping_failure,
+    person_mapping,
     push_and_link,
     retry_all,
 )
 
-__all__ = ["ImportRegistrations"]
+__all__ = ["ImportRegistrations", "ImportRegistrationsSettings"]
 
 TICKETS_TTL = 60.0
+
+
+@attrs.frozen(kw_only=True)
+class ImportRegistrationsSettings:
+    """``[orgs.X.flows.import_registrations]``: CRM records -> magic-link invitations."""
+
+    source_object: str = setting(
+        label="Invitation object",
+        help="The CRM object whose records are invitations (default: the CRM plugin's).",
+    )
+    ticket_code_field: str = setting(
+        label="Integration code field",
+        help="The field, on the record or through a relationship path, holding the integration "
+        "code of the ticket to invite on (the part after '=' of the ticket's registration URL).",
+    )
+    source_filter: tuple[FilterConfig, ...] = setting(
+        (),
+        label="Source filter",
+        help="Conditions a record must meet to be an invitation, e.g. "
+        '{ field = "...", op = "not_empty" }; the others are never invited nor dead-lettered.',
+    )
+    fields: tuple[FieldMapConfig, ...] = setting(
+        label="Field mapping",
+        help="Invitation fields and where each value comes from; default: email, first and "
+        "last name.",
+    )
+    poll_interval: float = setting(
+        60.0, label="Poll interval (s)", help="How often the poller catches what triggers missed."
+    )
+    trigger_window: float | None = setting(
+        None,
+        label="Trigger window (s)",
+        help="Report changes no notification (e.g. an outbound message) announced in this time.",
+    )
+    enabled: bool = setting(True, label="Enabled", help="false turns the flow off.")
+
+    def filters(self) -> tuple[Filter, ...]:
+        """The source filter as pull filters."""
+        return tuple(condition.to_model() for condition in self.source_filter)
 
 
 class ImportRegistrations(Flow):
@@ -49,9 +96,60 @@ class ImportRegistrations(Flow):
 
     name = "import_registrations"
     source_role = "crm"
+    settings_class = ImportRegistrationsSettings
 
-    def _fields(self, ctx: FlowContext, cfg: ImportRegistrationsConfig) -> tuple[str, ...]:
-        wanted: dict[str, None] = {"Id": None, cfg.ticket_code_field: None}
+    def default_settings(
+        self, crm: SystemProfile | None, platform: SystemProfile | None
+    ) -> dict[str, Any]:
+        """The CRM's defaults (its invitation object and code field), plus a person mapping."""
+        defaults: dict[str, Any] = {}
+        if mapping := person_mapping(crm, platform):
+            defaults["fields"] = mapping
+        return {**defaults, **super().default_settings(crm, platform)}
+
+    def schema_objects(
+        self, org: OrgConfig, settings: ImportRegistrationsSettings
+    ) -> dict[Role, set[str]]:
+        """The invitation object, the objects its paths reach, tickets and magic links."""
+        return {"crm": {settings.source_object}, "platform": {P.TICKET, P.MAGIC_LINK}}
+
+    def schema_paths(
+        self, settings: ImportRegistrationsSettings
+    ) -> dict[Role, list[tuple[str, str]]]:
+        """The code field, mapped sources and filter fields: their relationships are followed."""
+        paths = [
+            settings.ticket_code_field,
+            *(entry.source for entry in settings.fields if entry.source),
+            *(condition.field for condition in settings.source_filter),
+        ]
+        return {"crm": [(settings.source_object, path) for path in paths]}
+
+    def check(self, check: FlowCheck) -> list[Finding]:
+        """The mapping fits a magic link; the code field and the filter's fields resolve."""
+        settings: ImportRegistrationsSettings = check.settings
+        findings = check.mapping(
+            "crm",
+            settings.source_object,
+            "platform",
+            P.MAGIC_LINK,
+            "insert",
+            provided=(P.LINK_TICKET, P.LINK_CRM_ID),
+        )
+        findings += check.field(
+            "crm",
+            settings.source_object,
+            settings.ticket_code_field,
+            "ticket_code_field",
+            fix="name the field (or relationship path) that holds the ticket's integration code",
+        )
+        for i, condition in enumerate(settings.source_filter):
+            findings += check.field(
+                "crm", settings.source_object, condition.field, f"source_filter[{i}]"
+            )
+        return findings
+
+    def _fields(self, ctx: FlowContext, cfg: ImportRegistrationsSettings) -> tuple[str, ...]:
+        wanted: dict[str, None] = {cfg.ticket_code_field: None}
         for entry in cfg.fields:
             if entry.source:
                 wanted[entry.source] = None
@@ -64,12 +162,14 @@ class ImportRegistrations(Flow):
 
     def poll_request(self, ctx: FlowContext, since: Watermark | None) -> PullRequest:
         """CRM registration records modified since the watermark."""
-        cfg: ImportRegistrationsConfig = ctx.settings(self.name)
-        return PullRequest(object=cfg.source_object, fields=("Id",), since=since, overlap=5.0)
+        cfg: ImportRegistrationsSettings = ctx.settings(self.name)
+        return PullRequest(
+            object=cfg.source_object, since=since, overlap=5.0, filters=cfg.filters(), ids_only=True
+        )
 
     def entities_from(self, ctx: FlowContext, notification: Notification) -> list[str]:
         """Record ids of the configured object named by a CRM outbound message."""
-        cfg: ImportRegistrationsConfig = ctx.settings(self.name)
+        cfg: ImportRegistrationsSettings = ctx.settings(self.name)
         return [
             e.id for e in notification.entities if e.object.lower() == cfg.source_object.lower()
         ]
@@ -80,7 +180,7 @@ class ImportRegistrations(Flow):
         When a Lead's opt-out or a Campaign's ticket code changes, the CampaignMembers that
         point at it are marked again, so a denied record is admitted once the person changes.
         """
-        cfg: ImportRegistrationsConfig = ctx.settings(self.name)
+        cfg: ImportRegistrationsSettings = ctx.settings(self.name)
         described = ctx.describe("crm", cfg.source_object)
         if described is None:
             return []
@@ -103,13 +203,15 @@ class ImportRegistrations(Flow):
         return sources
 
     def _children(
-        self, ctx: FlowContext, cfg: ImportRegistrationsConfig, ref: str, parents: list[Record]
+        self, ctx: FlowContext, cfg: ImportRegistrationsSettings, ref: str, parents: list[Record]
     ) -> list[str]:
         ids = sorted({p.id for p in parents if p.id})
         if not ids:
             return []
         request = PullRequest(
-            object=cfg.source_object, fields=("Id",), filters=(Filter(ref, "in", ids),)
+            object=cfg.source_object,
+            filters=(Filter(ref, "in", ids), *cfg.filters()),
+            ids_only=True,
         )
         return [r.id for r in ctx.pull("crm", request) if r.id]
 
@@ -127,7 +229,7 @@ class ImportRegistrations(Flow):
 
     def run_batch(self, ctx: FlowContext, items: Sequence[OutboxItem]) -> list[Outcome]:
         """Invite each record of the batch on its ticket."""
-        cfg: ImportRegistrationsConfig = ctx.settings(self.name)
+        cfg: ImportRegistrationsSettings = ctx.settings(self.name)
         ids = [i.entity for i in items]
         try:
             records = {
@@ -135,7 +237,10 @@ class ImportRegistrations(Flow):
                 for r in ctx.pull(
                     "crm",
                     PullRequest(
-                        object=cfg.source_object, fields=self._fields(ctx, cfg), ids=tuple(ids)
+                        object=cfg.source_object,
+                        fields=self._fields(ctx, cfg),
+                        ids=tuple(ids),
+                        filters=cfg.filters(),
                     ),
                 )
             }
@@ -150,7 +255,12 @@ class ImportRegistrations(Flow):
         for entity in ids:
             record = records.get(entity)
             if record is None or record.deleted:
-                outcomes[entity] = Outcome.done(f"{cfg.source_object} no longer exists")
+                outcomes[entity] = Outcome.done(
+                    f"{cfg.source_object} {entity} does not match the source filter: not an "
+                    f"invitation"
+                    if cfg.source_filter
+                    else f"{cfg.source_object} no longer exists"
+                )
                 continue
             verdict = ctx.admit(self.name, record)
             if not verdict.allow:
@@ -162,7 +272,7 @@ class ImportRegistrations(Flow):
                     RemoteFailure(
                         "NO_INTEGRATION_CODE",
                         f"{cfg.source_object} {entity} has no integration code in {cfg.ticket_code_field}; "
-                        f"set it to the code shown after '=' in the Hopin ticket's registration URL",
+                        f"set it to the code shown after '=' in the ticket's registration URL",
                         (cfg.ticket_code_field,),
                     )
                 )
@@ -204,4 +314,4 @@ class ImportRegistrations(Flow):
 
 def _changed_since(obj: str, since: Watermark) -> PullRequest:
     """Ids of ``obj`` records changed since ``since`` (with a small overlap)."""
-    return PullRequest(object=obj, fields=("Id",), since=since, overlap=5.0)
+    return PullRequest(object=obj, since=since, overlap=5.0, ids_only=True)

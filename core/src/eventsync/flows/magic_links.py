@@ -11,15 +11,52 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..config import MagicLinksConfig
-from ..errors import RetryableError
+import attrs
+
+from ..config import OrgConfig
+from ..errors import ConfigurationError, RetryableError
 from ..executor import Outcome
-from ..models import Notification, PullRequest, PushItem, Record, Watermark
+from ..models import Finding, Notification, PullRequest, PushItem, Record, Watermark
+from ..settings import setting
 from ..store import OutboxItem, content_hash
 from . import platform as P
-from .base import Flow, FlowContext, push_and_link, retry_all
+from .base import Flow, FlowCheck, FlowContext, Role, push_and_link, retry_all
 
-__all__ = ["MagicLinks"]
+__all__ = ["MagicLinks", "MagicLinksSettings"]
+
+IMPORTS = "import_registrations"
+
+
+@attrs.frozen(kw_only=True)
+class MagicLinksSettings:
+    """``[orgs.X.flows.magic_links]``: each magic link and its status -> CRM record fields."""
+
+    link_field: str = setting(
+        label="Magic link field", help="The field of the CRM record that receives the link URL."
+    )
+    status_field: str | None = setting(
+        None, label="Status field", help="The field that receives Invited / Registered (optional)."
+    )
+    invited_value: str = setting("Invited", label="Invited value", help="Written while invited.")
+    registered_value: str = setting(
+        "Registered", label="Registered value", help="Written once the invitee registered."
+    )
+    crm_object: str | None = setting(
+        None,
+        label="CRM object",
+        help="The object the links are written to; default: the import flow's source object.",
+    )
+    poll_interval: float = setting(
+        60.0, label="Poll interval (s)", help="How often the poller reads changed magic links."
+    )
+    enabled: bool = setting(True, label="Enabled", help="false turns the flow off.")
+
+
+def _crm_object(org: OrgConfig, settings: MagicLinksSettings) -> str | None:
+    if settings.crm_object:
+        return settings.crm_object
+    imports = org.flows.get(IMPORTS)
+    return getattr(imports, "source_object", None)
 
 
 class MagicLinks(Flow):
@@ -27,11 +64,51 @@ class MagicLinks(Flow):
 
     name = "magic_links"
     source_role = "platform"
+    settings_class = MagicLinksSettings
 
     def crm_object(self, ctx: FlowContext) -> str:
-        """The CRM object the links belong to (the import flow's source object)."""
-        imports = ctx.org.flows.import_registrations
-        return imports.source_object if imports else "CampaignMember"
+        """The CRM object the links belong to (``crm_object``, else the import flow's source)."""
+        found = _crm_object(ctx.org, ctx.settings(self.name))
+        if not found:
+            raise ConfigurationError(
+                [
+                    f"$.orgs.{ctx.org.name}.flows.magic_links.crm_object: name the CRM object the "
+                    f"links are written to (there is no import_registrations flow to take it from)"
+                ]
+            )
+        return found
+
+    def schema_objects(self, org: OrgConfig, settings: MagicLinksSettings) -> dict[Role, set[str]]:
+        """The CRM object the links are written to, and magic links."""
+        obj = _crm_object(org, settings)
+        return {"crm": {obj} if obj else set(), "platform": {P.MAGIC_LINK}}
+
+    def check(self, check: FlowCheck) -> list[Finding]:
+        """The CRM object is known and the link and status fields exist and are updateable."""
+        settings: MagicLinksSettings = check.settings
+        obj = _crm_object(check.org, settings)
+        if not obj:
+            return [
+                check.finding(
+                    "magic_links",
+                    "no CRM object to write the links to",
+                    key="crm_object",
+                    fix="set crm_object, or configure import_registrations",
+                )
+            ]
+        findings = []
+        for key in ("link_field", "status_field"):
+            name = getattr(settings, key)
+            if name is not None:
+                findings += check.field(
+                    "crm",
+                    obj,
+                    name,
+                    key,
+                    updateable=True,
+                    fix=f"create the field on {obj}, or correct the name",
+                )
+        return findings
 
     def poll_request(self, ctx: FlowContext, since: Watermark | None) -> PullRequest:
         """Magic links changed since the watermark."""
@@ -64,7 +141,7 @@ class MagicLinks(Flow):
 
     def run_batch(self, ctx: FlowContext, items: Sequence[OutboxItem]) -> list[Outcome]:
         """Write the link and status of each CRM record of the batch."""
-        cfg: MagicLinksConfig = ctx.settings(self.name)
+        cfg: MagicLinksSettings = ctx.settings(self.name)
         crm_object = self.crm_object(ctx)
         ids = [i.entity for i in items]
         imports = ctx.store.get_links(ctx.org.name, "import_registrations", ids)

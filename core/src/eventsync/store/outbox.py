@@ -31,7 +31,9 @@ from .records import CompleteResult, OutboxItem
 __all__ = ["OutboxOps", "Failed", "MAX_BATCH"]
 
 #: The largest batch a lease returns (one sObject Collections call takes 200 records).
-MAX_BATCH = 200
+#: The most rows one lease takes: an engine limit; each system's plugin declares its own
+#: per-call limit (``SystemProfile.max_batch``) and flows split batches to it.
+MAX_BATCH = 1000
 _CHUNK = 500
 
 FailResult = Literal["retry", "dead", "requeued", "lost"]

@@ -13,7 +13,8 @@ from typing import Any, Literal
 import attrs
 import cattrs
 from eventsync.errors import ConfigurationError
-from eventsync.models import SystemSettings
+from eventsync.models import SystemProfile, SystemSettings
+from eventsync.settings import setting
 
 SECRET_NAMES = ("api_key", "access_token", "refresh_token", "client_secret", "webhook_secret")
 
@@ -43,43 +44,188 @@ DEFAULT_SIGNALS = (
 class HopinOptions:
     """Every non-secret option with its default (documented in the README)."""
 
-    base_url: str = "https://api.events.ringcentral.com"
-    platform_url: str = "https://events.ringcentral.com"
-    auth: Literal["api_key", "oauth"] = "api_key"
-    oauth_client_id: str = ""
-    oauth_resource: str = ""
-    organization_id: str = ""
-    event_id: str = ""
-    timeout: float = 30.0
-    retries: int = 4
-    backoff_factor: float = 0.5
-    backoff_max: float = 60.0
-    retry_after_max: float = 300.0
-    page_size: int = 100
-    page_size_param: str = "perPage"
-    filter_encoding: Literal["filter", "bracket", "json_body"] = "filter"
-    sort_param: str = "sort"
-    since_sort: str = "updatedAt"
-    ticket_code_attribute: str = ""
-    ticket_url_attribute: str = "registrationUrl"
-    magic_link_status_attribute: str = "status"
-    magic_link_lookup: bool = True
-    magic_link_blank_name: str = "-"
-    registration_update_fields: tuple[str, ...] = ("metadata",)
-    webhook_signature_header: str = "X-Hopin-Signature"
-    webhook_signature_algorithm: str = "sha256"
-    webhook_url: str = ""
-    webhook_type: str = "webhook"
-    webhook_signals: tuple[str, ...] = DEFAULT_SIGNALS
-    webhook_ttl: float = 7 * 86400.0
-    webhook_renew_before: float = 86400.0
-    report_type: str = "attendance"
-    report_columns: Mapping[str, str] = attrs.field(factory=lambda: dict(DEFAULT_REPORT_COLUMNS))
-    report_status_attribute: str = "status"
-    report_ready_status: str = "completed"
-    report_failed_status: str = "failed"
-    report_poll_interval: float = 1.0
-    report_timeout: float = 300.0
+    base_url: str = setting(
+        "https://api.events.ringcentral.com",
+        label="Base url",
+        help="API host; https://api.hopin.com or the sandbox URL also work",
+    )
+    platform_url: str = setting(
+        "https://events.ringcentral.com",
+        label="Platform url",
+        help="OAuth host (/oauth/authorize, /oauth/token); https://hopin.com in the Hopin era",
+    )
+    auth: Literal["api_key", "oauth"] = setting(
+        "api_key", label="Auth", help="api_key (organisation key as bearer token) or oauth"
+    )
+    oauth_client_id: str = setting(
+        "", label="Oauth client id", help="OAuth app id and resource indicator"
+    )
+    oauth_resource: str = setting(
+        "", label="Oauth resource", help="OAuth app id and resource indicator"
+    )
+    organization_id: str = setting(
+        "",
+        label="Organization id",
+        help="Hopin organisation external id; required when the key reaches several",
+    )
+    event_id: str = setting(
+        "",
+        label="Event id",
+        help="the event whose registrations, tickets, magic links and reports are synced",
+    )
+    timeout: float = setting(30.0, label="Timeout", help="seconds, on every HTTP call")
+    retries: int = setting(4, label="Retries", help="retries on 429 / 5xx / connection errors")
+    backoff_factor: float = setting(
+        0.5, label="Backoff factor", help="exponential backoff between retries (seconds)"
+    )
+    backoff_max: float = setting(
+        60.0, label="Backoff max", help="exponential backoff between retries (seconds)"
+    )
+    retry_after_max: float = setting(
+        300.0, label="Retry after max", help="cap on an honoured Retry-After (seconds)"
+    )
+    page_size: int = setting(
+        100, label="Page size", help="page size asked for (a PullRequest's page_size wins)"
+    )
+    page_size_param: str = setting(
+        "perPage", label="Page size param", help="query parameter carrying it"
+    )
+    filter_encoding: Literal["filter", "bracket", "json_body"] = setting(
+        "filter",
+        label="Filter encoding",
+        help="filter (filter[email][eq]=), bracket (email[eq]=) or json_body (JSON body on the GET)",
+    )
+    sort_param: str = setting(
+        "sort", label="Sort param", help="sort sent with watermark pulls (empty since_sort: none)"
+    )
+    since_sort: str = setting(
+        "updatedAt",
+        label="Since sort",
+        help="sort sent with watermark pulls (empty since_sort: none)",
+    )
+    ticket_code_attribute: str = setting(
+        "",
+        label="Ticket code attribute",
+        help="ticket attribute holding the integration code; empty: take the part after the last = of ticket_url_attribute",
+    )
+    ticket_url_attribute: str = setting(
+        "registrationUrl",
+        label="Ticket url attribute",
+        help="ticket attribute holding the ticket's registration link",
+    )
+    magic_link_status_attribute: str = setting(
+        "status",
+        label="Magic link status attribute",
+        help="magic-link attribute with the invitation status",
+    )
+    magic_link_lookup: bool = setting(
+        True,
+        label="Magic link lookup",
+        help="look before creating on insert too (upsert always looks)",
+    )
+    magic_link_blank_name: str = setting(
+        "-",
+        label="Magic link blank name",
+        help="sent for an empty first/last name (as a production client does)",
+    )
+    registration_update_fields: tuple[str, ...] = setting(
+        ("metadata",),
+        label="Registration update fields",
+        help="registration attributes update may change",
+    )
+    webhook_signature_header: str = setting(
+        "X-Hopin-Signature", label="Webhook signature header", help="header carrying the signature"
+    )
+    webhook_signature_algorithm: str = setting(
+        "sha256", label="Webhook signature algorithm", help="HMAC digest: sha256, sha1 or sha512"
+    )
+    webhook_url: str = setting(
+        "",
+        label="Webhook url",
+        help="when set, authenticate creates a dataSubscription to this URL; pull and the engine's periodic maintain hook renew it",
+    )
+    webhook_type: str = setting(
+        "webhook", label="Webhook type", help="subscription configuration.type and signals"
+    )
+    webhook_signals: tuple[str, ...] = setting(
+        DEFAULT_SIGNALS, label="Webhook signals", help="subscription configuration.type and signals"
+    )
+    webhook_ttl: float = setting(
+        7 * 86400.0,
+        label="Webhook ttl",
+        help="subscription lifetime, and how early it is renewed (seconds)",
+    )
+    webhook_renew_before: float = setting(
+        86400.0,
+        label="Webhook renew before",
+        help="subscription lifetime, and how early it is renewed (seconds)",
+    )
+    report_type: str = setting("attendance", label="Report type", help="report type for attendance")
+    report_columns: Mapping[str, str] = setting(
+        factory=lambda: dict(DEFAULT_REPORT_COLUMNS),
+        label="Report columns",
+        help="CSV header for each attendance field",
+    )
+    report_status_attribute: str = setting(
+        "status", label="Report status attribute", help="report polling"
+    )
+    report_ready_status: str = setting(
+        "completed", label="Report ready status", help="report polling"
+    )
+    report_failed_status: str = setting(
+        "failed", label="Report failed status", help="report polling"
+    )
+    report_poll_interval: float = setting(1.0, label="Report poll interval", help="seconds")
+    report_timeout: float = setting(300.0, label="Report timeout", help="seconds")
+
+
+@attrs.frozen
+class HopinSettings(HopinOptions):
+    """The whole ``[orgs.NAME.systems.hopin]`` table as declared to eventsync: the options and
+    the ``*_env`` settings naming the secrets."""
+
+    api_key_env: str | None = setting(
+        None,
+        label="API key",
+        help='variable holding the organisation API key (auth = "api_key")',
+        secret=True,
+    )
+    access_token_env: str | None = setting(
+        None,
+        label="OAuth access token",
+        help="OAuth secrets; a 401 refreshes once and resends",
+        secret=True,
+    )
+    refresh_token_env: str | None = setting(
+        None,
+        label="OAuth refresh token",
+        help="OAuth secrets; a 401 refreshes once and resends",
+        secret=True,
+    )
+    client_secret_env: str | None = setting(
+        None,
+        label="OAuth client secret",
+        help="OAuth secrets; a 401 refreshes once and resends",
+        secret=True,
+    )
+    webhook_secret_env: str | None = setting(
+        None,
+        label="Webhook signing secret",
+        help="variable holding the dataSubscription signing secret",
+        secret=True,
+    )
+
+
+#: Hopin as eventsync sees it: an event platform, its settings and its person fields.
+PROFILE = SystemProfile(
+    system="hopin",
+    role="event_platform",
+    label="Hopin (RingCentral Events)",
+    settings=HopinSettings,
+    max_batch=200,
+    case_sensitive_fields=True,
+    person_fields={"first_name": "firstName", "last_name": "lastName", "email": "email"},
+)
 
 
 _converter = cattrs.Converter(forbid_extra_keys=True)

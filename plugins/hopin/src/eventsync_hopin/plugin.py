@@ -15,10 +15,12 @@ from eventsync.models import (
     PushResult,
     Record,
     Schema,
+    SystemProfile,
     SystemSettings,
 )
 
 from .auth import HopinConnection, connect
+from .options import PROFILE
 from .pull import pull_records
 from .push import push_records
 from .schema import discover
@@ -26,6 +28,12 @@ from .subscriptions import keep_alive
 from .webhooks import parse
 
 SYSTEM = "hopin"
+
+
+@hookimpl
+def system_profiles() -> list[SystemProfile]:
+    """Hopin: an event platform, its settings and its person fields."""
+    return [PROFILE]
 
 
 @hookimpl

@@ -18,11 +18,17 @@ from eventsync.hookspecs import Connection
 from eventsync.models import Finding, Record, Verdict
 
 from . import crm, gate
-from .options import PLUGIN, parse_options
+from .options import PLUGIN, GuardOptions, parse_options
 from .preflight import finding, run_preflight
 from .triggers import missed_trigger_finding
 
-__all__ = ["preflight", "admit_record", "required_fields", "trigger_missed"]
+__all__ = ["options_schemas", "preflight", "admit_record", "required_fields", "trigger_missed"]
+
+
+@hookimpl
+def options_schemas() -> dict[str, type]:
+    """The ``[orgs.NAME.plugin_options.pardot_guard]`` table's schema, checked offline."""
+    return {PLUGIN: GuardOptions}
 
 
 @hookimpl

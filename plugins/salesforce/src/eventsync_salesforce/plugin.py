@@ -12,6 +12,7 @@ from typing import Any
 from eventsync import hookimpl
 from eventsync.models import (
     ApiUsage,
+    Finding,
     HttpRequest,
     Notification,
     PullRequest,
@@ -19,20 +20,33 @@ from eventsync.models import (
     PushResult,
     Record,
     Schema,
+    SystemProfile,
     SystemSettings,
 )
 
 from . import outbound
+from . import preflight as preflight_mod
 from . import pull as pull_mod
 from . import push as push_mod
 from . import schema as schema_mod
 from .connection import SalesforceConnection
-
-SYSTEM = "salesforce"
+from .settings import PROFILE, SYSTEM
 
 
 def _ours(connection: Any) -> bool:
     return isinstance(connection, SalesforceConnection)
+
+
+@hookimpl
+def system_profiles() -> list[SystemProfile]:
+    """Salesforce: a CRM, its settings, the Collections limit and the guide's defaults."""
+    return [PROFILE]
+
+
+@hookimpl
+def preflight(org: Any, connections: Mapping[str, Any]) -> list[Finding]:
+    """Campaigns carrying a ticket code offer the attendance status labels."""
+    return preflight_mod.campaign_status_findings(org, connections)
 
 
 @hookimpl

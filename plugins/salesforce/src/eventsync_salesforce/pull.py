@@ -25,7 +25,10 @@ ID_CHUNK = 200
 
 def select_fields(schema: ObjectSchema, request: PullRequest) -> list[str]:
     """The fields to select: the requested ones (or all) plus Id, SystemModstamp, IsDeleted."""
-    fields = list(request.fields) or [f.name for f in schema.fields if f.type != "json"]
+    if request.ids_only:
+        fields = []
+    else:
+        fields = list(request.fields) or [f.name for f in schema.fields if f.type != "json"]
     for extra in ("Id", "SystemModstamp"):
         if schema.field(extra) is not None and extra not in fields:
             fields.append(extra)

@@ -1,0 +1,1 @@
+"""An example third-party flow for eventsync: one CRM record per event-platform ticket."""
