@@ -134,3 +134,87 @@ def test_run_refuses_a_flow_the_plan_is_not_entitled_to(run_cli, tmp_path):
             "$.orgs.acme.flows.import_registrations: plan 'starter' is not entitled to this flow"
             in result.stderr
         )
+
+
+PLANTED = """
+[engine]
+listen = "127.0.0.1:99999"
+workers = "two"
+batch_size = 0
+
+[orgs.acme]
+plan = "business"
+plugins = ["salesforce", "hopin", "pardot_guard", "no_such_plugin"]
+colour = "blue"
+
+[orgs.acme.systems.salesforce]
+login_url = "https://login.salesforce.com"
+client_id = "3MVG9"
+username = "integration@acme.example"
+private_key_env = "SF_PRIVATE_KEY"
+max_retries = "many"
+logn_url = "https://test.salesforce.com"
+grant = "magic"
+
+[orgs.acme.systems.hopin]
+api_key_env = "HOPIN_API_KEY"
+page_size = "lots"
+colour = "red"
+
+[orgs.acme.plugin_options.pardot_guard]
+check_opt_outs = true
+
+[orgs.acme.flows.export_registrations]
+target_object = "Lead"
+poll_interval = "hourly"
+
+[[orgs.acme.flows.export_registrations.fields]]
+target = "Email"
+source = "email"
+constant = "x"
+
+[orgs.acme.flows.my_flow]
+enabled = true
+
+[orgs.ACME]
+plan = "business"
+plugins = ["salesforce", "hopin"]
+
+[orgs.ACME.flows.magic_links]
+link_field = "Link__c"
+"""
+
+
+def test_check_offline_reports_every_planted_mistake_with_its_path_and_exits_2(run_cli, tmp_path):
+    (tmp_path / "planted.toml").write_text(PLANTED)
+    result = run_cli("check", "--offline", "--json", "--config", "planted.toml")
+    assert result.returncode == 2, result.stdout + result.stderr
+    problems = json.loads(result.stdout)["configuration_problems"]
+    expected = [
+        "$.engine.listen: '127.0.0.1:99999' is not HOST:PORT",
+        "$.engine.workers: expected a whole number",
+        "$.engine.batch_size: must be between 1 and",
+        "$.orgs.acme.plugins: plugin 'no_such_plugin' is not installed",
+        "$.orgs.acme.colour: unknown setting",
+        "$.orgs.acme.systems.salesforce.max_retries: expected a whole number, got str 'many'",
+        "$.orgs.acme.systems.salesforce.logn_url: unknown setting; did you mean 'login_url'?",
+        "$.orgs.acme.systems.salesforce.grant:",
+        "$.orgs.acme.systems.hopin.page_size: expected a whole number",
+        "$.orgs.acme.systems.hopin.colour: unknown setting",
+        "$.orgs.acme.plugin_options.pardot_guard.check_opt_outs: unknown setting; did you mean "
+        "'check_opt_out'?",
+        "$.orgs.acme.flows.export_registrations.poll_interval: expected a number",
+        "$.orgs.acme.flows.export_registrations.fields[0]: give exactly one of source, constant",
+        "$.orgs.acme.flows.my_flow: no installed plugin provides the flow 'my_flow'",
+        "$.orgs.ACME: the organisation 'acme' has the same name in another letter case",
+        "$.orgs.ACME.crm: system 'salesforce' has no [orgs.ACME.systems.salesforce] settings",
+    ]
+    missing = [e for e in expected if not any(p.startswith(e) for p in problems)]
+    assert not missing, f"not reported: {missing}\nreported: {problems}"
+    assert "Traceback" not in result.stderr
+    # The table a person reads shows the same problems; "[orgs.acme...]" is not eaten as markup.
+    table = run_cli("check", "--offline", "--config", "planted.toml")
+    assert table.returncode == 2
+    assert "Traceback" not in table.stderr
+    flat = "".join(ch for ch in table.stderr if not ch.isspace() and ch not in "│┃")
+    assert "hasno[orgs.ACME.systems.salesforce]settings" in flat, table.stderr

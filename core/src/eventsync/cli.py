@@ -46,7 +46,7 @@ def _config_problems(exc: ConfigurationError, as_json: bool) -> None:
     console = _console(err=True)
     table = Table(title=exc.heading, show_lines=False)
     table.add_column("#", justify="right")
-    table.add_column("problem")
+    table.add_column("problem", overflow="fold")
     for i, problem in enumerate(exc.problems, 1):
         table.add_row(str(i), Text(problem))  # Text: "[orgs.acme.systems.x]" is not markup
     console.print(table)

@@ -22,7 +22,7 @@ import attrs
 
 from .errors import ConfigurationError
 from .models import FieldMap, Filter, RecordMapping, SystemSettings, Transform
-from .settings import ENV_NAME, Invalid, converter, structure
+from .settings import ENV_NAME, Invalid, converter, salvage, structure
 from .store.outbox import MAX_BATCH as MAX_BATCH_SIZE
 
 __all__ = [
@@ -379,8 +379,11 @@ def _structure_sections(data: Mapping[str, Any], problems: list[str]) -> Config:
     for key in data:
         if key not in _TOP_LEVEL:
             problems.append(f"$.{key}: unknown table (known: {', '.join(_TOP_LEVEL)})")
-    engine, found = structure(EngineConfig, data.get("engine", {}), "$.engine")
+    raw_engine = data.get("engine", {})
+    engine, found = structure(EngineConfig, raw_engine, "$.engine")
     problems.extend(found)
+    if engine is None and isinstance(raw_engine, Mapping):
+        engine = salvage(EngineConfig, raw_engine, found, "$.engine")
     entitlements: Mapping[str, tuple[str, ...]] = dict(DEFAULT_ENTITLEMENTS)
     if "entitlements" in data:
         raw = data["entitlements"]
@@ -408,7 +411,7 @@ def _structure_sections(data: Mapping[str, Any], problems: list[str]) -> Config:
         problems.extend(found)
         if org is None and isinstance(table, Mapping):
             # Keep checking the rest of the organisation: drop what could not be read.
-            org = _salvage_org(table, found, f"$.orgs.{name}")
+            org = salvage(OrgConfig, table, found, f"$.orgs.{name}")
         if org is not None:
             orgs[name] = attrs.evolve(org, name=name)
     return Config(
@@ -416,20 +419,6 @@ def _structure_sections(data: Mapping[str, Any], problems: list[str]) -> Config:
         engine=engine or EngineConfig(),
         entitlements=entitlements,
     )
-
-
-def _salvage_org(table: Mapping[str, Any], problems: list[str], path: str) -> OrgConfig | None:
-    """The organisation without the settings ``problems`` name, so that its other settings are
-    still checked (the problems themselves are already reported)."""
-    known = {f.name for f in attrs.fields(OrgConfig)}
-    broken = {
-        p[len(path) + 1 :].split(":", 1)[0].split(".", 1)[0].split("[", 1)[0]
-        for p in problems
-        if p.startswith(path + ".")
-    }
-    kept = {k: v for k, v in table.items() if k in known and k not in broken}
-    org, _ = structure(OrgConfig, kept, path)
-    return org
 
 
 def _default_hooks(config: Config, problems: list[str]) -> Any:

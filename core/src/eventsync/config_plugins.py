@@ -17,7 +17,7 @@ import attrs
 from .config import Config, FlowsConfig, OrgConfig
 from .errors import ConfigurationError
 from .models import SystemProfile
-from .settings import structure
+from .settings import salvage, structure
 
 __all__ = ["resolve_org", "ROLE_KEYS"]
 
@@ -85,9 +85,14 @@ def _flow_problems(
             continue
         if isinstance(settings, Mapping):
             defaults = flow.default_settings(crm, platform)
-            instance, found = structure(settings_class, {**defaults, **settings}, path)
+            table = {**defaults, **settings}
+            instance, found = structure(settings_class, table, path)
             problems.extend(found)
             if instance is None:
+                # Still report what the rest of the table gets wrong.
+                salvaged = salvage(settings_class, table, found, path)
+                if salvaged is not None:
+                    problems.extend(flow.settings_problems(salvaged, path))
                 continue
         else:
             instance = settings

@@ -17,6 +17,7 @@ from .models import FieldMap, ObjectSchema, Record, RecordMapping, Schema
 from .transforms import OUTPUT_TYPES
 
 __all__ = [
+    "did_you_mean",
     "resolve_path",
     "apply_mapping",
     "map_record",
@@ -57,6 +58,15 @@ _COMPATIBLE: dict[str, set[str]] = {
     "datetime": {"datetime"},
     "time": {"time"},
 }
+
+
+def did_you_mean(obj: ObjectSchema, name: str) -> str:
+    """A hint when ``name`` differs from a field of ``obj`` only by letter case (on a system
+    whose field names are case-sensitive), else ""."""
+    near = obj.field_ignoring_case(name)
+    if near is not None and near.name != name and obj.case_sensitive:
+        return f" (field names are case-sensitive here: did you mean {near.name!r}?)"
+    return ""
 
 
 def template_paths(template: str) -> list[str]:
@@ -145,7 +155,10 @@ def resolve_path(schema: Schema, obj: ObjectSchema, path: str) -> tuple[str | No
         if last:
             found = current.field(part)
             if found is None:
-                return None, f"source field {path!r} does not exist on {current.name}"
+                return None, (
+                    f"source field {path!r} does not exist on {current.name}"
+                    f"{did_you_mean(current, part)}"
+                )
             return found.type, None
         rel = current.relationship(part)
         if rel is None:
@@ -213,6 +226,7 @@ def validate_mapping(
         if target_field is None:
             problems.append(
                 f"{name}: target field {field_map.target!r} does not exist on {target_obj.name}"
+                f"{did_you_mean(target_obj, field_map.target)}"
             )
             continue
         if operation in {"insert", "upsert"} and not target_field.createable:

@@ -31,6 +31,7 @@ __all__ = [
     "describe",
     "structure",
     "Invalid",
+    "salvage",
     "converter",
     "ENV_NAME",
 ]
@@ -152,7 +153,12 @@ def _clean_path(line: str, top: str = "", known: tuple[str, ...] = ()) -> list[s
         hint = ""
         if path == top and known:
             close = difflib.get_close_matches(key, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(known)})"
+            if close:
+                hint = f"; did you mean {close[0]!r}?"
+            elif len(known) <= 10:
+                hint = f" (known: {', '.join(known)})"
+            else:
+                hint = " (check its spelling against the documented settings)"
         lines.append(f"{path}.{key}: unknown setting{hint}")
     return lines
 
@@ -227,6 +233,18 @@ def _make_converter() -> cattrs.Converter:
 
     conv.register_structure_hook_func(scalar_union, structure_scalar_union)
 
+    def structure_literal(value: Any, type_: Any) -> Any:
+        allowed = typing.get_args(type_)
+        if value not in allowed or isinstance(value, bool) != any(
+            isinstance(a, bool) for a in allowed
+        ):
+            raise Invalid(f"expected one of {', '.join(repr(a) for a in allowed)}, got {value!r}")
+        return value
+
+    conv.register_structure_hook_func(
+        lambda t: typing.get_origin(t) is typing.Literal, structure_literal
+    )
+
     def structure_table(value: Any, type_: Any) -> Any:
         if not isinstance(value, Mapping):
             raise Invalid(f"expected a table, got {type(value).__name__} {value!r}")
@@ -241,6 +259,19 @@ def _make_converter() -> cattrs.Converter:
 #: The one strict converter for every settings table (private to eventsync and its plugins'
 #: settings; records crossing hooks are converted by each plugin's own converter).
 converter = _make_converter()
+
+
+def salvage(cls: type[T], data: Mapping[str, Any], problems: list[str], path: str) -> T | None:
+    """``data`` structured without the settings ``problems`` name (each ``path.key: ...``), so
+    the rest can still be checked; None when even that fails. The problems are not repeated."""
+    broken = {
+        p[len(path) + 1 :].split(":", 1)[0].split(".", 1)[0].split("[", 1)[0]
+        for p in problems
+        if p.startswith(path + ".")
+    }
+    known = {f.name for f in attrs.fields(cls)} if attrs.has(cls) else set()
+    kept = {k: v for k, v in data.items() if k in known and k not in broken}
+    return structure(cls, kept, path)[0]
 
 
 def structure(cls: type[T], data: Any, path: str) -> tuple[T | None, list[str]]:

@@ -25,7 +25,7 @@ from ..config import Config, OrgConfig
 from ..errors import MappingError, RetryableError
 from ..executor import Outcome
 from ..hookspecs import Connection, TransformFn
-from ..mapping import resolve_path, validate_mapping
+from ..mapping import did_you_mean, resolve_path, validate_mapping
 from ..models import (
     PERSON_ROLES,
     Finding,
@@ -309,7 +309,7 @@ class FlowCheck:
             return [
                 self.finding(
                     key,
-                    f"{obj}.{path} does not exist{_did_you_mean(described, path)}",
+                    f"{obj}.{path} does not exist{did_you_mean(described, path)}",
                     key=key,
                     fix=fix,
                 )
@@ -324,13 +324,6 @@ class FlowCheck:
                 )
             ]
         return []
-
-
-def _did_you_mean(obj: ObjectSchema, name: str) -> str:
-    near = obj.field_ignoring_case(name)
-    if near is not None and near.name != name:
-        return f" (field names are case-sensitive here: did you mean {near.name!r}?)"
-    return ""
 
 
 class Flow:
