@@ -1,6 +1,6 @@
 """The export flow configurations the benchmarks compare (shared by realtime.py and backfill.py)."""
 
-from eventsync.sandbox_env import REGISTRATION_ID_FIELD
+from eventsync_salesforce.sandbox.wiring import REGISTRATION_ID_FIELD
 
 FIELDS = [
     {"target": "FirstName", "source": "firstName"},

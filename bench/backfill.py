@@ -35,17 +35,20 @@ def run_size(size: int, match: str) -> dict:
     hooks = Hooks(make_plugin_manager(environ={}))
     pair = start_sandboxes(
         hooks,
+        crm="salesforce",
+        platform="hopin",
         org="bench",
         endpoint=None,
         triggers=False,
-        hopin_options={"seed_registrations": size, "max_page_size": 100},
-        salesforce_options={"daily_api_limit": 10_000_000},
+        registrations=size,
+        options={"hopin": {"max_page_size": 100}, "salesforce": {"daily_api_limit": 10_000_000}},
     )
     workdir = Path(tempfile.mkdtemp(prefix="eventsync-backfill-"))
     try:
         info = pair.info()
         toml_text, secrets = sandbox_config_files(
             info,
+            hooks=hooks,
             secrets_file="secrets.env",
             flows={"export_registrations": FLOWS[match]},
             engine={"workers": 2, "batch_linger": 0.0},

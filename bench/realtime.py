@@ -33,11 +33,7 @@ import psutil
 import requests
 from _flows import EMAIL, EXTERNAL_ID
 from eventsync.plugins import Hooks, make_plugin_manager
-from eventsync.sandbox_env import (
-    free_port,
-    sandbox_config_files,
-    start_sandboxes,
-)
+from eventsync.sandbox_env import free_port, sandbox_config_files, start_sandboxes
 
 EVENTSYNC = str(Path(sys.executable).with_name("eventsync"))
 VARIANTS = {"external-id upsert": EXTERNAL_ID, "match on Email": EMAIL}
@@ -51,13 +47,21 @@ def percentile(values: list[float], p: float) -> float:
 def run_variant(name: str, flow: dict, records: int, seconds: float, linger: float) -> dict:
     hooks = Hooks(make_plugin_manager(environ={}))
     port = free_port()
-    pair = start_sandboxes(hooks, org="bench", endpoint=f"http://127.0.0.1:{port}", triggers=True)
+    pair = start_sandboxes(
+        hooks,
+        crm="salesforce",
+        platform="hopin",
+        org="bench",
+        endpoint=f"http://127.0.0.1:{port}",
+        triggers=True,
+    )
     workdir = Path(tempfile.mkdtemp(prefix="eventsync-bench-"))
     runner = None
     try:
         info = pair.info()
         toml_text, secrets = sandbox_config_files(
             info,
+            hooks=hooks,
             secrets_file="secrets.env",
             flows={"export_registrations": flow},
             engine={"batch_linger": linger, "workers": 2},

@@ -16,14 +16,9 @@ from eventsync.engine import Engine
 from eventsync.errors import ConfigurationError
 from eventsync.models import PullRequest, PushItem, PushRequest
 from eventsync.plugins import Hooks, make_plugin_manager
-from eventsync.sandbox_env import (
-    LINK_FIELD,
-    TICKET_CODE_FIELD,
-    free_port,
-    sandbox_config_files,
-    start_sandboxes,
-)
+from eventsync.sandbox_env import free_port, sandbox_config_files, start_sandboxes
 from eventsync.waiting import wait_until
+from eventsync_salesforce.sandbox.wiring import LINK_FIELD, TICKET_CODE_FIELD
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "embedded_host.py"
 
@@ -32,10 +27,12 @@ def test_the_example_host_application_syncs_in_its_own_process(tmp_path):
     hooks = Hooks(make_plugin_manager(environ={}))
     port = free_port()
     host = f"http://127.0.0.1:{port}"
-    pair = start_sandboxes(hooks, org="acme", endpoint=None, triggers=False)
+    pair = start_sandboxes(
+        hooks, crm="salesforce", platform="hopin", org="acme", endpoint=None, triggers=False
+    )
     try:
         # The host's own routes receive the notifications.
-        sf = pair.salesforce.info()
+        sf = pair.crm.info()
         requests.post(
             f"{sf['admin_url']}/outbound/rules",
             verify=sf["ca_bundle"],
@@ -50,7 +47,7 @@ def test_the_example_host_application_syncs_in_its_own_process(tmp_path):
         ).raise_for_status()
         info = pair.info()
         info["hopin"]["settings"]["webhook_url"] = f"{host}/integrations/acme/hopin"
-        toml_text, secrets = sandbox_config_files(info, secrets_file="secrets.env")
+        toml_text, secrets = sandbox_config_files(info, hooks=hooks, secrets_file="secrets.env")
         (tmp_path / "eventsync.toml").write_text(toml_text)
         (tmp_path / "secrets.env").write_text(secrets)
 
@@ -64,7 +61,7 @@ def test_the_example_host_application_syncs_in_its_own_process(tmp_path):
         )
         try:
             assert "host listening" in proc.stdout.readline()
-            crm = hooks.authenticate(pair.salesforce.settings("acme"))
+            crm = hooks.authenticate(pair.crm.settings("acme"))
 
             def insert(obj, fields):
                 [r] = hooks.push(crm, PushRequest(obj, "insert", (PushItem("x", fields),)))

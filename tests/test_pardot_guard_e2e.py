@@ -31,9 +31,10 @@ from eventsync.engine import Engine
 from eventsync.errors import ConfigurationError
 from eventsync.models import Filter, PullRequest, PushItem, PushRequest
 from eventsync.plugins import Hooks, make_plugin_manager
-from eventsync.sandbox_env import TICKET_CODE_FIELD, SandboxPair, free_port, start_sandboxes
+from eventsync.sandbox_env import SandboxPair, free_port, start_sandboxes
 from eventsync.server import Server
 from eventsync.waiting import wait_until
+from eventsync_salesforce.sandbox.wiring import TICKET_CODE_FIELD
 
 GUARDED, OPEN = "guarded", "open"
 CONSENT = "Confirmed_Opt_In__c"
@@ -74,13 +75,13 @@ class Org:
 
     def __init__(self, name: str, pair: SandboxPair, hooks: Hooks) -> None:
         self.name, self.pair, self.hooks = name, pair, hooks
-        sf = pair.salesforce.info()
+        sf = pair.crm.info()
         self.sf_admin = requests.Session()
         self.sf_admin.verify = sf["ca_bundle"]
         self.sf_admin.headers["X-Admin-Token"] = sf["admin_token"]
         self.sf_admin_url = sf["admin_url"]
         self.sf_ca = sf["ca_bundle"]
-        self.hopin = pair.hopin.info()
+        self.hopin = pair.platform.info()
         self.ids: dict[str, str] = {}
 
     def bind(self, engine: Engine) -> None:
@@ -132,38 +133,49 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     # holds it, the Account Engagement connector user does not.
     guarded_pair = start_sandboxes(
         hooks,
+        crm="salesforce",
+        platform="hopin",
         org=GUARDED,
         endpoint=endpoint,
         triggers=False,
-        salesforce_config={
-            "custom_fields": PERSON_FIELDS,
-            "permission_sets": [
-                {
-                    "name": "B2BMA",
-                    "label": "B2BMA Connector",
-                    "permissions": ["PermissionsApiEnabled"],
+        options={
+            "salesforce": {
+                "config": {
+                    "custom_fields": PERSON_FIELDS,
+                    "permission_sets": [
+                        {
+                            "name": "B2BMA",
+                            "label": "B2BMA Connector",
+                            "permissions": ["PermissionsApiEnabled"],
+                        }
+                    ],
+                    "users": [
+                        {
+                            "username": "b2bma@acme.example",
+                            "last_name": "B2BMA Integration",
+                            "permission_sets": ["B2BMA"],
+                        }
+                    ],
+                    "outbound_messages": [
+                        {
+                            "name": "eventsync_campaign_member",
+                            "object": "CampaignMember",
+                            "endpoint_url": f"{endpoint}/hooks/{GUARDED}/salesforce",
+                            "fields": ["Id", "CampaignId"],
+                            "required_permission": "PermissionsRunFlow",
+                        }
+                    ],
                 }
-            ],
-            "users": [
-                {
-                    "username": "b2bma@acme.example",
-                    "last_name": "B2BMA Integration",
-                    "permission_sets": ["B2BMA"],
-                }
-            ],
-            "outbound_messages": [
-                {
-                    "name": "eventsync_campaign_member",
-                    "object": "CampaignMember",
-                    "endpoint_url": f"{endpoint}/hooks/{GUARDED}/salesforce",
-                    "fields": ["Id", "CampaignId"],
-                    "required_permission": "PermissionsRunFlow",
-                }
-            ],
+            }
         },
     )
     open_pair = start_sandboxes(
-        hooks, org=OPEN, endpoint=endpoint, salesforce_config={"custom_fields": PERSON_FIELDS}
+        hooks,
+        crm="salesforce",
+        platform="hopin",
+        org=OPEN,
+        endpoint=endpoint,
+        options={"salesforce": {"config": {"custom_fields": PERSON_FIELDS}}},
     )
     tmp = tmp_path_factory.mktemp("pardot_guard_e2e")
     flows = {

@@ -15,8 +15,9 @@ import pytest
 import requests
 from eventsync.models import PullRequest, PushItem, PushRequest, SystemSettings
 from eventsync.plugins import Hooks, make_plugin_manager
-from eventsync.sandbox_env import LINK_FIELD, TICKET_CODE_FIELD, free_port
+from eventsync.sandbox_env import free_port
 from eventsync.waiting import wait_until
+from eventsync_salesforce.sandbox.wiring import LINK_FIELD, TICKET_CODE_FIELD
 
 EVENTSYNC = str(Path(sys.executable).with_name("eventsync"))
 

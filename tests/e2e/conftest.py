@@ -18,18 +18,11 @@ from eventsync import backoff
 from eventsync.engine import Engine
 from eventsync.models import Filter, PullRequest, PushItem, PushRequest, Record
 from eventsync.plugins import Hooks, make_plugin_manager
-from eventsync.sandbox_env import (
-    LINK_FIELD,
-    STATUS_FIELD,
-    TICKET_CODE_FIELD,
-    SandboxPair,
-    config_for,
-    free_port,
-    start_sandboxes,
-)
+from eventsync.sandbox_env import SandboxPair, config_for, free_port, start_sandboxes
 from eventsync.server import Server
 from eventsync.store import StateStore
 from eventsync.waiting import wait_until
+from eventsync_salesforce.sandbox.wiring import LINK_FIELD, STATUS_FIELD, TICKET_CODE_FIELD
 
 PG_URL = os.environ.get(
     "EVENTSYNC_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -52,8 +45,8 @@ class Env:
         self.org = pair.org
         self.crm = engine.connection(self.org, "crm")
         self.platform = engine.connection(self.org, "platform")
-        self.hopin = pair.hopin.info()
-        self.sf = pair.salesforce.info()
+        self.hopin = pair.platform.info()
+        self.sf = pair.crm.info()
         self.http = requests.Session()
 
     # --- Salesforce, as a user -----------------------------------------------------------
@@ -182,11 +175,15 @@ def make_env(store_url, tmp_path) -> Iterator[Callable[..., Env]]:
         endpoint = f"http://127.0.0.1:{port}"
         pair = start_sandboxes(
             hooks,
+            crm="salesforce",
+            platform="hopin",
             org="e2e",
             endpoint=endpoint,
             triggers=triggers,
-            hopin_options=hopin_options,
-            salesforce_config=salesforce_config,
+            options={
+                "hopin": hopin_options or {},
+                "salesforce": {"config": salesforce_config or {}},
+            },
         )
         config = config_for(
             pair,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 
 from eventsync.models import PullRequest
-from eventsync.sandbox_env import LINK_FIELD, STATUS_FIELD
+from eventsync_salesforce.sandbox.wiring import LINK_FIELD, STATUS_FIELD
 
 
 def test_import_and_write_back_through_outbound_messages(make_env, wait):

@@ -8,7 +8,7 @@ import requests
 from eventsync.config import parse_config
 from eventsync.engine import Engine
 from eventsync.plugins import Hooks, make_plugin_manager
-from eventsync.sandbox_env import SYSTEMS, free_port, org_config_data, start_sandboxes
+from eventsync.sandbox_env import free_port, start_sandboxes
 
 
 def subscription_calls(admin_url: str) -> int:
@@ -22,9 +22,15 @@ def subscription_calls(admin_url: str) -> int:
 
 def run_engine(tmp_path, maintenance_interval: float) -> int:
     hooks = Hooks(make_plugin_manager(environ={}))
-    pair = start_sandboxes(hooks, org="m", endpoint=f"http://127.0.0.1:{free_port()}")
+    pair = start_sandboxes(
+        hooks,
+        crm="salesforce",
+        platform="hopin",
+        org="m",
+        endpoint=f"http://127.0.0.1:{free_port()}",
+    )
     try:
-        org = org_config_data({s: pair.options(s) for s in SYSTEMS})
+        org = pair.org_data()
         # A subscription that lives 3 s and is renewed in its last 2.5 s.
         org["systems"]["hopin"].update(webhook_ttl=3.0, webhook_renew_before=2.5)
         config = parse_config(
@@ -41,7 +47,7 @@ def run_engine(tmp_path, maintenance_interval: float) -> int:
             time.sleep(2.0)
         finally:
             engine.close()
-        return subscription_calls(pair.hopin.info()["admin_url"])
+        return subscription_calls(pair.platform.info()["admin_url"])
     finally:
         pair.stop()
 

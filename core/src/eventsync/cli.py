@@ -11,7 +11,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import attrs
 import click
@@ -137,6 +137,13 @@ SANDBOX_INFO = ".eventsync-sandbox.json"
 SANDBOX_SECRETS = "eventsync-sandbox.env"
 
 
+def _sandbox_choice_failed(exc: ConfigurationError) -> NoReturn:
+    """Report why the sandbox systems could not be chosen (a usage error: exit 2)."""
+    for problem in exc.problems:
+        click.echo(f"error: {problem}", err=True)
+    raise SystemExit(EXIT_USAGE)
+
+
 @cli.command("init")
 @click.option(
     "--path",
@@ -170,28 +177,35 @@ def init_command(path: str, force: bool, for_sandbox: bool, sandbox_info: str) -
         target.write_text(example_config(), encoding="utf-8")
         click.echo(f"wrote {target}; edit it, then run: eventsync check --config {target}")
         return
-    from .sandbox_env import sandbox_config_files
+    from .sandbox_env import sandbox_config_files, write_private
 
+    hint = "start the sandboxes first with `eventsync sandbox` in this directory"
     try:
         info = json.loads(Path(sandbox_info).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
+        click.echo(f"error: cannot read {sandbox_info} ({exc}); {hint}", err=True)
+        raise SystemExit(EXIT_USAGE) from None
+    secrets_path = target.with_name(SANDBOX_SECRETS)
+    try:
+        toml_text, secrets_text = sandbox_config_files(
+            info, hooks=_hooks(None), secrets_file=secrets_path.name
+        )
+    except (KeyError, TypeError) as exc:
         click.echo(
-            f"error: cannot read {sandbox_info} ({exc}); start the sandboxes first with "
-            f"`eventsync sandbox` in this directory",
+            f"error: {sandbox_info} does not describe running sandboxes (no {exc}); {hint}",
             err=True,
         )
         raise SystemExit(EXIT_USAGE) from None
-    secrets_path = target.with_name(SANDBOX_SECRETS)
-    toml_text, secrets_text = sandbox_config_files(info, secrets_file=secrets_path.name)
     target.write_text(toml_text, encoding="utf-8")
-    secrets_path.write_text(secrets_text, encoding="utf-8")
-    secrets_path.chmod(0o600)
+    write_private(secrets_path, secrets_text)
     click.echo(
         f"wrote {target} and {secrets_path} for the sandboxes; next: eventsync check --config {target}"
     )
 
 
 @cli.command("sandbox")
+@click.option("--crm", help="The CRM to emulate (default: the only one installed).")
+@click.option("--platform", help="The event platform to emulate (default: the only one installed).")
 @click.option(
     "--org", default="sandbox", show_default=True, help="Organisation name the endpoints use."
 )
@@ -204,53 +218,69 @@ def init_command(path: str, force: bool, for_sandbox: bool, sandbox_info: str) -
 @click.option(
     "--no-triggers",
     is_flag=True,
-    help="Send no Outbound Messages or Hopin deliveries (pollers only).",
+    help="The sandboxes send no notifications to the endpoint (pollers only).",
 )
 @click.option(
-    "--seed-registrations", default=0, show_default=True, help="Hopin registrations to seed."
+    "--seed-registrations",
+    default=0,
+    show_default=True,
+    help="Registrations the event platform's sandbox starts with.",
 )
 @click.option(
     "--info-file",
     default=SANDBOX_INFO,
     show_default=True,
     type=click.Path(dir_okay=False),
-    help="Where to write the JSON description (read by `eventsync init --sandbox`).",
+    help="Where to write the JSON description (read by `eventsync init --sandbox`; mode 0600).",
 )
 def sandbox_command(
-    org: str, endpoint: str, no_triggers: bool, seed_registrations: int, info_file: str
+    crm: str | None,
+    platform: str | None,
+    org: str,
+    endpoint: str,
+    no_triggers: bool,
+    seed_registrations: int,
+    info_file: str,
 ) -> None:
-    """Start the Salesforce and Hopin sandboxes until SIGINT/SIGTERM.
+    """Start a CRM sandbox and an event-platform sandbox (e.g. Salesforce and Hopin) until
+    SIGINT/SIGTERM.
 
     Prints one JSON line with their URLs, credentials and seeded ids, and writes it to
-    --info-file. Then `eventsync init --sandbox` writes a config that uses them.
+    --info-file, readable by its owner only. Then `eventsync init --sandbox` writes a config
+    that uses them. Exit code 2 when --crm or --platform names no installed system (the
+    message lists them) or several are installed and none is named.
     """
     import signal
     import threading
 
-    from .sandbox_env import start_sandboxes
+    from .sandbox_env import start_sandboxes, write_private
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    hooks = _hooks(None)
     try:
         pair = start_sandboxes(
-            hooks,
+            _hooks(None),
+            crm=crm,
+            platform=platform,
             org=org,
             endpoint=endpoint.rstrip("/"),
             triggers=not no_triggers,
-            hopin_options={"seed_registrations": seed_registrations},
+            registrations=seed_registrations,
         )
+    except ConfigurationError as exc:
+        _sandbox_choice_failed(exc)
     except EventsyncError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(EXIT_PROBLEMS) from None
-    info = pair.info()
-    line = json.dumps(info, default=str)
-    Path(info_file).write_text(line + "\n", encoding="utf-8")
-    click.echo(line)
-    sys.stdout.flush()
-    stop.wait()
-    pair.stop()
+    try:
+        line = json.dumps(pair.info(), default=str)
+        write_private(info_file, line + "\n")
+        click.echo(line)
+        sys.stdout.flush()
+        stop.wait()
+    finally:
+        pair.stop()
 
 
 def _check_rows(checks: list[OrgCheck]) -> list[dict[str, Any]]:
@@ -626,31 +656,50 @@ def backfill_command(
 
 
 @cli.command("demo")
+@click.option("--crm", help="The CRM to run it with (default: the only one installed).")
+@click.option(
+    "--platform", help="The event platform to run it with (default: the only one installed)."
+)
 @click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for each step.")
-def demo_command(timeout: float) -> None:
-    """Run the Hopin guide's test procedure end to end against local sandboxes.
+def demo_command(crm: str | None, platform: str | None, timeout: float) -> None:
+    """Run the integration guide's test procedure end to end against local sandboxes.
 
-    Starts both sandboxes and an embedded engine, then: ticket with integration code ->
-    Campaign carrying it -> CampaignMember -> magic link in Hopin -> link written back ->
-    a Hopin registration exported to a Lead -> invitee accepts (Registered) -> attends
-    (Attended). Exit code 0 only if every step happened.
+    Starts a CRM sandbox and an event-platform sandbox and an embedded engine, then, with
+    Salesforce and Hopin: ticket with integration code -> Campaign carrying it ->
+    CampaignMember -> magic link in Hopin -> link written back -> a Hopin registration exported
+    to a Lead -> invitee accepts (Registered) -> attends (Attended). Exit code 0 only if every
+    step happened; 2 when --crm or --platform names no installed system.
     """
     from .demo import Step, run_demo
+    from .sandbox_env import choose_system
 
+    hooks = Hooks(make_plugin_manager(environ={}))
+    try:
+        systems = [
+            choose_system(hooks, "crm", crm),
+            choose_system(hooks, "event_platform", platform),
+        ]
+    except ConfigurationError as exc:
+        _sandbox_choice_failed(exc)
     console = _console()
-    console.print(
-        "[bold]eventsync demo[/]: the Hopin guide's test procedure against local sandboxes"
-    )
+    names = " and ".join(s.label or s.system for s in systems)
+    console.print(f"[bold]eventsync demo[/]: the guide's test procedure against {names} sandboxes")
 
     def report(step: Step) -> None:
         mark = "[green]ok[/]" if step.ok else "[red]FAILED[/]"
         console.print(f"{step.number}. {mark} {step.title} [dim]({step.seconds * 1000:.0f} ms)[/]")
         console.print(f"   {step.detail}", markup=False, highlight=False)
 
-    steps = run_demo(report, timeout=timeout)
-    ok = len(steps) == 8 and all(s.ok for s in steps)
+    try:
+        steps = run_demo(
+            report, timeout=timeout, crm=systems[0].system, platform=systems[1].system, hooks=hooks
+        )
+    except ConfigurationError as exc:
+        _config_problems(exc, as_json=False)
+        raise SystemExit(EXIT_USAGE) from None
+    ok = bool(steps) and all(s.ok for s in steps)
     console.print(
-        "all 8 steps happened" if ok else "the demo failed",
+        f"all {len(steps)} steps happened" if ok else "the demo failed",
         style="bold green" if ok else "bold red",
     )
     raise SystemExit(EXIT_OK if ok else EXIT_PROBLEMS)

@@ -1,4 +1,8 @@
-"""``eventsync demo``: the Hopin guide's own test procedure, end to end, against the sandboxes.
+"""``eventsync demo``: the integration guide's own test procedure, end to end, against sandboxes.
+
+With the Salesforce and Hopin plugins (the systems' plugins supply the operations and titles
+through ``demo_crm`` and ``demo_platform``; core only orders them and checks the flows'
+effects on the fields the flow configuration names):
 
 1. A Hopin ticket carries its integration code.
 2. A Salesforce Campaign is created carrying that code.
@@ -9,37 +13,57 @@
 7. The invitee accepts the magic link; the CampaignMember's status becomes Registered.
 8. The invitee attends; the CampaignMember's Status becomes Attended.
 
-Each step waits for its effect (real time: outbound messages and Hopin deliveries into the
-embedded engine's endpoints) and reports its latency; the demo exits 0 only if every step
-happened.
+Steps 2 and 3 are the CRM's ``invite`` steps: another CRM may take one step or three. Each
+step waits for its effect (real time: notifications into the embedded engine's endpoints) and
+reports its latency; the demo succeeds only if every step happened.
 """
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
-import requests
 
+from .config import FLOW_NAMES, FlowsConfig
 from .engine import Engine
-from .models import Filter, PullRequest, PushItem, PushRequest
+from .errors import ConfigurationError
+from .hookspecs import CrmDemo, PlatformDemo
 from .plugins import Hooks, make_plugin_manager
-from .sandbox_env import (
-    LINK_FIELD,
-    STATUS_FIELD,
-    TICKET_CODE_FIELD,
-    config_for,
-    free_port,
-    start_sandboxes,
-)
+from .sandbox_env import DemoPerson, config_for, free_port, start_sandboxes
 from .server import Server
 from .waiting import wait_until
 
-__all__ = ["Step", "run_demo"]
+__all__ = ["Step", "INVITEE", "REGISTRANT", "run_demo"]
+
+T = TypeVar("T")
+ORG = "demo"
+#: The person the CRM invites (steps 2-5, 7, 8).
+INVITEE = DemoPerson("Ada", "Lovelace", "ada@example.com", company="Analytical Engines")
+#: The person who registers on the event platform directly (step 6).
+REGISTRANT = DemoPerson(
+    "Grace",
+    "Hopper",
+    "grace@example.com",
+    company="Rear Admiral, US Navy",
+    website="https://example.com/grace",
+)
+# Titles for the keys a system's demo operations leave out.
+DEFAULT_TITLES: Mapping[str, str] = {
+    "ticket_code": "the event's ticket carries an integration code",
+    "invitation": "the invitation appears on the event platform",
+    "link_written": "the invitation link is written back to the invitee",
+    "register": "someone registers on the event platform",
+    "exported": "exported to the CRM",
+    "accept": "the invitee accepts the invitation",
+    "registered": "the invitee is registered in the CRM",
+    "attend": "the invitee attends",
+    "attended": "the invitee is marked attended in the CRM",
+}
 
 
 @attrs.frozen
@@ -57,24 +81,101 @@ class _Failed(Exception):
     pass
 
 
+def _wait_for(what: str, probe: Callable[[], T | None], timeout: float) -> T:
+    """``wait_until`` for a probe that answers None until the effect is visible."""
+    found = wait_until(what, probe, timeout)
+    assert found is not None  # wait_until returns truthy values only
+    return found
+
+
+def _title(titles: Mapping[str, str], key: str) -> str:
+    return titles.get(key) or DEFAULT_TITLES[key]
+
+
+def _demo_flows(flows: FlowsConfig) -> FlowsConfig:
+    """The flows, checked to hold everything the demo watches."""
+    missing = [name for name in FLOW_NAMES if getattr(flows, name) is None]
+    if flows.magic_links is not None and flows.magic_links.status_field is None:
+        missing.append("magic_links.status_field")
+    if missing:
+        raise ConfigurationError(
+            [f"the sandboxes' flow configuration lacks {m}" for m in missing],
+            heading="the demo needs every flow",
+        )
+    return flows
+
+
 def run_demo(
-    report: Callable[[Step], None], *, timeout: float = 30.0, workdir: str | None = None
+    report: Callable[[Step], None],
+    *,
+    timeout: float = 30.0,
+    workdir: str | None = None,
+    crm: str | None = None,
+    platform: str | None = None,
+    hooks: Hooks | None = None,
 ) -> list[Step]:
-    """Run the demo; ``report`` is called after each step. Returns every step attempted."""
-    hooks = Hooks(make_plugin_manager(environ={}))
+    """Run the demo; ``report`` is called after each step. Returns every step attempted.
+
+    :param crm: the CRM system (default: the only one installed with a sandbox).
+    :param platform: the event-platform system (default: the only one installed).
+    :param hooks: the plugins to use (default: every installed plugin, ignoring the allow and
+        block lists of the environment).
+    :raises ConfigurationError: the systems cannot be chosen, or their plugins do not offer
+        the demo's operations or every flow.
+    """
+    hooks = hooks or Hooks(make_plugin_manager(environ={}))
     port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    pair = start_sandboxes(hooks, org="demo", endpoint=endpoint)
-    tmp = tempfile.TemporaryDirectory(prefix="eventsync-demo-") if workdir is None else None
-    state = str(Path(workdir or tmp.name) / "demo-state.sqlite")  # type: ignore[union-attr]
-    config = config_for(pair, state=state, listen=f"127.0.0.1:{port}")
-    engine = Engine(config, hooks=hooks, env=pair.secrets())
-    server = Server(engine, port=port).start()
-    engine.start()
     steps: list[Step] = []
-    hopin_info = pair.hopin.info()
-    admin = hopin_info["admin_url"]
-    http = requests.Session()
+    with contextlib.ExitStack() as stack:
+        pair = start_sandboxes(
+            hooks, crm=crm, platform=platform, org=ORG, endpoint=f"http://127.0.0.1:{port}"
+        )
+        stack.callback(pair.stop)
+        if workdir is None:
+            workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="eventsync-demo-"))
+        state = str(Path(workdir) / "demo-state.sqlite")
+        config = config_for(pair, state=state, listen=f"127.0.0.1:{port}")
+        flows = _demo_flows(config.org(ORG).flows)
+        engine = Engine(config, hooks=hooks, env=pair.secrets())
+        stack.callback(engine.close)
+        crm_ops: CrmDemo | None = hooks._caller("demo_crm")(
+            system=pair.crm.system, handle=pair.crm, connection=engine.connection(ORG, "crm")
+        )
+        platform_ops: PlatformDemo | None = hooks._caller("demo_platform")(
+            system=pair.platform.system,
+            handle=pair.platform,
+            connection=engine.connection(ORG, "platform"),
+        )
+        absent = [
+            f"the plugin of {system!r} offers no demo operations ({hook})"
+            for system, hook, ops in (
+                (pair.crm.system, "demo_crm", crm_ops),
+                (pair.platform.system, "demo_platform", platform_ops),
+            )
+            if ops is None
+        ]
+        if crm_ops is None or platform_ops is None:
+            raise ConfigurationError(absent, heading="demo operations")
+        server = Server(engine, port=port).start()
+        stack.callback(server.stop)
+        engine.start()
+        with contextlib.suppress(_Failed):
+            _procedure(crm_ops, platform_ops, flows, steps, report, timeout)
+    return steps
+
+
+def _procedure(
+    crm: CrmDemo,
+    platform: PlatformDemo,
+    flows: FlowsConfig,
+    steps: list[Step],
+    report: Callable[[Step], None],
+    timeout: float,
+) -> None:
+    """The guide's steps in order; raises _Failed at the first step that did not happen."""
+    links, attendance = flows.magic_links, flows.attendance
+    assert links is not None and attendance is not None  # checked by _demo_flows
+    link_field, status_field = links.link_field, str(links.status_field)
 
     def step(title: str, action: Callable[[], str]) -> None:
         started = time.monotonic()
@@ -82,166 +183,69 @@ def run_demo(
             detail = action()
             result = Step(len(steps) + 1, title, True, time.monotonic() - started, detail)
         except Exception as exc:  # the demo reports any failure as a failed step
-            result = Step(
-                len(steps) + 1,
-                title,
-                False,
-                time.monotonic() - started,
-                f"{type(exc).__name__}: {exc}",
-            )
+            detail = f"{type(exc).__name__}: {exc}"
+            result = Step(len(steps) + 1, title, False, time.monotonic() - started, detail)
         steps.append(result)
         report(result)
         if not result.ok:
             raise _Failed(result.detail)
 
-    crm = engine.connection("demo", "crm")
-    platform = engine.connection("demo", "platform")
-    state_of: dict[str, Any] = {}
+    def invitee_where(what: str, fields: Sequence[str], ok: Callable[[Any], bool]) -> str:
+        def probe() -> Mapping[str, Any] | None:
+            row = crm.invitee(fields)
+            return row if row is not None and ok(row) else None
 
-    def push_one(obj: str, fields: dict[str, Any]) -> str:
-        [result] = hooks.push(crm, PushRequest(obj, "insert", (PushItem(obj, fields),)))
-        if not result.ok:
-            raise _Failed(f"{obj} insert failed: {result.error}")
-        return str(result.id)
+        row = _wait_for(what, probe, timeout)
+        return ", ".join(f"{field} = {row.get(field)}" for field in fields)
 
-    def crm_member() -> Any:
-        rows = list(
-            hooks.pull(
-                crm,
-                PullRequest(
-                    "CampaignMember",
-                    ids=(state_of["member"],),
-                    fields=("Id", "Status", LINK_FIELD, STATUS_FIELD),
-                ),
-            )
-        )
-        return rows[0] if rows else None
+    code: list[str] = []
 
     def ticket_code() -> str:
-        tickets = [
-            t for t in hooks.pull(platform, PullRequest("ticket")) if t.get("integrationCode")
-        ]
-        if not tickets:
-            raise _Failed("the Hopin event has no ticket with an integration code")
-        state_of["code"] = tickets[0].get("integrationCode")
-        state_of["ticket"] = tickets[0].id
-        return f"ticket {tickets[0].id} has integration code {state_of['code']!r}"
+        value, detail = platform.ticket_code()
+        code.append(value)
+        return detail
 
-    def campaign() -> str:
-        state_of["campaign"] = push_one(
-            "Campaign",
-            {"Name": "Hopin demo event", TICKET_CODE_FIELD: state_of["code"], "IsActive": True},
-        )
-        push_one(
-            "CampaignMemberStatus",
-            {"CampaignId": state_of["campaign"], "Label": "Attended", "HasResponded": True},
-        )
-        return f"Campaign {state_of['campaign']} with {TICKET_CODE_FIELD} = {state_of['code']!r}"
-
-    def member() -> str:
-        lead = push_one(
-            "Lead",
-            {
-                "FirstName": "Ada",
-                "LastName": "Lovelace",
-                "Company": "Analytical Engines",
-                "Email": "ada@example.com",
-            },
-        )
-        state_of["member"] = push_one(
-            "CampaignMember", {"CampaignId": state_of["campaign"], "LeadId": lead}
-        )
-        return f"CampaignMember {state_of['member']} for Lead {lead}"
-
-    def invitation() -> str:
-        def probe() -> Any:
-            links = list(
-                hooks.pull(
-                    platform,
-                    PullRequest("magicLink", filters=(Filter("email", "=", "ada@example.com"),)),
-                )
-            )
-            return links[0] if links else None
-
-        link = wait_until("the magic link in Hopin", probe, timeout)
-        state_of["link"] = link.id
-        return f"magic link {link.id}: {link.get('magicLink')}"
-
-    def written_back() -> str:
-        def linked() -> Any:
-            member = crm_member()
-            return member if member is not None and member.get(LINK_FIELD) else None
-
-        row = wait_until("the magic link on the CampaignMember", linked, timeout)
-        return f"{LINK_FIELD} = {row.get(LINK_FIELD)}, {STATUS_FIELD} = {row.get(STATUS_FIELD)}"
+    step(_title(platform.titles, "ticket_code"), ticket_code)
+    for action in crm.invite(code[0], INVITEE):
+        step(action.title, action.run)
+    step(
+        _title(platform.titles, "invitation"),
+        lambda: _wait_for(
+            "the invitation on the event platform",
+            lambda: platform.invitation(INVITEE.email),
+            timeout,
+        ),
+    )
+    step(
+        _title(crm.titles, "link_written"),
+        lambda: invitee_where(
+            f"{link_field} on the invitee",
+            (link_field, status_field),
+            lambda row: bool(row.get(link_field)),
+        ),
+    )
 
     def exported() -> str:
-        http.post(
-            f"{admin}/events/{hopin_info['event_id']}/registrations",
-            json={
-                "ticketId": state_of["ticket"],
-                "email": "grace@example.com",
-                "firstName": "Grace",
-                "lastName": "Hopper",
-                "headline": "Rear Admiral, US Navy",
-                "website": "https://example.com/grace",
-            },
-            timeout=10,
-        ).raise_for_status()
+        registered = platform.register(REGISTRANT)
+        found = _wait_for(
+            "the exported person in the CRM", lambda: crm.find_person(REGISTRANT.email), timeout
+        )
+        return f"{registered}; {found}"
 
-        def probe() -> Any:
-            leads = list(
-                hooks.pull(
-                    crm,
-                    PullRequest(
-                        "Lead",
-                        fields=("Id", "Email", "Company"),
-                        filters=(Filter("Email", "=", "grace@example.com"),),
-                    ),
-                )
-            )
-            return leads[0] if leads else None
-
-        lead = wait_until("the exported Lead", probe, timeout)
-        return f"Lead {lead.id} (Company = {lead.get('Company')!r})"
+    step(f"{_title(platform.titles, 'register')}: {_title(crm.titles, 'exported')}", exported)
 
     def accepted() -> str:
-        http.post(f"{admin}/magicLinks/{state_of['link']}/accept", timeout=10).raise_for_status()
-        row = wait_until(
-            "status Registered",
-            lambda: (m := crm_member()) and m.get(STATUS_FIELD) == "Registered" and m,
-            timeout,
+        platform.accept(INVITEE.email)
+        value = links.registered_value
+        return invitee_where(
+            f"{status_field} {value}", (status_field,), lambda row: row.get(status_field) == value
         )
-        return f"{STATUS_FIELD} = {row.get(STATUS_FIELD)}"
+
+    step(f"{_title(platform.titles, 'accept')}: {_title(crm.titles, 'registered')}", accepted)
 
     def attended() -> str:
-        http.post(
-            f"{admin}/attendance",
-            json={"email": "ada@example.com", "durationSeconds": 2700},
-            timeout=10,
-        ).raise_for_status()
-        row = wait_until(
-            "Status Attended",
-            lambda: (m := crm_member()) and m.get("Status") == "Attended" and m,
-            timeout,
-        )
-        return f"Status = {row.get('Status')}"
+        platform.attend(INVITEE.email)
+        field, value = attendance.status_field, attendance.attended_value
+        return invitee_where(f"{field} {value}", (field,), lambda row: row.get(field) == value)
 
-    try:
-        step("Hopin ticket carries an integration code", ticket_code)
-        step("Salesforce Campaign created carrying that code", campaign)
-        step("CampaignMember created in Salesforce", member)
-        step("invitation appears among Hopin's magic links", invitation)
-        step("magic link written back to the CampaignMember", written_back)
-        step("Hopin registration exported to a Salesforce Lead", exported)
-        step("invitee accepts: status Registered in Salesforce", accepted)
-        step("invitee attends: CampaignMember Status Attended", attended)
-    except _Failed:
-        pass
-    finally:
-        server.stop()
-        engine.close()
-        pair.stop()
-        if tmp is not None:
-            tmp.cleanup()
-    return steps
+    step(f"{_title(platform.titles, 'attend')}: {_title(crm.titles, 'attended')}", attended)

@@ -3,7 +3,7 @@
 Per-system hooks are ``firstresult``: the plugin that owns the system answers and every other
 plugin returns None; the engine's typed facade (``eventsync.plugins.Hooks``) raises
 ``NoPluginForSystem`` when nobody answers. Collecting hooks (``preflight``, ``admit_record``,
-``required_fields``, ``register_transforms``) call every enabled plugin.
+``required_fields``, ``register_transforms``, ``sandbox_systems``) call every enabled plugin.
 
 Every hook is documented in ``docs/hooks.md`` with its exact signature; a test keeps the two
 in step. Implementations may accept any subset of the arguments, as with any pluggy hook.
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         SystemSettings,
         Verdict,
     )
+    from .sandbox_env import DemoAction, DemoPerson, SandboxFlows, SandboxSystem
 
 PROJECT = "eventsync"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -67,6 +68,55 @@ class SandboxHandle(Protocol):
 
     def stop(self) -> None:
         """Stop serving and release the port."""
+
+
+class CrmDemo(Protocol):
+    """The demo's operations on a CRM sandbox (what ``demo_crm`` returns).
+
+    ``titles`` words the steps the CRM's side shows, by key: ``link_written`` (the magic link
+    is on the invitee record), ``exported`` (a registration became a person record),
+    ``registered`` and ``attended`` (the invitee's status); a missing key gets a neutral title.
+    """
+
+    @property
+    def titles(self) -> Mapping[str, str]:
+        """Readable step titles by key."""
+
+    def invite(self, code: str, person: DemoPerson) -> Sequence[DemoAction]:
+        """The steps that create an invitee record for ``person`` carrying the ticket ``code``."""
+
+    def invitee(self, fields: Sequence[str]) -> Mapping[str, Any] | None:
+        """The invitee record's ``fields`` (None while it does not exist)."""
+
+    def find_person(self, email: str) -> str | None:
+        """A description of the person record exported for ``email``; None while there is none."""
+
+
+class PlatformDemo(Protocol):
+    """The demo's operations on an event-platform sandbox (what ``demo_platform`` returns).
+
+    ``titles`` words the steps the platform's side shows, by key: ``ticket_code``,
+    ``invitation``, ``register``, ``accept`` and ``attend``; a missing key gets a neutral title.
+    """
+
+    @property
+    def titles(self) -> Mapping[str, str]:
+        """Readable step titles by key."""
+
+    def ticket_code(self) -> tuple[str, str]:
+        """The integration code of the ticket invitations go to, and a description."""
+
+    def invitation(self, email: str) -> str | None:
+        """A description of ``email``'s invitation (magic link); None while there is none."""
+
+    def register(self, person: DemoPerson) -> str:
+        """Register ``person`` on the event directly; returns a description."""
+
+    def accept(self, email: str) -> str:
+        """``email`` accepts their invitation; returns a description."""
+
+    def attend(self, email: str) -> str:
+        """Record that ``email`` attended the event; returns a description."""
 
 
 # --- declaring --------------------------------------------------------------------------
@@ -333,6 +383,105 @@ def start_sandbox(system: str, options: Mapping[str, Any]) -> SandboxHandle | No
     :param system: the system name.
     :param options: emulator options (``port``, ``state_file``, seed data ...).
     :returns: a running SandboxHandle, or None when this plugin does not own ``system``.
+
+    firstresult: stops at the first non-None result.
+    """
+
+
+@hookspec
+def sandbox_systems() -> Sequence[SandboxSystem]:
+    """Declare the systems this plugin wires sandboxes of (for ``eventsync sandbox`` and ``demo``).
+
+    A system listed here answers the other sandbox hooks below; ``eventsync sandbox --crm NAME
+    --platform NAME`` chooses among them, defaulting to the only one of each role. When the
+    system's ``system_profiles`` entry exists, its role and label win.
+
+    :returns: one SandboxSystem per system (empty when the plugin wires no sandbox).
+
+    Collecting hook: every plugin is called; a system declared twice is an error.
+    """
+
+
+@hookspec(firstresult=True)
+def sandbox_options(
+    system: str, notify_url: str | None, registrations: int
+) -> Mapping[str, Any] | None:
+    """The ``start_sandbox`` options that make a sandbox of ``system`` ready for the flows.
+
+    A CRM: the custom fields the flows read and write, and triggers (outbound messages,
+    webhooks) that post changes of invitee records to ``notify_url``. An event platform: its
+    seed (an organisation, an event, a ticket with an integration code, ``registrations``
+    registrations).
+
+    :param system: the system name.
+    :param notify_url: where the engine receives this system's notifications for the sandbox
+        organisation (``<endpoint>/hooks/<org>/<system>``); None when the sandboxes run
+        without triggers.
+    :param registrations: how many registrations an event platform seeds (a CRM ignores it).
+    :returns: the options (callers may merge more into them), or None when this plugin does
+        not own ``system``.
+
+    firstresult: stops at the first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def sandbox_wiring(
+    system: str, handle: SandboxHandle, notify_url: str | None
+) -> Mapping[str, Any] | None:
+    """Connection settings that point a running sandbox of ``system`` at the engine's endpoint.
+
+    They are added to ``handle.settings(org).options`` in ``[orgs.X.systems.NAME]``: e.g. the
+    webhook URL an event platform subscribes deliveries to.
+
+    :param system: the system name.
+    :param handle: the running sandbox.
+    :param notify_url: where the engine receives this system's notifications (None: no
+        triggers).
+    :returns: the extra settings (empty when none are needed), or None when this plugin does
+        not own ``system``; no answer counts as none.
+
+    firstresult: stops at the first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def sandbox_flows(system: str) -> SandboxFlows | None:
+    """``system``'s part of the flow configuration of a sandbox organisation.
+
+    Core merges the CRM's and the event platform's parts: their flow settings, and their halves
+    of each field mapping paired by neutral role (``first_name``, ``email``, ``company`` ...).
+
+    :param system: the system name.
+    :returns: a SandboxFlows, or None when this plugin does not own ``system``.
+
+    firstresult: stops at the first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def demo_crm(system: str, handle: SandboxHandle, connection: Connection) -> CrmDemo | None:
+    """The demo's operations on the CRM sandbox of ``system`` (``eventsync demo``).
+
+    :param system: the system name.
+    :param handle: the running sandbox.
+    :param connection: the demo organisation's engine connection to it.
+    :returns: a CrmDemo, or None when this plugin does not own ``system``.
+
+    firstresult: stops at the first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def demo_platform(
+    system: str, handle: SandboxHandle, connection: Connection
+) -> PlatformDemo | None:
+    """The demo's operations on the event-platform sandbox of ``system`` (``eventsync demo``).
+
+    :param system: the system name.
+    :param handle: the running sandbox.
+    :param connection: the demo organisation's engine connection to it.
+    :returns: a PlatformDemo, or None when this plugin does not own ``system``.
 
     firstresult: stops at the first non-None result.
     """

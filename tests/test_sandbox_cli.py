@@ -1,0 +1,140 @@
+"""`eventsync sandbox`, `init --sandbox` and `demo` choose their systems among the installed
+plugins (real processes, as a user runs them)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from eventsync.sandbox_env import free_port
+
+EVENTSYNC = str(Path(sys.executable).with_name("eventsync"))
+ACME_PLUGIN = """
+from eventsync import hookimpl
+from eventsync.sandbox_env import SandboxSystem
+
+
+@hookimpl
+def sandbox_systems():
+    return [SandboxSystem("acmecrm", "crm", "Acme CRM")]
+"""
+
+
+def run(cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120):
+    return subprocess.run(
+        [EVENTSYNC, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+    )
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@pytest.fixture
+def second_crm(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """An environment where a second CRM plugin (from its own distribution) wires a sandbox."""
+    site = tmp_path_factory.mktemp("site")
+    dist = site / "acme_crm-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-crm\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[eventsync]\nacmecrm_sandbox = acme_crm_sandbox\n")
+    (site / "acme_crm_sandbox.py").write_text(ACME_PLUGIN)
+    return {"PYTHONPATH": str(site)}
+
+
+def test_sandbox_with_named_systems_writes_its_files_for_the_owner_only(tmp_path):
+    proc = subprocess.Popen(
+        [
+            EVENTSYNC,
+            "sandbox",
+            "--crm",
+            "salesforce",
+            "--platform",
+            "hopin",
+            "--endpoint",
+            f"http://127.0.0.1:{free_port()}",
+            "--info-file",
+            "sandboxes.json",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        assert line, proc.stderr.read() if proc.stderr else ""
+        info = json.loads(line)
+        assert (info["crm"], info["event_platform"]) == ("salesforce", "hopin")
+        written = tmp_path / "sandboxes.json"
+        assert json.loads(written.read_text()) == info
+        assert mode(written) == 0o600  # it holds every sandbox credential
+
+        result = run(tmp_path, "init", "--sandbox", "--sandbox-info", "sandboxes.json")
+        assert result.returncode == 0, result.stderr
+        org = tomllib.loads((tmp_path / "eventsync.toml").read_text())["orgs"]["sandbox"]
+        assert (org["crm"], org["event_platform"]) == ("salesforce", "hopin")
+        assert set(org["flows"]) == {
+            "export_registrations",
+            "import_registrations",
+            "magic_links",
+            "attendance",
+        }
+        assert org["systems"]["hopin"]["webhook_url"].endswith("/hooks/sandbox/hopin")
+        assert mode(tmp_path / "eventsync-sandbox.env") == 0o600
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["sandbox", "--crm", "nope"],
+            "error: no CRM named 'nope' is installed; installed CRMs: salesforce",
+        ),
+        (
+            ["demo", "--crm", "nope"],
+            "error: no CRM named 'nope' is installed; installed CRMs: salesforce",
+        ),
+        (
+            ["demo", "--platform", "salesforce"],
+            "error: 'salesforce' is not an event platform but a CRM; installed event "
+            "platforms: hopin",
+        ),
+    ],
+)
+def test_an_unknown_system_exits_2_listing_the_installed_ones(tmp_path, args, message):
+    result = run(tmp_path, *args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / ".eventsync-sandbox.json").exists()
+
+
+def test_with_two_crms_installed_one_must_be_named(tmp_path, second_crm):
+    for command in ("sandbox", "demo"):
+        result = run(tmp_path, command, env=second_crm)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert (
+            "error: several CRMs offer a sandbox (acmecrm, salesforce); choose one with --crm NAME"
+        ) in result.stderr
+        assert "Traceback" not in result.stderr
+
+    result = run(tmp_path, "demo", "--crm", "salesforce", env=second_crm, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "against Salesforce and Hopin sandboxes" in result.stdout
+    assert "all 8 steps happened" in result.stdout
