@@ -136,5 +136,5 @@ def test_with_two_crms_installed_one_must_be_named(tmp_path, second_crm):
 
     result = run(tmp_path, "demo", "--crm", "salesforce", env=second_crm, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "against Salesforce and Hopin sandboxes" in result.stdout
+    assert "against Salesforce and Hopin (RingCentral Events) sandboxes" in result.stdout
     assert "all 8 steps happened" in result.stdout

@@ -60,6 +60,10 @@ class AcmeCrm:
         return [SandboxSystem("acmecrm", "crm", "Acme CRM")]
 
     @hookimpl
+    def system_profiles(self) -> list[SystemProfile]:
+        return [SystemProfile("acmecrm", "crm", "Acme CRM")]
+
+    @hookimpl
     def sandbox_options(self, system: str, notify_url: str | None) -> dict[str, Any] | None:
         if system != "acmecrm":
             return None
@@ -104,6 +108,10 @@ class ExpoPlatform:
     @hookimpl
     def sandbox_systems(self) -> list[SandboxSystem]:
         return [SandboxSystem("expo", "event_platform", "Expo")]
+
+    @hookimpl
+    def system_profiles(self) -> list[SystemProfile]:
+        return [SystemProfile("expo", "event_platform", "Expo")]
 
     @hookimpl
     def sandbox_options(self, system: str, registrations: int) -> dict[str, Any] | None:

@@ -121,14 +121,19 @@ def plugins_command(config_path: str | None, as_json: bool) -> None:
         _emit_json(rows)
         return
     table = Table(title="eventsync plugins")
-    for col in ("plugin", "distribution", "version", "hooks", "enabled for orgs"):
+    for col in ("plugin", "distribution", "version", "systems", "hooks", "enabled for orgs"):
         table.add_column(col, overflow="fold")
     for row in rows:
         orgs = (
             ", ".join(row["orgs"]) if row["orgs"] else ("all (built-in)" if row["builtin"] else "-")
         )
         table.add_row(
-            row["name"], row["distribution"], row["version"], ", ".join(row["hooks"]), orgs
+            row["name"],
+            row["distribution"],
+            row["version"],
+            ", ".join(row["systems"]) or "-",
+            ", ".join(row["hooks"]),
+            orgs,
         )
     _console().print(table)
 

@@ -81,6 +81,8 @@ class PluginInfo:
     version: str
     hooks: tuple[str, ...]
     builtin: bool
+    #: The systems it declares, e.g. ``("salesforce (crm)",)``.
+    systems: tuple[str, ...] = ()
 
 
 class PluginManager(pluggy.PluginManager):
@@ -163,6 +165,8 @@ def describe_plugins(pm: PluginManager) -> list[PluginInfo]:
         dist = pm.distributions.get(name)
         hooks = tuple(sorted(h.name for h in pm.get_hookcallers(plugin) or ()))
         builtin = dist is None
+        declare = getattr(plugin, "system_profiles", None)
+        profiles = declare() if "system_profiles" in hooks and callable(declare) else ()
         infos.append(
             PluginInfo(
                 name=name,
@@ -170,6 +174,7 @@ def describe_plugins(pm: PluginManager) -> list[PluginInfo]:
                 version=dist.version if dist is not None else _core_version(),
                 hooks=hooks,
                 builtin=builtin,
+                systems=tuple(f"{p.system} ({p.role})" for p in profiles or ()),
             )
         )
     return sorted(infos, key=lambda i: (i.builtin, i.name))

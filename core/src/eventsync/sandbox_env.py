@@ -303,6 +303,7 @@ class SandboxPair:
     :ivar endpoint: the base URL of the engine they notify (None: no triggers).
     :ivar wiring: per system, the connection settings pointing it at the endpoint.
     :ivar parts: per system, its part of the flow configuration.
+    :ivar hooks: the plugins that started them (their declarations validate the config).
     """
 
     crm: SandboxHandle
@@ -311,6 +312,7 @@ class SandboxPair:
     endpoint: str | None
     wiring: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
     parts: Mapping[str, SandboxFlows] = attrs.field(factory=dict)
+    hooks: Hooks | None = attrs.field(default=None, repr=False, eq=False)
 
     def handles(self) -> dict[str, SandboxHandle]:
         """The handles by system name."""
@@ -419,7 +421,7 @@ def start_sandboxes(
         for handle in started:
             handle.stop()
         raise
-    return SandboxPair(started[0], started[1], org, endpoint, wiring, parts)
+    return SandboxPair(started[0], started[1], org, endpoint, wiring, parts, hooks)
 
 
 def config_for(
@@ -439,7 +441,7 @@ def config_for(
             pair.org: pair.org_data(flows=flows, plugins=plugins, poll_interval=poll_interval)
         },
     }
-    return parse_config(data, source="<sandbox>")
+    return parse_config(data, source="<sandbox>", hooks=pair.hooks)
 
 
 def sandbox_config_files(
