@@ -432,13 +432,15 @@ def run_command(config_path: str, listen: str | None, no_pollers: bool) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def status_command(config_path: str, show_dead: bool, as_json: bool) -> None:
-    """Per flow: lag, pending, last success, dead letters and denials.
+    """Per flow: lag, pending, last success, dead letters and denials; paused organisations
+    and stopped flows (docs/errors.md).
 
-    Exit code 0 when there are no dead letters, 1 otherwise.
+    Exit code 0 when there are no dead letters and nothing is paused or stopped, 1 otherwise.
     """
     engine = _engine(config_path, as_json, pollers=False)
     try:
         statuses = engine.status()
+        held = engine.holds()
         denials = {
             (e.org, e.flow, e.entity): e
             for e in reversed(engine.store.sync_log(outcome="denied", limit=1000))
@@ -457,6 +459,7 @@ def status_command(config_path: str, show_dead: bool, as_json: bool) -> None:
             {
                 "flows": rows,
                 "dead_letters": [attrs.asdict(d) for d in dead],
+                "holds": [attrs.asdict(h) for h in held],
                 "denials": [
                     {
                         "org": e.org,
@@ -512,6 +515,16 @@ def status_command(config_path: str, show_dead: bool, as_json: bool) -> None:
                 str(r["denied"]),
             )
         console.print(table)
+        if held:
+            ht = Table(title="held work (see docs/errors.md)")
+            for col in ("state", "org", "flow", "last seen (UTC)", "reason", "what to do"):
+                ht.add_column(col, overflow="fold")
+            for h in held:
+                todo = _HOLD_TODO[h.kind]
+                seen = h.at.strftime("%Y-%m-%d %H:%M:%S")
+                flow = h.flow if h.kind == "stopped" else "(all)"
+                ht.add_row(h.kind.upper(), h.org, flow, seen, h.reason, todo)
+            console.print(ht)
         if denials:
             den = Table(title="denied records (admitted again once the source changes)")
             for col in ("org", "flow", "entity", "reason"):
@@ -533,7 +546,13 @@ def status_command(config_path: str, show_dead: bool, as_json: bool) -> None:
             for d in dead:
                 dl.add_row(str(d.id), d.org, d.flow, d.entity, str(d.attempts), d.code, d.message)
             console.print(dl)
-    raise SystemExit(EXIT_OK if total_dead == 0 else EXIT_PROBLEMS)
+    raise SystemExit(EXIT_OK if total_dead == 0 and not held else EXIT_PROBLEMS)
+
+
+_HOLD_TODO = {
+    "paused": "fix the credentials; work resumes by itself",
+    "stopped": "fix the configuration, then restart",
+}
 
 
 @cli.command("retry")

@@ -210,6 +210,9 @@ class EngineConfig:
     backoff_base: float = 2.0
     backoff_cap: float = 600.0
     lease_seconds: float = 120.0
+    #: Seconds an organisation's work waits after its credentials were refused before it is
+    #: tried again (no attempt is counted, so a long outage dead-letters nothing).
+    auth_pause: float = 60.0
     #: Seconds between ``maintain`` calls on live connections (subscription renewal ...).
     maintenance_interval: float = 300.0
     backfill_budget_share: float = 0.5

@@ -24,15 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config, load_config, secrets_env, validate_config
+from .decisions import Hold, holds
 from .errors import (
     AuthenticationError,
     BadNotification,
     ConfigurationError,
     EventsyncError,
-    RetryableError,
 )
 from .executor import Executor, Outcome
-from .flows.base import Flow, FlowContext, Role, retry_all
+from .flows.base import Flow, FlowContext, Role
 from .hookspecs import Connection
 from .models import HttpRequest, HttpResponse, ObjectSchema, RemoteFailure
 from .plugins import Hooks, make_plugin_manager
@@ -110,6 +110,7 @@ class Engine:
             batch_size=config.engine.batch_size,
             lease_seconds=config.engine.lease_seconds,
             linger=config.engine.batch_linger,
+            auth_pause=config.engine.auth_pause,
         )
 
     @classmethod
@@ -311,10 +312,11 @@ class Engine:
             return [Outcome.dead(failure) for _ in items]
         try:
             return flow.run_batch(self.context(org_name), items)
-        except AuthenticationError as exc:
+        except AuthenticationError:
+            # The next attempt re-authenticates; the executor pauses the org (docs/errors.md).
             self.drop_connection(org_name, "crm")
             self.drop_connection(org_name, "platform")
-            return retry_all(items, RetryableError("AUTHENTICATION", str(exc)))
+            raise
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -400,6 +402,13 @@ class Engine:
             for flow in org.flows.enabled():
                 found.setdefault((org.name, flow), FlowStatus(org=org.name, flow=flow))
         return [found[k] for k in sorted(found)]
+
+    def holds(self) -> list[Hold]:
+        """Paused organisations and stopped flows, as every process sharing the store sees them."""
+        return holds(
+            self.store,
+            [(org.name, flow) for org in self.config.orgs.values() for flow in org.flows.enabled()],
+        )
 
     def wait_idle(self, timeout: float = 30.0, org: str | None = None) -> bool:
         """Block until no outbox row is pending or leased (tests, demo); False on timeout."""

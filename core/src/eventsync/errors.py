@@ -1,10 +1,14 @@
-"""The error taxonomy (DESIGN.md section 6).
+"""The error taxonomy: the class of an exception tells the engine what to do with the failure.
 
-The class of an exception tells the engine what to do with the failure:
+``eventsync.decisions.decide`` maps each class to what happens; docs/errors.md has the table
+(what the engine does, where the operator sees it, what to do):
 
-* ``ConfigurationError``: stop before any sync; the user fixes the config file.
-* ``AuthenticationError``: stop that organisation; the user fixes credentials.
-* ``DiscoveryError`` / ``MappingError``: stop the flow; the schema or mapping is wrong.
+* ``ConfigurationError``: stop before any sync; raised while running, stop that flow until a
+  restart. The user fixes the config file.
+* ``AuthenticationError``: pause that organisation, nothing dead-lettered; the user fixes the
+  credentials.
+* ``DiscoveryError``: stop the flow until a restart; the schema or access is wrong.
+* ``MappingError``: dead-letter the records; the mapping is wrong.
 * ``RetryableError``: back off and try again (429, 5xx, UNABLE_TO_LOCK_ROW, timeouts).
 * ``RecordError``: dead-letter that one record, keeping the remote error text.
 * ``FatalError``: a remote failure that retrying cannot fix and that is not about one record.

@@ -1,4 +1,4 @@
-"""The embedded executor: worker threads that drain the outbox (DESIGN.md sections 4 and 5).
+"""The embedded executor: worker threads that drain the outbox (docs/state-store.md).
 
 Each worker leases a batch of up to 200 due rows of one (org, flow), calls the job function with
 it and records one ``Outcome`` per item: ``done`` completes the row (unless it was re-marked
@@ -6,9 +6,13 @@ meanwhile), ``retry`` backs off, ``dead`` makes a dead letter. Every outcome is 
 sync log. Idle workers poll every ``poll_interval`` seconds and wake at once on ``wake()``, which
 the store triggers after every mark when ``wake_on_mark`` is on.
 
-A job that raises never loses rows: ``RetryableError`` retries the whole batch with backoff (at
-least its ``retry_after``); any other exception is recorded as a retryable failure carrying the
-exception text, so a persistent bug ends in dead letters an operator can read and retry.
+A job that raises never loses rows: the class of the exception decides what becomes of the
+batch (``decisions.decide``, table in docs/errors.md). Record and fatal errors are dead-lettered
+at once with the remote code; retryable errors and bugs back off and end in dead letters after
+``max_attempts``; an authentication failure pauses the organisation (rows back to pending, no
+attempt counted, leased again after ``auth_pause`` seconds, until a batch of it succeeds); a
+configuration or discovery error stops the (org, flow) until the executor restarts, its rows
+pending.
 
 Shutdown (``stop()``, or SIGINT/SIGTERM once ``install_signal_handlers()`` ran): workers stop
 leasing, an in-flight batch finishes and is recorded; a batch still running when the stop timeout
@@ -29,7 +33,7 @@ from typing import Any, Literal
 
 import attrs
 
-from .errors import RetryableError
+from .decisions import Decision, decide
 from .models import RemoteFailure
 from .store import MAX_BATCH, Failed, OutboxItem, StateStore
 
@@ -84,6 +88,8 @@ class ExecutorStats:
     lost: int = 0
     released: int = 0
     job_errors: int = 0
+    paused: int = 0
+    stopped: int = 0
 
 
 class Executor:
@@ -97,6 +103,7 @@ class Executor:
     :param wake_on_mark: wake idle workers whenever this store instance commits a mark.
     :param linger: wait up to this many seconds after a row was marked for more rows to join
         its batch (fewer, fuller remote calls at a small latency cost); 0 leases at once.
+    :param auth_pause: seconds an organisation's work waits after its credentials were refused.
     """
 
     def __init__(
@@ -113,6 +120,7 @@ class Executor:
         name: str = "eventsync-worker",
         wake_on_mark: bool = True,
         linger: float = 0.0,
+        auth_pause: float = 60.0,
     ) -> None:
         if workers < 1:
             raise ValueError("an executor needs at least one worker")
@@ -129,6 +137,7 @@ class Executor:
         self.name = name
         self.wake_on_mark = wake_on_mark
         self.linger = linger
+        self.auth_pause = auth_pause
         self.stats = ExecutorStats()
         self._stopping = threading.Event()
         self._beat_stop = threading.Event()
@@ -138,6 +147,10 @@ class Executor:
         self._inflight: dict[str, list[OutboxItem]] = {}
         self._previous_handlers: dict[int, Any] = {}
         self._started = False
+        # org -> monotonic time its pause ends; kept after that until a batch of it succeeds.
+        self._paused: dict[str, float] = {}
+        # (org, flow) -> why it stopped; cleared only by a restart.
+        self._stopped: dict[tuple[str, str], str] = {}
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> Executor:
@@ -145,6 +158,7 @@ class Executor:
         if self._started:
             raise RuntimeError("executor already started")
         self._started = True
+        self._stopped.clear()  # a restart tries stopped flows again
         self._stopping.clear()
         self._beat_stop.clear()
         if self.wake_on_mark:
@@ -175,6 +189,18 @@ class Executor:
     def stopping(self) -> bool:
         """True once a stop was requested."""
         return self._stopping.is_set()
+
+    @property
+    def paused_orgs(self) -> frozenset[str]:
+        """Organisations whose credentials were refused and that have not succeeded since."""
+        with self._lock:
+            return frozenset(self._paused)
+
+    @property
+    def stopped_flows(self) -> dict[tuple[str, str], str]:
+        """The (org, flow) pairs stopped by a configuration or discovery error, with why."""
+        with self._lock:
+            return dict(self._stopped)
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop and wait up to ``timeout`` seconds for in-flight batches to be recorded.
@@ -241,9 +267,19 @@ class Executor:
         self.stop()
 
     # ------------------------------------------------------------------ workers
+    def _skips(self) -> tuple[frozenset[str], tuple[tuple[str, str], ...]]:
+        """The organisations still in their pause and the stopped flows: not to be leased."""
+        now = time.monotonic()
+        with self._lock:
+            orgs = frozenset(org for org, until in self._paused.items() if until > now)
+            return orgs, tuple(self._stopped)
+
     def _linger(self) -> bool:
         """True when the due batch is partial and young: wait a little for it to fill."""
-        count, oldest = self.store.peek_due(org=self.org, flow=self.flow, limit=self.batch_size)
+        orgs, flows = self._skips()
+        count, oldest = self.store.peek_due(
+            org=self.org, flow=self.flow, limit=self.batch_size, skip_orgs=orgs, skip_flows=flows
+        )
         if not count or count >= self.batch_size or oldest is None:
             return False
         left = self.linger - (time.time() - oldest.timestamp())
@@ -257,8 +293,15 @@ class Executor:
             try:
                 if self.linger > 0 and self._linger():
                     continue
+                orgs, flows = self._skips()
                 items = self.store.lease(
-                    worker_id, self.batch_size, self.lease_seconds, org=self.org, flow=self.flow
+                    worker_id,
+                    self.batch_size,
+                    self.lease_seconds,
+                    org=self.org,
+                    flow=self.flow,
+                    skip_orgs=orgs,
+                    skip_flows=flows,
                 )
             except Exception:
                 log.exception(
@@ -279,11 +322,11 @@ class Executor:
         with self._lock:
             self._inflight[worker_id] = items
         try:
-            outcomes = self._call_job(items)
+            result = self._call_job(items)
             with self._lock:
                 still_ours = self._inflight.pop(worker_id, None) is not None
             if still_ours:
-                self._record_safely(items, outcomes)
+                self._apply(items, result)
         except BaseException:
             with self._lock:
                 leftover = self._inflight.pop(worker_id, None)
@@ -297,6 +340,19 @@ class Executor:
         with self._lock:
             for name, n in increments.items():
                 setattr(self.stats, name, getattr(self.stats, name) + n)
+
+    def _apply(self, items: list[OutboxItem], result: list[Outcome] | Decision) -> None:
+        """Record the job's outcomes, or carry out the decision for what it raised."""
+        if not isinstance(result, Decision):
+            self._resume(items)
+            self._record_safely(items, result)
+        elif result.action == "dead":
+            self._record_safely(items, [Outcome.dead(result.failure)] * len(items))
+        elif result.action == "retry":
+            outcome = Outcome.retry(result.failure, result.retry_after)
+            self._record_safely(items, [outcome] * len(items))
+        else:
+            self._hold_safely(items, result)
 
     def _record_safely(self, items: list[OutboxItem], outcomes: list[Outcome]) -> None:
         for attempt in range(1, 4):
@@ -312,7 +368,8 @@ class Executor:
             self.lease_seconds,
         )
 
-    def _call_job(self, items: list[OutboxItem]) -> list[Outcome]:
+    def _call_job(self, items: list[OutboxItem]) -> list[Outcome] | Decision:
+        """The job's outcomes, or the decision for the exception it raised."""
         try:
             outcomes = list(self.job(list(items)))
             if len(outcomes) != len(items):
@@ -320,18 +377,67 @@ class Executor:
                     f"job returned {len(outcomes)} outcomes for {len(items)} items (one per item, in order)"
                 )
             return outcomes
-        except RetryableError as exc:
-            self._count(job_errors=1)
-            failure = RemoteFailure(exc.code, exc.message, exc.fields, retryable=True)
-            return [Outcome.retry(failure, exc.retry_after)] * len(items)
         except Exception as exc:
             self._count(job_errors=1)
-            log.exception(
-                "job failed on %d items of %s/%s", len(items), items[0].org, items[0].flow
-            )
-            text = str(exc) or repr(exc)
-            failure = RemoteFailure(type(exc).__name__, text, retryable=True)
-            return [Outcome.retry(failure)] * len(items)
+            decision = decide(exc)
+            where = f"{len(items)} items of {items[0].org}/{items[0].flow}"
+            if decision.bug:
+                log.exception("job failed on %s (a bug; retried with backoff)", where)
+            else:
+                log.warning(
+                    "job failed on %s (%s): %s: %s",
+                    where,
+                    decision.action,
+                    decision.failure.code,
+                    decision.failure.message,
+                )
+            return decision
+
+    def _hold_safely(self, items: list[OutboxItem], decision: Decision) -> None:
+        """Hold the batch back without an attempt: a paused org or a stopped flow."""
+        org, flow = items[0].org, items[0].flow
+        failure = decision.failure
+        pause = decision.action == "pause_org"
+        with self._lock:
+            if pause:
+                # Other batches of the org are not leased meanwhile: one refused login per
+                # pause, not one per batch (repeated refusals can lock the remote user out).
+                self._paused[org] = time.monotonic() + self.auth_pause
+            else:
+                self._stopped[(org, flow)] = failure.message
+        if pause:
+            log.warning("%s: credentials refused; its work pauses %gs", org, self.auth_pause)
+        else:
+            log.error("%s/%s stopped until restart: %s", org, flow, failure.message)
+        # A stopped flow's rows are due at once, for whoever restarts: this executor skips them.
+        delay = self.auth_pause if pause else 0.0
+        outcome = "paused" if pause else "stopped"
+        for attempt in range(1, 4):
+            try:
+                self.store.defer(items, delay, failure)
+                break
+            except Exception:
+                log.exception("holding %d rows failed (attempt %d of 3)", len(items), attempt)
+                time.sleep(0.2 * attempt)
+        else:  # the leases expire and the rows are taken again; none is lost
+            return
+        self._count(**{outcome: len(items)})
+        self._log_safely([_line(item, outcome, failure.message) for item in items])
+
+    def _resume(self, items: list[OutboxItem]) -> None:
+        """A batch of the org succeeded: its pause (if any) is over."""
+        org = items[0].org
+        with self._lock:
+            was_paused = self._paused.pop(org, None) is not None
+        if was_paused:
+            log.info("%s: authenticated again; its work resumes", org)
+            self._log_safely([(org, items[0].flow, "", "resumed", "a batch succeeded again")])
+
+    def _log_safely(self, lines: list[tuple[str, str, str, str, str]]) -> None:
+        try:
+            self.store.log_many(lines)
+        except Exception:  # the outcome is recorded; a missing log line must not stop the worker
+            log.exception("could not write %d sync-log lines", len(lines))
 
     def _record(self, items: list[OutboxItem], outcomes: list[Outcome]) -> None:
         lines: list[tuple[str, str, str, str, str]] = []
@@ -365,10 +471,7 @@ class Executor:
                 text = f"{outcome.failure.code}: {outcome.failure.message}"
                 lines.append(_line(item, fate, text))
                 self._count(**{_STAT[fate]: 1})
-        try:
-            self.store.log_many(lines)
-        except Exception:  # the outcome is recorded; a missing log line must not stop the worker
-            log.exception("could not write %d sync-log lines", len(lines))
+        self._log_safely(lines)
 
     def _heartbeat(self) -> None:
         interval = max(0.05, self.lease_seconds / 3)

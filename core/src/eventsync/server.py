@@ -2,7 +2,8 @@
 
 Routes:
   ``POST /hooks/<org>/<system>``  a Hopin delivery or a Salesforce Outbound Message for one org
-  ``GET  /healthz``               200 when the engine runs and no poller is failing, else 503
+  ``GET  /healthz``               200 when the engine runs, no poller is failing, no org is
+                                  paused and no flow stopped (docs/errors.md), else 503
   ``GET  /metrics``               Prometheus text: queue depth, lag, dead letters, API usage,
                                   notifications accepted and rejected
 
@@ -104,11 +105,16 @@ def make_app(engine: Engine) -> Flask:
     @app.get("/healthz")
     def healthz() -> Response:
         failing = {f"{o}/{f}": e for (o, f), e in engine.poll_errors.items()}
-        ok = engine.executor_running and not failing
+        held = engine.holds()
+        paused = {h.org: h.reason for h in held if h.kind == "paused"}
+        stopped = {f"{h.org}/{h.flow}": h.reason for h in held if h.kind == "stopped"}
+        ok = engine.executor_running and not failing and not held
         body = jsonify(
             ok=ok,
             running=engine.executor_running,
             failing_pollers=failing,
+            paused_orgs=paused,
+            stopped_flows=stopped,
             orgs=sorted(engine.config.orgs),
         )
         body.status_code = 200 if ok else 503

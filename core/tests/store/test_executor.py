@@ -100,7 +100,7 @@ def test_unexpected_exception_never_loses_rows(target) -> None:
         _wait(lambda: ex.stats.dead == 2)
     assert store.pending() == []
     assert {(d.code, d.message, d.attempts) for d in store.dead_letters()} == {
-        ("KeyError", "\"no such mapping 'Email'\"", 2)
+        ("INTERNAL_ERROR", "KeyError: \"no such mapping 'Email'\"", 2)
     }
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import attrs
@@ -69,6 +69,13 @@ def _item(row: Any) -> OutboxItem:
         created_at=row.created_at,
         last_error=row.last_error,
     )
+
+
+def _skipping(o: sa.Table, orgs: Collection[str], flows: Collection[tuple[str, str]]) -> list[Any]:
+    """Conditions leaving out the rows of ``orgs`` and of the (org, flow) pairs ``flows``."""
+    clauses: list[Any] = [o.c.org.not_in(list(orgs))] if orgs else []
+    clauses += [sa.not_(sa.and_(o.c.org == org, o.c.flow == flow)) for org, flow in flows]
+    return clauses
 
 
 def _by_token(items: Iterable[OutboxItem]) -> dict[str, list[int]]:
@@ -160,15 +167,18 @@ class OutboxOps(StoreBase):
         *,
         org: str | None = None,
         flow: str | None = None,
+        skip_orgs: Collection[str] = (),
+        skip_flows: Collection[tuple[str, str]] = (),
     ) -> list[OutboxItem]:
         """Claim up to ``limit`` due rows of ONE (org, flow), oldest first, for ``lease_seconds``.
 
         The (org, flow) is the one of the oldest due row (optionally restricted by ``org`` /
-        ``flow``). Due means: its backoff has passed and it is not leased, or its lease expired
-        (a crashed or stuck worker's rows are taken over). Atomic with concurrent workers: on
-        PostgreSQL rows are locked with ``FOR UPDATE SKIP LOCKED``, on SQLite the transaction
-        holds the write lock from ``BEGIN IMMEDIATE``. All returned items share one lease token.
-        Returns an empty list when nothing is due.
+        ``flow``; never one of ``skip_orgs`` or ``skip_flows``, the paused organisations and
+        stopped flows, whose rows must not starve the others). Due means: its backoff has passed
+        and it is not leased, or its lease expired (a crashed or stuck worker's rows are taken
+        over). Atomic with concurrent workers: on PostgreSQL rows are locked with ``FOR UPDATE
+        SKIP LOCKED``, on SQLite the transaction holds the write lock from ``BEGIN IMMEDIATE``.
+        All returned items share one lease token. Returns an empty list when nothing is due.
         """
         if not 1 <= limit <= MAX_BATCH:
             raise ValueError(f"lease limit must be between 1 and {MAX_BATCH}, got {limit}")
@@ -182,6 +192,7 @@ class OutboxOps(StoreBase):
             due.append(o.c.org == org)
         if flow is not None:
             due.append(o.c.flow == flow)
+        due += _skipping(o, skip_orgs, skip_flows)
         order = (o.c.due_at, o.c.id)
         with self._tx() as conn:
             first = conn.execute(
@@ -217,7 +228,13 @@ class OutboxOps(StoreBase):
         return [_item(r) for r in sorted(rows, key=lambda r: (r.due_at, r.id))]
 
     def peek_due(
-        self, *, org: str | None = None, flow: str | None = None, limit: int = MAX_BATCH
+        self,
+        *,
+        org: str | None = None,
+        flow: str | None = None,
+        limit: int = MAX_BATCH,
+        skip_orgs: Collection[str] = (),
+        skip_flows: Collection[tuple[str, str]] = (),
     ) -> tuple[int, dt.datetime | None]:
         """How many rows ``lease`` would take now (up to ``limit``) and when the oldest of them
         was marked; ``(0, None)`` when nothing is due. Lets workers wait for fuller batches."""
@@ -228,6 +245,7 @@ class OutboxOps(StoreBase):
             due.append(o.c.org == org)
         if flow is not None:
             due.append(o.c.flow == flow)
+        due += _skipping(o, skip_orgs, skip_flows)
         with self.engine.connect() as conn:
             first = conn.execute(
                 sa.select(o.c.org, o.c.flow, o.c.marked_at)
@@ -277,6 +295,29 @@ class OutboxOps(StoreBase):
                     sa.update(o)
                     .where(o.c.id.in_(ids), o.c.lease_token == token)
                     .values(**_UNLEASED)
+                ).rowcount
+        return count
+
+    def defer(
+        self, items: Sequence[OutboxItem], seconds: float, failure: RemoteFailure | None = None
+    ) -> int:
+        """Give leased rows back, due in ``seconds``, attempts unchanged (held-back work).
+
+        Not an attempt: however often rows are deferred they are never dead-lettered (a paused
+        organisation, a stopped flow). ``failure`` becomes their last error. Rows whose lease is
+        no longer ours are left alone. Returns how many were deferred.
+        """
+        o = self.tables.outbox
+        values: dict[str, Any] = dict(
+            _UNLEASED, due_at=self._now() + dt.timedelta(seconds=max(0.0, seconds))
+        )
+        if failure is not None:
+            values.update(last_error_code=failure.code, last_error=failure.message)
+        count = 0
+        with self._tx() as conn:
+            for token, ids in _by_token(items).items():
+                count += conn.execute(
+                    sa.update(o).where(o.c.id.in_(ids), o.c.lease_token == token).values(**values)
                 ).rowcount
         return count
 

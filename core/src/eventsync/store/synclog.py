@@ -13,8 +13,9 @@ from .records import FlowStatus, LogEntry
 
 __all__ = ["SyncLogOps", "OUTCOMES"]
 
-#: Outcomes written by the executor; ``done`` feeds ``FlowStatus.last_success_at``.
-OUTCOMES = ("done", "requeued", "retry", "dead", "lost", "released")
+#: Outcomes written by the executor; ``done`` feeds ``FlowStatus.last_success_at``; ``paused``,
+#: ``resumed`` and ``stopped`` feed ``decisions.holds`` (docs/errors.md).
+OUTCOMES = ("done", "requeued", "retry", "dead", "lost", "released", "paused", "resumed", "stopped")
 
 
 class SyncLogOps(StoreBase):
