@@ -24,8 +24,8 @@ class Running:
 
     def __init__(self, pair: SandboxPair, engine: Engine, server: Server, env: dict[str, str]):
         self.pair, self.engine, self.server, self.env = pair, engine, server, env
-        self.hopin = pair.hopin.info()
-        self.sf = pair.salesforce.info()
+        self.hopin = pair.platform.info()
+        self.sf = pair.crm.info()
 
     def health(self) -> tuple[int, dict[str, Any]]:
         response = requests.get(f"{self.server.url}/healthz", timeout=5)
@@ -69,7 +69,9 @@ class Running:
 @pytest.fixture
 def running(store_url: dict[str, Any]) -> Iterator[Running]:
     hooks = Hooks(make_plugin_manager(environ={}))
-    pair = start_sandboxes(hooks, org=ORG, triggers=False, salesforce_options={"grant": "password"})
+    pair = start_sandboxes(
+        hooks, org=ORG, triggers=False, options={"salesforce": {"grant": "password"}}
+    )
     port = free_port()
     config = config_for(
         pair,
