@@ -138,10 +138,10 @@ def run_demo(
         flows = _demo_flows(config.org(ORG).flows)
         engine = Engine(config, hooks=hooks, env=pair.secrets())
         stack.callback(engine.close)
-        crm_ops: CrmDemo | None = hooks._caller("demo_crm")(
+        crm_ops: CrmDemo | None = hooks.caller("demo_crm")(
             system=pair.crm.system, handle=pair.crm, connection=engine.connection(ORG, "crm")
         )
-        platform_ops: PlatformDemo | None = hooks._caller("demo_platform")(
+        platform_ops: PlatformDemo | None = hooks.caller("demo_platform")(
             system=pair.platform.system,
             handle=pair.platform,
             connection=engine.connection(ORG, "platform"),

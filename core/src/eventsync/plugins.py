@@ -211,6 +211,11 @@ class Hooks:
         builtin = {n for n, _ in BUILTIN_PLUGINS}
         return [n for n in names if n in self.enabled or n in builtin]
 
+    def caller(self, name: str) -> Any:
+        """The hook caller of ``name`` narrowed to this facade's plugins, for the hooks that
+        have no typed method here (the sandbox and demo hooks, called by ``sandbox_env``)."""
+        return self._caller(name)
+
     def _caller(self, name: str) -> Any:
         if self.enabled is None:
             return getattr(self.pm.hook, name)

@@ -146,7 +146,7 @@ def sandbox_systems(hooks: Hooks) -> dict[str, SandboxSystem]:
     profiles = hooks.profiles()
     found: dict[str, SandboxSystem] = {}
     problems: list[str] = []
-    for batch in hooks._caller("sandbox_systems")():
+    for batch in hooks.caller("sandbox_systems")():
         for declared in batch or ():
             if declared.system in found:
                 problems.append(f"the sandbox of system {declared.system!r} is declared twice")
@@ -263,7 +263,7 @@ def merge_flows(
 
 
 def _flow_part(hooks: Hooks, system: str) -> SandboxFlows:
-    part = hooks._caller("sandbox_flows")(system=system)
+    part = hooks.caller("sandbox_flows")(system=system)
     return part if part is not None else SandboxFlows()
 
 
@@ -408,13 +408,13 @@ def start_sandboxes(
         for declared in chosen:
             system = declared.system
             url = notify_url(endpoint, org, system) if endpoint else None
-            base = hooks._caller("sandbox_options")(
+            base = hooks.caller("sandbox_options")(
                 system=system, notify_url=url, registrations=registrations
             )
             extra = (options or {}).get(system, {})
             handle = hooks.start_sandbox(system, merge_options(base or {}, extra))
             started.append(handle)
-            wired = hooks._caller("sandbox_wiring")(system=system, handle=handle, notify_url=url)
+            wired = hooks.caller("sandbox_wiring")(system=system, handle=handle, notify_url=url)
             wiring[system] = dict(wired or {})
         parts = {d.system: _flow_part(hooks, d.system) for d in chosen}
     except BaseException:
