@@ -1,4 +1,5 @@
-"""Every distribution of the workspace declares the same licence, in the same form.
+"""Packaging habits: one licence in one form everywhere, and version bounds between the
+distributions of the workspace.
 
 The distributions are the folders whose pyproject.toml has a ``[build-system]`` table: core, the
 plugins and the example plugin of docs/plugin-authors.md (the root pyproject.toml only holds the
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from packaging.requirements import Requirement  # installed with pytest
+from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,6 +25,8 @@ DISTRIBUTIONS = {
     "plugins/pardot_guard": "eventsync-pardot-guard",
     "docs/example-plugin": "eventsync-examplecrm",
 }
+#: Specifier operators that put a ceiling on the versions admitted.
+UPPER_BOUNDS = frozenset({"<", "<=", "==", "~=", "==="})
 #: The first setuptools that reads ``project.license-files`` and SPDX ``project.license`` (PEP 639).
 LICENSE_FILES_SETUPTOOLS = Version("77")
 
@@ -87,3 +91,66 @@ def test_the_development_environment_has_such_a_setuptools():
     requires = [Requirement(line) for line in lines if line.strip() and not line.startswith("#")]
     (setuptools,) = [r for r in requires if r.name == "setuptools"]
     assert not setuptools.specifier.contains(f"{LICENSE_FILES_SETUPTOOLS.major - 1}.99")
+
+
+def workspace_versions() -> dict[str, Version]:
+    """The current version of every distribution of the workspace, by canonical name."""
+    return {
+        canonicalize_name(data["project"]["name"]): Version(data["project"]["version"])
+        for data in pyprojects().values()
+    }
+
+
+def bound_problems(requirement: str, versions: dict[str, Version]) -> list[str]:
+    """What is wrong with one requirement on a workspace distribution (nothing for others):
+    it must have an upper bound, and it must admit that distribution's current version."""
+    req = Requirement(requirement)
+    current = versions.get(canonicalize_name(req.name))
+    if current is None:
+        return []
+    problems = []
+    if not any(spec.operator in UPPER_BOUNDS for spec in req.specifier):
+        problems.append(
+            f"{requirement!r} has no upper bound (e.g. <{current.major}.{current.minor + 1})"
+        )
+    if not req.specifier.contains(current, prereleases=True):
+        problems.append(
+            f"{requirement!r} does not admit {req.name} {current}, the workspace's version"
+        )
+    return problems
+
+
+def requirements_of(project: dict[str, Any]) -> list[str]:
+    """Every requirement of a ``[project]`` table, optional dependencies included."""
+    found = list(project.get("dependencies", ()))
+    for extra in project.get("optional-dependencies", {}).values():
+        found.extend(extra)
+    return found
+
+
+def test_the_bound_check_catches_what_it_must():
+    versions = {"eventsync": Version("0.1.0")}
+    assert bound_problems("eventsync>=0.1,<0.2", versions) == []
+    assert bound_problems("eventsync~=0.1.0", versions) == []
+    assert bound_problems("requests>=2.31", versions) == []
+    assert len(bound_problems("eventsync", versions)) == 1
+    assert len(bound_problems("eventsync>=0.1", versions)) == 1
+    (problem,) = bound_problems("eventsync>=0.2,<0.3", versions)
+    assert "does not admit eventsync 0.1.0" in problem
+    assert len(bound_problems("eventsync>0.1.0", versions)) == 2
+
+
+def test_every_plugin_depends_on_a_bounded_eventsync_that_admits_core():
+    versions = workspace_versions()
+    assert versions["eventsync"] == Version("0.1.0")
+    problems = []
+    for folder, data in pyprojects().items():
+        project = data["project"]
+        if project["name"] == "eventsync":
+            continue
+        on_core = [r for r in project.get("dependencies", ()) if Requirement(r).name == "eventsync"]
+        if not on_core:
+            problems.append(f"{folder}: does not depend on eventsync")
+        for requirement in requirements_of(project):
+            problems.extend(f"{folder}: {p}" for p in bound_problems(requirement, versions))
+    assert not problems, "\n".join(problems)
