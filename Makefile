@@ -8,6 +8,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DISTS := core plugins/salesforce plugins/hopin plugins/pardot_guard
+# What `make install` installs (editable): every distribution, with the extras development needs
+# (the sandboxes are an extra so that a production install does not carry their dependencies).
+EDITABLES := 'core[testing]' 'plugins/salesforce[sandbox]' 'plugins/hopin[sandbox]' plugins/pardot_guard
 PYTEST_ARGS ?=
 
 .PHONY: install test demo lint bench clean
@@ -16,7 +19,7 @@ $(STAMP): pyproject.toml requirements-dev.txt $(foreach d,$(DISTS),$(d)/pyprojec
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt \
-		$(foreach d,$(DISTS),-e $(d)) -e 'core[testing]'
+		$(foreach e,$(EDITABLES),-e $(e))
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from eventsync import hookimpl
+from eventsync.errors import EventsyncError
 from eventsync.models import (
     Finding,
     HttpRequest,
@@ -106,11 +107,32 @@ def maintain(connection: Any) -> None:
     keep_alive(connection)
 
 
+#: Top-level modules of the ``[sandbox]`` extra, which a production install leaves out.
+SANDBOX_MODULES = frozenset({"flask", "werkzeug"})
+
+
+class SandboxNotInstalled(EventsyncError):
+    """The sandbox's dependencies (the ``[sandbox]`` extra) are not installed."""
+
+
 @hookimpl
 def start_sandbox(system: str, options: Mapping[str, Any]) -> Any:
-    """Start the Hopin sandbox on 127.0.0.1."""
+    """Start the Hopin sandbox on 127.0.0.1, imported only now: its dependencies are an extra.
+
+    :raises SandboxNotInstalled: the ``[sandbox]`` extra is missing; the message says how to
+        install it.
+    """
     if system != SYSTEM:
         return None
-    from .sandbox import start
+    try:
+        from .sandbox import start
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").partition(".")[0]
+        if missing not in SANDBOX_MODULES:
+            raise
+        raise SandboxNotInstalled(
+            f"the Hopin sandbox needs {missing!r}, which a production install leaves out; "
+            f"install the extra with: pip install 'eventsync-hopin[sandbox]'"
+        ) from None
 
     return start(options)

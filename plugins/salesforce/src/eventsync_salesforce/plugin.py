@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from eventsync import hookimpl
+from eventsync.errors import EventsyncError
 from eventsync.models import (
     ApiUsage,
     Finding,
@@ -99,11 +100,32 @@ def parse_notification(
     return outbound.parse(request, settings)
 
 
+#: Top-level modules of the ``[sandbox]`` extra, which a production install leaves out.
+SANDBOX_MODULES = frozenset({"trustme", "lark", "flask", "werkzeug"})
+
+
+class SandboxNotInstalled(EventsyncError):
+    """The sandbox's dependencies (the ``[sandbox]`` extra) are not installed."""
+
+
 @hookimpl
 def start_sandbox(system: str, options: Mapping[str, Any]) -> Any:
-    """Start the local Salesforce sandbox."""
+    """Start the local Salesforce sandbox, imported only now: its dependencies are an extra.
+
+    :raises SandboxNotInstalled: the ``[sandbox]`` extra is missing; the message says how to
+        install it.
+    """
     if system != SYSTEM:
         return None
-    from .sandbox.server import start
+    try:
+        from .sandbox.server import start
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").partition(".")[0]
+        if missing not in SANDBOX_MODULES:
+            raise
+        raise SandboxNotInstalled(
+            f"the Salesforce sandbox needs {missing!r}, which a production install leaves out; "
+            f"install the extra with: pip install 'eventsync-salesforce[sandbox]'"
+        ) from None
 
     return start(options)
