@@ -1,5 +1,5 @@
 """docs/hooks.md documents every hookspec with its exact parameters; the docs stand on their own
-(links stay inside the repository, the glossary and the architecture are complete)."""
+(links stay inside the repository, nothing points at design notes kept elsewhere)."""
 
 import inspect
 import re
@@ -111,6 +111,19 @@ def slugs(path: Path) -> set[str]:
         re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
         for heading in re.findall(r"^#+ (.*)$", text, re.MULTILINE)
     }
+
+
+def test_no_tracked_file_points_at_a_design_document_outside_the_repository():
+    files = tracked_files()
+    assert "docs/architecture.md" in files and len(files) > 100
+    offenders = []
+    for name in files:
+        if name == "tests/test_docs.py" or name in BEING_FIXED_ELSEWHERE:
+            continue
+        path = ROOT / name
+        if path.is_file() and any(ref in path.read_bytes() for ref in OUTSIDE_REFERENCES):
+            offenders.append(name)
+    assert not offenders, f"refer to docs/architecture.md instead: {offenders}"
 
 
 def test_markdown_links_resolve_inside_the_repository():

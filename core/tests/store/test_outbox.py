@@ -1,4 +1,4 @@
-"""Outbox semantics (DESIGN.md section 4 step 2) on SQLite and PostgreSQL."""
+"""Outbox semantics (docs/architecture.md §3) on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """What every flow is made of, and the context a flow runs in.
 
-A flow is level-triggered (DESIGN.md section 4): a trigger or a poller only says "entity X may
+A flow is level-triggered (docs/architecture.md §3): a trigger or a poller only says "entity X may
 have changed"; ``run_batch`` reads the current state of up to 200 such entities from the source
 and makes the target match, returning one Outcome per item. Flows call remote systems only
 through the hooks, with the CRM and the event platform as roles, so a new CRM plugin gets every

@@ -1,4 +1,4 @@
-"""The outbox (DESIGN.md section 4 step 2): one row per (org, flow, entity) with a generation.
+"""The outbox (docs/architecture.md §3): one row per (org, flow, entity) with a generation.
 
 Life of a row::
 
