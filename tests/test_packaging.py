@@ -2,8 +2,8 @@
 distributions of the workspace.
 
 The distributions are the folders whose pyproject.toml has a ``[build-system]`` table: core, the
-plugins and the example plugin of docs/plugin-authors.md (the root pyproject.toml only holds the
-shared tool configuration).
+plugins, and the example plugin and example flow of docs/plugin-authors.md (the root
+pyproject.toml only holds the shared tool configuration).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ DISTRIBUTIONS = {
     "plugins/hopin": "eventsync-hopin",
     "plugins/pardot_guard": "eventsync-pardot-guard",
     "docs/example-plugin": "eventsync-examplecrm",
+    "docs/example-flow": "eventsync-ticket-campaigns",
 }
 #: Specifier operators that put a ceiling on the versions admitted.
 UPPER_BOUNDS = frozenset({"<", "<=", "==", "~=", "==="})
