@@ -3,7 +3,9 @@
 Each check runs in a fresh interpreter whose ``sys.meta_path`` starts with a finder that refuses
 the sandbox-only modules, as if ``pip install eventsync-salesforce`` had been run without
 ``[sandbox]``. Every module of every plugin outside its ``sandbox`` package must still import, and
-``start_sandbox`` must say which extra to install instead of showing an ImportError traceback.
+so must every entry-point module (the plugin manager loads those in any install, including the
+``*_sandbox`` hooks that live in the sandbox packages); ``start_sandbox`` must say which extra to
+install instead of showing an ImportError traceback.
 """
 
 from __future__ import annotations
@@ -96,8 +98,15 @@ main()
 """
 
 
+def entry_point_modules(folder: str) -> list[str]:
+    """The modules a plugin's entry points name (loaded by every plugin manager)."""
+    data = tomllib.loads((PLUGINS / folder / "pyproject.toml").read_text(encoding="utf-8"))
+    return sorted(data["project"]["entry-points"]["eventsync"].values())
+
+
 def production_modules() -> dict[str, list[str]]:
-    """Every module of every plugin outside its sandbox package, by distribution folder."""
+    """Every module of every plugin that a production install imports, by distribution folder:
+    all but the sandbox packages, plus every entry-point module."""
     found: dict[str, list[str]] = {}
     for src in sorted(PLUGINS.glob("*/src")):
         names = []
@@ -106,7 +115,8 @@ def production_modules() -> dict[str, list[str]]:
             if "sandbox" in parts:
                 continue
             names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
-        found[src.parent.name] = names
+        extra = [m for m in entry_point_modules(src.parent.name) if m not in names]
+        found[src.parent.name] = names + extra
     return found
 
 
@@ -137,12 +147,17 @@ def sandbox_extra(folder: str) -> set[str]:
     }
 
 
-def test_the_module_lists_cover_every_plugin_and_leave_out_the_sandboxes():
+def test_the_module_lists_cover_every_plugin_and_leave_out_the_sandbox_servers():
     modules = production_modules()
     assert set(modules) == {"salesforce", "hopin", "pardot_guard"}
     for folder, names in modules.items():
         assert f"eventsync_{folder}.plugin" in names
-        assert not any("sandbox" in name.split(".") for name in names)
+        assert set(entry_point_modules(folder)) <= set(names)
+        inside = [n for n in names if "sandbox" in n.split(".")]
+        assert inside == [n for n in entry_point_modules(folder) if "sandbox" in n.split(".")]
+    assert "eventsync_salesforce.sandbox.hooks" in modules["salesforce"]
+    assert "eventsync_hopin.sandbox.hooks" in modules["hopin"]
+    assert "eventsync_salesforce.sandbox.server" not in modules["salesforce"]
     assert (PLUGINS / "salesforce/src/eventsync_salesforce/sandbox/server.py").is_file()
     assert (PLUGINS / "hopin/src/eventsync_hopin/sandbox/server.py").is_file()
 
@@ -169,7 +184,8 @@ def test_without_trustme_and_lark_every_production_module_imports_and_the_sandbo
 
 
 def test_without_flask_and_werkzeug_the_plugins_import_and_the_hopin_sandbox_says_why():
-    """Core needs flask for its own server, but no plugin module may need it outside a sandbox."""
+    """Core needs flask for its own server, but no plugin module a production install loads may
+    need it (the ``hopin_sandbox`` hooks included)."""
     modules = [name for names in production_modules().values() for name in names]
     report = run_child({"flask", "werkzeug"}, modules, ["hopin", "salesforce"])
     assert report["imported"] == modules
