@@ -1,4 +1,4 @@
-"""The sandbox answers with the wire facts of the reference (hopin-api.md)."""
+"""The sandbox answers with the wire facts of the reference (Hopin's API reference)."""
 
 from __future__ import annotations
 

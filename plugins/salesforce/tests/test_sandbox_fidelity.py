@@ -1,4 +1,4 @@
-"""The sandbox's wire formats, compared field by field with salesforce-api.md."""
+"""The sandbox's wire formats, compared field by field with Salesforce's documentation."""
 
 from __future__ import annotations
 
@@ -564,7 +564,7 @@ def test_custom_object_from_config(rest, unique):
 
 
 def test_permission_set_assignment_query(rest, sandbox):
-    """The effective-permission query of salesforce-api.md section 4."""
+    """The effective-permission query (PermissionSetAssignment joined to PermissionSet)."""
     users = sandbox.info()["users"]
     query = (
         "SELECT Id, PermissionSet.Name FROM PermissionSetAssignment WHERE AssigneeId = "

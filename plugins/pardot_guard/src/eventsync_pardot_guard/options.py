@@ -31,9 +31,9 @@ __all__ = [
 ]
 
 PLUGIN = "pardot_guard"
-#: "API Enabled" and "Send Email" (salesforce-api.md section 3).
+#: "API Enabled" and "Send Email" (Salesforce's documentation).
 DEFAULT_PERMISSIONS: tuple[str, ...] = ("PermissionsApiEnabled", "PermissionsEmailSingle")
-#: The Setup labels of the permission fields known to exist (salesforce-api.md section 3).
+#: The Setup labels of the permission fields known to exist (Salesforce's documentation).
 PERMISSION_LABELS: Mapping[str, str] = {
     "PermissionsApiEnabled": "API Enabled",
     "PermissionsEmailSingle": "Send Email",

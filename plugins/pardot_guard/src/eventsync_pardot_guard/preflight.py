@@ -2,7 +2,7 @@
 
 For every configured automation user: it exists, it is active, and some permission set
 assigned to it (the profile's own permission set included, since every profile owns one and
-its assignment shows in PermissionSetAssignment, salesforce-api.md section 4) grants each
+its assignment shows in PermissionSetAssignment, Salesforce's documentation) grants each
 configured permission. Two queries for all users together: one on User, one on
 PermissionSetAssignment with the permission fields of the assigned PermissionSet.
 """

@@ -1,7 +1,7 @@
 """Trigger drift: a CRM change the poller found that no Outbound Message announced.
 
 The record still syncs through the poller; the finding names the likely causes, from the Hopin
-guide's "things to consider" and salesforce-api.md sections 3 and 7, and where to look.
+guide's "things to consider" and Salesforce's documentation, and where to look.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Bulk API 2.0 ingest jobs (salesforce-api.md section 2.6).
+"""Bulk API 2.0 ingest jobs (Salesforce's documentation).
 
 A job is created Open, receives CSV with ``PUT .../batches`` (201), is processed when set to
 UploadComplete, and reports JobComplete with per-row results as CSV: ``sf__Id, sf__Created``

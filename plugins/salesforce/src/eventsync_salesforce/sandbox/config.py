@@ -98,7 +98,7 @@ class OutboundSpec:
     :ivar user: username of the "User to Send As" (default: the integration user).
     :ivar required_permission: a PermissionSet permission field the *acting* user must hold
         for the rule to fire (no such Salesforce permission is documented; see
-        salesforce-api.md section 3: this models "automation silently never fires").
+        Salesforce's documentation: this models "automation silently never fires").
     :ivar send_session_id: include a SessionId of the send-as user.
     """
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-#: Default messages of the error codes commonly injected (salesforce-api.md section 2.7).
+#: Default messages of the error codes commonly injected (Salesforce's documentation).
 DEFAULT_MESSAGES = {
     "UNABLE_TO_LOCK_ROW": "unable to obtain exclusive access to this record or 1 records",
     "REQUEST_LIMIT_EXCEEDED": "TotalRequests Limit exceeded.",

@@ -1,6 +1,6 @@
 """Object and field metadata of the emulated org, and the describe payloads built from it.
 
-Standard objects follow the Salesforce object reference (shapes in ``salesforce-api.md``
+Standard objects follow the Salesforce object reference (shapes as Salesforce documents them
 section 2.1 and 6); custom fields and objects come from the sandbox config.
 """
 
@@ -435,7 +435,7 @@ def standard_objects() -> list[ObjectDef]:
     ]
 
 
-#: Permission fields of PermissionSet that exist in real orgs (salesforce-api.md section 3).
+#: Permission fields of PermissionSet that exist in real orgs (Salesforce's documentation).
 PERMISSIONS = (
     "PermissionsApiEnabled",
     "PermissionsEmailSingle",

@@ -3,7 +3,7 @@
 Grants: ``password``, ``urn:ietf:params:oauth:grant-type:jwt-bearer`` (RS256 assertions
 verified with pyjwt against the connected app's certificate), ``client_credentials`` (HTTP
 Basic or form credentials) and ``refresh_token``. Errors are ``{"error", "error_description"}``
-with HTTP 400, as in salesforce-api.md section 1.2.
+with HTTP 400, as Salesforce documents them.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Outbound messages: rules fire after a change commits; a worker POSTs the SOAP envelope.
 
-Faithful to salesforce-api.md section 3: the envelope of the ``http://soap.sforce.com/2005/09/
+Faithful to Salesforce's documentation: the envelope of the ``http://soap.sforce.com/2005/09/
 outbound`` namespace with OrganizationId, ActionId, SessionId, EnterpriseUrl, PartnerUrl and
 1-100 Notifications; the latest field values are sent; delivery is retried with an
 exponentially growing interval (capped) until a 2xx answer with ``<Ack>true</Ack>``, and

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from .store import Store, Transaction
 
 #: The error for a CampaignMember status the campaign does not define. The real code is not
-#: documented (salesforce-api.md section 10, item 4); this is the closest documented one.
+#: documented; this is the closest documented one.
 UNKNOWN_STATUS_CODE = "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
 
 

@@ -1,6 +1,6 @@
 """Field-level validation like a real org: types, lengths, required fields, picklists.
 
-Messages follow the wording in ``salesforce-api.md`` section 2.7.
+Messages follow the wording of Salesforce's documentation.
 """
 
 from __future__ import annotations
