@@ -1,0 +1,343 @@
+"""The conformance kit, measured: it passes the example CRM plugin and fails every one of its
+deliberately broken variants (the mutation score is printed at the end of the run).
+
+Each variant patches one defect into the example plugin (the defects plugin authors really
+made: results matched by position, unsigned webhooks accepted, the watermark ignored ...) and
+names the check meant to catch it. The kit runs in-process through ``run_conformance``, with
+the plugin registered directly and the example's own kit definition
+(docs/example-plugin/tests/test_conformance.py), against a fresh sandbox per variant.
+"""
+
+from __future__ import annotations
+
+import hmac
+import importlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from types import ModuleType, SimpleNamespace
+from typing import Any
+
+import attrs
+import pytest
+import requests
+from eventsync.errors import RetryableError
+from eventsync.models import PushResult
+from eventsync.testing import SYSTEM_CHECKS, SystemKit, format_results, run_conformance
+
+Patch = Callable[[pytest.MonkeyPatch, SimpleNamespace], None]
+
+
+@attrs.frozen
+class Variant:
+    """A broken copy of the example plugin: what is wrong, and which check must see it."""
+
+    defect: str
+    caught_by: str
+    patch: Patch
+
+
+VARIANTS: dict[str, Variant] = {}
+
+
+def variant(defect: str, caught_by: str) -> Callable[[Patch], Patch]:
+    """Register a variant; its name is the function's."""
+    assert caught_by in SYSTEM_CHECKS, caught_by
+
+    def register(patch: Patch) -> Patch:
+        VARIANTS[patch.__name__] = Variant(defect, caught_by, patch)
+        return patch
+
+    return register
+
+
+# --- push ---------------------------------------------------------------------------------
+
+
+@variant("batch results matched to items by position", "upsert_correlates_by_key")
+def results_by_position(mp: pytest.MonkeyPatch, ex: SimpleNamespace) -> None:
+    original = ex.push._answered
+
+    def answered(chunk: Any, answer: Any, *, created: bool) -> Any:
+        results = original(chunk, answer, created=created)
+        written = [item for item in chunk if results[item.key].ok]
+        for item, row in zip(written, answer.get("results", ()), strict=False):
+            results[item.key] = attrs.evolve(results[item.key], id=str(row["id"]))
+        return results
+
+    mp.setattr(ex.push, "_answered", answered)
+
+
+@variant("upserted records all reported as created", "upsert_correlates_by_key")
+def created_flag_wrong(mp: pytest.MonkeyPatch, ex: SimpleNamespace) -> None:
+    original = ex.push.write
+
+    def write(conn: Any, obj: str, action: str, items: Any) -> Any:
+        results = original(conn, obj, action, items)
+        return {key: attrs.evolve(r, created=r.ok) for key, r in results.items()}
+
+    mp.setattr(ex.push, "write", write)
+
+
+@variant("updates reported ok but never sent", "update_read_back")
+def update_not_written(mp: pytest.MonkeyPatch, ex: SimpleNamespace) -> None:
+    original = ex.push.write
+
+    def write(conn: Any, obj: str, action: str, items: Any) -> Any:
+        if action == "update":
+            return {i.key: PushResult(i.key, ok=True, id=i.id) for i in items}
+        return original(conn, obj, action, items)
+
+    mp.setattr(ex.push, "write", write)
+
+
+@variant("an update of a missing id reported ok", "update_missing_id_fails_alone")
+def missing_id_update_ok(mp: pytest.MonkeyPatch, ex: SimpleNamespace) -> None:
+    original = ex.push._answered
+
+    def answered(chunk: Any, answer: Any, *, created: bool) -> Any:
+        results = original(chunk, answer, created=created)
+        for key, result in results.items():
+            if result.error is not None and result.error.code == "OBJECT_NOT_FOUND":
+                results[key] = PushResult(key, ok=True, id=result.id)
+        return results
+
+    mp.setattr(ex.push, "_answered", answered)
+
+
+@variant("one refused record fails its whole batch", "bad_record_fails_alone")
+def bad_record_fails_batch(mp: pytest.MonkeyPatch, ex: SimpleNamespace) -> None:
+    original = ex.push._answered
+
+    def answered(chunk: Any, answer: Any, *, created: bool) -> Any:
+        results = original(chunk, answer, created=created)
+        failed = [r for r in results.values() if not r.ok]
+        if not failed:
+            return results
+        return {i.key: attrs.evolve(failed[0], key=i.key, id=i.id) for i in chunk}
+
+    mp.setattr(ex.push, "_answered", answered)
+
+
+class _Everything:
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+@variant("every refused record marked retryable", "bad_record_fails_alone")
+def retryable_flag_wrong(mp: pytest.MonkeyPatch, ex: SimpleNamespace) -> None:
+    mp.setattr(ex.push, "RETRYABLE", _Everything())
+
+
+@variant("batches not split (one call, however many records)", "batch_above_max_batch")
+def batches_not_split(mp: pytest.MonkeyPatch, ex: SimpleNamespace) -> None:
+    mp.setattr(ex.push, "_chunks", lambda items: iter([list(items)]))
+
+
+@variant("batches split above the system's limit (100, not 50)", "batch_above_max_batch")
+def batches_split_too_large(mp: pytest.MonkeyPatch, ex: SimpleNamespace) -> None:
+    mp.setattr(ex.push, "MAX_BATCH", 100)
+
+
+@variant("a create whose answer was lost sent again at once", "upsert_retry_creates_no_duplicate")
+def duplicate_insert_on_retry(mp: pytest.MonkeyPatch, ex: SimpleNamespace) -> None:
+    original = ex.push.call
+
+    def call(conn: Any, method: str, path: str, body: Any = None) -> Any:
+        try:
+            return original(conn, method, path, body)
+        except RetryableError:
+            if not path.endswith("/batch/create"):
+                raise
+            return original(conn, method, path, body)
+
+    mp.setattr(ex.push, "call", call)
+
+
+# --- pull ---------------------------------------------------------------------------------
+
+
+@variant("watermark pulls drop the since filter", "watermark_order_and_resume")
+def watermark_ignored(mp: pytest.MonkeyPatch, ex: SimpleNamespace) -> None:
+    original = ex.pull.search_pages
+
+    def pages(conn: Any, obj: str, body: dict[str, Any]) -> Iterator[Any]:
+        kept = [f for f in body["filters"] if f["propertyName"] != "updatedAt"]
+        return original(conn, obj, {**body, "filters": kept})
+
+    mp.setattr(ex.pull, "search_pages", pages)
+
+
+@variant("the overlap is not subtracted from the watermark", "watermark_overlap")
+def overlap_ignored(mp: pytest.MonkeyPatch, ex: SimpleNamespace) -> None:
+    original = ex.pull._search
+    mp.setattr(
+        ex.pull,
+        "_search",
+        lambda conn, request, properties: original(
+            conn, attrs.evolve(request, overlap=0.0), properties
+        ),
+    )
+
+
+@variant("watermark pulls in id order, not (modified_at, id)", "watermark_order_and_resume")
+def wrong_order(mp: pytest.MonkeyPatch, ex: SimpleNamespace) -> None:
+    original = ex.pull.search_pages
+    mp.setattr(
+        ex.pull,
+        "search_pages",
+        lambda conn, obj, body: original(
+            conn, obj, {k: v for k, v in body.items() if k != "sorts"}
+        ),
+    )
+
+
+@variant("next page asked as 'updatedAt > last', losing ties", "watermark_ties_across_pages")
+def ties_dropped_at_page_boundaries(mp: pytest.MonkeyPatch, ex: SimpleNamespace) -> None:
+    def pages(conn: Any, obj: str, body: dict[str, Any]) -> Iterator[Any]:
+        body = dict(body)
+        while True:
+            page = ex.client.call(conn, "POST", f"/v1/objects/{obj}/search", body)
+            yield from (ex.pull.to_record(obj, row) for row in page["results"])
+            if not page.get("paging"):
+                return
+            after = {"propertyName": "updatedAt", "operator": "GT"}
+            after["value"] = page["results"][-1]["updatedAt"]
+            body["filters"] = [f for f in body["filters"] if f.get("operator") != "GT"] + [after]
+
+    mp.setattr(ex.pull, "search_pages", pages)
+
+
+@variant("pull returns a list", "pull_returns_iterator")
+def pull_returns_list(mp: pytest.MonkeyPatch, ex: SimpleNamespace) -> None:
+    original = ex.pull.pull
+    mp.setattr(ex.pull, "pull", lambda conn, request: list(original(conn, request)))
+
+
+@variant("pull reads every page before the first record", "pull_pages_lazily")
+def pull_reads_every_page_first(mp: pytest.MonkeyPatch, ex: SimpleNamespace) -> None:
+    original = ex.pull.pull
+    mp.setattr(ex.pull, "pull", lambda conn, request: iter(list(original(conn, request))))
+
+
+# --- notifications ------------------------------------------------------------------------
+
+
+@variant("a delivery without a signature is trusted", "notification_unsigned_rejected")
+def unsigned_webhooks_accepted(mp: pytest.MonkeyPatch, ex: SimpleNamespace) -> None:
+    original, hooks = ex.webhooks.parse, ex.webhooks
+
+    def parse(request: Any, settings: Any) -> Any:
+        if request.header(hooks.SIGNATURE_HEADER) is None:  # "internal traffic": sign it
+            stamp = str(int(time.time() * 1000))
+            secret = settings.secret("webhook_secret")
+            sign = hooks.signature(secret, request.method, request.path, request.body, stamp)
+            headers = {**request.headers, hooks.TIMESTAMP_HEADER: stamp}
+            request = attrs.evolve(request, headers={**headers, hooks.SIGNATURE_HEADER: sign})
+        return original(request, settings)
+
+    mp.setattr(ex.webhooks, "parse", parse)
+
+
+@variant("the signature must be there but is never compared", "notification_tampered_rejected")
+def tampered_signature_accepted(mp: pytest.MonkeyPatch, ex: SimpleNamespace) -> None:
+    mp.setattr(ex.webhooks, "hmac", SimpleNamespace(new=hmac.new, compare_digest=lambda a, b: True))
+
+
+@variant("the delivery's account is not compared", "notification_foreign_rejected")
+def foreign_account_accepted(mp: pytest.MonkeyPatch, ex: SimpleNamespace) -> None:
+    original = ex.webhooks.parse
+
+    def parse(request: Any, settings: Any) -> Any:
+        account = str(json.loads(request.body).get("accountId"))
+        options = {**settings.options, "account_id": account}
+        return original(request, attrs.evolve(settings, options=options))
+
+    mp.setattr(ex.webhooks, "parse", parse)
+
+
+@variant("the delivery's timestamp is not checked (replays)", "notification_stale_rejected")
+def stale_delivery_accepted(mp: pytest.MonkeyPatch, ex: SimpleNamespace) -> None:
+    original = ex.webhooks.parse
+
+    def parse(request: Any, settings: Any) -> Any:
+        options = {**settings.options, "webhook_tolerance": 1e12}
+        return original(request, attrs.evolve(settings, options=options))
+
+    mp.setattr(ex.webhooks, "parse", parse)
+
+
+# --- connection and hooks -----------------------------------------------------------------
+
+
+@variant("api_usage returns (used, limit), not an ApiUsage", "api_usage")
+def wrong_api_usage_type(mp: pytest.MonkeyPatch, ex: SimpleNamespace) -> None:
+    def remember(conn: Any, response: Any) -> None:
+        limit = int(response.headers[ex.client.LIMIT_HEADER])
+        conn.usage = (limit - int(response.headers[ex.client.REMAINING_HEADER]), limit)
+
+    mp.setattr(ex.client, "_remember_usage", remember)
+
+
+@variant("authenticate never checks the API key", "authenticate_bad_credentials")
+def bad_key_accepted(mp: pytest.MonkeyPatch, ex: SimpleNamespace) -> None:
+    def connect(settings: Any) -> Any:
+        options = ex.settings.ExampleCrmSettings(**settings.options)
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {settings.secret('api_key')}"
+        return ex.client.ExampleConnection(org=settings.org, settings=options, session=session)
+
+    mp.setattr(ex.client, "connect", connect)
+
+
+@variant("hooks answer for connections of other systems", "other_systems_ignored")
+def answers_for_other_systems(mp: pytest.MonkeyPatch, ex: SimpleNamespace) -> None:
+    mp.setattr(ex.plugin, "_ours", lambda connection: True)
+
+
+# --- the measurement ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def example(example_plugin: ModuleType) -> SimpleNamespace:
+    """The example plugin's modules, to patch."""
+    names = ("plugin", "client", "push", "pull", "webhooks", "settings")
+    return SimpleNamespace(
+        **{name: importlib.import_module(f"eventsync_examplecrm.{name}") for name in names}
+    )
+
+
+@pytest.fixture(scope="module")
+def kit(example_kit: SystemKit) -> SystemKit:
+    """The example's own kit definition, with the plugin object registered directly."""
+    return example_kit
+
+
+def test_the_unmodified_example_passes_every_check(kit: SystemKit) -> None:
+    results = run_conformance(kit)
+    not_passed = {r.name: r.outcome for r in results if r.outcome != "passed"}
+    # The plugin object is registered directly, so its entry point is not looked at.
+    assert not_passed == {"entry_point": "n/a"}, format_results(results)
+
+
+def test_there_are_enough_variants() -> None:
+    assert len(VARIANTS) >= 12
+    assert len({v.caught_by for v in VARIANTS.values()}) >= 12  # they spread over the checks
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_the_kit_fails_the_broken_variant(
+    name: str, kit: SystemKit, example: SimpleNamespace, record_property: Any
+) -> None:
+    broken = VARIANTS[name]
+    with pytest.MonkeyPatch.context() as mp:
+        broken.patch(mp, example)
+        results = run_conformance(kit)
+    failed = [r.name for r in results if r.outcome == "failed"]
+    record_property("kit_variant", name)
+    record_property("killed", bool(failed))
+    record_property("failed_checks", ", ".join(failed) or "none")
+    assert failed, f"the kit passed {name} ({broken.defect}):\n{format_results(results)}"
+    assert broken.caught_by in failed, (
+        f"{name} ({broken.defect}) should fail {broken.caught_by}; it failed {failed}"
+    )
