@@ -359,14 +359,15 @@ class Deliverer:
         self._queue.put({"accountId": self.account_id, "events": events})
 
     def _run(self) -> None:
-        session = requests.Session()
         while (payload := self._queue.get()) is not None:
             for url in list(self.urls):
                 signed = signed_request(self.secret, urlsplit(url).path, payload)
+                # A connection per delivery: none is held open to keep the receiver from stopping.
+                headers = {**signed.headers, "Connection": "close"}
                 for attempt in range(5):  # a few quick retries, as a real CRM would
                     try:
-                        status = session.post(
-                            url, data=signed.body, headers=dict(signed.headers), timeout=10
+                        status = requests.post(
+                            url, data=signed.body, headers=headers, timeout=10
                         ).status_code
                     except requests.RequestException:
                         status = 0
