@@ -192,6 +192,18 @@ def wrong_order(mp: pytest.MonkeyPatch, ex: SimpleNamespace) -> None:
     )
 
 
+@variant("pulls without a since in id order (first polls, backfills)", "watermark_order_and_resume")
+def unordered_without_since(mp: pytest.MonkeyPatch, ex: SimpleNamespace) -> None:
+    original = ex.pull.search_pages
+
+    def pages(conn: Any, obj: str, body: dict[str, Any]) -> Iterator[Any]:
+        if not any(f["propertyName"] == "updatedAt" for f in body["filters"]):
+            body = {k: v for k, v in body.items() if k != "sorts"}
+        return original(conn, obj, body)
+
+    mp.setattr(ex.pull, "search_pages", pages)
+
+
 @variant("next page asked as 'updatedAt > last', losing ties", "watermark_ties_across_pages")
 def ties_dropped_at_page_boundaries(mp: pytest.MonkeyPatch, ex: SimpleNamespace) -> None:
     def pages(conn: Any, obj: str, body: dict[str, Any]) -> Iterator[Any]:

@@ -982,6 +982,11 @@ def _watermark_records(s: KitSession) -> tuple[ObjectSpec, list[Record]]:
     assert not missing, f"a watermark pull in pages of 2 lost {missing} (ties at a page boundary?)"
     twice = sorted(i for i, n in counts.items() if n > 1)
     assert not twice, f"a watermark pull returned {twice} more than once"
+    field = spec.filter_field or spec.match_key
+    if field:  # the first poll and a backfill read without a since, and take watermarks too
+        values = [str(r.get(field)) for r in own if r.get(field) is not None]
+        request = PullRequest(object=spec.object, filters=(Filter(field, "in", values),))
+        _check_order(list(s.hooks.pull(s.connection, request)), "a pull without since")
     return spec, own
 
 

@@ -1,7 +1,8 @@
 """Reading records: by ids (``batch/read``), by filters and changed since a watermark
 (``search``), streamed one page at a time.
 
-A watermark pull asks ExampleCRM to sort by ``(updatedAt, id)`` and follows the opaque
+A search asks ExampleCRM to sort by ``(updatedAt, id)`` (the order watermarks are taken in)
+and follows the opaque
 ``paging.next.after`` cursor, which resumes after the last record of the page, so records
 sharing a timestamp are neither lost nor repeated at a page boundary. It re-reads the records
 of the watermark's own timestamp (and ``overlap`` seconds before it): the contract allows
@@ -56,15 +57,17 @@ def _search(
     filters = [search_filter(f) for f in request.filters]
     if request.ids:
         filters.append({"propertyName": "id", "operator": "IN", "values": list(request.ids)})
-    body: dict[str, Any] = {
-        "filters": filters,
-        "properties": properties,
-        "limit": min(request.page_size or conn.settings.page_size, MAX_PAGE),
-    }
     if request.since is not None:
         start = request.since.timestamp - dt.timedelta(seconds=request.overlap)
         filters.append({"propertyName": "updatedAt", "operator": "GTE", "value": wire_time(start)})
-        body["sorts"] = CHANGE_ORDER
+    body = {
+        "filters": filters,
+        "properties": properties,
+        # Always in change order: pollers and backfills take their watermark from the last
+        # record they saw, with or without a since (the first poll reads everything).
+        "sorts": CHANGE_ORDER,
+        "limit": min(request.page_size or conn.settings.page_size, MAX_PAGE),
+    }
     yield from search_pages(conn, request.object, body)
 
 
