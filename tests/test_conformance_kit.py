@@ -13,8 +13,12 @@ from __future__ import annotations
 import hmac
 import importlib
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
@@ -26,6 +30,7 @@ from eventsync.models import PushResult
 from eventsync.testing import SYSTEM_CHECKS, SystemKit, format_results, run_conformance
 
 Patch = Callable[[pytest.MonkeyPatch, SimpleNamespace], None]
+EXAMPLE_SRC = Path(__file__).resolve().parents[1] / "docs" / "example-plugin" / "src"
 
 
 @attrs.frozen
@@ -353,3 +358,52 @@ def test_the_kit_fails_the_broken_variant(
     assert broken.caught_by in failed, (
         f"{name} ({broken.defect}) should fail {broken.caught_by}; it failed {failed}"
     )
+
+
+# --- the pytest face of the kit -----------------------------------------------------------
+
+GENERATED = """
+import eventsync_examplecrm.plugin as plugin
+from eventsync.testing import ObjectSpec, SystemKit, conformance_tests, sandbox_target
+from eventsync.testing import unique, unique_email
+
+KIT = SystemKit(
+    system="examplecrm",
+    plugin=plugin,
+    target=sandbox_target("examplecrm"),  # no bad settings, no controls, no samples
+    objects=(
+        ObjectSpec("contact", fresh=lambda: {"email": unique_email(), "lastname": unique()}),
+    ),
+    known_failures={"insert_read_back": "declared failing, but it passes"},
+)
+TestKit = conformance_tests(KIT)
+"""
+
+
+def test_under_pytest_not_applicable_is_a_visible_skip_and_known_failures_are_strict(
+    tmp_path: Any, example_plugin: ModuleType
+) -> None:
+    (tmp_path / "test_generated.py").write_text(GENERATED)
+    env = {**os.environ, "PYTHONPATH": str(EXAMPLE_SRC)}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rsX", "-p", "no:cacheprovider", "."],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    out = result.stdout
+    assert result.returncode == 1, out + result.stderr  # the strict xfail that passed
+    assert "XPASS(strict)" in out and "test_insert_read_back" in out, out
+    skipped = [line for line in out.splitlines() if line.startswith("SKIPPED")]
+    assert skipped and all(": n/a: " in line for line in skipped), out
+    namespace: dict[str, Any] = {}
+    exec(compile(GENERATED, "generated", "exec"), namespace)
+    results = run_conformance(namespace["KIT"])  # the same checks, in-process
+    expected = [r.name for r in results if r.outcome == "n/a"]
+    assert sorted(line.split(": n/a: ")[1].split(":")[0] for line in skipped) == sorted(expected)
+    assert not [r.name for r in results if r.outcome == "failed"], format_results(results)
+    summary = out.strip().splitlines()[-1]
+    passed = len(SYSTEM_CHECKS) - len(expected) - 1
+    assert f"1 failed, {passed} passed, {len(expected)} skipped" in summary, summary
