@@ -10,6 +10,7 @@ the plugin registered directly and the example's own kit definition
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import importlib
 import json
@@ -27,9 +28,28 @@ import pytest
 import requests
 from eventsync.errors import RetryableError
 from eventsync.models import PushResult
-from eventsync.testing import SYSTEM_CHECKS, SystemKit, format_results, run_conformance
+from eventsync.testing import (
+    SYSTEM_CHECKS,
+    ObjectSpec,
+    SystemKit,
+    Target,
+    format_results,
+    run_conformance,
+    unique,
+    unique_email,
+)
 
 Patch = Callable[[pytest.MonkeyPatch, SimpleNamespace], None]
+SYSTEM_HOOKS = (
+    "system_profiles",
+    "authenticate",
+    "api_usage",
+    "discover_schema",
+    "pull",
+    "push",
+    "parse_notification",
+    "start_sandbox",
+)
 EXAMPLE_SRC = Path(__file__).resolve().parents[1] / "docs" / "example-plugin" / "src"
 
 
@@ -358,6 +378,36 @@ def test_the_kit_fails_the_broken_variant(
     assert broken.caught_by in failed, (
         f"{name} ({broken.defect}) should fail {broken.caught_by}; it failed {failed}"
     )
+
+
+def test_the_kit_needs_no_sandbox(example_plugin: ModuleType) -> None:
+    """A plugin without start_sandbox, against a running system reached by its settings only
+    (as with real credentials): every check either passes or is n/a for lack of an input."""
+    hooks = [n for n in dir(example_plugin) if n in SYSTEM_HOOKS and n != "start_sandbox"]
+    plugin = SimpleNamespace(**{name: getattr(example_plugin, name) for name in hooks})
+    account = importlib.import_module("eventsync_examplecrm.sandbox").ExampleSandbox()
+    try:
+        kit = SystemKit(
+            system="examplecrm",
+            plugin=plugin,
+            target=lambda hooks: contextlib.nullcontext(Target(account.settings("real"))),
+            objects=(
+                ObjectSpec(
+                    "contact",
+                    fresh=lambda: {"email": unique_email(), "lastname": unique()},
+                    match_key="email",
+                ),
+            ),
+        )
+        results = {r.name: r for r in run_conformance(kit)}
+    finally:
+        account.stop()
+    assert not [r for r in results.values() if r.outcome == "failed"], format_results(
+        results.values()
+    )
+    assert results["upsert_correlates_by_key"].outcome == "passed"
+    assert results["watermark_order_and_resume"].outcome == "passed"
+    assert results["pull_pages_lazily"].outcome == "n/a"  # no page counter without a sandbox
 
 
 # --- the pytest face of the kit -----------------------------------------------------------
