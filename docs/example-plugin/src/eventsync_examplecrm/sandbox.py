@@ -405,12 +405,15 @@ class _Handler(BaseHTTPRequestHandler):
         return json.loads(self.rfile.read(length) or b"null") if length else None
 
     def do_GET(self) -> None:
+        """Serve a GET request."""
         self._dispatch("GET")
 
     def do_POST(self) -> None:
+        """Serve a POST request."""
         self._dispatch("POST")
 
     def do_DELETE(self) -> None:
+        """Serve a DELETE request."""
         self._dispatch("DELETE")
 
     def _dispatch(self, method: str) -> None:
