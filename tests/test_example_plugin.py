@@ -1,12 +1,15 @@
-"""The example plugin of docs/plugin-authors.md installs, is discovered, and passes the kit."""
+"""The example plugin of docs/plugin-authors.md installs, is discovered, and passes the kit
+with every check applicable (nothing skipped)."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from eventsync.testing import SYSTEM_CHECKS
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "docs" / "example-plugin"
@@ -49,14 +52,30 @@ def test_installed_plugin_is_discovered_through_its_entry_point(installed, tmp_p
     assert result.returncode == 0, result.stderr
     rows = {row["name"]: row for row in json.loads(result.stdout)}
     assert rows["examplecrm"]["distribution"] == "eventsync-examplecrm"
-    assert {"authenticate", "discover_schema", "pull", "push", "start_sandbox"} <= set(
-        rows["examplecrm"]["hooks"]
-    )
+    assert {
+        "system_profiles",
+        "authenticate",
+        "api_usage",
+        "discover_schema",
+        "pull",
+        "push",
+        "parse_notification",
+        "start_sandbox",
+    } <= set(rows["examplecrm"]["hooks"])
 
 
 def test_example_plugin_passes_the_conformance_kit(installed):
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests")],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-rs",
+            "-p",
+            "no:cacheprovider",
+            str(EXAMPLE / "tests"),
+        ],
         env=installed,
         cwd=ROOT,
         capture_output=True,
@@ -64,4 +83,5 @@ def test_example_plugin_passes_the_conformance_kit(installed):
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "passed" in result.stdout and "failed" not in result.stdout
+    summary = result.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(rf"{len(SYSTEM_CHECKS)} passed in [\d.]+s", summary), result.stdout

@@ -1,111 +1,120 @@
-"""ExampleCRM hook implementations: the smallest complete system plugin.
+"""ExampleCRM's hook implementations: the whole CRM contract of docs/crm-contract.md.
 
-Each per-system hook first checks that the system (or the connection) is ours and returns
-None otherwise, so other plugins can answer.
+Every per-system hook first checks that the system (or the connection) is ours and returns
+None otherwise, so the plugin that owns it can answer. The work is done in small modules:
+``client`` (connection, errors, API usage), ``schema``, ``pull``, ``push``, ``webhooks`` and
+``sandbox`` (the local emulator the tests and the demo use).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
-import attrs
-import requests
 from eventsync import hookimpl
-from eventsync.errors import AuthenticationError, RetryableError
 from eventsync.models import (
-    FieldSchema,
-    ObjectSchema,
+    ApiUsage,
+    HttpRequest,
+    Notification,
     PullRequest,
     PushRequest,
     PushResult,
     Record,
-    RemoteFailure,
     Schema,
+    SystemProfile,
     SystemSettings,
 )
 
-SYSTEM = "examplecrm"
+from . import client, schema, webhooks
+from . import pull as pull_mod
+from . import push as push_mod
+from .settings import MAX_BATCH, SYSTEM, ExampleCrmSettings
 
 
-@attrs.frozen
-class Connection:
-    """An authenticated ExampleCRM session for one org."""
-
-    org: str
-    url: str
-    session: requests.Session = attrs.field(repr=False, eq=False)
-    system: str = SYSTEM
-
-
-def _get(conn: Connection, path: str, **params) -> object:
-    response = conn.session.get(conn.url + path, params=params, timeout=10)
-    if response.status_code >= 500:
-        raise RetryableError(f"HTTP_{response.status_code}", response.text, system=SYSTEM)
-    response.raise_for_status()
-    return response.json()
+def _ours(connection: Any) -> bool:
+    return isinstance(connection, client.ExampleConnection)
 
 
 @hookimpl
-def authenticate(system: str, settings: SystemSettings) -> Connection | None:
-    """Open a session with the API key named by ``api_key_env``."""
-    if system != SYSTEM:
-        return None
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {settings.secret('api_key')}"
-    conn = Connection(org=settings.org, url=settings.get("url"), session=session)
-    response = session.get(conn.url + "/schema", timeout=10)
-    if response.status_code == 401:
-        body = response.json()
-        raise AuthenticationError(SYSTEM, body["error"], body["message"], hint="check api_key_env")
-    return conn
-
-
-@hookimpl
-def discover_schema(connection, objects) -> Schema | None:
-    """Turn ``GET /schema`` into the core schema."""
-    if connection.system != SYSTEM:
-        return None
-    raw = _get(connection, "/schema")
-    return Schema(
-        SYSTEM,
-        {
-            name: ObjectSchema(name, tuple(FieldSchema(f, t) for f, t in fields.items()))
-            for name, fields in raw.items()
-            if objects is None or name in objects
-        },
-    )
-
-
-@hookimpl
-def pull(connection, request: PullRequest) -> Iterator[Record] | None:
-    """Read contacts by id."""
-    if connection.system != SYSTEM:
-        return None
-    rows = _get(connection, "/contacts", id=list(request.ids))
-    return iter([Record(SYSTEM, request.object, row.pop("id"), row) for row in rows])
-
-
-@hookimpl
-def push(connection, request: PushRequest) -> list[PushResult] | None:
-    """Insert contacts; one result per item, in order."""
-    if connection.system != SYSTEM:
-        return None
-    response = connection.session.post(
-        connection.url + "/contacts", json=[dict(item.fields) for item in request.items], timeout=10
-    )
+def system_profiles() -> list[SystemProfile]:
+    """ExampleCRM is a CRM with lower-case, case-sensitive property names."""
     return [
-        PushResult(item.key, ok=True, id=r["id"], created=True)
-        if r["ok"]
-        else PushResult(item.key, ok=False, error=RemoteFailure(r["error"], r["message"]))
-        for item, r in zip(request.items, response.json(), strict=True)
+        SystemProfile(
+            system=SYSTEM,
+            role="crm",
+            label="ExampleCRM",
+            settings=ExampleCrmSettings,
+            max_batch=MAX_BATCH,
+            case_sensitive_fields=True,
+            person_fields={"first_name": "firstname", "last_name": "lastname", "email": "email"},
+            flow_defaults={
+                "export_registrations": {"target_object": "contact", "match_key": "email"},
+                "import_registrations": {
+                    "source_object": "invitation",
+                    "ticket_code_field": "ticket_code",
+                },
+                "magic_links": {"link_field": "magic_link", "status_field": "link_status"},
+                "attendance": {"target_object": "invitation", "status_field": "attendance_status"},
+            },
+        )
     ]
 
 
 @hookimpl
-def start_sandbox(system: str, options):
-    """Start the in-memory ExampleCRM sandbox."""
+def authenticate(system: str, settings: SystemSettings) -> client.ExampleConnection | None:
+    """Open a session with the API key named by ``api_key_env`` and verify it."""
+    if system != SYSTEM:
+        return None
+    return client.connect(settings)
+
+
+@hookimpl
+def api_usage(connection: Any) -> ApiUsage | None:
+    """The daily API usage from the rate-limit headers of the last answer."""
+    if not _ours(connection):
+        return None
+    return connection.usage
+
+
+@hookimpl
+def discover_schema(connection: Any, objects: Sequence[str] | None) -> Schema | None:
+    """Describe the objects (default: all of them)."""
+    if not _ours(connection):
+        return None
+    return schema.discover(connection, objects)
+
+
+@hookimpl
+def pull(connection: Any, request: PullRequest) -> Iterator[Record] | None:
+    """Stream records page by page."""
+    if not _ours(connection):
+        return None
+    return pull_mod.pull(connection, request)
+
+
+@hookimpl
+def push(connection: Any, request: PushRequest) -> list[PushResult] | None:
+    """Write a batch; one result per item, in request order."""
+    if not _ours(connection):
+        return None
+    return push_mod.push(connection, request)
+
+
+@hookimpl
+def parse_notification(
+    system: str, request: HttpRequest, settings: SystemSettings
+) -> Notification | None:
+    """Verify and parse a signed webhook delivery."""
+    if system != SYSTEM:
+        return None
+    return webhooks.parse(request, settings)
+
+
+@hookimpl
+def start_sandbox(system: str, options: Mapping[str, Any]) -> Any:
+    """Start the in-memory ExampleCRM sandbox on 127.0.0.1."""
     if system != SYSTEM:
         return None
     from .sandbox import ExampleSandbox
 
-    return ExampleSandbox()
+    return ExampleSandbox(options)

@@ -126,7 +126,10 @@ def _stream(connection: HopinConnection, request: PullRequest) -> Iterator[Recor
     params, body = flt.encode(wire, connection.options.filter_encoding)
     options = connection.options
     params[options.page_size_param] = str(request.page_size or options.page_size)
-    if request.since is not None and options.since_sort and obj in flt.WIRE_FILTERS:
+    if options.since_sort and obj in flt.WIRE_FILTERS:
+        # Every list read in change order, not only watermark pulls: pollers and backfills take
+        # their watermark from the last record seen, and a first poll or a backfill reads
+        # without a since (unsorted, a resumed backfill could skip records).
         params[options.sort_param] = options.since_sort
     list_path = PATHS[obj][0]
     if obj == "magicLink" or obj == "bankQuestion":
