@@ -11,7 +11,7 @@ DISTS := core plugins/salesforce plugins/hopin plugins/pardot_guard
 # What `make install` installs (editable): every distribution, with the extras development needs
 # (the sandboxes are an extra so that a production install does not carry their dependencies).
 EDITABLES := 'core[testing]' 'plugins/salesforce[sandbox]' 'plugins/hopin[sandbox]' plugins/pardot_guard
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 2
 
 .PHONY: install test demo lint bench clean
 

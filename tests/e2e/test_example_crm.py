@@ -182,6 +182,7 @@ def make_crm_env(
                 "orgs": {ORG: org_config(crm, hopin, poll=0.2)},
             },
             source="<example crm e2e>",
+            hooks=hooks,
         )
         env = {**crm_sandbox.settings(ORG).env, **hopin_sandbox.settings(ORG).env}
         store = StateStore.open(

@@ -558,12 +558,6 @@ class _Foreign:
 def check_system_profile(s: KitSession) -> str:
     """``system_profiles`` declares the system consistently, and the target's settings fit
     the declared settings class."""
-    from .config import (
-        AttendanceConfig,
-        ExportRegistrationsConfig,
-        ImportRegistrationsConfig,
-        MagicLinksConfig,
-    )
     from .settings import structure
 
     profile = s.profile
@@ -574,11 +568,11 @@ def check_system_profile(s: KitSession) -> str:
     assert set(profile.person_fields) <= set(PERSON_ROLES), (
         f"person_fields keys must be among {PERSON_ROLES}, got {sorted(profile.person_fields)}"
     )
+    # Each flow's own settings class, built-in or registered by another plugin.
     flows: dict[str, type] = {
-        "export_registrations": ExportRegistrationsConfig,
-        "import_registrations": ImportRegistrationsConfig,
-        "magic_links": MagicLinksConfig,
-        "attendance": AttendanceConfig,
+        name: flow.settings_class
+        for name, flow in s.hooks.flows().items()
+        if getattr(flow, "settings_class", None) is not None
     }
     for flow, defaults in profile.flow_defaults.items():
         assert flow in flows, f"flow_defaults names unknown flow {flow!r}"
