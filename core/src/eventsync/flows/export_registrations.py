@@ -126,9 +126,37 @@ class ExportRegistrations(Flow):
         operation = "update" if settings.update_only else "upsert"
         findings = check.mapping("platform", SOURCE, "crm", settings.target_object, operation)
         findings += check.field("crm", settings.target_object, settings.match_key, "match_key")
+        findings += self._external_id_advice(check, settings)
         for i, step in enumerate(settings.match_cascade):
             findings += check.field("crm", step.object, step.match_key, f"match_cascade[{i}]")
         return findings
+
+    def _external_id_advice(
+        self, check: FlowCheck, settings: ExportRegistrationsSettings
+    ) -> list[Finding]:
+        """Matching on a plain field costs a query per batch and can only find a record
+        already committed; an external-id field holding the registration id makes every
+        create an idempotent upsert. Recommend one when the target has it."""
+        crm = check.schemas.get("crm")
+        target = crm.object(settings.target_object) if crm is not None else None
+        key = target.field(settings.match_key) if target is not None else None
+        if target is None or key is None or key.external_id or settings.match_cascade:
+            return []
+        candidates = [f.name for f in target.fields if f.external_id and f.createable]
+        if not candidates:
+            return []
+        return [
+            check.finding(
+                "external_id",
+                f"{target.name} has the external-id field(s) {', '.join(candidates)}; matching "
+                f"on {key.name} needs one query per batch and relies on finding what an "
+                f"earlier attempt created",
+                key="match_key",
+                fix=f"map the registration id to {candidates[0]} and set "
+                f'match_key = "{candidates[0]}" for a native, idempotent upsert',
+                severity="info",
+            )
+        ]
 
     def poll_request(self, ctx: FlowContext, since: Watermark | None) -> PullRequest:
         """Registrations updated since the watermark, oldest first."""
