@@ -1,7 +1,9 @@
 """One write per match key per batch: registrations sharing an email become one CRM record.
 
-Both registrations are marked by one backfill before the engine starts, so the first lease
-takes them in one batch. The email differs in case only: the CRM matches emails ignoring case.
+Both registrations are marked by one backfill before the engine starts, and one worker leases
+them, so they are one batch (two workers leasing at once on PostgreSQL may split due rows
+between them: ``SKIP LOCKED``). The email differs in case only: the CRM matches emails ignoring
+case.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ def twins(env, email: str) -> tuple[list[str], str]:
     return [first, second], str(latest.get("lastName"))
 
 
+ONE_WORKER = {"workers": 1}
+
+
 def _run(env) -> None:
     result = env.engine.backfill("e2e", "export_registrations")
     assert result.finished and result.marked >= 2
@@ -58,7 +63,9 @@ def _linked_to(env, ids: list[str]) -> set[tuple[str, str]]:
 
 
 def test_two_registrations_with_one_email_in_a_batch_make_one_lead(make_env):
-    env = make_env(triggers=False, pollers=False, start=False, flows=export())
+    env = make_env(
+        triggers=False, pollers=False, start=False, flows=export(), engine_options=ONE_WORKER
+    )
     ids, winner = twins(env, "twin@example.com")
     _run(env)
     leads = [x for x in env.leads() if str(x.get("Email")).lower() == "twin@example.com"]
@@ -71,7 +78,13 @@ def test_two_registrations_with_one_email_in_a_batch_make_one_lead(make_env):
 
 
 def test_the_match_cascade_also_writes_once_per_email(make_env):
-    env = make_env(triggers=False, pollers=False, start=False, flows=export(match_cascade=CASCADE))
+    env = make_env(
+        triggers=False,
+        pollers=False,
+        start=False,
+        flows=export(match_cascade=CASCADE),
+        engine_options=ONE_WORKER,
+    )
     [contact] = env.sf_insert("Contact", [{"LastName": "Old", "Email": "known@example.com"}])
     known, known_winner = twins(env, "known@example.com")
     fresh, fresh_winner = twins(env, "fresh@example.com")
