@@ -68,16 +68,22 @@ def _db_now(store: StateStore) -> dt.datetime:
 class Tracker:
     """A job that records who processed what, and whether two jobs held an entity at once."""
 
-    def __init__(self, store: StateStore) -> None:
+    def __init__(self, store: StateStore, together: tuple[str, ...] = ()) -> None:
         self.store = store
         self.lock = threading.Lock()
         self.inflight: set[str] = set()
         self.overlaps: list[str] = []
         self.runs: Counter[str] = Counter()
         self.by: dict[str, list[str]] = {}
+        # Engines in ``together`` wait until each of them has a batch: both then run at once.
+        self.started = {engine: threading.Event() for engine in together}
 
     def job(self, items: list[OutboxItem]) -> list[Outcome]:
         engine = threading.current_thread().name.split("-")[1]
+        if engine in self.started:
+            self.started[engine].set()
+            for event in self.started.values():
+                event.wait(30)
         with self.lock:
             for item in items:
                 if item.entity in self.inflight:
@@ -102,7 +108,7 @@ def test_skewed_engines_process_every_entity_exactly_once(target, skewed_clocks)
     a, b = target.open(), target.open()
     entities = [f"e{n:03}" for n in range(200)]
     a.mark_many("acme", "export", entities)
-    tracker = Tracker(a)
+    tracker = Tracker(a, together=("a", "b"))
     engines = [_executor(a, tracker.job, "engine-a"), _executor(b, tracker.job, "engine-b")]
     for engine in engines:
         engine.start()
@@ -119,7 +125,8 @@ def test_skewed_engines_process_every_entity_exactly_once(target, skewed_clocks)
     )
     assert set(tracker.runs) == set(entities)
     assert not a.sync_log(outcome="lost", limit=1)
-    # both engines took part: the test shows sharing, not one engine doing everything
+    # both engines worked at once: the test shows sharing, not one engine doing everything
+    assert all(event.is_set() for event in tracker.started.values())
     assert {who for names in tracker.by.values() for who in names} == {"a", "b"}
 
 
