@@ -57,6 +57,13 @@ class HopinOptions:
     auth: Literal["api_key", "oauth"] = setting(
         "api_key", label="Auth", help="api_key (organisation key as bearer token) or oauth"
     )
+    auth_header: Literal["bearer", "raw"] = setting(
+        "bearer",
+        label="Authorization header form",
+        help='bearer sends "Authorization: Bearer <key>" (what existing clients send); raw sends '
+        '"Authorization: <key>" (the current API reference\'s samples). When the server refuses '
+        "the configured form, eventsync check tries the other and names the one accepted",
+    )
     oauth_client_id: str = setting(
         "", label="Oauth client id", help="OAuth app id and resource indicator"
     )

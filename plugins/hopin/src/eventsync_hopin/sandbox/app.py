@@ -85,10 +85,14 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
     def _authenticate() -> None:
         if request.endpoint == "v1.health":
             return
-        header = request.headers.get("Authorization", "")
-        token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+        header = request.headers.get("Authorization", "").strip()
+        bearer = header.lower().startswith("bearer ")
+        token = header[7:].strip() if bearer else header
         if not token:
-            raise ApiError(401, "missing bearer token")
+            raise ApiError(401, "missing credentials (Authorization header)")
+        if config.auth_header != "both" and config.auth_header != ("bearer" if bearer else "raw"):
+            # What a server that knows one form sees: a key it does not recognise.
+            raise ApiError(401, "invalid API key")
         g.organization_ids = _token_orgs(token)
 
     def _token_orgs(token: str) -> list[str]:
@@ -101,7 +105,7 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
                 if parse_iso(attrs["expiresAt"]) <= now():
                     raise ApiError(401, "access token expired")
                 return list(attrs["organizationIds"])
-        raise ApiError(401, "invalid bearer token")
+        raise ApiError(401, "invalid API key or token")
 
     def _org(org_id: str) -> dict[str, Any]:
         organization = store.get("organizations", org_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import cattrs
@@ -32,6 +32,8 @@ class SandboxConfig:
     seed_registrations: int = 0
     seed_questions: bool = True
     api_key: str = attrs.field(factory=lambda: _token("hopin_sk"))
+    #: Which ``Authorization`` forms the API accepts: ``Bearer <key>``, the key alone, or both.
+    auth_header: Literal["bearer", "raw", "both"] = "both"
     webhook_secret: str = attrs.field(factory=lambda: _token("whsec"))
     oauth_client_id: str = "sandbox-client"
     oauth_client_secret: str = attrs.field(factory=lambda: _token("oauth_cs"))
