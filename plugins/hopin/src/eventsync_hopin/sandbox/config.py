@@ -47,6 +47,8 @@ class SandboxConfig:
     default_page_size: int = 25
     max_page_size: int = 100
     report_ready_after: float = 0.3
+    #: Whether the attendance report lists onsite check-ins (a column and check-in-only rows).
+    report_check_ins: bool = True
     fault_seed: int | None = None
 
 
