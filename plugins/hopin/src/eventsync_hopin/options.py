@@ -86,7 +86,8 @@ class HopinOptions:
         label="Authorization header form",
         help='bearer sends "Authorization: Bearer <key>" (what existing clients send); raw sends '
         '"Authorization: <key>" (the current API reference\'s samples). When the server refuses '
-        "the configured form, eventsync check tries the other and names the one accepted",
+        "the configured form, authenticate (and so eventsync check) tries the other once and "
+        "names the one accepted; syncing uses only the configured form",
     )
     oauth_client_id: str = setting(
         "", label="Oauth client id", help="OAuth app id and resource indicator"
