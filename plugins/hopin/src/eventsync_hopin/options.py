@@ -14,7 +14,7 @@ import attrs
 import cattrs
 from eventsync.errors import ConfigurationError
 from eventsync.models import SystemProfile, SystemSettings
-from eventsync.settings import setting
+from eventsync.settings import Invalid, setting
 
 SECRET_NAMES = ("api_key", "access_token", "refresh_token", "client_secret", "webhook_secret")
 
@@ -29,6 +29,21 @@ DEFAULT_REPORT_COLUMNS: Mapping[str, str] = {
     "leftAt": "Leave Time",
     "durationSeconds": "Duration (seconds)",
     "sessions": "Sessions",
+    "checkedInAt": "Check-in Time",
+}
+
+#: Registration fields eventsync derives, by the wire attribute read for each (a dotted path
+#: reaches into a nested object). None of these attribute names is documented by Hopin.
+DEFAULT_REGISTRATION_ATTRIBUTES: Mapping[str, str] = {
+    "utmSource": "utmSource",
+    "utmMedium": "utmMedium",
+    "utmCampaign": "utmCampaign",
+    "utmTerm": "utmTerm",
+    "utmContent": "utmContent",
+    "referrer": "referrer",
+    "channel": "channel",
+    "checkedInAt": "checkedInAt",
+    "badgePrintedAt": "badgePrintedAt",
 }
 
 DEFAULT_SIGNALS = (
@@ -38,6 +53,15 @@ DEFAULT_SIGNALS = (
     "magicLinkAccepted",
     "attendanceRecorded",
 )
+
+
+def _known_registration_fields(_: Any, attribute: Any, value: Mapping[str, str]) -> None:
+    unknown = sorted(set(value) - set(DEFAULT_REGISTRATION_ATTRIBUTES))
+    if unknown:
+        raise Invalid(
+            f"{attribute.name}: unknown field {', '.join(map(repr, unknown))} "
+            f"(known: {', '.join(DEFAULT_REGISTRATION_ATTRIBUTES)})"
+        )
 
 
 @attrs.frozen
@@ -56,6 +80,14 @@ class HopinOptions:
     )
     auth: Literal["api_key", "oauth"] = setting(
         "api_key", label="Auth", help="api_key (organisation key as bearer token) or oauth"
+    )
+    auth_header: Literal["bearer", "raw"] = setting(
+        "bearer",
+        label="Authorization header form",
+        help='bearer sends "Authorization: Bearer <key>" (what existing clients send); raw sends '
+        '"Authorization: <key>" (the current API reference\'s samples). When the server refuses '
+        "the configured form, authenticate (and so eventsync check) tries the other once and "
+        "names the one accepted; syncing uses only the configured form",
     )
     oauth_client_id: str = setting(
         "", label="Oauth client id", help="OAuth app id and resource indicator"
@@ -128,6 +160,25 @@ class HopinOptions:
         label="Magic link blank name",
         help="sent for an empty first/last name (as a production client does)",
     )
+    registration_attributes: Mapping[str, str] = setting(
+        factory=lambda: dict(DEFAULT_REGISTRATION_ATTRIBUTES),
+        label="Registration attributes",
+        help="wire attribute read for each derived registration field (UTM parameters, referrer, "
+        'channel, check-in and badge times); a dotted path reaches into a nested object, "" '
+        "leaves the field empty; the fields you leave out keep their defaults",
+        validator=_known_registration_fields,
+    )
+    onsite_channel_values: tuple[str, ...] = setting(
+        ("onsite",),
+        label="Onsite channel values",
+        help="channel values (any case) that make a registration onsite (field onsite = true)",
+    )
+    attendance_check_ins: bool = setting(
+        False,
+        label="Attendance from check-ins",
+        help="also count registrations checked in onsite that the attendance report lacks "
+        "(one paged read of the event's registrations per report)",
+    )
     registration_update_fields: tuple[str, ...] = setting(
         ("metadata",),
         label="Registration update fields",
@@ -177,6 +228,10 @@ class HopinOptions:
     )
     report_poll_interval: float = setting(1.0, label="Report poll interval", help="seconds")
     report_timeout: float = setting(300.0, label="Report timeout", help="seconds")
+
+    def registration_paths(self) -> dict[str, str]:
+        """Each derived registration field's wire path: the defaults, then the configured ones."""
+        return {**DEFAULT_REGISTRATION_ATTRIBUTES, **self.registration_attributes}
 
 
 @attrs.frozen
@@ -238,7 +293,11 @@ def load_options(settings: SystemSettings) -> HopinOptions:
     try:
         options = _converter.structure(raw, HopinOptions)
     except cattrs.BaseValidationError as exc:
-        problems = [p.replace("$", base, 1) for p in cattrs.transform_error(exc, path="$")]
+        # A validator's message names its setting: "<setting>: what is wrong".
+        invalid = [f"{base}.{e}" for e in exc.exceptions if isinstance(e, Invalid)]
+        problems = invalid or [
+            p.replace("$", base, 1) for p in cattrs.transform_error(exc, path="$")
+        ]
         raise ConfigurationError(problems) from exc
     problems = []
     if not options.base_url.startswith(("http://", "https://")):
