@@ -10,22 +10,29 @@ from eventsync.errors import ConfigurationError, EventsyncError
 from eventsync.store import LATEST_VERSION, StateStore
 from eventsync.store.schema import MIGRATIONS
 
+TABLES = (
+    "links",
+    "watermarks",
+    "outbox",
+    "dead_letters",
+    "sync_log",
+    "seen_notifications",
+    "schema_version",
+)
+
 
 def _columns(store: StateStore) -> dict[str, set[str]]:
     insp = sa.inspect(store.engine)
     t = store.tables
     return {
         name: {c["name"] for c in insp.get_columns(getattr(t, name).name, schema=t.schema)}
-        for name in ("links", "watermarks", "outbox", "dead_letters", "sync_log", "schema_version")
+        for name in TABLES
     }
 
 
 def test_fresh_store_is_at_latest_version_and_matches_declared_tables(store: StateStore) -> None:
     assert store.schema_version() == LATEST_VERSION == MIGRATIONS[-1][0]
-    declared = {
-        name: {c.name for c in getattr(store.tables, name).columns}
-        for name in ("links", "watermarks", "outbox", "dead_letters", "sync_log", "schema_version")
-    }
+    declared = {name: {c.name for c in getattr(store.tables, name).columns} for name in TABLES}
     assert _columns(store) == declared
 
 
