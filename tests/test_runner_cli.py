@@ -126,8 +126,8 @@ def test_sandbox_init_check_run_status(sandboxes, tmp_path):
         metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         assert 'eventsync_outbox_pending{flow="import_registrations",org="sandbox"}' in metrics
         assert (
-            'eventsync_notifications_total{org="sandbox",status="200",system="salesforce"}'
-            in metrics
+            'eventsync_notifications_total{org="sandbox",result="accepted",status="200",'
+            'system="salesforce"}' in metrics
         )
         bad = requests.post(
             f"http://127.0.0.1:{port}/hooks/sandbox/salesforce",
