@@ -95,6 +95,11 @@ class SalesforceSandbox:
             "retry_backoff": float(self.options.get("retry_backoff", 0.05)),
         }
         env: dict[str, str] = {}
+        token = self.options.get("outbound_token")
+        if token:
+            # The secret the Outbound Message rules' endpoint URLs end with.
+            options["outbound_token_env"] = "SF_OUTBOUND_TOKEN"
+            env["SF_OUTBOUND_TOKEN"] = str(token)
         if grant in ("jwt", "password"):
             options["username"] = INTEGRATION_USERNAME
         if grant == "jwt":
