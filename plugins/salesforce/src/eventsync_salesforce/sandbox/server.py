@@ -14,6 +14,7 @@ from typing import Any
 
 import trustme
 from eventsync.models import SystemSettings
+from eventsync.sandbox_env import write_private
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from .app import create_app
@@ -42,7 +43,8 @@ class SalesforceSandbox:
         else:
             signer = self._ca.issue_cert("eventsync-jwt", key_type=trustme.KeyType.RSA)
             self.private_key_file = str(self._dir / "jwt-key.pem")
-            signer.private_key_pem.write_to_path(self.private_key_file)
+            # The connected app's private key: readable by its owner only, like any credential.
+            write_private(self.private_key_file, signer.private_key_pem.bytes().decode())
             jwt_certificate = signer.cert_chain_pems[0].bytes()
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         server_cert.configure_cert(context)
