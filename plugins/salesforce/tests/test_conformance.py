@@ -51,7 +51,17 @@ def _controls(sandbox) -> Controls:
         ).json()
         return int(counters["by_endpoint"].get("query", 0))
 
-    return Controls(page_reads=page_reads)
+    def lose_next_answer() -> None:
+        # The next Collections write takes effect, then its answer is lost as a 503.
+        requests.post(
+            f"{info['admin_url']}/faults",
+            json={"endpoint": "collections", "status": 503, "times": 1, "when": "after"},
+            headers={"X-Admin-Token": info["admin_token"]},
+            verify=info["ca_bundle"],
+            timeout=10,
+        ).raise_for_status()
+
+    return Controls(page_reads=page_reads, lose_next_answer=lose_next_answer)
 
 
 #: The sandbox's settings then carry it as outbound_token_env: the endpoint URL's secret.
@@ -108,12 +118,8 @@ TestSalesforceConformance = conformance_tests(
             ),
         ),
         notifications=_notifications,
-        # Until plugin.py declares system_profiles: the sObject Collections limit.
-        max_batch=200,
         min_page_size=200,  # Sforce-Query-Options batchSize cannot go lower
         not_applicable={
-            "upsert_retry_creates_no_duplicate": "the sandbox cannot lose an answer after a "
-            "write (its faults fire before the request is handled)",
             "notification_tampered_rejected": UNSIGNED,
             "notification_stale_rejected": "Outbound Messages carry no timestamp to check",
         },

@@ -161,15 +161,50 @@ def test_retries_injected_unable_to_lock_row_per_record(conn, admin, unique, no_
     assert admin.get("/faults") == []  # both injections were used up
 
 
-def test_retries_injected_unable_to_lock_row_and_503_per_call(conn, admin, unique, no_wait):
+def test_a_call_salesforce_refused_is_retried_in_place(conn, admin, unique, no_wait):
+    # UNABLE_TO_LOCK_ROW for the whole call: Salesforce did not act, so resending is safe.
     admin.post(
         "/faults",
         {"endpoint": "collections", "status": 400, "error_code": "UNABLE_TO_LOCK_ROW", "times": 1},
     )
-    admin.post("/faults", {"endpoint": "collections", "status": 503, "times": 1})
     [result] = plugin.push(conn, PushRequest("Lead", "insert", (PushItem("a", lead(1, unique)),)))
     assert result.ok
     assert admin.get("/faults") == []
+
+
+def test_an_insert_whose_answer_is_lost_is_never_resent_blindly(conn, admin, unique, no_wait):
+    # The write takes effect, then the answer is lost (503): a plain insert cannot be looked
+    # up, so the plugin reports it retryable instead of inserting a second Lead.
+    admin.post("/faults", {"endpoint": "collections", "status": 503, "times": 1, "when": "after"})
+    before = admin.calls("collections")
+    with pytest.raises(RetryableError) as exc:
+        plugin.push(conn, PushRequest("Lead", "insert", (PushItem("a", lead(1, unique)),)))
+    assert exc.value.code == "OUTCOME_UNKNOWN"
+    assert admin.calls("collections") == before + 1
+    rows = list(plugin.pull(conn, PullRequest("Lead", fields=("Email",))))
+    assert [r.get("Email") for r in rows].count(f"l1@{unique}.com") == 1
+
+
+@pytest.mark.parametrize("fault", [
+    {"status": 503},
+    # The answer never comes back within the client's timeout (1 s): a read timeout.
+    {"status": 0, "latency": 3.0},
+])  # fmt: skip
+def test_an_upsert_whose_answer_is_lost_adopts_the_record_it_made(
+    sandbox, admin, unique, no_wait, fault
+):
+    conn = plugin.authenticate("salesforce", sandbox.settings("acme", timeout=1.0))
+    admin.post("/faults", {"endpoint": "collections", "times": 1, "when": "after", **fault})
+    item = PushItem("a", lead(7, unique))
+    [result] = plugin.push(conn, PushRequest("Lead", "upsert", (item,), match_key="Email"))
+    assert result.ok, result.error
+    rows = [
+        r
+        for r in plugin.pull(conn, PullRequest("Lead", fields=("Email",)))
+        if r.get("Email") == f"l7@{unique}.com"
+    ]
+    assert len(rows) == 1, "the lost create was made again"
+    assert result.id == rows[0].id
 
 
 def test_retry_exhaustion_raises_retryable(conn, admin, unique, no_wait):

@@ -282,8 +282,18 @@ def _v2_hints_and_sync_log(conn: Connection, prefix: str, schema: str | None) ->
     _sync_log_table(md, prefix).create(conn)
 
 
-def _v3_seen_notifications(conn: Connection, prefix: str, schema: str | None) -> None:
-    """Version 3: the ids of received notifications, remembered for their replay horizon."""
+def _v3_database_clock(conn: Connection, prefix: str, schema: str | None) -> None:
+    """Version 3: lease ends, due times and backoffs are on the database's clock.
+
+    No table changes. The times already stored were written by process clocks, close enough to
+    the database's to keep. The version exists so that an older eventsync, which compares
+    leases with its own process clock, refuses this store instead of working beside newer
+    processes: one skewed old process would take over live leases again.
+    """
+
+
+def _v4_seen_notifications(conn: Connection, prefix: str, schema: str | None) -> None:
+    """Version 4: the ids of received notifications, remembered for their replay horizon."""
     _seen_notifications_table(sa.MetaData(schema=schema), prefix).create(conn)
 
 
@@ -302,7 +312,8 @@ Migration = tuple[int, str, Callable[[Connection, str, "str | None"], None]]
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "links, watermarks, outbox, dead letters", _v1_initial),
     (2, "hints on outbox and dead letters; sync log", _v2_hints_and_sync_log),
-    (3, "ids of received notifications", _v3_seen_notifications),
+    (3, "leases, due times and backoffs on the database clock", _v3_database_clock),
+    (4, "ids of received notifications", _v4_seen_notifications),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]
 

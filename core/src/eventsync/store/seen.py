@@ -39,10 +39,10 @@ class SeenNotificationOps(StoreBase):
         if not wanted:
             return set()
         t = self.tables.seen_notifications
-        now = self._now()
         found: set[str] = set()
         keys = list(wanted)
         with self.engine.connect() as conn:
+            now = self._now(conn)
             for start in range(0, len(keys), 500):
                 rows = conn.execute(
                     sa.select(t.c.notification_id).where(
@@ -64,8 +64,6 @@ class SeenNotificationOps(StoreBase):
         if not keys or horizon <= 0:
             return 0
         t = self.tables.seen_notifications
-        now = self._now()
-        until = now + dt.timedelta(seconds=horizon)
         insert = self._insert(t)
         statement = insert.on_conflict_do_update(
             index_elements=[t.c.org, t.c.system, t.c.notification_id],
@@ -74,6 +72,10 @@ class SeenNotificationOps(StoreBase):
             else {"expires_at": sa.func.greatest(t.c.expires_at, insert.excluded.expires_at)},
         )
         with self._tx() as conn:
+            # The database's clock, as for leases: every process sharing the store agrees on
+            # when an id expires.
+            now = self._now(conn)
+            until = now + dt.timedelta(seconds=horizon)
             conn.execute(t.delete().where(t.c.expires_at <= now))
             conn.execute(
                 statement,

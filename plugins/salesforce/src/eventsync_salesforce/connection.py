@@ -84,9 +84,13 @@ class SalesforceConnection:
         self.sf.session_id, self.sf.sf_instance = self._renew()
         self.sf._generate_headers()
 
-    def call(self, what: str, fn: Callable[[], T]) -> T:
+    def call(self, what: str, fn: Callable[[], T], *, idempotent: bool = True) -> T:
         """Run ``fn`` with retries on transient failures and one renewal on an expired session.
 
+        :param idempotent: False for a create: a failure after which it may have happened
+            (``errors.outcome_unknown``) is raised at once as ``OutcomeUnknown`` instead of
+            being resent, so the caller can look before it creates again.
+        :raises OutcomeUnknown: a non-idempotent call's answer was lost.
         :raises RetryableError: still failing after ``max_retries`` attempts.
         :raises AuthenticationError: the session cannot be renewed.
         :raises FatalError: any other failure.
@@ -106,6 +110,15 @@ class SalesforceConnection:
                 if not isinstance(exc, (SalesforceError, OSError)) and not _is_requests(exc):
                     raise
                 failure = errors.classify(exc)
+                if not idempotent and errors.outcome_unknown(exc, failure):
+                    assert isinstance(failure, RetryableError)
+                    raise errors.OutcomeUnknown(
+                        "OUTCOME_UNKNOWN",
+                        f"{what}: {failure.code}: {failure.message} (it may have taken effect; "
+                        f"looked up before it is sent again)",
+                        system=errors.SYSTEM,
+                        status=failure.status,
+                    ) from None
                 if not isinstance(failure, RetryableError) or attempt >= self.max_retries:
                     raise failure from None
                 if failure.retry_after and failure.retry_after > 60:
@@ -118,9 +131,15 @@ class SalesforceConnection:
         ``eventsync.backoff``, so the test kit's ``no_backoff`` switch removes the wait."""
         backoff.wait(backoff.delay(attempt + 1, base=self.retry_backoff, cap=60.0))
 
-    def restful(self, path: str, method: str = "GET", **kwargs: Any) -> Any:
-        """A REST call relative to the versioned base URL, with retries."""
-        return self.call(f"{method} {path}", lambda: self.sf.restful(path, method=method, **kwargs))
+    def restful(
+        self, path: str, method: str = "GET", *, idempotent: bool = True, **kwargs: Any
+    ) -> Any:
+        """A REST call relative to the versioned base URL, with retries (see ``call``)."""
+        return self.call(
+            f"{method} {path}",
+            lambda: self.sf.restful(path, method=method, **kwargs),
+            idempotent=idempotent,
+        )
 
     def __repr__(self) -> str:
         return f"SalesforceConnection(org={self.org!r}, instance={self.instance_url!r})"

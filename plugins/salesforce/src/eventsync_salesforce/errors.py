@@ -13,6 +13,7 @@ from typing import Any
 import requests
 from eventsync.errors import AuthenticationError, EventsyncError, FatalError, RetryableError
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
+from urllib3.exceptions import NewConnectionError
 
 SYSTEM = "salesforce"
 
@@ -49,6 +50,28 @@ def first_error(content: Any) -> tuple[str, str, tuple[str, ...]]:
 def is_retryable_code(code: str) -> bool:
     """True for error codes that go away on their own."""
     return code in RETRYABLE_CODES
+
+
+class OutcomeUnknown(RetryableError):
+    """A write that may or may not have taken effect (its answer was lost: a timeout after the
+    request was sent, a dropped connection, a 5xx). It is never resent blindly: the caller
+    looks the records up first (``push`` reconciles by the match key)."""
+
+
+def outcome_unknown(exc: BaseException, failure: EventsyncError) -> bool:
+    """True when ``exc`` (classified as ``failure``) may have happened after Salesforce acted
+    on the request: a 5xx, a read timeout or a connection lost after sending. A refused
+    connection, a connect timeout, a 429 or a limit error mean Salesforce did not act."""
+    if not isinstance(failure, RetryableError):
+        return False
+    if isinstance(exc, SalesforceError):
+        return int(exc.status) >= 500
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    if isinstance(exc, requests.ConnectionError):
+        reason = getattr(exc.args[0], "reason", None) if exc.args else None
+        return not isinstance(reason, NewConnectionError)
+    return isinstance(exc, requests.Timeout)
 
 
 def classify(exc: BaseException) -> EventsyncError:

@@ -74,8 +74,8 @@ def _push_chunk(
             _collection(conn, schema, "upsert", chunk, results, key.name)
             return
         creates, updates = _match(conn, schema, key.name, chunk, results)
-        _collection(conn, schema, "insert", creates, results)
         _collection(conn, schema, "update", updates, results)
+        _create_exactly_once(conn, schema, key.name, creates, results)
         return
     _collection(conn, schema, operation, chunk, results)
 
@@ -158,7 +158,8 @@ def _caller(
         records = [_wire(schema.name, item, operation == "update") for _, item in batch]
         body = {"allOrNone": False, "records": records}
         if operation == "insert":
-            return conn.restful("composite/sobjects", method="POST", json=body)
+            # Not resent blindly when the answer is lost: _collection reconciles first.
+            return conn.restful("composite/sobjects", method="POST", json=body, idempotent=False)
         if operation == "update":
             return conn.restful("composite/sobjects", method="PATCH", json=body)
         for record, (_, item) in zip(records, batch, strict=True):
@@ -214,6 +215,35 @@ def _collection(
         conn.sleep(attempt)
         attempt += 1
         pending = retry
+
+
+def _create_exactly_once(
+    conn: SalesforceConnection,
+    schema: ObjectSchema,
+    key: str,
+    creates: Batch,
+    results: list[PushResult | None],
+) -> None:
+    """Insert ``creates``; when an insert's answer is lost, look the records up by ``key``
+    before inserting again: those found were created (adopted and updated), the rest are
+    inserted. Bounded by ``max_retries``; after that the items are retryable failures, and
+    the next attempt of the batch looks them up again through the match query."""
+    attempt = 0
+    pending = creates
+    while pending:
+        try:
+            _collection(conn, schema, "insert", pending, results)
+            return
+        except errors.OutcomeUnknown as exc:
+            if attempt >= conn.max_retries:
+                failure = RemoteFailure(exc.code, exc.message, (), True)
+                for index, item in pending:
+                    results[index] = PushResult(key=item.key, ok=False, error=failure)
+                return
+            conn.sleep(attempt)
+            attempt += 1
+            pending, found = _match(conn, schema, key, pending, results)
+            _collection(conn, schema, "update", found, results)
 
 
 def _result(item: PushItem, outcome: dict[str, Any], operation: str) -> PushResult:

@@ -88,6 +88,9 @@ def create_app(org: Org) -> Flask:
         endpoint = categorise(path)
         g.endpoint = endpoint
         fault = org.faults.pick(endpoint, request.method)
+        if fault is not None and fault.when == "after":
+            g.after_fault = fault  # handled below, once the request took effect
+            fault = None
         if fault is not None:
             if fault.latency:
                 time.sleep(fault.latency)
@@ -125,6 +128,20 @@ def create_app(org: Org) -> Flask:
             )
         org.counters.count(endpoint, api=True)
         return None
+
+    @app.after_request
+    def _lose_answer(response: Response) -> Response:
+        fault = getattr(g, "after_fault", None)
+        if fault is None:
+            return response
+        if fault.latency:
+            time.sleep(fault.latency)  # a client with a shorter timeout never sees an answer
+        if not fault.status:
+            return response
+        body = fault.body()
+        if isinstance(body, str):
+            return Response(body, status=fault.status, content_type="text/plain")
+        return json_response(body, fault.status, _limit_header())
 
     def _limit_header() -> dict[str, str]:
         return {"Sforce-Limit-Info": f"api-usage={org.counters.used}/{org.counters.daily_limit}"}

@@ -12,7 +12,7 @@ import random
 import threading
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -38,6 +38,8 @@ class Fault:
     :ivar latency: seconds to wait before answering.
     :ivar probability: chance of firing per matching request.
     :ivar times: how many times it may fire (None: until cleared).
+    :ivar when: ``"before"`` answers instead of handling the request; ``"after"`` handles it
+        (the write takes effect) and then answers with the fault: an answer lost in transit.
     """
 
     id: int
@@ -50,6 +52,7 @@ class Fault:
     latency: float = 0.0
     probability: float = 1.0
     times: int | None = None
+    when: Literal["before", "after"] = "before"
 
     def body(self) -> list[dict[str, Any]] | str:
         """The error body this fault answers with."""
