@@ -1,4 +1,5 @@
-"""``StateStore``: links, watermarks, outbox, dead letters and sync log behind one typed API."""
+"""``StateStore``: links, watermarks, outbox, dead letters, sync log and the ids of received
+notifications behind one typed API."""
 
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ from .links import LinkOps
 from .outbox import OutboxOps
 from .records import RetryPolicy
 from .schema import LATEST_VERSION, Tables, build_tables, current_version
+from .seen import SeenNotificationOps
 from .synclog import SyncLogOps
 
 __all__ = ["StateStore"]
 
 
-class StateStore(OutboxOps, DeadLetterOps, LinkOps, SyncLogOps):
+class StateStore(OutboxOps, DeadLetterOps, LinkOps, SyncLogOps, SeenNotificationOps):
     """The state store of eventsync, on SQLite (embedded default) or PostgreSQL (scale-out).
 
     Open it with ``StateStore.open()``; it is safe to share one instance between threads and to

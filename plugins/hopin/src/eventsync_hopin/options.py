@@ -211,6 +211,33 @@ class HopinOptions:
         label="Webhook renew before",
         help="subscription lifetime, and how early it is renewed (seconds)",
     )
+    webhook_replay_window: float = setting(
+        86400.0,
+        label="Webhook replay window",
+        help="seconds a delivery is accepted after its timestamp, and its id remembered: a "
+        "re-send within it stores nothing, an older one is refused (400)",
+    )
+    webhook_clock_skew: float = setting(
+        300.0,
+        label="Webhook clock skew",
+        help="seconds a delivery's timestamp may be ahead of this machine's clock",
+    )
+    webhook_timestamp_field: str = setting(
+        "occurredAt",
+        label="Webhook timestamp field",
+        help="payload field with the delivery's time (covered by the body signature); empty: "
+        "deliveries are not aged, only their ids remembered for the window",
+    )
+    webhook_max_bytes: int = setting(
+        1024 * 1024,
+        label="Webhook max bytes",
+        help="largest delivery body accepted (413 above)",
+    )
+    webhook_max_depth: int = setting(
+        32,
+        label="Webhook max depth",
+        help="deepest JSON nesting accepted (400 above), checked before the body is parsed",
+    )
     report_type: str = setting("attendance", label="Report type", help="report type for attendance")
     report_columns: Mapping[str, str] = setting(
         factory=lambda: dict(DEFAULT_REPORT_COLUMNS),
@@ -308,6 +335,11 @@ def load_options(settings: SystemSettings) -> HopinOptions:
         problems.append(f"{base}.webhook_signature_algorithm: one of sha256, sha1, sha512")
     if options.page_size < 1:
         problems.append(f"{base}.page_size: must be at least 1")
+    for name in ("webhook_replay_window", "webhook_max_bytes", "webhook_max_depth"):
+        if getattr(options, name) <= 0:
+            problems.append(f"{base}.{name}: must be above 0")
+    if options.webhook_clock_skew < 0:
+        problems.append(f"{base}.webhook_clock_skew: must be 0 or more")
     if problems:
         raise ConfigurationError(problems)
     return options
