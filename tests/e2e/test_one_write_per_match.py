@@ -98,3 +98,27 @@ def test_the_match_cascade_also_writes_once_per_email(make_env):
     assert [str(x.get("Email")).lower() for x in leads] == ["fresh@example.com"]
     assert leads[0].get("LastName") == fresh_winner
     assert _linked_to(env, fresh) == {("Lead", leads[0].id)}
+
+
+def test_concurrent_batches_with_one_email_make_one_lead(make_env):
+    """Registrations sharing an email in different batches, leased at the same time by several
+    workers: the batch that claims the email creates the Lead, the others find it."""
+    env = make_env(
+        triggers=False,
+        pollers=False,
+        start=False,
+        flows=export(),
+        engine_options={"workers": 4, "batch_size": 1, "batch_linger": 0.0},
+    )
+    emails = [f"crowd{n}@example.com" for n in range(6)]
+    for email in emails:
+        for copy in range(4):
+            env.register(email if copy % 2 else email.upper(), lastName=f"Copy{copy}")
+    result = env.engine.backfill("e2e", "export_registrations")
+    assert result.finished and result.marked == 24
+    env.engine.start()
+    assert env.engine.wait_idle(120)
+    store = env.engine.store
+    assert store.dead_letter_count() == 0, store.dead_letters()
+    leads = [str(x.get("Email") or "").lower() for x in env.leads()]
+    assert sorted(leads) == sorted(emails), "a match key was created twice by concurrent batches"

@@ -15,6 +15,7 @@ record and gets its outcome.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -31,6 +32,7 @@ from ..models import (
     PushItem,
     PushRequest,
     Record,
+    RemoteFailure,
     SystemProfile,
     Watermark,
 )
@@ -224,11 +226,15 @@ class ExportRegistrations(Flow):
         if pending:
             keys = _match_keys(cfg)
             writes, write_links, merged = _one_write_per_match(pending, links, found, keys)
+            holder = uuid.uuid4().hex
+            claimed, busy = self._claim(ctx, cfg, writes, write_links, keys, holder)
+            writes = [w for w in writes if w[0] not in busy]
             try:
                 written, new_links = self._write(ctx, cfg, writes, write_links)
             except RetryableError as exc:
                 outcomes.update((entity, retry_outcome(exc)) for entity, _, _ in pending)
             else:
+                written.update((entity, _BUSY) for entity in busy)
                 outcomes.update(written)
                 digests = {entity: digest for entity, _, digest in pending}
                 link_of = {link.source_key: link for link in new_links}
@@ -239,7 +245,38 @@ class ExportRegistrations(Flow):
                             attrs.evolve(link_of[writer], source_key=entity, hash=digests[entity])
                         )
                 ctx.store.put_links(new_links)
+            finally:
+                if claimed:
+                    ctx.store.release_claims(ctx.org.name, self._scope(cfg), claimed, holder)
         return [outcomes[i] for i in ids]
+
+    def _scope(self, cfg: ExportRegistrationsSettings) -> str:
+        return f"{self.name}:{cfg.target_object}"
+
+    def _claim(
+        self,
+        ctx: FlowContext,
+        cfg: ExportRegistrationsSettings,
+        writes: list[Pending],
+        write_links: Mapping[str, Link],
+        keys: Sequence[str],
+        holder: str,
+    ) -> tuple[set[str], set[str]]:
+        """Claim the match values of the records this batch may create; returns the claimed
+        values and the entities whose value another batch is writing (they are retried, and
+        then find that batch's record). Linked entities and update-only never create."""
+        if cfg.update_only:
+            return set(), set()
+        wanted: dict[str, str] = {}
+        for entity, fields, _ in writes:
+            value = _match_value(fields, keys) if entity not in write_links else None
+            if value is not None:
+                wanted[entity] = "\x1f".join(v or "" for v in value)
+        if not wanted:
+            return set(), set()
+        seconds = ctx.config.engine.lease_seconds
+        claimed = ctx.store.claim(ctx.org.name, self._scope(cfg), wanted.values(), holder, seconds)
+        return claimed, {entity for entity, key in wanted.items() if key not in claimed}
 
     def _write(
         self,
@@ -374,6 +411,18 @@ class ExportRegistrations(Flow):
 
 
 Pending = tuple[str, dict[str, Any], str]  # entity, mapped fields, their digest
+
+
+#: The outcome of a registration whose match value another batch is writing right now.
+_BUSY = Outcome.retry(
+    RemoteFailure(
+        "MATCH_KEY_BUSY",
+        "another batch is writing a record with the same match key; retried once it is done, "
+        "when the lookup finds that record",
+        retryable=True,
+    ),
+    retry_after=1.0,
+)
 
 
 def _match_keys(cfg: ExportRegistrationsSettings) -> tuple[str, ...]:

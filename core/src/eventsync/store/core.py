@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from .base import Clock, DatabaseClock
+from .claims import ClaimOps
 from .deadletters import DeadLetterOps
 from .engine import create_engine, make_url, migrate
 from .links import LinkOps
@@ -21,7 +22,7 @@ from .synclog import SyncLogOps
 __all__ = ["StateStore"]
 
 
-class StateStore(OutboxOps, DeadLetterOps, LinkOps, SyncLogOps, SeenNotificationOps):
+class StateStore(OutboxOps, DeadLetterOps, LinkOps, SyncLogOps, SeenNotificationOps, ClaimOps):
     """The state store of eventsync, on SQLite (embedded default) or PostgreSQL (scale-out).
 
     Open it with ``StateStore.open()``; it is safe to share one instance between threads and to

@@ -69,6 +69,7 @@ class Tables:
     dead_letters: sa.Table
     sync_log: sa.Table
     seen_notifications: sa.Table
+    claims: sa.Table
     prefix: str = ""
     schema: str | None = None
 
@@ -145,6 +146,7 @@ def build_tables(prefix: str = "", schema: str | None = None) -> Tables:
     )
     sync_log = _sync_log_table(md, p)
     seen_notifications = _seen_notifications_table(md, p)
+    claims = _claims_table(md, p)
     return Tables(
         metadata=md,
         schema_version=schema_version,
@@ -154,6 +156,7 @@ def build_tables(prefix: str = "", schema: str | None = None) -> Tables:
         dead_letters=dead_letters,
         sync_log=sync_log,
         seen_notifications=seen_notifications,
+        claims=claims,
         prefix=prefix,
         schema=schema,
     )
@@ -292,6 +295,26 @@ def _v3_database_clock(conn: Connection, prefix: str, schema: str | None) -> Non
     """
 
 
+def _claims_table(md: sa.MetaData, p: str) -> sa.Table:
+    # Short claims on a value (e.g. a match key) while one batch writes the record it names,
+    # so two concurrent batches never both create it; they expire like leases.
+    return sa.Table(
+        f"{p}claims",
+        md,
+        sa.Column("org", KEY, primary_key=True),
+        sa.Column("scope", KEY, primary_key=True),
+        sa.Column("claim_key", KEY, primary_key=True),
+        sa.Column("holder", KEY, nullable=False),
+        sa.Column("expires_at", UTCDateTime(), nullable=False),
+        sa.Index(f"{p}ix_claims_expires", "expires_at"),
+    )
+
+
+def _v5_claims(conn: Connection, prefix: str, schema: str | None) -> None:
+    """Version 5: claims on match-key values while a batch creates the record they name."""
+    _claims_table(sa.MetaData(schema=schema), prefix).create(conn)
+
+
 def _v4_seen_notifications(conn: Connection, prefix: str, schema: str | None) -> None:
     """Version 4: the ids of received notifications, remembered for their replay horizon."""
     _seen_notifications_table(sa.MetaData(schema=schema), prefix).create(conn)
@@ -314,6 +337,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (2, "hints on outbox and dead letters; sync log", _v2_hints_and_sync_log),
     (3, "leases, due times and backoffs on the database clock", _v3_database_clock),
     (4, "ids of received notifications", _v4_seen_notifications),
+    (5, "claims on match-key values", _v5_claims),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]
 
