@@ -25,7 +25,7 @@ import psutil
 import requests
 from _flows import EMAIL, EXTERNAL_ID
 from eventsync.plugins import Hooks, make_plugin_manager
-from eventsync.sandbox_env import sandbox_config_files, start_sandboxes
+from eventsync.sandbox_env import sandbox_config_files, start_sandboxes, write_private
 
 EVENTSYNC = str(Path(sys.executable).with_name("eventsync"))
 FLOWS = {"external-id": EXTERNAL_ID, "email": EMAIL}
@@ -54,7 +54,7 @@ def run_size(size: int, match: str) -> dict:
             engine={"workers": 2, "batch_linger": 0.0},
         )
         (workdir / "eventsync.toml").write_text(toml_text)
-        (workdir / "secrets.env").write_text(secrets)
+        write_private(workdir / "secrets.env", secrets)  # it holds every sandbox credential
         sf, hp = info["salesforce"], info["hopin"]
         tls = {
             "verify": sf["ca_bundle"],

@@ -33,7 +33,12 @@ import psutil
 import requests
 from _flows import EMAIL, EXTERNAL_ID
 from eventsync.plugins import Hooks, make_plugin_manager
-from eventsync.sandbox_env import free_port, sandbox_config_files, start_sandboxes
+from eventsync.sandbox_env import (
+    free_port,
+    sandbox_config_files,
+    start_sandboxes,
+    write_private,
+)
 
 EVENTSYNC = str(Path(sys.executable).with_name("eventsync"))
 VARIANTS = {"external-id upsert": EXTERNAL_ID, "match on Email": EMAIL}
@@ -67,7 +72,7 @@ def run_variant(name: str, flow: dict, records: int, seconds: float, linger: flo
             engine={"batch_linger": linger, "workers": 2},
         )
         (workdir / "eventsync.toml").write_text(toml_text)
-        (workdir / "secrets.env").write_text(secrets)
+        write_private(workdir / "secrets.env", secrets)  # it holds every sandbox credential
         runner = subprocess.Popen(
             [EVENTSYNC, "run", "--no-pollers"],
             cwd=workdir,

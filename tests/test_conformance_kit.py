@@ -293,6 +293,34 @@ def foreign_account_accepted(mp: pytest.MonkeyPatch, ex: SimpleNamespace) -> Non
     mp.setattr(ex.webhooks, "parse", parse)
 
 
+@variant(
+    "another account's delivery is said to be ignored but still names its entities",
+    "notification_foreign_rejected",
+)
+def foreign_account_ignored_with_entities(mp: pytest.MonkeyPatch, ex: SimpleNamespace) -> None:
+    original = ex.webhooks.parse
+
+    def parse(request: Any, settings: Any) -> Any:
+        account = str(json.loads(request.body).get("accountId"))
+        if account == settings.options.get("account_id"):
+            return original(request, settings)
+        options = {**settings.options, "account_id": account}
+        note = original(request, attrs.evolve(settings, options=options))
+        return attrs.evolve(note, ignored="another account")
+
+    mp.setattr(ex.webhooks, "parse", parse)
+
+
+@variant("every delivery is acknowledged and ignored", "notification_signed_accepted")
+def every_delivery_ignored(mp: pytest.MonkeyPatch, ex: SimpleNamespace) -> None:
+    original = ex.webhooks.parse
+
+    def parse(request: Any, settings: Any) -> Any:
+        return attrs.evolve(original(request, settings), entities=(), ignored="not synced")
+
+    mp.setattr(ex.webhooks, "parse", parse)
+
+
 @variant("the delivery's timestamp is not checked (replays)", "notification_stale_rejected")
 def stale_delivery_accepted(mp: pytest.MonkeyPatch, ex: SimpleNamespace) -> None:
     original = ex.webhooks.parse

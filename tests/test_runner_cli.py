@@ -99,8 +99,11 @@ def test_sandbox_init_check_run_status(sandboxes, tmp_path):
     result = run(tmp_path, "check", "--json")
     assert result.returncode == 1
     findings = json.loads(result.stdout)["findings"]
-    assert [f["code"] for f in findings] == ["campaign_status"]
-    assert "'Attended'" in findings[0]["message"]
+    errors = [f for f in findings if f["severity"] == "error"]
+    assert [f["code"] for f in errors] == ["campaign_status"]
+    assert "'Attended'" in errors[0]["message"]
+    # The sandbox Lead has an external-id field: matching on Email gets advice, not an error.
+    assert [f["code"] for f in findings if f["severity"] == "info"] == ["external_id"]
     assert info["hopin"]["api_key"] not in result.stdout
     insert(hooks, conn, "CampaignMemberStatus", {"CampaignId": campaign, "Label": "Attended"})
     assert run(tmp_path, "check").returncode == 0
@@ -126,16 +129,27 @@ def test_sandbox_init_check_run_status(sandboxes, tmp_path):
         metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         assert 'eventsync_outbox_pending{flow="import_registrations",org="sandbox"}' in metrics
         assert (
-            'eventsync_notifications_total{org="sandbox",status="200",system="salesforce"}'
-            in metrics
+            'eventsync_notifications_total{org="sandbox",result="accepted",status="200",'
+            'system="salesforce"}' in metrics
         )
-        bad = requests.post(
+        # init --sandbox configured the token the sandbox's rule posts with: the plain route,
+        # which Outbound Messages used to be trusted on, is closed.
+        token = info["salesforce"]["secrets"]["SF_OUTBOUND_TOKEN"]
+        assert f"SF_OUTBOUND_TOKEN={token}" in secrets_text and token not in config_text
+        plain = requests.post(
             f"http://127.0.0.1:{port}/hooks/sandbox/salesforce",
             data=b"<not-xml",
             headers={"Content-Type": "text/xml"},
             timeout=5,
         )
-        assert 400 <= bad.status_code < 500
+        assert plain.status_code == 403 and "token" in plain.text
+        bad = requests.post(
+            f"http://127.0.0.1:{port}/hooks/sandbox/salesforce/{token}",
+            data=b"<not-xml",
+            headers={"Content-Type": "text/xml"},
+            timeout=5,
+        )
+        assert bad.status_code == 400 and bad.headers["Content-Type"].startswith("text/plain")
     finally:
         runner.send_signal(signal.SIGTERM)
         out, err = runner.communicate(timeout=30)

@@ -94,6 +94,13 @@ def test_sandbox_with_named_systems_writes_its_files_for_the_owner_only(tmp_path
         }
         assert org["systems"]["hopin"]["webhook_url"].endswith("/hooks/sandbox/hopin")
         assert mode(tmp_path / "eventsync-sandbox.env") == 0o600
+        # The Outbound Message token: named in the config, its value in the secrets file only.
+        token = info["salesforce"]["secrets"]["SF_OUTBOUND_TOKEN"]
+        assert org["systems"]["salesforce"]["outbound_token_env"] == "SF_OUTBOUND_TOKEN"
+        assert token not in (tmp_path / "eventsync.toml").read_text()
+        assert f"SF_OUTBOUND_TOKEN={token}\n" in (tmp_path / "eventsync-sandbox.env").read_text()
+        # The connected app's private key the sandbox generated is a credential too.
+        assert mode(Path(info["salesforce"]["private_key_file"])) == 0o600
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0

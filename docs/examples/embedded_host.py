@@ -23,8 +23,10 @@ def create_app(engine: Engine) -> Flask:
     app = Flask("host")
 
     @app.post("/integrations/<org>/<system>")
-    def notification(org: str, system: str) -> Response:
-        # Translate the framework's request into eventsync's, and eventsync's answer back.
+    @app.post("/integrations/<org>/<system>/<path:suffix>")
+    def notification(org: str, system: str, suffix: str = "") -> Response:
+        # Translate the framework's request into eventsync's, and eventsync's answer back. The
+        # suffix carries a per-org secret of the URL (the Outbound Message token).
         answer = engine.handle_request(
             org,
             system,
@@ -34,6 +36,7 @@ def create_app(engine: Engine) -> Flask:
                 headers=dict(request.headers),
                 body=request.get_data(),
                 query=request.args.to_dict(),
+                suffix=suffix,
             ),
         )
         return Response(

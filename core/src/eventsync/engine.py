@@ -34,7 +34,7 @@ from .errors import (
 from .executor import Executor, Outcome
 from .flows.base import Flow, FlowContext, Role
 from .hookspecs import Connection
-from .models import HttpRequest, HttpResponse, ObjectSchema, RemoteFailure
+from .models import HttpRequest, HttpResponse, ObjectSchema, Reception, RemoteFailure
 from .plugins import Hooks, make_plugin_manager
 from .polling import BackfillResult, SourceScanner
 from .store import FlowStatus, OutboxItem, StateStore
@@ -206,26 +206,59 @@ class Engine:
 
         The response (e.g. Salesforce's ``<Ack>true</Ack>``) is returned only after every intent
         is durably in the outbox; malformed, unsigned or foreign input gets a 4xx and stores
-        nothing.
+        nothing. ``receive`` does the same and also says what became of the notification.
+        """
+        return self.receive(org_name, system, request).response
+
+    def receive(self, org_name: str, system: str, request: HttpRequest) -> Reception:
+        """``handle_request``, answering with the response and how the notification was taken.
+
+        A notification the plugin marks ``ignored`` stores nothing. One whose ``dedupe_ids``
+        were all received within its ``replay_horizon`` (a re-send, or a replay of a captured
+        request) stores nothing either and gets the same acknowledgement. The ids are
+        remembered only after the marks are stored: a failure in between makes the sender's
+        retry mark again (marks are idempotent) rather than be refused.
         """
         if org_name not in self.config.orgs:
-            return HttpResponse(404, f"unknown organisation {org_name!r}\n".encode())
+            return Reception(
+                HttpResponse(404, f"unknown organisation {org_name!r}\n".encode()), "unknown"
+            )
         org = self.config.org(org_name)
         if system not in org.systems:
-            return HttpResponse(
-                404, f"organisation {org_name!r} has no system {system!r}\n".encode()
+            return Reception(
+                HttpResponse(404, f"organisation {org_name!r} has no system {system!r}\n".encode()),
+                "unknown",
             )
         ctx = self.context(org_name)
         try:
             notification = ctx.hooks.parse_notification(org.settings(system, self.env), request)
         except BadNotification as exc:
             log.info("rejected %s notification for %s: %s", system, org_name, exc.message)
-            return HttpResponse(exc.status, (exc.message + "\n").encode())
+            return Reception(HttpResponse(exc.status, (exc.message + "\n").encode()), "rejected")
+        if notification.ignored:
+            log.info("ignored %s notification for %s: %s", system, org_name, notification.ignored)
+            return Reception(notification.response, "ignored")
+        remember = notification.replay_horizon > 0 and bool(notification.dedupe_ids)
+        if remember:
+            seen = self.store.seen_notifications(org_name, system, notification.dedupe_ids)
+            if seen >= set(notification.dedupe_ids):
+                log.info(
+                    "%s notification %s for %s was received before; nothing stored",
+                    system,
+                    ", ".join(notification.dedupe_ids[:3]),
+                    org_name,
+                )
+                return Reception(notification.response, "duplicate")
+        marked = 0
         for flow_name in org.flows.enabled():
             entities = self.flows[flow_name].entities_from(ctx, notification)
-            self.mark(org_name, flow_name, entities, hint="notification")
+            marked += self.mark(org_name, flow_name, entities, hint="notification")
             self.scanner.notified(org_name, flow_name, entities)
-        return notification.response
+        if remember:
+            self.store.remember_notifications(
+                org_name, system, notification.dedupe_ids, notification.replay_horizon
+            )
+        return Reception(notification.response, "accepted", marked)
 
     # --- pollers and backfills ----------------------------------------------------------
 

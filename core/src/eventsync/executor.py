@@ -19,6 +19,10 @@ leasing, an in-flight batch finishes and is recorded; a batch still running when
 passes has its leases released so another process may take it (the job's late result is then
 ignored, as the lease is no longer ours). A crash instead of a clean stop loses nothing either:
 the leases expire and another worker takes the rows over.
+
+Leases end by the database's clock, never this process's (``eventsync.store.base``), so engines
+on machines whose clocks disagree never take over each other's live leases; the heartbeat and
+the auth pause measure intervals with the monotonic clock.
 """
 
 from __future__ import annotations
@@ -277,12 +281,14 @@ class Executor:
     def _linger(self) -> bool:
         """True when the due batch is partial and young: wait a little for it to fill."""
         orgs, flows = self._skips()
-        count, oldest = self.store.peek_due(
+        # The batch's age on the database's clock: a process clock behind the one that marked
+        # the rows would otherwise linger for as long as the clocks disagree.
+        count, age = self.store.peek_due(
             org=self.org, flow=self.flow, limit=self.batch_size, skip_orgs=orgs, skip_flows=flows
         )
-        if not count or count >= self.batch_size or oldest is None:
+        if not count or count >= self.batch_size or age is None:
             return False
-        left = self.linger - (time.time() - oldest.timestamp())
+        left = self.linger - age
         if left <= 0:
             return False
         self._stopping.wait(min(left, self.poll_interval))

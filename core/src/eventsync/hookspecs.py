@@ -296,12 +296,18 @@ def parse_notification(
     """Verify and parse an inbound webhook delivery or outbound message.
 
     :param system: the system the endpoint belongs to.
-    :param request: the raw request.
+    :param request: the raw request; ``request.suffix`` is what followed
+        ``/hooks/<org>/<system>/`` (e.g. a per-organisation secret in the URL), empty on the
+        plain route.
     :param settings: the org's settings for that system (org id, signing secret ...).
-    :returns: a Notification with the response to send once its intents are stored, or None
-        when this plugin does not own ``system``.
-    :raises BadNotification: malformed, unsigned, tampered or foreign input (a 4xx; nothing
-        is stored).
+    :returns: a Notification with the response to send once its intents are stored (with
+        ``replay_horizon`` set, the engine remembers its ``dedupe_ids`` that long and stores a
+        re-send or replay of it no more), a Notification with ``ignored`` set and no entities
+        for verified input there is nothing to do with (an event type not synced, another
+        account's delivery: acknowledged, nothing stored), or None when this plugin does not
+        own ``system``.
+    :raises BadNotification: malformed, oversized, unsigned, tampered, stale or foreign input
+        (a 4xx; nothing is stored).
 
     firstresult: stops at the first non-None result.
     """

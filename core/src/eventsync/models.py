@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import typing
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -36,6 +37,9 @@ __all__ = [
     "HttpResponse",
     "EntityRef",
     "Notification",
+    "NotificationResult",
+    "NOTIFICATION_RESULTS",
+    "Reception",
     "Finding",
     "Verdict",
     "SystemSettings",
@@ -340,13 +344,18 @@ class PushResult:
 
 @attrs.frozen
 class HttpRequest:
-    """An inbound HTTP request, independent of the web framework that received it."""
+    """An inbound HTTP request, independent of the web framework that received it.
+
+    :ivar suffix: what followed ``/hooks/<org>/<system>/`` in the path (empty on the plain
+        route), e.g. a per-organisation secret the plugin checks; kept out of ``repr``.
+    """
 
     method: str
     path: str
     headers: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_mapping)
     body: bytes = b""
     query: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_mapping)
+    suffix: str = attrs.field(default="", repr=False)
 
     def header(self, name: str, default: str | None = None) -> str | None:
         """A header value, looked up case-insensitively."""
@@ -382,6 +391,11 @@ class Notification:
 
     :ivar dedupe_ids: ids of the notification itself (to recognise re-sends).
     :ivar response: what to answer once the intents are durably stored.
+    :ivar replay_horizon: seconds the engine remembers ``dedupe_ids`` in the state store; a
+        notification whose every id is remembered is answered with ``response`` and stores
+        nothing (0: not remembered). At least as long as the sender retries.
+    :ivar ignored: why a verified notification is acknowledged but stores nothing (an event
+        type the plugin does not sync, another account's delivery); ``entities`` is then empty.
     """
 
     system: str
@@ -390,6 +404,30 @@ class Notification:
     response: HttpResponse
     dedupe_ids: tuple[str, ...] = ()
     org_id: str | None = None
+    replay_horizon: float = 0.0
+    ignored: str = ""
+
+
+#: What became of an inbound notification (the ``result`` label of the notification metric).
+NotificationResult = Literal["accepted", "duplicate", "ignored", "rejected", "unknown", "error"]
+NOTIFICATION_RESULTS: tuple[NotificationResult, ...] = typing.get_args(NotificationResult)
+
+
+@attrs.frozen
+class Reception:
+    """The engine's answer to one inbound notification.
+
+    :ivar response: what to send back.
+    :ivar result: ``accepted`` (its entities are marked), ``duplicate`` (every id was already
+        received: nothing stored), ``ignored`` (verified, acknowledged, nothing to store),
+        ``rejected`` (a 4xx: malformed, unauthenticated, foreign or stale), ``unknown`` (no
+        such organisation or system) or ``error`` (a 500).
+    :ivar entities: how many entities were marked (the work the notification causes).
+    """
+
+    response: HttpResponse
+    result: NotificationResult
+    entities: int = 0
 
 
 @attrs.frozen

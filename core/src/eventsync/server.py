@@ -1,11 +1,19 @@
 """The HTTP front of ``eventsync run``: notification endpoints, health and Prometheus metrics.
 
 Routes:
-  ``POST /hooks/<org>/<system>``  a Hopin delivery or a Salesforce Outbound Message for one org
-  ``GET  /healthz``               200 when the engine runs, no poller is failing, no org is
-                                  paused and no flow stopped (docs/errors.md), else 503
-  ``GET  /metrics``               Prometheus text: queue depth, lag, dead letters, API usage,
-                                  notifications accepted and rejected
+  ``POST /hooks/<org>/<system>``           a Hopin delivery or a Salesforce Outbound Message for
+  ``POST /hooks/<org>/<system>/<suffix>``  one org; ``suffix`` (e.g. a per-org secret) is handed
+                                           to the plugin as ``HttpRequest.suffix``
+  ``GET  /healthz``                        200 when the engine runs, no poller is failing, no org
+                                           is paused and no flow stopped (docs/errors.md), else 503
+  ``GET  /metrics``                        Prometheus text: queue depth, lag, dead letters, API
+                                           usage, notifications by result, entities they marked
+
+Every error is a short plain-text answer, never an HTML page: a wrong method is a 405 with an
+``Allow`` header, a body over ``MAX_BODY`` a 413, and any exception (a bug, a failing store, a
+parser's ``RecursionError``) a 500 whose traceback goes to the log only. Notifications are
+counted by organisation, system and result (``Reception.result``), rejects and 500s included;
+names that are not configured count as ``(unknown)``, so a scan cannot grow the metric.
 
 Flask builds the app; waitress (a production WSGI server) serves it. The metrics use a
 registry of their own (never prometheus_client's global one) and read the store at scrape time.
@@ -13,6 +21,7 @@ registry of their own (never prometheus_client's global one) and read the store 
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -21,14 +30,24 @@ from flask import Flask, Response, jsonify, request
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from werkzeug.exceptions import HTTPException
 
 from .engine import Engine
 from .models import HttpRequest
 
-__all__ = ["make_app", "serve", "MAX_BODY"]
+__all__ = ["make_app", "serve", "MAX_BODY", "UNKNOWN"]
+
+log = logging.getLogger("eventsync.server")
 
 #: Largest notification body accepted (Salesforce sends at most 100 notifications a message).
 MAX_BODY = 5 * 1024 * 1024
+#: The metric label of an organisation or system name that is not configured.
+UNKNOWN = "(unknown)"
+_PLAIN = "text/plain; charset=utf-8"
+
+
+def _plain(status: int, text: str) -> Response:
+    return Response(text.rstrip("\n") + "\n", status=status, content_type=_PLAIN)
 
 
 class _EngineCollector(Collector):
@@ -81,26 +100,77 @@ def make_app(engine: Engine) -> Flask:
     registry.register(_EngineCollector(engine))
     received = Counter(
         "eventsync_notifications_total",
-        "Notifications by outcome",
-        ["org", "system", "status"],
+        "Notifications received, by result (accepted, duplicate, ignored, rejected, unknown, "
+        "error) and HTTP status",
+        ["org", "system", "result", "status"],
+        registry=registry,
+    )
+    marked = Counter(
+        "eventsync_notification_entities_total",
+        "Entities notifications marked for sync (the work they caused)",
+        ["org", "system"],
         registry=registry,
     )
 
-    @app.post("/hooks/<org>/<system>")
-    def notification(org: str, system: str) -> Response:
-        http = HttpRequest(
-            method=request.method,
-            path=request.path,
-            headers=dict(request.headers),
-            body=request.get_data(cache=False),
-            query=request.args.to_dict(),
-        )
-        answer = engine.handle_request(org, system, http)
-        received.labels(org, system, str(answer.status)).inc()
-        response = Response(answer.body, status=answer.status, content_type=answer.content_type)
-        for name, value in answer.headers.items():
-            response.headers[name] = value
+    def labels(org: str | None, system: str | None) -> tuple[str, str]:
+        orgs = engine.config.orgs
+        known_org = org if org in orgs else None
+        known_system = system if known_org and system in orgs[known_org].systems else None
+        return known_org or UNKNOWN, known_system or UNKNOWN
+
+    def count_path(result: str, status: int) -> None:
+        """Count a notification answered before its route ran (405, 413, 404)."""
+        parts = request.path.split("/")
+        if len(parts) < 3 or parts[1] != "hooks":
+            return
+        org, system = labels(parts[2], parts[3] if len(parts) > 3 else None)
+        received.labels(org, system, result, str(status)).inc()
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        response = _plain(status, f"{status} {exc.name}")
+        # werkzeug's headers are kept (Allow on a 405); its HTML body and content type are not.
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        count_path("unknown" if status == 404 else "rejected", status)
         return response
+
+    @app.errorhandler(Exception)
+    def internal_error(exc: Exception) -> Response:
+        log.error("%s %s failed", request.method, request.path, exc_info=exc)
+        count_path("error", 500)
+        return _plain(500, "internal error (see the eventsync log)")
+
+    @app.post("/hooks/<org>/<system>")
+    @app.post("/hooks/<org>/<system>/<path:suffix>")
+    def notification(org: str, system: str, suffix: str = "") -> Response:
+        org_label, system_label = labels(org, system)
+        try:
+            http = HttpRequest(
+                method=request.method,
+                path=request.path,
+                headers=dict(request.headers),
+                body=request.get_data(cache=False),
+                query=request.args.to_dict(),
+                suffix=suffix,
+            )
+            answer = engine.receive(org, system, http)
+        except HTTPException:
+            raise  # a body over MAX_BODY: answered and counted by http_error
+        except Exception:  # noqa: BLE001 - a bug or a failing store must not be an HTML page
+            log.exception("the %s notification for %s failed", system_label, org_label)
+            received.labels(org_label, system_label, "error", "500").inc()
+            return _plain(500, "internal error (see the eventsync log)")
+        response = answer.response
+        received.labels(org_label, system_label, answer.result, str(response.status)).inc()
+        if answer.entities:
+            marked.labels(org_label, system_label).inc(answer.entities)
+        reply = Response(response.body, status=response.status, content_type=response.content_type)
+        for name, value in response.headers.items():
+            reply.headers[name] = value
+        return reply
 
     @app.get("/healthz")
     def healthz() -> Response:
@@ -160,8 +230,19 @@ class Server:
         return self
 
     def stop(self) -> None:
-        """Stop serving and close the listening socket."""
-        self._server.close()
+        """Stop serving: close the listening socket and every open connection."""
+        if not self._thread.is_alive():
+            self._server.close()
+            return
+        server: Any = self._server
+
+        def close_all() -> None:
+            # Run by the server's own loop: closing its sockets from this thread would race with
+            # its select() (EBADF), and an open keep-alive connection would keep it looping.
+            for dispatcher in list(server._map.values()):  # noqa: SLF001 - waitress's socket map
+                dispatcher.close()
+
+        server.trigger.pull_trigger(close_all)
         self._thread.join(5)
 
 

@@ -1078,19 +1078,20 @@ def check_notification_signed_accepted(s: KitSession) -> str:
     assert isinstance(note.response, HttpResponse) and 200 <= note.response.status < 300, (
         f"the response to a genuine delivery must be 2xx, got {note.response}"
     )
+    assert not note.ignored, f"a genuine delivery was ignored: {note.ignored}"
     assert note.entities, "a delivery names at least one entity"
     for entity in note.entities:
         assert isinstance(entity, EntityRef) and entity.object and entity.id, repr(entity)
     return f"{len(note.entities)} entities"
 
 
-def _rejected(s: KitSession, kind: str) -> str:
+def _rejected(s: KitSession, kind: str, *, may_ignore: bool = False) -> str:
     samples = s.notifications()
     request = getattr(samples, kind)
     if request is None:
         raise NotApplicable(f"no {kind} notification sample supplied")
     try:
-        s.hooks.parse_notification(samples.settings, request)
+        note = s.hooks.parse_notification(samples.settings, request)
     except BadNotification as exc:
         assert 400 <= exc.status < 500, f"status {exc.status}"
         return f"{exc.status}: {exc.message}"
@@ -1098,6 +1099,12 @@ def _rejected(s: KitSession, kind: str) -> str:
         raise AssertionError(
             f"a {kind} delivery raised {type(exc).__name__} instead of BadNotification"
         ) from exc
+    if may_ignore and isinstance(note, Notification) and note.ignored:
+        assert not note.entities, f"an ignored {kind} delivery names entities: {note.entities}"
+        assert 200 <= note.response.status < 300, (
+            f"an ignored delivery is acknowledged with a 2xx, got {note.response.status}"
+        )
+        return f"ignored ({note.response.status}): {note.ignored}"
     raise AssertionError(f"a {kind} delivery was accepted")
 
 
@@ -1115,8 +1122,9 @@ def check_notification_tampered_rejected(s: KitSession) -> str:
 
 @_check()
 def check_notification_foreign_rejected(s: KitSession) -> str:
-    """A delivery for another account is refused with a 4xx BadNotification."""
-    return _rejected(s, "foreign")
+    """A delivery for another account is refused with a 4xx BadNotification, or acknowledged
+    and ignored: a 2xx Notification naming no entity, with its ``ignored`` reason."""
+    return _rejected(s, "foreign", may_ignore=True)
 
 
 @_check()

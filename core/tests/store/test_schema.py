@@ -10,22 +10,29 @@ from eventsync.errors import ConfigurationError, EventsyncError
 from eventsync.store import LATEST_VERSION, StateStore
 from eventsync.store.schema import MIGRATIONS
 
+TABLES = (
+    "links",
+    "watermarks",
+    "outbox",
+    "dead_letters",
+    "sync_log",
+    "seen_notifications",
+    "schema_version",
+)
+
 
 def _columns(store: StateStore) -> dict[str, set[str]]:
     insp = sa.inspect(store.engine)
     t = store.tables
     return {
         name: {c["name"] for c in insp.get_columns(getattr(t, name).name, schema=t.schema)}
-        for name in ("links", "watermarks", "outbox", "dead_letters", "sync_log", "schema_version")
+        for name in TABLES
     }
 
 
 def test_fresh_store_is_at_latest_version_and_matches_declared_tables(store: StateStore) -> None:
     assert store.schema_version() == LATEST_VERSION == MIGRATIONS[-1][0]
-    declared = {
-        name: {c.name for c in getattr(store.tables, name).columns}
-        for name in ("links", "watermarks", "outbox", "dead_letters", "sync_log", "schema_version")
-    }
+    declared = {name: {c.name for c in getattr(store.tables, name).columns} for name in TABLES}
     assert _columns(store) == declared
 
 
@@ -76,6 +83,36 @@ def test_upgrade_from_version_1_keeps_data(target) -> None:
     new.complete([item])
     new.log("acme", "export", "reg-1", "done", "upgraded fine")
     assert new.sync_log()[0].message == "upgraded fine"
+
+
+def test_upgrade_from_version_2_keeps_rows_and_their_leases(target) -> None:
+    old = target.open(migrate_to=2)
+    assert old.schema_version() == 2
+    old.mark_many("acme", "export", ["held", "waiting"])
+    (held,) = old.lease("old-worker", limit=1, lease_seconds=300)
+    old.put_link("acme", "export", "held", "Lead", "00Q1")
+    old.close()
+
+    new = target.open()
+    assert new.schema_version() == LATEST_VERSION >= 3
+    # the lease survived the upgrade: the new code leaves the held row to its holder
+    assert [i.entity for i in new.lease("new-worker")] == ["waiting"]
+    rows = {i.entity: i for i in new.pending()}
+    assert rows["held"].lease_token == held.lease_token
+    assert new.complete([held]).completed == (held.id,)  # and its holder still finishes it
+    assert new.get_link("acme", "export", "held").target_id == "00Q1"
+
+
+def test_a_version_2_eventsync_refuses_a_store_on_the_database_clock(target, monkeypatch) -> None:
+    target.open(migrate_to=3)  # on the database clock
+    from eventsync.store import schema
+
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:2])
+    monkeypatch.setattr(schema, "LATEST_VERSION", 2)
+    with pytest.raises(
+        EventsyncError, match="schema version 3 but this eventsync knows only up to 2"
+    ):
+        target.open()
 
 
 def test_a_newer_database_is_refused(target) -> None:

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import requests
+from eventsync.waiting import wait_until
 from eventsync_hopin.sandbox import start
 
 ID = re.compile(r"^[A-Za-z0-9]{25}$")
@@ -296,11 +297,14 @@ def test_report_routes(sandbox, fresh, admin):
         f"{sandbox.url}/v1/reports/{report_id}/download", headers=_auth(sandbox), timeout=5
     )
     assert early.status_code == 409
-    time.sleep(0.1)
-    status = requests.get(
-        f"{sandbox.url}/v1/reports/{report_id}", headers=_auth(sandbox), timeout=5
-    ).json()
-    assert status["data"]["attributes"]["status"] == "completed"
+
+    def completed():
+        found = requests.get(
+            f"{sandbox.url}/v1/reports/{report_id}", headers=_auth(sandbox), timeout=5
+        ).json()
+        return found if found["data"]["attributes"]["status"] == "completed" else None
+
+    status = wait_until("the report to complete", completed)
     csv_text = requests.get(
         status["data"]["attributes"]["downloadUrl"], headers=_auth(sandbox), timeout=5
     ).text

@@ -136,6 +136,24 @@ def _signed(secret: str, payload, header="X-Hopin-Signature", algorithm="sha256"
     return HttpRequest(method="POST", path="/hooks/hopin", headers={header: digest}, body=body)
 
 
+def _now_iso(shift: float = 0.0) -> str:
+    moment = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=shift)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _payload(settings, **changes):
+    """A current delivery for the settings' organisation and event."""
+    return {
+        "id": "d1",
+        "signal": "registrationCreated",
+        "occurredAt": _now_iso(),
+        "organizationId": settings.options["organization_id"],
+        "eventId": settings.options["event_id"],
+        "data": {"id": "r1", "type": "registration", "attributes": {}},
+        **changes,
+    }
+
+
 def test_malformed_foreign_and_wrong_method(settings):
     secret = settings.secret("webhook_secret")
     with pytest.raises(BadNotification) as exc:
@@ -144,15 +162,10 @@ def test_malformed_foreign_and_wrong_method(settings):
     with pytest.raises(BadNotification) as exc:
         plugin.parse_notification("hopin", _signed(secret, {"signal": "x"}), settings)
     assert exc.value.status == 400
-    foreign = {
-        "id": "d1",
-        "signal": "registrationCreated",
-        "organizationId": "someone-else",
-        "data": {"id": "r1", "type": "registration", "attributes": {}},
-    }
-    with pytest.raises(BadNotification) as exc:
-        plugin.parse_notification("hopin", _signed(secret, foreign), settings)
-    assert exc.value.status == 403
+    foreign = _payload(settings, organizationId="someone-else")
+    note = plugin.parse_notification("hopin", _signed(secret, foreign), settings)
+    assert note.ignored.startswith("delivery for organisation someone-else")
+    assert note.entities == () and note.response.status == 200
     get = attrs.evolve(_signed(secret, foreign), method="GET")
     with pytest.raises(BadNotification) as exc:
         plugin.parse_notification("hopin", get, settings)
@@ -164,11 +177,12 @@ def test_signature_header_and_algorithm_are_configurable(settings, tweak):
     configured = tweak(
         settings, webhook_signature_header="X-Signature", webhook_signature_algorithm="sha512"
     )
-    payload = {
-        "id": "d2",
-        "signal": "registrationUpdated",
-        "data": {"id": "r2", "type": "registration", "attributes": {"email": "a@b.co"}},
-    }
+    payload = _payload(
+        settings,
+        id="d2",
+        signal="registrationUpdated",
+        data={"id": "r2", "type": "registration", "attributes": {"email": "a@b.co"}},
+    )
     secret = settings.secret("webhook_secret")
     note = plugin.parse_notification(
         "hopin", _signed(secret, payload, "X-Signature", "sha512"), configured

@@ -64,16 +64,28 @@ def _controls(sandbox) -> Controls:
     return Controls(page_reads=page_reads, lose_next_answer=lose_next_answer)
 
 
-def _message(org_id: str) -> HttpRequest:
+#: The sandbox's settings then carry it as outbound_token_env: the endpoint URL's secret.
+TOKEN = "conformance-outbound-token-0123456789"
+
+
+def _message(org_id: str, token: str = TOKEN) -> HttpRequest:
     body = ENVELOPE.format(org=org_id).encode()
-    return HttpRequest("POST", "/hooks/conformance/salesforce", {"Content-Type": "text/xml"}, body)
+    return HttpRequest(
+        "POST",
+        f"/hooks/conformance/salesforce/{token}",
+        {"Content-Type": "text/xml"},
+        body,
+        suffix=token,
+    )
 
 
 def _notifications(target: Target) -> NotificationSamples:
+    org_id = target.settings.options["org_id"]
     return NotificationSamples(
         settings=target.settings,
-        signed=_message(target.settings.options["org_id"]),
-        foreign=_message("00D000000000001AAA"),
+        signed=_message(org_id),
+        unsigned=_message(org_id, token=""),
+        foreign=_message("00D000000000001EAA"),
     )
 
 
@@ -82,7 +94,8 @@ def _lead() -> dict[str, str]:
 
 
 UNSIGNED = (
-    "Outbound Messages carry no signature; the plugin verifies the OrganizationId "
+    "Outbound Messages carry no signature over their body: the token in the URL authenticates "
+    "the sender (notification_unsigned_rejected) and the OrganizationId is checked "
     "(notification_foreign_rejected)"
 )
 
@@ -90,7 +103,10 @@ TestSalesforceConformance = conformance_tests(
     SystemKit(
         system="salesforce",
         target=sandbox_target(
-            "salesforce", {"grant": "password"}, bad_settings=_wrong_password, controls=_controls
+            "salesforce",
+            {"grant": "password", "outbound_token": TOKEN},
+            bad_settings=_wrong_password,
+            controls=_controls,
         ),
         objects=(
             ObjectSpec(
@@ -104,7 +120,6 @@ TestSalesforceConformance = conformance_tests(
         notifications=_notifications,
         min_page_size=200,  # Sforce-Query-Options batchSize cannot go lower
         not_applicable={
-            "notification_unsigned_rejected": UNSIGNED,
             "notification_tampered_rejected": UNSIGNED,
             "notification_stale_rejected": "Outbound Messages carry no timestamp to check",
         },

@@ -5,11 +5,17 @@ hashed; unchanged ones cost no call. Linked ones are updated by id; the rest are
 match key in one call (the CRM plugin matches with one query per batch), or, with a match
 cascade, looked up step by step (one query per step per batch) and the unmatched created in the
 last step's object. In update-only mode nothing is created.
+
+Registrations of one batch that share a match-key value (the same email twice) are one write:
+sent separately, neither would find the other's record, and the CRM would get two. The latest
+registration (by modified time, then id) is written; every one of them is linked to the one
+record and gets its outcome.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import attrs
@@ -216,10 +222,23 @@ class ExportRegistrations(Flow):
             pending.append((entity, fields, digest))
 
         if pending:
+            keys = _match_keys(cfg)
+            writes, write_links, merged = _one_write_per_match(pending, links, found, keys)
             try:
-                outcomes.update(self._write(ctx, cfg, pending, links))
+                written, new_links = self._write(ctx, cfg, writes, write_links)
             except RetryableError as exc:
                 outcomes.update((entity, retry_outcome(exc)) for entity, _, _ in pending)
+            else:
+                outcomes.update(written)
+                digests = {entity: digest for entity, _, digest in pending}
+                link_of = {link.source_key: link for link in new_links}
+                for entity, writer in merged.items():
+                    outcomes[entity] = _merged_outcome(written[writer], writer, keys)
+                    if writer in link_of:
+                        new_links.append(
+                            attrs.evolve(link_of[writer], source_key=entity, hash=digests[entity])
+                        )
+                ctx.store.put_links(new_links)
         return [outcomes[i] for i in ids]
 
     def _write(
@@ -228,7 +247,8 @@ class ExportRegistrations(Flow):
         cfg: ExportRegistrationsSettings,
         pending: list[tuple[str, dict[str, Any], str]],
         links: dict[str, Link],
-    ) -> dict[str, Outcome]:
+    ) -> tuple[dict[str, Outcome], list[Link]]:
+        """Write ``pending`` (at most one per match-key value); the outcomes and new links."""
         outcomes: dict[str, Outcome] = {}
         new_links: list[Link] = []
         by_entity = {entity: (fields, digest) for entity, fields, digest in pending}
@@ -336,8 +356,7 @@ class ExportRegistrations(Flow):
                             by_entity[result.key][1],
                         )
                     )
-        ctx.store.put_links(new_links)
-        return outcomes
+        return outcomes, new_links
 
     def _match(self, ctx: FlowContext, obj: str, key: str, values: set[Any]) -> dict[str, str]:
         """One query: existing ``obj`` records whose ``key`` is among ``values`` (lower-cased)."""
@@ -352,6 +371,86 @@ class ExportRegistrations(Flow):
             if value is not None and record.id:
                 found.setdefault(str(value).lower(), record.id)
         return found
+
+
+Pending = tuple[str, dict[str, Any], str]  # entity, mapped fields, their digest
+
+
+def _match_keys(cfg: ExportRegistrationsSettings) -> tuple[str, ...]:
+    """The target fields an unlinked registration is matched on (the cascade's, in order)."""
+    if cfg.match_cascade:
+        return tuple(dict.fromkeys(step.match_key for step in cfg.match_cascade))
+    return (cfg.match_key,)
+
+
+def _match_value(fields: Mapping[str, Any], keys: Sequence[str]) -> tuple[str | None, ...] | None:
+    """The values of ``keys`` as the match lookups compare them (ignoring case: an email field,
+    and the lookups of the cascade and of upserts, compare so), None when all are empty."""
+    values = tuple(
+        None if fields.get(key) in (None, "") else str(fields[key]).lower() for key in keys
+    )
+    return None if all(v is None for v in values) else values
+
+
+def _one_write_per_match(
+    pending: list[Pending],
+    links: Mapping[str, Link],
+    records: Mapping[str, Record],
+    keys: Sequence[str],
+) -> tuple[list[Pending], dict[str, Link], dict[str, str]]:
+    """Merge the registrations that share a match-key value into one write.
+
+    Returns the writes (in batch order), the links to write them by (a registration merged
+    with one already linked is written to that record), and for every registration merged into
+    another's write, that writer. Registrations linked to different records stay apart: each
+    link says which record it is; the unlinked ones of such a group are one write of their own.
+    """
+    groups: dict[tuple[str | None, ...], list[Pending]] = {}
+    writes: list[Pending] = []
+    for entry in pending:
+        value = _match_value(entry[1], keys)
+        if value is None:
+            writes.append(entry)
+        else:
+            groups.setdefault(value, []).append(entry)
+    write_links = dict(links)
+    merged: dict[str, str] = {}
+    for members in groups.values():
+        by_target: dict[tuple[str, str] | None, list[Pending]] = {}
+        for entry in members:
+            link = links.get(entry[0])
+            target = (link.target_object, link.target_id) if link else None
+            by_target.setdefault(target, []).append(entry)
+        linked = [links[part[0][0]] for target, part in by_target.items() if target is not None]
+        parts = [members] if len(linked) <= 1 else list(by_target.values())
+        for part in parts:
+            writer = max(part, key=lambda entry: _recency(records[entry[0]]))
+            writes.append(writer)
+            if len(linked) == 1 and writer[0] not in links:
+                write_links[writer[0]] = linked[0]
+            merged.update((entry[0], writer[0]) for entry in part if entry is not writer)
+    order = {entry[0]: n for n, entry in enumerate(pending)}
+    return sorted(writes, key=lambda entry: order[entry[0]]), write_links, merged
+
+
+_NEVER = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+def _recency(record: Record) -> tuple[dt.datetime, str]:
+    """Which registration is the latest: modified time, then id (a record without a modified
+    time is the oldest)."""
+    modified = record.modified_at or _NEVER
+    if modified.tzinfo is None:
+        modified = modified.replace(tzinfo=dt.UTC)
+    return modified, record.id or ""
+
+
+def _merged_outcome(outcome: Outcome, writer: str, keys: Sequence[str]) -> Outcome:
+    """A merged registration's outcome: its writer's, saying so in the sync log."""
+    if outcome.kind != "done":
+        return outcome
+    note = f"one write with {writer} (same {' / '.join(keys)})"
+    return Outcome.done(f"{outcome.message}: {note}" if outcome.message else note)
 
 
 def _fields_of(ctx: FlowContext, obj: str, fields: dict[str, Any]) -> dict[str, Any]:

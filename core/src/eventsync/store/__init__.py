@@ -9,6 +9,7 @@ See docs/state-store.md.
     store = StateStore.open("postgresql+psycopg://eventsync@db/eventsync")
 """
 
+from .base import DatabaseClock
 from .core import StateStore
 from .engine import DEFAULT_SQLITE_PATH
 from .links import content_hash
@@ -26,6 +27,7 @@ from .schema import LATEST_VERSION
 
 __all__ = [
     "StateStore",
+    "DatabaseClock",
     "OutboxItem",
     "Link",
     "DeadLetter",

@@ -1,4 +1,22 @@
-"""What every part of the store shares: engine, tables, clock, policy, dialect helpers."""
+"""What every part of the store shares: engine, tables, clock, policy, dialect helpers.
+
+The store's clock is the database's (``DatabaseClock``): every time the store writes or compares
+(a lease's end, a due time, a backoff, a log line) is read from the database inside the
+transaction that uses it, never from the process, so engines on machines whose clocks disagree
+still agree on when a lease ends.
+
+PostgreSQL: the server's ``clock_timestamp()``. Every client, wherever it runs, reads the one
+server clock, so a skewed client clock changes nothing.
+
+SQLite: SQLite's own ``strftime(..., 'now')``, i.e. the operating system's real-time clock of
+the machine the file is on. That is one clock for every process sharing the file (WAL mode needs
+them all on that machine; containers there share its kernel clock), and no fake or offset a
+process applies to its own idea of time (in Python, say) reaches it. What it does not guarantee:
+the clock is not monotonic, so a step of the machine's clock (an NTP correction, an operator)
+makes live leases end early or late, though for every process alike; and a process that
+interposes on the C library's time calls (libfaketime) or opens the file over a network file
+system (which SQLite does not support) would read another clock.
+"""
 
 from __future__ import annotations
 
@@ -15,24 +33,81 @@ from sqlalchemy.engine import Connection, Engine
 from .records import RetryPolicy
 from .schema import Tables
 
+#: A function returning aware UTC datetimes: a fixed, settable clock for tests of exact times.
 Clock = Callable[[], dt.datetime]
 
 
-def utcnow() -> dt.datetime:
-    """The current time, aware, in UTC."""
-    return dt.datetime.now(dt.UTC)
+class DatabaseClock:
+    """The store's default clock: the database's, plus an ``offset`` (zero but in tests).
+
+    Share one instance between stores to move the time of all of them at once (``advance``):
+    a test's time travel then behaves like the database server's clock moving, which every
+    process sees alike.
+    """
+
+    def __init__(self, offset: float = 0.0) -> None:
+        self._offset = dt.timedelta(seconds=offset)
+        self._lock = threading.Lock()
+
+    @property
+    def offset(self) -> dt.timedelta:
+        """How far this clock is ahead of the database's."""
+        with self._lock:
+            return self._offset
+
+    def advance(self, seconds: float) -> None:
+        """Move this clock ``seconds`` forward (tests: let leases and backoffs expire)."""
+        with self._lock:
+            self._offset += dt.timedelta(seconds=seconds)
+
+    def read(self, conn: Connection) -> dt.datetime:
+        """The database's time now, aware UTC, read on ``conn`` (inside its transaction)."""
+        # Plain SQL: this runs in nearly every transaction, so skip SQLAlchemy's compiling.
+        if conn.dialect.name == "postgresql":
+            # clock_timestamp(), not now(): the time of this statement, not of the transaction's
+            # start, should the transaction have waited for a lock.
+            value = conn.exec_driver_sql("SELECT clock_timestamp()").scalar_one()
+            now = value.astimezone(dt.UTC)
+        else:
+            # UTC, to the millisecond.
+            text = conn.exec_driver_sql("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')").scalar_one()
+            now = dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+        return now + self.offset
+
+
+class _FixedClock:
+    """A ``Clock`` function standing in for the database's clock (tests of exact times)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+    def read(self, conn: Connection) -> dt.datetime:
+        now = self.clock()
+        if now.tzinfo is None:
+            raise ValueError("the store clock must return aware datetimes")
+        return now
 
 
 class StoreBase:
     """Holds the engine and helpers; the public operations live in the mixins."""
 
     def __init__(
-        self, engine: Engine, tables: Tables, policy: RetryPolicy, clock: Clock | None = None
+        self,
+        engine: Engine,
+        tables: Tables,
+        policy: RetryPolicy,
+        clock: Clock | DatabaseClock | None = None,
     ) -> None:
         self.engine = engine
         self.tables = tables
         self.policy = policy
-        self._clock: Clock = clock or utcnow
+        self._clock: DatabaseClock | _FixedClock
+        if clock is None:
+            self._clock = DatabaseClock()
+        elif isinstance(clock, DatabaseClock):
+            self._clock = clock
+        else:
+            self._clock = _FixedClock(clock)
         self._listeners: list[Callable[[], None]] = []
         self._listeners_lock = threading.Lock()
 
@@ -41,11 +116,10 @@ class StoreBase:
         """``"sqlite"`` or ``"postgresql"``."""
         return self.engine.dialect.name
 
-    def _now(self) -> dt.datetime:
-        now = self._clock()
-        if now.tzinfo is None:
-            raise ValueError("the store clock must return aware datetimes")
-        return now
+    def _now(self, conn: Connection) -> dt.datetime:
+        """The store's time (the database's), read on ``conn``: call it inside the transaction
+        that writes or compares the time, so a wait for a lock cannot make it stale."""
+        return self._clock.read(conn)
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:

@@ -1,4 +1,5 @@
-"""``StateStore``: links, watermarks, outbox, dead letters and sync log behind one typed API."""
+"""``StateStore``: links, watermarks, outbox, dead letters, sync log and the ids of received
+notifications behind one typed API."""
 
 from __future__ import annotations
 
@@ -7,19 +8,20 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from .base import Clock
+from .base import Clock, DatabaseClock
 from .deadletters import DeadLetterOps
 from .engine import create_engine, make_url, migrate
 from .links import LinkOps
 from .outbox import OutboxOps
 from .records import RetryPolicy
 from .schema import LATEST_VERSION, Tables, build_tables, current_version
+from .seen import SeenNotificationOps
 from .synclog import SyncLogOps
 
 __all__ = ["StateStore"]
 
 
-class StateStore(OutboxOps, DeadLetterOps, LinkOps, SyncLogOps):
+class StateStore(OutboxOps, DeadLetterOps, LinkOps, SyncLogOps, SeenNotificationOps):
     """The state store of eventsync, on SQLite (embedded default) or PostgreSQL (scale-out).
 
     Open it with ``StateStore.open()``; it is safe to share one instance between threads and to
@@ -32,7 +34,7 @@ class StateStore(OutboxOps, DeadLetterOps, LinkOps, SyncLogOps):
         engine: Engine,
         tables: Tables,
         policy: RetryPolicy | None = None,
-        clock: Clock | None = None,
+        clock: Clock | DatabaseClock | None = None,
     ) -> None:
         super().__init__(engine, tables, policy or RetryPolicy(), clock)
 
@@ -51,7 +53,7 @@ class StateStore(OutboxOps, DeadLetterOps, LinkOps, SyncLogOps):
         busy_timeout: float = 30.0,
         sqlite_synchronous: str = "FULL",
         pool_size: int = 8,
-        clock: Clock | None = None,
+        clock: Clock | DatabaseClock | None = None,
         migrate_to: int | None = None,
         echo: bool = False,
     ) -> StateStore:
@@ -67,7 +69,10 @@ class StateStore(OutboxOps, DeadLetterOps, LinkOps, SyncLogOps):
         :param busy_timeout: SQLite: seconds a writer waits for the lock before failing.
         :param sqlite_synchronous: SQLite ``PRAGMA synchronous``; FULL (default) makes every
             committed mark survive a power loss, NORMAL is faster and survives process crashes.
-        :param clock: a function returning aware UTC datetimes (tests).
+        :param clock: where the store's time comes from. None (the default) reads the database's
+            clock (``DatabaseClock``, see ``eventsync.store.base``); a ``DatabaseClock`` shared
+            by several stores moves all their times at once (tests: ``advance``); a function
+            returning aware UTC datetimes replaces the database's clock (tests of exact times).
         :param migrate_to: stop migrating at this version (tests of upgrades only).
         """
         if schema is not None and url is None:

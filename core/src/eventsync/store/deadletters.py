@@ -76,8 +76,8 @@ class DeadLetterOps(StoreBase):
         letter. An entity that is pending again already just gets its generation bumped.
         """
         d, o = self.tables.dead_letters, self.tables.outbox
-        now = self._now()
         with self._tx() as conn:
+            now = self._now(conn)
             rows = conn.execute(sa.select(d).where(*self._dl_filter(ids, org, flow))).all()
             if not rows:
                 return 0
@@ -127,7 +127,7 @@ class DeadLetterOps(StoreBase):
         """
         d = self.tables.dead_letters
         where = self._dl_filter(ids, org, flow)
-        if older_than is not None:
-            where.append(d.c.last_failure_at < self._now() - older_than)
         with self._tx() as conn:
+            if older_than is not None:
+                where.append(d.c.last_failure_at < self._now(conn) - older_than)
             return int(conn.execute(sa.delete(d).where(*where)).rowcount)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import attrs
 import sqlalchemy as sa
 
 from ..models import Watermark
@@ -75,33 +77,33 @@ class LinkOps(StoreBase):
         hash: str | None = None,
     ) -> Link:
         """Create or replace the link of one source entity; return it."""
-        now = self._now()
-        link = Link(org, flow, source_key, target_object, target_id, hash, now)
-        self._put_links([link], now)
-        return link
+        link = Link(org, flow, source_key, target_object, target_id, hash)
+        return attrs.evolve(link, updated_at=self._put_links([link]))
 
     def put_links(self, links: Iterable[Link]) -> int:
         """Create or replace many links in one transaction (``updated_at`` set to now)."""
-        return self._put_links(links, self._now())
+        rows = {(x.org, x.flow, x.source_key): x for x in links}
+        if rows:
+            self._put_links(list(rows.values()))
+        return len(rows)
 
-    def _put_links(self, links: Iterable[Link], now: Any) -> int:
+    def _put_links(self, links: list[Link]) -> dt.datetime:
+        """Write ``links`` (distinct keys) in one transaction; return their ``updated_at``."""
         lk = self.tables.links
-        rows = {
-            (x.org, x.flow, x.source_key): dict(
-                org=x.org,
-                flow=x.flow,
-                source_key=x.source_key,
-                target_object=x.target_object,
-                target_id=x.target_id,
-                hash=x.hash,
-                updated_at=now,
-            )
-            for x in links
-        }
-        if not rows:
-            return 0
-        values = list(rows.values())
         with self._tx() as conn:
+            now = self._now(conn)
+            values = [
+                dict(
+                    org=x.org,
+                    flow=x.flow,
+                    source_key=x.source_key,
+                    target_object=x.target_object,
+                    target_id=x.target_id,
+                    hash=x.hash,
+                    updated_at=now,
+                )
+                for x in links
+            ]
             for start in range(0, len(values), 500):
                 ins = self._insert(lk).values(values[start : start + 500])
                 conn.execute(
@@ -113,7 +115,7 @@ class LinkOps(StoreBase):
                         },
                     )
                 )
-        return len(values)
+        return now
 
     def delete_link(self, org: str, flow: str, source_key: str) -> bool:
         """Forget the link of one source entity; True when there was one."""
@@ -149,6 +151,7 @@ class LinkOps(StoreBase):
         where = (w.c.org == org, w.c.flow == flow, w.c.source == source)
         with self._tx() as conn:
             row = conn.execute(sa.select(w).where(*where)).first()
+            now = self._now(conn)
             if row is None:
                 conn.execute(
                     w.insert().values(
@@ -157,7 +160,7 @@ class LinkOps(StoreBase):
                         source=source,
                         ts=mark.timestamp,
                         last_id=mark.id,
-                        updated_at=self._now(),
+                        updated_at=now,
                     )
                 )
                 return mark
@@ -166,6 +169,6 @@ class LinkOps(StoreBase):
             conn.execute(
                 sa.update(w)
                 .where(*where)
-                .values(ts=mark.timestamp, last_id=mark.id, updated_at=self._now())
+                .values(ts=mark.timestamp, last_id=mark.id, updated_at=now)
             )
             return mark

@@ -8,8 +8,15 @@ Life of a row::
                │                  └───fail (last attempt or record error) ──> dead letter
                └───── lease expired: any worker may lease it again
 
-Times come from the store's clock (the process clock by default); workers on several machines
-need roughly synchronised clocks, as lease expiry is compared with their own time.
+Every time here (a lease's end, a due time, a backoff) is the database's, read in the transaction
+that writes or compares it (``base.DatabaseClock``), never a process's: engines on machines whose
+clocks disagree by minutes still agree on when a lease ends, so a live lease is never taken over
+(``eventsync.store.base`` says what the database's clock guarantees on SQLite and PostgreSQL).
+Each lease also carries a token (``OutboxItem.lease_token``, new for every lease), and every
+outcome, heartbeat, release or deferral acts only on rows still carrying it: a worker whose lease
+ran out and was taken over can never finish, fail, extend or hand back the new holder's work.
+What fencing cannot undo is a remote write such a worker made before it noticed; the heartbeat
+keeps a running job's lease alive, so that takes a worker stalled for ``lease_seconds``.
 """
 
 from __future__ import annotations
@@ -100,10 +107,10 @@ class OutboxOps(StoreBase):
         generation (so a worker holding it will not clear it) and replaces payload/hint when
         given; a row in backoff keeps its due time. Durable when this returns.
         """
-        now = self._now()
         o = self.tables.outbox
-        stmt = self._upsert([_new_row(org, flow, entity, payload, hint, now)], now)
         with self._tx() as conn:
+            now = self._now(conn)
+            stmt = self._upsert([_new_row(org, flow, entity, payload, hint, now)], now)
             generation = conn.execute(stmt.returning(o.c.generation)).scalar_one()
         self._notify_marked()
         return int(generation)
@@ -139,9 +146,9 @@ class OutboxOps(StoreBase):
         return total
 
     def _mark_chunk(self, org: str, flow: str, chunk: dict[str, Any], hint: str | None) -> int:
-        now = self._now()
-        rows = [_new_row(org, flow, e, p, hint, now) for e, p in chunk.items()]
         with self._tx() as conn:
+            now = self._now(conn)
+            rows = [_new_row(org, flow, e, p, hint, now) for e, p in chunk.items()]
             conn.execute(self._upsert(rows, now))
         return len(rows)
 
@@ -185,16 +192,12 @@ class OutboxOps(StoreBase):
         if lease_seconds <= 0:
             raise ValueError(f"lease_seconds must be positive, got {lease_seconds}")
         o = self.tables.outbox
-        now = self._now()
         token = uuid.uuid4().hex
-        due = [o.c.due_at <= now, sa.or_(o.c.lease_until.is_(None), o.c.lease_until <= now)]
-        if org is not None:
-            due.append(o.c.org == org)
-        if flow is not None:
-            due.append(o.c.flow == flow)
-        due += _skipping(o, skip_orgs, skip_flows)
         order = (o.c.due_at, o.c.id)
         with self._tx() as conn:
+            # Read after BEGIN IMMEDIATE (SQLite) took the write lock: not stale after a wait.
+            now = self._now(conn)
+            due = self._due(now, org, flow, skip_orgs, skip_flows)
             first = conn.execute(
                 self._for_update(sa.select(o.c.org, o.c.flow).where(*due).order_by(*order).limit(1))
             ).first()
@@ -235,18 +238,14 @@ class OutboxOps(StoreBase):
         limit: int = MAX_BATCH,
         skip_orgs: Collection[str] = (),
         skip_flows: Collection[tuple[str, str]] = (),
-    ) -> tuple[int, dt.datetime | None]:
-        """How many rows ``lease`` would take now (up to ``limit``) and when the oldest of them
-        was marked; ``(0, None)`` when nothing is due. Lets workers wait for fuller batches."""
+    ) -> tuple[int, float | None]:
+        """How many rows ``lease`` would take now (up to ``limit``) and how many seconds ago
+        (on the database's clock) the oldest of them was marked; ``(0, None)`` when nothing is
+        due. Lets workers wait for fuller batches."""
         o = self.tables.outbox
-        now = self._now()
-        due = [o.c.due_at <= now, sa.or_(o.c.lease_until.is_(None), o.c.lease_until <= now)]
-        if org is not None:
-            due.append(o.c.org == org)
-        if flow is not None:
-            due.append(o.c.flow == flow)
-        due += _skipping(o, skip_orgs, skip_flows)
         with self.engine.connect() as conn:
+            now = self._now(conn)
+            due = self._due(now, org, flow, skip_orgs, skip_flows)
             first = conn.execute(
                 sa.select(o.c.org, o.c.flow, o.c.marked_at)
                 .where(*due)
@@ -263,7 +262,25 @@ class OutboxOps(StoreBase):
             count = conn.execute(
                 sa.select(sa.func.count()).select_from(ids.subquery())
             ).scalar_one()
-        return int(count), first.marked_at
+        return int(count), max(0.0, (now - first.marked_at).total_seconds())
+
+    def _due(
+        self,
+        now: dt.datetime,
+        org: str | None,
+        flow: str | None,
+        skip_orgs: Collection[str],
+        skip_flows: Collection[tuple[str, str]],
+    ) -> list[Any]:
+        """Conditions of a row ``lease`` may take at ``now``: past its backoff, and not leased or
+        its lease ended (a crashed or stuck worker's rows are taken over)."""
+        o = self.tables.outbox
+        due = [o.c.due_at <= now, sa.or_(o.c.lease_until.is_(None), o.c.lease_until <= now)]
+        if org is not None:
+            due.append(o.c.org == org)
+        if flow is not None:
+            due.append(o.c.flow == flow)
+        return due + _skipping(o, skip_orgs, skip_flows)
 
     def extend(self, items: Sequence[OutboxItem], lease_seconds: float) -> int:
         """Push the lease of ``items`` to now + ``lease_seconds`` (a heartbeat for long jobs).
@@ -271,9 +288,9 @@ class OutboxOps(StoreBase):
         Returns how many rows were still ours.
         """
         o = self.tables.outbox
-        until = self._now() + dt.timedelta(seconds=lease_seconds)
         count = 0
         with self._tx() as conn:
+            until = self._now(conn) + dt.timedelta(seconds=lease_seconds)
             for token, ids in _by_token(items).items():
                 count += conn.execute(
                     sa.update(o)
@@ -308,13 +325,13 @@ class OutboxOps(StoreBase):
         no longer ours are left alone. Returns how many were deferred.
         """
         o = self.tables.outbox
-        values: dict[str, Any] = dict(
-            _UNLEASED, due_at=self._now() + dt.timedelta(seconds=max(0.0, seconds))
-        )
-        if failure is not None:
-            values.update(last_error_code=failure.code, last_error=failure.message)
         count = 0
         with self._tx() as conn:
+            values: dict[str, Any] = dict(
+                _UNLEASED, due_at=self._now(conn) + dt.timedelta(seconds=max(0.0, seconds))
+            )
+            if failure is not None:
+                values.update(last_error_code=failure.code, last_error=failure.message)
             for token, ids in _by_token(items).items():
                 count += conn.execute(
                     sa.update(o).where(o.c.id.in_(ids), o.c.lease_token == token).values(**values)
@@ -332,10 +349,10 @@ class OutboxOps(StoreBase):
         """
         o = self.tables.outbox
         d = self.tables.dead_letters
-        now = self._now()
         done: list[int] = []
         requeued: list[int] = []
         with self._tx() as conn:
+            now = self._now(conn)
             for token, ids in _by_token(items).items():
                 deleted = (
                     conn.execute(
@@ -408,7 +425,7 @@ class OutboxOps(StoreBase):
         if not failures:
             return results
         with self._tx() as conn:
-            now = self._now()
+            now = self._now(conn)
             for entry in failures:
                 results.append(self._fail_one(conn, entry, now))
         return results

@@ -68,6 +68,7 @@ class Tables:
     outbox: sa.Table
     dead_letters: sa.Table
     sync_log: sa.Table
+    seen_notifications: sa.Table
     prefix: str = ""
     schema: str | None = None
 
@@ -143,6 +144,7 @@ def build_tables(prefix: str = "", schema: str | None = None) -> Tables:
         sa.UniqueConstraint("org", "flow", "entity", name=f"{p}uq_dead_letters_entity"),
     )
     sync_log = _sync_log_table(md, p)
+    seen_notifications = _seen_notifications_table(md, p)
     return Tables(
         metadata=md,
         schema_version=schema_version,
@@ -151,6 +153,7 @@ def build_tables(prefix: str = "", schema: str | None = None) -> Tables:
         outbox=outbox,
         dead_letters=dead_letters,
         sync_log=sync_log,
+        seen_notifications=seen_notifications,
         prefix=prefix,
         schema=schema,
     )
@@ -179,6 +182,20 @@ def _sync_log_table(md: sa.MetaData, p: str) -> sa.Table:
         sa.Column("at", UTCDateTime(), nullable=False),
         sa.Index(f"{p}ix_sync_log_flow", "org", "flow", "outcome", "at"),
         sa.Index(f"{p}ix_sync_log_at", "at"),
+    )
+
+
+def _seen_notifications_table(md: sa.MetaData, p: str) -> sa.Table:
+    # Ids of received notifications, kept until their sender stops retrying (expires_at), so a
+    # re-send or a replay within that horizon stores nothing, whichever process receives it.
+    return sa.Table(
+        f"{p}seen_notifications",
+        md,
+        sa.Column("org", KEY, primary_key=True),
+        sa.Column("system", KEY, primary_key=True),
+        sa.Column("notification_id", KEY, primary_key=True),
+        sa.Column("expires_at", UTCDateTime(), nullable=False),
+        sa.Index(f"{p}ix_seen_notifications_expires", "expires_at"),
     )
 
 
@@ -265,6 +282,21 @@ def _v2_hints_and_sync_log(conn: Connection, prefix: str, schema: str | None) ->
     _sync_log_table(md, prefix).create(conn)
 
 
+def _v3_database_clock(conn: Connection, prefix: str, schema: str | None) -> None:
+    """Version 3: lease ends, due times and backoffs are on the database's clock.
+
+    No table changes. The times already stored were written by process clocks, close enough to
+    the database's to keep. The version exists so that an older eventsync, which compares
+    leases with its own process clock, refuses this store instead of working beside newer
+    processes: one skewed old process would take over live leases again.
+    """
+
+
+def _v4_seen_notifications(conn: Connection, prefix: str, schema: str | None) -> None:
+    """Version 4: the ids of received notifications, remembered for their replay horizon."""
+    _seen_notifications_table(sa.MetaData(schema=schema), prefix).create(conn)
+
+
 def _add_column(conn: Connection, table: str, schema: str | None, column: sa.Column[Any]) -> None:
     prep = conn.dialect.identifier_preparer
     qualified = (
@@ -280,6 +312,8 @@ Migration = tuple[int, str, Callable[[Connection, str, "str | None"], None]]
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "links, watermarks, outbox, dead letters", _v1_initial),
     (2, "hints on outbox and dead letters; sync log", _v2_hints_and_sync_log),
+    (3, "leases, due times and backoffs on the database clock", _v3_database_clock),
+    (4, "ids of received notifications", _v4_seen_notifications),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]
 

@@ -27,15 +27,16 @@ class SyncLogOps(StoreBase):
 
     def log_many(self, entries: Iterable[tuple[str, str, str, str, str]]) -> int:
         """Append many ``(org, flow, entity, outcome, message)`` lines in one transaction."""
-        now = self._now()
-        rows = [
-            dict(org=o, flow=f, entity=e, outcome=oc, message=m, at=now)
-            for o, f, e, oc, m in entries
-        ]
-        if rows:
+        lines = list(entries)
+        if lines:
             with self._tx() as conn:
+                now = self._now(conn)
+                rows = [
+                    dict(org=o, flow=f, entity=e, outcome=oc, message=m, at=now)
+                    for o, f, e, oc, m in lines
+                ]
                 conn.execute(self.tables.sync_log.insert(), rows)
-        return len(rows)
+        return len(lines)
 
     def sync_log(
         self,
@@ -67,7 +68,8 @@ class SyncLogOps(StoreBase):
         """Delete sync-log lines older than ``older_than``; return how many."""
         s = self.tables.sync_log
         with self._tx() as conn:
-            return int(conn.execute(sa.delete(s).where(s.c.at < self._now() - older_than)).rowcount)
+            cutoff = self._now(conn) - older_than
+            return int(conn.execute(sa.delete(s).where(s.c.at < cutoff)).rowcount)
 
     # ------------------------------------------------------------------ status
     def flow_status(self, org: str, flow: str) -> FlowStatus:
@@ -79,7 +81,6 @@ class SyncLogOps(StoreBase):
     def statuses(self, org: str | None = None, flow: str | None = None) -> list[FlowStatus]:
         """Status of every (org, flow) that has outbox rows, dead letters or a sync log."""
         o, d, s = self.tables.outbox, self.tables.dead_letters, self.tables.sync_log
-        now = self._now()
 
         def scoped(table: sa.Table, q: sa.Select[Any]) -> sa.Select[Any]:
             if org is not None:
@@ -88,20 +89,22 @@ class SyncLogOps(StoreBase):
                 q = q.where(table.c.flow == flow)
             return q.group_by(table.c.org, table.c.flow)
 
-        leased = sa.and_(o.c.lease_token.is_not(None), o.c.lease_until > now)
-        box_q = scoped(
-            o,
-            sa.select(
-                o.c.org,
-                o.c.flow,
-                sa.func.count().label("total"),
-                sa.func.sum(sa.case((leased, 1), else_=0)).label("leased"),
-                sa.func.sum(
-                    sa.case((sa.and_(sa.not_(leased), o.c.attempts > 0), 1), else_=0)
-                ).label("retrying"),
-                sa.func.min(o.c.created_at).label("oldest"),
-            ),
-        )
+        def box_q(now: dt.datetime) -> sa.Select[Any]:
+            leased = sa.and_(o.c.lease_token.is_not(None), o.c.lease_until > now)
+            return scoped(
+                o,
+                sa.select(
+                    o.c.org,
+                    o.c.flow,
+                    sa.func.count().label("total"),
+                    sa.func.sum(sa.case((leased, 1), else_=0)).label("leased"),
+                    sa.func.sum(
+                        sa.case((sa.and_(sa.not_(leased), o.c.attempts > 0), 1), else_=0)
+                    ).label("retrying"),
+                    sa.func.min(o.c.created_at).label("oldest"),
+                ),
+            )
+
         dl_q = scoped(d, sa.select(d.c.org, d.c.flow, sa.func.count().label("n")))
         ok_q = scoped(
             s,
@@ -111,7 +114,8 @@ class SyncLogOps(StoreBase):
         )
         acc: dict[tuple[str, str], dict[str, Any]] = {}
         with self.engine.connect() as conn:
-            for r in conn.execute(box_q):
+            now = self._now(conn)
+            for r in conn.execute(box_q(now)):
                 oldest = r.oldest
                 acc.setdefault((r.org, r.flow), {}).update(
                     pending=int(r.total) - int(r.leased or 0),

@@ -1,6 +1,7 @@
-"""Authentication: an organisation API key as a bearer token (what production clients do), or
-OAuth authorization-code tokens refreshed on the platform host (Hopin's OAuth sample), and the
-checks that tell a wrong URL from a wrong key from a wrong organisation."""
+"""Authentication: an organisation API key (``Bearer <key>`` as production clients send it, or
+the key alone as the current API reference shows: setting ``auth_header``), or OAuth
+authorization-code tokens refreshed on the platform host (Hopin's OAuth sample), and the checks
+that tell a wrong URL from a wrong key from a wrong header form from a wrong organisation."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from eventsync.errors import AuthenticationError, EventsyncError, RetryableError
 from eventsync.models import SystemSettings
 
 from .convert import parse_list
-from .http import SYSTEM, HopinHttp, error_text
+from .http import AUTH_FORMS, SYSTEM, HopinHttp, error_text
 from .options import HopinOptions, load_options
 
 
@@ -152,6 +153,35 @@ def connect(settings: SystemSettings) -> HopinConnection:
     return connection
 
 
+def refused(
+    connection: HopinConnection, path: str, response: requests.Response
+) -> AuthenticationError:
+    """The error for credentials refused on ``path``, after trying the other header form.
+
+    The API reference shows ``Authorization: <key>`` while existing clients send ``Bearer``, so
+    a refusal may mean the wrong form rather than the wrong key: when the other form is
+    accepted the error names it and the setting to change. The configured form stays the only
+    one used for syncing, so what runs is what the file says.
+    """
+    configured = connection.options.auth_header
+    other = "raw" if configured == "bearer" else "bearer"
+    retry = connection.http.request("GET", path, check=False, auth_form=other)
+    if retry.status_code == 200:
+        return AuthenticationError(
+            SYSTEM,
+            "wrong Authorization header form",
+            f'the server refused {AUTH_FORMS[configured]!r} (auth_header = "{configured}") '
+            f"and accepted {AUTH_FORMS[other]!r}",
+            hint=f'set auth_header = "{other}" in [orgs.{connection.org}.systems.hopin]',
+        )
+    return AuthenticationError(
+        SYSTEM,
+        "credentials rejected",
+        error_text(response),
+        hint="check the API key / OAuth token for this organisation; both header forms were refused",
+    )
+
+
 def verify(connection: HopinConnection) -> None:
     """``GET /v1/health`` (is this the Hopin API?), ``GET /v1/organizations`` (is the key good,
     does it reach the organisation?), then the configured event."""
@@ -163,12 +193,7 @@ def verify(connection: HopinConnection) -> None:
             SYSTEM, "API unreachable", exc.message, hint=f"check base_url ({options.base_url})"
         ) from exc
     if health.status_code == 401:
-        raise AuthenticationError(
-            SYSTEM,
-            "credentials rejected",
-            error_text(health),
-            hint="check the API key / OAuth token for this organisation",
-        )
+        raise refused(connection, "/v1/health", health)
     if health.status_code != 200:
         raise AuthenticationError(
             SYSTEM,
@@ -179,12 +204,7 @@ def verify(connection: HopinConnection) -> None:
         )
     orgs = http.request("GET", "/v1/organizations", check=False)
     if orgs.status_code in (401, 403):
-        raise AuthenticationError(
-            SYSTEM,
-            "credentials rejected",
-            error_text(orgs),
-            hint="check the API key / OAuth token for this organisation",
-        )
+        raise refused(connection, "/v1/organizations", orgs)
     if orgs.status_code != 200:
         raise AuthenticationError(
             SYSTEM,

@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 import cattrs
 from eventsync.errors import FatalError
-from eventsync.models import Record
+from eventsync.models import Record, get_path
 
 from .options import HopinOptions
 
@@ -28,6 +28,8 @@ TIMESTAMP_FIELDS = (
     "timeEnd",
     "joinedAt",
     "leftAt",
+    "checkedInAt",
+    "badgePrintedAt",
 )
 
 
@@ -119,6 +121,22 @@ def ticket_code(attributes: Mapping[str, Any], options: HopinOptions) -> str | N
     return None
 
 
+def _derive_registration_fields(
+    fields: dict[str, Any], attributes: Mapping[str, Any], options: HopinOptions
+) -> None:
+    """UTM parameters, referrer, channel and check-in: read from the configured wire paths
+    (``registration_attributes``), so a registration always has these fields, None when absent."""
+    for field, path in options.registration_paths().items():
+        value = get_path(attributes, path)
+        if field in TIMESTAMP_FIELDS and isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                value = parse_time(value)
+        fields[field] = value if value != "" else None
+    channel = fields.get("channel")
+    onsite = {v.lower() for v in options.onsite_channel_values}
+    fields["onsite"] = isinstance(channel, str) and channel.lower() in onsite
+
+
 def to_record(obj: str, resource: Resource, options: HopinOptions) -> Record:
     """A wire resource as a Record of object ``obj`` (registration, magicLink, ticket ...)."""
     fields = _fields(resource.attributes)
@@ -134,6 +152,7 @@ def to_record(obj: str, resource: Resource, options: HopinOptions) -> Record:
             fields["status"] = "refunded"
         else:
             fields.setdefault("status", "registered")
+        _derive_registration_fields(fields, resource.attributes, options)
     elif obj == "magicLink":
         status = resource.attributes.get(options.magic_link_status_attribute)
         fields["status"] = str(status).lower() if status is not None else None

@@ -23,6 +23,8 @@ from urllib3.util.retry import Retry
 from .options import HopinOptions
 
 SYSTEM = "hopin"
+#: The two forms of the ``Authorization`` header (setting ``auth_header``), as shown to people.
+AUTH_FORMS = {"bearer": "Authorization: Bearer <key>", "raw": "Authorization: <key>"}
 _UNSAFE = frozenset({"POST"})
 _UNSAFE_RETRY_STATUSES = frozenset({429})
 
@@ -102,6 +104,11 @@ def raise_for(response: requests.Response, where: str) -> None:
     raise RecordError(code, message, system=SYSTEM, status=status)
 
 
+def authorization(token: str, form: str) -> str:
+    """The ``Authorization`` header value for ``token`` in ``form`` (``bearer`` or ``raw``)."""
+    return token if form == "raw" else f"Bearer {token}"
+
+
 def _retry_after(response: requests.Response) -> float | None:
     value = response.headers.get("Retry-After")
     if not value:
@@ -148,16 +155,19 @@ class HopinHttp:
         stream: bool = False,
         check: bool = True,
         authorize: bool = True,
+        auth_form: str | None = None,
     ) -> requests.Response:
         """Send one request (retried by the session's policy); raise the taxonomy error on failure.
 
         A 401 with OAuth credentials refreshes the token once and resends. ``authorize=False``
-        sends no credentials (a report file on another host).
+        sends no credentials (a report file on another host); ``auth_form`` overrides the
+        configured ``auth_header`` form (the authentication check tries the other one).
         """
+        form = auth_form or self.options.auth_header
         url = self.url(path_or_url)
         where = f"{method} {url.split('?')[0]}"
         for attempt in (1, 2):
-            headers = {"Authorization": f"Bearer {self._token()}"} if authorize else {}
+            headers = {"Authorization": authorization(self._token(), form)} if authorize else {}
             if json_body is not None:
                 headers["Content-Type"] = "application/json"
             try:

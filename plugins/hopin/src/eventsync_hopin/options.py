@@ -14,7 +14,7 @@ import attrs
 import cattrs
 from eventsync.errors import ConfigurationError
 from eventsync.models import SystemProfile, SystemSettings
-from eventsync.settings import setting
+from eventsync.settings import Invalid, setting
 
 SECRET_NAMES = ("api_key", "access_token", "refresh_token", "client_secret", "webhook_secret")
 
@@ -29,6 +29,21 @@ DEFAULT_REPORT_COLUMNS: Mapping[str, str] = {
     "leftAt": "Leave Time",
     "durationSeconds": "Duration (seconds)",
     "sessions": "Sessions",
+    "checkedInAt": "Check-in Time",
+}
+
+#: Registration fields eventsync derives, by the wire attribute read for each (a dotted path
+#: reaches into a nested object). None of these attribute names is documented by Hopin.
+DEFAULT_REGISTRATION_ATTRIBUTES: Mapping[str, str] = {
+    "utmSource": "utmSource",
+    "utmMedium": "utmMedium",
+    "utmCampaign": "utmCampaign",
+    "utmTerm": "utmTerm",
+    "utmContent": "utmContent",
+    "referrer": "referrer",
+    "channel": "channel",
+    "checkedInAt": "checkedInAt",
+    "badgePrintedAt": "badgePrintedAt",
 }
 
 DEFAULT_SIGNALS = (
@@ -38,6 +53,15 @@ DEFAULT_SIGNALS = (
     "magicLinkAccepted",
     "attendanceRecorded",
 )
+
+
+def _known_registration_fields(_: Any, attribute: Any, value: Mapping[str, str]) -> None:
+    unknown = sorted(set(value) - set(DEFAULT_REGISTRATION_ATTRIBUTES))
+    if unknown:
+        raise Invalid(
+            f"{attribute.name}: unknown field {', '.join(map(repr, unknown))} "
+            f"(known: {', '.join(DEFAULT_REGISTRATION_ATTRIBUTES)})"
+        )
 
 
 @attrs.frozen
@@ -56,6 +80,14 @@ class HopinOptions:
     )
     auth: Literal["api_key", "oauth"] = setting(
         "api_key", label="Auth", help="api_key (organisation key as bearer token) or oauth"
+    )
+    auth_header: Literal["bearer", "raw"] = setting(
+        "bearer",
+        label="Authorization header form",
+        help='bearer sends "Authorization: Bearer <key>" (what existing clients send); raw sends '
+        '"Authorization: <key>" (the current API reference\'s samples). When the server refuses '
+        "the configured form, authenticate (and so eventsync check) tries the other once and "
+        "names the one accepted; syncing uses only the configured form",
     )
     oauth_client_id: str = setting(
         "", label="Oauth client id", help="OAuth app id and resource indicator"
@@ -128,6 +160,25 @@ class HopinOptions:
         label="Magic link blank name",
         help="sent for an empty first/last name (as a production client does)",
     )
+    registration_attributes: Mapping[str, str] = setting(
+        factory=lambda: dict(DEFAULT_REGISTRATION_ATTRIBUTES),
+        label="Registration attributes",
+        help="wire attribute read for each derived registration field (UTM parameters, referrer, "
+        'channel, check-in and badge times); a dotted path reaches into a nested object, "" '
+        "leaves the field empty; the fields you leave out keep their defaults",
+        validator=_known_registration_fields,
+    )
+    onsite_channel_values: tuple[str, ...] = setting(
+        ("onsite",),
+        label="Onsite channel values",
+        help="channel values (any case) that make a registration onsite (field onsite = true)",
+    )
+    attendance_check_ins: bool = setting(
+        False,
+        label="Attendance from check-ins",
+        help="also count registrations checked in onsite that the attendance report lacks "
+        "(one paged read of the event's registrations per report)",
+    )
     registration_update_fields: tuple[str, ...] = setting(
         ("metadata",),
         label="Registration update fields",
@@ -160,6 +211,33 @@ class HopinOptions:
         label="Webhook renew before",
         help="subscription lifetime, and how early it is renewed (seconds)",
     )
+    webhook_replay_window: float = setting(
+        86400.0,
+        label="Webhook replay window",
+        help="seconds a delivery is accepted after its timestamp, and its id remembered: a "
+        "re-send within it stores nothing, an older one is refused (400)",
+    )
+    webhook_clock_skew: float = setting(
+        300.0,
+        label="Webhook clock skew",
+        help="seconds a delivery's timestamp may be ahead of this machine's clock",
+    )
+    webhook_timestamp_field: str = setting(
+        "occurredAt",
+        label="Webhook timestamp field",
+        help="payload field with the delivery's time (covered by the body signature); empty: "
+        "deliveries are not aged, only their ids remembered for the window",
+    )
+    webhook_max_bytes: int = setting(
+        1024 * 1024,
+        label="Webhook max bytes",
+        help="largest delivery body accepted (413 above)",
+    )
+    webhook_max_depth: int = setting(
+        32,
+        label="Webhook max depth",
+        help="deepest JSON nesting accepted (400 above), checked before the body is parsed",
+    )
     report_type: str = setting("attendance", label="Report type", help="report type for attendance")
     report_columns: Mapping[str, str] = setting(
         factory=lambda: dict(DEFAULT_REPORT_COLUMNS),
@@ -177,6 +255,10 @@ class HopinOptions:
     )
     report_poll_interval: float = setting(1.0, label="Report poll interval", help="seconds")
     report_timeout: float = setting(300.0, label="Report timeout", help="seconds")
+
+    def registration_paths(self) -> dict[str, str]:
+        """Each derived registration field's wire path: the defaults, then the configured ones."""
+        return {**DEFAULT_REGISTRATION_ATTRIBUTES, **self.registration_attributes}
 
 
 @attrs.frozen
@@ -238,7 +320,11 @@ def load_options(settings: SystemSettings) -> HopinOptions:
     try:
         options = _converter.structure(raw, HopinOptions)
     except cattrs.BaseValidationError as exc:
-        problems = [p.replace("$", base, 1) for p in cattrs.transform_error(exc, path="$")]
+        # A validator's message names its setting: "<setting>: what is wrong".
+        invalid = [f"{base}.{e}" for e in exc.exceptions if isinstance(e, Invalid)]
+        problems = invalid or [
+            p.replace("$", base, 1) for p in cattrs.transform_error(exc, path="$")
+        ]
         raise ConfigurationError(problems) from exc
     problems = []
     if not options.base_url.startswith(("http://", "https://")):
@@ -249,6 +335,11 @@ def load_options(settings: SystemSettings) -> HopinOptions:
         problems.append(f"{base}.webhook_signature_algorithm: one of sha256, sha1, sha512")
     if options.page_size < 1:
         problems.append(f"{base}.page_size: must be at least 1")
+    for name in ("webhook_replay_window", "webhook_max_bytes", "webhook_max_depth"):
+        if getattr(options, name) <= 0:
+            problems.append(f"{base}.{name}: must be above 0")
+    if options.webhook_clock_skew < 0:
+        problems.append(f"{base}.webhook_clock_skew: must be 0 or more")
     if problems:
         raise ConfigurationError(problems)
     return options

@@ -100,10 +100,46 @@ def pull_records(connection: HopinConnection, request: PullRequest) -> Iterator[
     return stream
 
 
+def _with_check_ins(
+    connection: HopinConnection, event_id: str, rows: Iterator[Record]
+) -> Iterator[Record]:
+    """The report's rows, then one attendance record per registration checked in onsite that
+    the report did not list: someone checked in at the door who never joined online attended."""
+    seen: set[str] = set()
+    for row in rows:
+        seen.update((str(row.get("registrationId") or ""), str(row.get("email") or "").lower()))
+        yield row
+    path = PATHS["registration"][0].format(event=event_id)
+    params = {connection.options.page_size_param: str(connection.options.page_size)}
+    for registration in pages(connection, "registration", path, params, None):
+        checked_in = registration.get("checkedInAt")
+        email = str(registration.get("email") or "")
+        if not checked_in or registration.id in seen or email.lower() in seen:
+            continue
+        fields = {
+            "registrationId": registration.id,
+            "email": email,
+            "firstName": registration.get("firstName"),
+            "lastName": registration.get("lastName"),
+            "ticketId": registration.get("ticketId"),
+            "joinedAt": None,
+            "leftAt": None,
+            "durationSeconds": 0,
+            "sessions": None,
+            "checkedInAt": checked_in,
+            "eventId": event_id,
+        }
+        modified = checked_in if isinstance(checked_in, dt.datetime) else None
+        yield Record(SYSTEM, "attendance", registration.id, fields, modified_at=modified)
+
+
 def _stream(connection: HopinConnection, request: PullRequest) -> Iterator[Record]:
     obj = request.object
     if obj == "attendance":
-        records: Iterator[Record] = attendance(connection, _event_id(connection, request))
+        event = _event_id(connection, request)
+        records: Iterator[Record] = attendance(connection, event)
+        if connection.options.attendance_check_ins:
+            records = _with_check_ins(connection, event, records)
         yield from (
             r
             for r in records

@@ -4,7 +4,7 @@ Documented by Hopin: the routes ``POST /v1/events/{id}/reports/{reportType}``,
 ``GET /v1/reports/{id}`` and ``GET /v1/reports/{id}/download``. Assumed and configurable:
 the report type (``report_type``), the status attribute and values
 (``report_status_attribute``, ``report_ready_status``, ``report_failed_status``), the CSV
-format and its columns (``report_columns``).
+format and its columns (``report_columns``, a check-in time column among them).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def request_report(connection: HopinConnection, event_id: str) -> str:
 def _convert(field: str, value: str) -> Any:
     if value == "":
         return None
-    if field in ("joinedAt", "leftAt"):
+    if field in ("joinedAt", "leftAt", "checkedInAt"):
         return parse_time(value)
     if field == "durationSeconds":
         return int(float(value))
@@ -103,7 +103,7 @@ def attendance(connection: HopinConnection, event_id: str) -> Iterator[Record]:
                 object="attendance",
                 id=record_id,
                 fields=fields,
-                modified_at=fields.get("leftAt"),
+                modified_at=fields.get("leftAt") or fields.get("checkedInAt"),
             )
     finally:
         response.close()

@@ -64,6 +64,17 @@ STATIC: dict[str, tuple[FieldSchema, ...]] = {
         _f("metadata", "json"),
         _f("answers", "json"),
         _f("magicLinkId", "reference", reference_to=("magicLink",), **_RO),
+        # Tracking and onsite fields, read from the wire paths of registration_attributes.
+        _f("utmSource", "string", label="UTM source", **_RO),
+        _f("utmMedium", "string", label="UTM medium", **_RO),
+        _f("utmCampaign", "string", label="UTM campaign", **_RO),
+        _f("utmTerm", "string", label="UTM term", **_RO),
+        _f("utmContent", "string", label="UTM content", **_RO),
+        _f("referrer", "url", label="Referrer", **_RO),
+        _f("channel", "string", label="Registration channel (online, onsite ...)", **_RO),
+        _f("onsite", "boolean", label="Registered onsite", **_RO),
+        _f("checkedInAt", "datetime", label="Checked in onsite at", **_RO),
+        _f("badgePrintedAt", "datetime", label="Badge printed at", **_RO),
         _f("userUpdatedAt", "datetime", **_RO),
         *_TIMES,
     ),
@@ -97,6 +108,7 @@ STATIC: dict[str, tuple[FieldSchema, ...]] = {
         _f("leftAt", "datetime", **_RO),
         _f("durationSeconds", "int", **_RO),
         _f("sessions", "json", **_RO),
+        _f("checkedInAt", "datetime", label="Checked in onsite at", **_RO),
     ),
 }
 _READ_ONLY_OBJECTS = {"organization", "ticket", "attendance"}

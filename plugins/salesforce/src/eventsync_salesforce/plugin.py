@@ -46,8 +46,12 @@ def system_profiles() -> list[SystemProfile]:
 
 @hookimpl
 def preflight(org: Any, connections: Mapping[str, Any]) -> list[Finding]:
-    """Campaigns carrying a ticket code offer the attendance status labels."""
-    return preflight_mod.campaign_status_findings(org, connections)
+    """Campaigns carrying a ticket code offer the attendance status labels; Outbound
+    Messages are authenticated by a token."""
+    return [
+        *preflight_mod.outbound_token_findings(org),
+        *preflight_mod.campaign_status_findings(org, connections),
+    ]
 
 
 @hookimpl

@@ -1,5 +1,8 @@
 """The plugin's ``preflight`` checks: what only Salesforce knows about an org's flows.
 
+Outbound Messages must be authenticated by the URL token: an org that imports from Salesforce
+without ``outbound_token_env`` trusts any message naming its (public) org id.
+
 Attendance is written as a CampaignMember Status, and Salesforce refuses a status label the
 member's Campaign does not offer; so every Campaign carrying a ticket code must offer the
 attended (and no-show) labels. One query for the campaigns, one for their member statuses.
@@ -16,7 +19,7 @@ from . import pull as pull_mod
 from .connection import SalesforceConnection
 from .settings import SYSTEM
 
-__all__ = ["campaign_status_findings"]
+__all__ = ["campaign_status_findings", "outbound_token_findings"]
 
 
 def campaign_status_findings(org: Any, connections: Mapping[str, Any]) -> list[Finding]:
@@ -64,4 +67,32 @@ def campaign_status_findings(org: Any, connections: Mapping[str, Any]) -> list[F
         for cid, name in campaigns.items()
         for label in wanted
         if label not in labels.get(cid, set())
+    ]
+
+
+def outbound_token_findings(org: Any) -> list[Finding]:
+    """A warning when the org imports from Salesforce (where Outbound Messages trigger) and its
+    endpoint has no token, so messages are trusted on the org id alone."""
+    imports = org.flows.get("import_registrations")
+    options = org.systems.get(SYSTEM)
+    if (
+        org.crm != SYSTEM
+        or options is None
+        or imports is None
+        or not getattr(imports, "enabled", True)
+        or options.get("outbound_token_env")
+    ):
+        return []
+    return [
+        Finding(
+            severity="warning",
+            code="outbound_token",
+            message="Outbound Messages are trusted on the org id alone, which is no secret: "
+            "anyone reaching the endpoint can post them",
+            source=SYSTEM,
+            where=f"$.orgs.{org.name}.systems.{SYSTEM}.outbound_token_env",
+            fix="generate a token (python -c 'import secrets; print(secrets.token_urlsafe(32))'), "
+            "name its variable in outbound_token_env and end each Outbound Message's endpoint "
+            f"URL with it: /hooks/{org.name}/{SYSTEM}/TOKEN",
+        )
     ]

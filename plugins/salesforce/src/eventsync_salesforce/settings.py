@@ -9,11 +9,13 @@ guide) and the sObject Collections limit of 200 records a call.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 from eventsync.models import SystemProfile
-from eventsync.settings import setting
+from eventsync.settings import Invalid, setting
+
+from .orgid import org_id_problem
 
 __all__ = ["SalesforceSettings", "PROFILE", "SYSTEM", "COLLECTION_LIMIT"]
 
@@ -21,6 +23,13 @@ SYSTEM = "salesforce"
 #: Records one sObject Collections call carries.
 COLLECTION_LIMIT = 200
 Grant = Literal["jwt", "client_credentials", "password", "refresh_token", "access_token"]
+
+
+def _valid_org_id(_: Any, __: Any, value: str | None) -> None:
+    # A typo here would refuse every Outbound Message; say so when the file is read.
+    problem = org_id_problem(value) if value is not None else None
+    if problem:
+        raise Invalid(f"org_id {value!r}: {problem}")
 
 
 @attrs.frozen(kw_only=True)
@@ -91,7 +100,25 @@ class SalesforceSettings:
     org_id: str | None = setting(
         None,
         label="Organization id",
-        help="The 15- or 18-character org id; outbound messages from other orgs are refused.",
+        help="The 15- or 18-character org id, exactly (case matters); outbound messages from "
+        "other orgs are refused.",
+        validator=_valid_org_id,
+    )
+    outbound_token_env: str | None = setting(
+        None,
+        label="Outbound Message token",
+        help="The secret ending the Outbound Message endpoint URL "
+        "(https://HOST/hooks/ORG/salesforce/TOKEN); once set, messages without it are refused. "
+        "At least 16 characters, e.g. from `python -c 'import secrets; "
+        "print(secrets.token_urlsafe(32))'`.",
+        secret=True,
+    )
+    outbound_token_previous_env: str | None = setting(
+        None,
+        label="Previous Outbound Message token",
+        help="During a rotation, the token being replaced: accepted too until Salesforce has "
+        "sent everything queued for the old URL (24 hours), then removed.",
+        secret=True,
     )
     api_version: str = setting("59.0", label="API version", help="REST API version, e.g. 59.0.")
     ca_bundle: str | None = setting(

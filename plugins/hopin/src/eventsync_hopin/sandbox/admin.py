@@ -87,6 +87,31 @@ def create_admin(
             store.update_registration(registration_id, {"refunded": True, "status": "refunded"}),
         )
 
+    @admin.post("/events/<event_id>/onsite")
+    def onsite(event_id: str) -> Response:
+        """POST /_admin/events/<event_id>/onsite: registered at the door (channel ``onsite``),
+        checked in and badge printed unless ``checkIn`` / ``badgePrinted`` are false."""
+        body = _body()
+        check_in = body.pop("checkIn", True)
+        badge = body.pop("badgePrinted", True)
+        at = body.pop("checkedInAt", None)
+        try:
+            item = store.create_registration(event_id, {**body, "channel": "onsite"})
+        except ValueError as exc:
+            raise ApiError(422, str(exc)) from exc
+        if check_in:
+            item = store.check_in(item["id"], at, badge=bool(badge))
+        return ok("registrations", item, 201)
+
+    @admin.post("/registrations/<registration_id>/checkIn")
+    def check_in(registration_id: str) -> Response:
+        """POST /_admin/registrations/<registration_id>/checkIn: checked in at the venue."""
+        body = _body()
+        item = store.check_in(
+            registration_id, body.get("checkedInAt"), badge=bool(body.get("badgePrinted"))
+        )
+        return ok("registrations", item)
+
     @admin.post("/magicLinks/<link_id>/invite")
     def invite(link_id: str) -> Response:
         """POST /_admin/magicLinks/<link_id>/invite."""

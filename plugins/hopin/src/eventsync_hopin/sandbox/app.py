@@ -26,7 +26,7 @@ from .jsonapi import (
     write_attributes,
 )
 from .reports import REPORT_TYPES, render_csv
-from .store import NotFound, Store
+from .store import TRACKING_ATTRIBUTES, NotFound, Store
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 REGISTRATION_FILTERS = ("email", "createdAt", "updatedAt", "userUpdatedAt", "refunded")
@@ -85,10 +85,14 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
     def _authenticate() -> None:
         if request.endpoint == "v1.health":
             return
-        header = request.headers.get("Authorization", "")
-        token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+        header = request.headers.get("Authorization", "").strip()
+        bearer = header.lower().startswith("bearer ")
+        token = header[7:].strip() if bearer else header
         if not token:
-            raise ApiError(401, "missing bearer token")
+            raise ApiError(401, "missing credentials (Authorization header)")
+        if config.auth_header != "both" and config.auth_header != ("bearer" if bearer else "raw"):
+            # What a server that knows one form sees: a key it does not recognise.
+            raise ApiError(401, "invalid API key")
         g.organization_ids = _token_orgs(token)
 
     def _token_orgs(token: str) -> list[str]:
@@ -101,7 +105,7 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
                 if parse_iso(attrs["expiresAt"]) <= now():
                     raise ApiError(401, "access token expired")
                 return list(attrs["organizationIds"])
-        raise ApiError(401, "invalid bearer token")
+        raise ApiError(401, "invalid API key or token")
 
     def _org(org_id: str) -> dict[str, Any]:
         organization = store.get("organizations", org_id)
@@ -343,7 +347,12 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
             raise ApiError(
                 409, "report is not ready yet; poll GET /v1/reports/{id} until status is completed"
             )
-        text = render_csv(store, item["attributes"]["reportType"], item["attributes"]["eventId"])
+        text = render_csv(
+            store,
+            item["attributes"]["reportType"],
+            item["attributes"]["eventId"],
+            check_ins=config.report_check_ins,
+        )
         return Response(
             text,
             mimetype="text/csv",
@@ -451,6 +460,41 @@ def _public_routes(app: Flask, store: Store, config: SandboxConfig) -> None:
     def registration_page(slug: str) -> Response:
         """GET /events/<slug>/registration."""
         return Response(f"<p>Registration for {slug}</p>", mimetype="text/html")
+
+    @app.post("/events/<slug>/registration")
+    def register_through_page(slug: str) -> Response:
+        """POST /events/<slug>/registration?code=...&utm_source=...: the registration form sent
+        from the ticket's registration URL (form or JSON fields ``email``, ``firstName``,
+        ``lastName``, ``headline``). The URL's UTM parameters and the browser's ``Referer`` are
+        recorded on the registration; answers with the registration as JSON:API."""
+        event_ids = {
+            e["id"] for e in store.find("events", lambda e: e["attributes"]["slug"] == slug)
+        }
+        code = request.args.get("code", "")
+        tickets = store.find(
+            "tickets",
+            lambda t: (
+                t["attributes"]["eventId"] in event_ids
+                and t["attributes"]["registrationUrl"].rsplit("=", 1)[-1] == code
+            ),
+        )
+        if not tickets:
+            raise ApiError(404, f"no ticket with code {code!r} on event {slug!r}")
+        ticket_ = tickets[0]
+        form = request.get_json(silent=True) or request.form
+        attributes: dict[str, Any] = {
+            name: str(form[name])
+            for name in ("email", "firstName", "lastName", "headline")
+            if form.get(name)
+        }
+        _require_email(attributes)
+        for name, param in TRACKING_ATTRIBUTES.items():
+            value = request.args.get(param) if param else request.headers.get("Referer")
+            if value:
+                attributes[name] = value
+        attributes["ticketId"] = ticket_["id"]
+        created = store.create_registration(ticket_["attributes"]["eventId"], attributes)
+        return document("registrations", created, 201)
 
     @app.get("/oauth/authorize")
     def authorize() -> Response:

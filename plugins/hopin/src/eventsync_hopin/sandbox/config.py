@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import cattrs
@@ -32,6 +32,8 @@ class SandboxConfig:
     seed_registrations: int = 0
     seed_questions: bool = True
     api_key: str = attrs.field(factory=lambda: _token("hopin_sk"))
+    #: Which ``Authorization`` forms the API accepts: ``Bearer <key>``, the key alone, or both.
+    auth_header: Literal["bearer", "raw", "both"] = "both"
     webhook_secret: str = attrs.field(factory=lambda: _token("whsec"))
     oauth_client_id: str = "sandbox-client"
     oauth_client_secret: str = attrs.field(factory=lambda: _token("oauth_cs"))
@@ -45,6 +47,8 @@ class SandboxConfig:
     default_page_size: int = 25
     max_page_size: int = 100
     report_ready_after: float = 0.3
+    #: Whether the attendance report lists onsite check-ins (a column and check-in-only rows).
+    report_check_ins: bool = True
     fault_seed: int | None = None
 
 

@@ -4,7 +4,9 @@ Hopin documents only the routes (create for an event and a report type, poll, do
 report types, the status values and the file format are assumptions: report type
 ``attendance`` produces a CSV with one row per registration that attended, columns
 ``Registration ID, Email, First Name, Last Name, Ticket ID, Join Time, Leave Time,
-Duration (seconds), Sessions`` (sessions joined by ``; ``). Status goes ``pending`` ->
+Duration (seconds), Sessions, Check-in Time`` (sessions joined by ``; ``); someone checked in
+onsite who never joined online has a row with empty join and leave times (option
+``report_check_ins = false`` leaves out the column and those rows). Status goes ``pending`` ->
 ``completed`` once ``ready_after`` seconds have passed since creation.
 """
 
@@ -32,6 +34,9 @@ ATTENDANCE_COLUMNS = (
     "Sessions",
 )
 
+#: The attendance report's column for onsite check-ins (when ``report_check_ins``).
+CHECK_IN_COLUMN = "Check-in Time"
+
 REGISTRATION_COLUMNS = (
     "Registration ID",
     "Email",
@@ -42,11 +47,21 @@ REGISTRATION_COLUMNS = (
 )
 
 
-def attendance_rows(store: Store, event_id: str) -> list[dict[str, Any]]:
-    """One row per attending registration: first join, last leave, summed duration, sessions."""
+def attendance_rows(store: Store, event_id: str, check_ins: bool = True) -> list[dict[str, Any]]:
+    """One row per attending registration: first join, last leave, summed duration, sessions;
+    with ``check_ins``, also each registration checked in onsite (never online: no join time)
+    and its check-in time."""
     visits: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for item in store.find("attendance", lambda a: a["attributes"]["eventId"] == event_id):
         visits[item["attributes"]["registrationId"]].append(item["attributes"])
+    if check_ins:
+        for item in store.find(
+            "registrations",
+            lambda r: (
+                r["attributes"]["eventId"] == event_id and bool(r["attributes"].get("checkedInAt"))
+            ),
+        ):
+            visits.setdefault(item["id"], [])
     rows = []
     for registration_id, spans in visits.items():
         reg = store.get("registrations", registration_id)["attributes"]
@@ -59,20 +74,23 @@ def attendance_rows(store: Store, event_id: str) -> list[dict[str, Any]]:
         for span in spans:
             if span["session"] not in sessions:
                 sessions.append(span["session"])
-        rows.append(
-            {
-                "Registration ID": registration_id,
-                "Email": reg["email"],
-                "First Name": reg["firstName"],
-                "Last Name": reg["lastName"],
-                "Ticket ID": reg["ticketId"],
-                "Join Time": iso(min(joins)),
-                "Leave Time": iso(max(leaves)),
-                "Duration (seconds)": int(duration),
-                "Sessions": "; ".join(sessions),
-            }
-        )
-    rows.sort(key=lambda row: (row["Join Time"], row["Registration ID"]))
+        row = {
+            "Registration ID": registration_id,
+            "Email": reg["email"],
+            "First Name": reg["firstName"],
+            "Last Name": reg["lastName"],
+            "Ticket ID": reg["ticketId"],
+            "Join Time": iso(min(joins)) if joins else "",
+            "Leave Time": iso(max(leaves)) if leaves else "",
+            "Duration (seconds)": int(duration),
+            "Sessions": "; ".join(sessions),
+        }
+        if check_ins:
+            row[CHECK_IN_COLUMN] = reg.get("checkedInAt") or ""
+        rows.append(row)
+    rows.sort(
+        key=lambda row: (row["Join Time"] or row.get(CHECK_IN_COLUMN, ""), row["Registration ID"])
+    )
     return rows
 
 
@@ -91,11 +109,12 @@ def registration_rows(store: Store, event_id: str) -> list[dict[str, Any]]:
     ]
 
 
-def render_csv(store: Store, report_type: str, event_id: str) -> str:
-    """The report file as CSV text."""
+def render_csv(store: Store, report_type: str, event_id: str, check_ins: bool = True) -> str:
+    """The report file as CSV text (``check_ins``: whether attendance lists onsite check-ins)."""
     columns: tuple[str, ...]
     if report_type == "attendance":
-        columns, rows = ATTENDANCE_COLUMNS, attendance_rows(store, event_id)
+        columns = (*ATTENDANCE_COLUMNS, CHECK_IN_COLUMN) if check_ins else ATTENDANCE_COLUMNS
+        rows = attendance_rows(store, event_id, check_ins)
     else:
         columns, rows = REGISTRATION_COLUMNS, registration_rows(store, event_id)
     out = io.StringIO()

@@ -138,6 +138,8 @@ class HopinSandbox:
             "webhook_signature_header": self.config.signature_header,
             "webhook_signature_algorithm": self.config.signature_algorithm,
         }
+        if self.config.auth_header == "raw":
+            options["auth_header"] = "raw"
         env = {API_KEY_ENV: self.config.api_key, WEBHOOK_SECRET_ENV: self.config.webhook_secret}
         return SystemSettings(system="hopin", org=org, options=options, env=env)
 
@@ -153,6 +155,7 @@ class HopinSandbox:
             "webhook_secret": self.config.webhook_secret,
             "signature_header": self.config.signature_header,
             "signature_algorithm": self.config.signature_algorithm,
+            "auth_header": self.config.auth_header,
             "oauth_client_id": self.config.oauth_client_id,
             "oauth_client_secret": self.config.oauth_client_secret,
             **self.ids(),

@@ -46,6 +46,16 @@ TYPES = {
     "dataSubscriptions": "dataSubscription",
 }
 
+#: The registration attributes a registration URL's query (and the browser's Referer) fill.
+TRACKING_ATTRIBUTES = {
+    "utmSource": "utm_source",
+    "utmMedium": "utm_medium",
+    "utmCampaign": "utm_campaign",
+    "utmTerm": "utm_term",
+    "utmContent": "utm_content",
+    "referrer": None,
+}
+
 SignalListener = Callable[[str, str, str, Mapping[str, Any]], None]
 
 
@@ -210,6 +220,10 @@ class Store:
             "metadata": {},
             "refunded": False,
             "status": "registered",
+            **{name: None for name in TRACKING_ATTRIBUTES},
+            "channel": "online",
+            "checkedInAt": None,
+            "badgePrintedAt": None,
         }
         attrs.update(attributes)
         attrs["eventId"] = event_id
@@ -239,6 +253,29 @@ class Store:
             )
             result = copy.deepcopy(resource)
         self._emit("registrationUpdated", result["attributes"]["eventId"], "registrations", result)
+        return result
+
+    def check_in(
+        self, registration_id: str, at: str | None = None, *, badge: bool = False
+    ) -> dict[str, Any]:
+        """Check a registrant in at the venue (``at``, default now; a second check-in keeps the
+        first time unless ``at`` is given) and optionally print their badge. Announces
+        ``registrationUpdated`` and ``attendanceRecorded``: being there is attending."""
+        stamp = iso(parse_iso(at) if at else now())
+        with self.changing():
+            resource = self.data["registrations"].get(registration_id)
+            if resource is None:
+                raise NotFound(f"registration {registration_id} not found")
+            attrs = resource["attributes"]
+            if at or not attrs.get("checkedInAt"):
+                attrs["checkedInAt"] = stamp
+            if badge:
+                attrs["badgePrintedAt"] = iso(now())
+            self._touch(resource)
+            result = copy.deepcopy(resource)
+        event_id = result["attributes"]["eventId"]
+        self._emit("registrationUpdated", event_id, "registrations", result)
+        self._emit("attendanceRecorded", event_id, "registrations", result)
         return result
 
     # --- magic links ---------------------------------------------------------------------

@@ -25,10 +25,11 @@ def sandbox_systems() -> list[SandboxSystem]:
 
 @hookimpl
 def sandbox_options(system: str, notify_url: str | None) -> Mapping[str, Any] | None:
-    """The guide's custom fields and, with ``notify_url``, the Outbound Message rule."""
+    """The guide's custom fields and, with ``notify_url``, the Outbound Message rule posting
+    to it with a generated token (which the sandbox's settings then carry)."""
     if system != SYSTEM:
         return None
-    return {"config": wiring.sandbox_config(notify_url)}
+    return wiring.sandbox_options(notify_url)
 
 
 @hookimpl

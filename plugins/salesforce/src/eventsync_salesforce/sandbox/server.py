@@ -14,6 +14,7 @@ from typing import Any
 
 import trustme
 from eventsync.models import SystemSettings
+from eventsync.sandbox_env import write_private
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from .app import create_app
@@ -42,7 +43,8 @@ class SalesforceSandbox:
         else:
             signer = self._ca.issue_cert("eventsync-jwt", key_type=trustme.KeyType.RSA)
             self.private_key_file = str(self._dir / "jwt-key.pem")
-            signer.private_key_pem.write_to_path(self.private_key_file)
+            # The connected app's private key: readable by its owner only, like any credential.
+            write_private(self.private_key_file, signer.private_key_pem.bytes().decode())
             jwt_certificate = signer.cert_chain_pems[0].bytes()
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         server_cert.configure_cert(context)
@@ -95,6 +97,11 @@ class SalesforceSandbox:
             "retry_backoff": float(self.options.get("retry_backoff", 0.05)),
         }
         env: dict[str, str] = {}
+        token = self.options.get("outbound_token")
+        if token:
+            # The secret the Outbound Message rules' endpoint URLs end with.
+            options["outbound_token_env"] = "SF_OUTBOUND_TOKEN"
+            env["SF_OUTBOUND_TOKEN"] = str(token)
         if grant in ("jwt", "password"):
             options["username"] = INTEGRATION_USERNAME
         if grant == "jwt":

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+from eventsync.sandbox_env import write_private
 
 from . import ids, soql, standard, validate
 from .errors import SfError
@@ -405,10 +406,11 @@ class Store:
     # --- persistence ------------------------------------------------------------------
 
     def save(self, path: str | Path) -> None:
-        """Write every record to a JSON file."""
+        """Write every record to a JSON file, readable by its owner only (it holds the org's
+        users and people's data)."""
         with self.lock:
             data = {"records": self.records, "next_id": self.ids.peek(), "last_now": self._last_now}
-            Path(path).write_text(json.dumps(data), encoding="utf-8")
+            write_private(path, json.dumps(data))
 
     def load(self, path: str | Path) -> bool:
         """Read records saved by :meth:`save`; False when the file does not exist."""

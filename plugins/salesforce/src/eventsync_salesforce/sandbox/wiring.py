@@ -1,13 +1,15 @@
 """The Salesforce sandbox wired for eventsync's flows, the demo and the tests.
 
 The custom fields the integration guide asks a Salesforce admin to create, an Outbound Message
-rule posting CampaignMember changes to the engine, Salesforce's part of a sandbox
-organisation's flow configuration, and the demo's operations on Salesforce. The hooks in
+rule posting CampaignMember changes to the engine (its URL ending with a generated token),
+Salesforce's part of a sandbox organisation's flow configuration, and the demo's operations on
+Salesforce. The hooks in
 ``.hooks`` hand them to core; tests import the field names from here.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,6 +28,8 @@ __all__ = [
     "REGISTRATION_ID_FIELD",
     "OUTBOUND_RULE",
     "FLOWS",
+    "outbound_url",
+    "sandbox_options",
     "sandbox_config",
     "SalesforceDemo",
 ]
@@ -37,6 +41,22 @@ STATUS_FIELD = "Hopin_Status__c"
 #: An external-id field on Lead for upserts keyed on the Hopin registration id.
 REGISTRATION_ID_FIELD = "Hopin_Registration_Id__c"
 OUTBOUND_RULE = "eventsync_campaign_member"
+
+
+def outbound_url(notify_url: str, token: str) -> str:
+    """The Outbound Message endpoint URL: the engine's URL for the org and system, ended by the
+    organisation's token (``outbound_token_env``)."""
+    return f"{notify_url.rstrip('/')}/{token}"
+
+
+def sandbox_options(notify_url: str | None) -> dict[str, Any]:
+    """The ``start_sandbox`` options: the sandbox config and, with ``notify_url``, a freshly
+    generated ``outbound_token`` its Outbound Message rule's URL ends with (the sandbox's
+    settings then name it as ``outbound_token_env``)."""
+    if not notify_url:
+        return {"config": sandbox_config(None)}
+    token = secrets.token_urlsafe(32)
+    return {"config": sandbox_config(outbound_url(notify_url, token)), "outbound_token": token}
 
 
 def sandbox_config(notify_url: str | None) -> dict[str, Any]:
