@@ -1,10 +1,11 @@
 """Property-based tests of the outbound-message parser (``eventsync_salesforce.outbound.parse``).
 
-Whatever arrives at the endpoint (any method, headers and body: bytes, XML-like text, real
-envelopes with parts missing or changed), ``parse`` returns a Notification or raises
+Whatever arrives at the endpoint (any method, headers, URL token and body: bytes, XML-like
+text, real envelopes with parts missing or changed), ``parse`` returns a Notification or raises
 BadNotification with a 4xx status; nothing else may escape to the web server. A real envelope
-for the configured org reads back as exactly the notifications it carries. No server is needed:
-the settings are built as the sandbox builds them.
+with the right token for the configured org reads back as exactly the notifications it carries;
+with any other token, or from any other org (letter case included), it is a 403. No server is
+needed: the settings are built as the sandbox builds them, with their own ``env``.
 """
 
 from __future__ import annotations
@@ -15,11 +16,20 @@ import pytest
 from eventsync.errors import BadNotification
 from eventsync.models import HttpRequest, Notification, SystemSettings
 from eventsync_salesforce import outbound
+from eventsync_salesforce.orgid import same_org
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 ORG_ID = "00Do0000000e0vQEAQ"
-SETTINGS = SystemSettings("salesforce", "acme", options={"org_id": ORG_ID, "grant": "jwt"})
+TOKEN = "outbound-token-for-property-tests"
+#: With a token (as `eventsync init --sandbox` configures), and without (the plain route).
+SETTINGS = SystemSettings(
+    "salesforce",
+    "acme",
+    options={"org_id": ORG_ID, "grant": "jwt", "outbound_token_env": "SF_OUTBOUND_TOKEN"},
+    env={"SF_OUTBOUND_TOKEN": TOKEN},
+)
+PLAIN = SystemSettings("salesforce", "acme", options={"org_id": ORG_ID, "grant": "jwt"}, env={})
 SOAPENV, OUTBOUND, SOBJECT, XSI = (
     outbound.SOAPENV,
     outbound.OUTBOUND,
@@ -28,19 +38,20 @@ SOAPENV, OUTBOUND, SOBJECT, XSI = (
 )
 
 
-def parse(request: HttpRequest) -> Notification | None:
+def parse(request: HttpRequest, settings: SystemSettings = SETTINGS) -> Notification | None:
     """``parse``, with the property checked: a Notification, or BadNotification with a 4xx
     (returned as None). Any other exception fails the test."""
     try:
-        return outbound.parse(request, SETTINGS)
+        return outbound.parse(request, settings)
     except BadNotification as exc:
         assert 400 <= exc.status < 500 and exc.message
         return None
 
 
-def post(body: bytes, content_type: str = "text/xml; charset=utf-8") -> HttpRequest:
-    """A POST of ``body`` as Salesforce sends it."""
-    return HttpRequest("POST", "/hooks/acme/salesforce", {"Content-Type": content_type}, body)
+def post(body: bytes, suffix: str = TOKEN) -> HttpRequest:
+    """A POST of ``body`` as Salesforce sends it, to the URL ending in ``suffix``."""
+    headers = {"Content-Type": "text/xml; charset=utf-8"}
+    return HttpRequest("POST", f"/hooks/acme/salesforce/{suffix}", headers, body, suffix=suffix)
 
 
 # --- envelopes ------------------------------------------------------------------------------
@@ -132,19 +143,30 @@ methods = st.sampled_from(["POST", "post", "GET", "PUT", ""]) | st.text(max_size
 # --- properties -----------------------------------------------------------------------------
 
 
-@settings(max_examples=500)
-@given(methods, headers, bodies)
-@example("POST", {"Content-Type": "text/xml"}, b"<a>" * 50_000 + b"</a>" * 50_000)
-def test_any_request_gives_a_notification_or_a_4xx(
-    method: str, head: dict[str, str], body: bytes
-) -> None:
-    parse(HttpRequest(method, "/hooks/acme/salesforce", head, body))
+suffixes = st.one_of(
+    st.just(TOKEN), st.just(""), st.sampled_from([TOKEN[:-1], TOKEN.upper()]), st.text(max_size=40)
+)
 
 
 @settings(max_examples=300)
-@given(
-    st.lists(notes, min_size=1, max_size=4), st.sampled_from([ORG_ID, ORG_ID[:15], ORG_ID.lower()])
-)
+@given(methods, headers, suffixes, bodies, st.sampled_from([SETTINGS, PLAIN]))
+@example("POST", {"Content-Type": "text/xml"}, TOKEN, b"<a>" * 50_000 + b"</a>" * 50_000, SETTINGS)
+def test_any_request_gives_a_notification_or_a_4xx(
+    method: str, head: dict[str, str], suffix: str, body: bytes, config: SystemSettings
+) -> None:
+    parse(
+        HttpRequest(method, f"/hooks/acme/salesforce/{suffix}", head, body, suffix=suffix), config
+    )
+
+
+@settings(max_examples=500)
+@given(bodies)
+def test_any_body_posted_with_the_token_gives_a_notification_or_a_4xx(body: bytes) -> None:
+    parse(post(body))
+
+
+@settings(max_examples=300)
+@given(st.lists(notes, min_size=1, max_size=4), st.sampled_from([ORG_ID, ORG_ID[:15]]))
 def test_an_envelope_for_the_org_reads_back_as_its_notifications(
     items: list[tuple[str, str, str, dict[str, str | None]]], org_id: str
 ) -> None:
@@ -158,16 +180,28 @@ def test_an_envelope_for_the_org_reads_back_as_its_notifications(
     assert note.response.status == 200 and b"<Ack>true</Ack>" in note.response.body
 
 
-@settings(max_examples=100)
+@settings(max_examples=150)
 @given(
     st.lists(notes, min_size=1, max_size=2),
-    ids.filter(lambda i: i[:15].lower() != ORG_ID[:15].lower()),
+    # another id, or this one with a letter's case changed (another org, for Salesforce)
+    ids.filter(lambda i: not same_org(i, ORG_ID))
+    | st.sampled_from([ORG_ID.lower(), ORG_ID.upper(), ORG_ID[:15].swapcase(), ""]),
 )
-def test_an_envelope_for_another_org_is_refused(
+def test_an_envelope_from_another_org_is_refused(
     items: list[tuple[str, str, str, dict[str, str | None]]], org_id: str
 ) -> None:
     with pytest.raises(BadNotification) as refused:
         outbound.parse(post(envelope(org_id, items)), SETTINGS)
+    assert refused.value.status == 403
+
+
+@settings(max_examples=150)
+@given(st.lists(notes, min_size=1, max_size=2), suffixes.filter(lambda s: s != TOKEN))
+def test_an_envelope_without_the_token_is_refused(
+    items: list[tuple[str, str, str, dict[str, str | None]]], suffix: str
+) -> None:
+    with pytest.raises(BadNotification) as refused:
+        outbound.parse(post(envelope(ORG_ID, items), suffix), SETTINGS)
     assert refused.value.status == 403
 
 
