@@ -128,7 +128,7 @@ def check(doc: dict[str, Any], plugins: Hooks | None) -> None:
     assert doc == before  # (a nan compares equal here: deepcopy keeps the same float)
 
 
-@settings(max_examples=700)
+@settings(max_examples=400)
 @given(documents)
 @example({"orgs": {"x @ y": {"plan": 5}}})  # the path was cut at the " @ " in the name
 @example(

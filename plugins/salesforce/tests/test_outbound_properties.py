@@ -62,11 +62,8 @@ ids = st.text(
 names = st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,15}", fullmatch=True)
 #: Text XML 1.0 can carry, less CR (which XML parsers read as LF).
 xml_text = st.text(
-    st.characters(
-        exclude_categories=["Cs"],
-        exclude_characters="\r\ufffe\uffff",
-        min_codepoint=0x09,
-    ).filter(lambda c: c in "\t\n" or ord(c) >= 0x20),
+    st.characters(min_codepoint=0x20, exclude_categories=["Cs"], exclude_characters="\ufffe\uffff")
+    | st.sampled_from("\t\n"),
     max_size=20,
 )
 #: A notification: its id, object type and fields (None is written xsi:nil).
@@ -165,7 +162,7 @@ def test_any_body_posted_with_the_token_gives_a_notification_or_a_4xx(body: byte
     parse(post(body))
 
 
-@settings(max_examples=300)
+@settings(max_examples=200)
 @given(st.lists(notes, min_size=1, max_size=4), st.sampled_from([ORG_ID, ORG_ID[:15]]))
 def test_an_envelope_for_the_org_reads_back_as_its_notifications(
     items: list[tuple[str, str, str, dict[str, str | None]]], org_id: str
@@ -180,7 +177,7 @@ def test_an_envelope_for_the_org_reads_back_as_its_notifications(
     assert note.response.status == 200 and b"<Ack>true</Ack>" in note.response.body
 
 
-@settings(max_examples=150)
+@settings(max_examples=80)
 @given(
     st.lists(notes, min_size=1, max_size=2),
     # another id, or this one with a letter's case changed (another org, for Salesforce)
@@ -195,7 +192,7 @@ def test_an_envelope_from_another_org_is_refused(
     assert refused.value.status == 403
 
 
-@settings(max_examples=150)
+@settings(max_examples=80)
 @given(st.lists(notes, min_size=1, max_size=2), suffixes.filter(lambda s: s != TOKEN))
 def test_an_envelope_without_the_token_is_refused(
     items: list[tuple[str, str, str, dict[str, str | None]]], suffix: str
