@@ -71,6 +71,20 @@ def test_semantic_mistakes_are_all_reported_with_paths():
     assert "$.orgs.small.plan: unknown plan 'starter'" in found
 
 
+def test_a_key_holding_the_path_separator_keeps_its_whole_path():
+    # Found by test_properties_config: cattrs writes "message @ path", and a key with " @ "
+    # in it was cut there, giving problems like "y.plan: expected text, got int 5 @ $.orgs.x".
+    data = example()
+    data["orgs"]["x @ y"] = {"plan": 5, "bogus": 1}
+    data["orgs"]["acme"]["systems"]["hopin"]["report_columns"] = {"a @ b": 1}
+    assert set(problems(data)) >= {
+        "$.orgs.x @ y.plan: expected text, got int 5",
+        "$.orgs.x @ y.bogus: unknown setting (known: plan, plugins, crm, event_platform, "
+        "systems, flows, plugin_options)",
+        "$.orgs.acme.systems.hopin.report_columns.a @ b: expected text, got int 1",
+    }
+
+
 def test_plan_without_entitlement_cannot_enable_a_flow():
     data = example()
     data["entitlements"]["starter"] = ["export_registrations"]

@@ -139,27 +139,36 @@ def _format_exception(exc: BaseException, type_: Any) -> str:
     return format_exception(exc, type_)
 
 
-def _clean_path(line: str, top: str = "", known: tuple[str, ...] = ()) -> list[str]:
-    # cattrs writes "message @ $.orgs['acme'].plan"; users read "$.orgs.acme.plan: message".
-    line = re.sub(r"\['([^']*)'\]", r".\1", line)
-    if " @ " not in line:
-        return [line]
-    message, path = line.rsplit(" @ ", 1)
-    extra = re.fullmatch(r"extra fields found \((.*)\)", message)
-    if not extra:
-        return [f"{path}: {message}"]
+def _problems(exc: cattrs.BaseValidationError, top: str, known: tuple[str, ...] = ()) -> list[str]:
+    """Every error of a structuring failure as ``$.path.key: message``."""
+    errors: list[tuple[BaseException, Any]] = []
+
+    def remember(error: BaseException, type_: Any) -> str:
+        # transform_error writes "<this> @ <path>": an index, not the message, so that
+        # neither a value in a message nor a key holding " @ " can be taken for the path.
+        errors.append((error, type_))
+        return str(len(errors) - 1)
+
     lines = []
-    for key in (k.strip() for k in extra.group(1).split(",")):
-        hint = ""
-        if path == top and known:
-            close = difflib.get_close_matches(key, known, n=1)
-            if close:
-                hint = f"; did you mean {close[0]!r}?"
-            elif len(known) <= 10:
-                hint = f" (known: {', '.join(known)})"
-            else:
-                hint = " (check its spelling against the documented settings)"
-        lines.append(f"{path}.{key}: unknown setting{hint}")
+    for line in cattrs.transform_error(exc, path=top, format_exception=remember):
+        index, path = line.split(" @ ", 1)
+        error, type_ = errors[int(index)]
+        # cattrs writes "$.orgs['acme'].plan"; users read "$.orgs.acme.plan".
+        path = top + re.sub(r"\['([^']*)'\]", r".\1", path[len(top) :])
+        if not isinstance(error, cattrs.ForbiddenExtraKeysError):
+            lines.append(f"{path}: {_format_exception(error, type_)}")
+            continue
+        for key in sorted(error.extra_fields):
+            hint = ""
+            if path == top and known:
+                close = difflib.get_close_matches(key, known, n=1)
+                if close:
+                    hint = f"; did you mean {close[0]!r}?"
+                elif len(known) <= 10:
+                    hint = f" (known: {', '.join(known)})"
+                else:
+                    hint = " (check its spelling against the documented settings)"
+            lines.append(f"{path}.{key}: unknown setting{hint}")
     return lines
 
 
@@ -282,12 +291,11 @@ def structure(cls: type[T], data: Any, path: str) -> tuple[T | None, list[str]]:
     try:
         return converter.structure(dict(data), cls), []
     except (cattrs.ClassValidationError, cattrs.IterableValidationError) as exc:
-        lines = cattrs.transform_error(exc, path=path, format_exception=_format_exception)
         known = (
             tuple(f.name for f in attrs.fields(cls) if not f.metadata.get("from_key"))
             if attrs.has(cls)
             else ()
         )
-        return None, [clean for line in lines for clean in _clean_path(line, path, known)]
+        return None, _problems(exc, path, known)
     except (Invalid, TypeError, ValueError) as exc:
         return None, [f"{path}: {exc}"]

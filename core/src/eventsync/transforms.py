@@ -12,7 +12,8 @@ the mapper turns that into a MappingError naming the mapping entry.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .hookspecs import TransformFn, hookimpl
@@ -44,10 +45,14 @@ def truncate(value: Any, args: Mapping[str, Any], target: FieldSchema | None) ->
     """Cut text to ``args.length``, or to the target field's length when not given."""
     if value is None:
         return None
-    length = args.get("length", target.length if target is not None else None)
-    if not length:
-        return str(value)
-    return str(value)[: int(length)]
+    length = args.get("length")
+    if length is None:
+        length = target.length if target is not None else None
+        return str(value)[:length] if length else str(value)  # 0: a field without a length
+    # A bool is an int, and a negative slice would cut from the end: refuse both.
+    if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+        raise ValueError(f"truncate length must be a whole number of at least 1, got {length!r}")
+    return str(value)[:length]
 
 
 def _parse_datetime(value: Any) -> dt.datetime:
@@ -55,8 +60,13 @@ def _parse_datetime(value: Any) -> dt.datetime:
         parsed = value
     elif isinstance(value, dt.date):
         parsed = dt.datetime(value.year, value.month, value.day)
+    elif isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a date or date-time")
     elif isinstance(value, (int, float)):
-        parsed = dt.datetime.fromtimestamp(value, dt.UTC)
+        try:
+            parsed = dt.datetime.fromtimestamp(value, dt.UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(f"{value!r} is not a timestamp of a representable date") from None
     else:
         text = str(value).strip()
         if text.endswith("Z"):
@@ -71,35 +81,55 @@ def _parse_datetime(value: Any) -> dt.datetime:
     return parsed
 
 
+def _read(value: Any, args: Mapping[str, Any]) -> dt.datetime:
+    """The date-time in ``value``, read with ``args.input_format`` when given for text."""
+    if "input_format" not in args or not isinstance(value, str):
+        return _parse_datetime(value)
+    fmt = args["input_format"]
+    try:
+        return dt.datetime.strptime(value, fmt).replace(tzinfo=dt.UTC)
+    except (ValueError, re.error) as exc:  # re.error: a directive given twice ("%d %d")
+        raise ValueError(f"{value!r} cannot be read with input_format {fmt!r}: {exc}") from None
+
+
+def _convert(value: dt.datetime, zone: dt.tzinfo) -> dt.datetime:
+    """``value`` in ``zone``; a readable ValueError when that moment has no date there."""
+    try:
+        return value.astimezone(zone)
+    except OverflowError:
+        raise ValueError(f"{value.isoformat()} is out of range once converted to {zone}") from None
+
+
 def date(value: Any, args: Mapping[str, Any], target: FieldSchema | None) -> Any:
     """Format a date (``args.format``, default ISO ``YYYY-MM-DD``); accepts dates, date-times, ISO text."""
     if value in (None, ""):
         return None
-    if "input_format" in args and isinstance(value, str):
-        parsed = dt.datetime.strptime(value, args["input_format"]).replace(tzinfo=dt.UTC)
-    else:
-        parsed = _parse_datetime(value)
+    parsed = _read(value, args)
     tz = args.get("timezone")
     if tz:
         from zoneinfo import ZoneInfo
 
-        parsed = parsed.astimezone(ZoneInfo(tz))
-    return parsed.strftime(args.get("format", "%Y-%m-%d"))
+        try:
+            zone = ZoneInfo(tz)
+        except (KeyError, ValueError):  # ZoneInfoNotFoundError is a KeyError
+            raise ValueError(
+                f"unknown time zone {tz!r} (an IANA name such as Europe/Paris)"
+            ) from None
+        parsed = _convert(parsed, zone)
+    if "format" in args:
+        return parsed.strftime(args["format"])
+    return parsed.date().isoformat()  # not %Y, which glibc writes unpadded ("999")
 
 
 def datetime(value: Any, args: Mapping[str, Any], target: FieldSchema | None) -> Any:
     """Format a date-time in UTC (``args.format``, default ``YYYY-MM-DDTHH:MM:SS.000Z``)."""
     if value in (None, ""):
         return None
-    if "input_format" in args and isinstance(value, str):
-        parsed = dt.datetime.strptime(value, args["input_format"]).replace(tzinfo=dt.UTC)
-    else:
-        parsed = _parse_datetime(value)
-    parsed = parsed.astimezone(dt.UTC)
+    parsed = _convert(_read(value, args), dt.UTC)
     fmt = args.get("format")
     if fmt:
         return parsed.strftime(fmt)
-    return parsed.strftime("%Y-%m-%dT%H:%M:%S.") + f"{parsed.microsecond // 1000:03d}Z"
+    return parsed.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def value_map(value: Any, args: Mapping[str, Any], target: FieldSchema | None) -> Any:
@@ -141,6 +171,8 @@ def join(value: Any, args: Mapping[str, Any], target: FieldSchema | None) -> Any
     """Join a list into text with ``args.separator`` (default ``;``, Salesforce's multipicklist)."""
     if value is None or isinstance(value, str):
         return value
+    if not isinstance(value, Iterable):
+        raise ValueError(f"{value!r} is not a list of values to join")
     return args.get("separator", ";").join(str(v) for v in value)
 
 
