@@ -146,6 +146,10 @@ def read_envelope(body: bytes) -> Any:
         raise BadNotification(400, f"forbidden XML construct: {type(exc).__name__}") from None
     except SafeET.ParseError as exc:
         raise BadNotification(400, f"malformed XML: {exc}") from None
+    except (LookupError, ValueError) as exc:
+        # expat refuses the encoding an XML declaration names (unknown, multi-byte, idna ...);
+        # UnicodeError is a ValueError. Salesforce always sends UTF-8.
+        raise BadNotification(400, f"unreadable XML encoding: {exc}") from None
     if root is None:  # pragma: no cover - expat reports an empty document as a ParseError
         raise BadNotification(400, "empty message")
     return root
