@@ -37,7 +37,7 @@ from .hookspecs import Connection
 from .models import HttpRequest, HttpResponse, ObjectSchema, Reception, RemoteFailure
 from .plugins import Hooks, make_plugin_manager
 from .polling import BackfillResult, SourceScanner
-from .store import FlowStatus, OutboxItem, StateStore
+from .store import FlowStatus, OutboxItem, StateStore, key_problem
 
 __all__ = ["Engine", "BackfillResult", "open_store"]
 
@@ -217,7 +217,9 @@ class Engine:
         were all received within its ``replay_horizon`` (a re-send, or a replay of a captured
         request) stores nothing either and gets the same acknowledgement. The ids are
         remembered only after the marks are stored: a failure in between makes the sender's
-        retry mark again (marks are idempotent) rather than be refused.
+        retry mark again (marks are idempotent) rather than be refused. A notification naming an
+        id or an entity the store cannot hold (``eventsync.store.key_problem``: too long, or a
+        NUL character) is refused with a 400 before anything is stored.
         """
         if org_name not in self.config.orgs:
             return Reception(
@@ -238,6 +240,8 @@ class Engine:
         if notification.ignored:
             log.info("ignored %s notification for %s: %s", system, org_name, notification.ignored)
             return Reception(notification.response, "ignored")
+        if refused := _unstorable(system, org_name, "id", notification.dedupe_ids):
+            return refused
         remember = notification.replay_horizon > 0 and bool(notification.dedupe_ids)
         if remember:
             seen = self.store.seen_notifications(org_name, system, notification.dedupe_ids)
@@ -249,9 +253,12 @@ class Engine:
                     org_name,
                 )
                 return Reception(notification.response, "duplicate")
+        named = {f: self.flows[f].entities_from(ctx, notification) for f in org.flows.enabled()}
+        every = [entity for entities in named.values() for entity in entities]
+        if refused := _unstorable(system, org_name, "entity", every):
+            return refused
         marked = 0
-        for flow_name in org.flows.enabled():
-            entities = self.flows[flow_name].entities_from(ctx, notification)
+        for flow_name, entities in named.items():
             marked += self.mark(org_name, flow_name, entities, hint="notification")
             self.scanner.notified(org_name, flow_name, entities)
         if remember:
@@ -452,6 +459,18 @@ class Engine:
                 return True
             time.sleep(0.05)
         return False
+
+
+def _unstorable(system: str, org_name: str, noun: str, keys: Iterable[str]) -> Reception | None:
+    """A 400 for a notification naming a key the store cannot hold (``key_problem``), so that
+    nothing of it is stored and the sender is told, instead of a 500 from the database."""
+    for key in keys:
+        problem = key_problem(key)
+        if problem is not None:
+            text = f"the notification names an {noun} the state store cannot hold: it {problem}"
+            log.info("rejected %s notification for %s: %s", system, org_name, text)
+            return Reception(HttpResponse(400, (text + "\n").encode()), "rejected")
+    return None
 
 
 class _LazyConnections(Mapping[str, Connection]):

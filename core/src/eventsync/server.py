@@ -14,6 +14,7 @@ Every error is a short plain-text answer, never an HTML page: a wrong method is 
 parser's ``RecursionError``) a 500 whose traceback goes to the log only. Notifications are
 counted by organisation, system and result (``Reception.result``), rejects and 500s included;
 names that are not configured count as ``(unknown)``, so a scan cannot grow the metric.
+docs/openapi.yaml describes every route, request body and answer (OpenAPI 3.1).
 
 Flask builds the app; waitress (a production WSGI server) serves it. The metrics use a
 registry of their own (never prometheus_client's global one) and read the store at scrape time.
@@ -94,8 +95,11 @@ class _EngineCollector(Collector):
 
 def make_app(engine: Engine) -> Flask:
     """The Flask app serving ``engine``."""
-    app = Flask("eventsync")
+    app = Flask("eventsync", static_folder=None)  # no /static/<path> route: nothing to serve
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    # An empty path segment (``/hooks/acme//x``, or an encoded slash in a name) is a 404: by
+    # default werkzeug would answer it with an HTML 308 redirect to the path without it.
+    app.url_map.merge_slashes = False
     registry = CollectorRegistry()
     registry.register(_EngineCollector(engine))
     received = Counter(

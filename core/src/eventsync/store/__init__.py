@@ -23,7 +23,7 @@ from .records import (
     OutboxItem,
     RetryPolicy,
 )
-from .schema import LATEST_VERSION
+from .schema import LATEST_VERSION, MAX_KEY, key_problem
 
 __all__ = [
     "StateStore",
@@ -38,6 +38,8 @@ __all__ = [
     "Failed",
     "MAX_BATCH",
     "LATEST_VERSION",
+    "MAX_KEY",
+    "key_problem",
     "DEFAULT_SQLITE_PATH",
     "content_hash",
 ]

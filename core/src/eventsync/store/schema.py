@@ -48,12 +48,24 @@ class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
         return value.replace(tzinfo=dt.UTC)
 
 
+def key_problem(key: str) -> str | None:
+    """Why ``key`` cannot be stored as a key (None when it can): longer than ``MAX_KEY``
+    characters, or holding a NUL character (which PostgreSQL text cannot)."""
+    if len(key) > MAX_KEY:
+        return f"longer than {MAX_KEY} characters"
+    if "\x00" in key:
+        return "holds a NUL character"
+    return None
+
+
 def _id_type() -> sa.types.TypeEngine[int]:
     # SQLite only auto-increments an INTEGER PRIMARY KEY.
     return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-KEY = sa.String(255)
+#: Longest key (entity, notification id, org, flow or system name) the store holds.
+MAX_KEY = 255
+KEY = sa.String(MAX_KEY)
 JSON = sa.JSON(none_as_null=True)
 
 
