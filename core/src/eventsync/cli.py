@@ -31,6 +31,18 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 DEFAULT_CONFIG = "eventsync.toml"
 
 
+def config_option(help_text: str = "Config file.") -> Any:
+    """The ``--config`` option every command that reads the configuration file takes."""
+    return click.option(
+        "--config",
+        "config_path",
+        default=DEFAULT_CONFIG,
+        show_default=True,
+        type=click.Path(dir_okay=False),
+        help=help_text,
+    )
+
+
 def _console(err: bool = False) -> Console:
     return Console(stderr=err, soft_wrap=False, width=160 if not sys.stdout.isatty() else None)
 
@@ -293,14 +305,7 @@ def _check_rows(checks: list[OrgCheck]) -> list[dict[str, Any]]:
 
 
 @cli.command("check")
-@click.option(
-    "--config",
-    "config_path",
-    default=DEFAULT_CONFIG,
-    show_default=True,
-    type=click.Path(dir_okay=False),
-    help="Config file to check.",
-)
+@config_option("Config file to check.")
 @click.option("--org", "orgs", multiple=True, help="Check only this organisation (repeatable).")
 @click.option("--offline", is_flag=True, help="Validate the file only; do not contact any system.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
@@ -372,14 +377,7 @@ def _age(seconds: float | None) -> str:
 
 
 @cli.command("run")
-@click.option(
-    "--config",
-    "config_path",
-    default=DEFAULT_CONFIG,
-    show_default=True,
-    type=click.Path(dir_okay=False),
-    help="Config file.",
-)
+@config_option("Config file.")
 @click.option("--listen", help="host:port for the endpoints (default: [engine] listen).")
 @click.option(
     "--no-pollers", is_flag=True, help="Only react to notifications; do not poll sources."
@@ -416,14 +414,7 @@ def run_command(config_path: str, listen: str | None, no_pollers: bool) -> None:
 
 
 @cli.command("status")
-@click.option(
-    "--config",
-    "config_path",
-    default=DEFAULT_CONFIG,
-    show_default=True,
-    type=click.Path(dir_okay=False),
-    help="Config file.",
-)
+@config_option("Config file.")
 @click.option(
     "--dead-letters",
     "show_dead",
@@ -556,14 +547,7 @@ _HOLD_TODO = {
 
 
 @cli.command("retry")
-@click.option(
-    "--config",
-    "config_path",
-    default=DEFAULT_CONFIG,
-    show_default=True,
-    type=click.Path(dir_okay=False),
-    help="Config file.",
-)
+@config_option("Config file.")
 @click.option("--org", help="Only this organisation.")
 @click.option("--flow", help="Only this flow.")
 @click.option("--id", "ids", type=int, multiple=True, help="Only this dead letter (repeatable).")
@@ -587,14 +571,7 @@ def retry_command(
 
 @cli.command("backfill")
 @click.argument("flow")
-@click.option(
-    "--config",
-    "config_path",
-    default=DEFAULT_CONFIG,
-    show_default=True,
-    type=click.Path(dir_okay=False),
-    help="Config file.",
-)
+@config_option("Config file.")
 @click.option(
     "--org",
     "orgs",
