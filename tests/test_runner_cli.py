@@ -150,10 +150,18 @@ def test_sandbox_init_check_run_status(sandboxes, tmp_path):
             timeout=5,
         )
         assert bad.status_code == 400 and bad.headers["Content-Type"].startswith("text/plain")
+        # SIGHUP (a closed terminal, a supervisor's reload) does not stop the runner.
+        runner.send_signal(signal.SIGHUP)
+        wait_until(
+            "the runner still healthy after SIGHUP",
+            lambda: _get(f"http://127.0.0.1:{port}/healthz"),
+        )
+        assert runner.poll() is None
     finally:
         runner.send_signal(signal.SIGTERM)
         out, err = runner.communicate(timeout=30)
     assert runner.returncode == 0, err
+    assert "SIGHUP ignored" in " ".join(err.split())
 
     status = run(tmp_path, "status", "--json")
     assert status.returncode == 0, status.stderr
@@ -213,3 +221,26 @@ def test_backfill_killed_with_sigkill_resumes_and_lands_everything_once(sandboxe
     assert set(counted.values()) == {1}, [e for e, n in counted.items() if n > 1]
     status = json.loads(run(tmp_path, "status", "--json").stdout)
     assert status["dead_letters"] == []
+
+
+@pytest.mark.parametrize(
+    "sandboxes", [["--no-triggers", "--seed-registrations", "300"]], indirect=True
+)
+def test_backfill_interrupted_with_ctrl_c_exits_130_and_says_how_to_resume(sandboxes, tmp_path):
+    info, _ = sandboxes
+    assert run(tmp_path, "init", "--sandbox").returncode == 0
+    hooks, conn = salesforce(info)
+
+    def leads() -> int:
+        return len(list(hooks.pull(conn, PullRequest("Lead", fields=("Email",)))))
+
+    first = start(tmp_path, "backfill", "export_registrations")
+    wait_until("some Leads from the backfill", lambda: leads() >= 10, timeout=60)
+    first.send_signal(signal.SIGINT)
+    _, err = first.communicate(timeout=60)
+    assert first.returncode == 130, err
+    assert "interrupted" in err and "eventsync backfill export_registrations" in err
+    assert "Traceback" not in err
+    again = run(tmp_path, "backfill", "export_registrations", "--json", timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert leads() == 300

@@ -102,6 +102,19 @@ def test_status_lists_dead_letters_and_retry_moves_them_back(run_cli, tmp_path):
     as_json = json.loads(run_cli("status", "--json").stdout)
     assert as_json["dead_letters"][0]["code"] == "FIELD_CUSTOM_VALIDATION_EXCEPTION"
 
+    # A selection that names nothing is a usage error and moves nothing.
+    for args, expected in (
+        (("--org", "nosuch"), "--org nosuch: no such organisation (known: acme)"),
+        (("--flow", "nosuch"), "--flow nosuch: no organisation configures it"),
+        (("--id", "999"), "--id 999: no such dead letter"),
+        (("--org", "acme", "--flow", "attendance", "--id", "1"), "--id 1: no such dead letter of acme/attendance"),
+    ):  # fmt: skip
+        refused = run_cli("retry", *args)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert expected in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr
+    assert json.loads(run_cli("status", "--json").stdout)["dead_letters"]  # still there
+
     retried = run_cli("retry", "--json")
     assert retried.returncode == 0 and json.loads(retried.stdout) == {"retried": 1}
     after = run_cli("status", "--json")

@@ -28,6 +28,8 @@ from .plugins import Hooks, describe_plugins, make_plugin_manager
 __all__ = ["main", "cli"]
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+#: As shells report a process ended by SIGINT (128 + 2).
+EXIT_INTERRUPTED = 130
 DEFAULT_CONFIG = "eventsync.toml"
 
 
@@ -383,7 +385,8 @@ def _age(seconds: float | None) -> str:
     "--no-pollers", is_flag=True, help="Only react to notifications; do not poll sources."
 )
 def run_command(config_path: str, listen: str | None, no_pollers: bool) -> None:
-    """Serve the notification endpoints and sync in real time until SIGINT/SIGTERM.
+    """Serve the notification endpoints and sync in real time until SIGINT/SIGTERM (SIGHUP is
+    ignored, with a line saying so).
 
     Endpoints: POST /hooks/ORG/hopin (Hopin deliveries), POST /hooks/ORG/salesforce
     (Outbound Messages), GET /healthz, GET /metrics (Prometheus).
@@ -397,9 +400,18 @@ def run_command(config_path: str, listen: str | None, no_pollers: bool) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    console = _console(err=True)
+    # A closed terminal or a supervisor's "reload" must not kill the engine mid-batch; the
+    # configuration is read once, so say how to load a changed one.
+    signal.signal(
+        signal.SIGHUP,
+        lambda *_: console.print(
+            "SIGHUP ignored: the configuration is read at start; restart `eventsync run` "
+            "(SIGTERM, then start it again) to load a changed one"
+        ),
+    )
     engine.start()
     server = serve(engine, listen or engine.config.engine.listen)
-    console = _console(err=True)
     console.print(f"eventsync {__version__} listening on {server.url}")
     for org in engine.config.orgs.values():
         for system in org.systems:
@@ -555,9 +567,17 @@ _HOLD_TODO = {
 def retry_command(
     config_path: str, org: str | None, flow: str | None, ids: tuple[int, ...], as_json: bool
 ) -> None:
-    """Move dead letters back to the outbox so they are tried again."""
+    """Move dead letters back to the outbox so they are tried again.
+
+    Exit code 2 when --org, --flow or --id names nothing that exists (nothing is moved then).
+    """
     engine = _engine(config_path, as_json, pollers=False)
     try:
+        problems = _retry_selection_problems(engine, org, flow, ids)
+        if problems:
+            for problem in problems:
+                click.echo(f"error: {problem}", err=True)
+            raise SystemExit(EXIT_USAGE)
         count = engine.store.retry_dead_letters(list(ids) or None, org=org, flow=flow)
     finally:
         engine.close()
@@ -567,6 +587,34 @@ def retry_command(
         click.echo(
             f"{count} dead letter(s) moved back to the outbox; `eventsync run` will sync them"
         )
+
+
+def _retry_selection_problems(
+    engine: Any, org: str | None, flow: str | None, ids: tuple[int, ...]
+) -> list[str]:
+    """What in a ``retry`` selection names nothing: an unknown org, a flow no org configures,
+    dead-letter ids that do not exist (within the org/flow given)."""
+    problems = []
+    orgs = engine.config.orgs
+    if org is not None and org not in orgs:
+        problems.append(f"--org {org}: no such organisation (known: {', '.join(orgs) or 'none'})")
+    flows = sorted({f for o in orgs.values() for f in o.flows})
+    if flow is not None and flow not in flows:
+        problems.append(f"--flow {flow}: no organisation configures it (flows: {', '.join(flows)})")
+    if ids and not problems:
+        known = {d.id for d in engine.store.dead_letters(org, flow, limit=1_000_000)}
+        missing = [str(i) for i in ids if i not in known]
+        if missing:
+            problems.append(
+                f"--id {', '.join(missing)}: no such dead letter"
+                + (
+                    f" of {org or ''}{'/' if org and flow else ''}{flow or ''}"
+                    if org or flow
+                    else ""
+                )
+                + " (list them with `eventsync status --dead-letters`)"
+            )
+    return problems
 
 
 @cli.command("backfill")
@@ -599,7 +647,8 @@ def backfill_command(
 ) -> None:
     """Sync every existing source record of FLOW (resumable, within the API budget).
 
-    Exit code 0 when the backfill finished, 1 when it paused (budget) or records dead-lettered.
+    Exit code 0 when the backfill finished, 1 when it paused (budget) or records dead-lettered,
+    130 when interrupted with Ctrl-C (run it again to resume).
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -641,6 +690,14 @@ def backfill_command(
     except ConfigurationError as exc:
         _config_problems(exc, as_json)
         raise SystemExit(EXIT_USAGE) from None
+    except KeyboardInterrupt:
+        # Ctrl-C is a person's choice, not a pause or a failure: say so, and how to go on.
+        click.echo(
+            f"interrupted: what was queued stays queued; `eventsync backfill {flow}` resumes "
+            f"where this one stopped (--restart starts over)",
+            err=True,
+        )
+        raise SystemExit(EXIT_INTERRUPTED) from None
     finally:
         engine.close()
     dead = engine.store.dead_letter_count(flow=flow) - dead_before if not mark_only else 0
