@@ -234,6 +234,17 @@ def test_backfill_interrupted_with_ctrl_c_exits_130_and_says_how_to_resume(sandb
     def leads() -> int:
         return len(list(hooks.pull(conn, PullRequest("Lead", fields=("Email",)))))
 
+    # Small batches, each write slowed down: the backfill is still running when Ctrl-C comes.
+    config = tmp_path / "eventsync.toml"
+    config.write_text(config.read_text().replace("[engine]\n", "[engine]\nbatch_size = 10\n", 1))
+    sf = info["salesforce"]
+    requests.post(
+        f"{sf['admin_url']}/faults",
+        json={"endpoint": "collections", "status": 0, "latency": 0.5},
+        headers={"X-Admin-Token": sf["admin_token"]},
+        verify=sf["ca_bundle"],
+        timeout=10,
+    ).raise_for_status()
     first = start(tmp_path, "backfill", "export_registrations")
     wait_until("some Leads from the backfill", lambda: leads() >= 10, timeout=60)
     first.send_signal(signal.SIGINT)
@@ -241,6 +252,12 @@ def test_backfill_interrupted_with_ctrl_c_exits_130_and_says_how_to_resume(sandb
     assert first.returncode == 130, err
     assert "interrupted" in err and "eventsync backfill export_registrations" in err
     assert "Traceback" not in err
+    requests.delete(
+        f"{sf['admin_url']}/faults",
+        headers={"X-Admin-Token": sf["admin_token"]},
+        verify=sf["ca_bundle"],
+        timeout=10,
+    ).raise_for_status()
     again = run(tmp_path, "backfill", "export_registrations", "--json", timeout=300)
     assert again.returncode == 0, again.stdout + again.stderr
     assert leads() == 300

@@ -184,7 +184,7 @@ def test_heartbeat_keeps_a_long_batch_leased(store: StateStore) -> None:
         assert extended.wait(60), "the heartbeat never extended the lease"
         return [Outcome.done() for _ in items]
 
-    with Executor(store, job, workers=2, lease_seconds=1.5, poll_interval=0.05) as ex:
+    with Executor(store, job, workers=2, lease_seconds=3.0, poll_interval=0.05) as ex:
         _wait(lambda: ex.stats.done == 1)
     assert calls == ["slow"]  # the second worker never took the row over
 

@@ -187,13 +187,13 @@ def test_an_insert_whose_answer_is_lost_is_never_resent_blindly(conn, admin, uni
 
 @pytest.mark.parametrize("fault", [
     {"status": 503},
-    # The answer never comes back within the client's timeout (1 s): a read timeout.
-    {"status": 0, "latency": 3.0},
+    # The answer never comes back within the client's timeout (2 s): a read timeout.
+    {"status": 0, "latency": 6.0},
 ])  # fmt: skip
 def test_an_upsert_whose_answer_is_lost_adopts_the_record_it_made(
     sandbox, admin, unique, no_wait, fault
 ):
-    conn = plugin.authenticate("salesforce", sandbox.settings("acme", timeout=1.0))
+    conn = plugin.authenticate("salesforce", sandbox.settings("acme", timeout=2.0))
     admin.post("/faults", {"endpoint": "collections", "times": 1, "when": "after", **fault})
     item = PushItem("a", lead(7, unique))
     [result] = plugin.push(conn, PushRequest("Lead", "upsert", (item,), match_key="Email"))
