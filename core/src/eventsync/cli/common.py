@@ -1,0 +1,91 @@
+"""What every ``eventsync`` command shares: exit codes, the ``--config`` option, consoles,
+JSON output and loading the configuration."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ..config import Config, load_config
+from ..errors import ConfigurationError
+from ..plugins import Hooks, make_plugin_manager
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+#: As shells report a process ended by SIGINT (128 + 2).
+EXIT_INTERRUPTED = 130
+DEFAULT_CONFIG = "eventsync.toml"
+
+
+def config_option(help_text: str = "Config file.") -> Any:
+    """The ``--config`` option every command that reads the configuration file takes."""
+    return click.option(
+        "--config",
+        "config_path",
+        default=DEFAULT_CONFIG,
+        show_default=True,
+        type=click.Path(dir_okay=False),
+        help=help_text,
+    )
+
+
+def console_for(err: bool = False) -> Console:
+    return Console(stderr=err, soft_wrap=False, width=160 if not sys.stdout.isatty() else None)
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def config_problems(exc: ConfigurationError, as_json: bool) -> None:
+    if as_json:
+        emit_json({"ok": False, "configuration_problems": list(exc.problems)})
+        return
+    console = console_for(err=True)
+    table = Table(title=exc.heading, show_lines=False)
+    table.add_column("#", justify="right")
+    table.add_column("problem", overflow="fold")
+    for i, problem in enumerate(exc.problems, 1):
+        table.add_row(str(i), Text(problem))  # Text: "[orgs.acme.systems.x]" is not markup
+    console.print(table)
+
+
+def load(config_path: str, as_json: bool) -> Config:
+    try:
+        return load_config(config_path)
+    except ConfigurationError as exc:
+        config_problems(exc, as_json)
+        raise SystemExit(EXIT_USAGE) from None
+
+
+def hooks_for(config: Config | None) -> Hooks:
+    engine = config.engine if config else None
+    pm = make_plugin_manager(
+        allow=engine.plugins_allow if engine else None,
+        block=engine.plugins_block if engine else (),
+    )
+    return Hooks(pm)
+
+
+def engine_for(config_path: str, as_json: bool = False, **kwargs: Any) -> Any:
+    from ..engine import Engine
+
+    config = load(config_path, as_json)
+    try:
+        return Engine(config, **kwargs)
+    except ConfigurationError as exc:
+        config_problems(exc, as_json)
+        raise SystemExit(EXIT_USAGE) from None
+
+
+def age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.1f}s"
+    return f"{seconds / 60:.1f}m" if seconds < 7200 else f"{seconds / 3600:.1f}h"
