@@ -231,6 +231,9 @@ class Config:
         factory=lambda: dict(DEFAULT_ENTITLEMENTS)
     )
     source: str = ""
+    #: The directory relative paths of the file are read against (its own); empty for a
+    #: configuration made in code, whose relative paths stay relative to the working directory.
+    base_dir: str = ""
 
     def org(self, name: str) -> OrgConfig:
         """The org called ``name``; ConfigurationError listing the known ones otherwise."""
@@ -296,7 +299,8 @@ converter.register_structure_hook_func(
 # --- validation -----------------------------------------------------------------------------
 
 
-def _listen_problem(listen: str) -> str | None:
+def listen_problem(listen: str) -> str | None:
+    """Why ``listen`` is not HOST:PORT (None when it is)."""
     host, sep, port = listen.rpartition(":")
     if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
         return (
@@ -318,7 +322,7 @@ def _engine_problems(eng: EngineConfig) -> list[str]:
         problems.append("$.engine.max_attempts: must be at least 1")
     if not 0 < eng.backfill_budget_share <= 1:
         problems.append("$.engine.backfill_budget_share: must be in (0, 1]")
-    if (problem := _listen_problem(eng.listen)) is not None:
+    if (problem := listen_problem(eng.listen)) is not None:
         problems.append(problem)
     return problems
 
@@ -464,18 +468,40 @@ def _plugin_problems(config: Config, hooks: Any) -> tuple[Config, list[str]]:
     return attrs.evolve(config, orgs=orgs), problems
 
 
-def parse_config(data: Mapping[str, Any], source: str = "<config>", *, hooks: Any = None) -> Config:
+def parse_config(
+    data: Mapping[str, Any], source: str = "<config>", *, hooks: Any = None, base_dir: str = ""
+) -> Config:
     """Structure a parsed TOML document; ConfigurationError lists every problem with its path.
 
     :param hooks: the plugin facade whose plugins declare the settings, options and flows
         (default: the installed plugins, less the config's block list).
+    :param base_dir: the directory relative paths are resolved against (``load_config``
+        passes the file's own); empty leaves them relative to the working directory.
     """
     problems: list[str] = []
-    config = attrs.evolve(_structure_sections(data, problems), source=source)
+    config = attrs.evolve(_structure_sections(data, problems), source=source, base_dir=base_dir)
     return _finish(config, problems, hooks)
 
 
+def _engine_paths(engine: EngineConfig, base_dir: str) -> EngineConfig:
+    """``state`` (a SQLite path or ``sqlite:///`` URL) and ``secrets_file`` made absolute
+    against the config file's directory, so ``--config /elsewhere/x.toml`` reads the same
+    files from any working directory."""
+    if not base_dir:
+        return engine
+    state, secrets = engine.state, engine.secrets_file
+    sqlite_url = "sqlite:///"
+    if state.startswith(sqlite_url) and not state[len(sqlite_url) :].startswith("/"):
+        state = sqlite_url + os.path.join(base_dir, state[len(sqlite_url) :])
+    elif "://" not in state:
+        state = os.path.join(base_dir, os.path.expanduser(state))
+    if secrets:
+        secrets = os.path.join(base_dir, os.path.expanduser(secrets))
+    return attrs.evolve(engine, state=state, secrets_file=secrets)
+
+
 def _finish(config: Config, problems: list[str], hooks: Any) -> Config:
+    config = attrs.evolve(config, engine=_engine_paths(config.engine, config.base_dir))
     problems.extend(_engine_problems(config.engine))
     problems.extend(_org_problems(config))
     if hooks is None:
@@ -514,12 +540,13 @@ def load_config(path: str | Path, *, hooks: Any = None) -> Config:
             [f"{path}: invalid TOML: {exc} (fix this first: the file cannot be read past it)"],
             heading=f"{path}: configuration problems",
         ) from None
-    return parse_config(data, source=str(path), hooks=hooks)
+    return parse_config(data, source=str(path), hooks=hooks, base_dir=str(path.resolve().parent))
 
 
 def secrets_env(config: Config, base: Mapping[str, str] | None = None) -> Mapping[str, str] | None:
     """The environment secrets are read from: the process environment, overlaid with the
-    ``[engine] secrets_file`` (dotenv format, relative to the config file) when one is set.
+    ``[engine] secrets_file`` (dotenv format; ``load_config`` made a relative one absolute
+    against the config file's directory) when one is set.
     None means "the process environment" and is returned when there is no secrets file."""
     name = config.engine.secrets_file
     if not name:
@@ -529,8 +556,19 @@ def secrets_env(config: Config, base: Mapping[str, str] | None = None) -> Mappin
     path = Path(name)
     if not path.is_absolute() and config.source and Path(config.source).exists():
         path = Path(config.source).resolve().parent / path
-    if not path.exists():
-        raise ConfigurationError([f"$.engine.secrets_file: {path} does not exist"])
+    if not path.is_file():
+        raise ConfigurationError(
+            [
+                f"$.engine.secrets_file: {path} does not exist (a relative path is read "
+                f"against the config file's directory); create it or fix the path"
+            ]
+        )
+    try:
+        path.read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(
+            [f"$.engine.secrets_file: cannot read {path} ({exc.strerror}); fix its permissions"]
+        ) from None
     values = {k: v for k, v in dotenv_values(path).items() if v is not None}
     return {**(os.environ if base is None else base), **values}
 

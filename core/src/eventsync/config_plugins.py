@@ -17,7 +17,7 @@ import attrs
 from .config import Config, FlowsConfig, OrgConfig
 from .errors import ConfigurationError
 from .models import SystemProfile
-from .settings import salvage, structure
+from .settings import resolve_paths, salvage, structure
 
 __all__ = ["resolve_org", "ROLE_KEYS"]
 
@@ -140,6 +140,7 @@ def resolve_org(
                 f"{base}.{key}: system {system!r} has no [orgs.{org.name}.systems.{system}] settings"
             )
 
+    systems = dict(org.systems)
     for system, options in org.systems.items():
         profile = profiles.get(system)
         if profile is None:
@@ -150,19 +151,29 @@ def resolve_org(
             )
         elif profile.settings is not None and isinstance(options, Mapping):
             problems.extend(structure(profile.settings, options, f"{base}.systems.{system}")[1])
+            systems[system] = resolve_paths(profile.settings, options, config.base_dir)
 
     schemas = org_hooks.options_schemas()
+    plugin_options = dict(org.plugin_options)
     for plugin, options in org.plugin_options.items():
         options_class = schemas.get(plugin)
         if options_class is not None and isinstance(options, Mapping):
             path = f"{base}.plugin_options.{plugin}"
             problems.extend(structure(options_class, options, path)[1])
+            plugin_options[plugin] = resolve_paths(options_class, options, config.base_dir)
 
     structured, found = _flow_problems(
         config, org, flows, profiles.get(crm), profiles.get(platform), base
     )
     problems.extend(found)
-    resolved = attrs.evolve(org, crm=crm, event_platform=platform, flows=FlowsConfig(structured))
+    resolved = attrs.evolve(
+        org,
+        crm=crm,
+        event_platform=platform,
+        flows=FlowsConfig(structured),
+        systems=systems,
+        plugin_options=plugin_options,
+    )
     return resolved, problems
 
 

@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from .config import Config, load_config, secrets_env, validate_config
 from .decisions import Hold, holds
 from .errors import (
@@ -34,29 +36,95 @@ from .errors import (
 from .executor import Executor, Outcome
 from .flows.base import Flow, FlowContext, Role
 from .hookspecs import Connection
-from .models import HttpRequest, HttpResponse, ObjectSchema, Reception, RemoteFailure
+from .models import (
+    HttpRequest,
+    HttpResponse,
+    ObjectSchema,
+    Reception,
+    RemoteFailure,
+    SubscriptionReport,
+)
 from .plugins import Hooks, make_plugin_manager
 from .polling import BackfillResult, SourceScanner
 from .store import FlowStatus, OutboxItem, StateStore, key_problem
 
-__all__ = ["Engine", "BackfillResult", "open_store"]
+__all__ = ["Engine", "BackfillResult", "StateUnavailable", "SubscriptionOutcome", "open_store"]
 
 log = logging.getLogger("eventsync.engine")
 SCHEMA_TTL = 3600.0
 
 
 def open_store(config: Config, **kwargs: Any) -> StateStore:
-    """Open the state store named by ``[engine] state`` (a SQLite path or a database URL)."""
+    """Open the state store named by ``[engine] state`` (a SQLite path or a database URL);
+    ``create=False`` refuses one that does not exist (``StateStoreMissing``).
+
+    A store that cannot be opened (an unwritable directory, a database server that does not
+    answer) is a ConfigurationError naming ``$.engine.state`` and what to check.
+    """
+    import sqlalchemy as sa
+
     state = config.engine.state
     url, path = (state, None) if "://" in state else (None, state)
-    return StateStore.open(
-        url,
-        path=path,
-        max_attempts=config.engine.max_attempts,
-        backoff_base=config.engine.backoff_base,
-        backoff_cap=config.engine.backoff_cap,
-        **kwargs,
+    try:
+        return StateStore.open(
+            url,
+            path=path,
+            max_attempts=config.engine.max_attempts,
+            backoff_base=config.engine.backoff_base,
+            backoff_cap=config.engine.backoff_cap,
+            **kwargs,
+        )
+    except OSError as exc:  # the directory cannot be made
+        raise ConfigurationError(
+            [
+                f"$.engine.state: cannot create {exc.filename or state} ({exc.strerror}); "
+                "choose a directory this user may write to"
+            ]
+        ) from None
+    except sa.exc.OperationalError as exc:
+        problem = _state_problem(state, exc)
+        if "://" not in state or state.startswith("sqlite"):
+            raise ConfigurationError([problem]) from None
+        raise StateUnavailable(problem) from None
+
+
+class StateUnavailable(EventsyncError):
+    """The state database cannot be opened or reached (the process can do nothing)."""
+
+
+def _state_problem(state: str, exc: Exception) -> str:
+    reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+    where = state if "://" not in state else _hide_password(state)
+    if "://" not in state or state.startswith("sqlite"):
+        return (
+            f"$.engine.state: cannot open the SQLite state database {where} ({reason}); check "
+            "that its directory exists and this user may write to it, and that the disk is not full"
+        )
+    return (
+        f"$.engine.state: cannot reach the state database {where} ({reason}); check that "
+        "the database server is running and the URL, user and database name are right"
     )
+
+
+def _hide_password(url: str) -> str:
+    import sqlalchemy as sa
+
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "<the configured URL>"
+
+
+@attrs.frozen
+class SubscriptionOutcome:
+    """What ``Engine.subscribe`` did for one system of one organisation: its report (None when
+    the system is not subscribed to by API), or the error that stopped it."""
+
+    org: str
+    system: str
+    report: SubscriptionReport | None = None
+    error: str = ""
+    exc: BaseException | None = attrs.field(default=None, eq=False, repr=False)
 
 
 class Engine:
@@ -67,6 +135,10 @@ class Engine:
     :param store: a state store (default: ``open_store(config)``).
     :param env: environment for secrets (default: the process environment).
     :param pollers: run a poller per enabled flow after ``start()``.
+    :param create_store: False refuses a state store that does not exist yet (commands that
+        only read state, such as ``eventsync status``).
+    :param subscribe: ``start()`` (and maintenance) make and renew the systems' notification
+        subscriptions (``subscribe``); False for an engine that only works through a backlog.
     """
 
     def __init__(
@@ -78,6 +150,8 @@ class Engine:
         env: Mapping[str, str] | None = None,
         pollers: bool = True,
         workers: int | None = None,
+        create_store: bool = True,
+        subscribe: bool = True,
     ) -> None:
         self.hooks = hooks or Hooks(
             make_plugin_manager(
@@ -88,10 +162,11 @@ class Engine:
         config = validate_config(config, hooks=self.hooks)
         self.config = config
         self.flows: dict[str, Flow] = self.hooks.flows()
-        self.store = store or open_store(config)
+        self.store = store or open_store(config, create=create_store)
         self._own_store = store is None
         self.env = secrets_env(config, env)
         self.run_pollers = pollers
+        self.run_subscriptions = subscribe
         self.transforms = self.hooks.transforms()
         self._contexts: dict[str, FlowContext] = {}
         self._connections: dict[tuple[str, str], Connection] = {}
@@ -322,14 +397,46 @@ class Engine:
             self._stop.wait(interval)
 
     def maintain(self) -> None:
-        """Call the ``maintain`` hook on every live connection (failures are logged)."""
+        """Call the ``maintain`` hook on every live connection and, when the engine keeps
+        subscriptions, renew them (``subscribe``); failures are logged."""
         with self._lock:
             live = list(self._connections.items())
         for (org_name, system), conn in live:
             try:
                 self.context(org_name).hooks.maintain(conn)
+                if self.run_subscriptions:
+                    self._subscribe_one(org_name, system, conn)
             except Exception as exc:  # upkeep must never stop the engine
                 log.warning("maintenance of %s for %s failed: %s", system, org_name, exc)
+
+    def subscribe(self, orgs: Iterable[str] | None = None) -> list[SubscriptionOutcome]:
+        """Make, renew and end the notification subscriptions of every system of ``orgs``
+        (default: all), remembering them in the store. Never raises for one system's failure:
+        each outcome carries its report or its error."""
+        outcomes = []
+        for org_name in orgs if orgs is not None else list(self.config.orgs):
+            for system in self.config.org(org_name).systems:
+                try:
+                    conn = self.system_connection(org_name, system)
+                    report = self._subscribe_one(org_name, system, conn)
+                    outcomes.append(SubscriptionOutcome(org_name, system, report))
+                except Exception as exc:  # reported per system; the others go on
+                    log.warning("cannot subscribe %s for %s: %s", system, org_name, exc)
+                    outcomes.append(
+                        SubscriptionOutcome(
+                            org_name, system, error=str(exc) or type(exc).__name__, exc=exc
+                        )
+                    )
+        return outcomes
+
+    def _subscribe_one(
+        self, org_name: str, system: str, conn: Connection
+    ) -> SubscriptionReport | None:
+        previous = self.store.subscriptions(org_name, system)
+        report = self.context(org_name).hooks.subscribe(conn, previous)
+        if report is not None:
+            self.store.replace_subscriptions(org_name, system, report.active)
+        return report
 
     def _maintain_loop(self) -> None:
         while not self._stop.wait(self.config.engine.maintenance_interval):
@@ -371,8 +478,8 @@ class Engine:
         return self._running
 
     def connect_all(self) -> dict[tuple[str, str], str]:
-        """Authenticate every configured system of every org now (this also sets up
-        subscriptions, e.g. Hopin's dataSubscription). Returns the failures by (org, system)."""
+        """Authenticate every configured system of every org now (nothing remote changes).
+        Returns the failures by (org, system)."""
         failures: dict[tuple[str, str], str] = {}
         for org in self.config.orgs.values():
             for system in org.systems:
@@ -384,12 +491,15 @@ class Engine:
         return failures
 
     def start(self) -> Engine:
-        """Connect every system, start the workers and, if enabled, one poller per enabled flow.
+        """Connect every system, make its notification subscriptions (unless ``subscribe`` is
+        False), start the workers and, if enabled, one poller per enabled flow.
 
         A system that cannot be reached does not stop the start: its failure is logged and the
         next use retries.
         """
         self.connect_all()
+        if self.run_subscriptions:
+            self.subscribe()
         self._stop.clear()
         self.started_at = time.time()
         self.executor.start()

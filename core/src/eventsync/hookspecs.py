@@ -30,6 +30,8 @@ if TYPE_CHECKING:
         Record,
         RecordMapping,
         Schema,
+        Subscription,
+        SubscriptionReport,
         SystemProfile,
         SystemSettings,
         Verdict,
@@ -165,7 +167,8 @@ def authenticate(system: str, settings: SystemSettings) -> Connection | None:
 
 @hookspec
 def maintain(connection: Connection) -> None:
-    """Periodic upkeep of a live connection: renew webhook subscriptions, refresh tokens.
+    """Periodic upkeep of a live connection, e.g. refresh tokens (subscriptions are renewed
+    through ``subscribe``).
 
     The engine calls it for every live connection every ``[engine] maintenance_interval``
     seconds, whether or not pollers run; a plugin checks ``connection.system`` and does
@@ -175,6 +178,30 @@ def maintain(connection: Connection) -> None:
     :returns: nothing.
 
     Collecting hook: every plugin is called.
+    """
+
+
+@hookspec(firstresult=True)
+def subscribe(
+    connection: Connection, previous: Sequence[Subscription]
+) -> SubscriptionReport | None:
+    """Make the system deliver notifications for a live connection, as its settings ask.
+
+    Creates the subscriptions the settings ask for (or renews those that expire soon) and ends
+    those in ``previous`` the settings no longer ask for (another URL, a subscription turned
+    off). Only ``eventsync run`` (at start and every ``[engine] maintenance_interval``) and
+    ``eventsync subscribe`` call it: ``authenticate``, ``eventsync check`` and pulls change
+    nothing remote. The engine remembers the answer's ``active`` subscriptions in the state
+    store and passes them as ``previous`` next time, in any process sharing the store.
+
+    :param connection: a connection made by ``authenticate``.
+    :param previous: the subscriptions eventsync made earlier for this org and system.
+    :returns: a SubscriptionReport, or None when not this plugin's connection (or its system
+        is not subscribed to by API, e.g. Salesforce Outbound Messages are set up in Salesforce).
+    :raises AuthenticationError: the credentials were refused.
+    :raises RemoteError: the system refused or did not answer (the caller reports it).
+
+    firstresult: stops at the first non-None result.
     """
 
 

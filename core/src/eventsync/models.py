@@ -44,6 +44,8 @@ __all__ = [
     "Verdict",
     "SystemSettings",
     "ApiUsage",
+    "Subscription",
+    "SubscriptionReport",
     "SystemProfile",
     "PERSON_ROLES",
     "FIELD_TYPES",
@@ -462,6 +464,32 @@ class ApiUsage:
     def share(self) -> float:
         """Used share of the allowance, 0.0 to 1.0."""
         return self.used / self.limit if self.limit else 0.0
+
+
+@attrs.frozen
+class Subscription:
+    """A notification subscription eventsync made on a remote system (e.g. a Hopin
+    dataSubscription): deliveries of ``system`` go to ``target`` until ``expires_at``."""
+
+    system: str
+    id: str
+    target: str
+    expires_at: dt.datetime | None = None
+
+
+@attrs.frozen
+class SubscriptionReport:
+    """A ``subscribe`` answer: what is subscribed now, what changed, what was removed.
+
+    :ivar active: the subscriptions in force after the call (the store remembers them).
+    :ivar created: ids of ``active`` made or renewed by this call (a remote write each).
+    :ivar removed: earlier subscriptions eventsync made that the settings no longer ask for,
+        ended by this call.
+    """
+
+    active: tuple[Subscription, ...] = ()
+    created: tuple[str, ...] = ()
+    removed: tuple[Subscription, ...] = ()
 
 
 @attrs.frozen

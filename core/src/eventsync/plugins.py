@@ -35,6 +35,8 @@ from .models import (
     Record,
     RecordMapping,
     Schema,
+    Subscription,
+    SubscriptionReport,
     SystemProfile,
     SystemSettings,
     Verdict,
@@ -273,6 +275,13 @@ class Hooks:
     def maintain(self, connection: Connection) -> None:
         """Let every enabled plugin look after a live connection."""
         self._caller("maintain")(connection=connection)
+
+    def subscribe(
+        self, connection: Connection, previous: Sequence[Subscription] = ()
+    ) -> SubscriptionReport | None:
+        """Create, renew and end the notification subscriptions of ``connection``'s system;
+        None when its plugin subscribes to nothing by API."""
+        return self._caller("subscribe")(connection=connection, previous=tuple(previous))
 
     def api_usage(self, connection: Connection) -> ApiUsage | None:
         """The remote API usage last seen on ``connection``, if the plugin reports one."""

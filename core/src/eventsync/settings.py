@@ -34,6 +34,8 @@ __all__ = [
     "salvage",
     "converter",
     "ENV_NAME",
+    "path_settings",
+    "resolve_paths",
 ]
 
 T = TypeVar("T")
@@ -70,6 +72,8 @@ class SettingInfo:
     :ivar required: True when the setting has no default.
     :ivar default: the default value (None when required or when the default is None).
     :ivar type: the annotation, as text (``"str"``, ``"int"``, ``"Literal['jwt', 'password']"``).
+    :ivar path: True when the value is a file path (relative ones are read against the
+        config file's directory).
     """
 
     name: str
@@ -79,6 +83,7 @@ class SettingInfo:
     required: bool = False
     default: Any = None
     type: str = ""
+    path: bool = False
 
 
 def setting(
@@ -87,14 +92,17 @@ def setting(
     label: str,
     help: str = "",
     secret: bool = False,
+    path: bool = False,
     factory: Any = None,
     validator: Any = None,
 ) -> Any:
     """An attrs field of a settings class, with the label, help text and secrecy forms need.
 
-    ``secret=True`` marks a ``<name>_env`` setting whose value names an environment variable.
+    ``secret=True`` marks a ``<name>_env`` setting whose value names an environment variable;
+    ``path=True`` a file path, which a configuration file resolves against its own directory
+    (``resolve_paths``), so the process's working directory never changes what is read.
     """
-    meta = {_META: {"label": label, "help": help, "secret": secret}}
+    meta = {_META: {"label": label, "help": help, "secret": secret, "path": path}}
     if factory is not None:
         return attrs.field(factory=factory, metadata=meta, validator=validator)
     return attrs.field(default=default, metadata=meta, validator=validator)
@@ -122,6 +130,7 @@ def describe(cls: type) -> list[SettingInfo]:
                 required=required,
                 default=default,
                 type=str(annotation or field.type),
+                path=bool(meta.get("path", False)),
             )
         )
     return infos
@@ -299,3 +308,26 @@ def structure(cls: type[T], data: Any, path: str) -> tuple[T | None, list[str]]:
         return None, _problems(exc, path, known)
     except (Invalid, TypeError, ValueError) as exc:
         return None, [f"{path}: {exc}"]
+
+
+def path_settings(cls: type) -> frozenset[str]:
+    """The names of the settings of ``cls`` declared with ``path=True``."""
+    if not attrs.has(cls):
+        return frozenset()
+    return frozenset(
+        f.name for f in attrs.fields(cls) if f.metadata.get(_META, {}).get("path", False)
+    )
+
+
+def resolve_paths(cls: type | None, table: Mapping[str, Any], base_dir: str) -> dict[str, Any]:
+    """``table`` with every relative path setting of ``cls`` made absolute against ``base_dir``
+    (``~`` expanded); the table unchanged when ``base_dir`` is empty (a config made in code)."""
+    import os.path
+
+    names = path_settings(cls) if cls is not None and base_dir else frozenset()
+    resolved = dict(table)
+    for name in names:
+        value = resolved.get(name)
+        if isinstance(value, str) and value:
+            resolved[name] = os.path.join(base_dir, os.path.expanduser(value))
+    return resolved

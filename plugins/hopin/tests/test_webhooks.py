@@ -14,7 +14,7 @@ import requests
 from eventsync.errors import BadNotification
 from eventsync.models import HttpRequest
 from eventsync_hopin import plugin
-from eventsync_hopin.subscriptions import renew_if_due
+from eventsync_hopin.subscriptions import subscribe
 
 
 def _as_request(delivery) -> HttpRequest:
@@ -28,10 +28,12 @@ def _as_request(delivery) -> HttpRequest:
 
 @pytest.fixture
 def subscribed(fresh, receiver, tweak):
-    """A connection whose authenticate created a dataSubscription to the receiver."""
+    """A connection whose subscribe hook created a dataSubscription to the receiver."""
     settings = tweak(fresh.settings, webhook_url=receiver.url)
     connection = plugin.authenticate("hopin", settings)
-    assert connection.subscription["id"]
+    assert connection.subscription == {}, "authenticate changes nothing in Hopin"
+    report = plugin.subscribe(connection, ())
+    assert report.created == (connection.subscription["id"],)
     return connection, settings
 
 
@@ -197,11 +199,14 @@ def test_signature_header_and_algorithm_are_configurable(settings, tweak):
 def test_subscription_renewed_before_it_expires(sandbox, fresh, admin, subscribed):
     connection, _ = subscribed
     first_expiry = connection.subscription["expiresAt"]
+    [first] = plugin.subscribe(connection, ()).active
     admin.call("DELETE", "/counters")
-    assert not renew_if_due(connection), "not due yet: no call"
+    kept = subscribe(connection, [first])
+    assert kept.created == () and kept.active == (first,), "not due yet: no call"
     assert admin.counters() == {}
     later = first_expiry - dt.timedelta(hours=1)
-    assert renew_if_due(connection, now=later)
+    renewed = subscribe(connection, [first], now=later)
+    assert renewed.created == (first.id,)
     assert connection.subscription["expiresAt"] > first_expiry
     state = requests.get(f"{sandbox.url}/_admin/state", timeout=5).json()["dataSubscriptions"]
     mine = [s for s in state.values() if s["attributes"]["eventId"] == fresh.event_id]
@@ -268,13 +273,44 @@ def test_delivery_target_option_and_dropped_signals(receiver):
         handle.stop()
 
 
-def test_failed_subscription_does_not_stop_sync_and_is_reported(fresh, tweak):
-    settings = tweak(fresh.settings, webhook_url="ftp://nowhere.example/hook")
-    connection = plugin.authenticate("hopin", settings)
-    assert "configuration.url" in connection.subscription_error
+def test_failed_subscription_does_not_stop_sync_and_is_reported(fresh, tweak, admin):
+    from eventsync.errors import ConfigurationError, EventsyncError
     from eventsync.models import PullRequest
+
+    with pytest.raises(ConfigurationError, match="webhook_url: must be an http"):
+        plugin.authenticate("hopin", tweak(fresh.settings, webhook_url="ftp://nowhere/hook"))
+    settings = tweak(fresh.settings, webhook_url="https://sync.example.com/hooks/x/hopin")
+    connection = plugin.authenticate("hopin", settings)
+    admin.fault(method="POST", path="/v1/events/*/dataSubscriptions", status=422)
+    with pytest.raises(EventsyncError):
+        plugin.subscribe(connection, ())
+    assert "422" in connection.subscription_error
 
     assert list(plugin.pull(connection, PullRequest("ticket")))
     [finding] = plugin.preflight(None, {"hopin": connection})
     assert finding.severity == "warning" and finding.where.endswith("webhook_url")
     assert plugin.preflight(None, {"hopin": fresh.connection}) == []
+
+
+def test_a_stale_subscription_eventsync_made_is_ended(sandbox, fresh, receiver, tweak):
+    old = plugin.authenticate("hopin", tweak(fresh.settings, webhook_url=receiver.url))
+    [first] = plugin.subscribe(old, ()).active
+    moved = plugin.authenticate(
+        "hopin", tweak(fresh.settings, webhook_url=f"{receiver.url}/moved", webhook_retire_after=30)
+    )
+    report = plugin.subscribe(moved, (first,))
+    assert report.removed == (first,)
+    [now_active] = report.active
+    assert now_active.target.endswith("/moved") and report.created == (now_active.id,)
+    state = requests.get(f"{sandbox.url}/_admin/state", timeout=5).json()["dataSubscriptions"]
+    by_url = {
+        s["attributes"]["configuration"]["url"]: s["attributes"]["configuration"]["expiresAt"]
+        for s in state.values()
+        if s["attributes"]["eventId"] == fresh.event_id
+    }
+    ends = dt.datetime.fromisoformat(by_url[receiver.url].replace("Z", "+00:00"))
+    assert ends <= dt.datetime.now(dt.UTC) + dt.timedelta(seconds=31), "the old URL is ending"
+    assert by_url[f"{receiver.url}/moved"] > by_url[receiver.url]
+    # Turned off: the next call ends the one left and subscribes nothing.
+    off = plugin.authenticate("hopin", tweak(fresh.settings, webhook_url=""))
+    assert plugin.subscribe(off, report.active) == type(report)((), (), report.active)

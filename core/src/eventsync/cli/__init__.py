@@ -1,34 +1,70 @@
 """The ``eventsync`` command: the front door for operators.
 
 Exit codes: 0 success; 1 the command ran and found problems (findings, failed steps, dead
-letters); 2 usage or configuration error (bad flags, unreadable or invalid config file).
+letters); 2 usage or configuration error (bad flags, unreadable or invalid config file);
+3 a system cannot be reached or refused the credentials; 130 interrupted (Ctrl-C).
 ``--json`` output never contains secrets: only environment-variable names appear in config.
+A failure no command handles itself is one or two lines (``failures.explain``); ``eventsync
+--debug CMD`` shows its traceback instead.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import click
 
 from .. import __version__
 from .backfill_cmd import backfill_command
 from .check_cmd import check_command
+from .failures import explain
 from .plugins_cmd import plugins_command
 from .retry_cmd import retry_command
 from .run_cmd import run_command
 from .setup_cmds import demo_command, init_command, sandbox_command
 from .status_cmd import status_command
+from .subscribe_cmd import subscribe_command
 
 __all__ = ["main", "cli"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Group(click.Group):
+    """The ``eventsync`` group: a failure no command handled becomes a short message and an
+    exit code (``failures.explain``), unless ``--debug`` asked for the traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            if (ctx.obj or {}).get("debug"):
+                raise
+            failure = explain(exc)
+            for line in failure.lines:
+                click.echo(line, err=True)
+            ctx.exit(failure.code)
+
+
+@click.group(
+    cls=_Group,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="eventsync")
-def cli() -> None:
+@click.option(
+    "--debug",
+    is_flag=True,
+    envvar="EVENTSYNC_DEBUG",
+    help="Show the traceback of a failure instead of a short message.",
+)
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
     """eventsync keeps an event platform and a CRM in step, in real time.
 
     Start with `eventsync init` to write a config file, `eventsync check` to validate it
     against the live systems, then `eventsync run` to sync.
     """
+    ctx.obj = {"debug": debug}
 
 
 for _command in (
@@ -40,6 +76,7 @@ for _command in (
     status_command,
     retry_command,
     backfill_command,
+    subscribe_command,
     demo_command,
 ):
     cli.add_command(_command)

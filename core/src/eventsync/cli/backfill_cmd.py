@@ -57,7 +57,7 @@ def backfill_command(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    engine = engine_for(config_path, as_json, pollers=False)
+    engine = engine_for(config_path, as_json, pollers=False, subscribe=False)
     names = list(orgs) or [o.name for o in engine.config.orgs.values() if flow in o.flows.enabled()]
     if not names:
         click.echo(f"error: no organisation has the flow {flow!r} configured", err=True)

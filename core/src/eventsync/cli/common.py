@@ -17,6 +17,8 @@ from ..errors import ConfigurationError
 from ..plugins import Hooks, make_plugin_manager
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+#: A system (a remote API, the state database) cannot be reached or refused the credentials.
+EXIT_UNAVAILABLE = 3
 #: As shells report a process ended by SIGINT (128 + 2).
 EXIT_INTERRUPTED = 130
 DEFAULT_CONFIG = "eventsync.toml"
@@ -46,6 +48,10 @@ def config_problems(exc: ConfigurationError, as_json: bool) -> None:
     if as_json:
         emit_json({"ok": False, "configuration_problems": list(exc.problems)})
         return
+    if len(exc.problems) == 1:
+        # One problem is one line a person (and a log) reads at once; a table for many.
+        click.echo(f"error: {exc.problems[0]}", err=True)
+        return
     console = console_for(err=True)
     table = Table(title=exc.heading, show_lines=False)
     table.add_column("#", justify="right")
@@ -72,12 +78,20 @@ def hooks_for(config: Config | None) -> Hooks:
     return Hooks(pm)
 
 
-def engine_for(config_path: str, as_json: bool = False, **kwargs: Any) -> Any:
+def engine_for(
+    config_path: str, as_json: bool = False, *, must_exist: bool = False, **kwargs: Any
+) -> Any:
+    """The engine of a config file (problems reported, exit 2).
+
+    :param must_exist: refuse (exit 2, saying where it looked) a state database that does not
+        exist instead of creating an empty one: commands that only read or repair state
+        (``status``, ``retry``, ``trace``) would otherwise report on nothing.
+    """
     from ..engine import Engine
 
     config = load(config_path, as_json)
     try:
-        return Engine(config, **kwargs)
+        return Engine(config, create_store=not must_exist, **kwargs)
     except ConfigurationError as exc:
         config_problems(exc, as_json)
         raise SystemExit(EXIT_USAGE) from None

@@ -22,7 +22,7 @@ def retry_command(
 
     Exit code 2 when --org, --flow or --id names nothing that exists (nothing is moved then).
     """
-    engine = engine_for(config_path, as_json, pollers=False)
+    engine = engine_for(config_path, as_json, must_exist=True, pollers=False)
     try:
         problems = _retry_selection_problems(engine, org, flow, ids)
         if problems:

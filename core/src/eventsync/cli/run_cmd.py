@@ -5,7 +5,46 @@ from __future__ import annotations
 import click
 
 from .. import __version__
-from .common import EXIT_OK, EXIT_PROBLEMS, config_option, console_for, engine_for
+from ..checks import OrgCheck, check_org
+from ..config import Config, listen_problem, secrets_env
+from ..errors import ConfigurationError
+from .common import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+    config_option,
+    console_for,
+    engine_for,
+    hooks_for,
+    load,
+)
+
+#: Finding codes of ``check`` that mean a system cannot be reached or refused the credentials
+#: (exit 3: the same file may work later); every other error is the file's (exit 2).
+UNAVAILABLE_CODES = frozenset({"authentication", "connection"})
+
+
+def startup_checks(config: Config) -> list[OrgCheck]:
+    """What ``eventsync check`` verifies, online, for every organisation (changes nothing)."""
+    hooks = hooks_for(config)
+    env = secrets_env(config)
+    return [check_org(config, name, hooks, online=True, env=env) for name in config.orgs]
+
+
+def refuse_start(checks: list[OrgCheck]) -> None:
+    """Exit naming every error finding: 2 when any is the configuration's, else 3."""
+    errors = [(c.org, f) for c in checks for f in c.findings if f.severity == "error"]
+    if not errors:
+        return
+    click.echo(
+        f"eventsync run: not starting, `eventsync check` finds {len(errors)} error(s):", err=True
+    )
+    for org, finding in errors:
+        fix = f" (fix: {finding.fix})" if finding.fix else ""
+        click.echo(f"  {org}: {finding.code}: {finding.message}{fix}", err=True)
+    unavailable = all(f.code in UNAVAILABLE_CODES for _, f in errors)
+    raise SystemExit(EXIT_UNAVAILABLE if unavailable else EXIT_USAGE)
 
 
 @click.command("run")
@@ -18,15 +57,38 @@ def run_command(config_path: str, listen: str | None, no_pollers: bool) -> None:
     """Serve the notification endpoints and sync in real time until SIGINT/SIGTERM (SIGHUP is
     ignored, with a line saying so).
 
+    First runs what `eventsync check` runs and refuses to start on an error, naming each: exit
+    2 when the configuration is at fault, 3 when a system cannot be reached or refuses the
+    credentials (and nothing else is wrong). Then subscribes to the systems' notifications
+    (as `eventsync subscribe` does).
+
     Endpoints: POST /hooks/ORG/hopin (Hopin deliveries), POST /hooks/ORG/salesforce
     (Outbound Messages), GET /healthz, GET /metrics (Prometheus).
     """
     import signal
     import threading
 
-    from ..server import serve
+    from ..server import Server
 
+    address = listen or None
+    if address is not None and (problem := listen_problem(address)) is not None:
+        click.echo(f"error: --listen: {problem.partition(': ')[2]}", err=True)
+        raise SystemExit(EXIT_USAGE)
+    config = load(config_path, as_json=False)
+    try:
+        refuse_start(startup_checks(config))
+    except ConfigurationError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        raise SystemExit(EXIT_USAGE) from None
     engine = engine_for(config_path, pollers=not no_pollers)
+    host, _, port = (address or engine.config.engine.listen).rpartition(":")
+    try:
+        # Bound before anything starts: an address in use stops here, with nothing to undo.
+        server = Server(engine, host, int(port))
+    except BaseException:
+        engine.close()
+        raise
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -41,7 +103,7 @@ def run_command(config_path: str, listen: str | None, no_pollers: bool) -> None:
         ),
     )
     engine.start()
-    server = serve(engine, listen or engine.config.engine.listen)
+    server.start()
     console.print(f"eventsync {__version__} listening on {server.url}")
     for org in engine.config.orgs.values():
         for system in org.systems:

@@ -24,7 +24,7 @@ def status_command(config_path: str, show_dead: bool, as_json: bool) -> None:
 
     Exit code 0 when there are no dead letters and nothing is paused or stopped, 1 otherwise.
     """
-    engine = engine_for(config_path, as_json, pollers=False)
+    engine = engine_for(config_path, as_json, must_exist=True, pollers=False)
     try:
         statuses = engine.status()
         held = engine.holds()

@@ -11,7 +11,7 @@ See docs/state-store.md.
 
 from .base import DatabaseClock
 from .core import StateStore
-from .engine import DEFAULT_SQLITE_PATH
+from .engine import DEFAULT_SQLITE_PATH, StateStoreMissing
 from .links import content_hash
 from .outbox import MAX_BATCH, Failed
 from .records import (
@@ -41,5 +41,6 @@ __all__ = [
     "MAX_KEY",
     "key_problem",
     "DEFAULT_SQLITE_PATH",
+    "StateStoreMissing",
     "content_hash",
 ]

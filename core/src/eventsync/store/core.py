@@ -11,18 +11,27 @@ from sqlalchemy.engine import Engine
 from .base import Clock, DatabaseClock
 from .claims import ClaimOps
 from .deadletters import DeadLetterOps
-from .engine import create_engine, make_url, migrate
+from .engine import create_engine, make_url, migrate, require_sqlite_file, require_tables
 from .links import LinkOps
 from .outbox import OutboxOps
 from .records import RetryPolicy
 from .schema import LATEST_VERSION, Tables, build_tables, current_version
 from .seen import SeenNotificationOps
+from .subscriptions import SubscriptionOps
 from .synclog import SyncLogOps
 
 __all__ = ["StateStore"]
 
 
-class StateStore(OutboxOps, DeadLetterOps, LinkOps, SyncLogOps, SeenNotificationOps, ClaimOps):
+class StateStore(
+    OutboxOps,
+    DeadLetterOps,
+    LinkOps,
+    SyncLogOps,
+    SeenNotificationOps,
+    ClaimOps,
+    SubscriptionOps,
+):
     """The state store of eventsync, on SQLite (embedded default) or PostgreSQL (scale-out).
 
     Open it with ``StateStore.open()``; it is safe to share one instance between threads and to
@@ -57,6 +66,7 @@ class StateStore(OutboxOps, DeadLetterOps, LinkOps, SyncLogOps, SeenNotification
         clock: Clock | DatabaseClock | None = None,
         migrate_to: int | None = None,
         echo: bool = False,
+        create: bool = True,
     ) -> StateStore:
         """Open (creating or upgrading the schema) the store at ``url`` or the SQLite ``path``.
 
@@ -75,6 +85,9 @@ class StateStore(OutboxOps, DeadLetterOps, LinkOps, SyncLogOps, SeenNotification
             by several stores moves all their times at once (tests: ``advance``); a function
             returning aware UTC datetimes replaces the database's clock (tests of exact times).
         :param migrate_to: stop migrating at this version (tests of upgrades only).
+        :param create: False refuses a store that does not exist yet (no SQLite file, or a
+            database without eventsync's tables) with ``StateStoreMissing`` instead of making
+            an empty one: commands that only read state must not report on a new, empty store.
         """
         if schema is not None and url is None:
             raise ValueError("schema= needs a PostgreSQL URL; use prefix= with SQLite")
@@ -92,6 +105,8 @@ class StateStore(OutboxOps, DeadLetterOps, LinkOps, SyncLogOps, SeenNotification
             import attrs
 
             policy = attrs.evolve(policy, **overrides)
+        if not create:
+            require_sqlite_file(url, path)
         engine = create_engine(
             make_url(url, path),
             busy_timeout=busy_timeout,
@@ -101,6 +116,8 @@ class StateStore(OutboxOps, DeadLetterOps, LinkOps, SyncLogOps, SeenNotification
         )
         tables = build_tables(prefix, schema)
         try:
+            if not create:
+                require_tables(engine, tables)
             migrate(engine, tables, migrate_to)
         except BaseException:
             engine.dispose()

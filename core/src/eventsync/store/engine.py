@@ -23,9 +23,22 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from ..errors import ConfigurationError
-from .schema import Tables, upgrade
+from .schema import Tables, current_version, upgrade
 
-__all__ = ["DEFAULT_SQLITE_PATH", "make_url", "create_engine", "migrate"]
+__all__ = [
+    "DEFAULT_SQLITE_PATH",
+    "StateStoreMissing",
+    "make_url",
+    "create_engine",
+    "migrate",
+    "require_sqlite_file",
+    "require_tables",
+]
+
+
+class StateStoreMissing(ConfigurationError):
+    """The state store asked for does not exist, and the caller must not create it."""
+
 
 #: Where the embedded store lives when neither a URL nor a path is given.
 DEFAULT_SQLITE_PATH = "eventsync-state.sqlite3"
@@ -57,6 +70,39 @@ def make_url(url: str | None, path: str | os.PathLike[str] | None) -> sa.engine.
     if backend == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed
+
+
+def require_sqlite_file(url: str | None, path: str | os.PathLike[str] | None) -> None:
+    """StateStoreMissing when the SQLite file named by ``url``/``path`` does not exist."""
+    if url is not None:
+        parsed = make_url(url, None)
+        if parsed.get_backend_name() != "sqlite":
+            return
+        file = Path(str(parsed.database))
+    else:
+        file = Path(path if path is not None else DEFAULT_SQLITE_PATH).expanduser()
+    if not file.resolve().is_file():
+        raise StateStoreMissing(
+            [
+                f"$.engine.state: there is no state database at {file.resolve()} (a relative "
+                "path is read against the config file's directory); fix [engine] state, or "
+                "create it by starting `eventsync run`"
+            ]
+        )
+
+
+def require_tables(engine: Engine, tables: Tables) -> None:
+    """StateStoreMissing when the database has no eventsync tables (never migrated)."""
+    with engine.connect() as conn:
+        found = current_version(conn, tables)
+    if found == 0:
+        where = engine.url.render_as_string(hide_password=True)
+        raise StateStoreMissing(
+            [
+                f"$.engine.state: {where} holds no eventsync state (no schema_version table); "
+                "fix [engine] state, or create it by starting `eventsync run`"
+            ]
+        )
 
 
 def create_engine(

@@ -82,6 +82,7 @@ class Tables:
     sync_log: sa.Table
     seen_notifications: sa.Table
     claims: sa.Table
+    subscriptions: sa.Table
     prefix: str = ""
     schema: str | None = None
 
@@ -155,10 +156,14 @@ def build_tables(prefix: str = "", schema: str | None = None) -> Tables:
         sa.Column("last_failure_at", UTCDateTime(), nullable=False),
         sa.Column("hint", sa.String(200)),  # added in version 2
         sa.UniqueConstraint("org", "flow", "entity", name=f"{p}uq_dead_letters_entity"),
+        # Version 6: ids are never reused after a deletion (SQLite AUTOINCREMENT; PostgreSQL's
+        # sequence never goes back), so `eventsync retry --id N` names one failure for ever.
+        sqlite_autoincrement=True,
     )
     sync_log = _sync_log_table(md, p)
     seen_notifications = _seen_notifications_table(md, p)
     claims = _claims_table(md, p)
+    subscriptions = _subscriptions_table(md, p)
     return Tables(
         metadata=md,
         schema_version=schema_version,
@@ -169,6 +174,7 @@ def build_tables(prefix: str = "", schema: str | None = None) -> Tables:
         sync_log=sync_log,
         seen_notifications=seen_notifications,
         claims=claims,
+        subscriptions=subscriptions,
         prefix=prefix,
         schema=schema,
     )
@@ -332,6 +338,64 @@ def _v4_seen_notifications(conn: Connection, prefix: str, schema: str | None) ->
     _seen_notifications_table(sa.MetaData(schema=schema), prefix).create(conn)
 
 
+def _subscriptions_table(md: sa.MetaData, p: str) -> sa.Table:
+    # The notification subscriptions eventsync made on remote systems, so that a later run
+    # renews its own and ends those the settings no longer ask for (another URL).
+    return sa.Table(
+        f"{p}subscriptions",
+        md,
+        sa.Column("org", KEY, primary_key=True),
+        sa.Column("system", KEY, primary_key=True),
+        sa.Column("subscription_id", KEY, primary_key=True),
+        sa.Column("target", sa.Text, nullable=False),
+        sa.Column("expires_at", UTCDateTime()),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+    )
+
+
+def _v6_subscriptions_and_unique_dead_letter_ids(
+    conn: Connection, prefix: str, schema: str | None
+) -> None:
+    """Version 6: the subscriptions eventsync made; dead-letter ids never reused.
+
+    SQLite reuses the largest INTEGER PRIMARY KEY once its row is deleted unless the table is
+    AUTOINCREMENT, which only a rebuilt table can become: the rows are copied with their ids
+    (which also sets the table's sequence past them). PostgreSQL's sequence never reuses an id.
+    """
+    _subscriptions_table(sa.MetaData(schema=schema), prefix).create(conn)
+    if conn.dialect.name != "sqlite":
+        return
+    name = f"{prefix}dead_letters"
+    old = f"{prefix}dead_letters_v5"
+    prep = conn.dialect.identifier_preparer
+    conn.exec_driver_sql(f"ALTER TABLE {prep.quote(name)} RENAME TO {prep.quote(old)}")
+    md = sa.MetaData()
+    table = sa.Table(
+        name,
+        md,
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("org", KEY, nullable=False),
+        sa.Column("flow", KEY, nullable=False),
+        sa.Column("entity", KEY, nullable=False),
+        sa.Column("code", KEY, nullable=False),
+        sa.Column("message", sa.Text, nullable=False),
+        sa.Column("fields", JSON),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("payload", JSON),
+        sa.Column("first_failure_at", UTCDateTime(), nullable=False),
+        sa.Column("last_failure_at", UTCDateTime(), nullable=False),
+        sa.Column("hint", sa.String(200)),
+        sa.UniqueConstraint("org", "flow", "entity", name=f"{prefix}uq_dead_letters_entity"),
+        sqlite_autoincrement=True,
+    )
+    table.create(conn)
+    columns = ", ".join(prep.quote(c.name) for c in table.columns)
+    conn.exec_driver_sql(
+        f"INSERT INTO {prep.quote(name)} ({columns}) SELECT {columns} FROM {prep.quote(old)}"
+    )
+    conn.exec_driver_sql(f"DROP TABLE {prep.quote(old)}")
+
+
 def _add_column(conn: Connection, table: str, schema: str | None, column: sa.Column[Any]) -> None:
     prep = conn.dialect.identifier_preparer
     qualified = (
@@ -350,6 +414,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     (3, "leases, due times and backoffs on the database clock", _v3_database_clock),
     (4, "ids of received notifications", _v4_seen_notifications),
     (5, "claims on match-key values", _v5_claims),
+    (
+        6,
+        "subscriptions made; dead-letter ids never reused",
+        _v6_subscriptions_and_unique_dead_letter_ids,
+    ),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]
 
@@ -368,16 +437,19 @@ def upgrade(conn: Connection, tables: Tables, target: int | None = None) -> list
     The caller holds the migration lock and the transaction. Refuses a database whose version is
     newer than this code knows, rather than writing to a schema it does not understand.
     """
-    from ..errors import EventsyncError
+    from ..errors import ConfigurationError
 
     target = LATEST_VERSION if target is None else target
     if not sa.inspect(conn).has_table(tables.schema_version.name, schema=tables.schema):
         tables.schema_version.create(conn)
     have = current_version(conn, tables)
     if have > LATEST_VERSION:
-        raise EventsyncError(
-            f"the state store is at schema version {have} but this eventsync knows only up to "
-            f"{LATEST_VERSION}; upgrade eventsync (pip install -U eventsync) before running it"
+        raise ConfigurationError(
+            [
+                f"$.engine.state: the state store is at schema version {have} but this "
+                f"eventsync knows only up to {LATEST_VERSION}; upgrade eventsync (pip install "
+                f"-U eventsync) before running it"
+            ]
         )
     applied = []
     for version, description, fn in MIGRATIONS:

@@ -193,7 +193,8 @@ class HopinOptions:
     webhook_url: str = setting(
         "",
         label="Webhook url",
-        help="when set, authenticate creates a dataSubscription to this URL; pull and the engine's periodic maintain hook renew it",
+        help="when set, `eventsync run` and `eventsync subscribe` create a dataSubscription to "
+        "this URL and renew it; `eventsync check` changes nothing",
     )
     webhook_type: str = setting(
         "webhook", label="Webhook type", help="subscription configuration.type and signals"
@@ -210,6 +211,12 @@ class HopinOptions:
         86400.0,
         label="Webhook renew before",
         help="subscription lifetime, and how early it is renewed (seconds)",
+    )
+    webhook_retire_after: float = setting(
+        60.0,
+        label="Webhook retire after",
+        help="a stale dataSubscription eventsync made (an earlier webhook_url) is ended by "
+        "renewing it to expire this many seconds ahead (Hopin documents no delete route)",
     )
     webhook_replay_window: float = setting(
         86400.0,
@@ -331,6 +338,13 @@ def load_options(settings: SystemSettings) -> HopinOptions:
         problems.append(
             f"{base}.base_url: must be an http(s) URL, e.g. https://api.events.ringcentral.com"
         )
+    if options.webhook_url and not options.webhook_url.startswith(("http://", "https://")):
+        problems.append(
+            f"{base}.webhook_url: must be an http(s) URL Hopin can reach, e.g. "
+            f"https://sync.example.com/hooks/{settings.org}/hopin"
+        )
+    if options.webhook_retire_after <= 0:
+        problems.append(f"{base}.webhook_retire_after: must be above 0")
     if options.webhook_signature_algorithm not in ("sha256", "sha1", "sha512"):
         problems.append(f"{base}.webhook_signature_algorithm: one of sha256, sha1, sha512")
     if options.page_size < 1:

@@ -16,6 +16,8 @@ from eventsync.models import (
     PushResult,
     Record,
     Schema,
+    Subscription,
+    SubscriptionReport,
     SystemProfile,
     SystemSettings,
 )
@@ -25,7 +27,7 @@ from .options import PROFILE
 from .pull import pull_records
 from .push import push_records
 from .schema import discover
-from .subscriptions import keep_alive
+from .subscriptions import subscribe as subscribe_events
 from .webhooks import parse
 
 SYSTEM = "hopin"
@@ -39,12 +41,18 @@ def system_profiles() -> list[SystemProfile]:
 
 @hookimpl
 def authenticate(system: str, settings: SystemSettings) -> HopinConnection | None:
-    """Connect and verify (health, organisation, event); ensure the dataSubscription if configured."""
+    """Connect and verify (health, organisation, event); changes nothing in Hopin."""
     if system != SYSTEM:
         return None
-    connection = connect(settings)
-    keep_alive(connection)
-    return connection
+    return connect(settings)
+
+
+@hookimpl
+def subscribe(connection: Any, previous: Sequence[Subscription]) -> SubscriptionReport | None:
+    """Create or renew the dataSubscription to ``webhook_url``; end stale ones eventsync made."""
+    if not isinstance(connection, HopinConnection):
+        return None
+    return subscribe_events(connection, previous)
 
 
 @hookimpl
@@ -97,14 +105,6 @@ def preflight(org: Any, connections: Mapping[str, Any]) -> list[Finding]:
             fix="check webhook_url (Hopin must reach it); until then pollers carry the changes",
         )
     ]
-
-
-@hookimpl
-def maintain(connection: Any) -> None:
-    """Renew the dataSubscription before it expires, even when no poller reads Hopin."""
-    if getattr(connection, "system", None) != SYSTEM:
-        return
-    keep_alive(connection)
 
 
 #: Top-level modules of the ``[sandbox]`` extra, which a production install leaves out.

@@ -14,7 +14,6 @@ from . import filters as flt
 from .auth import HopinConnection
 from .convert import SYSTEM, parse_list, parse_resource, to_record
 from .reports import attendance
-from .subscriptions import keep_alive
 
 #: object -> (list path template, single path template)
 PATHS = {
@@ -87,7 +86,6 @@ def _by_ids(connection: HopinConnection, request: PullRequest) -> Iterator[Recor
 
 def pull_records(connection: HopinConnection, request: PullRequest) -> Iterator[Record]:
     """The records a PullRequest asks for, oldest first where Hopin sorts (see README)."""
-    keep_alive(connection)
     if request.object not in OBJECTS:
         raise FatalError(
             "UNKNOWN_OBJECT",

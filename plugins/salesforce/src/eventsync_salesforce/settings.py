@@ -63,7 +63,10 @@ class SalesforceSettings:
         secret=True,
     )
     private_key_file: str | None = setting(
-        None, label="Private key file", help="jwt: a PEM file instead of private_key_env."
+        None,
+        label="Private key file",
+        help="jwt: a PEM file instead of private_key_env (relative to the config file).",
+        path=True,
     )
     audience: str | None = setting(
         None,
@@ -124,7 +127,9 @@ class SalesforceSettings:
     ca_bundle: str | None = setting(
         None,
         label="CA bundle",
-        help="A PEM file of certificate authorities to trust instead of the system store.",
+        help="A PEM file of certificate authorities to trust instead of the system store "
+        "(relative to the config file).",
+        path=True,
     )
     timeout: float = setting(60.0, label="Timeout (s)", help="Seconds per HTTP request.")
     max_retries: int = setting(
