@@ -34,7 +34,8 @@ _OS_HINTS = {
     ),
     errno.EADDRNOTAVAIL: (
         EXIT_USAGE,
-        "this machine has no such address; use 127.0.0.1, 0.0.0.0 or one of its own",
+        "this machine has no such address; give --listen or [engine] listen one of its "
+        "own, 127.0.0.1 or 0.0.0.0",
     ),
     errno.EACCES: (EXIT_USAGE, "this user may not do that; fix the permissions or the path"),
     errno.EPERM: (EXIT_USAGE, "this user may not do that; fix the permissions or the path"),

@@ -41,7 +41,7 @@ def refuse_start(checks: list[OrgCheck]) -> None:
         f"eventsync run: not starting, `eventsync check` finds {len(errors)} error(s):", err=True
     )
     for org, finding in errors:
-        fix = f" (fix: {finding.fix})" if finding.fix else ""
+        fix = f" (fix: {finding.fix})" if finding.fix and finding.fix not in finding.message else ""
         click.echo(f"  {org}: {finding.code}: {finding.message}{fix}", err=True)
     unavailable = all(f.code in UNAVAILABLE_CODES for _, f in errors)
     raise SystemExit(EXIT_UNAVAILABLE if unavailable else EXIT_USAGE)

@@ -16,8 +16,9 @@ from typing import Any
 import requests
 from eventsync import backoff
 from eventsync.errors import AuthenticationError, FatalError, RecordError, RetryableError
+from eventsync.netreason import is_refused, network_reason
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, ReadTimeoutError
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from .options import HopinOptions
@@ -184,7 +185,7 @@ class HopinHttp:
             except (requests.Timeout, requests.ConnectionError) as exc:
                 if not _is_timeout(exc):
                     raise RetryableError(
-                        "CONNECTION", f"{where}: {type(exc).__name__}: {_short(exc)}", system=SYSTEM
+                        "CONNECTION", f"{where}: {network_reason(exc)}", system=SYSTEM
                     ) from exc
                 raise RetryableError(
                     "TIMEOUT", f"{where}: no answer within {self.options.timeout}s", system=SYSTEM
@@ -224,6 +225,10 @@ def _is_timeout(exc: Exception) -> bool:
     if isinstance(exc, requests.Timeout):
         return True
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    if isinstance(reason, NewConnectionError) or is_refused(exc):
+        # urllib3's NewConnectionError is a ConnectTimeoutError too, but a refused connection
+        # or an unknown host is an answer, not a wait.
+        return False
     return isinstance(reason, (ReadTimeoutError, ConnectTimeoutError))
 
 

@@ -28,6 +28,7 @@ import jwt
 import requests
 from eventsync.errors import AuthenticationError, ConfigurationError, RetryableError
 from eventsync.models import SystemSettings
+from eventsync.netreason import network_reason
 
 SYSTEM = "salesforce"
 GRANTS = ("jwt", "client_credentials", "password", "refresh_token", "access_token")
@@ -111,7 +112,17 @@ def token_form(settings: SystemSettings) -> tuple[dict[str, str], tuple[str, str
             "aud": audience(settings),
             "exp": int(time.time()) + 180,
         }
-        assertion = jwt.encode(claims, _private_key(settings), algorithm="RS256")
+        try:
+            assertion = jwt.encode(claims, _private_key(settings), algorithm="RS256")
+        except (jwt.exceptions.InvalidKeyError, ValueError, TypeError):
+            # PyJWT's own text ("... public key") misleads here; say what is expected.
+            where = "private_key_env" if settings.has_secret("private_key") else "private_key_file"
+            raise ConfigurationError(
+                [
+                    f"{_path(settings, where)}: not a PEM RSA private key; give the private "
+                    "key of the app's certificate (-----BEGIN PRIVATE KEY----- ...)"
+                ]
+            ) from None
         return {"grant_type": JWT_GRANT, "assertion": assertion}, None
     if grant == "client_credentials":
         return {"grant_type": "client_credentials"}, (client_id, settings.secret("client_secret"))
@@ -147,13 +158,23 @@ def obtain_token(settings: SystemSettings, http: requests.Session) -> Token:
         response = http.post(url, data=form, auth=basic, headers={"Accept": "application/json"})
     except requests.RequestException as exc:
         raise RetryableError(
-            "CONNECTION_ERROR", f"cannot reach {url}: {exc}", system=SYSTEM
+            "CONNECTION_ERROR",
+            f"cannot reach {url}: {network_reason(exc)} (check login_url: {login_url(settings)})",
+            system=SYSTEM,
         ) from None
-    body: dict[str, Any]
     try:
-        body = response.json()
+        decoded = response.json()
     except ValueError:
-        body = {}
+        decoded = {}
+    # Not a token endpoint (a login URL with an extra path) may answer a list or HTML.
+    body: dict[str, Any] = decoded if isinstance(decoded, dict) else {}
+    if response.status_code == 404 or (response.status_code == 200 and not body):
+        raise AuthenticationError(
+            SYSTEM,
+            f"no OAuth token endpoint at {url} (HTTP {response.status_code})",
+            hint=f"check login_url ({login_url(settings)}): it is the host only, e.g. "
+            "https://login.salesforce.com or https://acme.my.salesforce.com, without a path",
+        )
     if response.status_code != 200:
         if response.status_code >= 500 or response.status_code == 429:
             raise RetryableError(

@@ -12,6 +12,7 @@ from typing import Any
 
 import requests
 from eventsync.errors import AuthenticationError, EventsyncError, FatalError, RetryableError
+from eventsync.netreason import network_reason
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 from urllib3.exceptions import NewConnectionError
 
@@ -102,8 +103,9 @@ def classify(exc: BaseException) -> EventsyncError:
                 status=status,
             )
         return FatalError(code, message, system=SYSTEM, fields=fields, status=status)
+    where = getattr(getattr(exc, "request", None), "url", None) or "Salesforce"
     if isinstance(exc, requests.Timeout):
-        return RetryableError("TIMEOUT", str(exc), system=SYSTEM)
+        return RetryableError("TIMEOUT", f"{where}: no answer in time", system=SYSTEM)
     if isinstance(exc, requests.RequestException):
-        return RetryableError("CONNECTION_ERROR", str(exc), system=SYSTEM)
+        return RetryableError("CONNECTION_ERROR", f"{where}: {network_reason(exc)}", system=SYSTEM)
     return FatalError("UNEXPECTED", f"{type(exc).__name__}: {exc}", system=SYSTEM)

@@ -25,6 +25,13 @@ COLLECTION_LIMIT = 200
 Grant = Literal["jwt", "client_credentials", "password", "refresh_token", "access_token"]
 
 
+def _http_url(_: Any, attribute: Any, value: str | None) -> None:
+    if value is not None and not value.startswith(("https://", "http://")):
+        raise Invalid(
+            f"{attribute.name} {value!r}: must be an https URL, e.g. https://login.salesforce.com"
+        )
+
+
 def _valid_org_id(_: Any, __: Any, value: str | None) -> None:
     # A typo here would refuse every Outbound Message; say so when the file is read.
     problem = org_id_problem(value) if value is not None else None
@@ -47,6 +54,7 @@ class SalesforceSettings:
         label="Login URL",
         help="https://login.salesforce.com, https://test.salesforce.com for sandboxes, or your "
         "My Domain (https://acme.my.salesforce.com).",
+        validator=_http_url,
     )
     client_id: str | None = setting(
         None,
