@@ -69,3 +69,23 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     for row in sorted(rows, key=lambda r: r["kit_variant"]):
         status = "killed" if row["killed"] else "SURVIVED"
         terminalreporter.write_line(f"  {status:8} {row['kit_variant']}: {row['failed_checks']}")
+
+
+@pytest.fixture(scope="module")
+def acme_pair() -> Any:
+    """A Salesforce and a Hopin sandbox (3 registrations) for the organisation ``acme``,
+    sending no notifications: the CLI tests write their own config files for them."""
+    from eventsync.plugins import Hooks, make_plugin_manager
+    from eventsync.sandbox_env import free_port, start_sandboxes
+
+    pair = start_sandboxes(
+        Hooks(make_plugin_manager(environ={})),
+        crm="salesforce",
+        platform="hopin",
+        org="acme",
+        endpoint=f"http://127.0.0.1:{free_port()}",
+        triggers=False,
+        registrations=3,
+    )
+    yield pair
+    pair.stop()

@@ -16,7 +16,6 @@ import os
 import subprocess
 import sys
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ import requests
 import tomli_w
 from eventsync.cli import cli
 from eventsync.plugins import Hooks, make_plugin_manager
-from eventsync.sandbox_env import free_port, sandbox_config_files, start_sandboxes
+from eventsync.sandbox_env import sandbox_config_files
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS = ROOT / "docs" / "schemas"
@@ -81,66 +80,59 @@ def _subscription_posts(admin_url: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """Runs RUNS in order against fresh sandboxes; yields outputs and what was observed."""
+def session(tmp_path_factory: pytest.TempPathFactory, acme_pair: Any) -> dict[str, Any]:
+    """Runs RUNS in order against the sandboxes; returns outputs and what was observed."""
     hooks = Hooks(make_plugin_manager(environ={}))
-    pair = start_sandboxes(
-        hooks,
-        crm="salesforce",
-        platform="hopin",
-        org="acme",
-        endpoint=f"http://127.0.0.1:{free_port()}",
-        triggers=False,
-        registrations=3,
-    )
+    pair = acme_pair
     cwd = tmp_path_factory.mktemp("scripted")
-    try:
-        text, secrets = sandbox_config_files(pair.info(), hooks=hooks, secrets_file="secrets.env")
-        data = tomllib.loads(text)
-        first_url = "http://127.0.0.1:9/hooks/acme/hopin"
-        data["orgs"]["acme"]["systems"]["hopin"]["webhook_url"] = first_url
-        (cwd / "eventsync.toml").write_text(tomli_w.dumps(data))
-        (cwd / "secrets.env").write_text(secrets)
-        hopin_admin = pair.platform.info()["admin_url"]
-        sf = pair.crm.info()
-        observed: dict[str, Any] = {"outputs": {}, "first_url": first_url}
+    text, secrets = sandbox_config_files(pair.info(), hooks=hooks, secrets_file="secrets.env")
+    data = tomllib.loads(text)
+    first_url = "http://127.0.0.1:9/hooks/acme/hopin"
+    data["orgs"]["acme"]["systems"]["hopin"]["webhook_url"] = first_url
+    (cwd / "eventsync.toml").write_text(tomli_w.dumps(data))
+    (cwd / "secrets.env").write_text(secrets)
+    hopin_admin = pair.platform.info()["admin_url"]
+    sf = pair.crm.info()
+    observed: dict[str, Any] = {"outputs": {}, "first_url": first_url}
 
-        def step(command: str, argv: list[str]) -> Any:
-            result = _run(cwd, *argv)
-            assert "Traceback" not in result.stderr, result.stderr
-            document = json.loads(result.stdout)
-            observed["outputs"].setdefault(command, []).append((argv, document))
-            return document
+    def step(command: str, argv: list[str]) -> Any:
+        result = _run(cwd, *argv)
+        assert "Traceback" not in result.stderr, result.stderr
+        document = json.loads(result.stdout)
+        observed["outputs"].setdefault(command, []).append((argv, document))
+        return document
 
-        posts = _subscription_posts(hopin_admin)
-        for argv in RUNS["check"]:
-            step("check", argv)
-        observed["posts_by_check"] = _subscription_posts(hopin_admin) - posts
-        observed["subscribed"] = step("subscribe", RUNS["subscribe"][0])
-        requests.post(
-            f"{sf['admin_url']}/faults",
-            json={"endpoint": "collections", "per_record": True, "status": 200,
-                  "error_code": "REQUIRED_FIELD_MISSING"},
-            headers={"X-Admin-Token": sf["admin_token"]}, verify=sf["ca_bundle"], timeout=10,
-        ).raise_for_status()  # fmt: skip
-        step("backfill", RUNS["backfill"][0])
-        observed["dead_before"] = step("status", RUNS["status"][0])["dead_letters"]
-        step("retry", RUNS["retry"][0])
-        # The retried rows fail again (the fault is still there): new dead letters.
-        again = _run(cwd, "backfill", "export_registrations", "--json", "--restart")
-        assert again.returncode == 1, again.stdout + again.stderr
-        observed["dead_after"] = json.loads(_run(cwd, "status", "--json").stdout)["dead_letters"]
-        step("plugins", RUNS["plugins"][0])
-        for command, lines in RUNS.items():
-            if command not in ("check", "subscribe", "backfill", "status", "retry", "plugins"):
-                for argv in lines:  # commands added later: run as given
-                    step(command, [a.format(webhook=first_url) for a in argv])
-        data["orgs"]["acme"]["systems"]["hopin"]["webhook_url"] = first_url + "/moved"
-        (cwd / "eventsync.toml").write_text(tomli_w.dumps(data))
-        observed["moved"] = step("subscribe", RUNS["subscribe"][1])
-        yield observed
-    finally:
-        pair.stop()
+    posts = _subscription_posts(hopin_admin)
+    for argv in RUNS["check"]:
+        step("check", argv)
+    observed["posts_by_check"] = _subscription_posts(hopin_admin) - posts
+    observed["subscribed"] = step("subscribe", RUNS["subscribe"][0])
+    requests.post(
+        f"{sf['admin_url']}/faults",
+        json={"endpoint": "collections", "per_record": True, "status": 200,
+              "error_code": "REQUIRED_FIELD_MISSING"},
+        headers={"X-Admin-Token": sf["admin_token"]}, verify=sf["ca_bundle"], timeout=10,
+    ).raise_for_status()  # fmt: skip
+    step("backfill", RUNS["backfill"][0])
+    observed["dead_before"] = step("status", RUNS["status"][0])["dead_letters"]
+    step("retry", RUNS["retry"][0])
+    # The retried rows fail again (the fault is still there): new dead letters.
+    again = _run(cwd, "backfill", "export_registrations", "--json", "--restart")
+    assert again.returncode == 1, again.stdout + again.stderr
+    observed["dead_after"] = json.loads(_run(cwd, "status", "--json").stdout)["dead_letters"]
+    step("plugins", RUNS["plugins"][0])
+    for command, lines in RUNS.items():
+        if command not in ("check", "subscribe", "backfill", "status", "retry", "plugins"):
+            for argv in lines:  # commands added later: run as given
+                step(command, [a.format(webhook=first_url) for a in argv])
+    data["orgs"]["acme"]["systems"]["hopin"]["webhook_url"] = first_url + "/moved"
+    (cwd / "eventsync.toml").write_text(tomli_w.dumps(data))
+    observed["moved"] = step("subscribe", RUNS["subscribe"][1])
+    requests.delete(
+        f"{sf['admin_url']}/faults",
+        headers={"X-Admin-Token": sf["admin_token"]}, verify=sf["ca_bundle"], timeout=10,
+    ).raise_for_status()  # fmt: skip
+    return observed
 
 
 @pytest.mark.parametrize("command", sorted(RUNS))

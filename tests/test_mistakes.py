@@ -12,7 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import pytest
 import requests
 import tomli_w
 from eventsync.plugins import Hooks, make_plugin_manager
-from eventsync.sandbox_env import SandboxPair, free_port, sandbox_config_files, start_sandboxes
+from eventsync.sandbox_env import SandboxPair, free_port, sandbox_config_files
 from eventsync.store import LATEST_VERSION
 
 EVENTSYNC = str(Path(sys.executable).with_name("eventsync"))
@@ -58,21 +58,10 @@ class Sandboxes:
 
 
 @pytest.fixture(scope="module")
-def sandboxes() -> Iterator[Sandboxes]:
+def sandboxes(acme_pair: SandboxPair) -> Sandboxes:
     hooks = Hooks(make_plugin_manager(environ={}))
-    pair = start_sandboxes(
-        hooks,
-        crm="salesforce",
-        platform="hopin",
-        org="acme",
-        endpoint=f"http://127.0.0.1:{free_port()}",
-        triggers=False,
-    )
-    try:
-        text, secrets = sandbox_config_files(pair.info(), hooks=hooks, secrets_file="secrets.env")
-        yield Sandboxes(pair, tomllib.loads(text), secrets)
-    finally:
-        pair.stop()
+    text, secrets = sandbox_config_files(acme_pair.info(), hooks=hooks, secrets_file="secrets.env")
+    return Sandboxes(acme_pair, tomllib.loads(text), secrets)
 
 
 @attrs.frozen
