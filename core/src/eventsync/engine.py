@@ -15,8 +15,10 @@ and reused; a failed authentication drops the connection so the next batch re-au
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -32,8 +34,9 @@ from .errors import (
     EventsyncError,
 )
 from .executor import Executor, Outcome
-from .flows.base import Flow, FlowContext, Role
+from .flows.base import Flow, FlowContext, Role, current_flow
 from .hookspecs import Connection
+from .logs import fields
 from .models import HttpRequest, HttpResponse, ObjectSchema, Reception, RemoteFailure
 from .plugins import Hooks, make_plugin_manager
 from .polling import BackfillResult, SourceScanner
@@ -185,6 +188,18 @@ class Engine:
             self._schemas[key] = (now, described)
         return described
 
+    def secret_values(self) -> list[str]:
+        """The values of every secret the configuration names (``*_env`` settings), so that
+        logs can hide them (``eventsync.logs.SecretsFilter``)."""
+        env = self.env if self.env is not None else os.environ
+        values = []
+        for org in self.config.orgs.values():
+            for table in [*org.systems.values(), *org.plugin_options.values()]:
+                for key, name in table.items():
+                    if key.endswith("_env") and isinstance(name, str) and env.get(name):
+                        values.append(env[name])
+        return values
+
     # --- marking and triggers -----------------------------------------------------------
 
     def mark(
@@ -316,13 +331,28 @@ class Engine:
             except AuthenticationError as exc:
                 self.poll_errors[(org_name, flow_name)] = str(exc)
                 self.drop_connection(org_name, self.flows[flow_name].source_role)
+                log.warning(
+                    "poller %s/%s: credentials refused: %s",
+                    org_name,
+                    flow_name,
+                    exc,
+                    extra=fields(org=org_name, flow=flow_name, code="AUTHENTICATION"),
+                )
             except Exception as exc:  # a poller must survive any remote failure
                 self.poll_errors[(org_name, flow_name)] = f"{type(exc).__name__}: {exc}"
-                log.warning("poller %s/%s failed: %s", org_name, flow_name, exc)
+                log.warning(
+                    "poller %s/%s failed: %s",
+                    org_name,
+                    flow_name,
+                    exc,
+                    extra=fields(org=org_name, flow=flow_name),
+                )
             self._stop.wait(interval)
 
     def maintain(self) -> None:
-        """Call the ``maintain`` hook on every live connection (failures are logged)."""
+        """Prune the sync log to ``[engine] log_retention`` and call the ``maintain`` hook on
+        every live connection (failures are logged)."""
+        self.prune_log()
         with self._lock:
             live = list(self._connections.items())
         for (org_name, system), conn in live:
@@ -330,6 +360,18 @@ class Engine:
                 self.context(org_name).hooks.maintain(conn)
             except Exception as exc:  # upkeep must never stop the engine
                 log.warning("maintenance of %s for %s failed: %s", system, org_name, exc)
+
+    def prune_log(self) -> int:
+        """Delete sync-log lines older than ``[engine] log_retention`` days (and the oldest
+        beyond ``store.MAX_LOG_ROWS``); returns how many. Failures are logged, never raised."""
+        try:
+            pruned = self.store.prune_log(dt.timedelta(days=self.config.engine.log_retention))
+        except Exception as exc:  # upkeep must never stop the engine
+            log.warning("pruning the sync log failed: %s", exc)
+            return 0
+        if pruned:
+            log.info("pruned %d sync-log lines", pruned, extra=fields(count=pruned))
+        return pruned
 
     def _maintain_loop(self) -> None:
         while not self._stop.wait(self.config.engine.maintenance_interval):
@@ -350,6 +392,7 @@ class Engine:
                 "FLOW_NOT_CONFIGURED", f"flow {flow_name!r} is not configured for {org_name!r}"
             )
             return [Outcome.dead(failure) for _ in items]
+        token = current_flow.set(flow_name)
         try:
             return flow.run_batch(self.context(org_name), items)
         except AuthenticationError:
@@ -357,6 +400,8 @@ class Engine:
             self.drop_connection(org_name, "crm")
             self.drop_connection(org_name, "platform")
             raise
+        finally:
+            current_flow.reset(token)
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -390,6 +435,7 @@ class Engine:
         next use retries.
         """
         self.connect_all()
+        self.prune_log()
         self._stop.clear()
         self.started_at = time.time()
         self.executor.start()

@@ -38,6 +38,7 @@ from typing import Any, Literal
 import attrs
 
 from .decisions import Decision, decide
+from .logs import fields
 from .models import RemoteFailure
 from .store import MAX_BATCH, Failed, OutboxItem, StateStore
 
@@ -387,8 +388,11 @@ class Executor:
             self._count(job_errors=1)
             decision = decide(exc)
             where = f"{len(items)} items of {items[0].org}/{items[0].flow}"
+            context = fields(org=items[0].org, flow=items[0].flow, count=len(items))
             if decision.bug:
-                log.exception("job failed on %s (a bug; retried with backoff)", where)
+                log.exception(
+                    "job failed on %s (a bug; retried with backoff)", where, extra=context
+                )
             else:
                 log.warning(
                     "job failed on %s (%s): %s: %s",
@@ -396,6 +400,7 @@ class Executor:
                     decision.action,
                     decision.failure.code,
                     decision.failure.message,
+                    extra={**context, "code": decision.failure.code},
                 )
             return decision
 
@@ -411,10 +416,17 @@ class Executor:
                 self._paused[org] = time.monotonic() + self.auth_pause
             else:
                 self._stopped[(org, flow)] = failure.message
+        context = fields(org=org, flow=flow, count=len(items), code=failure.code)
         if pause:
-            log.warning("%s: credentials refused; its work pauses %gs", org, self.auth_pause)
+            log.warning(
+                "%s: credentials refused (%s); its work pauses %gs",
+                org,
+                failure.message,
+                self.auth_pause,
+                extra=context,
+            )
         else:
-            log.error("%s/%s stopped until restart: %s", org, flow, failure.message)
+            log.error("%s/%s stopped until restart: %s", org, flow, failure.message, extra=context)
         # A stopped flow's rows are due at once, for whoever restarts: this executor skips them.
         delay = self.auth_pause if pause else 0.0
         outcome = "paused" if pause else "stopped"
@@ -436,17 +448,17 @@ class Executor:
         with self._lock:
             was_paused = self._paused.pop(org, None) is not None
         if was_paused:
-            log.info("%s: authenticated again; its work resumes", org)
+            log.info("%s: authenticated again; its work resumes", org, extra=fields(org=org))
             self._log_safely([(org, items[0].flow, "", "resumed", "a batch succeeded again")])
 
-    def _log_safely(self, lines: list[tuple[str, str, str, str, str]]) -> None:
+    def _log_safely(self, lines: Sequence[tuple[Any, ...]]) -> None:
         try:
             self.store.log_many(lines)
         except Exception:  # the outcome is recorded; a missing log line must not stop the worker
             log.exception("could not write %d sync-log lines", len(lines))
 
     def _record(self, items: list[OutboxItem], outcomes: list[Outcome]) -> None:
-        lines: list[tuple[str, str, str, str, str]] = []
+        lines: list[tuple[Any, ...]] = []
         done = [(i, o) for i, o in zip(items, outcomes, strict=True) if o.kind == "done"]
         failed = [(i, o) for i, o in zip(items, outcomes, strict=True) if o.kind != "done"]
         if done:
@@ -475,9 +487,13 @@ class Executor:
             for (item, outcome), fate in zip(failed, results, strict=True):
                 assert outcome.failure is not None
                 text = f"{outcome.failure.code}: {outcome.failure.message}"
-                lines.append(_line(item, fate, text))
+                detail = {"attempt": item.attempts + 1, "code": outcome.failure.code}
+                if outcome.failure.fields:
+                    detail["fields"] = list(outcome.failure.fields)
+                lines.append((*_line(item, fate, text), detail))
                 self._count(**{_STAT[fate]: 1})
         self._log_safely(lines)
+        _log_outcomes(lines)
 
     def _heartbeat(self) -> None:
         interval = max(0.05, self.lease_seconds / 3)
@@ -492,6 +508,34 @@ class Executor:
 
 
 _STAT = {"retry": "retried", "dead": "dead", "requeued": "requeued", "lost": "lost"}
+
+
+def _log_outcomes(lines: list[tuple[Any, ...]]) -> None:
+    """One INFO line for the batch's outcomes, one WARNING line per dead letter, and a DEBUG
+    line per record (its retry errors included)."""
+    if not lines:
+        return
+    org, flow = lines[0][0], lines[0][1]
+    tally: dict[str, int] = {}
+    for _, _, entity, outcome, message, *_detail in lines:
+        tally[outcome] = tally.get(outcome, 0) + 1
+        context = fields(org=org, flow=flow, entity=entity, outcome=outcome)
+        if outcome == "dead":
+            code = message.partition(":")[0]
+            log.warning(
+                "%s/%s %s dead-lettered: %s",
+                org,
+                flow,
+                entity,
+                message,
+                extra={**context, "code": code},
+            )
+        else:
+            log.debug("%s/%s %s %s: %s", org, flow, entity, outcome, message, extra=context)
+    summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(tally.items()))
+    log.info(
+        "batch of %s/%s: %s", org, flow, summary, extra=fields(org=org, flow=flow, count=len(lines))
+    )
 
 
 def _line(item: OutboxItem, outcome: str, message: str) -> tuple[str, str, str, str, str]:

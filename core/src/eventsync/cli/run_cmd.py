@@ -5,7 +5,15 @@ from __future__ import annotations
 import click
 
 from .. import __version__
-from .common import EXIT_OK, EXIT_PROBLEMS, config_option, console_for, engine_for
+from .common import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    config_option,
+    console_for,
+    engine_for,
+    log_options,
+    start_logging,
+)
 
 
 @click.command("run")
@@ -14,12 +22,20 @@ from .common import EXIT_OK, EXIT_PROBLEMS, config_option, console_for, engine_f
 @click.option(
     "--no-pollers", is_flag=True, help="Only react to notifications; do not poll sources."
 )
-def run_command(config_path: str, listen: str | None, no_pollers: bool) -> None:
+@log_options
+def run_command(
+    config_path: str,
+    listen: str | None,
+    no_pollers: bool,
+    log_level: str | None,
+    log_format: str | None,
+) -> None:
     """Serve the notification endpoints and sync in real time until SIGINT/SIGTERM (SIGHUP is
     ignored, with a line saying so).
 
     Endpoints: POST /hooks/ORG/hopin (Hopin deliveries), POST /hooks/ORG/salesforce
-    (Outbound Messages), GET /healthz, GET /metrics (Prometheus).
+    (Outbound Messages), GET /livez, GET /readyz, GET /healthz, GET /metrics (Prometheus).
+    Logs go to stderr (--log-level, --log-format text|json).
     """
     import signal
     import threading
@@ -27,6 +43,7 @@ def run_command(config_path: str, listen: str | None, no_pollers: bool) -> None:
     from ..server import serve
 
     engine = engine_for(config_path, pollers=not no_pollers)
+    start_logging(engine, log_level, log_format)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -46,7 +63,9 @@ def run_command(config_path: str, listen: str | None, no_pollers: bool) -> None:
     for org in engine.config.orgs.values():
         for system in org.systems:
             console.print(f"  {org.name}: POST {server.url}/hooks/{org.name}/{system}")
-    console.print(f"  health: {server.url}/healthz  metrics: {server.url}/metrics")
+    console.print(
+        f"  health: {server.url}/livez {server.url}/readyz  metrics: {server.url}/metrics"
+    )
     stop.wait()
     console.print("stopping: finishing in-flight batches")
     server.stop()

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any, ClassVar, Literal
 
 import attrs
@@ -67,6 +69,12 @@ __all__ = [
 
 Role = Literal["crm", "platform"]
 
+log = logging.getLogger("eventsync.flows")
+
+#: The flow whose batch this thread runs (the engine's job sets it), so that ``FlowContext.push``
+#: records what each record's write changed without every flow passing its name along.
+current_flow: ContextVar[str | None] = ContextVar("eventsync_current_flow", default=None)
+
 
 @attrs.define
 class FlowContext:
@@ -108,12 +116,61 @@ class FlowContext:
         profile = self.hooks.profile(connection.system)
         limit = max(1, profile.max_batch) if profile is not None else len(request.items) or 1
         if len(request.items) <= limit:
-            return self.hooks.push(connection, request)
-        results: list[PushResult] = []
-        for start in range(0, len(request.items), limit):
-            chunk = attrs.evolve(request, items=request.items[start : start + limit])
-            results.extend(self.hooks.push(connection, chunk))
+            results = self.hooks.push(connection, request)
+        else:
+            results = []
+            for start in range(0, len(request.items), limit):
+                chunk = attrs.evolve(request, items=request.items[start : start + limit])
+                results.extend(self.hooks.push(connection, chunk))
+        self._journal(connection.system, request, results)
         return results
+
+    def _journal(self, system: str, request: PushRequest, results: list[PushResult]) -> None:
+        """A ``wrote`` sync-log line per record written (``eventsync trace`` shows them): the
+        target record and the fields written, with their values (shown only on request)."""
+        flow = current_flow.get()
+        if flow is None or not results:
+            return
+        items = {item.key: item for item in request.items}
+        lines = []
+        for result in results:
+            item = items.get(result.key)
+            if not result.ok or item is None:
+                continue
+            target = result.id or item.id
+            detail = {
+                "system": system,
+                "object": request.object,
+                "operation": request.operation,
+                "target": target,
+                "created": result.created,
+                "fields": json.loads(json.dumps(dict(item.fields), default=str)),
+            }
+            verb = "created" if result.created else request.operation
+            lines.append(
+                (
+                    self.org.name,
+                    flow,
+                    result.key,
+                    "wrote",
+                    f"{verb} {request.object} {target}",
+                    detail,
+                )
+            )
+            log.debug(
+                "%s/%s %s: %s %s %s",
+                self.org.name,
+                flow,
+                result.key,
+                verb,
+                request.object,
+                target,
+                extra={"org": self.org.name, "flow": flow, "entity": result.key, "target": target},
+            )
+        try:
+            self.store.log_many(lines)
+        except Exception:  # the write happened; a missing journal line must not fail the batch
+            log.exception("could not record %d written records in the sync log", len(lines))
 
     def admit(self, flow: str, record: Record) -> Verdict:
         """Ask the ``admit_record`` hook; a denial is written to the sync log with its reason."""

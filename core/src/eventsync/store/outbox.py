@@ -112,6 +112,7 @@ class OutboxOps(StoreBase):
             now = self._now(conn)
             stmt = self._upsert([_new_row(org, flow, entity, payload, hint, now)], now)
             generation = conn.execute(stmt.returning(o.c.generation)).scalar_one()
+            self._log_marks(conn, org, flow, [entity], hint, now)
         self._notify_marked()
         return int(generation)
 
@@ -150,7 +151,21 @@ class OutboxOps(StoreBase):
             now = self._now(conn)
             rows = [_new_row(org, flow, e, p, hint, now) for e, p in chunk.items()]
             conn.execute(self._upsert(rows, now))
+            self._log_marks(conn, org, flow, list(chunk), hint, now)
         return len(rows)
+
+    def _log_marks(
+        self,
+        conn: Connection,
+        org: str,
+        flow: str,
+        entities: list[str],
+        hint: str | None,
+        now: dt.datetime,
+    ) -> None:
+        """A ``marked`` sync-log line per entity, naming the trigger (``eventsync trace``)."""
+        lines = [(org, flow, e, "marked", hint or "") for e in entities]
+        self._log_rows(conn, lines, now)
 
     def _upsert(self, rows: list[dict[str, Any]], now: dt.datetime) -> Any:
         o = self.tables.outbox

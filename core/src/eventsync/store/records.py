@@ -116,6 +116,8 @@ class LogEntry:
     outcome: str
     message: str
     at: dt.datetime
+    #: Structured detail (version 7): what a write changed, which attempt a failure was ...
+    detail: Any = None
 
 
 @attrs.frozen

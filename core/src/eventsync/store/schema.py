@@ -156,7 +156,7 @@ def build_tables(prefix: str = "", schema: str | None = None) -> Tables:
         sa.Column("hint", sa.String(200)),  # added in version 2
         sa.UniqueConstraint("org", "flow", "entity", name=f"{p}uq_dead_letters_entity"),
     )
-    sync_log = _sync_log_table(md, p)
+    sync_log = _sync_log_table(md, p, latest=True)
     seen_notifications = _seen_notifications_table(md, p)
     claims = _claims_table(md, p)
     return Tables(
@@ -184,7 +184,17 @@ def _schema_version_table(md: sa.MetaData, p: str) -> sa.Table:
     )
 
 
-def _sync_log_table(md: sa.MetaData, p: str) -> sa.Table:
+def _sync_log_table(md: sa.MetaData, p: str, latest: bool = False) -> sa.Table:
+    # ``latest`` adds what version 7 added: the structured detail of a line (what a write
+    # changed, which attempt), and an index for one entity's lines (``eventsync trace``).
+    extra: list[Any] = (
+        [
+            sa.Column("detail", JSON),
+            sa.Index(f"{p}ix_sync_log_entity", "org", "flow", "entity", "at"),
+        ]
+        if latest
+        else []
+    )
     return sa.Table(
         f"{p}sync_log",
         md,
@@ -197,6 +207,7 @@ def _sync_log_table(md: sa.MetaData, p: str) -> sa.Table:
         sa.Column("at", UTCDateTime(), nullable=False),
         sa.Index(f"{p}ix_sync_log_flow", "org", "flow", "outcome", "at"),
         sa.Index(f"{p}ix_sync_log_at", "at"),
+        *extra,
     )
 
 
@@ -332,6 +343,13 @@ def _v4_seen_notifications(conn: Connection, prefix: str, schema: str | None) ->
     _seen_notifications_table(sa.MetaData(schema=schema), prefix).create(conn)
 
 
+def _v7_sync_log_detail(conn: Connection, prefix: str, schema: str | None) -> None:
+    """Version 7: a ``detail`` column on the sync log and an index on one entity's lines."""
+    _add_column(conn, f"{prefix}sync_log", schema, sa.Column("detail", JSON))
+    table = _sync_log_table(sa.MetaData(schema=schema), prefix, latest=True)
+    next(i for i in table.indexes if i.name == f"{prefix}ix_sync_log_entity").create(conn)
+
+
 def _add_column(conn: Connection, table: str, schema: str | None, column: sa.Column[Any]) -> None:
     prep = conn.dialect.identifier_preparer
     qualified = (
@@ -350,6 +368,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (3, "leases, due times and backoffs on the database clock", _v3_database_clock),
     (4, "ids of received notifications", _v4_seen_notifications),
     (5, "claims on match-key values", _v5_claims),
+    (7, "sync-log detail and an index on entities", _v7_sync_log_detail),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]
 
