@@ -37,6 +37,7 @@ from .executor import Executor, Outcome
 from .flows.base import Flow, FlowContext, Role, current_flow
 from .hookspecs import Connection
 from .logs import fields
+from .metrics import EngineMetrics
 from .models import HttpRequest, HttpResponse, ObjectSchema, Reception, RemoteFailure
 from .plugins import Hooks, make_plugin_manager
 from .polling import BackfillResult, SourceScanner
@@ -106,6 +107,9 @@ class Engine:
         self._running = False
         self.started_at = time.time()
         self.scanner = SourceScanner(self)
+        self.metrics = EngineMetrics(config)
+        # org -> (ok, reason) of its last batch that reached a remote system (``readiness``).
+        self.write_health: dict[str, tuple[bool, str]] = {}
         self.executor = Executor(
             self.store,
             self.job,
@@ -114,6 +118,7 @@ class Engine:
             lease_seconds=config.engine.lease_seconds,
             linger=config.engine.batch_linger,
             auth_pause=config.engine.auth_pause,
+            on_outcomes=self.metrics.count_records,
         )
 
     @classmethod
@@ -139,6 +144,7 @@ class Engine:
                     transforms=self.transforms,
                     mark=functools.partial(self.mark, org_name),
                     connections=_LazyConnections(self, org_name),
+                    observe=functools.partial(self.metrics.observe_call, org_name),
                 )
                 self._contexts[org_name] = ctx
             return ctx
@@ -394,14 +400,53 @@ class Engine:
             return [Outcome.dead(failure) for _ in items]
         token = current_flow.set(flow_name)
         try:
-            return flow.run_batch(self.context(org_name), items)
-        except AuthenticationError:
+            outcomes = flow.run_batch(self.context(org_name), items)
+        except AuthenticationError as exc:
             # The next attempt re-authenticates; the executor pauses the org (docs/errors.md).
             self.drop_connection(org_name, "crm")
             self.drop_connection(org_name, "platform")
+            self.write_health[org_name] = (False, f"credentials refused: {exc}")
+            raise
+        except Exception as exc:
+            self.write_health[org_name] = (False, f"{flow_name}: {type(exc).__name__}: {exc}")
             raise
         finally:
             current_flow.reset(token)
+        self._judge_writes(org_name, flow_name, outcomes)
+        return outcomes
+
+    def _judge_writes(self, org_name: str, flow_name: str, outcomes: Sequence[Outcome]) -> None:
+        """Remember whether the org's remote writes succeed (for ``readiness``): a batch with a
+        success says yes, one whose every failure is transient says no."""
+        if any(o.kind == "done" for o in outcomes):
+            self.write_health[org_name] = (True, "")
+        elif outcomes and all(o.kind == "retry" for o in outcomes):
+            failure = outcomes[0].failure
+            reason = f"{failure.code}: {failure.message}" if failure else "retrying"
+            self.write_health[org_name] = (False, f"{flow_name}: writes failing ({reason})")
+
+    def readiness(self) -> dict[str, list[str]]:
+        """Per organisation, why it is not ready (an empty list: ready): credentials refused
+        (a paused organisation, a poller refused), writes failing, a stopped flow, a failing
+        poller, or a lag above ``[engine] ready_lag`` seconds."""
+        reasons: dict[str, list[str]] = {name: [] for name in self.config.orgs}
+        for hold in self.holds():
+            if hold.org in reasons:
+                what = "credentials refused" if hold.kind == "paused" else f"{hold.flow} stopped"
+                reasons[hold.org].append(f"{what}: {hold.reason}")
+        for (org_name, flow_name), error in list(self.poll_errors.items()):
+            if org_name in reasons:
+                reasons[org_name].append(f"poller {flow_name} failing: {error}")
+        for org_name, (ok, why) in list(self.write_health.items()):
+            if not ok and org_name in reasons:
+                reasons[org_name].append(why)
+        limit = self.config.engine.ready_lag
+        for status in self.status():
+            if status.org in reasons and (status.lag_seconds or 0.0) > limit:
+                reasons[status.org].append(
+                    f"{status.flow} lags {status.lag_seconds:.0f}s (more than {limit:g}s)"
+                )
+        return reasons
 
     # --- lifecycle ----------------------------------------------------------------------
 

@@ -109,6 +109,8 @@ class Executor:
     :param linger: wait up to this many seconds after a row was marked for more rows to join
         its batch (fewer, fuller remote calls at a small latency cost); 0 leases at once.
     :param auth_pause: seconds an organisation's work waits after its credentials were refused.
+    :param on_outcomes: called with ``(org, flow, [(outcome, error_class), ...])`` for every
+        batch recorded (the engine's metrics; ``eventsync.metrics.ERROR_CLASSES``).
     """
 
     def __init__(
@@ -126,6 +128,7 @@ class Executor:
         wake_on_mark: bool = True,
         linger: float = 0.0,
         auth_pause: float = 60.0,
+        on_outcomes: Callable[[str, str, list[tuple[str, str]]], None] | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError("an executor needs at least one worker")
@@ -143,6 +146,7 @@ class Executor:
         self.wake_on_mark = wake_on_mark
         self.linger = linger
         self.auth_pause = auth_pause
+        self.on_outcomes = on_outcomes
         self.stats = ExecutorStats()
         self._stopping = threading.Event()
         self._beat_stop = threading.Event()
@@ -357,14 +361,16 @@ class Executor:
             self._record_safely(items, [Outcome.dead(result.failure)] * len(items))
         elif result.action == "retry":
             outcome = Outcome.retry(result.failure, result.retry_after)
-            self._record_safely(items, [outcome] * len(items))
+            self._record_safely(items, [outcome] * len(items), "bug" if result.bug else None)
         else:
             self._hold_safely(items, result)
 
-    def _record_safely(self, items: list[OutboxItem], outcomes: list[Outcome]) -> None:
+    def _record_safely(
+        self, items: list[OutboxItem], outcomes: list[Outcome], error_class: str | None = None
+    ) -> None:
         for attempt in range(1, 4):
             try:
-                self._record(items, outcomes)
+                self._record(items, outcomes, error_class)
                 return
             except Exception:
                 log.exception("recording %d outcomes failed (attempt %d of 3)", len(items), attempt)
@@ -441,6 +447,8 @@ class Executor:
             return
         self._count(**{outcome: len(items)})
         self._log_safely([_line(item, outcome, failure.message) for item in items])
+        klass = "authentication" if pause else "configuration"
+        self._observe(org, flow, [(outcome, klass)] * len(items))
 
     def _resume(self, items: list[OutboxItem]) -> None:
         """A batch of the org succeeded: its pause (if any) is over."""
@@ -457,8 +465,19 @@ class Executor:
         except Exception:  # the outcome is recorded; a missing log line must not stop the worker
             log.exception("could not write %d sync-log lines", len(lines))
 
-    def _record(self, items: list[OutboxItem], outcomes: list[Outcome]) -> None:
+    def _observe(self, org: str, flow: str, outcomes: list[tuple[str, str]]) -> None:
+        if self.on_outcomes is None or not outcomes:
+            return
+        try:
+            self.on_outcomes(org, flow, outcomes)
+        except Exception:  # metrics must never stop a worker
+            log.exception("could not count the outcomes of a batch")
+
+    def _record(
+        self, items: list[OutboxItem], outcomes: list[Outcome], error_class: str | None = None
+    ) -> None:
         lines: list[tuple[Any, ...]] = []
+        classes: list[tuple[str, str]] = []
         done = [(i, o) for i, o in zip(items, outcomes, strict=True) if o.kind == "done"]
         failed = [(i, o) for i, o in zip(items, outcomes, strict=True) if o.kind != "done"]
         if done:
@@ -471,6 +490,7 @@ class Executor:
                     lines.append(_line(item, "requeued", "changed during the job; queued again"))
                 else:
                     lines.append(_line(item, "lost", "lease expired and was taken over"))
+                classes.append((lines[-1][3], "none"))
             self._count(
                 done=len(completed),
                 requeued=len(requeued),
@@ -491,9 +511,12 @@ class Executor:
                 if outcome.failure.fields:
                     detail["fields"] = list(outcome.failure.fields)
                 lines.append((*_line(item, fate, text), detail))
+                classes.append((fate, error_class or _error_class(outcome)))
                 self._count(**{_STAT[fate]: 1})
         self._log_safely(lines)
         _log_outcomes(lines)
+        if items:
+            self._observe(items[0].org, items[0].flow, classes)
 
     def _heartbeat(self) -> None:
         interval = max(0.05, self.lease_seconds / 3)
@@ -508,6 +531,15 @@ class Executor:
 
 
 _STAT = {"retry": "retried", "dead": "dead", "requeued": "requeued", "lost": "lost"}
+
+
+def _error_class(outcome: Outcome) -> str:
+    """The ``error_class`` metric label of a failed outcome."""
+    if outcome.kind == "retry":
+        return "retryable"
+    if outcome.failure is not None and outcome.failure.code == "MAPPING_FAILED":
+        return "mapping"
+    return "record"
 
 
 def _log_outcomes(lines: list[tuple[Any, ...]]) -> None:

@@ -17,6 +17,7 @@ from .retry_cmd import retry_command
 from .run_cmd import run_command
 from .setup_cmds import demo_command, init_command, sandbox_command
 from .status_cmd import status_command
+from .trace_cmd import trace_command
 
 __all__ = ["main", "cli"]
 
@@ -41,6 +42,7 @@ for _command in (
     retry_command,
     backfill_command,
     demo_command,
+    trace_command,
 ):
     cli.add_command(_command)
 

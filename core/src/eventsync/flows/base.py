@@ -94,6 +94,8 @@ class FlowContext:
     transforms: dict[str, TransformFn]
     mark: Callable[[str, Sequence[str]], int]
     connections: Mapping[str, Connection] = attrs.field(factory=dict)
+    #: Told ``(system, "push" or "pull", seconds)`` of every remote call (the engine's metrics).
+    observe: Callable[[str, str, float], None] | None = None
     _cache: dict[str, tuple[float, Any]] = attrs.field(factory=dict)
     _cache_lock: threading.Lock = attrs.field(factory=threading.Lock)
 
@@ -107,7 +109,29 @@ class FlowContext:
 
     def pull(self, role: Role, request: PullRequest) -> Iterator[Record]:
         """Stream records from the system in ``role``."""
-        return self.hooks.pull(self.connect(role), request)
+        connection = self.connect(role)
+        records = self.hooks.pull(connection, request)
+        if self.observe is None:
+            return records
+        return self._timed(connection.system, records)
+
+    def _timed(self, system: str, records: Iterator[Record]) -> Iterator[Record]:
+        """The records, telling ``observe`` how long the whole read took (without the time
+        the consumer spent between records it asked for)."""
+        spent = 0.0
+        try:
+            while True:
+                started = time.perf_counter()
+                try:
+                    record = next(records)
+                except StopIteration:
+                    spent += time.perf_counter() - started
+                    return
+                spent += time.perf_counter() - started
+                yield record
+        finally:
+            if self.observe is not None:
+                self.observe(system, "pull", spent)
 
     def push(self, role: Role, request: PushRequest) -> list[PushResult]:
         """Write a batch to the system in ``role``, in calls of at most the system's declared
@@ -115,13 +139,22 @@ class FlowContext:
         connection = self.connect(role)
         profile = self.hooks.profile(connection.system)
         limit = max(1, profile.max_batch) if profile is not None else len(request.items) or 1
-        if len(request.items) <= limit:
-            results = self.hooks.push(connection, request)
-        else:
-            results = []
-            for start in range(0, len(request.items), limit):
-                chunk = attrs.evolve(request, items=request.items[start : start + limit])
+        chunks = (
+            [request]
+            if len(request.items) <= limit
+            else [
+                attrs.evolve(request, items=request.items[start : start + limit])
+                for start in range(0, len(request.items), limit)
+            ]
+        )
+        results: list[PushResult] = []
+        for chunk in chunks:
+            started = time.perf_counter()
+            try:
                 results.extend(self.hooks.push(connection, chunk))
+            finally:
+                if self.observe is not None:
+                    self.observe(connection.system, "push", time.perf_counter() - started)
         self._journal(connection.system, request, results)
         return results
 

@@ -67,6 +67,14 @@ class DeadLetterOps(StoreBase):
         with self.engine.connect() as conn:
             return int(conn.execute(q).scalar_one())
 
+    def dead_letter_of(self, org: str, flow: str, entity: str) -> DeadLetter | None:
+        """The dead letter of one entity, or None."""
+        d = self.tables.dead_letters
+        q = sa.select(d).where(d.c.org == org, d.c.flow == flow, d.c.entity == entity)
+        with self.engine.connect() as conn:
+            row = conn.execute(q).first()
+        return _dead_letter(row) if row is not None else None
+
     def dead_letter_times(
         self, org: str, flow: str, entities: Sequence[str]
     ) -> dict[str, dt.datetime]:

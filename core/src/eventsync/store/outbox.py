@@ -33,7 +33,7 @@ from sqlalchemy.engine import Connection
 
 from ..models import RemoteFailure
 from .base import StoreBase
-from .records import CompleteResult, OutboxItem
+from .records import CompleteResult, OutboxItem, Retrying
 
 __all__ = ["OutboxOps", "Failed", "MAX_BATCH"]
 
@@ -541,6 +541,45 @@ class OutboxOps(StoreBase):
             q = q.where(o.c.flow == flow)
         with self.engine.connect() as conn:
             return [_item(r) for r in conn.execute(q)]
+
+    def retrying(
+        self, org: str | None = None, flow: str | None = None, limit: int = 100
+    ) -> list[Retrying]:
+        """Rows whose last attempt failed, with that error, next try first (``status``)."""
+        o = self.tables.outbox
+        q = sa.select(o).where(o.c.attempts > 0).order_by(o.c.due_at, o.c.id).limit(limit)
+        if org is not None:
+            q = q.where(o.c.org == org)
+        if flow is not None:
+            q = q.where(o.c.flow == flow)
+        with self.engine.connect() as conn:
+            return [
+                Retrying(
+                    r.org,
+                    r.flow,
+                    r.entity,
+                    r.attempts,
+                    r.last_error_code,
+                    r.last_error,
+                    r.due_at,
+                    r.first_failure_at,
+                )
+                for r in conn.execute(q)
+            ]
+
+    def outbox_row(self, org: str, flow: str, entity: str) -> dict[str, Any] | None:
+        """The outbox row of one entity as a mapping of its columns (``trace``), or None."""
+        o = self.tables.outbox
+        q = sa.select(o).where(o.c.org == org, o.c.flow == flow, o.c.entity == entity)
+        with self.engine.connect() as conn:
+            row = conn.execute(q).first()
+            now = self._now(conn)
+        if row is None:
+            return None
+        found = dict(row._mapping)
+        leased = row.lease_until is not None and row.lease_until > now
+        found["state"] = "in flight" if leased else "retrying" if row.attempts else "pending"
+        return found
 
 
 _UNLEASED: dict[str, Any] = dict(
