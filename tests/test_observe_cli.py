@@ -154,3 +154,40 @@ def _ok(url: str) -> bool:
         return requests.get(url, timeout=2).status_code == 200
     except requests.ConnectionError:
         return False
+
+
+def test_status_shows_each_retrying_records_last_error(tmp_path):
+    from eventsync.models import RemoteFailure
+    from eventsync.store import Failed, StateStore
+
+    assert _cli(tmp_path, "init").returncode == 0
+    store = StateStore.open(path=str(tmp_path / "eventsync.sqlite"))
+    store.mark("acme", "export_registrations", "reg-7", hint="notification")
+    [item] = store.lease("test-worker")
+    failure = RemoteFailure(
+        "UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access", retryable=True
+    )
+    assert store.fail_many([Failed(item, failure)]) == ["retry"]
+    store.close()
+    status = json.loads(_cli(tmp_path, "status", "--json").stdout)
+    [row] = status["retrying"]
+    assert (row["entity"], row["attempts"], row["code"]) == ("reg-7", 1, "UNABLE_TO_LOCK_ROW")
+    table = _cli(tmp_path, "status").stdout
+    assert "retrying records" in table and "UNABLE_TO_LOCK_ROW: unable to obtain" in table
+    trace = _cli(tmp_path, "trace", "acme", "export_registrations", "reg-7")
+    assert trace.returncode == 0 and "retrying" in trace.stdout and "notification" in trace.stdout
+
+
+def test_log_options_and_settings_are_checked(tmp_path):
+    assert _cli(tmp_path, "init").returncode == 0
+    result = _cli(tmp_path, "run", "--log-level", "loud")
+    assert result.returncode == 2 and "'loud' is not one of" in result.stderr
+    result = _cli(tmp_path, "backfill", "export_registrations", "--log-format", "xml")
+    assert result.returncode == 2 and "'xml' is not one of" in result.stderr
+    config = tmp_path / "eventsync.toml"
+    config.write_text(
+        config.read_text().replace("[engine]\n", '[engine]\nlog_format = "yaml"\n', 1)
+    )
+    result = _cli(tmp_path, "status")
+    assert result.returncode == 2 and "$.engine.log_format: must be text or json" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -61,6 +61,8 @@ class SourceScanner:
         self._versions: dict[tuple[str, str, str], dict[str, str]] = {}
         # (org, flow) -> the due entities already marked while they stay due.
         self._due: dict[tuple[str, str], set[str]] = {}
+        #: (org, flow) -> polls finished (tests and bench/idle.py wait for polls with it).
+        self.polls: dict[tuple[str, str], int] = {}
 
     def notified(self, org_name: str, flow_name: str, entities: Iterable[str]) -> None:
         """Remember that a notification announced these entities (for trigger drift)."""
@@ -177,6 +179,8 @@ class SourceScanner:
         due = self.engine.mark(org_name, flow_name, sorted(due_now - marked_due), hint="due")
         self._due[(org_name, flow_name)] = due_now
         total = result.marked + due + self.poll_related(org_name, flow)
+        with self._lock:
+            self.polls[(org_name, flow_name)] = self.polls.get((org_name, flow_name), 0) + 1
         if total:
             log.info(
                 "poll of %s/%s found %d changed",
