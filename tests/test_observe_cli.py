@@ -185,9 +185,7 @@ def test_log_options_and_settings_are_checked(tmp_path):
     result = _cli(tmp_path, "backfill", "export_registrations", "--log-format", "xml")
     assert result.returncode == 2 and "'xml' is not one of" in result.stderr
     config = tmp_path / "eventsync.toml"
-    config.write_text(
-        config.read_text().replace("[engine]\n", '[engine]\nlog_format = "yaml"\n', 1)
-    )
+    config.write_text(config.read_text().replace('log_format = "text"', 'log_format = "yaml"'))
     result = _cli(tmp_path, "status")
     assert result.returncode == 2 and "$.engine.log_format: must be text or json" in result.stderr
     assert "Traceback" not in result.stderr

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterable
-from typing import Any, Literal, TextIO
+from typing import Any, TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -25,7 +25,6 @@ __all__ = ["LEVELS", "FORMATS", "CONTEXT", "configure", "fields", "SecretsFilter
 
 LEVELS = ("debug", "info", "warning", "error")
 FORMATS = ("text", "json")
-LogFormat = Literal["text", "json"]
 #: The structured fields a line may carry, in the order text lines show them.
 CONTEXT = ("org", "flow", "entity", "target", "system", "outcome", "count", "code")
 _HANDLER_NAME = "eventsync-configured"
@@ -100,7 +99,7 @@ class SecretsFilter(logging.Filter):
 
 def configure(
     level: str = "info",
-    fmt: LogFormat = "text",
+    fmt: str = "text",
     *,
     stream: TextIO | None = None,
     secrets: Iterable[str] = (),
