@@ -42,6 +42,10 @@ RUNS: dict[str, list[list[str]]] = {
     "status": [["status", "--json"]],
     "retry": [["retry", "--json"]],
     "plugins": [["plugins", "--json"]],
+    "trace": [
+        ["trace", "acme", "export_registrations", "{entity}", "--json"],
+        ["trace", "acme", "export_registrations", "{entity}", "--json", "--values"],
+    ],
 }
 
 
@@ -124,7 +128,8 @@ def session(tmp_path_factory: pytest.TempPathFactory, acme_pair: Any) -> dict[st
     for command, lines in RUNS.items():
         if command not in ("check", "subscribe", "backfill", "status", "retry", "plugins"):
             for argv in lines:  # commands added later: run as given
-                step(command, [a.format(webhook=first_url) for a in argv])
+                entity = observed["dead_after"][0]["entity"]  # a record with a journey
+                step(command, [a.format(webhook=first_url, entity=entity) for a in argv])
     data["orgs"]["acme"]["systems"]["hopin"]["webhook_url"] = first_url + "/moved"
     (cwd / "eventsync.toml").write_text(tomli_w.dumps(data))
     observed["moved"] = step("subscribe", RUNS["subscribe"][1])

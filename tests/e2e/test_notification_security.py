@@ -266,13 +266,25 @@ def test_wrong_methods_are_405_with_allow(make_env, path, methods, allowed):
         assert counted == len(methods)
 
 
-def test_unknown_names_are_counted_under_one_label(make_env):
+def test_unknown_names_are_404s_that_create_no_series(make_env):
     env = make_env(triggers=False, start=False)
-    for name in ("scan1", "scan2", "scan3"):
-        answer = requests.post(f"{env.server.url}/hooks/{name}/hopin", data=b"{}", timeout=10)
-        assert answer.status_code == 404 and is_short_text(answer)
     url = env.server.url
-    assert metric(url, org="(unknown)", system="(unknown)", result="unknown", status="404") == 3
-    assert metric(url, org="e2e", system="(unknown)", result="unknown", status="404") == 0
-    requests.post(f"{url}/hooks/e2e/nosuchsystem", data=b"{}", timeout=10)
-    assert metric(url, org="e2e", system="(unknown)", result="unknown", status="404") == 1
+
+    def series() -> set[str]:
+        text = requests.get(f"{url}/metrics", timeout=10).text
+        return {line.rpartition(" ")[0] for line in text.splitlines() if not line.startswith("#")}
+
+    def unrouted() -> float:
+        text = requests.get(f"{url}/metrics", timeout=10).text
+        [line] = [
+            x for x in text.splitlines() if x.startswith("eventsync_notifications_unrouted_total ")
+        ]
+        return float(line.split()[-1])
+
+    before = series()
+    for path in ("scan1/hopin", "scan2/hopin", "scan3/salesforce/x", "e2e/nosuchsystem"):
+        answer = requests.post(f"{url}/hooks/{path}", data=b"{}", timeout=10)
+        assert answer.status_code == 404 and is_short_text(answer)
+    assert series() == before  # no label was made from a name in a URL
+    assert unrouted() == 4
+    assert not any("scan1" in line or "nosuchsystem" in line for line in series())

@@ -63,15 +63,19 @@ CHECKS = [
     response_schema_conformance,
     unsupported_method,
 ]
-#: Explicit, so no schemathesis.toml is discovered. /healthz answers 503 by design here: the
-#: engine is not started (its 200 is checked against the spec below).
+#: Explicit, so no schemathesis.toml is discovered. /healthz and /readyz answer 503 by design
+#: here: the engine is not started (its 200 is checked against the spec below).
 CONFIG = schemathesis.Config.from_dict(
     {
         "operations": [
             {
                 "include-operation-id": "health",
                 "checks": {"not_a_server_error": {"expected-statuses": ["2xx", "4xx", "503"]}},
-            }
+            },
+            {
+                "include-operation-id": "readiness",
+                "checks": {"not_a_server_error": {"expected-statuses": ["2xx", "4xx", "503"]}},
+            },
         ]
     }
 )
@@ -289,6 +293,8 @@ def test_a_running_engine_is_healthy_as_the_spec_says(make_env: Any) -> None:
     stopped = requests.get(f"{env.server.url}/healthz", timeout=10)
     assert stopped.status_code == 503 and stopped.json()["running"] is False
     SCHEMA["/healthz"]["GET"].validate_response(stopped)
+    for path in ("/livez", "/readyz"):
+        SCHEMA[path]["GET"].validate_response(requests.get(f"{env.server.url}{path}", timeout=10))
 
 
 def _delivery(live: Live, **changes: Any) -> dict[str, Any]:

@@ -219,6 +219,13 @@ class EngineConfig:
     plugins_allow: tuple[str, ...] | None = None
     plugins_block: tuple[str, ...] = ()
     secrets_file: str | None = None
+    #: Logging: ``debug``, ``info``, ``warning`` or ``error``; ``text`` or ``json`` lines.
+    log_level: str = "info"
+    log_format: str = "text"
+    #: Days the sync log (what ``eventsync trace`` shows) is kept; maintenance prunes older lines.
+    log_retention: float = 14.0
+    #: Seconds of lag above which ``/readyz`` reports an organisation not ready.
+    ready_lag: float = 300.0
 
 
 @attrs.frozen
@@ -324,6 +331,14 @@ def _engine_problems(eng: EngineConfig) -> list[str]:
         problems.append("$.engine.backfill_budget_share: must be in (0, 1]")
     if (problem := listen_problem(eng.listen)) is not None:
         problems.append(problem)
+    if eng.log_level not in ("debug", "info", "warning", "error"):
+        problems.append("$.engine.log_level: must be one of debug, info, warning, error")
+    if eng.log_format not in ("text", "json"):
+        problems.append("$.engine.log_format: must be text or json")
+    if not 0 < eng.log_retention <= 3650:
+        problems.append("$.engine.log_retention: must be between 0 and 3650 days")
+    if eng.ready_lag <= 0:
+        problems.append("$.engine.ready_lag: must be a positive number of seconds")
     return problems
 
 

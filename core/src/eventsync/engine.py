@@ -15,8 +15,10 @@ and reused; a failed authentication drops the connection so the next batch re-au
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -34,8 +36,10 @@ from .errors import (
     EventsyncError,
 )
 from .executor import Executor, Outcome
-from .flows.base import Flow, FlowContext, Role
+from .flows.base import Flow, FlowContext, Role, current_flow
 from .hookspecs import Connection
+from .logs import fields
+from .metrics import EngineMetrics
 from .models import (
     HttpRequest,
     HttpResponse,
@@ -178,6 +182,9 @@ class Engine:
         self._running = False
         self.started_at = time.time()
         self.scanner = SourceScanner(self)
+        self.metrics = EngineMetrics(config)
+        # org -> (ok, reason) of its last batch that reached a remote system (``readiness``).
+        self.write_health: dict[str, tuple[bool, str]] = {}
         self.executor = Executor(
             self.store,
             self.job,
@@ -186,6 +193,7 @@ class Engine:
             lease_seconds=config.engine.lease_seconds,
             linger=config.engine.batch_linger,
             auth_pause=config.engine.auth_pause,
+            on_outcomes=self.metrics.count_records,
         )
 
     @classmethod
@@ -211,6 +219,7 @@ class Engine:
                     transforms=self.transforms,
                     mark=functools.partial(self.mark, org_name),
                     connections=_LazyConnections(self, org_name),
+                    observe=functools.partial(self.metrics.observe_call, org_name),
                 )
                 self._contexts[org_name] = ctx
             return ctx
@@ -259,6 +268,18 @@ class Engine:
         with self._lock:
             self._schemas[key] = (now, described)
         return described
+
+    def secret_values(self) -> list[str]:
+        """The values of every secret the configuration names (``*_env`` settings), so that
+        logs can hide them (``eventsync.logs.SecretsFilter``)."""
+        env = self.env if self.env is not None else os.environ
+        values = []
+        for org in self.config.orgs.values():
+            for table in [*org.systems.values(), *org.plugin_options.values()]:
+                for key, name in table.items():
+                    if key.endswith("_env") and isinstance(name, str) and env.get(name):
+                        values.append(env[name])
+        return values
 
     # --- marking and triggers -----------------------------------------------------------
 
@@ -391,14 +412,29 @@ class Engine:
             except AuthenticationError as exc:
                 self.poll_errors[(org_name, flow_name)] = str(exc)
                 self.drop_connection(org_name, self.flows[flow_name].source_role)
+                log.warning(
+                    "poller %s/%s: credentials refused: %s",
+                    org_name,
+                    flow_name,
+                    exc,
+                    extra=fields(org=org_name, flow=flow_name, code="AUTHENTICATION"),
+                )
             except Exception as exc:  # a poller must survive any remote failure
                 self.poll_errors[(org_name, flow_name)] = f"{type(exc).__name__}: {exc}"
-                log.warning("poller %s/%s failed: %s", org_name, flow_name, exc)
+                log.warning(
+                    "poller %s/%s failed: %s",
+                    org_name,
+                    flow_name,
+                    exc,
+                    extra=fields(org=org_name, flow=flow_name),
+                )
             self._stop.wait(interval)
 
     def maintain(self) -> None:
-        """Call the ``maintain`` hook on every live connection and, when the engine keeps
-        subscriptions, renew them (``subscribe``); failures are logged."""
+        """Prune the sync log to ``[engine] log_retention``, call the ``maintain`` hook on
+        every live connection and, when the engine keeps subscriptions, renew them
+        (``subscribe``); failures are logged."""
+        self.prune_log()
         with self._lock:
             live = list(self._connections.items())
         for (org_name, system), conn in live:
@@ -438,6 +474,18 @@ class Engine:
             self.store.replace_subscriptions(org_name, system, report.active)
         return report
 
+    def prune_log(self) -> int:
+        """Delete sync-log lines older than ``[engine] log_retention`` days (and the oldest
+        beyond ``store.MAX_LOG_ROWS``); returns how many. Failures are logged, never raised."""
+        try:
+            pruned = self.store.prune_log(dt.timedelta(days=self.config.engine.log_retention))
+        except Exception as exc:  # upkeep must never stop the engine
+            log.warning("pruning the sync log failed: %s", exc)
+            return 0
+        if pruned:
+            log.info("pruned %d sync-log lines", pruned, extra=fields(count=pruned))
+        return pruned
+
     def _maintain_loop(self) -> None:
         while not self._stop.wait(self.config.engine.maintenance_interval):
             self.maintain()
@@ -457,13 +505,55 @@ class Engine:
                 "FLOW_NOT_CONFIGURED", f"flow {flow_name!r} is not configured for {org_name!r}"
             )
             return [Outcome.dead(failure) for _ in items]
+        token = current_flow.set(flow_name)
         try:
-            return flow.run_batch(self.context(org_name), items)
-        except AuthenticationError:
+            outcomes = flow.run_batch(self.context(org_name), items)
+        except AuthenticationError as exc:
             # The next attempt re-authenticates; the executor pauses the org (docs/errors.md).
             self.drop_connection(org_name, "crm")
             self.drop_connection(org_name, "platform")
+            self.write_health[org_name] = (False, f"credentials refused: {exc}")
             raise
+        except Exception as exc:
+            self.write_health[org_name] = (False, f"{flow_name}: {type(exc).__name__}: {exc}")
+            raise
+        finally:
+            current_flow.reset(token)
+        self._judge_writes(org_name, flow_name, outcomes)
+        return outcomes
+
+    def _judge_writes(self, org_name: str, flow_name: str, outcomes: Sequence[Outcome]) -> None:
+        """Remember whether the org's remote writes succeed (for ``readiness``): a batch with a
+        success says yes, one whose every failure is transient says no."""
+        if any(o.kind == "done" for o in outcomes):
+            self.write_health[org_name] = (True, "")
+        elif outcomes and all(o.kind == "retry" for o in outcomes):
+            failure = outcomes[0].failure
+            reason = f"{failure.code}: {failure.message}" if failure else "retrying"
+            self.write_health[org_name] = (False, f"{flow_name}: writes failing ({reason})")
+
+    def readiness(self) -> dict[str, list[str]]:
+        """Per organisation, why it is not ready (an empty list: ready): credentials refused
+        (a paused organisation, a poller refused), writes failing, a stopped flow, a failing
+        poller, or a lag above ``[engine] ready_lag`` seconds."""
+        reasons: dict[str, list[str]] = {name: [] for name in self.config.orgs}
+        for hold in self.holds():
+            if hold.org in reasons:
+                what = "credentials refused" if hold.kind == "paused" else f"{hold.flow} stopped"
+                reasons[hold.org].append(f"{what}: {hold.reason}")
+        for (org_name, flow_name), error in list(self.poll_errors.items()):
+            if org_name in reasons:
+                reasons[org_name].append(f"poller {flow_name} failing: {error}")
+        for org_name, (ok, why) in list(self.write_health.items()):
+            if not ok and org_name in reasons:
+                reasons[org_name].append(why)
+        limit = self.config.engine.ready_lag
+        for status in self.status():
+            if status.org in reasons and (status.lag_seconds or 0.0) > limit:
+                reasons[status.org].append(
+                    f"{status.flow} lags {status.lag_seconds:.0f}s (more than {limit:g}s)"
+                )
+        return reasons
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -500,6 +590,7 @@ class Engine:
         self.connect_all()
         if self.run_subscriptions:
             self.subscribe()
+        self.prune_log()
         self._stop.clear()
         self.started_at = time.time()
         self.executor.start()

@@ -38,6 +38,7 @@ from typing import Any, Literal
 import attrs
 
 from .decisions import Decision, decide
+from .logs import fields
 from .models import RemoteFailure
 from .store import MAX_BATCH, Failed, OutboxItem, StateStore
 
@@ -108,6 +109,8 @@ class Executor:
     :param linger: wait up to this many seconds after a row was marked for more rows to join
         its batch (fewer, fuller remote calls at a small latency cost); 0 leases at once.
     :param auth_pause: seconds an organisation's work waits after its credentials were refused.
+    :param on_outcomes: called with ``(org, flow, [(outcome, error_class), ...])`` for every
+        batch recorded (the engine's metrics; ``eventsync.metrics.ERROR_CLASSES``).
     """
 
     def __init__(
@@ -125,6 +128,7 @@ class Executor:
         wake_on_mark: bool = True,
         linger: float = 0.0,
         auth_pause: float = 60.0,
+        on_outcomes: Callable[[str, str, list[tuple[str, str]]], None] | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError("an executor needs at least one worker")
@@ -142,6 +146,7 @@ class Executor:
         self.wake_on_mark = wake_on_mark
         self.linger = linger
         self.auth_pause = auth_pause
+        self.on_outcomes = on_outcomes
         self.stats = ExecutorStats()
         self._stopping = threading.Event()
         self._beat_stop = threading.Event()
@@ -356,14 +361,16 @@ class Executor:
             self._record_safely(items, [Outcome.dead(result.failure)] * len(items))
         elif result.action == "retry":
             outcome = Outcome.retry(result.failure, result.retry_after)
-            self._record_safely(items, [outcome] * len(items))
+            self._record_safely(items, [outcome] * len(items), "bug" if result.bug else None)
         else:
             self._hold_safely(items, result)
 
-    def _record_safely(self, items: list[OutboxItem], outcomes: list[Outcome]) -> None:
+    def _record_safely(
+        self, items: list[OutboxItem], outcomes: list[Outcome], error_class: str | None = None
+    ) -> None:
         for attempt in range(1, 4):
             try:
-                self._record(items, outcomes)
+                self._record(items, outcomes, error_class)
                 return
             except Exception:
                 log.exception("recording %d outcomes failed (attempt %d of 3)", len(items), attempt)
@@ -387,8 +394,11 @@ class Executor:
             self._count(job_errors=1)
             decision = decide(exc)
             where = f"{len(items)} items of {items[0].org}/{items[0].flow}"
+            context = fields(org=items[0].org, flow=items[0].flow, count=len(items))
             if decision.bug:
-                log.exception("job failed on %s (a bug; retried with backoff)", where)
+                log.exception(
+                    "job failed on %s (a bug; retried with backoff)", where, extra=context
+                )
             else:
                 log.warning(
                     "job failed on %s (%s): %s: %s",
@@ -396,6 +406,7 @@ class Executor:
                     decision.action,
                     decision.failure.code,
                     decision.failure.message,
+                    extra={**context, "code": decision.failure.code},
                 )
             return decision
 
@@ -411,10 +422,17 @@ class Executor:
                 self._paused[org] = time.monotonic() + self.auth_pause
             else:
                 self._stopped[(org, flow)] = failure.message
+        context = fields(org=org, flow=flow, count=len(items), code=failure.code)
         if pause:
-            log.warning("%s: credentials refused; its work pauses %gs", org, self.auth_pause)
+            log.warning(
+                "%s: credentials refused (%s); its work pauses %gs",
+                org,
+                failure.message,
+                self.auth_pause,
+                extra=context,
+            )
         else:
-            log.error("%s/%s stopped until restart: %s", org, flow, failure.message)
+            log.error("%s/%s stopped until restart: %s", org, flow, failure.message, extra=context)
         # A stopped flow's rows are due at once, for whoever restarts: this executor skips them.
         delay = self.auth_pause if pause else 0.0
         outcome = "paused" if pause else "stopped"
@@ -429,6 +447,8 @@ class Executor:
             return
         self._count(**{outcome: len(items)})
         self._log_safely([_line(item, outcome, failure.message) for item in items])
+        klass = "authentication" if pause else "configuration"
+        self._observe(org, flow, [(outcome, klass)] * len(items))
 
     def _resume(self, items: list[OutboxItem]) -> None:
         """A batch of the org succeeded: its pause (if any) is over."""
@@ -436,17 +456,28 @@ class Executor:
         with self._lock:
             was_paused = self._paused.pop(org, None) is not None
         if was_paused:
-            log.info("%s: authenticated again; its work resumes", org)
+            log.info("%s: authenticated again; its work resumes", org, extra=fields(org=org))
             self._log_safely([(org, items[0].flow, "", "resumed", "a batch succeeded again")])
 
-    def _log_safely(self, lines: list[tuple[str, str, str, str, str]]) -> None:
+    def _log_safely(self, lines: Sequence[tuple[Any, ...]]) -> None:
         try:
             self.store.log_many(lines)
         except Exception:  # the outcome is recorded; a missing log line must not stop the worker
             log.exception("could not write %d sync-log lines", len(lines))
 
-    def _record(self, items: list[OutboxItem], outcomes: list[Outcome]) -> None:
-        lines: list[tuple[str, str, str, str, str]] = []
+    def _observe(self, org: str, flow: str, outcomes: list[tuple[str, str]]) -> None:
+        if self.on_outcomes is None or not outcomes:
+            return
+        try:
+            self.on_outcomes(org, flow, outcomes)
+        except Exception:  # metrics must never stop a worker
+            log.exception("could not count the outcomes of a batch")
+
+    def _record(
+        self, items: list[OutboxItem], outcomes: list[Outcome], error_class: str | None = None
+    ) -> None:
+        lines: list[tuple[Any, ...]] = []
+        classes: list[tuple[str, str]] = []
         done = [(i, o) for i, o in zip(items, outcomes, strict=True) if o.kind == "done"]
         failed = [(i, o) for i, o in zip(items, outcomes, strict=True) if o.kind != "done"]
         if done:
@@ -459,6 +490,7 @@ class Executor:
                     lines.append(_line(item, "requeued", "changed during the job; queued again"))
                 else:
                     lines.append(_line(item, "lost", "lease expired and was taken over"))
+                classes.append((lines[-1][3], "none"))
             self._count(
                 done=len(completed),
                 requeued=len(requeued),
@@ -475,9 +507,16 @@ class Executor:
             for (item, outcome), fate in zip(failed, results, strict=True):
                 assert outcome.failure is not None
                 text = f"{outcome.failure.code}: {outcome.failure.message}"
-                lines.append(_line(item, fate, text))
+                detail = {"attempt": item.attempts + 1, "code": outcome.failure.code}
+                if outcome.failure.fields:
+                    detail["fields"] = list(outcome.failure.fields)
+                lines.append((*_line(item, fate, text), detail))
+                classes.append((fate, error_class or _error_class(outcome)))
                 self._count(**{_STAT[fate]: 1})
         self._log_safely(lines)
+        _log_outcomes(lines)
+        if items:
+            self._observe(items[0].org, items[0].flow, classes)
 
     def _heartbeat(self) -> None:
         interval = max(0.05, self.lease_seconds / 3)
@@ -492,6 +531,43 @@ class Executor:
 
 
 _STAT = {"retry": "retried", "dead": "dead", "requeued": "requeued", "lost": "lost"}
+
+
+def _error_class(outcome: Outcome) -> str:
+    """The ``error_class`` metric label of a failed outcome."""
+    if outcome.kind == "retry":
+        return "retryable"
+    if outcome.failure is not None and outcome.failure.code == "MAPPING_FAILED":
+        return "mapping"
+    return "record"
+
+
+def _log_outcomes(lines: list[tuple[Any, ...]]) -> None:
+    """One INFO line for the batch's outcomes, one WARNING line per dead letter, and a DEBUG
+    line per record (its retry errors included)."""
+    if not lines:
+        return
+    org, flow = lines[0][0], lines[0][1]
+    tally: dict[str, int] = {}
+    for _, _, entity, outcome, message, *_detail in lines:
+        tally[outcome] = tally.get(outcome, 0) + 1
+        context = fields(org=org, flow=flow, entity=entity, outcome=outcome)
+        if outcome == "dead":
+            code = message.partition(":")[0]
+            log.warning(
+                "%s/%s %s dead-lettered: %s",
+                org,
+                flow,
+                entity,
+                message,
+                extra={**context, "code": code},
+            )
+        else:
+            log.debug("%s/%s %s %s: %s", org, flow, entity, outcome, message, extra=context)
+    summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(tally.items()))
+    log.info(
+        "batch of %s/%s: %s", org, flow, summary, extra=fields(org=org, flow=flow, count=len(lines))
+    )
 
 
 def _line(item: OutboxItem, outcome: str, message: str) -> tuple[str, str, str, str, str]:

@@ -4,11 +4,19 @@ A scan streams a flow's source from its saved ``(timestamp, id)`` position, mark
 in chunks (with a snapshot of each record, see ``Flow.snapshot``) and saves the position after
 each chunk, so an interrupted poll or backfill resumes where it stopped. Pollers also remember
 the changes they saw, to tell ``trigger_missed`` about those no notification announced in time.
+
+Idle means idle: a poll re-reads a few seconds before its watermark (the request's overlap, for
+late commits), so each poller remembers the version (modified time) of every record its last
+scan returned and marks a record again only when its version is new. A dead letter is marked
+by a poll only when its source changed after the last failure (a notification or ``eventsync
+retry`` still retries it). Due entities (``Flow.due_entities``) are marked once each while they
+stay due. The memory is per process: after a restart the first poll marks the overlap once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -17,12 +25,15 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .flows.base import Flow
-from .models import Watermark
+from .logs import fields
+from .models import Record, Watermark
 
 if TYPE_CHECKING:
     from .engine import Engine
 
 __all__ = ["BackfillResult", "SourceScanner", "MARK_CHUNK"]
+
+log = logging.getLogger("eventsync.polling")
 
 MARK_CHUNK = 500
 #: A backfill watermark at the epoch means "start from the beginning".
@@ -46,6 +57,12 @@ class SourceScanner:
         self._lock = threading.Lock()
         self._notified: dict[tuple[str, str, str], float] = {}
         self._awaiting: dict[tuple[str, str], dict[str, Any]] = {}
+        # (org, flow, source) -> {entity or record id: version} of the last scan (see above).
+        self._versions: dict[tuple[str, str, str], dict[str, str]] = {}
+        # (org, flow) -> the due entities already marked while they stay due.
+        self._due: dict[tuple[str, str], set[str]] = {}
+        #: (org, flow) -> polls finished (tests and bench/idle.py wait for polls with it).
+        self.polls: dict[tuple[str, str], int] = {}
 
     def notified(self, org_name: str, flow_name: str, entities: Iterable[str]) -> None:
         """Remember that a notification announced these entities (for trigger drift)."""
@@ -63,9 +80,12 @@ class SourceScanner:
         progress: Callable[[int], None] | None = None,
         should_pause: Callable[[], str] | None = None,
         seen: Callable[[str, Any], None] | None = None,
+        remember: bool = False,
     ) -> BackfillResult:
         """Stream a flow's source from its saved position and mark what it finds, in chunks;
-        the position is saved after each chunk, so an interrupted scan resumes."""
+        the position is saved after each chunk, so an interrupted scan resumes. With
+        ``remember`` (pollers), a record whose version the last scan saw is not marked again,
+        nor a dead letter whose source did not change since it failed."""
         flow = self.engine.require_flow(org_name, flow_name)
         ctx = self.engine.context(org_name)
         request = request_for(None)
@@ -76,20 +96,37 @@ class SourceScanner:
         request = request_for(since)
         marked = 0
         chunk: dict[str, Any] = {}
+        changed: dict[str, dt.datetime] = {}
         last: Watermark | None = None
+        memory = (org_name, flow_name, watermark_key)
+        before = self._versions.get(memory, {}) if remember else {}
+        now_seen: dict[str, str] = {}
 
         def flush() -> None:
-            nonlocal marked, chunk
+            nonlocal marked, chunk, changed
+            if remember and changed:
+                failed = self.engine.store.dead_letter_times(org_name, flow_name, list(changed))
+                for entity, at in failed.items():
+                    if changed[entity] <= at:
+                        chunk.pop(entity, None)
             if chunk:
                 marked += self.engine.store.mark_many(org_name, flow_name, chunk, hint="poll")
                 if progress:
                     progress(len(chunk))
                 chunk = {}
+            changed = {}
             if last is not None:
                 self.engine.store.set_watermark(org_name, flow_name, watermark_key, last)
 
         for record in ctx.pull(flow.source_role, request):
             entity = flow.entity_of(ctx, record)
+            version = _version(record)
+            if entity and remember and version is not None:
+                now_seen[entity] = version
+                if before.get(entity) == version:
+                    entity = ""  # read again in the overlap: nothing changed
+                elif record.modified_at is not None:
+                    changed[entity] = _aware(record.modified_at)
             if entity:
                 # A snapshot of what was just read spares the job a second read (see Flow.snapshot).
                 chunk[entity] = flow.snapshot(ctx, record)
@@ -103,6 +140,8 @@ class SourceScanner:
                 if reason:
                     return BackfillResult(marked, False, reason)
         flush()
+        if remember:
+            self._versions[memory] = now_seen
         return BackfillResult(marked, True)
 
     def poll_once(self, org_name: str, flow_name: str) -> int:
@@ -131,11 +170,26 @@ class SourceScanner:
             lambda since: flow.poll_request(ctx, since),
             lambda obj: f"poll:{obj}",
             seen=seen if window is not None else None,
+            remember=True,
         )
         if window is not None:
             self.report_missed_triggers(org_name, flow_name, window, awaiting)
-        due = self.engine.mark(org_name, flow_name, flow.due_entities(ctx), hint="due")
-        return result.marked + due + self.poll_related(org_name, flow)
+        due_now = set(flow.due_entities(ctx))
+        marked_due = self._due.get((org_name, flow_name), set())
+        due = self.engine.mark(org_name, flow_name, sorted(due_now - marked_due), hint="due")
+        self._due[(org_name, flow_name)] = due_now
+        total = result.marked + due + self.poll_related(org_name, flow)
+        with self._lock:
+            self.polls[(org_name, flow_name)] = self.polls.get((org_name, flow_name), 0) + 1
+        if total:
+            log.info(
+                "poll of %s/%s found %d changed",
+                org_name,
+                flow_name,
+                total,
+                extra=fields(org=org_name, flow=flow_name, count=total),
+            )
+        return total
 
     def poll_related(self, org_name: str, flow: Flow) -> int:
         """Re-mark entities whose related records changed (e.g. the Lead behind a CampaignMember
@@ -152,7 +206,15 @@ class SourceScanner:
                 continue
             last: Watermark | None = None
             batch: list[Any] = []
+            memory = (org_name, flow.name, key)
+            before = self._versions.get(memory, {})
+            now_seen: dict[str, str] = {}
             for record in ctx.pull(flow.source_role, related.request(since)):
+                version = _version(record)
+                if record.id and version is not None:
+                    now_seen[record.id] = version
+                    if before.get(record.id) == version:
+                        continue  # read again in the overlap: nothing changed
                 batch.append(record)
                 if record.modified_at is not None and record.id:
                     last = Watermark(record.modified_at, record.id)
@@ -167,7 +229,14 @@ class SourceScanner:
                 )
             if last is not None:
                 self.engine.store.set_watermark(org_name, flow.name, key, last)
+            self._versions[memory] = now_seen
         return marked
+
+    def forget(self, org_name: str, flow_name: str) -> None:
+        """Forget what the pollers of a flow saw (its next poll marks the overlap again)."""
+        for key in [k for k in self._versions if k[:2] == (org_name, flow_name)]:
+            del self._versions[key]
+        self._due.pop((org_name, flow_name), None)
 
     def report_missed_triggers(
         self, org_name: str, flow_name: str, window: float, awaiting: dict[str, Any]
@@ -270,3 +339,12 @@ class SourceScanner:
             progress=progress,
             should_pause=should_pause,
         )
+
+
+def _version(record: Record) -> str | None:
+    """What tells two reads of a record apart: its modified time (None when it has none)."""
+    return record.modified_at.isoformat() if record.modified_at is not None else None
+
+
+def _aware(at: dt.datetime) -> dt.datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)

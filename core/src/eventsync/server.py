@@ -4,20 +4,28 @@ Routes:
   ``POST /hooks/<org>/<system>``           a Hopin delivery or a Salesforce Outbound Message for
   ``POST /hooks/<org>/<system>/<suffix>``  one org; ``suffix`` (e.g. a per-org secret) is handed
                                            to the plugin as ``HttpRequest.suffix``
+  ``GET  /livez``                          200 while the process serves requests (liveness)
+  ``GET  /readyz``                         200 when every organisation is ready: credentials
+                                           accepted, writes succeeding, no flow stopped, no poller
+                                           failing, lag under ``[engine] ready_lag``; else 503
+                                           naming each reason (readiness)
   ``GET  /healthz``                        200 when the engine runs, no poller is failing, no org
                                            is paused and no flow stopped (docs/errors.md), else 503
-  ``GET  /metrics``                        Prometheus text: queue depth, lag, dead letters, API
-                                           usage, notifications by result, entities they marked
+  ``GET  /metrics``                        Prometheus text (docs/operating.md): records by outcome
+                                           and error class, call latencies, outbox depth, lag,
+                                           dead letters, API usage and limit, notifications
 
 Every error is a short plain-text answer, never an HTML page: a wrong method is a 405 with an
 ``Allow`` header, a body over ``MAX_BODY`` a 413, and any exception (a bug, a failing store, a
 parser's ``RecursionError``) a 500 whose traceback goes to the log only. Notifications are
 counted by organisation, system and result (``Reception.result``), rejects and 500s included;
-names that are not configured count as ``(unknown)``, so a scan cannot grow the metric.
+a request naming an organisation or system that is not configured is a 404 counted in one
+unlabelled counter, so a scan of made-up URLs creates no series.
 docs/openapi.yaml describes every route, request body and answer (OpenAPI 3.1).
 
 Flask builds the app; waitress (a production WSGI server) serves it. The metrics use a
-registry of their own (never prometheus_client's global one) and read the store at scrape time.
+registry of their own (never prometheus_client's global one): the engine's counters
+(``eventsync.metrics``) and gauges read from the store at scrape time.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from werkzeug.exceptions import HTTPException
@@ -70,27 +78,53 @@ class _EngineCollector(Collector):
         dead = GaugeMetricFamily(
             "eventsync_dead_letters", "Dead letters waiting", labels=["org", "flow"]
         )
+        depth = GaugeMetricFamily(
+            "eventsync_outbox_depth", "Outbox rows, waiting or in flight", labels=["org", "flow"]
+        )
+        oldest = GaugeMetricFamily(
+            "eventsync_outbox_oldest_age_seconds",
+            "Age of the oldest outbox row (0 when empty)",
+            labels=["org", "flow"],
+        )
+        known = self.engine.metrics.known
         for status in self.engine.status():
+            if not known(status.org, status.flow):
+                continue  # rows of a flow no longer configured: no label from the store
             labels = [status.org, status.flow]
             pending.add_metric(labels, status.pending)
             leased.add_metric(labels, status.leased)
             lag.add_metric(labels, status.lag_seconds or 0.0)
             dead.add_metric(labels, status.dead_letters)
+            depth.add_metric(labels, status.pending + status.leased)
+            oldest.add_metric(labels, status.lag_seconds or 0.0)
         usage = GaugeMetricFamily(
             "eventsync_api_usage_ratio",
             "Share of the daily API allowance used",
             labels=["org", "system"],
         )
+        used = GaugeMetricFamily(
+            "eventsync_api_calls_used", "API calls used of the allowance", labels=["org", "system"]
+        )
+        allowed = GaugeMetricFamily(
+            "eventsync_api_calls_limit", "The API call allowance", labels=["org", "system"]
+        )
         for (org, system), conn in list(self.engine._connections.items()):  # noqa: SLF001 - own engine
             seen = self.engine.context(org).hooks.api_usage(conn)
             if seen is not None:
                 usage.add_metric([org, system], seen.share)
+                used.add_metric([org, system], seen.used)
+                allowed.add_metric([org, system], seen.limit)
         failing = GaugeMetricFamily(
             "eventsync_poller_failing", "1 while a poller's last run failed", labels=["org", "flow"]
         )
         for org, flow in list(self.engine.poll_errors):
             failing.add_metric([org, flow], 1)
-        yield from (pending, leased, lag, dead, usage, failing)
+        ready = GaugeMetricFamily(
+            "eventsync_org_ready", "1 when the organisation is ready (see /readyz)", labels=["org"]
+        )
+        for org, reasons in self.engine.readiness().items():
+            ready.add_metric([org], 0 if reasons else 1)
+        yield from (pending, leased, lag, dead, depth, oldest, usage, used, allowed, failing, ready)
 
 
 def make_app(engine: Engine) -> Flask:
@@ -100,35 +134,23 @@ def make_app(engine: Engine) -> Flask:
     # An empty path segment (``/hooks/acme//x``, or an encoded slash in a name) is a 404: by
     # default werkzeug would answer it with an HTML 308 redirect to the path without it.
     app.url_map.merge_slashes = False
-    registry = CollectorRegistry()
+    registry = engine.metrics.registry()
     registry.register(_EngineCollector(engine))
-    received = Counter(
-        "eventsync_notifications_total",
-        "Notifications received, by result (accepted, duplicate, ignored, rejected, unknown, "
-        "error) and HTTP status",
-        ["org", "system", "result", "status"],
-        registry=registry,
-    )
-    marked = Counter(
-        "eventsync_notification_entities_total",
-        "Entities notifications marked for sync (the work they caused)",
-        ["org", "system"],
-        registry=registry,
-    )
+    counters = engine.metrics
 
-    def labels(org: str | None, system: str | None) -> tuple[str, str]:
-        orgs = engine.config.orgs
-        known_org = org if org in orgs else None
-        known_system = system if known_org and system in orgs[known_org].systems else None
-        return known_org or UNKNOWN, known_system or UNKNOWN
+    def count(org: str | None, system: str | None, result: str, status: int) -> None:
+        """Count a notification under its names when they are configured, else unlabelled."""
+        if org is not None and system is not None and counters.known(org, system=system):
+            counters.notifications.labels(org, system, result, str(status)).inc()
+        else:
+            counters.unrouted.inc()
 
     def count_path(result: str, status: int) -> None:
         """Count a notification answered before its route ran (405, 413, 404)."""
         parts = request.path.split("/")
         if len(parts) < 3 or parts[1] != "hooks":
             return
-        org, system = labels(parts[2], parts[3] if len(parts) > 3 else None)
-        received.labels(org, system, result, str(status)).inc()
+        count(parts[2], parts[3] if len(parts) > 3 else None, result, status)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
@@ -150,7 +172,8 @@ def make_app(engine: Engine) -> Flask:
     @app.post("/hooks/<org>/<system>")
     @app.post("/hooks/<org>/<system>/<path:suffix>")
     def notification(org: str, system: str, suffix: str = "") -> Response:
-        org_label, system_label = labels(org, system)
+        known = counters.known(org, system=system)
+        org_label, system_label = (org, system) if known else (UNKNOWN, UNKNOWN)
         try:
             http = HttpRequest(
                 method=request.method,
@@ -165,12 +188,12 @@ def make_app(engine: Engine) -> Flask:
             raise  # a body over MAX_BODY: answered and counted by http_error
         except Exception:  # noqa: BLE001 - a bug or a failing store must not be an HTML page
             log.exception("the %s notification for %s failed", system_label, org_label)
-            received.labels(org_label, system_label, "error", "500").inc()
+            count(org, system, "error", 500)
             return _plain(500, "internal error (see the eventsync log)")
         response = answer.response
-        received.labels(org_label, system_label, answer.result, str(response.status)).inc()
-        if answer.entities:
-            marked.labels(org_label, system_label).inc(answer.entities)
+        count(org, system, answer.result, response.status)
+        if answer.entities and known:
+            counters.marked.labels(org, system).inc(answer.entities)
         reply = Response(response.body, status=response.status, content_type=response.content_type)
         for name, value in response.headers.items():
             reply.headers[name] = value
@@ -192,6 +215,23 @@ def make_app(engine: Engine) -> Flask:
             orgs=sorted(engine.config.orgs),
         )
         body.status_code = 200 if ok else 503
+        return body
+
+    @app.get("/livez")
+    def livez() -> Response:
+        return jsonify(alive=True, running=engine.executor_running)
+
+    @app.get("/readyz")
+    def readyz() -> Response:
+        reasons = engine.readiness()
+        if not engine.executor_running:
+            reasons = {org: ["the engine is not running", *why] for org, why in reasons.items()}
+        ready = engine.executor_running and not any(reasons.values())
+        body = jsonify(
+            ready=ready,
+            orgs={org: {"ready": not why, "reasons": why} for org, why in sorted(reasons.items())},
+        )
+        body.status_code = 200 if ready else 503
         return body
 
     @app.get("/metrics")

@@ -298,7 +298,7 @@ def test_auth_pause_never_dead_letters_and_clears_when_a_batch_succeeds(target: 
     assert store.dead_letters() == [] and store.pending() == []
     assert ex.stats.paused == 12 and ex.stats.retried == 0 and ex.stats.dead == 0
     log = Counter(e.outcome for e in store.sync_log(limit=100))
-    assert log == {"paused": 12, "resumed": 1, "done": 2}
+    assert log == {"marked": 2, "paused": 12, "resumed": 1, "done": 2}
     assert {e.message for e in store.sync_log(outcome="paused")} == {AUTH_TEXT}
     assert ex.paused_orgs == frozenset()
     assert holds(store, [("acme", "export")]) == []

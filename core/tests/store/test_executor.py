@@ -52,7 +52,7 @@ def test_executor_drains_and_logs_outcomes(store: StateStore) -> None:
     (flaky,) = store.pending()
     assert (flaky.entity, flaky.attempts, flaky.last_error) == ("flaky", 1, "Service Unavailable")
     outcomes = Counter(e.outcome for e in store.sync_log(limit=500))
-    assert outcomes == {"done": 50, "dead": 1, "retry": 1}
+    assert outcomes == {"marked": 52, "done": 50, "dead": 1, "retry": 1}
     assert store.flow_status("acme", "export").last_success_at is not None
 
 

@@ -24,6 +24,7 @@ from .run_cmd import run_command
 from .setup_cmds import demo_command, init_command, sandbox_command
 from .status_cmd import status_command
 from .subscribe_cmd import subscribe_command
+from .trace_cmd import trace_command
 
 __all__ = ["main", "cli"]
 
@@ -78,6 +79,7 @@ for _command in (
     backfill_command,
     subscribe_command,
     demo_command,
+    trace_command,
 ):
     cli.add_command(_command)
 

@@ -19,6 +19,8 @@ from .common import (
     console_for,
     emit_json,
     engine_for,
+    log_options,
+    start_logging,
 )
 
 
@@ -42,6 +44,7 @@ from .common import (
     help="Only queue the entities; a running `eventsync run` syncs them.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@log_options
 def backfill_command(
     flow: str,
     config_path: str,
@@ -49,6 +52,8 @@ def backfill_command(
     restart: bool,
     mark_only: bool,
     as_json: bool,
+    log_level: str | None,
+    log_format: str | None,
 ) -> None:
     """Sync every existing source record of FLOW (resumable, within the API budget).
 
@@ -58,6 +63,7 @@ def backfill_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     engine = engine_for(config_path, as_json, pollers=False, subscribe=False)
+    start_logging(engine, log_level, log_format)
     names = list(orgs) or [o.name for o in engine.config.orgs.values() if flow in o.flows.enabled()]
     if not names:
         click.echo(f"error: no organisation has the flow {flow!r} configured", err=True)

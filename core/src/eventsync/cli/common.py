@@ -36,6 +36,33 @@ def config_option(help_text: str = "Config file.") -> Any:
     )
 
 
+def log_options(command: Any) -> Any:
+    """``--log-level`` and ``--log-format`` for the commands that run the engine (default: the
+    ``[engine] log_level`` / ``log_format`` of the file)."""
+    from ..logs import FORMATS, LEVELS
+
+    command = click.option(
+        "--log-format",
+        type=click.Choice(FORMATS),
+        help="text (key=value) or json (one object a line); default [engine] log_format.",
+    )(command)
+    return click.option(
+        "--log-level",
+        type=click.Choice(LEVELS, case_sensitive=False),
+        help="Least severe level logged; default [engine] log_level (info).",
+    )(command)
+
+
+def start_logging(engine: Any, level: str | None, fmt: str | None) -> None:
+    """Log to stderr as the options or the file say, hiding the engine's secret values."""
+    from ..logs import configure
+
+    eng = engine.config.engine
+    configure(
+        (level or eng.log_level).lower(), fmt or eng.log_format, secrets=engine.secret_values()
+    )
+
+
 def console_for(err: bool = False) -> Console:
     return Console(stderr=err, soft_wrap=False, width=160 if not sys.stdout.isatty() else None)
 

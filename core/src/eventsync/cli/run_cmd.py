@@ -18,6 +18,8 @@ from .common import (
     engine_for,
     hooks_for,
     load,
+    log_options,
+    start_logging,
 )
 
 #: Finding codes of ``check`` that mean a system cannot be reached or refused the credentials
@@ -53,7 +55,14 @@ def refuse_start(checks: list[OrgCheck]) -> None:
 @click.option(
     "--no-pollers", is_flag=True, help="Only react to notifications; do not poll sources."
 )
-def run_command(config_path: str, listen: str | None, no_pollers: bool) -> None:
+@log_options
+def run_command(
+    config_path: str,
+    listen: str | None,
+    no_pollers: bool,
+    log_level: str | None,
+    log_format: str | None,
+) -> None:
     """Serve the notification endpoints and sync in real time until SIGINT/SIGTERM (SIGHUP is
     ignored, with a line saying so).
 
@@ -63,7 +72,8 @@ def run_command(config_path: str, listen: str | None, no_pollers: bool) -> None:
     (as `eventsync subscribe` does).
 
     Endpoints: POST /hooks/ORG/hopin (Hopin deliveries), POST /hooks/ORG/salesforce
-    (Outbound Messages), GET /healthz, GET /metrics (Prometheus).
+    (Outbound Messages), GET /livez, GET /readyz, GET /healthz, GET /metrics (Prometheus).
+    Logs go to stderr (--log-level, --log-format text|json).
     """
     import signal
     import threading
@@ -89,6 +99,7 @@ def run_command(config_path: str, listen: str | None, no_pollers: bool) -> None:
     except BaseException:
         engine.close()
         raise
+    start_logging(engine, log_level, log_format)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -108,7 +119,9 @@ def run_command(config_path: str, listen: str | None, no_pollers: bool) -> None:
     for org in engine.config.orgs.values():
         for system in org.systems:
             console.print(f"  {org.name}: POST {server.url}/hooks/{org.name}/{system}")
-    console.print(f"  health: {server.url}/healthz  metrics: {server.url}/metrics")
+    console.print(
+        f"  health: {server.url}/livez {server.url}/readyz  metrics: {server.url}/metrics"
+    )
     stop.wait()
     console.print("stopping: finishing in-flight batches")
     server.stop()

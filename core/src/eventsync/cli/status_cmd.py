@@ -5,6 +5,7 @@ from __future__ import annotations
 import attrs
 import click
 from rich.table import Table
+from rich.text import Text
 
 from .common import EXIT_OK, EXIT_PROBLEMS, age, config_option, console_for, emit_json, engine_for
 
@@ -19,8 +20,8 @@ from .common import EXIT_OK, EXIT_PROBLEMS, age, config_option, console_for, emi
 )
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def status_command(config_path: str, show_dead: bool, as_json: bool) -> None:
-    """Per flow: lag, pending, last success, dead letters and denials; paused organisations
-    and stopped flows (docs/errors.md).
+    """Per flow: lag, pending, last success, dead letters and denials; each retrying record's
+    last error; paused organisations and stopped flows (docs/errors.md).
 
     Exit code 0 when there are no dead letters and nothing is paused or stopped, 1 otherwise.
     """
@@ -34,6 +35,7 @@ def status_command(config_path: str, show_dead: bool, as_json: bool) -> None:
         }
         dead = engine.store.dead_letters(limit=1000) if show_dead or as_json else []
         findings = engine.store.sync_log(outcome="finding", limit=50)
+        retrying = engine.store.retrying(limit=200)
     finally:
         engine.close()
     rows = [
@@ -57,6 +59,7 @@ def status_command(config_path: str, show_dead: bool, as_json: bool) -> None:
                     }
                     for e in denials.values()
                 ],
+                "retrying": [attrs.asdict(r) for r in retrying],
                 "findings": [
                     {
                         "org": e.org,
@@ -119,6 +122,15 @@ def status_command(config_path: str, show_dead: bool, as_json: bool) -> None:
             for e in denials.values():
                 den.add_row(e.org, e.flow, e.entity, e.message)
             console.print(den)
+        if retrying:
+            rt = Table(title="retrying records (their last error; eventsync trace shows more)")
+            for col in ("org", "flow", "entity", "attempts", "next try (UTC)", "last error"):
+                rt.add_column(col, overflow="fold")
+            for r in retrying:
+                error = f"{r.code}: {r.error}" if r.code else (r.error or "")
+                due = r.due_at.strftime("%Y-%m-%d %H:%M:%S")
+                rt.add_row(r.org, r.flow, r.entity, str(r.attempts), due, Text(error))
+            console.print(rt)
         if findings:
             ft = Table(title="findings from the running engine (newest first)")
             for col in ("org", "flow", "entity", "finding"):

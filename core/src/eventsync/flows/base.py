@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any, ClassVar, Literal
 
 import attrs
@@ -67,6 +69,12 @@ __all__ = [
 
 Role = Literal["crm", "platform"]
 
+log = logging.getLogger("eventsync.flows")
+
+#: The flow whose batch this thread runs (the engine's job sets it), so that ``FlowContext.push``
+#: records what each record's write changed without every flow passing its name along.
+current_flow: ContextVar[str | None] = ContextVar("eventsync_current_flow", default=None)
+
 
 @attrs.define
 class FlowContext:
@@ -86,6 +94,8 @@ class FlowContext:
     transforms: dict[str, TransformFn]
     mark: Callable[[str, Sequence[str]], int]
     connections: Mapping[str, Connection] = attrs.field(factory=dict)
+    #: Told ``(system, "push" or "pull", seconds)`` of every remote call (the engine's metrics).
+    observe: Callable[[str, str, float], None] | None = None
     _cache: dict[str, tuple[float, Any]] = attrs.field(factory=dict)
     _cache_lock: threading.Lock = attrs.field(factory=threading.Lock)
 
@@ -99,7 +109,29 @@ class FlowContext:
 
     def pull(self, role: Role, request: PullRequest) -> Iterator[Record]:
         """Stream records from the system in ``role``."""
-        return self.hooks.pull(self.connect(role), request)
+        connection = self.connect(role)
+        records = self.hooks.pull(connection, request)
+        if self.observe is None:
+            return records
+        return self._timed(connection.system, records)
+
+    def _timed(self, system: str, records: Iterator[Record]) -> Iterator[Record]:
+        """The records, telling ``observe`` how long the whole read took (without the time
+        the consumer spent between records it asked for)."""
+        spent = 0.0
+        try:
+            while True:
+                started = time.perf_counter()
+                try:
+                    record = next(records)
+                except StopIteration:
+                    spent += time.perf_counter() - started
+                    return
+                spent += time.perf_counter() - started
+                yield record
+        finally:
+            if self.observe is not None:
+                self.observe(system, "pull", spent)
 
     def push(self, role: Role, request: PushRequest) -> list[PushResult]:
         """Write a batch to the system in ``role``, in calls of at most the system's declared
@@ -107,13 +139,71 @@ class FlowContext:
         connection = self.connect(role)
         profile = self.hooks.profile(connection.system)
         limit = max(1, profile.max_batch) if profile is not None else len(request.items) or 1
-        if len(request.items) <= limit:
-            return self.hooks.push(connection, request)
+        chunks = (
+            [request]
+            if len(request.items) <= limit
+            else [
+                attrs.evolve(request, items=request.items[start : start + limit])
+                for start in range(0, len(request.items), limit)
+            ]
+        )
         results: list[PushResult] = []
-        for start in range(0, len(request.items), limit):
-            chunk = attrs.evolve(request, items=request.items[start : start + limit])
-            results.extend(self.hooks.push(connection, chunk))
+        for chunk in chunks:
+            started = time.perf_counter()
+            try:
+                results.extend(self.hooks.push(connection, chunk))
+            finally:
+                if self.observe is not None:
+                    self.observe(connection.system, "push", time.perf_counter() - started)
+        self._journal(connection.system, request, results)
         return results
+
+    def _journal(self, system: str, request: PushRequest, results: list[PushResult]) -> None:
+        """A ``wrote`` sync-log line per record written (``eventsync trace`` shows them): the
+        target record and the fields written, with their values (shown only on request)."""
+        flow = current_flow.get()
+        if flow is None or not results:
+            return
+        items = {item.key: item for item in request.items}
+        lines = []
+        for result in results:
+            item = items.get(result.key)
+            if not result.ok or item is None:
+                continue
+            target = result.id or item.id
+            detail = {
+                "system": system,
+                "object": request.object,
+                "operation": request.operation,
+                "target": target,
+                "created": result.created,
+                "fields": json.loads(json.dumps(dict(item.fields), default=str)),
+            }
+            verb = "created" if result.created else request.operation
+            lines.append(
+                (
+                    self.org.name,
+                    flow,
+                    result.key,
+                    "wrote",
+                    f"{verb} {request.object} {target}",
+                    detail,
+                )
+            )
+            log.debug(
+                "%s/%s %s: %s %s %s",
+                self.org.name,
+                flow,
+                result.key,
+                verb,
+                request.object,
+                target,
+                extra={"org": self.org.name, "flow": flow, "entity": result.key, "target": target},
+            )
+        try:
+            self.store.log_many(lines)
+        except Exception:  # the write happened; a missing journal line must not fail the batch
+            log.exception("could not record %d written records in the sync log", len(lines))
 
     def admit(self, flow: str, record: Record) -> Verdict:
         """Ask the ``admit_record`` hook; a denial is written to the sync log with its reason."""

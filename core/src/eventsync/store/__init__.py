@@ -21,6 +21,7 @@ from .records import (
     Link,
     LogEntry,
     OutboxItem,
+    Retrying,
     RetryPolicy,
 )
 from .schema import LATEST_VERSION, MAX_KEY, key_problem
@@ -33,6 +34,7 @@ __all__ = [
     "DeadLetter",
     "FlowStatus",
     "LogEntry",
+    "Retrying",
     "CompleteResult",
     "RetryPolicy",
     "Failed",

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -115,6 +115,22 @@ class StoreBase:
     def dialect(self) -> str:
         """``"sqlite"`` or ``"postgresql"``."""
         return self.engine.dialect.name
+
+    def _log_rows(self, conn: Connection, lines: Sequence[Sequence[Any]], now: dt.datetime) -> None:
+        """Insert sync-log lines within the caller's transaction."""
+        rows = [
+            dict(
+                org=line[0], flow=line[1], entity=line[2], outcome=line[3], message=line[4], at=now
+            )
+            for line in lines
+        ]
+        details = [line[5] if len(line) > 5 else None for line in lines]
+        # Lines without detail leave the column out: a store still at an older schema version
+        # (while it is being upgraded, or in the migration tests) can take them.
+        if any(d is not None for d in details):
+            for row, detail in zip(rows, details, strict=True):
+                row["detail"] = detail
+        conn.execute(self.tables.sync_log.insert(), rows)
 
     def _now(self, conn: Connection) -> dt.datetime:
         """The store's time (the database's), read on ``conn``: call it inside the transaction

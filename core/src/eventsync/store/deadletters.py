@@ -67,6 +67,29 @@ class DeadLetterOps(StoreBase):
         with self.engine.connect() as conn:
             return int(conn.execute(q).scalar_one())
 
+    def dead_letter_of(self, org: str, flow: str, entity: str) -> DeadLetter | None:
+        """The dead letter of one entity, or None."""
+        d = self.tables.dead_letters
+        q = sa.select(d).where(d.c.org == org, d.c.flow == flow, d.c.entity == entity)
+        with self.engine.connect() as conn:
+            row = conn.execute(q).first()
+        return _dead_letter(row) if row is not None else None
+
+    def dead_letter_times(
+        self, org: str, flow: str, entities: Sequence[str]
+    ) -> dict[str, dt.datetime]:
+        """When each of ``entities`` that is a dead letter last failed (pollers use it to leave
+        a dead letter alone until its source changes)."""
+        d = self.tables.dead_letters
+        found: dict[str, dt.datetime] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(entities), 500):
+                q = sa.select(d.c.entity, d.c.last_failure_at).where(
+                    d.c.org == org, d.c.flow == flow, d.c.entity.in_(entities[start : start + 500])
+                )
+                found.update((r.entity, r.last_failure_at) for r in conn.execute(q))
+        return found
+
     def retry_dead_letters(
         self, ids: Sequence[int] | None = None, *, org: str | None = None, flow: str | None = None
     ) -> int:
@@ -109,6 +132,11 @@ class DeadLetterOps(StoreBase):
                 )
             )
             conn.execute(sa.delete(d).where(d.c.id.in_([r.id for r in rows])))
+            lines = [
+                (r.org, r.flow, r.entity, "retried", f"dead letter {r.id} moved back to the outbox")
+                for r in rows
+            ]
+            self._log_rows(conn, lines, now)
         self._notify_marked()
         return len(rows)
 

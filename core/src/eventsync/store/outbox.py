@@ -33,7 +33,7 @@ from sqlalchemy.engine import Connection
 
 from ..models import RemoteFailure
 from .base import StoreBase
-from .records import CompleteResult, OutboxItem
+from .records import CompleteResult, OutboxItem, Retrying
 
 __all__ = ["OutboxOps", "Failed", "MAX_BATCH"]
 
@@ -112,6 +112,7 @@ class OutboxOps(StoreBase):
             now = self._now(conn)
             stmt = self._upsert([_new_row(org, flow, entity, payload, hint, now)], now)
             generation = conn.execute(stmt.returning(o.c.generation)).scalar_one()
+            self._log_marks(conn, org, flow, [entity], hint, now)
         self._notify_marked()
         return int(generation)
 
@@ -150,7 +151,21 @@ class OutboxOps(StoreBase):
             now = self._now(conn)
             rows = [_new_row(org, flow, e, p, hint, now) for e, p in chunk.items()]
             conn.execute(self._upsert(rows, now))
+            self._log_marks(conn, org, flow, list(chunk), hint, now)
         return len(rows)
+
+    def _log_marks(
+        self,
+        conn: Connection,
+        org: str,
+        flow: str,
+        entities: list[str],
+        hint: str | None,
+        now: dt.datetime,
+    ) -> None:
+        """A ``marked`` sync-log line per entity, naming the trigger (``eventsync trace``)."""
+        lines = [(org, flow, e, "marked", hint or "") for e in entities]
+        self._log_rows(conn, lines, now)
 
     def _upsert(self, rows: list[dict[str, Any]], now: dt.datetime) -> Any:
         o = self.tables.outbox
@@ -526,6 +541,45 @@ class OutboxOps(StoreBase):
             q = q.where(o.c.flow == flow)
         with self.engine.connect() as conn:
             return [_item(r) for r in conn.execute(q)]
+
+    def retrying(
+        self, org: str | None = None, flow: str | None = None, limit: int = 100
+    ) -> list[Retrying]:
+        """Rows whose last attempt failed, with that error, next try first (``status``)."""
+        o = self.tables.outbox
+        q = sa.select(o).where(o.c.attempts > 0).order_by(o.c.due_at, o.c.id).limit(limit)
+        if org is not None:
+            q = q.where(o.c.org == org)
+        if flow is not None:
+            q = q.where(o.c.flow == flow)
+        with self.engine.connect() as conn:
+            return [
+                Retrying(
+                    r.org,
+                    r.flow,
+                    r.entity,
+                    r.attempts,
+                    r.last_error_code,
+                    r.last_error,
+                    r.due_at,
+                    r.first_failure_at,
+                )
+                for r in conn.execute(q)
+            ]
+
+    def outbox_row(self, org: str, flow: str, entity: str) -> dict[str, Any] | None:
+        """The outbox row of one entity as a mapping of its columns (``trace``), or None."""
+        o = self.tables.outbox
+        q = sa.select(o).where(o.c.org == org, o.c.flow == flow, o.c.entity == entity)
+        with self.engine.connect() as conn:
+            row = conn.execute(q).first()
+            now = self._now(conn)
+        if row is None:
+            return None
+        found = dict(row._mapping)
+        leased = row.lease_until is not None and row.lease_until > now
+        found["state"] = "in flight" if leased else "retrying" if row.attempts else "pending"
+        return found
 
 
 _UNLEASED: dict[str, Any] = dict(

@@ -13,6 +13,7 @@ __all__ = [
     "DeadLetter",
     "FlowStatus",
     "LogEntry",
+    "Retrying",
     "CompleteResult",
     "RetryPolicy",
 ]
@@ -116,6 +117,22 @@ class LogEntry:
     outcome: str
     message: str
     at: dt.datetime
+    #: Structured detail (version 7): what a write changed, which attempt a failure was ...
+    detail: Any = None
+
+
+@attrs.frozen
+class Retrying:
+    """An outbox row whose last attempt failed and that waits for its next try."""
+
+    org: str
+    flow: str
+    entity: str
+    attempts: int
+    code: str | None
+    error: str | None
+    due_at: dt.datetime
+    first_failure_at: dt.datetime | None
 
 
 @attrs.frozen

@@ -160,7 +160,7 @@ def build_tables(prefix: str = "", schema: str | None = None) -> Tables:
         # sequence never goes back), so `eventsync retry --id N` names one failure for ever.
         sqlite_autoincrement=True,
     )
-    sync_log = _sync_log_table(md, p)
+    sync_log = _sync_log_table(md, p, latest=True)
     seen_notifications = _seen_notifications_table(md, p)
     claims = _claims_table(md, p)
     subscriptions = _subscriptions_table(md, p)
@@ -190,7 +190,17 @@ def _schema_version_table(md: sa.MetaData, p: str) -> sa.Table:
     )
 
 
-def _sync_log_table(md: sa.MetaData, p: str) -> sa.Table:
+def _sync_log_table(md: sa.MetaData, p: str, latest: bool = False) -> sa.Table:
+    # ``latest`` adds what version 7 added: the structured detail of a line (what a write
+    # changed, which attempt), and an index for one entity's lines (``eventsync trace``).
+    extra: list[Any] = (
+        [
+            sa.Column("detail", JSON),
+            sa.Index(f"{p}ix_sync_log_entity", "org", "flow", "entity", "at"),
+        ]
+        if latest
+        else []
+    )
     return sa.Table(
         f"{p}sync_log",
         md,
@@ -203,6 +213,7 @@ def _sync_log_table(md: sa.MetaData, p: str) -> sa.Table:
         sa.Column("at", UTCDateTime(), nullable=False),
         sa.Index(f"{p}ix_sync_log_flow", "org", "flow", "outcome", "at"),
         sa.Index(f"{p}ix_sync_log_at", "at"),
+        *extra,
     )
 
 
@@ -396,6 +407,13 @@ def _v6_subscriptions_and_unique_dead_letter_ids(
     conn.exec_driver_sql(f"DROP TABLE {prep.quote(old)}")
 
 
+def _v7_sync_log_detail(conn: Connection, prefix: str, schema: str | None) -> None:
+    """Version 7: a ``detail`` column on the sync log and an index on one entity's lines."""
+    _add_column(conn, f"{prefix}sync_log", schema, sa.Column("detail", JSON))
+    table = _sync_log_table(sa.MetaData(schema=schema), prefix, latest=True)
+    next(i for i in table.indexes if i.name == f"{prefix}ix_sync_log_entity").create(conn)
+
+
 def _add_column(conn: Connection, table: str, schema: str | None, column: sa.Column[Any]) -> None:
     prep = conn.dialect.identifier_preparer
     qualified = (
@@ -419,6 +437,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "subscriptions made; dead-letter ids never reused",
         _v6_subscriptions_and_unique_dead_letter_ids,
     ),
+    (7, "sync-log detail and an index on entities", _v7_sync_log_detail),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]
 

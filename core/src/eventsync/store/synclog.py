@@ -11,32 +11,67 @@ import sqlalchemy as sa
 from .base import StoreBase
 from .records import FlowStatus, LogEntry
 
-__all__ = ["SyncLogOps", "OUTCOMES"]
+__all__ = ["SyncLogOps", "OUTCOMES", "MAX_LOG_ROWS"]
+
+#: The most sync-log lines kept whatever their age (the oldest go first), so a burst within the
+#: retention period cannot grow the table without bound.
+MAX_LOG_ROWS = 2_000_000
 
 #: Outcomes written by the executor; ``done`` feeds ``FlowStatus.last_success_at``; ``paused``,
-#: ``resumed`` and ``stopped`` feed ``decisions.holds`` (docs/errors.md).
-OUTCOMES = ("done", "requeued", "retry", "dead", "lost", "released", "paused", "resumed", "stopped")
+#: ``resumed`` and ``stopped`` feed ``decisions.holds`` (docs/errors.md). ``marked`` (by the
+#: store, with the trigger), ``wrote`` (by ``FlowContext.push``) and ``retried`` (a dead letter
+#: moved back) make each entity's journey (``eventsync trace``).
+OUTCOMES = (
+    "done",
+    "requeued",
+    "retry",
+    "dead",
+    "lost",
+    "released",
+    "paused",
+    "resumed",
+    "stopped",
+    "marked",
+    "wrote",
+    "retried",
+)
+#: A sync-log line: (org, flow, entity, outcome, message), optionally with a JSON detail.
+LogLine = tuple[str, str, str, str, str] | tuple[str, str, str, str, str, Any]
+
+
+def _entry(r: Any) -> LogEntry:
+    return LogEntry(r.id, r.org, r.flow, r.entity, r.outcome, r.message, r.at, r.detail)
 
 
 class SyncLogOps(StoreBase):
     """Sync-log and status operations of ``StateStore``."""
 
-    def log(self, org: str, flow: str, entity: str, outcome: str, message: str = "") -> None:
+    def log(
+        self, org: str, flow: str, entity: str, outcome: str, message: str = "", detail: Any = None
+    ) -> None:
         """Append one line to the sync log."""
-        self.log_many([(org, flow, entity, outcome, message)])
+        self.log_many([(org, flow, entity, outcome, message, detail)])
 
-    def log_many(self, entries: Iterable[tuple[str, str, str, str, str]]) -> int:
-        """Append many ``(org, flow, entity, outcome, message)`` lines in one transaction."""
+    def log_many(self, entries: Iterable[LogLine]) -> int:
+        """Append many ``(org, flow, entity, outcome, message[, detail])`` lines in one
+        transaction."""
         lines = list(entries)
         if lines:
             with self._tx() as conn:
-                now = self._now(conn)
-                rows = [
-                    dict(org=o, flow=f, entity=e, outcome=oc, message=m, at=now)
-                    for o, f, e, oc, m in lines
-                ]
-                conn.execute(self.tables.sync_log.insert(), rows)
+                self._log_rows(conn, lines, self._now(conn))
         return len(lines)
+
+    def entity_log(self, org: str, flow: str, entity: str, limit: int = 1000) -> list[LogEntry]:
+        """The sync-log lines of one entity, oldest first (the newest ``limit``)."""
+        s = self.tables.sync_log
+        q = (
+            sa.select(s)
+            .where(s.c.org == org, s.c.flow == flow, s.c.entity == entity)
+            .order_by(s.c.at.desc(), s.c.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [_entry(r) for r in reversed(conn.execute(q).all())]
 
     def sync_log(
         self,
@@ -59,17 +94,23 @@ class SyncLogOps(StoreBase):
             if value is not None:
                 q = q.where(s.c[column] == value)
         with self.engine.connect() as conn:
-            return [
-                LogEntry(r.id, r.org, r.flow, r.entity, r.outcome, r.message, r.at)
-                for r in conn.execute(q)
-            ]
+            return [_entry(r) for r in conn.execute(q)]
 
-    def prune_log(self, older_than: dt.timedelta) -> int:
-        """Delete sync-log lines older than ``older_than``; return how many."""
+    def prune_log(self, older_than: dt.timedelta, max_rows: int | None = MAX_LOG_ROWS) -> int:
+        """Delete sync-log lines older than ``older_than``, then the oldest beyond ``max_rows``;
+        return how many."""
         s = self.tables.sync_log
         with self._tx() as conn:
             cutoff = self._now(conn) - older_than
-            return int(conn.execute(sa.delete(s).where(s.c.at < cutoff)).rowcount)
+            deleted = int(conn.execute(sa.delete(s).where(s.c.at < cutoff)).rowcount)
+            if max_rows is not None:
+                # The id of the newest line beyond the cap (ids grow with time).
+                edge = conn.execute(
+                    sa.select(s.c.id).order_by(s.c.id.desc()).offset(max_rows).limit(1)
+                ).scalar()
+                if edge is not None:
+                    deleted += int(conn.execute(sa.delete(s).where(s.c.id <= edge)).rowcount)
+            return deleted
 
     # ------------------------------------------------------------------ status
     def flow_status(self, org: str, flow: str) -> FlowStatus:
