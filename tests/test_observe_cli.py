@@ -77,11 +77,11 @@ def _sf_admin(info: dict, method: str, path: str, body: dict | None = None) -> o
     return response.json()
 
 
-def test_a_write_refused_twice_then_landed_in_logs_trace_and_status(sandbox_dir, tmp_path):
+def test_a_write_refused_twice_then_landed_in_logs_and_trace(sandbox_dir, tmp_path):
     info, port = sandbox_dir
     hp = info["hopin"]
     # The next two sObject Collections calls refuse the record (a lock, retryable); the third
-    # lands. (A 503 of the whole call is retried inside the plugin's client already.)
+    # lands. With max_retries = 0 the plugin retries nothing in place: each is an attempt.
     _sf_admin(
         info,
         "POST",

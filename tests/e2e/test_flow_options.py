@@ -66,7 +66,10 @@ def test_update_only_never_creates(make_env, wait):
     leads = {x.get("Email"): x for x in env.leads()}
     assert set(leads) == {"known@example.com"}
     assert leads["known@example.com"].get("LastName") == "Updated"
-    log = {e.entity: e.message for e in env.engine.store.sync_log(flow="export_registrations")}
+    log = {
+        e.entity: e.message
+        for e in env.engine.store.sync_log(flow="export_registrations", outcome="done")
+    }
     assert "update-only: no existing record matched" in log.values()
 
 

@@ -50,6 +50,8 @@ def test_an_idle_engine_runs_no_job_and_leaves_dead_letters_alone(make_env, wait
         env.register(email, headline="Fine Co")
     spam = env.register("spam@example.com", headline="Spam Inc")
     stream = io.StringIO()
+    root = logging.getLogger()
+    levels = root.level, logging.getLogger("eventsync").level
     handler = configure("info", "json", stream=stream)
     try:
         env.engine.start()
@@ -88,7 +90,9 @@ def test_an_idle_engine_runs_no_job_and_leaves_dead_letters_alone(make_env, wait
         found = [r for r in lines() if r["message"].startswith("poll of e2e/export_registrations")]
         assert found and found[0]["org"] == "e2e" and found[0]["count"] >= 1
     finally:
-        logging.getLogger("eventsync").removeHandler(handler)
+        root.removeHandler(handler)
+        root.setLevel(levels[0])
+        logging.getLogger("eventsync").setLevel(levels[1])
 
 
 def _quiet_poll(env) -> bool:
@@ -162,3 +166,24 @@ def test_the_sync_log_is_pruned_to_its_retention(make_env, wait):
     store.log(env.org, "export_registrations", "old-1", "done", "long ago")
     wait("the line older than a second", lambda: env.engine.prune_log() == 1, timeout=30)
     assert store.entity_log(env.org, "export_registrations", "old-1") == []
+
+
+def test_readiness_names_a_system_that_refused_the_credentials(make_env):
+    from eventsync.engine import Engine
+    from eventsync.sandbox_env import free_port
+    from eventsync.server import Server
+
+    env = make_env(triggers=False, start=False)
+    secrets = {**env.pair.secrets(), "EVENTSYNC_HOPIN_SANDBOX_API_KEY": "not-the-key"}
+    engine = Engine(env.engine.config, hooks=env.hooks, env=secrets, store=env.engine.store)
+    server = Server(engine, port=free_port()).start()
+    try:
+        assert set(engine.connect_all()) == {("e2e", "hopin")}
+        [reason] = engine.readiness()["e2e"]
+        assert reason.startswith("cannot connect hopin: ")
+        assert "not-the-key" not in reason
+        answer = requests.get(f"{server.url}/readyz", timeout=10)
+        assert answer.status_code == 503 and answer.json()["ready"] is False
+    finally:
+        server.stop()
+        engine.stop()

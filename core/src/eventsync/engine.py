@@ -185,6 +185,8 @@ class Engine:
         self.metrics = EngineMetrics(config)
         # org -> (ok, reason) of its last batch that reached a remote system (``readiness``).
         self.write_health: dict[str, tuple[bool, str]] = {}
+        # (org, system) -> why its last connection attempt failed, until one succeeds.
+        self.connect_errors: dict[tuple[str, str], str] = {}
         self.executor = Executor(
             self.store,
             self.job,
@@ -239,9 +241,14 @@ class Engine:
             conn = self._connections.get(key)
         if conn is None:
             org = self.config.org(org_name)
-            conn = self.context(org_name).hooks.authenticate(org.settings(system, self.env))
+            try:
+                conn = self.context(org_name).hooks.authenticate(org.settings(system, self.env))
+            except Exception as exc:
+                self.connect_errors[key] = f"{type(exc).__name__}: {exc}"
+                raise
             with self._lock:
                 self._connections[key] = conn
+            self.connect_errors.pop(key, None)
         return conn
 
     def drop_connection(self, org_name: str, role: Role) -> None:
@@ -533,14 +540,18 @@ class Engine:
             self.write_health[org_name] = (False, f"{flow_name}: writes failing ({reason})")
 
     def readiness(self) -> dict[str, list[str]]:
-        """Per organisation, why it is not ready (an empty list: ready): credentials refused
-        (a paused organisation, a poller refused), writes failing, a stopped flow, a failing
+        """Per organisation, why it is not ready (an empty list: ready): a system it cannot
+        connect to (credentials refused, unreachable), credentials refused later (a paused
+        organisation, a poller refused), writes failing, a stopped flow, a failing
         poller, or a lag above ``[engine] ready_lag`` seconds."""
         reasons: dict[str, list[str]] = {name: [] for name in self.config.orgs}
         for hold in self.holds():
             if hold.org in reasons:
                 what = "credentials refused" if hold.kind == "paused" else f"{hold.flow} stopped"
                 reasons[hold.org].append(f"{what}: {hold.reason}")
+        for (org_name, system), error in list(self.connect_errors.items()):
+            if org_name in reasons:
+                reasons[org_name].append(f"cannot connect {system}: {error}")
         for (org_name, flow_name), error in list(self.poll_errors.items()):
             if org_name in reasons:
                 reasons[org_name].append(f"poller {flow_name} failing: {error}")

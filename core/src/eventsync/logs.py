@@ -104,7 +104,9 @@ def configure(
     stream: TextIO | None = None,
     secrets: Iterable[str] = (),
 ) -> logging.Handler:
-    """Send the ``eventsync`` loggers' lines at ``level`` and above to ``stream`` (stderr).
+    """Send log lines to ``stream`` (stderr): eventsync's and its plugins' (``eventsync*``
+    loggers) at ``level`` and above, other libraries' from WARNING. The handler sits on the root
+    logger, so that a plugin's lines are formatted and cleared of secrets too.
 
     Replaces a handler an earlier call installed (a test or an embedding host may call it more
     than once); a host's own handlers are left alone. Returns the handler.
@@ -113,7 +115,7 @@ def configure(
         raise ValueError(f"log level {level!r} is not one of {', '.join(LEVELS)}")
     if fmt not in FORMATS:
         raise ValueError(f"log format {fmt!r} is not one of {', '.join(FORMATS)}")
-    root = logging.getLogger("eventsync")
+    root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
         root.removeHandler(old)
     handler = logging.StreamHandler(stream or sys.stderr)
@@ -128,8 +130,24 @@ def configure(
         )
     else:
         handler.setFormatter(TextFormatter())
+    threshold = logging.getLevelName(level.upper())
+    handler.addFilter(_OursOrWarnings(threshold))
     handler.addFilter(SecretsFilter(secrets))
     root.addHandler(handler)
-    root.setLevel(level.upper())
-    root.propagate = False
+    root.setLevel(min(threshold, root.getEffectiveLevel()))
+    logging.getLogger("eventsync").setLevel(threshold)
     return handler
+
+
+class _OursOrWarnings(logging.Filter):
+    """eventsync's and its plugins' lines from the chosen level, other libraries' from WARNING
+    (waitress, urllib3 ... would otherwise log every connection at DEBUG)."""
+
+    def __init__(self, threshold: int) -> None:
+        super().__init__()
+        self.threshold = threshold
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Whether the record is shown."""
+        ours = record.name == "eventsync" or record.name.startswith(("eventsync.", "eventsync_"))
+        return record.levelno >= (self.threshold if ours else max(self.threshold, logging.WARNING))
