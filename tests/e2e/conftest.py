@@ -210,7 +210,9 @@ def make_env(store_url, tmp_path) -> Iterator[Callable[..., Env]]:
         server = Server(engine, port=port).start()
         started.append((engine, server, pair, store))
         if start:
-            engine.start()
+            engine.start()  # which also makes the notification subscriptions
+        elif triggers:
+            engine.subscribe()  # as `eventsync subscribe` does: deliveries with no workers
         return Env(pair, engine, server, hooks)
 
     with backoff.disabled():

@@ -65,7 +65,11 @@ def explain(exc: BaseException) -> Failure:
     if isinstance(exc, RetryableError):
         return Failure(
             EXIT_UNAVAILABLE,
-            (f"error: {exc}", "the system did not answer; check the URL and the network"),
+            (
+                f"error: {exc}",
+                "the system is unreachable or failing; check the URL and the network, then "
+                "try again",
+            ),
         )
     if isinstance(exc, (RemoteError, EventsyncError)):
         from ..engine import StateUnavailable
