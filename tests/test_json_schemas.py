@@ -4,9 +4,10 @@ session also shows that ``check`` changes nothing remote, that ``subscribe`` mak
 subscription and ends the stale one, and that dead-letter ids are never reused.
 
 To add a command with ``--json``: write its schema and add the command lines to ``RUNS`` (each
-is run in order in one directory against the same sandboxes; ``{webhook}`` is the Hopin
-webhook URL). A command with a ``--json`` option and no schema fails
-``test_every_json_command_has_a_schema``.
+is run in order in one directory against the same sandboxes; ``{org}``, ``{webhook}`` and
+``{entity}``, a dead-lettered registration of ``export_registrations``, are filled in). A
+command with a ``--json`` option and no schema or no run fails
+``test_every_json_command_has_a_schema_and_a_run``.
 """
 
 from __future__ import annotations
@@ -127,9 +128,12 @@ def session(tmp_path_factory: pytest.TempPathFactory, acme_pair: Any) -> dict[st
     step("plugins", RUNS["plugins"][0])
     for command, lines in RUNS.items():
         if command not in ("check", "subscribe", "backfill", "status", "retry", "plugins"):
-            for argv in lines:  # commands added later: run as given
-                entity = observed["dead_after"][0]["entity"]  # a record with a journey
-                step(command, [a.format(webhook=first_url, entity=entity) for a in argv])
+            # Commands added later: run as given, with {org}, {webhook} and {entity} (a
+            # dead-lettered registration) filled in.
+            names = {"org": "acme", "webhook": first_url,
+                     "entity": observed["dead_after"][0]["entity"]}  # fmt: skip
+            for argv in lines:
+                step(command, [a.format(**names) for a in argv])
     data["orgs"]["acme"]["systems"]["hopin"]["webhook_url"] = first_url + "/moved"
     (cwd / "eventsync.toml").write_text(tomli_w.dumps(data))
     observed["moved"] = step("subscribe", RUNS["subscribe"][1])
