@@ -140,6 +140,13 @@ def test_a_write_refused_twice_then_landed_in_logs_and_trace(sandbox_dir, tmp_pa
 
 
 def test_trace_of_unknown_things(sandbox_dir, tmp_path):
+    from eventsync.store import StateStore
+
+    # No state store yet: trace refuses to create one (exit 2) and says how one comes about.
+    result = _cli(tmp_path, "trace", "sandbox", "export_registrations", "no-such-id")
+    assert result.returncode == 2 and "eventsync run" in result.stderr, result.stderr
+    assert not (tmp_path / "eventsync-sandbox.sqlite").exists()
+    StateStore.open(path=str(tmp_path / "eventsync-sandbox.sqlite")).close()
     result = _cli(tmp_path, "trace", "sandbox", "export_registrations", "no-such-id")
     assert result.returncode == 1 and "nothing recorded for 'no-such-id'" in result.stderr
     result = _cli(tmp_path, "trace", "nowhere", "export_registrations", "x")
