@@ -21,7 +21,7 @@ from typing import Any, Literal
 import attrs
 
 from .errors import ConfigurationError
-from .models import FieldMap, Filter, RecordMapping, SystemSettings, Transform
+from .models import FieldMap, Filter, RecordMapping, SystemSettings, Transform, UpdatePolicy
 from .settings import ENV_NAME, Invalid, converter, salvage, structure
 from .store.outbox import MAX_BATCH as MAX_BATCH_SIZE
 
@@ -76,6 +76,7 @@ class FieldMapConfig:
     constant: Scalar = None
     template: str | None = None
     transforms: tuple[TransformConfig, ...] = ()
+    policy: UpdatePolicy | None = None
 
     def to_model(self) -> FieldMap:
         """The engine's FieldMap for this entry."""
@@ -85,6 +86,7 @@ class FieldMapConfig:
             constant=self.constant,
             template=self.template,
             transforms=tuple(Transform(t.name, t.args) for t in self.transforms),
+            policy=self.policy,
         )
 
 

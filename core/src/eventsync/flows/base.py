@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Literal
 import attrs
 
 from ..config import Config, OrgConfig
+from ..dryrun import PlannedWrite, audit_writes, plan_writes
 from ..errors import MappingError, RetryableError
 from ..executor import Outcome
 from ..hookspecs import Connection, TransformFn
@@ -75,6 +76,9 @@ class FlowContext:
     :ivar connect: returns the live connection of a role (``"crm"`` or ``"platform"``),
         authenticating on first use.
     :ivar describe: returns the ObjectSchema of an object of a role (cached), or None.
+    :ivar dry_run: a preview: ``push`` writes nothing and collects ``plans`` instead, and the
+        store only reads (``eventsync.dryrun``). Flows that match records themselves read the
+        target's current values then, so the plans carry field-by-field diffs.
     """
 
     config: Config
@@ -86,6 +90,8 @@ class FlowContext:
     transforms: dict[str, TransformFn]
     mark: Callable[[str, Sequence[str]], int]
     connections: Mapping[str, Connection] = attrs.field(factory=dict)
+    dry_run: bool = False
+    plans: list[PlannedWrite] = attrs.field(factory=list)
     _cache: dict[str, tuple[float, Any]] = attrs.field(factory=dict)
     _cache_lock: threading.Lock = attrs.field(factory=threading.Lock)
 
@@ -101,18 +107,40 @@ class FlowContext:
         """Stream records from the system in ``role``."""
         return self.hooks.pull(self.connect(role), request)
 
-    def push(self, role: Role, request: PushRequest) -> list[PushResult]:
+    def push(
+        self,
+        role: Role,
+        request: PushRequest,
+        *,
+        flow: str = "",
+        before: Mapping[str, Mapping[str, Any]] | None = None,
+        held: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> list[PushResult]:
         """Write a batch to the system in ``role``, in calls of at most the system's declared
-        ``max_batch`` records; one result per item, correlated by key."""
+        ``max_batch`` records; one result per item, correlated by key.
+
+        Every record written is entered in the audit trail under ``flow``, with the names of
+        the fields that change (``before``: the current values per item key, when the flow
+        read them). In a dry run nothing is written: the writes become ``plans`` (with
+        ``held``, the fields policies keep per key) and every item is answered as a success.
+        """
         connection = self.connect(role)
+        if self.dry_run:
+            plans, answers = plan_writes(connection.system, request, before, held)
+            self.plans.extend(plans)
+            return answers
         profile = self.hooks.profile(connection.system)
         limit = max(1, profile.max_batch) if profile is not None else len(request.items) or 1
         if len(request.items) <= limit:
-            return self.hooks.push(connection, request)
-        results: list[PushResult] = []
-        for start in range(0, len(request.items), limit):
-            chunk = attrs.evolve(request, items=request.items[start : start + limit])
-            results.extend(self.hooks.push(connection, chunk))
+            results = self.hooks.push(connection, request)
+        else:
+            results = []
+            for start in range(0, len(request.items), limit):
+                chunk = attrs.evolve(request, items=request.items[start : start + limit])
+                results.extend(self.hooks.push(connection, chunk))
+        self.store.record_audit(
+            audit_writes(self.org.name, flow, connection.system, request, results, before)
+        )
         return results
 
     def admit(self, flow: str, record: Record) -> Verdict:
@@ -425,7 +453,7 @@ def push_and_link(
         return {}, []
     items = tuple(item for item, _ in pending)
     try:
-        results = ctx.push(role, PushRequest(obj, operation, items))
+        results = ctx.push(role, PushRequest(obj, operation, items), flow=flow)
     except RetryableError as exc:
         return {item.key: retry_outcome(exc) for item in items}, []
     by_key = {item.key: (item, digest) for item, digest in pending}

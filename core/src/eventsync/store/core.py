@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from .audit import AuditOps
 from .base import Clock, DatabaseClock
 from .claims import ClaimOps
 from .deadletters import DeadLetterOps
@@ -22,7 +23,9 @@ from .synclog import SyncLogOps
 __all__ = ["StateStore"]
 
 
-class StateStore(OutboxOps, DeadLetterOps, LinkOps, SyncLogOps, SeenNotificationOps, ClaimOps):
+class StateStore(
+    OutboxOps, DeadLetterOps, LinkOps, SyncLogOps, SeenNotificationOps, ClaimOps, AuditOps
+):
     """The state store of eventsync, on SQLite (embedded default) or PostgreSQL (scale-out).
 
     Open it with ``StateStore.open()``; it is safe to share one instance between threads and to
