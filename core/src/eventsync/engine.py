@@ -37,6 +37,7 @@ from .hookspecs import Connection
 from .models import HttpRequest, HttpResponse, ObjectSchema, Reception, RemoteFailure
 from .plugins import Hooks, make_plugin_manager
 from .polling import BackfillResult, SourceScanner
+from .preview import Preview, preview
 from .store import FlowStatus, OutboxItem, StateStore, key_problem
 
 __all__ = ["Engine", "BackfillResult", "open_store"]
@@ -305,6 +306,21 @@ class Engine:
             progress=progress,
             budget_share=budget_share,
             max_pending=max_pending,
+        )
+
+    def preview(
+        self,
+        org_name: str,
+        flow_name: str,
+        *,
+        entities: Sequence[str] = (),
+        limit: int | None = None,
+        budget_share: float | None = None,
+    ) -> Preview:
+        """What a run of the flow would do to each record (create, update with a diff, skip,
+        fail), writing nothing (see ``eventsync.preview``)."""
+        return preview(
+            self, org_name, flow_name, entities=entities, limit=limit, budget_share=budget_share
         )
 
     def _poll_loop(self, org_name: str, flow_name: str) -> None:

@@ -13,6 +13,7 @@ from .. import __version__
 from .backfill_cmd import backfill_command
 from .check_cmd import check_command
 from .plugins_cmd import plugins_command
+from .preview_cmd import preview_command
 from .retry_cmd import retry_command
 from .run_cmd import run_command
 from .setup_cmds import demo_command, init_command, sandbox_command
@@ -41,6 +42,7 @@ for _command in (
     retry_command,
     backfill_command,
     demo_command,
+    preview_command,
 ):
     cli.add_command(_command)
 
