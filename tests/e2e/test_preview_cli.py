@@ -1,0 +1,96 @@
+"""`eventsync preview` and `eventsync backfill --dry-run`, run as commands against the sandboxes:
+their JSON validates against docs/schemas/preview.schema.json, the table has a summary, bad
+input is a short error with exit code 2, and nothing is written anywhere."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+from eventsync.sandbox_env import sandbox_config_files
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMA = json.loads((ROOT / "docs" / "schemas" / "preview.schema.json").read_text())
+EVENTSYNC = str(Path(sys.executable).with_name("eventsync"))
+FLOWS = {
+    "export_registrations": {
+        "target_object": "Lead",
+        "match_key": "Email",
+        "fields": [
+            {"target": "LastName", "source": "lastName"},
+            {"target": "Email", "source": "email"},
+            {"target": "Company", "constant": "Hopin attendee"},
+        ],
+    }
+}
+
+
+def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [EVENTSYNC, *args, "--config", str(cwd / "eventsync.toml")],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+def test_preview_and_dry_run_commands(make_env, tmp_path):
+    env = make_env(triggers=False, pollers=False, start=False, flows=FLOWS)
+    toml_text, secrets = sandbox_config_files(
+        env.pair.info(),
+        hooks=env.hooks,
+        secrets_file="cli.env",
+        flows=FLOWS,
+        engine={"state": str(tmp_path / "cli.sqlite")},
+    )
+    (tmp_path / "eventsync.toml").write_text(toml_text)
+    (tmp_path / "cli.env").write_text(secrets)
+    env.sf_insert("Lead", [{"Email": "old@example.com", "LastName": "Old", "Company": "Kept"}])
+    new = env.register("new@example.com", lastName="New")
+    env.register("old@example.com", lastName="Renamed")
+    leads = sorted((x.id, x.get("LastName"), x.get("Company")) for x in env.leads())
+
+    result = _cli(tmp_path, "preview", "e2e", "export_registrations", "--json")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    jsonschema.validate(out, SCHEMA)
+    assert out["summary"] == {"create": 1, "update": 1, "skip": 0, "fail": 0}
+    [update] = [r for r in out["records"] if r["action"] == "update"]
+    assert update["writes"][0]["changes"] == {"LastName": {"before": "Old", "after": "Renamed"}}
+    assert "Company" in update["writes"][0]["held"]
+
+    result = _cli(tmp_path, "preview", "e2e", "export_registrations", "--entity", new, "--json")
+    assert result.returncode == 0, result.stderr
+    assert [r["entity"] for r in json.loads(result.stdout)["records"]] == [new]
+
+    result = _cli(tmp_path, "preview", "e2e", "export_registrations", "--limit", "1")
+    assert result.returncode == 0, result.stderr
+    assert "summary" in result.stdout and "create" in result.stdout
+
+    result = _cli(tmp_path, "backfill", "export_registrations", "--dry-run", "--json")
+    assert result.returncode == 0, result.stderr
+    dry = json.loads(result.stdout)
+    assert dry["dry_run"] is True
+    jsonschema.validate(dry["orgs"]["e2e"], SCHEMA)
+    assert dry["orgs"]["e2e"]["summary"]["create"] == 1
+
+    assert sorted((x.id, x.get("LastName"), x.get("Company")) for x in env.leads()) == leads
+    result = _cli(tmp_path, "status", "--json")
+    assert result.returncode == 0, result.stderr
+    assert all(f["pending"] == 0 for f in json.loads(result.stdout)["flows"])
+
+    for args, word in (
+        (("preview", "nosuch", "export_registrations"), "no organisation 'nosuch'"),
+        (("preview", "e2e", "attendance"), "not configured"),
+        (("preview", "e2e", "export_registrations", "--limit", "0"), "--limit"),
+    ):
+        result = _cli(tmp_path, *args)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert word in result.stdout + result.stderr
+        assert "Traceback" not in result.stderr
