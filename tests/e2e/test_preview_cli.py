@@ -1,6 +1,7 @@
 """`eventsync preview` and `eventsync backfill --dry-run`, run as commands against the sandboxes:
 their JSON validates against docs/schemas/preview.schema.json, the table has a summary, bad
-input is a short error with exit code 2, and nothing is written anywhere."""
+input is a short error with exit code 2, and nothing is written anywhere; then the real
+backfill and `eventsync audit` showing what it wrote."""
 
 from __future__ import annotations
 
@@ -84,6 +85,20 @@ def test_preview_and_dry_run_commands(make_env, tmp_path):
     result = _cli(tmp_path, "status", "--json")
     assert result.returncode == 0, result.stderr
     assert all(f["pending"] == 0 for f in json.loads(result.stdout)["flows"])
+
+    # The real run, then its audit trail: one entry per record written, field names only.
+    result = _cli(tmp_path, "backfill", "export_registrations", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    result = _cli(tmp_path, "audit", "--flow", "export_registrations", "--json")
+    assert result.returncode == 0, result.stderr
+    entries = json.loads(result.stdout)["entries"]
+    assert sorted((e["operation"], tuple(e["fields"])) for e in entries) == [
+        ("insert", ("LastName", "Email", "Company")),
+        ("update", ("LastName",)),
+    ]
+    assert "new@example.com" not in result.stdout  # names, never values
+    result = _cli(tmp_path, "audit", "--entity", new)
+    assert result.returncode == 0 and "insert" in result.stdout, result.stderr
 
     for args, word in (
         (("preview", "nosuch", "export_registrations"), "no organisation 'nosuch'"),

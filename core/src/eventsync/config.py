@@ -218,6 +218,8 @@ class EngineConfig:
     #: Seconds between ``maintain`` calls on live connections (subscription renewal ...).
     maintenance_interval: float = 300.0
     backfill_budget_share: float = 0.5
+    #: Days the audit trail keeps each entry; the maintenance thread prunes older ones.
+    audit_retention_days: float = 365.0
     plugins_allow: tuple[str, ...] | None = None
     plugins_block: tuple[str, ...] = ()
     secrets_file: str | None = None
@@ -320,6 +322,8 @@ def _engine_problems(eng: EngineConfig) -> list[str]:
         problems.append("$.engine.max_attempts: must be at least 1")
     if not 0 < eng.backfill_budget_share <= 1:
         problems.append("$.engine.backfill_budget_share: must be in (0, 1]")
+    if eng.audit_retention_days <= 0:
+        problems.append("$.engine.audit_retention_days: must be more than 0 (days)")
     if (problem := _listen_problem(eng.listen)) is not None:
         problems.append(problem)
     return problems

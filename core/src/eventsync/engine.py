@@ -15,6 +15,7 @@ and reused; a failed authentication drops the connection so the next batch re-au
 
 from __future__ import annotations
 
+import datetime
 import functools
 import logging
 import threading
@@ -338,7 +339,13 @@ class Engine:
             self._stop.wait(interval)
 
     def maintain(self) -> None:
-        """Call the ``maintain`` hook on every live connection (failures are logged)."""
+        """Prune the audit trail to its retention, and call the ``maintain`` hook on every
+        live connection (failures are logged)."""
+        try:
+            days = self.config.engine.audit_retention_days
+            self.store.prune_audit(datetime.timedelta(days=days))
+        except Exception as exc:  # upkeep must never stop the engine
+            log.warning("pruning the audit trail failed: %s", exc)
         with self._lock:
             live = list(self._connections.items())
         for (org_name, system), conn in live:

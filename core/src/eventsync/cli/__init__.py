@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .audit_cmd import audit_command
 from .backfill_cmd import backfill_command
 from .check_cmd import check_command
 from .plugins_cmd import plugins_command
@@ -43,6 +44,7 @@ for _command in (
     backfill_command,
     demo_command,
     preview_command,
+    audit_command,
 ):
     cli.add_command(_command)
 

@@ -81,10 +81,13 @@ class AuditOps(StoreBase):
         record_id: str | None = None,
         since: dt.datetime | None = None,
         limit: int = 1000,
+        latest: bool = False,
     ) -> list[AuditEntry]:
-        """Recorded writes, oldest first, optionally filtered (``entity``: the source entity)."""
+        """Recorded writes, oldest first, optionally filtered (``entity``: the source entity);
+        at most ``limit``: the first ones, or with ``latest`` the last ones."""
         t = self.tables.audit_log
-        q = sa.select(t).order_by(t.c.at, t.c.id).limit(limit)
+        order = (t.c.at.desc(), t.c.id.desc()) if latest else (t.c.at, t.c.id)
+        q = sa.select(t).order_by(*order).limit(limit)
         for column, value in (
             ("org", org),
             ("flow", flow),
@@ -96,7 +99,8 @@ class AuditOps(StoreBase):
         if since is not None:
             q = q.where(t.c.at >= since)
         with self.engine.connect() as conn:
-            return [_entry(r) for r in conn.execute(q)]
+            entries = [_entry(r) for r in conn.execute(q)]
+        return entries[::-1] if latest else entries
 
     def prune_audit(self, older_than: dt.timedelta) -> int:
         """Delete entries older than ``older_than``; returns how many."""
