@@ -6,17 +6,14 @@ backfill and `eventsync audit` showing what it wrote."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
-from eventsync.sandbox_env import sandbox_config_files
+
+from .conftest import run_cli, write_cli_config
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "docs" / "schemas" / "preview.schema.json").read_text())
-EVENTSYNC = str(Path(sys.executable).with_name("eventsync"))
 FLOWS = {
     "export_registrations": {
         "target_object": "Lead",
@@ -30,34 +27,15 @@ FLOWS = {
 }
 
 
-def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [EVENTSYNC, *args, "--config", str(cwd / "eventsync.toml")],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-
-
 def test_preview_and_dry_run_commands(make_env, tmp_path):
     env = make_env(triggers=False, pollers=False, start=False, flows=FLOWS)
-    toml_text, secrets = sandbox_config_files(
-        env.pair.info(),
-        hooks=env.hooks,
-        secrets_file="cli.env",
-        flows=FLOWS,
-        engine={"state": str(tmp_path / "cli.sqlite")},
-    )
-    (tmp_path / "eventsync.toml").write_text(toml_text)
-    (tmp_path / "cli.env").write_text(secrets)
+    write_cli_config(env, tmp_path, FLOWS)
     env.sf_insert("Lead", [{"Email": "old@example.com", "LastName": "Old", "Company": "Kept"}])
     new = env.register("new@example.com", lastName="New")
     env.register("old@example.com", lastName="Renamed")
     leads = sorted((x.id, x.get("LastName"), x.get("Company")) for x in env.leads())
 
-    result = _cli(tmp_path, "preview", "e2e", "export_registrations", "--json")
+    result = run_cli(tmp_path, "preview", "e2e", "export_registrations", "--json")
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     jsonschema.validate(out, SCHEMA)
@@ -66,15 +44,15 @@ def test_preview_and_dry_run_commands(make_env, tmp_path):
     assert update["writes"][0]["changes"] == {"LastName": {"before": "Old", "after": "Renamed"}}
     assert "Company" in update["writes"][0]["held"]
 
-    result = _cli(tmp_path, "preview", "e2e", "export_registrations", "--entity", new, "--json")
+    result = run_cli(tmp_path, "preview", "e2e", "export_registrations", "--entity", new, "--json")
     assert result.returncode == 0, result.stderr
     assert [r["entity"] for r in json.loads(result.stdout)["records"]] == [new]
 
-    result = _cli(tmp_path, "preview", "e2e", "export_registrations", "--limit", "1")
+    result = run_cli(tmp_path, "preview", "e2e", "export_registrations", "--limit", "1")
     assert result.returncode == 0, result.stderr
     assert "summary" in result.stdout and "create" in result.stdout
 
-    result = _cli(tmp_path, "backfill", "export_registrations", "--dry-run", "--json")
+    result = run_cli(tmp_path, "backfill", "export_registrations", "--dry-run", "--json")
     assert result.returncode == 0, result.stderr
     dry = json.loads(result.stdout)
     assert dry["dry_run"] is True
@@ -82,14 +60,14 @@ def test_preview_and_dry_run_commands(make_env, tmp_path):
     assert dry["orgs"]["e2e"]["summary"]["create"] == 1
 
     assert sorted((x.id, x.get("LastName"), x.get("Company")) for x in env.leads()) == leads
-    result = _cli(tmp_path, "status", "--json")
+    result = run_cli(tmp_path, "status", "--json")
     assert result.returncode == 0, result.stderr
     assert all(f["pending"] == 0 for f in json.loads(result.stdout)["flows"])
 
     # The real run, then its audit trail: one entry per record written, field names only.
-    result = _cli(tmp_path, "backfill", "export_registrations", "--json")
+    result = run_cli(tmp_path, "backfill", "export_registrations", "--json")
     assert result.returncode == 0, result.stdout + result.stderr
-    result = _cli(tmp_path, "audit", "--flow", "export_registrations", "--json")
+    result = run_cli(tmp_path, "audit", "--flow", "export_registrations", "--json")
     assert result.returncode == 0, result.stderr
     entries = json.loads(result.stdout)["entries"]
     assert sorted((e["operation"], tuple(e["fields"])) for e in entries) == [
@@ -97,7 +75,7 @@ def test_preview_and_dry_run_commands(make_env, tmp_path):
         ("update", ("LastName",)),
     ]
     assert "new@example.com" not in result.stdout  # names, never values
-    result = _cli(tmp_path, "audit", "--entity", new)
+    result = run_cli(tmp_path, "audit", "--entity", new)
     assert result.returncode == 0 and "insert" in result.stdout, result.stderr
 
     for args, word in (
@@ -105,7 +83,7 @@ def test_preview_and_dry_run_commands(make_env, tmp_path):
         (("preview", "e2e", "attendance"), "not configured"),
         (("preview", "e2e", "export_registrations", "--limit", "0"), "--limit"),
     ):
-        result = _cli(tmp_path, *args)
+        result = run_cli(tmp_path, *args)
         assert result.returncode == 2, (args, result.stdout, result.stderr)
         assert word in result.stdout + result.stderr
         assert "Traceback" not in result.stderr

@@ -35,6 +35,7 @@ __all__ = [
     "FilterConfig",
     "FlowsConfig",
     "OrgConfig",
+    "ErasureConfig",
     "EngineConfig",
     "Config",
     "load_config",
@@ -166,6 +167,16 @@ def _flow_enabled(settings: Any) -> bool:
 
 
 @attrs.frozen
+class ErasureConfig:
+    """``[orgs.X.erasure]``: what ``eventsync forget`` does to the records eventsync created
+    for the person, in the CRM and in the event platform (records it only matched and updated
+    are left alone: they are not eventsync's)."""
+
+    crm: Literal["delete", "anonymise", "keep"] = "anonymise"
+    platform: Literal["delete", "anonymise", "keep"] = "delete"
+
+
+@attrs.frozen
 class OrgConfig:
     """One organisation: its plan, plugins, the systems in each role, their settings and flows.
 
@@ -181,6 +192,7 @@ class OrgConfig:
     systems: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
     flows: FlowsConfig = attrs.field(factory=FlowsConfig)
     plugin_options: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+    erasure: ErasureConfig = attrs.field(factory=ErasureConfig)
 
     def settings(self, system: str, env: Mapping[str, str] | None = None) -> SystemSettings:
         """The connection settings of ``system`` for this org."""

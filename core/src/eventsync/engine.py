@@ -26,6 +26,7 @@ from typing import Any
 
 from .config import Config, load_config, secrets_env, validate_config
 from .decisions import Hold, holds
+from .erasure import ForgetResult, forget
 from .errors import (
     AuthenticationError,
     BadNotification,
@@ -323,6 +324,12 @@ class Engine:
         return preview(
             self, org_name, flow_name, entities=entities, limit=limit, budget_share=budget_share
         )
+
+    def forget(self, email: str, *, orgs: Sequence[str] = ()) -> ForgetResult:
+        """Erase a person: the remote records eventsync created for ``email`` (per each org's
+        ``[orgs.X.erasure]`` policy) and every trace in the state store; resumable (see
+        ``eventsync.erasure``)."""
+        return forget(self, email, orgs=orgs)
 
     def _poll_loop(self, org_name: str, flow_name: str) -> None:
         interval = self.config.org(org_name).flows[flow_name].poll_interval

@@ -13,6 +13,7 @@ from .. import __version__
 from .audit_cmd import audit_command
 from .backfill_cmd import backfill_command
 from .check_cmd import check_command
+from .forget_cmd import forget_command
 from .plugins_cmd import plugins_command
 from .preview_cmd import preview_command
 from .retry_cmd import retry_command
@@ -45,6 +46,7 @@ for _command in (
     demo_command,
     preview_command,
     audit_command,
+    forget_command,
 ):
     cli.add_command(_command)
 

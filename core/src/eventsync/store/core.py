@@ -13,6 +13,7 @@ from .base import Clock, DatabaseClock
 from .claims import ClaimOps
 from .deadletters import DeadLetterOps
 from .engine import create_engine, make_url, migrate
+from .erasure import ErasureOps
 from .links import LinkOps
 from .outbox import OutboxOps
 from .records import RetryPolicy
@@ -24,7 +25,14 @@ __all__ = ["StateStore"]
 
 
 class StateStore(
-    OutboxOps, DeadLetterOps, LinkOps, SyncLogOps, SeenNotificationOps, ClaimOps, AuditOps
+    OutboxOps,
+    DeadLetterOps,
+    LinkOps,
+    SyncLogOps,
+    SeenNotificationOps,
+    ClaimOps,
+    AuditOps,
+    ErasureOps,
 ):
     """The state store of eventsync, on SQLite (embedded default) or PostgreSQL (scale-out).
 
