@@ -27,6 +27,7 @@ DRY_RUN_ID = "(new)"
 _WRITES = frozenset(
     {
         "put_links",
+        "delete_link",
         "delete_links",
         "log",
         "log_many",

@@ -54,6 +54,7 @@ from .base import (
     snapshot_of,
     usable_snapshot,
 )
+from .cancellation import cancel, cancel_problems
 
 __all__ = ["ExportRegistrations", "ExportRegistrationsSettings"]
 
@@ -84,6 +85,19 @@ class ExportRegistrationsSettings:
     refunded: Literal["sync", "skip"] = setting(
         "sync", label="Refunded registrations", help="sync them like any other, or skip them."
     )
+    on_cancel: Literal["keep", "mark", "delete", "remove"] = setting(
+        "keep",
+        label="Cancellations",
+        help="What a cancelled, refunded or removed registration does to the CRM record it was "
+        "exported to: keep it (refunded then decides), mark it (cancel_field = cancel_value), "
+        "delete it, or remove the membership record the person was invited from.",
+    )
+    cancel_field: str | None = setting(
+        None, label="Cancel field", help="For on_cancel = mark: the target field to set."
+    )
+    cancel_value: str | None = setting(
+        None, label="Cancel value", help="For on_cancel = mark: the value it is set to."
+    )
     fields: tuple[FieldMapConfig, ...] = setting(
         label="Field mapping",
         help="Target fields and where each value comes from; default: first name, last name "
@@ -100,7 +114,10 @@ class ExportRegistrationsSettings:
     enabled: bool = setting(True, label="Enabled", help="false turns the flow off.")
 
 
-def _is_refunded(record: Record) -> bool:
+def _is_refunded(record: Record | None) -> bool:
+    """A cancelled or refunded registration (None, a missing one, is neither)."""
+    if record is None:
+        return False
     status = str(record.get("status") or "").lower()
     return bool(record.get("refunded")) or status in {"refunded", "cancelled", "canceled"}
 
@@ -123,6 +140,10 @@ class ExportRegistrations(Flow):
             defaults["match_key"] = crm.person_fields["email"]
         return {**defaults, **super().default_settings(crm, platform)}
 
+    def settings_problems(self, settings: Any, path: str) -> list[str]:
+        """The mapping entries, and ``on_cancel = "mark"`` naming its field and value."""
+        return super().settings_problems(settings, path) + cancel_problems(settings, path)
+
     def schema_objects(
         self, org: OrgConfig, settings: ExportRegistrationsSettings
     ) -> dict[Role, set[str]]:
@@ -139,6 +160,14 @@ class ExportRegistrations(Flow):
         findings += self._external_id_advice(check, settings)
         for i, step in enumerate(settings.match_cascade):
             findings += check.field("crm", step.object, step.match_key, f"match_cascade[{i}]")
+        if settings.on_cancel == "mark" and settings.cancel_field:
+            findings += check.field(
+                "crm",
+                settings.target_object,
+                settings.cancel_field,
+                "cancel_field",
+                updateable=True,
+            )
         return findings
 
     def _external_id_advice(
@@ -201,8 +230,13 @@ class ExportRegistrations(Flow):
 
         outcomes: dict[str, Outcome] = {}
         pending: list[tuple[str, dict[str, Any], str]] = []
+        cancelled: dict[str, Record | None] = {}
         for entity in ids:
             record = found.get(entity)
+            gone = record is None or record.deleted
+            if cfg.on_cancel != "keep" and (gone or _is_refunded(record)):
+                cancelled[entity] = None if gone else record
+                continue
             if record is None or record.deleted:
                 outcomes[entity] = Outcome.done("registration no longer exists")
                 continue
@@ -250,6 +284,8 @@ class ExportRegistrations(Flow):
             finally:
                 if claimed:
                     ctx.store.release_claims(ctx.org.name, self._scope(cfg), claimed, holder)
+        if cancelled:
+            outcomes.update(cancel(ctx, self.name, cfg, cancelled, links))
         return [outcomes[i] for i in ids]
 
     def _scope(self, cfg: ExportRegistrationsSettings) -> str:
