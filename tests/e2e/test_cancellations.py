@@ -5,7 +5,7 @@ CampaignMember the person was invited from (their Lead stays)."""
 from __future__ import annotations
 
 import pytest
-from eventsync.models import Filter, PullRequest
+from eventsync.models import Filter, PullRequest, PushItem, PushRequest
 
 FIELDS = [
     {"target": "LastName", "source": "lastName"},
@@ -100,6 +100,23 @@ def test_remove_deletes_the_campaign_membership_only(make_env):
     assert _lead(env, "ada@example.com").id == lead.id  # the person's own record stays
     log = env.engine.store.sync_log(flow="export_registrations", entity=registration)
     assert log[0].message == f"cancelled: removed CampaignMember {member}"
+
+
+def test_an_invitation_deleted_in_salesforce_revokes_its_magic_link_via_the_poller(make_env, wait):
+    crm_flows = {"import_registrations": {**flows("keep")["import_registrations"]}}
+    crm_flows["import_registrations"].update(on_delete="delete", poll_interval=0.2)
+    env = make_env(triggers=False, pollers=True, poll_interval=0.2, flows=crm_flows)
+    kept, deleted = env.members(env.campaign(), ["stay@example.com", "gone@example.com"])
+    wait("both invitations", lambda: len(env.magic_links()) == 2)
+    [result] = env.hooks.push(
+        env.crm, PushRequest("CampaignMember", "delete", (PushItem("x", {}, id=deleted),))
+    )
+    assert result.ok, result.error
+    # No notification: the poller finds the deletion (queryAll, IsDeleted) and revokes the link.
+    wait("the magic link revoked", lambda: env.magic_links("gone@example.com") == [])
+    assert len(env.magic_links("stay@example.com")) == 1
+    assert env.engine.store.get_links("e2e", "import_registrations", [deleted]) == {}
+    assert env.engine.store.dead_letter_count() == 0
 
 
 def test_mark_without_its_field_is_a_configuration_error(make_env):

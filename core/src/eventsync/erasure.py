@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .errors import EventsyncError, FatalError, RetryableError
+from .flows.cancellation import GONE_CODES
 from .models import Filter, PullRequest, PushItem, PushRequest
 from .store import AuditWrite
 
@@ -35,7 +36,6 @@ __all__ = ["ForgetResult", "forget", "email_problem", "ERASED"]
 
 #: What anonymisation writes into a required text field.
 ERASED = "(erased)"
-_GONE = {"ENTITY_IS_DELETED", "NOT_FOUND", "INVALID_CROSS_REFERENCE_KEY"}
 
 
 @attrs.frozen
@@ -197,7 +197,7 @@ def _erase_remote(
 def _settled(results: Sequence[Any], records: Sequence[tuple[str, list[str]]]) -> int:
     """How many records are gone; a transient failure stops the erasure (resumable)."""
     for result in results:
-        if result.ok or (result.error and result.error.code in _GONE):
+        if result.ok or (result.error and result.error.code in GONE_CODES):
             continue
         failure = result.error
         if failure is not None and failure.retryable:

@@ -32,7 +32,9 @@ from .base import FlowContext, outcome_of
 __all__ = ["cancel", "cancel_problems", "GONE_CODES"]
 
 #: Remote codes meaning the record is already gone: the cancellation is done.
-GONE_CODES = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND", "INVALID_CROSS_REFERENCE_KEY"})
+GONE_CODES = frozenset(
+    {"ENTITY_IS_DELETED", "NOT_FOUND", "INVALID_CROSS_REFERENCE_KEY", "HTTP_404", "HTTP_410"}
+)
 IMPORT_FLOW = "import_registrations"
 
 
