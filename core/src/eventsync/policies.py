@@ -5,7 +5,7 @@ written: ``always``; ``if_empty``, only when the target field is empty; ``on_cre
 the record is created; ``never_clear``, never an empty value over a non-empty one. An entry
 without a policy is ``always``, except a constant and a value a ``default`` transform supplied
 (the source was empty): those are placeholders and apply on create only, so a sync never
-overwrites what a salesperson typed with "Hopin attendee".
+overwrites what a salesperson typed with a placeholder.
 
 Everything here is pure: the flow reads the current values (in the match query it makes
 anyway) and asks ``apply_policies`` what to write.

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import attrs
 
@@ -25,7 +25,7 @@ from .dryrun import PlannedWrite, ReadOnlyStore
 from .executor import Outcome
 from .models import ObjectSchema
 from .policies import is_empty
-from .store import OutboxItem
+from .store import OutboxItem, StateStore
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -86,7 +86,7 @@ class Preview:
 
     def summary(self) -> dict[str, int]:
         """How many records would be created, updated, skipped and would fail."""
-        counts = dict.fromkeys(ACTIONS, 0)
+        counts: dict[str, int] = dict.fromkeys(ACTIONS, 0)
         for record in self.records:
             counts[record.action] += 1
         return counts
@@ -123,7 +123,7 @@ def preview(
     base = engine.context(org_name)
     ctx = attrs.evolve(
         base,
-        store=ReadOnlyStore(engine.store),
+        store=cast(StateStore, ReadOnlyStore(engine.store)),
         mark=lambda *args, **kwargs: 0,
         dry_run=True,
         plans=[],

@@ -85,7 +85,7 @@ class ImportRegistrationsSettings:
         label="Deleted invitations",
         help="What deleting an invitation record in the CRM does to the magic link eventsync "
         "created for it: keep it, or delete (revoke) it; the poller then also reads deleted "
-        "records (Salesforce: queryAll).",
+        "records, where the CRM can list them.",
     )
     poll_interval: float = setting(
         60.0, label="Poll interval (s)", help="How often the poller catches what triggers missed."
