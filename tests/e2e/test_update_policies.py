@@ -10,6 +10,7 @@ id (linked, second round); the audit trail names only the fields that changed.
 from __future__ import annotations
 
 from eventsync.models import Filter, PushItem, PushRequest
+from eventsync_salesforce.sandbox.wiring import LINK_FIELD, STATUS_FIELD
 
 FIELDS = [
     {"target": "LastName", "source": "lastName"},
@@ -105,3 +106,39 @@ def test_each_policy_keeps_existing_crm_values(make_env):
     assert _lead(env, "carol@example.com")["Website"] == "https://carol.new"
     log = env.engine.store.sync_log(flow="export_registrations", entity=carol, outcome="done")
     assert "held by policy" in log[0].message and "Website" in log[0].message
+
+
+def test_the_update_only_attendance_flow_applies_policies(make_env, wait):
+    flows = {
+        "import_registrations": {
+            "source_object": "CampaignMember",
+            "ticket_code_field": "Campaign.Hopin_Ticket_Code__c",
+            "fields": [{"target": "email", "source": "Email"}],
+        },
+        "attendance": {
+            "target_object": "CampaignMember",
+            "status_field": "Status",
+            "attended_value": "Attended",
+            "fields": [
+                {"target": STATUS_FIELD, "constant": "Came", "policy": "always"},
+                {"target": LINK_FIELD, "source": "email", "policy": "if_empty"},
+            ],
+        },
+    }
+    env = make_env(triggers=True, pollers=False, flows=flows)
+    [member] = env.members(env.campaign(), ["ada@example.com"])
+    [kept] = env.hooks.push(
+        env.crm,
+        PushRequest(
+            "CampaignMember",
+            "update",
+            (PushItem("m", {LINK_FIELD: "https://typed.example/ada"}, id=member),),
+        ),
+    )
+    assert kept.ok, kept.error
+    [link] = wait("the invitation", lambda: env.magic_links("ada@example.com"))
+    env.hopin_admin("POST", f"/magicLinks/{link.id}/accept")
+    env.hopin_admin("POST", "/attendance", {"email": "ada@example.com", "durationSeconds": 600})
+    row = wait("Attended", lambda: (m := env.member(member)).get("Status") == "Attended" and m)
+    assert row.get(STATUS_FIELD) == "Came"  # a constant given policy "always"
+    assert row.get(LINK_FIELD) == "https://typed.example/ada"  # if_empty: it had a value
