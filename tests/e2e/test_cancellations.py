@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from eventsync.models import Filter, PullRequest, PushItem, PushRequest
+from eventsync_salesforce.sandbox.wiring import LINK_FIELD, STATUS_FIELD
 
 FIELDS = [
     {"target": "LastName", "source": "lastName"},
@@ -117,6 +118,32 @@ def test_an_invitation_deleted_in_salesforce_revokes_its_magic_link_via_the_poll
     assert len(env.magic_links("stay@example.com")) == 1
     assert env.engine.store.get_links("e2e", "import_registrations", [deleted]) == {}
     assert env.engine.store.dead_letter_count() == 0
+
+
+@pytest.mark.parametrize("on_revoke", ["mark", "clear"])
+def test_a_revoked_magic_link_is_marked_or_cleared_on_the_crm_record(make_env, on_revoke):
+    crm_flows = {
+        "import_registrations": flows("keep")["import_registrations"],
+        "magic_links": {
+            "link_field": LINK_FIELD,
+            "status_field": STATUS_FIELD,
+            "on_revoke": on_revoke,
+        },
+    }
+    env = make_env(triggers=False, pollers=False, flows=crm_flows)
+    [member] = env.members(env.campaign(), ["rev@example.com"])
+    _sync(env, "import_registrations", member)
+    _sync(env, "magic_links", member)
+    [link] = env.magic_links("rev@example.com")
+    assert env.member(member).get(LINK_FIELD) == link.get("magicLink")
+    [revoked] = env.hooks.push(
+        env.platform, PushRequest("magicLink", "delete", (PushItem("r", {}, id=link.id),))
+    )
+    assert revoked.ok, revoked.error
+    _sync(env, "magic_links", member)
+    row = env.member(member)
+    assert row.get(LINK_FIELD) is None
+    assert row.get(STATUS_FIELD) == ("Revoked" if on_revoke == "mark" else None)
 
 
 def test_mark_without_its_field_is_a_configuration_error(make_env):
