@@ -344,8 +344,8 @@ class ExportRegistrations(Flow):
             (e, link.target_object, link.target_id) for e, link in linked
         ]
         current: dict[str, Mapping[str, Any]] = {}
-        if guarded and linked:
-            current.update(self._current(ctx, cfg, mapping, linked, by_entity))
+        if (guarded or ctx.dry_run) and linked:  # a preview diffs linked records too
+            current.update(self._current(ctx, cfg, mapping, linked))
         creates: list[str] = []
         if unlinked:
             if cfg.match_cascade or cfg.update_only or guarded or ctx.dry_run:
@@ -465,7 +465,6 @@ class ExportRegistrations(Flow):
         cfg: ExportRegistrationsSettings,
         mapping: RecordMapping,
         linked: Sequence[tuple[str, Link]],
-        by_entity: Mapping[str, tuple[dict[str, Any], str]],
     ) -> dict[str, Mapping[str, Any]]:
         """Current values of linked records, for their update policies: one read per object
         by id (linked records need no match query, so this read takes its place)."""
