@@ -179,7 +179,7 @@ class MagicLinks(Flow):
                 if link is None or written is None or cfg.on_revoke == "keep":
                     outcomes[entity] = Outcome.done("no magic link for this record yet")
                     continue
-                revoked = {cfg.link_field: None}
+                revoked: dict[str, str | None] = {cfg.link_field: None}
                 if cfg.status_field:
                     marked = cfg.on_revoke == "mark"
                     revoked[cfg.status_field] = cfg.revoked_value if marked else None
