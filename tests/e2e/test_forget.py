@@ -103,7 +103,9 @@ def test_forget_resumes_after_a_remote_failure(make_env, wait):
 
 def test_forget_command_deletes_per_policy(make_env, wait, tmp_path):
     env = make_env(triggers=False, pollers=False, start=False)
-    write_cli_config(env, tmp_path, extra='\n[orgs.e2e.erasure]\ncrm = "delete"\n')
+    write_cli_config(
+        env, tmp_path, extra='\n[orgs.e2e.erasure]\ncrm = "delete"\nplatform = "anonymise"\n'
+    )
     result = run_cli(tmp_path, "forget", "not-an-address")
     assert result.returncode == 2 and "not an email address" in result.stderr, result.stderr
     result = run_cli(tmp_path, "forget", "x@example.com", "--org", "nosuch")
@@ -121,3 +123,20 @@ def test_forget_command_deletes_per_policy(make_env, wait, tmp_path):
     assert env.sf_query("Lead", ("Id",), Filter("Email", "=", "joan@example.com")) == []
     result = run_cli(tmp_path, "audit", "--flow", "forget", "--json")
     assert [e["operation"] for e in json.loads(result.stdout)["entries"]] == ["erase"]
+
+    # A magic link eventsync created can be neither changed nor kept anonymous on Hopin: with
+    # platform = "anonymise" it is reported as unchangeable, and the state is purged anyway.
+    [member] = env.members(env.campaign(), ["ida@example.com"])
+    result = run_cli(tmp_path, "backfill", "import_registrations")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert env.magic_links("ida@example.com")
+    result = run_cli(tmp_path, "forget", "ida@example.com", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["remote"]["e2e"]["unchangeable"] == 1
+    state = sa.create_engine(f"sqlite:///{tmp_path / 'cli.sqlite'}")
+    with state.connect() as conn:
+        for name in sa.inspect(conn).get_table_names():
+            rows = conn.execute(sa.text(f'SELECT * FROM "{name}"')).fetchall()
+            text = repr(rows).lower()
+            assert "ida@example.com" not in text and member.lower() not in text, name
+    state.dispose()

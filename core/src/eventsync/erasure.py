@@ -43,7 +43,8 @@ class ForgetResult:
     """What ``forget`` did.
 
     :ivar remote: per organisation, counts: ``deleted``, ``anonymised``, ``kept`` (policy
-        ``keep``), ``not_ours`` (records with the address eventsync did not create).
+        ``keep``), ``not_ours`` (records with the address eventsync did not create), and
+        ``unchangeable`` when a system could neither delete nor change some of them.
     :ivar state: rows removed per table of the state store.
     :ivar resumed: an unfinished earlier request for the address was continued.
     """
@@ -190,7 +191,12 @@ def _erase_remote(
             if results is not None:
                 counts["deleted"] += _settled(results, records)
                 continue
-        counts["anonymised"] += _anonymise(ctx, role, obj, records)
+        try:
+            counts["anonymised"] += _anonymise(ctx, role, obj, records)
+        except FatalError:
+            # The system can neither delete nor change this object: nothing more to do
+            # remotely; the state is still purged. Counted apart so the operator sees it.
+            counts["unchangeable"] = counts.get("unchangeable", 0) + len(records)
     return counts
 
 
