@@ -245,6 +245,30 @@ def ties_dropped_at_page_boundaries(mp: pytest.MonkeyPatch, ex: SimpleNamespace)
     mp.setattr(ex.pull, "search_pages", pages)
 
 
+@variant(
+    "filtered pulls return only the filter field, not the fields asked for",
+    "match_query_reads_current_values",
+)
+def filtered_pull_drops_fields(mp: pytest.MonkeyPatch, ex: SimpleNamespace) -> None:
+    original = ex.pull._search
+
+    def search(conn: Any, request: Any, properties: list[str]) -> Any:
+        if any(f.op == "in" for f in request.filters):
+            properties = [f.field for f in request.filters]
+        return original(conn, request, properties)
+
+    mp.setattr(ex.pull, "_search", search)
+
+
+@variant("deletes reported ok but never sent", "delete_by_id")
+def delete_not_sent(mp: pytest.MonkeyPatch, ex: SimpleNamespace) -> None:
+    mp.setattr(
+        ex.push,
+        "_archive",
+        lambda conn, obj, items: {i.key: PushResult(i.key, ok=True, id=i.id) for i in items},
+    )
+
+
 @variant("pull returns a list", "pull_returns_iterator")
 def pull_returns_list(mp: pytest.MonkeyPatch, ex: SimpleNamespace) -> None:
     original = ex.pull.pull

@@ -122,6 +122,9 @@ def test_a_write_refused_twice_then_landed_in_logs_and_trace(sandbox_dir, tmp_pa
     wrote = trace["events"][kinds.index("wrote")]
     assert wrote["object"] == "Lead" and wrote["target"] == trace["links"][0]["target_id"]
     assert "Email" in wrote["fields"] and "values" not in wrote
+    # The audit trail's section: the one write, to the linked Lead, with field names only.
+    [write] = trace["writes"]
+    assert write["record_id"] == trace["links"][0]["target_id"] and "Email" in write["fields"]
     # Values only on request; the text form names the steps.
     shown = _cli(tmp_path, "trace", "sandbox", "export_registrations", registration, "--values")
     assert shown.returncode == 0, shown.stderr

@@ -140,6 +140,47 @@ class Env:
         return list(self.hooks.pull(self.platform, PullRequest("magicLink", filters=filters)))
 
 
+def write_cli_config(
+    env: Env, directory: Any, flows: dict[str, Any] | None = None, extra: str = ""
+) -> str:
+    """A config file (and its secrets file) in ``directory`` for running the ``eventsync``
+    command against ``env``'s sandboxes, with a SQLite state of its own; ``extra`` is TOML
+    appended to it. Returns the config file's path."""
+    from eventsync.sandbox_env import sandbox_config_files
+
+    toml_text, secrets = sandbox_config_files(
+        env.pair.info(),
+        hooks=env.hooks,
+        secrets_file="cli.env",
+        flows=flows,
+        engine={"state": str(directory / "cli.sqlite")},
+    )
+    (directory / "eventsync.toml").write_text(toml_text + extra)
+    (directory / "cli.env").write_text(secrets)
+    return str(directory / "eventsync.toml")
+
+
+def run_cli(directory: Any, *args: str) -> Any:
+    """Run ``eventsync ARGS --config DIRECTORY/eventsync.toml`` as a subprocess."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    return subprocess.run(
+        [
+            str(Path(sys.executable).with_name("eventsync")),
+            *args,
+            "--config",
+            str(directory / "eventsync.toml"),
+        ],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def store_url(request, tmp_path) -> Iterator[dict[str, Any]]:
     """Where the engine keeps its state: a SQLite file, or an isolated PostgreSQL schema."""

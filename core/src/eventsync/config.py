@@ -21,7 +21,7 @@ from typing import Any, Literal
 import attrs
 
 from .errors import ConfigurationError
-from .models import FieldMap, Filter, RecordMapping, SystemSettings, Transform
+from .models import FieldMap, Filter, RecordMapping, SystemSettings, Transform, UpdatePolicy
 from .settings import ENV_NAME, Invalid, converter, salvage, structure
 from .store.outbox import MAX_BATCH as MAX_BATCH_SIZE
 
@@ -35,6 +35,7 @@ __all__ = [
     "FilterConfig",
     "FlowsConfig",
     "OrgConfig",
+    "ErasureConfig",
     "EngineConfig",
     "Config",
     "load_config",
@@ -76,6 +77,7 @@ class FieldMapConfig:
     constant: Scalar = None
     template: str | None = None
     transforms: tuple[TransformConfig, ...] = ()
+    policy: UpdatePolicy | None = None
 
     def to_model(self) -> FieldMap:
         """The engine's FieldMap for this entry."""
@@ -85,6 +87,7 @@ class FieldMapConfig:
             constant=self.constant,
             template=self.template,
             transforms=tuple(Transform(t.name, t.args) for t in self.transforms),
+            policy=self.policy,
         )
 
 
@@ -164,6 +167,16 @@ def _flow_enabled(settings: Any) -> bool:
 
 
 @attrs.frozen
+class ErasureConfig:
+    """``[orgs.X.erasure]``: what ``eventsync forget`` does to the records eventsync created
+    for the person, in the CRM and in the event platform (records it only matched and updated
+    are left alone: they are not eventsync's)."""
+
+    crm: Literal["delete", "anonymise", "keep"] = "anonymise"
+    platform: Literal["delete", "anonymise", "keep"] = "delete"
+
+
+@attrs.frozen
 class OrgConfig:
     """One organisation: its plan, plugins, the systems in each role, their settings and flows.
 
@@ -179,6 +192,7 @@ class OrgConfig:
     systems: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
     flows: FlowsConfig = attrs.field(factory=FlowsConfig)
     plugin_options: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+    erasure: ErasureConfig = attrs.field(factory=ErasureConfig)
 
     def settings(self, system: str, env: Mapping[str, str] | None = None) -> SystemSettings:
         """The connection settings of ``system`` for this org."""
@@ -216,6 +230,8 @@ class EngineConfig:
     #: Seconds between ``maintain`` calls on live connections (subscription renewal ...).
     maintenance_interval: float = 300.0
     backfill_budget_share: float = 0.5
+    #: Days the audit trail keeps each entry; the maintenance thread prunes older ones.
+    audit_retention_days: float = 365.0
     plugins_allow: tuple[str, ...] | None = None
     plugins_block: tuple[str, ...] = ()
     secrets_file: str | None = None
@@ -329,6 +345,8 @@ def _engine_problems(eng: EngineConfig) -> list[str]:
         problems.append("$.engine.max_attempts: must be at least 1")
     if not 0 < eng.backfill_budget_share <= 1:
         problems.append("$.engine.backfill_budget_share: must be in (0, 1]")
+    if eng.audit_retention_days <= 0:
+        problems.append("$.engine.audit_retention_days: must be more than 0 (days)")
     if (problem := listen_problem(eng.listen)) is not None:
         problems.append(problem)
     if eng.log_level not in ("debug", "info", "warning", "error"):

@@ -29,6 +29,7 @@ import attrs
 
 from .config import Config, load_config, secrets_env, validate_config
 from .decisions import Hold, holds
+from .erasure import ForgetResult, forget
 from .errors import (
     AuthenticationError,
     BadNotification,
@@ -50,6 +51,7 @@ from .models import (
 )
 from .plugins import Hooks, make_plugin_manager
 from .polling import BackfillResult, SourceScanner
+from .preview import Preview, preview
 from .store import FlowStatus, OutboxItem, StateStore, key_problem
 
 __all__ = ["Engine", "BackfillResult", "StateUnavailable", "SubscriptionOutcome", "open_store"]
@@ -410,6 +412,27 @@ class Engine:
             max_pending=max_pending,
         )
 
+    def preview(
+        self,
+        org_name: str,
+        flow_name: str,
+        *,
+        entities: Sequence[str] = (),
+        limit: int | None = None,
+        budget_share: float | None = None,
+    ) -> Preview:
+        """What a run of the flow would do to each record (create, update with a diff, skip,
+        fail), writing nothing (see ``eventsync.preview``)."""
+        return preview(
+            self, org_name, flow_name, entities=entities, limit=limit, budget_share=budget_share
+        )
+
+    def forget(self, email: str, *, orgs: Sequence[str] = ()) -> ForgetResult:
+        """Erase a person: the remote records eventsync created for ``email`` (per each org's
+        ``[orgs.X.erasure]`` policy) and every trace in the state store; resumable (see
+        ``eventsync.erasure``)."""
+        return forget(self, email, orgs=orgs)
+
     def _poll_loop(self, org_name: str, flow_name: str) -> None:
         interval = self.config.org(org_name).flows[flow_name].poll_interval
         while not self._stop.is_set():
@@ -442,6 +465,11 @@ class Engine:
         every live connection and, when the engine keeps subscriptions, renew them
         (``subscribe``); failures are logged."""
         self.prune_log()
+        try:
+            days = self.config.engine.audit_retention_days
+            self.store.prune_audit(dt.timedelta(days=days))
+        except Exception as exc:  # upkeep must never stop the engine
+            log.warning("pruning the audit trail failed: %s", exc)
         with self._lock:
             live = list(self._connections.items())
         for (org_name, system), conn in live:

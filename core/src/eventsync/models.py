@@ -26,6 +26,8 @@ __all__ = [
     "Transform",
     "FieldMap",
     "RecordMapping",
+    "UpdatePolicy",
+    "UPDATE_POLICIES",
     "Filter",
     "Watermark",
     "PullRequest",
@@ -232,6 +234,8 @@ class FieldMap:
     :ivar constant: a fixed value.
     :ivar template: a ``str.format``-style template over source paths, e.g. ``"{firstName} {lastName}"``.
     :ivar transforms: applied in order to the value.
+    :ivar policy: when the value may be written over an existing record (``UPDATE_POLICIES``);
+        None is ``always``, except for constants and ``default`` values (create only).
     """
 
     target: str
@@ -239,6 +243,14 @@ class FieldMap:
     constant: Any = None
     template: str | None = None
     transforms: tuple[Transform, ...] = ()
+    policy: UpdatePolicy | None = None
+
+
+#: Per-field update policies: ``always`` writes the value, ``if_empty`` only when the target
+#: field is empty, ``on_create`` only when the record is created, ``never_clear`` never writes
+#: an empty value over a non-empty one.
+UpdatePolicy = Literal["always", "if_empty", "on_create", "never_clear"]
+UPDATE_POLICIES: tuple[str, ...] = ("always", "if_empty", "on_create", "never_clear")
 
 
 @attrs.frozen

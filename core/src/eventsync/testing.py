@@ -147,6 +147,10 @@ class ObjectSpec:
     :ivar watermark: True when the object can be pulled changed since a watermark.
     :ivar filter_field: a field with unique fresh values to filter on (default: match_key).
     :ivar compare: the fields compared after reading back (default: every field written).
+    :ivar deletes: records can be deleted by id (``push`` delete); the cancellation policies
+        ``delete`` / ``remove`` and ``eventsync forget`` need it.
+    :ivar deleted_visible: a pull with ``include_deleted`` returns deleted records with
+        ``deleted=True`` (the poller then finds source deletions; Salesforce's queryAll).
     """
 
     object: str
@@ -160,6 +164,8 @@ class ObjectSpec:
     watermark: bool = True
     filter_field: str | None = None
     compare: tuple[str, ...] | None = None
+    deletes: bool = False
+    deleted_visible: bool = False
 
     def new_changes(self) -> Fields:
         """Fresh values for an update."""
@@ -376,6 +382,7 @@ class KitSession:
             "missing": lambda s: s.updates and s.missing_id is not None,
             "watermark": lambda s: s.watermark,
             "filter": lambda s: (s.filter_field or s.match_key) is not None,
+            "delete": lambda s: s.deletes,
         }
         for spec in self.kit.objects:
             if able[need](spec):
@@ -894,6 +901,46 @@ def check_pull_filters(s: KitSession) -> None:
     }
     for what, (got, expected) in cases.items():
         assert got == expected, f"filter {what}: got {sorted(got)}, expected {sorted(expected)}"
+
+
+@_check()
+def check_match_query_reads_current_values(s: KitSession) -> None:
+    """A pull by an ``in`` filter returns the fields it asks for with their current values:
+    update policies and previews read what a record holds in the one match query a batch
+    makes, so a field left out or stale would overwrite what someone typed."""
+    spec = s.spec("filter")
+    field = str(spec.filter_field or spec.match_key)
+    written = s.insert(spec, 2, "current")
+    values = [str(item.fields[field]) for item, _ in written]
+    asked = tuple(dict.fromkeys((field, *_compared(spec, written[0][0].fields))))
+    request = PullRequest(object=spec.object, fields=asked, filters=(Filter(field, "in", values),))
+    found = {r.id: r for r in s.hooks.pull(s.connection, request)}
+    for item, record_id in written:
+        _same(spec, found.get(record_id), item.fields, f"match query for {item.key}")
+
+
+@_check()
+def check_delete_by_id(s: KitSession) -> str:
+    """Deleting by id removes that record alone; deleting it again is a non-retryable failure
+    (or ok): never a retry loop. With ``deleted_visible``, ``include_deleted`` pulls show it."""
+    spec = s.spec("delete")
+    (gone, gone_id), (_, kept_id) = s.insert(spec, 2, "to-delete")
+    items = (PushItem("delete", {}, id=gone_id),)
+    [result] = s.push(PushRequest(spec.object, "delete", items))
+    assert result.ok, f"delete of {gone_id} failed: {result.error}"
+    found = s.read(spec, [gone_id, kept_id])
+    live = {i for i, r in found.items() if not r.deleted}
+    assert live == {kept_id}, f"after deleting {gone_id}, by id: {sorted(live)}"
+    [again] = s.push(PushRequest(spec.object, "delete", items))
+    assert again.ok or (again.error is not None and not again.error.retryable), (
+        f"deleting a deleted record must not be retryable: {again.error}"
+    )
+    if not spec.deleted_visible:
+        return "include_deleted not checked (deleted_visible is False)"
+    request = PullRequest(object=spec.object, ids=(gone_id,), include_deleted=True)
+    shown = list(s.hooks.pull(s.connection, request))
+    assert [r.deleted for r in shown] == [True], f"include_deleted pull of {gone_id}: {shown}"
+    return ""
 
 
 @_check()

@@ -111,12 +111,29 @@ def _events(q: TraceQuery) -> list[dict[str, Any]]:
     return [_event(e, q.values) for e in q.store.entity_log(q.org, q.flow, q.entity, q.limit)]
 
 
+def _writes(q: TraceQuery) -> list[dict[str, Any]]:
+    """The audit trail's entries for the entity: every remote write, with field names only."""
+    entries = q.store.audit_entries(q.org, q.flow, q.entity, limit=q.limit)
+    return [
+        {
+            "at": _time(e.at),
+            "system": e.system,
+            "object": e.object,
+            "operation": e.operation,
+            "record_id": e.record_id,
+            "fields": list(e.fields),
+        }
+        for e in entries
+    ]
+
+
 #: The sections of a trace, in the order they are shown.
 SECTIONS: dict[str, Section] = {
     "now": _now,
     "dead_letter": _dead_letter,
     "links": _links,
     "events": _events,
+    "writes": _writes,
 }
 
 

@@ -81,6 +81,7 @@ KIT = SystemKit(
             bad=lambda: {"email": "not-an-email", "firstname": "Bad"},
             match_key="email",
             missing_id="999999999",
+            deletes=True,
         ),
     ),
     notifications=notifications,

@@ -115,6 +115,8 @@ TestSalesforceConformance = conformance_tests(
                 bad=lambda: {"LastName": None, "Company": "Acme"},
                 match_key="Email",
                 missing_id="00Q000000000001",
+                deletes=True,
+                deleted_visible=True,
             ),
         ),
         notifications=_notifications,

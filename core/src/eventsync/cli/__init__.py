@@ -15,10 +15,13 @@ from typing import Any
 import click
 
 from .. import __version__
+from .audit_cmd import audit_command
 from .backfill_cmd import backfill_command
 from .check_cmd import check_command
 from .failures import explain
+from .forget_cmd import forget_command
 from .plugins_cmd import plugins_command
+from .preview_cmd import preview_command
 from .retry_cmd import retry_command
 from .run_cmd import run_command
 from .setup_cmds import demo_command, init_command, sandbox_command
@@ -80,6 +83,9 @@ for _command in (
     subscribe_command,
     demo_command,
     trace_command,
+    preview_command,
+    audit_command,
+    forget_command,
 ):
     cli.add_command(_command)
 

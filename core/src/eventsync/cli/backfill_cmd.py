@@ -22,6 +22,7 @@ from .common import (
     log_options,
     start_logging,
 )
+from .preview_cmd import show_preview
 
 
 @click.command("backfill")
@@ -43,6 +44,11 @@ from .common import (
     is_flag=True,
     help="Only queue the entities; a running `eventsync run` syncs them.",
 )
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Write nothing: show what the backfill would do to each record (as `eventsync preview`).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @log_options
 def backfill_command(
@@ -51,6 +57,7 @@ def backfill_command(
     orgs: tuple[str, ...],
     restart: bool,
     mark_only: bool,
+    dry_run: bool,
     as_json: bool,
     log_level: str | None,
     log_format: str | None,
@@ -69,6 +76,8 @@ def backfill_command(
         click.echo(f"error: no organisation has the flow {flow!r} configured", err=True)
         engine.close()
         raise SystemExit(EXIT_USAGE)
+    if dry_run:
+        _dry_run(engine, flow, names, as_json)
     results: dict[str, Any] = {}
     dead_before = engine.store.dead_letter_count(flow=flow)
     if not mark_only:
@@ -122,3 +131,20 @@ def backfill_command(
         if dead:
             click.echo(f"{dead} record(s) dead-lettered; see `eventsync status --dead-letters`")
     raise SystemExit(EXIT_OK if finished and not dead else EXIT_PROBLEMS)
+
+
+def _dry_run(engine: Any, flow: str, names: list[str], as_json: bool) -> None:
+    """Preview every source record of ``flow`` for each org, then exit (0: all seen)."""
+    try:
+        previews = [engine.preview(org, flow) for org in names]
+    except ConfigurationError as exc:
+        config_problems(exc, as_json)
+        raise SystemExit(EXIT_USAGE) from None
+    finally:
+        engine.close()
+    if as_json:
+        emit_json({"flow": flow, "dry_run": True, "orgs": {p.org: p.as_dict() for p in previews}})
+    else:
+        for result in previews:
+            show_preview(result, False)
+    raise SystemExit(EXIT_OK if all(p.complete for p in previews) else EXIT_PROBLEMS)

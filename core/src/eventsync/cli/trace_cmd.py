@@ -124,10 +124,21 @@ def _detail(event: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _writes(console: Console, writes: list[dict[str, Any]]) -> None:
+    table = Table(title="audit trail: remote writes (field names only)")
+    for col in ("time (UTC)", "system", "operation", "record", "fields"):
+        table.add_column(col, overflow="fold")
+    for w in writes:
+        record = f"{w['object']} {w['record_id']}"
+        table.add_row(w["at"], w["system"], w["operation"], record, ", ".join(w["fields"]))
+    console.print(table)
+
+
 #: How each section of a trace is shown (``eventsync.trace.SECTIONS`` builds them).
 RENDERERS: dict[str, Callable[[Console, Any], None]] = {
     "now": _now,
     "dead_letter": _dead,
     "links": _links,
     "events": _events,
+    "writes": _writes,
 }

@@ -13,7 +13,7 @@ entities; an invitee who did attend is never marked a no-show.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -21,7 +21,16 @@ import attrs
 from ..config import FieldMapConfig, OrgConfig
 from ..errors import MappingError, RetryableError
 from ..executor import Outcome
-from ..models import Finding, Notification, PullRequest, PushItem, Record, Watermark
+from ..models import (
+    Finding,
+    Notification,
+    PullRequest,
+    PushItem,
+    Record,
+    RecordMapping,
+    Watermark,
+)
+from ..policies import apply_policies, record_policies
 from ..settings import setting
 from ..store import OutboxItem, content_hash
 from . import platform as P
@@ -183,6 +192,10 @@ class Attendance(Flow):
         target = ctx.describe("crm", cfg.target_object)
         mapping = ctx.mapping(self.name, P.ATTENDANCE, cfg.target_object)
         mine = ctx.store.get_links(ctx.org.name, self.name, emails)
+        try:
+            current = _current(ctx, cfg.target_object, mapping, crm_ids.values())
+        except RetryableError as exc:
+            return retry_all(items, exc)
         outcomes: dict[str, Outcome] = {}
         pending: list[tuple[PushItem, str]] = []
         for email in emails:
@@ -212,6 +225,12 @@ class Attendance(Flow):
             except MappingError as exc:
                 outcomes[email] = mapping_failure(exc)
                 continue
+            # The flow only updates: on_create entries never apply, the others as policies say.
+            fields = dict(
+                apply_policies(
+                    fields, record_policies(mapping, row), current.get(crm_id), creating=False
+                ).write
+            )
             fields[cfg.status_field] = cfg.attended_value
             digest = content_hash([crm_id, fields])
             previous = mine.get(email)
@@ -223,3 +242,16 @@ class Attendance(Flow):
             push_and_link(ctx, self.name, "crm", cfg.target_object, "update", pending)[0]
         )
         return [outcomes[e] for e in emails]
+
+
+def _current(
+    ctx: FlowContext, obj: str, mapping: RecordMapping, ids: Iterable[str]
+) -> dict[str, Mapping[str, Any]]:
+    """Current values of the ``if_empty`` fields of the records to update: one read by id per
+    batch, made only when the mapping has such a field (the others need no current value)."""
+    wanted = tuple(f.target for f in mapping.fields if f.policy == "if_empty")
+    keys = tuple(dict.fromkeys(ids))
+    if not wanted or not keys:
+        return {}
+    request = PullRequest(object=obj, fields=wanted, ids=keys)
+    return {r.id: r.fields for r in ctx.pull("crm", request) if r.id}

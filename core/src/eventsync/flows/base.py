@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Literal
 import attrs
 
 from ..config import Config, OrgConfig
+from ..dryrun import PlannedWrite, audit_writes, plan_writes
 from ..errors import MappingError, RetryableError
 from ..executor import Outcome
 from ..hookspecs import Connection, TransformFn
@@ -83,6 +84,9 @@ class FlowContext:
     :ivar connect: returns the live connection of a role (``"crm"`` or ``"platform"``),
         authenticating on first use.
     :ivar describe: returns the ObjectSchema of an object of a role (cached), or None.
+    :ivar dry_run: a preview: ``push`` writes nothing and collects ``plans`` instead, and the
+        store only reads (``eventsync.dryrun``). Flows that match records themselves read the
+        target's current values then, so the plans carry field-by-field diffs.
     """
 
     config: Config
@@ -96,6 +100,8 @@ class FlowContext:
     connections: Mapping[str, Connection] = attrs.field(factory=dict)
     #: Told ``(system, "push" or "pull", seconds)`` of every remote call (the engine's metrics).
     observe: Callable[[str, str, float], None] | None = None
+    dry_run: bool = False
+    plans: list[PlannedWrite] = attrs.field(factory=list)
     _cache: dict[str, tuple[float, Any]] = attrs.field(factory=dict)
     _cache_lock: threading.Lock = attrs.field(factory=threading.Lock)
 
@@ -133,10 +139,28 @@ class FlowContext:
             if self.observe is not None:
                 self.observe(system, "pull", spent)
 
-    def push(self, role: Role, request: PushRequest) -> list[PushResult]:
+    def push(
+        self,
+        role: Role,
+        request: PushRequest,
+        *,
+        flow: str = "",
+        before: Mapping[str, Mapping[str, Any]] | None = None,
+        held: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> list[PushResult]:
         """Write a batch to the system in ``role``, in calls of at most the system's declared
-        ``max_batch`` records; one result per item, correlated by key."""
+        ``max_batch`` records; one result per item, correlated by key.
+
+        Every record written is entered in the audit trail under ``flow``, with the names of
+        the fields that change (``before``: the current values per item key, when the flow
+        read them). In a dry run nothing is written: the writes become ``plans`` (with
+        ``held``, the fields policies keep per key) and every item is answered as a success.
+        """
         connection = self.connect(role)
+        if self.dry_run:
+            plans, answers = plan_writes(connection.system, request, before, held)
+            self.plans.extend(plans)
+            return answers
         profile = self.hooks.profile(connection.system)
         limit = max(1, profile.max_batch) if profile is not None else len(request.items) or 1
         chunks = (
@@ -156,13 +180,19 @@ class FlowContext:
                 if self.observe is not None:
                     self.observe(connection.system, "push", time.perf_counter() - started)
         self._journal(connection.system, request, results)
+        if self.store is not None:  # None only in contexts built to test the facade
+            # A flow that does not name itself is audited under the job's flow.
+            flow = flow or current_flow.get() or ""
+            self.store.record_audit(
+                audit_writes(self.org.name, flow, connection.system, request, results, before)
+            )
         return results
 
     def _journal(self, system: str, request: PushRequest, results: list[PushResult]) -> None:
         """A ``wrote`` sync-log line per record written (``eventsync trace`` shows them): the
         target record and the fields written, with their values (shown only on request)."""
         flow = current_flow.get()
-        if flow is None or not results:
+        if flow is None or not results or self.store is None:
             return
         items = {item.key: item for item in request.items}
         lines = []
@@ -515,7 +545,7 @@ def push_and_link(
         return {}, []
     items = tuple(item for item, _ in pending)
     try:
-        results = ctx.push(role, PushRequest(obj, operation, items))
+        results = ctx.push(role, PushRequest(obj, operation, items), flow=flow)
     except RetryableError as exc:
         return {item.key: retry_outcome(exc) for item in items}, []
     by_key = {item.key: (item, digest) for item, digest in pending}

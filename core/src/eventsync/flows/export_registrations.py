@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import attrs
@@ -32,10 +32,12 @@ from ..models import (
     PushItem,
     PushRequest,
     Record,
+    RecordMapping,
     RemoteFailure,
     SystemProfile,
     Watermark,
 )
+from ..policies import apply_policies, policy_fields, record_policies, same_value
 from ..settings import setting
 from ..store import Link, OutboxItem, content_hash
 from .base import (
@@ -52,6 +54,7 @@ from .base import (
     snapshot_of,
     usable_snapshot,
 )
+from .cancellation import cancel, cancel_problems
 
 __all__ = ["ExportRegistrations", "ExportRegistrationsSettings"]
 
@@ -82,6 +85,19 @@ class ExportRegistrationsSettings:
     refunded: Literal["sync", "skip"] = setting(
         "sync", label="Refunded registrations", help="sync them like any other, or skip them."
     )
+    on_cancel: Literal["keep", "mark", "delete", "remove"] = setting(
+        "keep",
+        label="Cancellations",
+        help="What a cancelled, refunded or removed registration does to the CRM record it was "
+        "exported to: keep it (refunded then decides), mark it (cancel_field = cancel_value), "
+        "delete it, or remove the membership record the person was invited from.",
+    )
+    cancel_field: str | None = setting(
+        None, label="Cancel field", help="For on_cancel = mark: the target field to set."
+    )
+    cancel_value: str | None = setting(
+        None, label="Cancel value", help="For on_cancel = mark: the value it is set to."
+    )
     fields: tuple[FieldMapConfig, ...] = setting(
         label="Field mapping",
         help="Target fields and where each value comes from; default: first name, last name "
@@ -98,7 +114,10 @@ class ExportRegistrationsSettings:
     enabled: bool = setting(True, label="Enabled", help="false turns the flow off.")
 
 
-def _is_refunded(record: Record) -> bool:
+def _is_refunded(record: Record | None) -> bool:
+    """A cancelled or refunded registration (None, a missing one, is neither)."""
+    if record is None:
+        return False
     status = str(record.get("status") or "").lower()
     return bool(record.get("refunded")) or status in {"refunded", "cancelled", "canceled"}
 
@@ -121,6 +140,10 @@ class ExportRegistrations(Flow):
             defaults["match_key"] = crm.person_fields["email"]
         return {**defaults, **super().default_settings(crm, platform)}
 
+    def settings_problems(self, settings: Any, path: str) -> list[str]:
+        """The mapping entries, and ``on_cancel = "mark"`` naming its field and value."""
+        return super().settings_problems(settings, path) + cancel_problems(settings, path)
+
     def schema_objects(
         self, org: OrgConfig, settings: ExportRegistrationsSettings
     ) -> dict[Role, set[str]]:
@@ -137,6 +160,14 @@ class ExportRegistrations(Flow):
         findings += self._external_id_advice(check, settings)
         for i, step in enumerate(settings.match_cascade):
             findings += check.field("crm", step.object, step.match_key, f"match_cascade[{i}]")
+        if settings.on_cancel == "mark" and settings.cancel_field:
+            findings += check.field(
+                "crm",
+                settings.target_object,
+                settings.cancel_field,
+                "cancel_field",
+                updateable=True,
+            )
         return findings
 
     def _external_id_advice(
@@ -199,8 +230,13 @@ class ExportRegistrations(Flow):
 
         outcomes: dict[str, Outcome] = {}
         pending: list[tuple[str, dict[str, Any], str]] = []
+        cancelled: dict[str, Record | None] = {}
         for entity in ids:
             record = found.get(entity)
+            gone = record is None or record.deleted
+            if cfg.on_cancel != "keep" and (gone or _is_refunded(record)):
+                cancelled[entity] = None if gone else record
+                continue
             if record is None or record.deleted:
                 outcomes[entity] = Outcome.done("registration no longer exists")
                 continue
@@ -230,7 +266,7 @@ class ExportRegistrations(Flow):
             claimed, busy = self._claim(ctx, cfg, writes, write_links, keys, holder)
             writes = [w for w in writes if w[0] not in busy]
             try:
-                written, new_links = self._write(ctx, cfg, writes, write_links)
+                written, new_links = self._write(ctx, cfg, writes, write_links, found, mapping)
             except RetryableError as exc:
                 outcomes.update((entity, retry_outcome(exc)) for entity, _, _ in pending)
             else:
@@ -248,6 +284,8 @@ class ExportRegistrations(Flow):
             finally:
                 if claimed:
                     ctx.store.release_claims(ctx.org.name, self._scope(cfg), claimed, holder)
+        if cancelled:
+            outcomes.update(cancel(ctx, self.name, cfg, cancelled, links))
         return [outcomes[i] for i in ids]
 
     def _scope(self, cfg: ExportRegistrationsSettings) -> str:
@@ -284,11 +322,18 @@ class ExportRegistrations(Flow):
         cfg: ExportRegistrationsSettings,
         pending: list[tuple[str, dict[str, Any], str]],
         links: dict[str, Link],
+        records: Mapping[str, Record],
+        mapping: RecordMapping,
     ) -> tuple[dict[str, Outcome], list[Link]]:
-        """Write ``pending`` (at most one per match-key value); the outcomes and new links."""
+        """Write ``pending`` (at most one per match-key value); the outcomes and new links.
+
+        With update policies in the mapping (or in a dry run) the flow matches itself, reading
+        the target's current values in the same one query per batch a plugin's upsert makes,
+        then updates the matched by id and inserts the rest: the same calls as an upsert."""
         outcomes: dict[str, Outcome] = {}
         new_links: list[Link] = []
         by_entity = {entity: (fields, digest) for entity, fields, digest in pending}
+        guarded = bool(policy_fields(mapping))
 
         # 1. Records already linked: update by id (no match query needed).
         linked = [(e, links[e]) for e in by_entity if e in links]
@@ -298,9 +343,12 @@ class ExportRegistrations(Flow):
         updates: list[tuple[str, str, str]] = [
             (e, link.target_object, link.target_id) for e, link in linked
         ]
+        current: dict[str, Mapping[str, Any]] = {}
+        if (guarded or ctx.dry_run) and linked:  # a preview diffs linked records too
+            current.update(self._current(ctx, cfg, mapping, linked))
         creates: list[str] = []
         if unlinked:
-            if cfg.match_cascade or cfg.update_only:
+            if cfg.match_cascade or cfg.update_only or guarded or ctx.dry_run:
                 steps = list(cfg.match_cascade) or [CascadeStep(cfg.target_object, cfg.match_key)]
                 remaining = list(unlinked)
                 for step in steps:
@@ -311,12 +359,14 @@ class ExportRegistrations(Flow):
                         for e in remaining
                         if by_entity[e][0].get(step.match_key)
                     }
-                    matches = self._match(ctx, step.object, step.match_key, set(values.values()))
+                    read = _read_fields(ctx, step.object, step.match_key, mapping)
+                    matches = self._match(ctx, step.object, step.match_key, values.values(), read)
                     still = []
                     for e in remaining:
                         hit = matches.get(str(values.get(e, "")).lower())
-                        if hit:
-                            updates.append((e, step.object, hit))
+                        if hit is not None and hit.id:
+                            updates.append((e, step.object, hit.id))
+                            current[e] = hit.fields
                         else:
                             still.append(e)
                     remaining = still
@@ -332,7 +382,7 @@ class ExportRegistrations(Flow):
                     tuple(PushItem(e, by_entity[e][0]) for e in unlinked),
                     match_key=cfg.match_key,
                 )
-                for result in ctx.push("crm", request):
+                for result in ctx.push("crm", request, flow=self.name):
                     outcomes[result.key] = outcome_of(result)
                     if result.ok and result.id:
                         new_links.append(
@@ -351,16 +401,30 @@ class ExportRegistrations(Flow):
         for entity, obj, target_id in updates:
             per_object.setdefault(obj, []).append((entity, target_id))
         for obj, rows in per_object.items():
-            request = PushRequest(
-                obj,
-                "update",
-                tuple(
-                    PushItem(e, _fields_of(ctx, obj, _without(by_entity[e][0], "Id")), id=tid)
-                    for e, tid in rows
-                ),
-            )
+            items: list[PushItem] = []
+            held: dict[str, Mapping[str, str]] = {}
+            for e, tid in rows:
+                fields = _fields_of(ctx, obj, _without(by_entity[e][0], "Id"))
+                if guarded:
+                    decision = apply_policies(
+                        _changed(fields, current.get(e)),
+                        record_policies(mapping, records[e]),
+                        current.get(e),
+                        creating=False,
+                    )
+                    if not decision.write:
+                        outcomes[e] = _unchanged(decision.held)
+                        new_links.append(
+                            Link(ctx.org.name, self.name, e, obj, tid, by_entity[e][1])
+                        )
+                        continue
+                    fields, held[e] = dict(decision.write), decision.held
+                items.append(PushItem(e, fields, id=tid))
+            if not items:
+                continue
+            request = PushRequest(obj, "update", tuple(items))
             targets = dict(rows)
-            for result in ctx.push("crm", request):
+            for result in ctx.push("crm", request, flow=self.name, before=current, held=held):
                 outcomes[result.key] = outcome_of(result)
                 if result.ok:
                     new_links.append(
@@ -380,7 +444,7 @@ class ExportRegistrations(Flow):
                 "insert",
                 tuple(PushItem(e, _fields_of(ctx, last, by_entity[e][0])) for e in creates),
             )
-            for result in ctx.push("crm", request):
+            for result in ctx.push("crm", request, flow=self.name):
                 outcomes[result.key] = outcome_of(result)
                 if result.ok and result.id:
                     new_links.append(
@@ -395,18 +459,45 @@ class ExportRegistrations(Flow):
                     )
         return outcomes, new_links
 
-    def _match(self, ctx: FlowContext, obj: str, key: str, values: set[Any]) -> dict[str, str]:
-        """One query: existing ``obj`` records whose ``key`` is among ``values`` (lower-cased)."""
-        if not values:
+    def _current(
+        self,
+        ctx: FlowContext,
+        cfg: ExportRegistrationsSettings,
+        mapping: RecordMapping,
+        linked: Sequence[tuple[str, Link]],
+    ) -> dict[str, Mapping[str, Any]]:
+        """Current values of linked records, for their update policies: one read per object
+        by id (linked records need no match query, so this read takes its place)."""
+        out: dict[str, Mapping[str, Any]] = {}
+        per_object: dict[str, dict[str, str]] = {}
+        for entity, link in linked:
+            per_object.setdefault(link.target_object, {})[link.target_id] = entity
+        for obj, entities in per_object.items():
+            read = _read_fields(ctx, obj, cfg.match_key, mapping)
+            request = PullRequest(object=obj, fields=read, ids=tuple(entities))
+            for record in ctx.pull("crm", request):
+                if record.id in entities:
+                    out[entities[record.id]] = record.fields
+        return out
+
+    def _match(
+        self, ctx: FlowContext, obj: str, key: str, values: Iterable[Any], read: Sequence[str]
+    ) -> dict[str, Record]:
+        """One query: existing ``obj`` records whose ``key`` is among ``values`` (lower-cased),
+        with the fields ``read`` (their current values)."""
+        wanted = sorted({str(v) for v in values})
+        if not wanted:
             return {}
         request = PullRequest(
-            object=obj, fields=(key,), filters=(Filter(key, "in", sorted(map(str, values))),)
+            object=obj,
+            fields=tuple(dict.fromkeys((key, *read))),
+            filters=(Filter(key, "in", wanted),),
         )
-        found: dict[str, str] = {}
+        found: dict[str, Record] = {}
         for record in ctx.pull("crm", request):
             value = record.get(key)
             if value is not None and record.id:
-                found.setdefault(str(value).lower(), record.id)
+                found.setdefault(str(value).lower(), record)
         return found
 
 
@@ -513,3 +604,26 @@ def _fields_of(ctx: FlowContext, obj: str, fields: dict[str, Any]) -> dict[str, 
 
 def _without(fields: dict[str, Any], key: str) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if k != key}
+
+
+def _read_fields(ctx: FlowContext, obj: str, key: str, mapping: RecordMapping) -> tuple[str, ...]:
+    """The fields a match query reads: the key and every mapped field ``obj`` has, so update
+    policies and dry-run diffs see the current values."""
+    return tuple(_fields_of(ctx, obj, {key: None, **{f.target: None for f in mapping.fields}}))
+
+
+def _changed(fields: Mapping[str, Any], current: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The fields whose value differs from the current one (all of them when unknown)."""
+    if current is None:
+        return dict(fields)
+    now = {k.lower(): v for k, v in current.items()}
+    return {k: v for k, v in fields.items() if not same_value(v, now.get(k.lower()))}
+
+
+def _unchanged(held: Mapping[str, str]) -> Outcome:
+    """A matched record that needs no write: its values are current, or policies hold them."""
+    if not held:
+        return Outcome.done("unchanged")
+    return Outcome.done(
+        "unchanged: held by policy: " + "; ".join(f"{k} ({v})" for k, v in held.items())
+    )

@@ -11,8 +11,8 @@ link back.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 import attrs
 
@@ -26,13 +26,14 @@ from ..models import (
     Notification,
     PullRequest,
     PushItem,
+    PushRequest,
     Record,
     RemoteFailure,
     SystemProfile,
     Watermark,
 )
 from ..settings import setting
-from ..store import OutboxItem, content_hash
+from ..store import Link, OutboxItem, content_hash
 from . import platform as P
 from .base import (
     Flow,
@@ -42,10 +43,13 @@ from .base import (
     Role,
     denied,
     mapping_failure,
+    outcome_of,
     person_mapping,
     push_and_link,
     retry_all,
+    retry_outcome,
 )
+from .cancellation import GONE_CODES
 
 __all__ = ["ImportRegistrations", "ImportRegistrationsSettings"]
 
@@ -75,6 +79,13 @@ class ImportRegistrationsSettings:
         label="Field mapping",
         help="Invitation fields and where each value comes from; default: email, first and "
         "last name.",
+    )
+    on_delete: Literal["keep", "delete"] = setting(
+        "keep",
+        label="Deleted invitations",
+        help="What deleting an invitation record in the CRM does to the magic link eventsync "
+        "created for it: keep it, or delete (revoke) it; the poller then also reads deleted "
+        "records, where the CRM can list them.",
     )
     poll_interval: float = setting(
         60.0, label="Poll interval (s)", help="How often the poller catches what triggers missed."
@@ -164,7 +175,12 @@ class ImportRegistrations(Flow):
         """CRM registration records modified since the watermark."""
         cfg: ImportRegistrationsSettings = ctx.settings(self.name)
         return PullRequest(
-            object=cfg.source_object, since=since, overlap=5.0, filters=cfg.filters(), ids_only=True
+            object=cfg.source_object,
+            since=since,
+            overlap=5.0,
+            filters=cfg.filters(),
+            ids_only=True,
+            include_deleted=cfg.on_delete != "keep",
         )
 
     def entities_from(self, ctx: FlowContext, notification: Notification) -> list[str]:
@@ -241,6 +257,7 @@ class ImportRegistrations(Flow):
                         fields=self._fields(ctx, cfg),
                         ids=tuple(ids),
                         filters=cfg.filters(),
+                        include_deleted=cfg.on_delete != "keep",
                     ),
                 )
             }
@@ -252,8 +269,13 @@ class ImportRegistrations(Flow):
         links = ctx.store.get_links(ctx.org.name, self.name, ids)
         outcomes: dict[str, Outcome] = {}
         pending: list[tuple[PushItem, str]] = []
+        revoke: dict[str, Link] = {}
         for entity in ids:
             record = records.get(entity)
+            deleted = record.deleted if record is not None else not cfg.source_filter
+            if cfg.on_delete == "delete" and deleted and entity in links:
+                revoke[entity] = links[entity]
+                continue
             if record is None or record.deleted:
                 outcomes[entity] = Outcome.done(
                     f"{cfg.source_object} {entity} does not match the source filter: not an "
@@ -307,9 +329,37 @@ class ImportRegistrations(Flow):
             ctx, self.name, "platform", P.MAGIC_LINK, "upsert", pending
         )
         outcomes.update(written)
+        if revoke:
+            outcomes.update(self._revoke(ctx, cfg, revoke))
         if new_links and ctx.enabled("magic_links"):
             ctx.mark("magic_links", [link.source_key for link in new_links])
         return [outcomes[i] for i in ids]
+
+    def _revoke(
+        self, ctx: FlowContext, cfg: ImportRegistrationsSettings, links: Mapping[str, Link]
+    ) -> dict[str, Outcome]:
+        """Delete the magic links of invitations deleted in the CRM, and their links."""
+        items = tuple(PushItem(e, {}, id=link.target_id) for e, link in links.items())
+        try:
+            results = ctx.push(
+                "platform", PushRequest(P.MAGIC_LINK, "delete", items), flow=self.name
+            )
+        except RetryableError as exc:
+            return {e: retry_outcome(exc) for e in links}
+        outcomes: dict[str, Outcome] = {}
+        for result in results:
+            gone = result.error is not None and result.error.code in GONE_CODES
+            outcomes[result.key] = (
+                Outcome.done(
+                    f"{cfg.source_object} deleted in the CRM: magic link "
+                    f"{links[result.key].target_id} revoked"
+                )
+                if result.ok or gone
+                else outcome_of(result)
+            )
+        done = [e for e, outcome in outcomes.items() if outcome.kind == "done"]
+        ctx.store.delete_links(ctx.org.name, self.name, done)
+        return outcomes
 
 
 def _changed_since(obj: str, since: Watermark) -> PullRequest:

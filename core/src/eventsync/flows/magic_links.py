@@ -10,6 +10,7 @@ links; they are turned back into CRM ids through the link table or the link's re
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import attrs
 
@@ -40,6 +41,16 @@ class MagicLinksSettings:
     invited_value: str = setting("Invited", label="Invited value", help="Written while invited.")
     registered_value: str = setting(
         "Registered", label="Registered value", help="Written once the invitee registered."
+    )
+    on_revoke: Literal["keep", "mark", "clear"] = setting(
+        "keep",
+        label="Revoked links",
+        help="When a magic link written to a record no longer exists (revoked or deleted on the "
+        "event platform): keep the fields, mark (status_field = revoked_value, link emptied) "
+        "or clear (link and status emptied).",
+    )
+    revoked_value: str = setting(
+        "Revoked", label="Revoked value", help="Written by on_revoke = mark."
     )
     crm_object: str | None = setting(
         None,
@@ -164,7 +175,19 @@ class MagicLinks(Flow):
             link = imports.get(entity)
             record = magic.get(link.target_id) if link else None
             if record is None:
-                outcomes[entity] = Outcome.done("no magic link for this record yet")
+                written = mine.get(entity)
+                if link is None or written is None or cfg.on_revoke == "keep":
+                    outcomes[entity] = Outcome.done("no magic link for this record yet")
+                    continue
+                revoked: dict[str, str | None] = {cfg.link_field: None}
+                if cfg.status_field:
+                    marked = cfg.on_revoke == "mark"
+                    revoked[cfg.status_field] = cfg.revoked_value if marked else None
+                digest = content_hash(revoked)
+                if written.hash == digest:
+                    outcomes[entity] = Outcome.done("unchanged")
+                    continue
+                pending.append((PushItem(entity, revoked, id=entity), digest))
                 continue
             registered = str(record.get(P.LINK_STATUS) or "").lower() == "registered"
             fields = {cfg.link_field: record.get(P.LINK_URL)}

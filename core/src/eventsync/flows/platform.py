@@ -18,6 +18,8 @@ LINK_STATUS = "status"
 LINK_TICKET = "ticketId"
 LINK_CRM_ID = "registrationId"
 LINK_EMAIL = "email"
+#: The registration field naming the magic link it was made from (an accepted invitation).
+REGISTRATION_MAGIC_LINK = "magicLinkId"
 #: When the event ends.
 EVENT_END = "timeEnd"
 #: Attendance fields.

@@ -9,6 +9,7 @@ See docs/state-store.md.
     store = StateStore.open("postgresql+psycopg://eventsync@db/eventsync")
 """
 
+from .audit import AuditEntry, AuditWrite
 from .base import DatabaseClock
 from .core import StateStore
 from .engine import DEFAULT_SQLITE_PATH, StateStoreMissing
@@ -28,6 +29,8 @@ from .schema import LATEST_VERSION, MAX_KEY, key_problem
 
 __all__ = [
     "StateStore",
+    "AuditEntry",
+    "AuditWrite",
     "DatabaseClock",
     "OutboxItem",
     "Link",

@@ -8,10 +8,12 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from .audit import AuditOps
 from .base import Clock, DatabaseClock
 from .claims import ClaimOps
 from .deadletters import DeadLetterOps
 from .engine import create_engine, make_url, migrate, require_sqlite_file, require_tables
+from .erasure import ErasureOps
 from .links import LinkOps
 from .outbox import OutboxOps
 from .records import RetryPolicy
@@ -31,6 +33,8 @@ class StateStore(
     SeenNotificationOps,
     ClaimOps,
     SubscriptionOps,
+    AuditOps,
+    ErasureOps,
 ):
     """The state store of eventsync, on SQLite (embedded default) or PostgreSQL (scale-out).
 

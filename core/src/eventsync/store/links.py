@@ -129,6 +129,23 @@ class LinkOps(StoreBase):
                 ).rowcount
             )
 
+    def delete_links(self, org: str, flow: str, source_keys: Sequence[str]) -> int:
+        """Forget the links of many source entities of one flow; returns how many there were."""
+        lk = self.tables.links
+        keys = list(dict.fromkeys(source_keys))
+        deleted = 0
+        with self._tx() as conn:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                deleted += int(
+                    conn.execute(
+                        sa.delete(lk).where(
+                            lk.c.org == org, lk.c.flow == flow, lk.c.source_key.in_(chunk)
+                        )
+                    ).rowcount
+                )
+        return deleted
+
     # ------------------------------------------------------------------ watermarks
     def get_watermark(self, org: str, flow: str, source: str) -> Watermark | None:
         """The ``(timestamp, id)`` position a poller of ``source`` reached, or None."""

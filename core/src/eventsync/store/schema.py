@@ -83,6 +83,8 @@ class Tables:
     seen_notifications: sa.Table
     claims: sa.Table
     subscriptions: sa.Table
+    audit_log: sa.Table
+    forget_requests: sa.Table
     prefix: str = ""
     schema: str | None = None
 
@@ -175,6 +177,8 @@ def build_tables(prefix: str = "", schema: str | None = None) -> Tables:
         seen_notifications=seen_notifications,
         claims=claims,
         subscriptions=subscriptions,
+        audit_log=_audit_log_table(md, p),
+        forget_requests=_forget_requests_table(md, p),
         prefix=prefix,
         schema=schema,
     )
@@ -423,6 +427,49 @@ def _add_column(conn: Connection, table: str, schema: str | None, column: sa.Col
     conn.exec_driver_sql(f"ALTER TABLE {qualified} ADD COLUMN {prep.quote(column.name)} {type_sql}")
 
 
+def _audit_log_table(md: sa.MetaData, p: str) -> sa.Table:
+    # One row per record eventsync wrote to a remote system: field names only, never values,
+    # so the trail holds no personal data beyond the ids it names.
+    return sa.Table(
+        f"{p}audit_log",
+        md,
+        sa.Column("id", _id_type(), primary_key=True, autoincrement=True),
+        sa.Column("at", UTCDateTime(), nullable=False),
+        sa.Column("org", KEY, nullable=False),
+        sa.Column("flow", KEY, nullable=False),
+        sa.Column("system", KEY, nullable=False),
+        sa.Column("object", KEY, nullable=False),
+        sa.Column("operation", sa.String(20), nullable=False),
+        sa.Column("record_id", KEY, nullable=False, server_default=""),
+        sa.Column("entity", KEY, nullable=False, server_default=""),
+        sa.Column("fields", JSON),
+        sa.Index(f"{p}ix_audit_log_flow", "org", "flow", "at"),
+        sa.Index(f"{p}ix_audit_log_entity", "org", "entity"),
+        sa.Index(f"{p}ix_audit_log_at", "at"),
+    )
+
+
+def _forget_requests_table(md: sa.MetaData, p: str) -> sa.Table:
+    # An erasure in progress: the address is kept only until every step is done, so an
+    # interrupted ``forget`` resumes instead of leaving the state half-done.
+    return sa.Table(
+        f"{p}forget_requests",
+        md,
+        sa.Column("id", KEY, primary_key=True),
+        sa.Column("email", sa.Text, nullable=False),
+        sa.Column("orgs", JSON, nullable=False),
+        sa.Column("progress", JSON),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+    )
+
+
+def _v8_audit_and_erasure(conn: Connection, prefix: str, schema: str | None) -> None:
+    """Version 8: the audit trail of remote writes, and erasures in progress."""
+    md = sa.MetaData(schema=schema)
+    _audit_log_table(md, prefix).create(conn)
+    _forget_requests_table(md, prefix).create(conn)
+
+
 Migration = tuple[int, str, Callable[[Connection, str, "str | None"], None]]
 
 #: The ordered migrations: (version, description, function). Append only.
@@ -438,6 +485,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         _v6_subscriptions_and_unique_dead_letter_ids,
     ),
     (7, "sync-log detail and an index on entities", _v7_sync_log_detail),
+    (8, "audit trail of remote writes; erasures in progress", _v8_audit_and_erasure),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]
 

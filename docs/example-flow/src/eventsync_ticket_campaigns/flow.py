@@ -99,7 +99,7 @@ class TicketCampaigns(Flow):
                 cfg.target_object, "upsert", tuple(pending), match_key=cfg.code_field
             )
             try:
-                results = ctx.push("crm", request)
+                results = ctx.push("crm", request, flow=self.name)
             except RetryableError as exc:
                 return retry_all(items, exc)
             new_links = []

@@ -60,7 +60,7 @@ def call(conn: ExampleConnection, method: str, path: str, body: Any = None) -> d
         raise RetryableError("NETWORK", str(exc), system=SYSTEM) from exc
     _remember_usage(conn, response)
     if response.status_code < 400:
-        return response.json()
+        return response.json() if response.content else {}  # batch/archive answers 204
     error = _error_body(response)
     category = str(error.get("category") or f"HTTP_{response.status_code}")
     message = str(error.get("message") or response.text)

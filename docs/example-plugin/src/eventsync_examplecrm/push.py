@@ -1,5 +1,6 @@
-"""Writing records: insert (``batch/create``), update by id (``batch/update``) and upsert on
-any field (one search per batch for the existing records, then an update and a create).
+"""Writing records: insert (``batch/create``), update by id (``batch/update``), delete by id
+(``batch/archive``) and upsert on any field (one search per batch for the existing records,
+then an update and a create).
 
 ExampleCRM answers a batch in any order, so every input carries its PushItem key as
 ``objectWriteTraceId`` and results are matched back by that key, never by position. Batches
@@ -40,10 +41,12 @@ def push(conn: ExampleConnection, request: PushRequest) -> list[PushResult]:
         )
     elif request.operation == "upsert" and request.match_key:
         results = _upsert(conn, request.object, request.match_key, items)
+    elif request.operation == "delete":
+        results = _archive(conn, request.object, items)
     else:
         raise FatalError(
             "UNSUPPORTED_OPERATION",
-            f"examplecrm cannot {request.operation} (insert, update and upsert with a "
+            f"examplecrm cannot {request.operation} (insert, update, delete and upsert with a "
             "match_key are supported)",
             system="examplecrm",
         )
@@ -158,6 +161,28 @@ def _input(item: PushItem, action: str) -> dict[str, Any]:
     if action == "update":
         body["id"] = item.id
     return body
+
+
+def _archive(conn: ExampleConnection, obj: str, items: Sequence[PushItem]) -> dict[str, PushResult]:
+    """``batch/archive`` by id, in calls of at most MAX_BATCH. ExampleCRM answers 204 for the
+    whole call, archiving an id again included, so every item of a call shares its outcome."""
+    results = {
+        i.key: _failed(i, "MISSING_ID", "delete needs the record id") for i in items if not i.id
+    }
+    for chunk in _chunks([i for i in items if i.id]):
+        try:
+            call(
+                conn,
+                "POST",
+                f"/v1/objects/{obj}/batch/archive",
+                {"inputs": [{"id": i.id} for i in chunk]},
+            )
+        except RemoteError as exc:
+            retryable = isinstance(exc, RetryableError)
+            results.update((i.key, _failed(i, exc.code, exc.message, retryable)) for i in chunk)
+            continue
+        results.update((i.key, PushResult(i.key, ok=True, id=i.id)) for i in chunk)
+    return results
 
 
 def _failed(item: PushItem, code: str, message: str, retryable: bool = False) -> PushResult:

@@ -176,6 +176,13 @@ class Store:
                 results.append({**_row(record, None), "objectWriteTraceId": trace})
             return results, errors
 
+    def archive(self, obj: str, ids: list[str]) -> None:
+        """Archive (delete) records by id; unknown ids are ignored, as the real API does."""
+        with self.lock:
+            records = self.objects(obj)
+            for record_id in ids:
+                records.pop(record_id, None)
+
     def read(self, obj: str, ids: list[str], properties: list[str] | None) -> list[Any]:
         """The records with these ids (unknown ids are left out)."""
         with self.lock:
@@ -391,7 +398,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet: tests make thousands of calls."""
 
     def _send(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
+        data = b"" if body is None else json.dumps(body).encode()  # a 204 has no body
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -541,7 +548,7 @@ class ExampleSandbox:
         if (method, path) == ("GET", "/v1/schema"):
             return 200, {"objects": [_described(name) for name in SCHEMA]}
         match = re.fullmatch(
-            r"/v1/objects/(\w+)/(batch/read|batch/create|batch/update|search)", path
+            r"/v1/objects/(\w+)/(batch/read|batch/create|batch/update|batch/archive|search)", path
         )
         if method != "POST" or match is None:
             raise ApiError(404, "NOT_FOUND", f"no route {method} {path}")
@@ -553,6 +560,9 @@ class ExampleSandbox:
             raise ApiError(
                 400, "VALIDATION_ERROR", f"Batch input limit exceeded: at most {MAX_BATCH} per call"
             )
+        if action == "batch/archive":
+            self.store.archive(obj, [str(given.get("id")) for given in batch])
+            return 204, None
         if action == "batch/read":
             return 200, {
                 "results": self._ordered(self.store.read(obj, batch, body.get("properties")))

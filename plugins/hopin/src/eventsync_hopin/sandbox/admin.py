@@ -79,6 +79,13 @@ def create_admin(
         """PATCH /_admin/registrations/<registration_id>."""
         return ok("registrations", store.update_registration(registration_id, _body()))
 
+    @admin.delete("/registrations/<registration_id>")
+    def remove_registration(registration_id: str) -> Response:
+        """DELETE /_admin/registrations/<registration_id>: the organiser removes a registration
+        in the dashboard (the public API has no route for it); reads by id no longer find it."""
+        store.delete("registrations", registration_id)
+        return Response(status=204)
+
     @admin.post("/registrations/<registration_id>/refund")
     def refund(registration_id: str) -> Response:
         """POST /_admin/registrations/<registration_id>/refund."""
