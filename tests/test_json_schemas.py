@@ -43,6 +43,10 @@ RUNS: dict[str, list[list[str]]] = {
     "status": [["status", "--json"]],
     "retry": [["retry", "--json"]],
     "plugins": [["plugins", "--json"]],
+    "preview": [["preview", "{org}", "export_registrations", "--limit", "5", "--json"]],
+    "audit": [["audit", "--org", "{org}", "--json"], ["audit", "--entity", "{entity}", "--json"]],
+    # An address nobody has: the erasure of a real one is tests/e2e/test_forget.py's.
+    "forget": [["forget", "nobody@example.invalid", "--json"]],
     "trace": [
         ["trace", "acme", "export_registrations", "{entity}", "--json"],
         ["trace", "acme", "export_registrations", "{entity}", "--json", "--values"],
@@ -126,6 +130,13 @@ def session(tmp_path_factory: pytest.TempPathFactory, acme_pair: Any) -> dict[st
     assert again.returncode == 1, again.stdout + again.stderr
     observed["dead_after"] = json.loads(_run(cwd, "status", "--json").stdout)["dead_letters"]
     step("plugins", RUNS["plugins"][0])
+    # The fault removed, the records land: later commands (trace, audit) see whole journeys.
+    requests.delete(
+        f"{sf['admin_url']}/faults",
+        headers={"X-Admin-Token": sf["admin_token"]}, verify=sf["ca_bundle"], timeout=10,
+    ).raise_for_status()  # fmt: skip
+    landed = _run(cwd, "backfill", "export_registrations", "--json", "--restart")
+    assert landed.returncode == 0, landed.stdout + landed.stderr
     for command, lines in RUNS.items():
         if command not in ("check", "subscribe", "backfill", "status", "retry", "plugins"):
             # Commands added later: run as given, with {org}, {webhook} and {entity} (a
@@ -137,10 +148,6 @@ def session(tmp_path_factory: pytest.TempPathFactory, acme_pair: Any) -> dict[st
     data["orgs"]["acme"]["systems"]["hopin"]["webhook_url"] = first_url + "/moved"
     (cwd / "eventsync.toml").write_text(tomli_w.dumps(data))
     observed["moved"] = step("subscribe", RUNS["subscribe"][1])
-    requests.delete(
-        f"{sf['admin_url']}/faults",
-        headers={"X-Admin-Token": sf["admin_token"]}, verify=sf["ca_bundle"], timeout=10,
-    ).raise_for_status()  # fmt: skip
     return observed
 
 
@@ -173,3 +180,11 @@ def test_dead_letter_ids_are_not_reused_after_retry(session: dict[str, Any]) -> 
     after = {d["id"] for d in session["dead_after"]}
     assert len(before) == 3 and len(after) == 3
     assert min(after) > max(before), (before, after)
+
+
+def test_audit_and_trace_show_the_writes_that_landed(session: dict[str, Any]) -> None:
+    [(_, by_org), (_, by_entity)] = session["outputs"]["audit"]
+    assert by_org["entries"] and all(e["org"] == "acme" for e in by_org["entries"])
+    [entry] = by_entity["entries"]  # the once-dead registration, written once when it landed
+    [(_, trace), _] = session["outputs"]["trace"]
+    assert [w["record_id"] for w in trace["writes"]] == [entry["record_id"]]

@@ -120,7 +120,8 @@ def backfill_command(
         raise SystemExit(EXIT_INTERRUPTED) from None
     finally:
         engine.close()
-    dead = engine.store.dead_letter_count(flow=flow) - dead_before if not mark_only else 0
+    # Records that land clear their old dead letters: the count can fall, never below none new.
+    dead = max(0, engine.store.dead_letter_count(flow=flow) - dead_before) if not mark_only else 0
     finished = all(r["finished"] for r in results.values())
     if as_json:
         emit_json({"flow": flow, "orgs": results, "new_dead_letters": dead})
