@@ -89,7 +89,7 @@ def _scan(
                     continue  # already yielded before this query restarted
                 if record.modified_at != last:
                     last, given_at_last = record.modified_at, set()
-                given_at_last.add(record.id)
+                given_at_last.add(str(record.id))
                 yield record
             after = (page.get("paging") or {}).get("next", {}).get("after")
             if not after:

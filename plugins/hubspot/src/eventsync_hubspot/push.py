@@ -201,7 +201,7 @@ def _upsert_by_search(
                 for record in pull(conn, request):
                     value = record.get(match_key)
                     if value is not None:
-                        found.setdefault(str(value).lower(), []).append(record.id)
+                        found.setdefault(str(value).lower(), []).append(str(record.id))
         except (RetryableError, FatalError) as exc:
             retryable = isinstance(exc, RetryableError)
             results.update((i.key, failed(i, exc.code, exc.message, retryable)) for i in chunk)

@@ -100,10 +100,8 @@ class SandboxApp:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)
-        if request.path.startswith("/_admin/"):
-            response = self.admin(request)
-        else:
-            response = self.api(request)
+        admin = request.path.startswith("/_admin/")
+        response = self.admin(request) if admin else self.api(request)
         return response(environ, start_response)
 
     # --- the API -------------------------------------------------------------------------
@@ -294,7 +292,7 @@ class SandboxApp:
     def _admin(self, method: str, path: str, body: Mapping[str, Any]) -> Any:
         if path == "/_admin/faults":
             if method == "POST":
-                faults = body.get("faults", [body]) if isinstance(body, dict) else body
+                faults: list[Mapping[str, Any]] = list(body.get("faults", [body]))
                 return {"faults": [self.faults.add(f).id for f in faults]}
             if method == "DELETE":
                 self.faults.clear()

@@ -21,7 +21,7 @@ from typing import Any
 import requests
 
 from ..webhooks import signed_request
-from .store import ObjectType
+from .store import Change, ObjectType
 
 MAX_EVENTS = 100
 
@@ -46,9 +46,7 @@ class Deliverer:
         self._thread = threading.Thread(target=self._run, name="hubspot-webhooks", daemon=True)
         self._thread.start()
 
-    def changes(
-        self, obj: ObjectType, changes: list[tuple[str, dict[str, Any], dict[str, Any] | None]]
-    ) -> None:
+    def changes(self, obj: ObjectType, changes: list[Change]) -> None:
         """The store's listener: queue the events of one write (when a target URL is set)."""
         if not self.url:
             return

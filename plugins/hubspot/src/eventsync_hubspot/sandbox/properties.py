@@ -19,7 +19,6 @@ FIELD_TYPES = {
     "date": "date",
     "bool": "booleancheckbox",
 }
-READ_ONLY = ("hs_object_id", "createdate", "lastmodifieddate", "hs_lastmodifieddate")
 
 
 def definition(

@@ -103,7 +103,7 @@ class HubSpotSandbox:
         self.deliverer = Deliverer(self.portal_id, self.app_id, self.client_secret, seed)
         self.deliverer.url = options.get("webhook_url")
         self.store.listeners.append(self.deliverer.changes)
-        account = {
+        account: dict[str, Any] = {
             "portalId": int(self.portal_id) if self.portal_id.isdigit() else self.portal_id,
             "accountType": "SANDBOX",
             "timeZone": "Europe/London",
@@ -133,7 +133,7 @@ class HubSpotSandbox:
             threaded=True,
             request_handler=_KeepAlive,
         )
-        self._server.daemon_threads = True
+        self._server.daemon_threads = True  # type: ignore[attr-defined]
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self.admin_url = f"{self.url}/_admin"
         self._thread = threading.Thread(

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .properties import READ_ONLY, contact_properties, from_option, system_properties
+from .properties import contact_properties, from_option, system_properties
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_INPUTS = 100
@@ -31,7 +31,8 @@ MAX_FILTERS = 25
 DEFAULT_PROPERTIES = {
     "contacts": ("createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname")
 }
-STANDARD_IDS = {"contacts": "0-1"}
+#: One write's change to one record: (action, the record, its properties before, if updated).
+Change = tuple[str, dict[str, Any], dict[str, Any] | None]
 
 
 class ApiError(Exception):
@@ -102,19 +103,18 @@ class Store:
             "contacts": ObjectType("contacts", "0-1", contact_properties(), "Contact")
         }
         for spec in custom_objects:
-            props = [from_option(p) for p in spec.get("properties", ())] + system_properties()
+            props = [from_option(p) for p in spec.get("properties", ())]
+            props += system_properties()
             name = str(spec["name"])
             label = str(spec.get("label") or name)
             self.types[name] = ObjectType(name, str(spec["objectTypeId"]), props, label)
-        for obj, props in (extra_properties or {}).items():
+        for obj, extra in (extra_properties or {}).items():
             target = self.object(obj)
-            for prop in props:
+            for prop in extra:
                 target.props[str(prop["name"])] = from_option(prop)
         self._ids = itertools.count(1001)
         self._last_ms = 0
-        self.listeners: list[
-            Callable[[ObjectType, list[tuple[str, dict[str, Any], dict[str, Any] | None]]], None]
-        ] = []
+        self.listeners: list[Callable[[ObjectType, list[Change]], None]] = []
 
     # --- objects --------------------------------------------------------------------------
 
@@ -303,7 +303,7 @@ class Store:
 
     def _create(self, obj: ObjectType, properties: Mapping[str, Any], stamp: int) -> dict[str, Any]:
         record_id = str(next(self._ids))
-        values = {name: None for name in obj.props}
+        values: dict[str, str | None] = dict.fromkeys(obj.props)
         values.update(self._values(obj, properties))
         values.update(
             hs_object_id=record_id,
@@ -324,9 +324,7 @@ class Store:
         record["updated"] = stamp
         return before
 
-    def _emit(
-        self, obj: ObjectType, changes: list[tuple[str, dict[str, Any], dict[str, Any] | None]]
-    ) -> None:
+    def _emit(self, obj: ObjectType, changes: list[Change]) -> None:
         for listener in self.listeners:
             listener(obj, changes)
 
@@ -351,7 +349,8 @@ class Store:
                         )
                     seen.add(_text(email).lower())
             stamp = self._stamp()
-            results, changes = [], []
+            results: list[dict[str, Any]] = []
+            changes: list[Change] = []
             for given in inputs:
                 record = self._create(obj, given["properties"], stamp)
                 results.append(self._written(obj, record, given, created=None))
@@ -386,7 +385,8 @@ class Store:
                 if conflict:
                     raise conflict
             stamp = self._stamp()
-            results, changes = [], []
+            results: list[dict[str, Any]] = []
+            changes: list[Change] = []
             for given, record in found:
                 before = self._update(obj, record, given["properties"], stamp)
                 results.append(self._written(obj, record, given, created=None))
@@ -426,7 +426,8 @@ class Store:
                     f"Duplicate IDs found in batch input: {twice}. IDs must be unique",
                 )
             stamp = self._stamp()
-            results, changes = [], []
+            results: list[dict[str, Any]] = []
+            changes: list[Change] = []
             for given in inputs:
                 prop, value = str(given["idProperty"]), str(given["id"])
                 record = self._find(obj, prop, value)
@@ -601,6 +602,3 @@ def _matcher(obj: ObjectType, spec: Mapping[str, Any]) -> Callable[[dict[str, An
         raise ApiError(400, "VALIDATION_ERROR", f"Unknown operator {op}")
     test = compare[op]
     return lambda r: test(current(r))
-
-
-__all__ = ["ApiError", "Store", "ObjectType", "iso", "to_ms", "READ_ONLY"]
