@@ -47,8 +47,14 @@ def conn(hooks: Hooks, sandbox: Any) -> Any:
     return hooks.authenticate(sandbox.settings("acme"))
 
 
-def admin(sandbox: Any, method: str, path: str, body: Any = None) -> Any:
+def call_admin(sandbox: Any, method: str, path: str, body: Any = None) -> Any:
     """Call the sandbox's admin API."""
     response = requests.request(method, f"{sandbox.admin_url}{path}", json=body, timeout=10)
     response.raise_for_status()
     return response.json()
+
+
+@pytest.fixture
+def admin() -> Any:
+    """``admin(sandbox, method, path, body)``: call a sandbox's admin API."""
+    return call_admin

@@ -27,6 +27,7 @@ from eventsync.testing import (
     unique_email,
 )
 from eventsync_hubspot.sandbox.wiring import sandbox_options
+from eventsync_hubspot.webhooks import event as webhook_event
 from eventsync_hubspot.webhooks import signed_request
 
 PATH = "/hooks/conformance/hubspot"
@@ -59,19 +60,13 @@ def notifications(target: Target) -> NotificationSamples:
     """Deliveries as HubSpot signs them, and the ways they can be wrong."""
     info = target.handle.info()
     secret, url = info["client_secret"], f"http://127.0.0.1:8080{PATH}"
-    event = {
-        "eventId": int(time.time() * 1000),
-        "subscriptionId": 1,
-        "portalId": int(info["portal_id"]),
-        "appId": 1,
-        "occurredAt": int(time.time() * 1000),
-        "subscriptionType": "contact.propertyChange",
-        "attemptNumber": 0,
-        "objectId": 1001,
-        "propertyName": "firstname",
-        "propertyValue": "Ada",
-        "changeSource": "CRM_UI",
-    }
+    event = webhook_event(
+        info["portal_id"],
+        1001,
+        "contact.propertyChange",
+        propertyName="firstname",
+        propertyValue="Ada",
+    )
     signed = _request(url, secret, [event])
     return NotificationSamples(
         settings=target.settings,

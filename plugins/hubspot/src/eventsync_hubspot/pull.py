@@ -80,7 +80,6 @@ def _scan(
             "properties": [*wanted, MODIFIED],
             "limit": limit,
         }
-        offset = 0
         while True:
             page = call(conn, "POST", f"/crm/v3/objects/{request.object}/search", body)
             for row in page.get("results", ()):
@@ -95,9 +94,10 @@ def _scan(
             if not after:
                 return
             offset = int(after)
-            if offset + limit > cap:
+            if offset >= cap:
                 break  # the query's window ends here: start another from ``last``
-            body["after"] = after
+            # The last page of a window stops at the cap, so every window reads ``cap`` records.
+            body.update(after=after, limit=min(limit, cap - offset))
         if last is None or last == lower:
             raise FatalError(
                 "SEARCH_CAP",

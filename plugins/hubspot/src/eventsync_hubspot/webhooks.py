@@ -72,6 +72,26 @@ def signed_request(
     return body, headers
 
 
+def event(
+    portal_id: int | str, object_id: int, subscription_type: str, **more: Any
+) -> dict[str, Any]:
+    """One webhook event as HubSpot sends it (``more``: ``propertyName``, ``objectTypeId`` ...);
+    the sandbox and tests build theirs with this."""
+    now = int(time.time() * 1000)
+    return {
+        "eventId": now,
+        "subscriptionId": 1,
+        "portalId": int(portal_id) if str(portal_id).isdigit() else portal_id,
+        "appId": 1,
+        "occurredAt": now,
+        "subscriptionType": subscription_type,
+        "attemptNumber": 0,
+        "objectId": object_id,
+        "changeSource": "INTEGRATION",
+        **more,
+    }
+
+
 def request_uri(request: HttpRequest, options: HubSpotSettings) -> str:
     """The URI HubSpot signed: the configured target URL, else rebuilt from the request."""
     if options.webhook_url:
