@@ -141,6 +141,7 @@ def call(
                 status == 429
                 and policy != "DAILY"
                 and attempt < 2
+                and retry_after is not None
                 and retry_after <= conn.settings.max_rate_wait
             ):
                 backoff.wait(retry_after)
@@ -206,12 +207,16 @@ def _remember(conn: HubSpotConnection, response: requests.Response) -> None:
             conn.rate.daily = ApiUsage(used=max(limit - left, 0), limit=limit)
 
 
-def _retry_after(response: requests.Response, status: int) -> float:
+def _retry_after(response: requests.Response, status: int) -> float | None:
+    """``Retry-After`` when given; else 2 s for a lock (423, as HubSpot's docs say), 1 s for
+    a rate limit, and the engine's own backoff for server trouble."""
     given = response.headers.get("Retry-After")
-    try:
-        return max(float(given), 0.0) if given else (2.0 if status == 423 else 1.0)
-    except ValueError:
-        return 1.0
+    if given:
+        try:
+            return max(float(given), 0.0)
+        except ValueError:
+            pass
+    return {423: 2.0, 429: 1.0}.get(status)
 
 
 def _int(value: str | None) -> int | None:

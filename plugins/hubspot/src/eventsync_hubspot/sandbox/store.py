@@ -417,6 +417,11 @@ class Store:
                         "VALIDATION_ERROR",
                         "every upsert input needs an id (the idProperty value)",
                     )
+            for given in inputs:
+                own = self._find(obj, str(given["idProperty"]), str(given["id"]))
+                conflict = self._conflict(obj, given["properties"], own["id"] if own else None)
+                if conflict:
+                    raise conflict
             values = [str(i["id"]).lower() for i in inputs]
             twice = sorted({v for v in values if values.count(v) > 1})
             if twice:
