@@ -82,6 +82,26 @@ class ObjectType:
         self.name, self.type_id, self.label = name, type_id, label
         self.props = {p["name"]: p for p in props}
         self.records: dict[str, dict[str, Any]] = {}
+        #: property -> lower-cased value -> record id, for the unique ones (found in O(1)).
+        self.index: dict[str, dict[str, str]] = {}
+
+    def unique(self, name: str) -> bool:
+        """Whether ``name`` holds unique values (a contact's email, or ``hasUniqueValue``)."""
+        spec = self.props.get(name)
+        return spec is not None and (
+            bool(spec["hasUniqueValue"]) or (name == "email" and self.name == "contacts")
+        )
+
+    def reindex(self, record: dict[str, Any], before: dict[str, Any] | None) -> None:
+        """Keep the unique-value index in step with one record's change (None: removed)."""
+        for name in [n for n in self.props if self.unique(n)]:
+            values = self.index.setdefault(name, {})
+            old = (before or {}).get(name)
+            if old is not None and values.get(old.lower()) == record["id"]:
+                del values[old.lower()]
+            new = record["properties"].get(name) if record["id"] in self.records else None
+            if new is not None:
+                values[new.lower()] = record["id"]
 
     def singular(self) -> str:
         """``CONTACT``, as HubSpot's messages name it."""
@@ -179,6 +199,9 @@ class Store:
 
     def _find(self, obj: ObjectType, prop: str, value: str) -> dict[str, Any] | None:
         wanted = value.lower()
+        if obj.unique(prop):
+            found = obj.index.get(prop, {}).get(wanted)
+            return obj.records.get(found) if found else None
         for record in obj.records.values():
             current = record["properties"].get(prop)
             if current is not None and current.lower() == wanted:
@@ -269,8 +292,8 @@ class Store:
     def _conflict(
         self, obj: ObjectType, properties: Mapping[str, Any], own: str | None
     ) -> ApiError | None:
-        for name, spec in obj.props.items():
-            if not (spec["hasUniqueValue"] or (name == "email" and obj.name == "contacts")):
+        for name in obj.props:
+            if not obj.unique(name):
                 continue
             value = properties.get(name)
             if value in (None, ""):
@@ -313,6 +336,7 @@ class Store:
         )
         record = {"id": record_id, "properties": values, "created": stamp, "updated": stamp}
         obj.records[record_id] = record
+        obj.reindex(record, None)
         return record
 
     def _update(
@@ -322,6 +346,7 @@ class Store:
         record["properties"].update(self._values(obj, properties))
         record["properties"].update(lastmodifieddate=iso(stamp), hs_lastmodifieddate=iso(stamp))
         record["updated"] = stamp
+        obj.reindex(record, before)
         return before
 
     def _emit(self, obj: ObjectType, changes: list[Change]) -> None:
@@ -453,6 +478,7 @@ class Store:
             obj = self.object(name)
             record = obj.records.pop(str(record_id), None)
             if record is not None:
+                obj.reindex(record, record["properties"])
                 self._emit(obj, [("deletion", record, None)])
             return record is not None
 
