@@ -7,10 +7,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DISTS := core plugins/salesforce plugins/hopin plugins/pardot_guard
+DISTS := core plugins/salesforce plugins/hopin plugins/hubspot plugins/pardot_guard
 # What `make install` installs (editable): every distribution, with the extras development needs
 # (the sandboxes are an extra so that a production install does not carry their dependencies).
-EDITABLES := 'core[testing]' 'plugins/salesforce[sandbox]' 'plugins/hopin[sandbox]' plugins/pardot_guard
+EDITABLES := 'core[testing]' 'plugins/salesforce[sandbox]' 'plugins/hopin[sandbox]' \
+	'plugins/hubspot[sandbox]' plugins/pardot_guard
 PYTEST_ARGS ?= -n 2
 
 .PHONY: install test demo lint bench clean

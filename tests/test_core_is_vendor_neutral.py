@@ -1,4 +1,4 @@
-"""Core names no vendor: every Salesforce or Hopin name lives in a plugin.
+"""Core names no vendor: every Salesforce, HubSpot or Hopin name lives in a plugin.
 
 The scan reads core's code, not its documentation: identifiers, attribute names and string
 literals (f-strings included) count; comments and docstrings (any string standing alone as a
@@ -14,7 +14,9 @@ from pathlib import Path
 
 CORE = Path(__file__).resolve().parents[1] / "core" / "src" / "eventsync"
 #: Vendor words, in any letter case.
-VENDOR = re.compile(r"salesforce|hopin|ringcentral|pardot|campaign|soql|sobject|sforce", re.I)
+VENDOR = re.compile(
+    r"salesforce|hopin|ringcentral|pardot|campaign|soql|sobject|sforce|hubspot|hubapi", re.I
+)
 #: Salesforce object names that are ordinary English words in another case.
 VENDOR_EXACT = re.compile(r"\bLead\b")
 

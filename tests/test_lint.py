@@ -55,6 +55,7 @@ def test_mypy_finds_nothing_in_the_distributions():
         "core/src/eventsync",
         "plugins/salesforce/src",
         "plugins/hopin/src",
+        "plugins/hubspot/src",
         "plugins/pardot_guard/src",
     ]
     result = subprocess.run(

@@ -22,6 +22,7 @@ DISTRIBUTIONS = {
     "core": "eventsync",
     "plugins/salesforce": "eventsync-salesforce",
     "plugins/hopin": "eventsync-hopin",
+    "plugins/hubspot": "eventsync-hubspot",
     "plugins/pardot_guard": "eventsync-pardot-guard",
     "docs/example-plugin": "eventsync-examplecrm",
     "docs/example-flow": "eventsync-ticket-campaigns",

@@ -111,11 +111,11 @@ def test_sandbox_with_named_systems_writes_its_files_for_the_owner_only(tmp_path
     [
         (
             ["sandbox", "--crm", "nope"],
-            "error: no CRM named 'nope' is installed; installed CRMs: salesforce",
+            "error: no CRM named 'nope' is installed; installed CRMs: hubspot, salesforce",
         ),
         (
             ["demo", "--crm", "nope"],
-            "error: no CRM named 'nope' is installed; installed CRMs: salesforce",
+            "error: no CRM named 'nope' is installed; installed CRMs: hubspot, salesforce",
         ),
         (
             ["demo", "--platform", "salesforce"],
@@ -132,16 +132,23 @@ def test_an_unknown_system_exits_2_listing_the_installed_ones(tmp_path, args, me
     assert not (tmp_path / ".eventsync-sandbox.json").exists()
 
 
-def test_with_two_crms_installed_one_must_be_named(tmp_path, second_crm):
-    for command in ("sandbox", "demo"):
-        result = run(tmp_path, command, env=second_crm)
-        assert result.returncode == 2, result.stdout + result.stderr
-        assert (
-            "error: several CRMs offer a sandbox (acmecrm, salesforce); choose one with --crm NAME"
-        ) in result.stderr
-        assert "Traceback" not in result.stderr
-
-    result = run(tmp_path, "demo", "--crm", "salesforce", env=second_crm, timeout=300)
+def test_with_several_crms_installed_the_default_one_runs_and_the_note_names_the_others(
+    tmp_path, second_crm
+):
+    """Salesforce's plugin declares its sandbox the CRMs' default: with HubSpot and a third CRM
+    installed, ``eventsync demo`` (``make demo``) still runs Salesforce, saying how to choose."""
+    result = run(tmp_path, "demo", env=second_crm, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "against Salesforce and Hopin (RingCentral Events) sandboxes" in result.stdout
     assert "all 8 steps happened" in result.stdout
+    assert (
+        "note: several CRMs offer a sandbox; using salesforce (the default); --crm NAME chooses "
+        "another (acmecrm, hubspot)"
+    ) in result.stderr
+    assert "Traceback" not in result.stderr
+
+    result = run(tmp_path, "demo", "--crm", "hubspot", env=second_crm, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "against HubSpot and Hopin (RingCentral Events) sandboxes" in result.stdout
+    assert "all 7 steps happened" in result.stdout
+    assert "note:" not in result.stderr

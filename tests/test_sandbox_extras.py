@@ -149,7 +149,7 @@ def sandbox_extra(folder: str) -> set[str]:
 
 def test_the_module_lists_cover_every_plugin_and_leave_out_the_sandbox_servers():
     modules = production_modules()
-    assert set(modules) == {"salesforce", "hopin", "pardot_guard"}
+    assert set(modules) == {"salesforce", "hopin", "hubspot", "pardot_guard"}
     for folder, names in modules.items():
         assert f"eventsync_{folder}.plugin" in names
         assert set(entry_point_modules(folder)) <= set(names)
@@ -157,13 +157,20 @@ def test_the_module_lists_cover_every_plugin_and_leave_out_the_sandbox_servers()
         assert inside == [n for n in entry_point_modules(folder) if "sandbox" in n.split(".")]
     assert "eventsync_salesforce.sandbox.hooks" in modules["salesforce"]
     assert "eventsync_hopin.sandbox.hooks" in modules["hopin"]
+    assert "eventsync_hubspot.sandbox.hooks" in modules["hubspot"]
+    assert "eventsync_hubspot.sandbox.server" not in modules["hubspot"]
     assert "eventsync_salesforce.sandbox.server" not in modules["salesforce"]
     assert (PLUGINS / "salesforce/src/eventsync_salesforce/sandbox/server.py").is_file()
     assert (PLUGINS / "hopin/src/eventsync_hopin/sandbox/server.py").is_file()
 
 
 def test_the_sandbox_dependencies_are_an_extra_not_a_requirement():
-    for folder, extra in {"salesforce": {"trustme", "lark", "flask"}, "hopin": {"flask"}}.items():
+    extras = {
+        "salesforce": {"trustme", "lark", "flask"},
+        "hopin": {"flask"},
+        "hubspot": {"werkzeug"},
+    }
+    for folder, extra in extras.items():
         data = tomllib.loads((PLUGINS / folder / "pyproject.toml").read_text(encoding="utf-8"))
         required = {Requirement(r).name.lower() for r in data["project"]["dependencies"]}
         assert extra <= sandbox_extra(folder), folder
@@ -187,10 +194,10 @@ def test_without_flask_and_werkzeug_the_plugins_import_and_the_hopin_sandbox_say
     """Core needs flask for its own server, but no plugin module a production install loads may
     need it (the ``hopin_sandbox`` hooks included)."""
     modules = [name for names in production_modules().values() for name in names]
-    report = run_child({"flask", "werkzeug"}, modules, ["hopin", "salesforce"])
+    report = run_child({"flask", "werkzeug"}, modules, ["hopin", "hubspot", "salesforce"])
     assert report["imported"] == modules
     assert report["loaded_blocked"] == []
-    for system in ("hopin", "salesforce"):
+    for system in ("hopin", "hubspot", "salesforce"):
         answer = report["sandboxes"][system]
         assert answer["type"] == "SandboxNotInstalled", answer
         assert f"pip install 'eventsync-{system}[sandbox]'" in answer["message"]

@@ -15,6 +15,7 @@ from eventsync.plugins import Hooks, make_plugin_manager
 from eventsync.sandbox_env import (
     SandboxFlows,
     SandboxSystem,
+    choice_note,
     choose_system,
     config_for,
     merge_flows,
@@ -283,6 +284,33 @@ def test_several_installed_systems_of_a_role_must_be_chosen_between(hooks: Hooks
         "several CRMs offer a sandbox (acmecrm, othercrm); choose one with --crm NAME",
     )
     assert choose_system(several, "crm", "othercrm").system == "othercrm"
+
+
+def test_a_declared_default_is_chosen_among_several_and_the_note_says_so(hooks: Hooks):
+    class Preferred:
+        @hookimpl
+        def sandbox_systems(self) -> list[SandboxSystem]:
+            return [SandboxSystem("othercrm", "crm", default=True)]
+
+    several = hooks_with(acmecrm=AcmeCrm(), expo=ExpoPlatform(), other=Preferred())
+    assert choose_system(several, "crm").system == "othercrm"
+    assert choose_system(several, "crm", "acmecrm").system == "acmecrm"
+    assert choice_note(several, "crm") == (
+        "several CRMs offer a sandbox; using othercrm (the default); --crm NAME chooses "
+        "another (acmecrm)"
+    )
+    assert choice_note(several, "crm", "acmecrm") is None
+    assert choice_note(several, "event_platform") is None  # only one: nothing was chosen
+
+    class AlsoPreferred:
+        @hookimpl
+        def sandbox_systems(self) -> list[SandboxSystem]:
+            return [SandboxSystem("thirdcrm", "crm", default=True)]
+
+    two_defaults = hooks_with(acmecrm=AcmeCrm(), other=Preferred(), third=AlsoPreferred())
+    with pytest.raises(ConfigurationError, match=r"several CRMs offer a sandbox \(acmecrm, "):
+        choose_system(two_defaults, "crm")
+    assert choice_note(two_defaults, "crm") is None
 
 
 def test_a_profile_gives_the_role_and_a_system_without_sandbox_is_listed():

@@ -197,7 +197,8 @@ def store_url(request, tmp_path) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture
 def make_env(store_url, tmp_path) -> Iterator[Callable[..., Env]]:
-    """Build environments; everything started is stopped at teardown."""
+    """Build environments (Salesforce and Hopin unless ``crm`` names another CRM, with its
+    ``crm_options``); everything started is stopped at teardown."""
     started: list[tuple[Engine, Server | None, SandboxPair, StateStore]] = []
 
     def make(
@@ -210,13 +211,15 @@ def make_env(store_url, tmp_path) -> Iterator[Callable[..., Env]]:
         hopin_options: dict[str, Any] | None = None,
         salesforce_config: dict[str, Any] | None = None,
         start: bool = True,
+        crm: str = "salesforce",
+        crm_options: dict[str, Any] | None = None,
     ) -> Env:
         hooks = Hooks(make_plugin_manager(environ={}))
         port = free_port()
         endpoint = f"http://127.0.0.1:{port}"
         pair = start_sandboxes(
             hooks,
-            crm="salesforce",
+            crm=crm,
             platform="hopin",
             org="e2e",
             endpoint=endpoint,
@@ -224,6 +227,7 @@ def make_env(store_url, tmp_path) -> Iterator[Callable[..., Env]]:
             options={
                 "hopin": hopin_options or {},
                 "salesforce": {"config": salesforce_config or {}},
+                **({crm: crm_options} if crm_options else {}),
             },
         )
         config = config_for(

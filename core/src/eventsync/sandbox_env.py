@@ -41,6 +41,7 @@ __all__ = [
     "notify_url",
     "sandbox_systems",
     "choose_system",
+    "choice_note",
     "merge_options",
     "merge_flows",
     "start_sandboxes",
@@ -67,11 +68,14 @@ class SandboxSystem:
         which is also the name of the plugin an organisation enables for it.
     :ivar role: ``"crm"`` or ``"event_platform"``.
     :ivar label: how people name it ("Salesforce").
+    :ivar default: run this one when several systems of its role offer sandboxes and none is
+        named (``--crm`` / ``--platform``); with more than one default, one must be named.
     """
 
     system: str
     role: Role
     label: str = ""
+    default: bool = False
 
 
 @attrs.frozen
@@ -164,8 +168,10 @@ def sandbox_systems(hooks: Hooks) -> dict[str, SandboxSystem]:
 def choose_system(hooks: Hooks, role: Role, name: str | None = None) -> SandboxSystem:
     """The system of ``role`` to run a sandbox of: ``name``, or else the only one installed.
 
-    With several installed and no ``name`` this is an error rather than a guess: which system a
-    sandbox emulates decides what the user tries out.
+    With several installed and no ``name``, the one whose plugin declares it the ``default`` of
+    its role is chosen (``choice_note`` words it for the user); without exactly one default this
+    is an error rather than a guess: which system a sandbox emulates decides what the user
+    tries out.
 
     :raises ConfigurationError: ``name`` is no installed system of ``role`` with a sandbox, or
         none or several are installed; the message lists the installed ones.
@@ -189,6 +195,9 @@ def choose_system(hooks: Hooks, role: Role, name: str | None = None) -> SandboxS
         )
     if len(usable) == 1:
         return wired[usable[0]]
+    defaults = [s for s in usable if wired[s].default]
+    if len(defaults) == 1:
+        return wired[defaults[0]]
     if usable:
         problem = (
             f"several {plural} offer a sandbox ({', '.join(usable)}); choose one with "
@@ -200,6 +209,23 @@ def choose_system(hooks: Hooks, role: Role, name: str | None = None) -> SandboxS
             f"its plugin, and check EVENTSYNC_PLUGINS and EVENTSYNC_DISABLE_PLUGINS"
         )
     raise ConfigurationError([problem], heading="sandbox systems")
+
+
+def choice_note(hooks: Hooks, role: Role, name: str | None = None) -> str | None:
+    """One line saying that ``choose_system`` picked the default among several installed
+    systems of ``role`` and how to choose another; None when there was nothing to choose."""
+    if name is not None:
+        return None
+    wired = sandbox_systems(hooks)
+    usable = sorted(s for s, d in wired.items() if d.role == role)
+    defaults = [s for s in usable if wired[s].default]
+    if len(usable) < 2 or len(defaults) != 1:
+        return None
+    others = ", ".join(s for s in usable if s != defaults[0])
+    return (
+        f"several {_ROLE_NAMES[role][1]} offer a sandbox; using {defaults[0]} (the default); "
+        f"{_ROLE_OPTIONS[role]} NAME chooses another ({others})"
+    )
 
 
 # --- merging the systems' parts ------------------------------------------------------------

@@ -33,6 +33,18 @@ def _sandbox_choice_failed(exc: ConfigurationError) -> NoReturn:
     raise SystemExit(EXIT_USAGE)
 
 
+def _note_defaults(hooks: Hooks, crm: str | None, platform: str | None) -> None:
+    """Say on stderr which default was taken among several installed systems of a role."""
+    from ..sandbox_env import choice_note
+
+    try:
+        notes = [choice_note(hooks, "crm", crm), choice_note(hooks, "event_platform", platform)]
+    except ConfigurationError as exc:
+        _sandbox_choice_failed(exc)
+    for note in filter(None, notes):
+        click.echo(f"note: {note}", err=True)
+
+
 @click.command("init")
 @click.option(
     "--path",
@@ -93,7 +105,9 @@ def init_command(path: str, force: bool, for_sandbox: bool, sandbox_info: str) -
 
 
 @click.command("sandbox")
-@click.option("--crm", help="The CRM to emulate (default: the only one installed).")
+@click.option(
+    "--crm", help="The CRM to emulate (default: the only one installed, or the default one)."
+)
 @click.option("--platform", help="The event platform to emulate (default: the only one installed).")
 @click.option(
     "--org", default="sandbox", show_default=True, help="Organisation name the endpoints use."
@@ -144,12 +158,14 @@ def sandbox_command(
 
     from ..sandbox_env import start_sandboxes, write_private
 
+    hooks = hooks_for(None)
+    _note_defaults(hooks, crm, platform)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
         pair = start_sandboxes(
-            hooks_for(None),
+            hooks,
             crm=crm,
             platform=platform,
             org=org,
@@ -173,7 +189,9 @@ def sandbox_command(
 
 
 @click.command("demo")
-@click.option("--crm", help="The CRM to run it with (default: the only one installed).")
+@click.option(
+    "--crm", help="The CRM to run it with (default: the only one installed, or the default one)."
+)
 @click.option(
     "--platform", help="The event platform to run it with (default: the only one installed)."
 )
@@ -198,6 +216,7 @@ def demo_command(crm: str | None, platform: str | None, timeout: float) -> None:
         ]
     except ConfigurationError as exc:
         _sandbox_choice_failed(exc)
+    _note_defaults(hooks, crm, platform)
     console = console_for()
     names = " and ".join(s.label or s.system for s in systems)
     console.print(f"[bold]eventsync demo[/]: the guide's test procedure against {names} sandboxes")

@@ -19,8 +19,9 @@ from .wiring import SYSTEM
 
 @hookimpl
 def sandbox_systems() -> list[SandboxSystem]:
-    """Salesforce is a CRM with a local sandbox."""
-    return [SandboxSystem(SYSTEM, "crm", "Salesforce")]
+    """Salesforce is a CRM with a local sandbox, the one run when several CRMs offer one and
+    none is named (eventsync's first CRM: ``make demo`` and the README use it)."""
+    return [SandboxSystem(SYSTEM, "crm", "Salesforce", default=True)]
 
 
 @hookimpl
