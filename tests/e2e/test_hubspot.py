@@ -288,7 +288,10 @@ def test_a_bad_record_is_isolated_from_its_batch(make_hubspot):
         **{e: f"B-{100 + n}" for n, e in enumerate(good)},
     }
     calls = env.hubspot_admin("GET", "/counters")["calls"]
-    assert calls["upsert"] < 21, calls  # found by halving the batch, not one record at a time
+    # Found by halving the batch, not one record at a time (an upsert, or with update policies
+    # in the mapping, a search then create and update calls).
+    writes = sum(calls.get(op, 0) for op in ("upsert", "create", "update"))
+    assert 0 < writes < 21, calls
 
 
 def test_a_fifth_of_hubspots_answers_429_or_5xx_and_every_record_lands_once(make_hubspot, wait):
