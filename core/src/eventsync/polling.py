@@ -342,8 +342,11 @@ class SourceScanner:
 
 
 def _version(record: Record) -> str | None:
-    """What tells two reads of a record apart: its modified time (None when it has none)."""
-    return record.modified_at.isoformat() if record.modified_at is not None else None
+    """What tells two reads of a record apart: its modified time, and whether it is deleted (a
+    deletion need not move the time); None when it has no time."""
+    if record.modified_at is None:
+        return None
+    return record.modified_at.isoformat() + ("|deleted" if record.deleted else "")
 
 
 def _aware(at: dt.datetime) -> dt.datetime:
