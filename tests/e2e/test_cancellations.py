@@ -126,6 +126,67 @@ def test_an_invitation_deleted_in_salesforce_revokes_its_magic_link_via_the_poll
     assert env.engine.store.dead_letter_count() == 0
 
 
+def test_an_invitation_undeleted_in_salesforce_is_invited_again_once(make_env, wait):
+    crm_flows = {
+        "import_registrations": {
+            **flows("keep")["import_registrations"],
+            "on_delete": "delete",
+            "poll_interval": 0.2,
+        },
+        "magic_links": {"link_field": LINK_FIELD, "poll_interval": 0.2},
+    }
+    env = make_env(triggers=False, pollers=True, poll_interval=0.2, flows=crm_flows)
+    [member] = env.members(env.campaign(), ["back@example.com"])
+    wait("the link written back", lambda: env.member(member).get(LINK_FIELD) is not None)
+    [first] = env.magic_links("back@example.com")
+    [result] = env.hooks.push(
+        env.crm, PushRequest("CampaignMember", "delete", (PushItem("x", {}, id=member),))
+    )
+    assert result.ok, result.error
+    wait("the magic link revoked", lambda: env.magic_links("back@example.com") == [])
+    # Restored from the recycle bin (same id): the poller sees it changed and invites again.
+    [restored] = env.sf_admin("POST", "/undelete", {"ids": [member]})
+    assert restored == {"id": member, "success": True, "errors": []}
+    wait("invited again", lambda: len(env.magic_links("back@example.com")) == 1)
+    [second] = env.magic_links("back@example.com")
+    assert second.id != first.id
+    wait(
+        "the new link written back",
+        lambda: env.member(member).get(LINK_FIELD) == second.get("magicLink"),
+    )
+    assert env.engine.wait_idle(60)
+    [link] = env.engine.store.get_links("e2e", "import_registrations", [member]).values()
+    assert link.target_id == second.id
+    assert [e.record_id for e in _link_inserts(env, member)] == [first.id, second.id]
+    assert len(env.magic_links("back@example.com")) == 1
+    assert env.engine.store.dead_letter_count() == 0
+
+
+def test_an_undelete_before_the_deletion_was_synced_keeps_the_one_invitation(make_env):
+    crm_flows = {
+        "import_registrations": {**flows("keep")["import_registrations"], "on_delete": "delete"}
+    }
+    env = make_env(triggers=False, pollers=False, flows=crm_flows)
+    [member] = env.members(env.campaign(), ["blip@example.com"])
+    _sync(env, "import_registrations", member)
+    [link] = env.magic_links("blip@example.com")
+    [result] = env.hooks.push(
+        env.crm, PushRequest("CampaignMember", "delete", (PushItem("x", {}, id=member),))
+    )
+    assert result.ok, result.error
+    [restored] = env.sf_admin("POST", "/undelete", {"ids": [member]})
+    assert restored["success"], restored
+    _sync(env, "import_registrations", member)
+    assert [m.id for m in env.magic_links("blip@example.com")] == [link.id]
+    assert [e.record_id for e in _link_inserts(env, member)] == [link.id]
+
+
+def _link_inserts(env, member: str) -> list:
+    entries = env.engine.store.audit_entries(org="e2e", entity=member)
+    found = [e for e in entries if e.object == "magicLink" and e.operation == "insert"]
+    return sorted(found, key=lambda e: e.id)
+
+
 @pytest.mark.parametrize("on_revoke", ["mark", "clear"])
 def test_a_revoked_magic_link_is_marked_or_cleared_on_the_crm_record(make_env, on_revoke):
     crm_flows = {

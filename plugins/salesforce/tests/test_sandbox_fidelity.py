@@ -187,6 +187,58 @@ def test_create_update_delete_status_codes(rest, unique):
     assert missing.json()[0]["errorCode"] == "NOT_FOUND"
 
 
+def test_undelete_restores_a_deleted_record_with_its_id(rest, admin, unique):
+    created = rest(
+        "POST", "sobjects/Lead/", json={"LastName": "U", "Company": "C", "Email": f"{unique}@e.com"}
+    )
+    lead = created.json()["id"]
+    assert rest("DELETE", f"sobjects/Lead/{lead}").status_code == 204
+    where = f"SELECT Id, IsDeleted, SystemModstamp FROM Lead WHERE Id = '{lead}'"
+    assert rest("GET", "query/", params={"q": where}).json()["records"] == []
+    [gone] = rest("GET", "queryAll/", params={"q": where}).json()["records"]
+    assert gone["IsDeleted"] is True
+    restored = admin.post("/undelete", {"ids": [lead], "as_user": "admin@sandbox.example"})
+    assert restored == [{"id": lead, "success": True, "errors": []}]
+    [back] = rest("GET", "query/", params={"q": where}).json()["records"]
+    assert back["IsDeleted"] is False and back["SystemModstamp"] >= gone["SystemModstamp"]
+    row = rest("GET", f"sobjects/Lead/{lead}").json()
+    assert row["Id"] == lead and row["LastModifiedDate"] == row["SystemModstamp"]
+    assert row["LastModifiedById"] != row["CreatedById"]  # the undeleting user
+    assert rest("PATCH", f"sobjects/Lead/{lead}", json={"Title": "x"}).status_code == 204
+    [again, missing, malformed] = admin.post(
+        "/undelete", {"ids": [lead, case_safe("00Q5g00000ZZZZZ"), "nope"]}
+    )
+    assert again["errors"][0]["statusCode"] == "UNDELETE_FAILED"
+    assert missing["errors"][0]["statusCode"] == "NOT_FOUND"
+    assert malformed["errors"][0]["statusCode"] == "MALFORMED_ID"
+    bad = admin.http.post(admin.url + "/undelete", json={"ids": lead})
+    assert bad.status_code == 400 and "ids" in bad.json()["error"]
+
+
+def test_undelete_refuses_a_campaign_membership_taken_meanwhile(rest, admin, unique):
+    campaign = rest("POST", "sobjects/Campaign/", json={"Name": unique}).json()["id"]
+    lead = rest(
+        "POST", "sobjects/Lead/", json={"LastName": "D", "Company": "C", "Email": f"{unique}@e.com"}
+    ).json()["id"]
+    member = {"CampaignId": campaign, "LeadId": lead}
+    first = rest("POST", "sobjects/CampaignMember/", json=member).json()["id"]
+    assert rest("DELETE", f"sobjects/CampaignMember/{first}").status_code == 204
+    assert rest("POST", "sobjects/CampaignMember/", json=member).status_code == 201
+    [refused] = admin.post("/undelete", {"ids": [first]})
+    assert refused["success"] is False
+    assert refused["errors"][0] == {
+        "statusCode": "DUPLICATE_VALUE",
+        "message": "Already a campaign member.",
+        "fields": [],
+    }
+    found = rest(
+        "GET",
+        "queryAll/",
+        params={"q": f"SELECT IsDeleted FROM CampaignMember WHERE Id = '{first}'"},
+    )
+    assert [r["IsDeleted"] for r in found.json()["records"]] == [True]
+
+
 def test_required_field_error(rest):
     response = rest("POST", "sobjects/Lead/", json={"LastName": "NoCompany"})
     assert response.status_code == 400

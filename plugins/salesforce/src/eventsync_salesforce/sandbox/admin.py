@@ -101,6 +101,26 @@ def register_admin(app: Flask, org: Org) -> None:
         )
         return _write(data, context)
 
+    @app.post("/_admin/undelete")
+    def undelete() -> Response:
+        # Apex/SOAP undelete(ids): REST has no such call, so it is an admin action only.
+        data = body()
+        record_ids = data.get("ids")
+        if not isinstance(record_ids, list) or not all(isinstance(i, str) for i in record_ids):
+            return _json({"error": 'give "ids": a list of record ids to restore'}, 400)
+        results = []
+        with org.store.transaction(WriteContext(as_user(data))) as tx:
+            for record_id in record_ids:
+                try:
+                    with tx.savepoint():
+                        restored = tx.undelete(record_id)
+                    results.append({"id": restored, "success": True, "errors": []})
+                except SfError as exc:
+                    results.append(
+                        {"id": record_id, "success": False, "errors": [exc.collection_error()]}
+                    )
+        return _json(results)
+
     @app.get("/_admin/records/<name>")
     def records(name: str) -> Response:
         obj = org.store.object(name)

@@ -201,6 +201,40 @@ class Transaction:
         self.changes.append(Change("delete", obj.name, dict(record), dict(before), self.context))
         return obj.name
 
+    def undelete(self, record_id: str) -> str:
+        """Restore a deleted record from the recycle bin, with the same id; returns the id.
+
+        As Apex's and SOAP's ``undelete()``: IsDeleted is false again, LastModifiedDate and
+        SystemModstamp move to now, and the record must still fit its object's rules (a
+        unique value or a campaign membership taken meanwhile fails with DUPLICATE_VALUE).
+        SfError UNDELETE_FAILED for a record that is not deleted.
+        """
+        store = self.store
+        if ids.normalise(record_id) is None:
+            raise SfError("MALFORMED_ID", f"malformed id {record_id}", ["Id"])
+        obj = store.object_of(record_id)
+        before = store.find(obj, record_id)
+        if before is None:
+            raise SfError("NOT_FOUND", "The requested resource does not exist", [], 404)
+        if not before.get("IsDeleted"):
+            raise SfError("UNDELETE_FAILED", "Entity is not in recycle bin", [])
+        record = dict(before)
+        now = store.now()
+        record.update(
+            {
+                "IsDeleted": False,
+                "LastModifiedDate": now,
+                "SystemModstamp": now,
+                "LastModifiedById": self.context.user_id,
+            }
+        )
+        # Checked as a new record: the live ones it must not duplicate exclude itself.
+        standard.before_write(store, obj, record, None)
+        store.check_unique(obj, record)
+        store.put(self, obj, record)
+        self.changes.append(Change("undelete", obj.name, dict(record), dict(before), self.context))
+        return str(record["Id"])
+
 
 class Store:
     """All records of the emulated org, guarded by one lock."""
