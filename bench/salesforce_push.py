@@ -6,7 +6,9 @@ both see the same org size. Each batch of 200 Leads costs one SOQL ``IN`` query 
 and one sObject Collections call (the creates). API calls are read from the sandbox's
 counters.
 
-Run:  .venv/bin/python bench/salesforce_push.py [--records 10000]
+Runs with no latency, then with the sandbox's realistic profile, and prints both.
+
+Run:  .venv/bin/python bench/salesforce_push.py [--records 10000] [--latency both|none|realistic]
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import time
 from typing import Any
 
+import _latency
 from eventsync.models import PushItem, PushRequest
 from eventsync_salesforce import plugin
 from eventsync_salesforce.transport import PinnedSession
@@ -70,11 +73,20 @@ def per_record_batch(sf: Salesforce, rows: list[dict[str, Any]]) -> None:
 
 
 def main() -> None:
-    """Run the benchmark and print its figures."""
+    """Run the benchmark once per latency profile and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=10_000)
+    _latency.add_argument(parser)
     args = parser.parse_args()
-    sandbox = plugin.start_sandbox("salesforce", {"daily_api_limit": 10_000_000})
+    for profile in _latency.chosen(args):
+        print(f"--- latency profile: {profile}")
+        run(args.records, profile)
+
+
+def run(records: int, profile: str) -> None:
+    """Both sides against one sandbox answering with the latency ``profile``."""
+    options = {"daily_api_limit": 10_000_000, "latency": _latency.option(profile)}
+    sandbox = plugin.start_sandbox("salesforce", options)
     try:
         settings = sandbox.settings("bench")
         conn = plugin.authenticate("salesforce", settings)
@@ -100,8 +112,8 @@ def main() -> None:
         seconds = {"plugin": 0.0, "optimal": 0.0}
         calls = {"plugin": 0, "optimal": 0}
         failures = 0
-        for number, start in enumerate(range(0, args.records, BATCH)):
-            count = min(BATCH, args.records - start)
+        for number, start in enumerate(range(0, records, BATCH)):
+            count = min(BATCH, records - start)
             order = ["plugin", "optimal"] if number % 2 == 0 else ["optimal", "plugin"]
             for side in order:
                 rows = leads("p" if side == "plugin" else "o", start, count)
@@ -123,8 +135,8 @@ def main() -> None:
         used = counters.used
         per_record_batch(sf, leads("n", 0, sample))
         naive = (counters.used - used) * 1000 / sample
-        per_k = {side: calls[side] * 1000 / args.records for side in calls}
-        print(f"records: {args.records} Leads per side, upsert on Email, batches of {BATCH}")
+        per_k = {side: calls[side] * 1000 / records for side in calls}
+        print(f"records: {records} Leads per side, upsert on Email, batches of {BATCH}")
         print(
             f"plugin : {calls['plugin']} API calls = {per_k['plugin']:.1f} per 1,000 records "
             f"(match queries included), {seconds['plugin']:.2f} s, {failures} failed records"

@@ -75,6 +75,24 @@ def categorise(path: str) -> str:
     return head
 
 
+def _request_items(endpoint: str) -> int:
+    """How many records a request carries (a latency profile charges per record)."""
+    if endpoint not in ("collections", "composite") or not request.is_json:
+        return len([i for i in request.args.get("ids", "").split(",") if i]) or 1
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return 1
+    if endpoint == "collections":
+        return len(body.get("records") or []) or 1
+    subrequests = body.get("compositeRequest") or []
+    records = sum(
+        len(sub.get("body", {}).get("records") or []) or 1
+        for sub in subrequests
+        if isinstance(sub, dict) and isinstance(sub.get("body", {}), dict)
+    )
+    return max(records, 1)
+
+
 def create_app(org: Org) -> Flask:
     """The Flask app serving ``org``."""
     app = Flask("eventsync_salesforce.sandbox")
@@ -87,6 +105,8 @@ def create_app(org: Org) -> Flask:
             return None
         endpoint = categorise(path)
         g.endpoint = endpoint
+        if org.latency is not None:
+            org.latency.wait(endpoint, _request_items(endpoint))
         fault = org.faults.pick(endpoint, request.method)
         if fault is not None and fault.when == "after":
             g.after_fault = fault  # handled below, once the request took effect
