@@ -48,6 +48,8 @@ VARIANTS = {"external-id upsert": EXTERNAL_ID, "match on Email": EMAIL}
 
 
 def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 

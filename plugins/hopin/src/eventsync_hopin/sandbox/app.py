@@ -63,10 +63,17 @@ def create_app(
         rule = request.url_rule.rule if request.url_rule else request.path
         key = f"{request.method} {rule}"
         faults.count_call(key)
+        faults.enter()
+        g.in_flight = True
         if latency is not None:
             latency.wait(key)
         fault = faults.pick(request.method, request.path, "before")
         return _apply(fault)
+
+    @app.teardown_request
+    def _done(_exc: BaseException | None) -> None:
+        if g.pop("in_flight", False):
+            faults.leave()
 
     @app.after_request
     def _after(response: Response) -> Response:
