@@ -40,6 +40,7 @@ class SalesforceConnection:
         self.retry_backoff = float(settings.get("retry_backoff", 1.0))
         self.batch_size = min(int(settings.get("batch_size", 200)), 200)
         self.bulk_threshold = int(settings.get("bulk_threshold", 10000))
+        self.composite = bool(settings.get("composite", True))
         self.bulk_wait = float(settings.get("bulk_wait", 5.0))
         self.api_version = str(settings.get("api_version", "59.0")).lstrip("v")
         self.schema = SchemaCache(ttl=float(settings.get("schema_ttl", 3600.0)))

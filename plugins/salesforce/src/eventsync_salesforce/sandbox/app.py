@@ -16,10 +16,14 @@ from flask import Flask, Response, g, request
 
 from . import ids, query, soql
 from .admin import register_admin
+from .composite import register_composite
 from .errors import SfError
 from .oauth import OAuthError
 from .org import Org
 from .store import WriteContext
+
+#: The WSGI environ key marking a Composite subrequest dispatched inside the sandbox.
+SUBREQUEST = "eventsync.sandbox.subrequest"
 
 _DATA = re.compile(r"^/services/data/v(?P<version>\d+\.\d)(?P<rest>/.*)?$")
 
@@ -105,7 +109,11 @@ def create_app(org: Org) -> Flask:
             return None
         endpoint = categorise(path)
         g.endpoint = endpoint
-        if org.latency is not None:
+        # A Composite subrequest: its Composite call was counted, waited and gated already;
+        # it still meets its own faults, so one subrequest can fail inside a Composite.
+        sub = bool(request.environ.get(SUBREQUEST))
+        counted = f"composite:{endpoint}" if sub else endpoint
+        if org.latency is not None and not sub:
             org.latency.wait(endpoint, _request_items(endpoint))
         fault = org.faults.pick(endpoint, request.method)
         if fault is not None and fault.when == "after":
@@ -117,25 +125,28 @@ def create_app(org: Org) -> Flask:
             if fault.per_record and endpoint == "collections":
                 g.per_record_fault = fault
             elif fault.status:
-                org.counters.count(endpoint, api=False)
+                org.counters.count(counted, api=False)
                 body = fault.body()
                 if isinstance(body, str):
                     return Response(body, status=fault.status, content_type="text/plain")
                 return json_response(body, fault.status, _limit_header())
         if not path.startswith("/services/data/v"):
-            org.counters.count(endpoint, api=False)
+            org.counters.count(counted, api=False)
             return None
         token = request.headers.get("Authorization", "")
         token = token[7:] if token.lower().startswith("bearer ") else ""
         user_id = org.sessions.user_for(token) if token else None
         if user_id is None:
-            org.counters.count(endpoint, api=False)
+            org.counters.count(counted, api=False)
             return json_response(
                 [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}], 401
             )
         g.user_id = user_id
+        if sub:
+            org.counters.count(counted, api=False)
+            return None
         if org.counters.exhausted():
-            org.counters.count(endpoint, api=False)
+            org.counters.count(counted, api=False)
             return json_response(
                 [
                     {
@@ -575,5 +586,6 @@ def create_app(org: Org) -> Flask:
     def bulk_results(version: str, job_id: str, kind: str) -> Response:
         return Response(org.bulk.results(job_id, kind), content_type="text/csv")
 
+    register_composite(app, org, SUBREQUEST)
     register_admin(app, org)
     return app
