@@ -81,3 +81,22 @@ def test_magic_links_are_created_in_bounded_parallel_one_per_email(fresh, admin,
     counted = admin.call("GET", "/counters")
     assert counted["calls"]["POST /v1/tickets/<ticket_id>/magicLinks"] == 8
     assert 2 <= counted["peak_in_flight"] <= 4
+
+
+def test_the_list_read_stops_once_its_pages_hold_no_wanted_id(fresh, admin, tweak):
+    wanted = register(admin, fresh, 3, "wanted")
+    register(admin, fresh, 20, "later")  # changed after the wanted ones: other batches' work
+    connection = plugin.authenticate("hopin", tweak(fresh.settings, page_size=3))
+    admin.call("DELETE", "/counters")
+    recent = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    records = list(
+        plugin.pull(
+            connection, PullRequest("registration", ids=(*wanted, "reg_gone"), recent=recent)
+        )
+    )
+    assert [r.id for r in records] == wanted
+    calls = admin.counters()
+    # The first page holds the three wanted ones, the second none: the read stops there (of
+    # the eight pages the event has), and the missing id is read on its own.
+    assert calls[LIST] == 2
+    assert calls[GET_ONE] == 1

@@ -123,7 +123,7 @@ class HopinOptions:
         "(Hopin documents no limit; reads by id and magic links run this many in parallel)",
     )
     recent_skew: float = setting(
-        5.0,
+        2.0,
         label="Recent skew (s)",
         help="how far before the oldest change of a batch its list read starts (clock "
         "difference and commit lag between Hopin and the state store)",

@@ -106,7 +106,7 @@ def _recently_changed(
     connection: HopinConnection, request: PullRequest, wanted: set[str]
 ) -> dict[str, Record]:
     """The wanted registrations among those changed since ``request.recent`` (less the skew),
-    oldest change first, reading no more pages than the wanted ids fill plus one."""
+    oldest change first."""
     assert request.recent is not None
     options = connection.options
     try:
@@ -118,17 +118,24 @@ def _recently_changed(
     params[options.page_size_param] = str(options.page_size)
     if options.since_sort:
         params[options.sort_param] = options.since_sort
-    budget = -(-len(wanted) // options.page_size) + 1  # pages: ceil(wanted / page) + 1
+    # A page is worth reading while it may hold a wanted id: stop once a page after the first
+    # hit holds none (the changes since are other batches'), and at twice the pages the ids
+    # fill plus five (a busy event); what is left is read by id.
+    budget = 2 * -(-len(wanted) // options.page_size) + 5
     found: dict[str, Record] = {}
     url: str | None = PATHS["registration"][0].format(event=event)
     first = True
     while url and budget > 0 and len(found) < len(wanted):
         document = connection.http.get_json(url, params=params if first else None, json_body=body)
         page = parse_list(document)
+        hits = 0
         for resource in page.data:
             record = to_record("registration", resource, options)
             if record.id in wanted and record.id not in found:
                 found[record.id] = record
+                hits += 1
+        if found and not hits:
+            break
         url, first, budget = page.links.next, False, budget - 1
     return found
 
