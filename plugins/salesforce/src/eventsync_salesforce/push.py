@@ -40,10 +40,25 @@ if TYPE_CHECKING:
 Batch = list[tuple[int, PushItem]]
 
 
+#: Objects whose writes lock a parent record: Salesforce locks a CampaignMember's Campaign
+#: while it is created or updated, so two writes under one Campaign at once collide.
+PARENT_LOCKED = frozenset({"campaignmember"})
+
+
 def push(conn: SalesforceConnection, request: PushRequest) -> list[PushResult]:
-    """Write the batch; one result per item, in request order."""
+    """Write the batch; one result per item, in request order. Writes of an object that locks
+    its parent (CampaignMember) are serialised per connection, so the organisation's parallel
+    batches never collide on a parent lock (``UNABLE_TO_LOCK_ROW``); their records are
+    grouped into as few calls as the batch allows anyway."""
     if not request.items:
         return []
+    if request.object.lower() in PARENT_LOCKED:
+        with conn.parent_lock:
+            return _push(conn, request)
+    return _push(conn, request)
+
+
+def _push(conn: SalesforceConnection, request: PushRequest) -> list[PushResult]:
     schema = conn.schema.object(conn, request.object)
     if len(request.items) > conn.bulk_threshold and request.operation != "delete":
         return bulk.push(conn, schema, request)

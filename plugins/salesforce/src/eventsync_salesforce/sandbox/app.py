@@ -18,6 +18,7 @@ from . import ids, query, soql
 from .admin import register_admin
 from .composite import register_composite
 from .errors import SfError
+from .locks import PARENT_FIELDS
 from .oauth import OAuthError
 from .org import Org
 from .store import WriteContext
@@ -448,18 +449,52 @@ def create_app(org: Org) -> Flask:
                     )
         return records, bool(body.get("allOrNone", False))
 
+    def _parent_of(item: Any) -> str | None:
+        """The parent a write of ``item`` locks (a CampaignMember's Campaign), if any."""
+        if isinstance(item, dict):
+            name = str(item.get("attributes", {}).get("type", ""))
+            record_id = item.get("id") or item.get("Id")
+        else:
+            name, record_id = "", item
+        obj = None
+        if record_id and ids.normalise(str(record_id)):
+            try:
+                obj = org.store.object_of(str(record_id))
+            except SfError:
+                obj = None
+        field = PARENT_FIELDS.get(obj.name if obj is not None else name)
+        if field is None:
+            return None
+        if isinstance(item, dict) and item.get(field):
+            return str(item[field])
+        found = org.store.find(obj, str(record_id)) if obj is not None and record_id else None
+        return str(found.get(field)) if found and found.get(field) else None
+
     def _run_collection(items: list[Any], action: Any, all_or_none: bool) -> Response:
+        if not org.locks.enabled:
+            return _run_locked(items, action, all_or_none, set())
+        parents = [_parent_of(item) for item in items]
+        with org.locks.holding(p for p in parents if p) as refused:
+            locked_out = {n for n, parent in enumerate(parents) if parent in refused}
+            return _run_locked(items, action, all_or_none, locked_out)
+
+    def _run_locked(
+        items: list[Any], action: Any, all_or_none: bool, locked_out: set[int]
+    ) -> Response:
         fault = getattr(g, "per_record_fault", None)
         results: list[dict[str, Any]] = []
         with org.store.transaction(ctx()) as tx:
             failed = False
-            for item in items:
+            for n, item in enumerate(items):
                 try:
-                    if fault is not None:
+                    if fault is not None or n in locked_out:
                         raise SfError(
-                            fault.error_code or "UNABLE_TO_LOCK_ROW",
+                            fault.error_code
+                            if fault and fault.error_code
+                            else "UNABLE_TO_LOCK_ROW",
                             fault.message
-                            or "unable to obtain exclusive access to this record or 1 records",
+                            if fault and fault.message
+                            else "unable to obtain exclusive access to this record or 1 records",
                             [],
                         )
                     with tx.savepoint():
