@@ -54,7 +54,8 @@ def run_size(size: int, match: str, profile: str) -> dict:
             hooks=hooks,
             secrets_file="secrets.env",
             flows={"export_registrations": FLOWS[match]},
-            engine={"workers": 2, "batch_linger": 0.0},
+            # Batches of 1,000: the most one Salesforce push packs (five Collections a Composite).
+            engine={"workers": 2, "batch_linger": 0.0, "batch_size": 1000},
         )
         (workdir / "eventsync.toml").write_text(toml_text)
         write_private(workdir / "secrets.env", secrets)  # it holds every sandbox credential
@@ -130,7 +131,9 @@ def main() -> None:
     if args.json:
         print(json.dumps([r for results in runs.values() for r in results], indent=2))
         return
-    print(f"backfill export_registrations, match on {args.match}, SQLite state store, 2 workers")
+    print(
+        f"backfill export_registrations, match on {args.match}, SQLite state store, 2 workers, batches of 1,000"
+    )
     print(
         f"{'latency':<10} {'records':>8} {'landed':>8} {'records/s':>10} {'SF calls/1k':>12} "
         f"{'Hopin calls/1k':>15} {'peak RSS MB':>12}"

@@ -216,6 +216,10 @@ class EngineConfig:
     #: Seconds between ``maintain`` calls on live connections (subscription renewal ...).
     maintenance_interval: float = 300.0
     backfill_budget_share: float = 0.5
+    #: Shares of a system's daily API allowance at which eventsync warns and pollers pause
+    #: (``eventsync.budget``); real time is never paused.
+    budget_warn_share: float = 0.8
+    poll_budget_share: float = 0.9
     plugins_allow: tuple[str, ...] | None = None
     plugins_block: tuple[str, ...] = ()
     secrets_file: str | None = None
@@ -316,8 +320,9 @@ def _engine_problems(eng: EngineConfig) -> list[str]:
         problems.append("$.engine.workers: must be at least 1")
     if eng.max_attempts < 1:
         problems.append("$.engine.max_attempts: must be at least 1")
-    if not 0 < eng.backfill_budget_share <= 1:
-        problems.append("$.engine.backfill_budget_share: must be in (0, 1]")
+    for name in ("backfill_budget_share", "budget_warn_share", "poll_budget_share"):
+        if not 0 < getattr(eng, name) <= 1:
+            problems.append(f"$.engine.{name}: must be in (0, 1]")
     if (problem := _listen_problem(eng.listen)) is not None:
         problems.append(problem)
     return problems

@@ -9,6 +9,7 @@ the changes they saw, to tell ``trigger_missed`` about those no notification ann
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -21,6 +22,8 @@ from .models import Watermark
 
 if TYPE_CHECKING:
     from .engine import Engine
+
+log = logging.getLogger("eventsync.polling")
 
 __all__ = ["BackfillResult", "SourceScanner", "MARK_CHUNK"]
 
@@ -113,6 +116,8 @@ class SourceScanner:
         """
         flow = self.engine.flows[flow_name]
         ctx = self.engine.context(org_name)
+        if self._over_poll_budget(org_name, flow):
+            return 0
         window = getattr(
             getattr(self.engine.config.org(org_name).flows, flow_name), "trigger_window", None
         )
@@ -136,6 +141,16 @@ class SourceScanner:
             self.report_missed_triggers(org_name, flow_name, window, awaiting)
         due = self.engine.mark(org_name, flow_name, flow.due_entities(ctx), hint="due")
         return result.marked + due + self.poll_related(org_name, flow)
+
+    def _over_poll_budget(self, org_name: str, flow: Flow) -> bool:
+        """True when a system of the organisation has used its poll share of the daily allowance (``eventsync.budget``): the run is skipped, real time goes on."""
+        for budget in self.engine.budgets(org_name):
+            if not budget.allows("poll"):
+                log.info(
+                    "org %s, flow %s: poll skipped: %s", org_name, flow.name, budget.describe()
+                )
+                return True
+        return False
 
     def poll_related(self, org_name: str, flow: Flow) -> int:
         """Re-mark entities whose related records changed (e.g. the Lead behind a CampaignMember
@@ -241,13 +256,20 @@ class SourceScanner:
                     force=True,
                 )
 
-        def should_pause() -> str:
-            usage = ctx.hooks.api_usage(self.engine.connection(org_name, "crm"))
-            if usage is not None and usage.share >= share:
+        # Checked after each chunk, not before the first: the usage is the one the last answer
+        # reported, and only calls made since (the chunk's own work) bring it up to date.
+        def over_budget() -> str:
+            budget = self.engine.budget_of(org_name, self.engine.connection(org_name, "crm"))
+            if budget is not None and budget.share >= share:
                 return (
-                    f"paused: {usage.used}/{usage.limit} API calls used "
+                    f"paused: {budget.used}/{budget.limit} API calls used "
                     f"(budget {share:.0%}); run the backfill again later to resume"
                 )
+            return ""
+
+        def should_pause() -> str:
+            if reason := over_budget():
+                return reason
             while (
                 self.engine.executor_running
                 and self.engine.store.flow_status(org_name, flow_name).pending > ceiling
