@@ -123,10 +123,11 @@ class HopinOptions:
         "(Hopin documents no limit; reads by id and magic links run this many in parallel)",
     )
     recent_skew: float = setting(
-        2.0,
+        5.0,
         label="Recent skew (s)",
-        help="how far before the oldest change of a batch its list read starts (clock "
-        "difference and commit lag between Hopin and the state store)",
+        help="how far before the oldest mark of a batch its list read starts (clock "
+        "difference, commit lag and webhook delivery delay between Hopin and the state store; "
+        "what the list misses is read by id)",
     )
     page_size: int = setting(
         100, label="Page size", help="page size asked for (a PullRequest's page_size wins)"
