@@ -27,7 +27,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -35,6 +34,7 @@ import _latency
 import psutil
 import requests
 from _flows import EMAIL, EXTERNAL_ID
+from _watch import Watcher
 from eventsync.plugins import Hooks, make_plugin_manager
 from eventsync.sandbox_env import (
     free_port,
@@ -112,22 +112,14 @@ def run_variant(
         hopin = requests.Session()
         hopin.delete(f"{hp['admin_url']}/counters", timeout=10)
         created: dict[str, float] = {}
-        seen: dict[str, float] = {}
-        peak_rss = 0
-        stop = threading.Event()
-
-        def watch() -> None:
-            nonlocal peak_rss
-            while not stop.is_set():
-                for lead in admin.get(f"{sf['admin_url']}/records/Lead", **tls).json():
-                    email = str(lead.get("Email") or "")
-                    if email and email not in seen:
-                        seen[email] = time.monotonic()
-                peak_rss = max(peak_rss, proc.memory_info().rss)
-                stop.wait(0.05)
-
-        watcher = threading.Thread(target=watch, daemon=True)
-        watcher.start()
+        watcher = Watcher(
+            admin,
+            f"{sf['admin_url']}/records/Lead",
+            tls,
+            lambda lead: str(lead.get("Email") or "") or None,
+            proc,
+        )
+        seen = watcher.seen
         cpu_before = proc.cpu_times()
         started = time.monotonic()
         for i in range(records):
@@ -151,8 +143,7 @@ def run_variant(
         while len(seen) < records and time.monotonic() < deadline:
             time.sleep(0.1)
         cpu_after = proc.cpu_times()
-        stop.set()
-        watcher.join()
+        watcher.stop()
         cpu = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
         latencies = [seen[e] - created[e] for e in created if e in seen]
         counters = admin.get(f"{sf['admin_url']}/counters", **tls).json()
@@ -168,7 +159,7 @@ def run_variant(
             "sf_calls": counters["api_usage"],
             "hopin_calls": hopin_calls,
             "cpu_ms_per_record": cpu * 1000 / max(len(latencies), 1),
-            "peak_rss_mb": peak_rss / 2**20,
+            "peak_rss_mb": watcher.peak_rss / 2**20,
         }
     finally:
         if runner is not None:
