@@ -4,10 +4,11 @@ Both sandboxes run in this process (the Hopin one seeded with the registrations)
 runs as `eventsync backfill export_registrations` in a child process, whose resident memory is
 sampled every 50 ms. Runs several sizes in one go so memory can be compared across sizes.
 
-Printed per size: records per second (wall time of the command), Salesforce and Hopin API
+Printed per latency profile (none, then the sandboxes' realistic one) and size: records per second (wall time of the command), Salesforce and Hopin API
 calls per 1,000 records (from the sandboxes' counters), peak RSS of the engine process.
 
     .venv/bin/python bench/backfill.py [--sizes 10000,100000] [--match external-id|email]
+        [--latency both|none|realistic]
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import threading
 import time
 from pathlib import Path
 
+import _latency
 import psutil
 import requests
 from _flows import EMAIL, EXTERNAL_ID
@@ -31,7 +33,7 @@ EVENTSYNC = str(Path(sys.executable).with_name("eventsync"))
 FLOWS = {"external-id": EXTERNAL_ID, "email": EMAIL}
 
 
-def run_size(size: int, match: str) -> dict:
+def run_size(size: int, match: str, profile: str) -> dict:
     hooks = Hooks(make_plugin_manager(environ={}))
     pair = start_sandboxes(
         hooks,
@@ -42,6 +44,7 @@ def run_size(size: int, match: str) -> dict:
         triggers=False,
         registrations=size,
         options={"hopin": {"max_page_size": 100}, "salesforce": {"daily_api_limit": 10_000_000}},
+        latency=_latency.option(profile),
     )
     workdir = Path(tempfile.mkdtemp(prefix="eventsync-backfill-"))
     try:
@@ -51,7 +54,8 @@ def run_size(size: int, match: str) -> dict:
             hooks=hooks,
             secrets_file="secrets.env",
             flows={"export_registrations": FLOWS[match]},
-            engine={"workers": 2, "batch_linger": 0.0},
+            # Batches of 1,000: the most one Salesforce push packs (five Collections a Composite).
+            engine={"workers": 2, "batch_linger": 0.0, "batch_size": 1000},
         )
         (workdir / "eventsync.toml").write_text(toml_text)
         write_private(workdir / "secrets.env", secrets)  # it holds every sandbox credential
@@ -97,6 +101,7 @@ def run_size(size: int, match: str) -> dict:
         hopin_calls = requests.get(f"{hp['admin_url']}/counters", timeout=30).json()["total"]
         leads = len(requests.get(f"{sf['admin_url']}/records/Lead", **tls).json())
         return {
+            "latency": profile,
             "records": size,
             "leads": leads,
             "seconds": elapsed,
@@ -117,26 +122,34 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--match", choices=sorted(FLOWS), default="external-id")
     parser.add_argument("--json", action="store_true")
+    _latency.add_argument(parser)
     args = parser.parse_args()
-    results = [run_size(int(n), args.match) for n in args.sizes.split(",")]
+    runs = {
+        profile: [run_size(int(n), args.match, profile) for n in args.sizes.split(",")]
+        for profile in _latency.chosen(args)
+    }
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(json.dumps([r for results in runs.values() for r in results], indent=2))
         return
-    print(f"backfill export_registrations, match on {args.match}, SQLite state store, 2 workers")
     print(
-        f"{'records':>8} {'landed':>8} {'records/s':>10} {'SF calls/1k':>12} {'Hopin calls/1k':>15} {'peak RSS MB':>12}"
+        f"backfill export_registrations, match on {args.match}, SQLite state store, 2 workers, batches of 1,000"
     )
-    for r in results:
-        print(
-            f"{r['records']:>8} {r['leads']:>8} {r['per_second']:>10.0f} {r['sf_per_1000']:>12.1f} "
-            f"{r['hopin_per_1000']:>15.1f} {r['peak_rss_mb']:>12.0f}"
-        )
-    if len(results) > 1:
-        first, last = results[0], results[-1]
-        print(
-            f"peak RSS ratio {last['records']}/{first['records']} records: "
-            f"{last['peak_rss_mb'] / first['peak_rss_mb']:.2f} (1.00 = flat)"
-        )
+    print(
+        f"{'latency':<10} {'records':>8} {'landed':>8} {'records/s':>10} {'SF calls/1k':>12} "
+        f"{'Hopin calls/1k':>15} {'peak RSS MB':>12}"
+    )
+    for profile, results in runs.items():
+        for r in results:
+            print(
+                f"{profile:<10} {r['records']:>8} {r['leads']:>8} {r['per_second']:>10.0f} "
+                f"{r['sf_per_1000']:>12.1f} {r['hopin_per_1000']:>15.1f} {r['peak_rss_mb']:>12.0f}"
+            )
+        if len(results) > 1:
+            first, last = results[0], results[-1]
+            print(
+                f"{profile}: peak RSS ratio {last['records']}/{first['records']} records: "
+                f"{last['peak_rss_mb'] / first['peak_rss_mb']:.2f} (1.00 = flat)"
+            )
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ Measures, per backend:
   lease+complete  rows/s drained by one worker: lease a batch, complete it
   lease+complete xN  rows/s drained by N worker threads at once
 and prints a table with the PostgreSQL / SQLite ratio. The SQLite store is a temporary file; the
-PostgreSQL store lives in a temporary schema that is dropped afterwards.
+PostgreSQL store lives in a temporary schema that is dropped afterwards. No remote system is
+involved, so the sandboxes' latency profiles (which the other benchmarks run with) do not apply.
 """
 
 from __future__ import annotations

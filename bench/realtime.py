@@ -5,15 +5,17 @@ process (so its peak RSS is its own). Registrations are created at a steady 100 
 through the Hopin sandbox's admin API; the sandbox delivers each as a signed webhook to the
 runner; the benchmark watches the Salesforce sandbox's Leads every 50 ms.
 
-Printed per configuration, measured in one run:
-  webhook-to-Salesforce latency p50 / p95 / p99 (creation -> Lead visible; 50 ms resolution),
-  Salesforce API calls used (from the sandbox's counters), Hopin API calls, peak RSS of the runner.
+Printed per latency profile (none, then the sandboxes' realistic one) and configuration,
+measured in one run: webhook-to-Salesforce latency p50 / p95 / p99 (creation -> Lead visible;
+50 ms resolution), how many landed within 60 s, Salesforce API calls used (from the sandbox's
+counters), Hopin API calls, the runner's CPU time per registration (user + system, from start
+of the burst to the last landing) and its peak RSS.
 
 Two configurations: upsert on an external-id field holding the registration id (one
 Collections call per batch), and the guide's match on Email (one query plus one Collections
 call per batch).
 
-    .venv/bin/python bench/realtime.py [--records 1000] [--seconds 10]
+    .venv/bin/python bench/realtime.py [--records 1000] [--seconds 10] [--latency both|none|realistic]
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
+import _latency
 import psutil
 import requests
 from _flows import EMAIL, EXTERNAL_ID
+from _watch import Watcher
 from eventsync.plugins import Hooks, make_plugin_manager
 from eventsync.sandbox_env import (
     free_port,
@@ -45,11 +48,15 @@ VARIANTS = {"external-id upsert": EXTERNAL_ID, "match on Email": EMAIL}
 
 
 def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def run_variant(name: str, flow: dict, records: int, seconds: float, linger: float) -> dict:
+def run_variant(
+    name: str, flow: dict, records: int, seconds: float, linger: float, profile: str
+) -> dict:
     hooks = Hooks(make_plugin_manager(environ={}))
     port = free_port()
     pair = start_sandboxes(
@@ -59,6 +66,7 @@ def run_variant(name: str, flow: dict, records: int, seconds: float, linger: flo
         org="bench",
         endpoint=f"http://127.0.0.1:{port}",
         triggers=True,
+        latency=_latency.option(profile),
     )
     workdir = Path(tempfile.mkdtemp(prefix="eventsync-bench-"))
     runner = None
@@ -104,22 +112,15 @@ def run_variant(name: str, flow: dict, records: int, seconds: float, linger: flo
         hopin = requests.Session()
         hopin.delete(f"{hp['admin_url']}/counters", timeout=10)
         created: dict[str, float] = {}
-        seen: dict[str, float] = {}
-        peak_rss = 0
-        stop = threading.Event()
-
-        def watch() -> None:
-            nonlocal peak_rss
-            while not stop.is_set():
-                for lead in admin.get(f"{sf['admin_url']}/records/Lead", **tls).json():
-                    email = str(lead.get("Email") or "")
-                    if email and email not in seen:
-                        seen[email] = time.monotonic()
-                peak_rss = max(peak_rss, proc.memory_info().rss)
-                stop.wait(0.05)
-
-        watcher = threading.Thread(target=watch, daemon=True)
-        watcher.start()
+        watcher = Watcher(
+            admin,
+            f"{sf['admin_url']}/records/Lead",
+            tls,
+            lambda lead: str(lead.get("Email") or "") or None,
+            proc,
+        )
+        seen = watcher.seen
+        cpu_before = proc.cpu_times()
         started = time.monotonic()
         for i in range(records):
             due = started + i * seconds / records
@@ -141,12 +142,14 @@ def run_variant(name: str, flow: dict, records: int, seconds: float, linger: flo
         deadline = time.monotonic() + 60
         while len(seen) < records and time.monotonic() < deadline:
             time.sleep(0.1)
-        stop.set()
-        watcher.join()
+        cpu_after = proc.cpu_times()
+        watcher.stop()
+        cpu = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
         latencies = [seen[e] - created[e] for e in created if e in seen]
         counters = admin.get(f"{sf['admin_url']}/counters", **tls).json()
         hopin_calls = hopin.get(f"{hp['admin_url']}/counters", timeout=10).json()["total"]
         return {
+            "latency": profile,
             "config": name,
             "records": records,
             "landed": len(latencies),
@@ -155,7 +158,8 @@ def run_variant(name: str, flow: dict, records: int, seconds: float, linger: flo
             "p99": percentile(latencies, 99),
             "sf_calls": counters["api_usage"],
             "hopin_calls": hopin_calls,
-            "peak_rss_mb": peak_rss / 2**20,
+            "cpu_ms_per_record": cpu * 1000 / max(len(latencies), 1),
+            "peak_rss_mb": watcher.peak_rss / 2**20,
         }
     finally:
         if runner is not None:
@@ -174,9 +178,11 @@ def main() -> None:
         "--linger", type=float, default=0.5, help="[engine] batch_linger for the runner"
     )
     parser.add_argument("--json", action="store_true")
+    _latency.add_argument(parser)
     args = parser.parse_args()
     results = [
-        run_variant(name, flow, args.records, args.seconds, args.linger)
+        run_variant(name, flow, args.records, args.seconds, args.linger, profile)
+        for profile in _latency.chosen(args)
         for name, flow in VARIANTS.items()
     ]
     if args.json:
@@ -187,13 +193,14 @@ def main() -> None:
         f"{os.cpu_count()} CPUs"
     )
     print(
-        f"{'configuration':<20} {'landed':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
-        f"{'SF calls':>9} {'Hopin calls':>12} {'peak RSS MB':>12}"
+        f"{'latency':<10} {'configuration':<20} {'landed':>7} {'p50 ms':>7} {'p95 ms':>7} "
+        f"{'p99 ms':>7} {'SF calls':>9} {'Hopin calls':>12} {'CPU ms/rec':>11} {'peak RSS MB':>12}"
     )
     for r in results:
         print(
-            f"{r['config']:<20} {r['landed']:>7} {r['p50'] * 1000:>7.0f} {r['p95'] * 1000:>7.0f} "
-            f"{r['p99'] * 1000:>7.0f} {r['sf_calls']:>9} {r['hopin_calls']:>12} {r['peak_rss_mb']:>12.0f}"
+            f"{r['latency']:<10} {r['config']:<20} {r['landed']:>7} {r['p50'] * 1000:>7.0f} "
+            f"{r['p95'] * 1000:>7.0f} {r['p99'] * 1000:>7.0f} {r['sf_calls']:>9} "
+            f"{r['hopin_calls']:>12} {r['cpu_ms_per_record']:>11.1f} {r['peak_rss_mb']:>12.0f}"
         )
 
 

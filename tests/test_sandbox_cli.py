@@ -9,10 +9,12 @@ import signal
 import stat
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 
 import pytest
+import requests
 from eventsync.sandbox_env import free_port
 
 EVENTSYNC = str(Path(sys.executable).with_name("eventsync"))
@@ -54,29 +56,35 @@ def second_crm(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return {"PYTHONPATH": str(site)}
 
 
-def test_sandbox_with_named_systems_writes_its_files_for_the_owner_only(tmp_path):
+def start_sandbox_command(cwd: Path, *args: str) -> tuple[subprocess.Popen[str], dict]:
+    """`eventsync sandbox ARGS` running, and the JSON line it printed."""
     proc = subprocess.Popen(
-        [
-            EVENTSYNC,
-            "sandbox",
-            "--crm",
-            "salesforce",
-            "--platform",
-            "hopin",
-            "--endpoint",
-            f"http://127.0.0.1:{free_port()}",
-            "--info-file",
-            "sandboxes.json",
-        ],
-        cwd=tmp_path,
+        [EVENTSYNC, "sandbox", *args],
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    line = proc.stdout.readline() if proc.stdout else ""
+    if not line:
+        proc.kill()
+        raise AssertionError(proc.stderr.read() if proc.stderr else "no output")
+    return proc, json.loads(line)
+
+
+def test_sandbox_with_named_systems_writes_its_files_for_the_owner_only(tmp_path):
+    proc, info = start_sandbox_command(
+        tmp_path,
+        "--crm",
+        "salesforce",
+        "--platform",
+        "hopin",
+        "--endpoint",
+        f"http://127.0.0.1:{free_port()}",
+        "--info-file",
+        "sandboxes.json",
+    )
     try:
-        line = proc.stdout.readline() if proc.stdout else ""
-        assert line, proc.stderr.read() if proc.stderr else ""
-        info = json.loads(line)
         assert (info["crm"], info["event_platform"]) == ("salesforce", "hopin")
         written = tmp_path / "sandboxes.json"
         assert json.loads(written.read_text()) == info
@@ -112,6 +120,10 @@ def test_sandbox_with_named_systems_writes_its_files_for_the_owner_only(tmp_path
         (
             ["sandbox", "--crm", "nope"],
             "error: no CRM named 'nope' is installed; installed CRMs: hubspot, salesforce",
+        ),
+        (
+            ["sandbox", "--latency", "fast"],
+            "error: unknown latency profile 'fast'; use one of none, realistic",
         ),
         (
             ["demo", "--crm", "nope"],
@@ -152,3 +164,20 @@ def test_with_several_crms_installed_the_default_one_runs_and_the_note_names_the
     assert "against HubSpot and Hopin (RingCentral Events) sandboxes" in result.stdout
     assert "all 7 steps happened" in result.stdout
     assert "note:" not in result.stderr
+
+
+def test_sandbox_latency_realistic_makes_both_sandboxes_answer_with_delays(tmp_path):
+    proc, info = start_sandbox_command(
+        tmp_path, "--latency", "realistic", "--latency-seed", "3", "--no-triggers"
+    )
+    try:
+        assert info["salesforce"]["latency"] == info["hopin"]["latency"] == "realistic"
+        sf = info["salesforce"]
+        started = time.monotonic()
+        requests.get(f"{sf['url']}/services/data", verify=sf["ca_bundle"], timeout=30)
+        # About 150 ms (the median; seeded, so the same draw every run); only a lower bound
+        # is asserted, which no machine load can break.
+        assert time.monotonic() - started >= 0.02
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0

@@ -232,6 +232,10 @@ class EngineConfig:
     backfill_budget_share: float = 0.5
     #: Days the audit trail keeps each entry; the maintenance thread prunes older ones.
     audit_retention_days: float = 365.0
+    #: Shares of a system's daily API allowance at which eventsync warns and pollers pause
+    #: (``eventsync.budget``); real time is never paused.
+    budget_warn_share: float = 0.8
+    poll_budget_share: float = 0.9
     plugins_allow: tuple[str, ...] | None = None
     plugins_block: tuple[str, ...] = ()
     secrets_file: str | None = None
@@ -343,8 +347,9 @@ def _engine_problems(eng: EngineConfig) -> list[str]:
         problems.append("$.engine.workers: must be at least 1")
     if eng.max_attempts < 1:
         problems.append("$.engine.max_attempts: must be at least 1")
-    if not 0 < eng.backfill_budget_share <= 1:
-        problems.append("$.engine.backfill_budget_share: must be in (0, 1]")
+    for name in ("backfill_budget_share", "budget_warn_share", "poll_budget_share"):
+        if not 0 < getattr(eng, name) <= 1:
+            problems.append(f"$.engine.{name}: must be in (0, 1]")
     if eng.audit_retention_days <= 0:
         problems.append("$.engine.audit_retention_days: must be more than 0 (days)")
     if (problem := listen_problem(eng.listen)) is not None:

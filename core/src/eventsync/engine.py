@@ -27,6 +27,7 @@ from typing import Any
 
 import attrs
 
+from .budget import Budget, BudgetGuard
 from .config import Config, load_config, secrets_env, validate_config
 from .decisions import Hold, holds
 from .erasure import ForgetResult, forget
@@ -176,6 +177,7 @@ class Engine:
         self.transforms = self.hooks.transforms()
         self._contexts: dict[str, FlowContext] = {}
         self._connections: dict[tuple[str, str], Connection] = {}
+        self.budget_guard = BudgetGuard(self.config.engine)
         self._schemas: dict[tuple[str, str, str], tuple[float, ObjectSchema | None]] = {}
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -674,6 +676,34 @@ class Engine:
         self.close()
 
     # --- status -------------------------------------------------------------------------
+
+    def budgets(self, org: str | None = None) -> list[Budget]:
+        """The API budget of every live connection (of ``org``): usage, share and what is
+        paused (``eventsync.budget``; read by ``/metrics`` and embedding hosts)."""
+        with self._lock:
+            live = [(o, conn) for (o, _system), conn in self._connections.items()]
+        found = [
+            budget
+            for name, conn in live
+            if org in (None, name) and (budget := self.budget_of(name, conn)) is not None
+        ]
+        return sorted(found, key=lambda b: (b.org, b.system))
+
+    def budget_of(self, org_name: str, connection: Connection) -> Budget | None:
+        """The API budget of one connection (None when its plugin reports no usage). The
+        first time its share crosses the warning level, every enabled flow of the organisation
+        gets a finding saying so, which ``eventsync status`` shows."""
+        usage = self.context(org_name).hooks.api_usage(connection)
+        if usage is None:
+            return None
+        budget, crossed = self.budget_guard.observe(org_name, connection.system, usage)
+        if crossed:
+            lines = [
+                (org_name, flow, connection.system, "finding", budget.describe())
+                for flow in self.config.org(org_name).flows.enabled()
+            ]
+            self.store.log_many(lines)
+        return budget
 
     def status(self) -> list[FlowStatus]:
         """Per (org, flow): pending, leased, lag, last success and dead letters."""

@@ -414,7 +414,8 @@ def start_sandbox(system: str, options: Mapping[str, Any]) -> SandboxHandle | No
     """Start the local emulator of ``system`` (tests, demo, benchmarks).
 
     :param system: the system name.
-    :param options: emulator options (``port``, ``state_file``, seed data ...).
+    :param options: emulator options (``port``, ``state_file``, seed data ...; ``latency`` and
+        ``latency_seed`` choose a latency profile, see ``eventsync.latency``).
     :returns: a running SandboxHandle, or None when this plugin does not own ``system``.
 
     firstresult: stops at the first non-None result.

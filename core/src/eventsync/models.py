@@ -300,6 +300,10 @@ class PullRequest:
     limit: int | None = None
     #: Only the records' ids (and what orders them) are needed; a plugin may return more.
     ids_only: bool = False
+    #: With ``ids``: most of them changed at or after this moment (when they were marked), so a
+    #: plugin may read them from a list of recent changes, a page at a time, instead of one
+    #: call per id; it still reads by id whatever that list does not hold.
+    recent: dt.datetime | None = None
 
 
 @attrs.frozen

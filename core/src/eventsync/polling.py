@@ -31,6 +31,8 @@ from .models import Record, Watermark
 if TYPE_CHECKING:
     from .engine import Engine
 
+log = logging.getLogger("eventsync.polling")
+
 __all__ = ["BackfillResult", "SourceScanner", "MARK_CHUNK"]
 
 log = logging.getLogger("eventsync.polling")
@@ -152,6 +154,8 @@ class SourceScanner:
         """
         flow = self.engine.flows[flow_name]
         ctx = self.engine.context(org_name)
+        if self._over_poll_budget(org_name, flow):
+            return 0
         window = getattr(
             getattr(self.engine.config.org(org_name).flows, flow_name), "trigger_window", None
         )
@@ -190,6 +194,16 @@ class SourceScanner:
                 extra=fields(org=org_name, flow=flow_name, count=total),
             )
         return total
+
+    def _over_poll_budget(self, org_name: str, flow: Flow) -> bool:
+        """True when a system of the organisation has used its poll share of the daily allowance (``eventsync.budget``): the run is skipped, real time goes on."""
+        for budget in self.engine.budgets(org_name):
+            if not budget.allows("poll"):
+                log.info(
+                    "org %s, flow %s: poll skipped: %s", org_name, flow.name, budget.describe()
+                )
+                return True
+        return False
 
     def poll_related(self, org_name: str, flow: Flow) -> int:
         """Re-mark entities whose related records changed (e.g. the Lead behind a CampaignMember
@@ -310,13 +324,20 @@ class SourceScanner:
                     force=True,
                 )
 
-        def should_pause() -> str:
-            usage = ctx.hooks.api_usage(self.engine.connection(org_name, "crm"))
-            if usage is not None and usage.share >= share:
+        # Checked after each chunk, not before the first: the usage is the one the last answer
+        # reported, and only calls made since (the chunk's own work) bring it up to date.
+        def over_budget() -> str:
+            budget = self.engine.budget_of(org_name, self.engine.connection(org_name, "crm"))
+            if budget is not None and budget.share >= share:
                 return (
-                    f"paused: {usage.used}/{usage.limit} API calls used "
+                    f"paused: {budget.used}/{budget.limit} API calls used "
                     f"(budget {share:.0%}); run the backfill again later to resume"
                 )
+            return ""
+
+        def should_pause() -> str:
+            if reason := over_budget():
+                return reason
             while (
                 self.engine.executor_running
                 and self.engine.store.flow_status(org_name, flow_name).pending > ceiling

@@ -414,6 +414,8 @@ def start_sandboxes(
     triggers: bool = True,
     registrations: int = 0,
     options: Mapping[str, Mapping[str, Any]] | None = None,
+    latency: str | Mapping[str, Any] | None = None,
+    latency_seed: int = 0,
 ) -> SandboxPair:
     """Start a CRM sandbox and an event-platform sandbox wired to ``endpoint``.
 
@@ -424,7 +426,10 @@ def start_sandboxes(
     :param registrations: how many registrations the event platform seeds.
     :param options: per system, more ``start_sandbox`` options, merged into the ones its
         plugin gives (``merge_options``: e.g. more custom fields, validation rules, faults).
+    :param latency: the latency profile both sandboxes answer with (``"realistic"``; None:
+        none), passed as their ``latency`` and ``latency_seed`` options (``eventsync.latency``).
     :raises ConfigurationError: see ``choose_system``.
+    :raises ValueError: a sandbox refused its options (e.g. a latency profile it does not have).
     """
     chosen = [choose_system(hooks, "crm", crm), choose_system(hooks, "event_platform", platform)]
     endpoint = endpoint.rstrip("/") if endpoint and triggers else None
@@ -437,7 +442,9 @@ def start_sandboxes(
             base = hooks.caller("sandbox_options")(
                 system=system, notify_url=url, registrations=registrations
             )
-            extra = (options or {}).get(system, {})
+            extra = dict((options or {}).get(system, {}))
+            if latency is not None:
+                extra = {"latency": latency, "latency_seed": latency_seed, **extra}
             handle = hooks.start_sandbox(system, merge_options(base or {}, extra))
             started.append(handle)
             wired = hooks.caller("sandbox_wiring")(system=system, handle=handle, notify_url=url)

@@ -66,7 +66,14 @@ def test_native_upsert_creates_then_updates(conn, admin, unique):
     assert conn.sf.Lead.get(first[0].id)["Title"] == "Updated"
 
 
-def test_upsert_by_email_uses_one_in_query_per_batch(conn, admin, unique):
+@pytest.fixture(scope="module")
+def unpacked(sandbox):
+    """A connection with Composite packing off: one Collections call per write."""
+    return plugin.authenticate("salesforce", sandbox.settings("acme", composite=False))
+
+
+def test_upsert_by_email_uses_one_in_query_per_batch(unpacked, admin, unique):
+    conn = unpacked
     conn.sf.Lead.create(lead(0, unique, Title="Old"))
     items = tuple(PushItem(str(i), lead(i, unique, Title="New")) for i in range(5))
     queries, collections = admin.calls("query"), admin.calls("collections")
@@ -111,10 +118,10 @@ def test_update_and_delete(conn, unique):
     assert list(plugin.pull(conn, PullRequest("Lead", ids=(made.id,)))) == []
 
 
-def test_batches_of_200_per_call(conn, admin, unique):
+def test_batches_of_200_per_call(unpacked, admin, unique):
     items = tuple(PushItem(str(i), lead(i, unique)) for i in range(450))
     before = admin.calls("collections")
-    results = plugin.push(conn, PushRequest("Lead", "insert", items))
+    results = plugin.push(unpacked, PushRequest("Lead", "insert", items))
     assert admin.calls("collections") == before + 3
     assert [r.key for r in results] == [str(i) for i in range(450)]
     assert all(r.ok for r in results)

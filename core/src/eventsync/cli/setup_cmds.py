@@ -136,6 +136,19 @@ def init_command(path: str, force: bool, for_sandbox: bool, sandbox_info: str) -
     type=click.Path(dir_okay=False),
     help="Where to write the JSON description (read by `eventsync init --sandbox`; mode 0600).",
 )
+@click.option(
+    "--latency",
+    default="none",
+    show_default=True,
+    help="Latency profile the sandboxes answer with: none, or realistic (each API's typical "
+    "per-endpoint delays, with a tail).",
+)
+@click.option(
+    "--latency-seed",
+    default=0,
+    show_default=True,
+    help="Seed of the latency profile's delays (the same seed draws the same delays).",
+)
 def sandbox_command(
     crm: str | None,
     platform: str | None,
@@ -144,6 +157,8 @@ def sandbox_command(
     no_triggers: bool,
     seed_registrations: int,
     info_file: str,
+    latency: str,
+    latency_seed: int,
 ) -> None:
     """Start a CRM sandbox and an event-platform sandbox (e.g. Salesforce and Hopin) until
     SIGINT/SIGTERM.
@@ -172,9 +187,14 @@ def sandbox_command(
             endpoint=endpoint.rstrip("/"),
             triggers=not no_triggers,
             registrations=seed_registrations,
+            latency=None if latency == "none" else latency,
+            latency_seed=latency_seed,
         )
     except ConfigurationError as exc:
         _sandbox_choice_failed(exc)
+    except ValueError as exc:
+        click.echo(f"error: {exc}; see `eventsync sandbox --help`", err=True)
+        raise SystemExit(EXIT_USAGE) from None
     except EventsyncError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(EXIT_PROBLEMS) from None

@@ -313,6 +313,17 @@ def usable_snapshot(item: OutboxItem) -> Record | None:
     return Record(raw["system"], raw["object"], raw["id"], raw["fields"], modified)
 
 
+def marked_since(items: Sequence[OutboxItem], entities: Sequence[str]) -> dt.datetime | None:
+    """When the oldest of ``entities``' outbox rows was created (UTC): their changes are no
+    older, give or take clock skew (``PullRequest.recent``). None when a row has no time."""
+    wanted = set(entities)
+    times = [i.created_at for i in items if i.entity in wanted]
+    if not times or any(t is None for t in times):
+        return None
+    oldest = min(t for t in times if t is not None)
+    return oldest if oldest.tzinfo else oldest.replace(tzinfo=dt.UTC)
+
+
 def denied(verdict: Verdict) -> Outcome:
     """The outcome of a denied record: done (nothing to sync now), with the reason logged."""
     return Outcome.done(f"denied by {verdict.source or 'a plugin'}: {verdict.reason}")

@@ -47,6 +47,7 @@ from .base import (
     Role,
     denied,
     mapping_failure,
+    marked_since,
     outcome_of,
     person_mapping,
     retry_all,
@@ -217,11 +218,8 @@ class ExportRegistrations(Flow):
         stale = tuple(e for e in ids if e not in found)
         try:
             if stale:
-                found.update(
-                    (r.id, r)
-                    for r in ctx.pull("platform", PullRequest(object=SOURCE, ids=stale))
-                    if r.id
-                )
+                request = PullRequest(object=SOURCE, ids=stale, recent=marked_since(items, stale))
+                found.update((r.id, r) for r in ctx.pull("platform", request) if r.id)
         except RetryableError as exc:
             return retry_all(items, exc)
         target = ctx.describe("crm", cfg.target_object)

@@ -5,6 +5,10 @@ of HTTP failures onto eventsync's error taxonomy.
 POST is retried here only on 429 (the server says it did not act); every other method on 429,
 500, 502, 503 and 504. A create that failed with a 5xx may still have happened, so the caller
 retries it itself after looking first (look-before-create in ``push.py``).
+
+Every call of an organisation goes through one ``eventsync.throttle.Throttle``: at most
+``max_parallel`` in flight across all workers, and once an answer says ``Retry-After``, no call
+of any worker starts before it passed.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import requests
 from eventsync import backoff
 from eventsync.errors import AuthenticationError, FatalError, RecordError, RetryableError
 from eventsync.netreason import is_refused, network_reason
+from eventsync.throttle import Throttle
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 from urllib3.util.retry import Retry
@@ -30,8 +35,9 @@ _UNSAFE = frozenset({"POST"})
 _UNSAFE_RETRY_STATUSES = frozenset({429})
 
 
-def make_retry(options: HopinOptions) -> Retry:
-    """The urllib3 Retry policy for one organisation's session."""
+def make_retry(options: HopinOptions, throttle: Throttle | None = None) -> Retry:
+    """The urllib3 Retry policy for one organisation's session; a ``Retry-After`` it honours
+    also holds ``throttle``, so every worker of the organisation waits it out."""
     cap = options.retry_after_max
 
     class _HopinRetry(Retry):
@@ -48,6 +54,8 @@ def make_retry(options: HopinOptions) -> Retry:
         def sleep(self, response: Any = None) -> None:
             """Wait through ``eventsync.backoff`` so its test switch applies."""
             retry_after = self.get_retry_after(response) if response is not None else None
+            if retry_after is not None and throttle is not None:
+                throttle.hold(retry_after)
             backoff.wait(retry_after if retry_after is not None else self.get_backoff_time())
 
     return _HopinRetry(
@@ -134,7 +142,13 @@ class HopinHttp:
         self._token = token
         self._refresh = refresh
         self.session = requests.Session()
-        adapter = HTTPAdapter(max_retries=make_retry(options))
+        #: Bounds this organisation's calls in flight and shares Retry-After across workers.
+        self.throttle = Throttle(options.max_parallel)
+        adapter = HTTPAdapter(
+            max_retries=make_retry(options, self.throttle),
+            pool_connections=4,
+            pool_maxsize=max(options.max_parallel, 10),
+        )
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers.update({"Accept": "application/json", "User-Agent": "eventsync-hopin"})
@@ -173,15 +187,16 @@ class HopinHttp:
                 headers["Content-Type"] = "application/json"
             try:
                 self.calls += 1
-                response = self.session.request(
-                    method,
-                    url,
-                    params=params,
-                    json=json_body,
-                    headers=headers,
-                    timeout=self.options.timeout,
-                    stream=stream,
-                )
+                with self.throttle.slot():
+                    response = self.session.request(
+                        method,
+                        url,
+                        params=params,
+                        json=json_body,
+                        headers=headers,
+                        timeout=self.options.timeout,
+                        stream=stream,
+                    )
             except (requests.Timeout, requests.ConnectionError) as exc:
                 if not _is_timeout(exc):
                     raise RetryableError(

@@ -116,6 +116,19 @@ class HopinOptions:
     retry_after_max: float = setting(
         300.0, label="Retry after max", help="cap on an honoured Retry-After (seconds)"
     )
+    max_parallel: int = setting(
+        8,
+        label="Max parallel calls",
+        help="most API calls this organisation has in flight at once, across all workers "
+        "(Hopin documents no limit; reads by id and magic links run this many in parallel)",
+    )
+    recent_skew: float = setting(
+        5.0,
+        label="Recent skew (s)",
+        help="how far before the oldest mark of a batch its list read starts (clock "
+        "difference, commit lag and webhook delivery delay between Hopin and the state store; "
+        "what the list misses is read by id)",
+    )
     page_size: int = setting(
         100, label="Page size", help="page size asked for (a PullRequest's page_size wins)"
     )
@@ -349,6 +362,10 @@ def load_options(settings: SystemSettings) -> HopinOptions:
         problems.append(f"{base}.webhook_signature_algorithm: one of sha256, sha1, sha512")
     if options.page_size < 1:
         problems.append(f"{base}.page_size: must be at least 1")
+    if not 1 <= options.max_parallel <= 64:
+        problems.append(f"{base}.max_parallel: must be between 1 and 64")
+    if options.recent_skew < 0:
+        problems.append(f"{base}.recent_skew: must be 0 or more")
     for name in ("webhook_replay_window", "webhook_max_bytes", "webhook_max_depth"):
         if getattr(options, name) <= 0:
             problems.append(f"{base}.{name}: must be above 0")

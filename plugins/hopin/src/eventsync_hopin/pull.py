@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from eventsync.errors import FatalError, RecordError
 from eventsync.models import Filter, PullRequest, Record
@@ -73,15 +74,101 @@ def _ticket_ids(connection: HopinConnection, request: PullRequest) -> list[str]:
 
 
 def _by_ids(connection: HopinConnection, request: PullRequest) -> Iterator[Record]:
-    template = PATHS[request.object][1]
-    for record_id in request.ids:
+    """The records of ``request.ids``, in their order. With ``request.recent`` (most of them
+    changed at or after it), registrations are read from the list of those changed since then
+    first, a page of up to ``page_size`` at a time instead of a call per id; whatever that does
+    not find (older changes, or more changes than the pages read) is read by id, up to
+    ``max_parallel`` calls at once."""
+    wanted = list(dict.fromkeys(request.ids))
+    found: dict[str, Record] = {}
+    if request.recent is not None and request.object == "registration" and len(wanted) > 1:
+        found = _recently_changed(connection, request, set(wanted))
+    missing = [record_id for record_id in wanted if record_id not in found]
+    found.update(parallel_map(connection, missing, lambda i: _one(connection, request.object, i)))
+    for record_id in wanted:
+        if (record := found.get(record_id)) is not None:
+            yield record
+
+
+def _one(connection: HopinConnection, obj: str, record_id: str) -> Record | None:
+    """One record by id; None when Hopin does not have it (404)."""
+    try:
+        body = connection.http.get_json(PATHS[obj][1].format(id=record_id))
+    except RecordError as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return to_record(obj, parse_resource(body), connection.options)
+
+
+def _recently_changed(
+    connection: HopinConnection, request: PullRequest, wanted: set[str]
+) -> dict[str, Record]:
+    """The wanted registrations among those changed since ``request.recent`` (less the skew),
+    oldest change first."""
+    assert request.recent is not None
+    options = connection.options
+    try:
+        event = _event_id(connection, request)
+    except FatalError:
+        return {}
+    start = request.recent - dt.timedelta(seconds=options.recent_skew)
+    params, body = flt.encode([Filter("updatedAt", ">=", start)], options.filter_encoding)
+    params[options.page_size_param] = str(options.page_size)
+    if options.since_sort:
+        params[options.sort_param] = options.since_sort
+    # A page is worth reading while it may hold a wanted id: stop once a page after the first
+    # hit holds none (the changes since are other batches'), and at twice the pages the ids
+    # fill plus five (a busy event); what is left is read by id.
+    budget = 2 * -(-len(wanted) // options.page_size) + 5
+    found: dict[str, Record] = {}
+    url: str | None = PATHS["registration"][0].format(event=event)
+    first = True
+    while url and budget > 0 and len(found) < len(wanted):
+        document = connection.http.get_json(url, params=params if first else None, json_body=body)
+        page = parse_list(document)
+        hits = 0
+        for resource in page.data:
+            record = to_record("registration", resource, options)
+            if record.id in wanted and record.id not in found:
+                found[record.id] = record
+                hits += 1
+        if found and not hits:
+            break
+        url, first, budget = page.links.next, False, budget - 1
+    return found
+
+
+T = TypeVar("T")
+
+
+def parallel_map(
+    connection: HopinConnection, keys: Sequence[str], read: Callable[[str], T | None]
+) -> dict[str, T]:
+    """``read`` each key, up to ``max_parallel`` at once (the connection's throttle bounds the
+    calls of every worker together); keys read as None are left out. The first error raised
+    is raised once every call has ended."""
+    if len(keys) <= 1 or connection.options.max_parallel == 1:
+        return {k: v for k in keys if (v := read(k)) is not None}
+    workers = min(connection.options.max_parallel, len(keys))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hopin-call") as pool:
+        results = list(pool.map(_catching(read), keys))
+    errors = [error for _, error in results if error is not None]
+    if errors:
+        raise errors[0]
+    return {k: value for k, (value, _) in zip(keys, results, strict=True) if value is not None}
+
+
+def _catching(
+    read: Callable[[str], T | None],
+) -> Callable[[str], tuple[T | None, Exception | None]]:
+    def call(key: str) -> tuple[T | None, Exception | None]:
         try:
-            body = connection.http.get_json(template.format(id=record_id))
-        except RecordError as exc:
-            if exc.status == 404:
-                continue
-            raise
-        yield to_record(request.object, parse_resource(body), connection.options)
+            return read(key), None
+        except Exception as exc:  # re-raised by parallel_map once every call has ended
+            return None, exc
+
+    return call
 
 
 def pull_records(connection: HopinConnection, request: PullRequest) -> Iterator[Record]:

@@ -20,7 +20,7 @@ from eventsync.models import Filter, PushItem, PushRequest, PushResult, RemoteFa
 from . import filters as flt
 from .auth import HopinConnection
 from .convert import SYSTEM, Resource, parse_list, parse_resource, ticket_code
-from .pull import pages
+from .pull import pages, parallel_map
 
 MAGIC_LINK_ATTRIBUTES = (
     "email",
@@ -244,14 +244,32 @@ def _operation(
 
 
 def push_records(connection: HopinConnection, request: PushRequest) -> list[PushResult]:
-    """Run the batch item by item; remote failures become per-item results."""
+    """Run the batch, up to ``max_parallel`` items at once; remote failures become per-item
+    results. Items sharing an email run one after another (a look-before-create must see the
+    invitation made just before it), and the first runs alone, so that caches it fills (the
+    ticket codes) are filled once."""
     run = _operation(connection, request)
-    results = []
-    for item in request.items:
+
+    def one(item: PushItem) -> PushResult:
         try:
-            results.append(run(item))
+            return run(item)
         except AuthenticationError:
             raise
         except RemoteError as exc:
-            results.append(PushResult(key=item.key, ok=False, id=item.id, error=_failure(exc)))
-    return results
+            return PushResult(key=item.key, ok=False, id=item.id, error=_failure(exc))
+
+    items = list(request.items)
+    if not items:
+        return []
+    results: dict[int, PushResult] = {0: one(items[0])}
+    groups: dict[str, list[int]] = {}
+    for n, item in enumerate(items[1:], start=1):
+        email = str(item.fields.get("email") or "").strip().lower()
+        groups.setdefault(email or f"\x00{n}", []).append(n)
+
+    def run_group(key: str) -> dict[int, PushResult]:
+        return {n: one(items[n]) for n in groups[key]}
+
+    for done in parallel_map(connection, list(groups), run_group).values():
+        results.update(done)
+    return [results[n] for n in range(len(items))]

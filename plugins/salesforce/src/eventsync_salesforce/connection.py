@@ -40,10 +40,13 @@ class SalesforceConnection:
         self.retry_backoff = float(settings.get("retry_backoff", 1.0))
         self.batch_size = min(int(settings.get("batch_size", 200)), 200)
         self.bulk_threshold = int(settings.get("bulk_threshold", 10000))
+        self.composite = bool(settings.get("composite", True))
         self.bulk_wait = float(settings.get("bulk_wait", 5.0))
         self.api_version = str(settings.get("api_version", "59.0")).lstrip("v")
         self.schema = SchemaCache(ttl=float(settings.get("schema_ttl", 3600.0)))
         self._lock = threading.Lock()
+        #: Held while writing an object that locks its parent (``push.PARENT_LOCKED``).
+        self.parent_lock = threading.Lock()
         self.http = transport.make_session(
             settings.get("ca_bundle"), float(settings.get("timeout", 60.0)), self._on_usage
         )

@@ -22,6 +22,8 @@ __all__ = ["SalesforceSettings", "PROFILE", "SYSTEM", "COLLECTION_LIMIT"]
 SYSTEM = "salesforce"
 #: Records one sObject Collections call carries.
 COLLECTION_LIMIT = 200
+#: Records one push carries at most: five Collections calls packed into one Composite request.
+PUSH_LIMIT = 5 * COLLECTION_LIMIT
 Grant = Literal["jwt", "client_credentials", "password", "refresh_token", "access_token"]
 
 
@@ -154,6 +156,12 @@ class SalesforceSettings:
             attrs.validators.ge(1), attrs.validators.le(COLLECTION_LIMIT)
         ),
     )
+    composite: bool = setting(
+        True,
+        label="Composite packing",
+        help="Pack several Collections writes or match queries into one Composite request "
+        "(one API call for up to five).",
+    )
     bulk_threshold: int = setting(
         10000, label="Bulk threshold", help="Pushes with more records go through Bulk API 2.0."
     )
@@ -170,7 +178,7 @@ PROFILE = SystemProfile(
     role="crm",
     label="Salesforce",
     settings=SalesforceSettings,
-    max_batch=COLLECTION_LIMIT,
+    max_batch=PUSH_LIMIT,
     case_sensitive_fields=False,
     person_fields={"first_name": "FirstName", "last_name": "LastName", "email": "Email"},
     flow_defaults={

@@ -10,6 +10,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
+from eventsync.latency import Latency
 from flask import Blueprint, Flask, Response, g, redirect, request
 
 from .config import SandboxConfig
@@ -42,8 +43,14 @@ REGISTRATION_PATCH_FIELDS = (
 )
 
 
-def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Blueprint) -> Flask:
-    """Build the sandbox application around its state."""
+def create_app(
+    config: SandboxConfig,
+    store: Store,
+    faults: Faults,
+    admin: Blueprint,
+    latency: Latency | None = None,
+) -> Flask:
+    """Build the sandbox application around its state (``latency``: delays before answering)."""
     app = Flask("eventsync_hopin.sandbox")
     api = Blueprint("v1", __name__, url_prefix="/v1")
 
@@ -54,9 +61,19 @@ def create_app(config: SandboxConfig, store: Store, faults: Faults, admin: Bluep
         if not _is_api(request.path):
             return None
         rule = request.url_rule.rule if request.url_rule else request.path
-        faults.count_call(f"{request.method} {rule}")
+        key = f"{request.method} {rule}"
+        faults.count_call(key)
+        faults.enter()
+        g.in_flight = True
+        if latency is not None:
+            latency.wait(key)
         fault = faults.pick(request.method, request.path, "before")
         return _apply(fault)
+
+    @app.teardown_request
+    def _done(_exc: BaseException | None) -> None:
+        if g.pop("in_flight", False):
+            faults.leave()
 
     @app.after_request
     def _after(response: Response) -> Response:

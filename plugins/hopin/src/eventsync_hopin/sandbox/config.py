@@ -50,6 +50,9 @@ class SandboxConfig:
     #: Whether the attendance report lists onsite check-ins (a column and check-in-only rows).
     report_check_ins: bool = True
     fault_seed: int | None = None
+    #: A latency profile (``"realistic"``, ``"none"``) or its mapping form (``eventsync.latency``).
+    latency: Any = None
+    latency_seed: int | None = 0
 
 
 _converter = cattrs.Converter(forbid_extra_keys=True)

@@ -79,6 +79,8 @@ class Faults:
         self.rules: list[FaultRule] = []
         self.calls: Counter[str] = Counter()
         self.random = random.Random(seed)
+        self.in_flight = 0
+        self.peak_in_flight = 0
 
     def add(self, rule: FaultRule) -> FaultRule:
         """Activate a rule."""
@@ -96,15 +98,31 @@ class Faults:
         with self.lock:
             self.calls[key] += 1
 
-    def counters(self) -> dict[str, Any]:
-        """``{"total": n, "calls": {key: n}}``."""
+    def enter(self) -> None:
+        """An API request started (for the peak of requests served at once)."""
         with self.lock:
-            return {"total": sum(self.calls.values()), "calls": dict(self.calls)}
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        """An API request ended."""
+        with self.lock:
+            self.in_flight -= 1
+
+    def counters(self) -> dict[str, Any]:
+        """``{"total": n, "calls": {key: n}, "peak_in_flight": n}``."""
+        with self.lock:
+            return {
+                "total": sum(self.calls.values()),
+                "calls": dict(self.calls),
+                "peak_in_flight": self.peak_in_flight,
+            }
 
     def reset_counters(self) -> None:
-        """Zero every counter."""
+        """Zero every counter (and the in-flight peak)."""
         with self.lock:
             self.calls.clear()
+            self.peak_in_flight = self.in_flight
 
     def pick(self, method: str, path: str, when: str) -> FaultRule | None:
         """The first rule that fires for this request at this stage, consuming one of its count."""

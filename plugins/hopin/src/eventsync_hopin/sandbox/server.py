@@ -16,6 +16,7 @@ from .app import create_app, upsert_subscription
 from .config import SandboxConfig, load_config
 from .faults import Faults
 from .ids import iso, now
+from .latency import from_config
 from .store import Store
 from .subscriptions import SIGNALS, Deliverer
 
@@ -74,7 +75,8 @@ class HopinSandbox:
             backoff_max=config.delivery_backoff_max,
         )
         admin = create_admin(self.store, self.faults, self.deliverer, self.info)
-        self.app = create_app(config, self.store, self.faults, admin)
+        self.latency = from_config(config)
+        self.app = create_app(config, self.store, self.faults, admin, self.latency)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.server = make_server("127.0.0.1", config.port, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
@@ -156,6 +158,7 @@ class HopinSandbox:
             "signature_header": self.config.signature_header,
             "signature_algorithm": self.config.signature_algorithm,
             "auth_header": self.config.auth_header,
+            "latency": self.latency.profile.name if self.latency else "none",
             "oauth_client_id": self.config.oauth_client_id,
             "oauth_client_secret": self.config.oauth_client_secret,
             **self.ids(),

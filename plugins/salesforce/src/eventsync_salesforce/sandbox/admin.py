@@ -58,6 +58,10 @@ def register_admin(app: Flask, org: Org) -> None:
         org.counters.reset(used=data.get("api_usage", 0), daily_limit=data.get("daily_limit"))
         return _json(org.counters.snapshot())
 
+    @app.get("/_admin/locks")
+    def locks() -> Response:
+        return _json(org.locks.snapshot())
+
     @app.route("/_admin/faults", methods=["GET", "POST", "DELETE"])
     def faults() -> Response:
         if request.method == "POST":

@@ -16,10 +16,15 @@ from flask import Flask, Response, g, request
 
 from . import ids, query, soql
 from .admin import register_admin
+from .composite import register_composite
 from .errors import SfError
+from .locks import PARENT_FIELDS
 from .oauth import OAuthError
 from .org import Org
 from .store import WriteContext
+
+#: The WSGI environ key marking a Composite subrequest dispatched inside the sandbox.
+SUBREQUEST = "eventsync.sandbox.subrequest"
 
 _DATA = re.compile(r"^/services/data/v(?P<version>\d+\.\d)(?P<rest>/.*)?$")
 
@@ -75,6 +80,24 @@ def categorise(path: str) -> str:
     return head
 
 
+def _request_items(endpoint: str) -> int:
+    """How many records a request carries (a latency profile charges per record)."""
+    if endpoint not in ("collections", "composite") or not request.is_json:
+        return len([i for i in request.args.get("ids", "").split(",") if i]) or 1
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return 1
+    if endpoint == "collections":
+        return len(body.get("records") or []) or 1
+    subrequests = body.get("compositeRequest") or []
+    records = sum(
+        len(sub.get("body", {}).get("records") or []) or 1
+        for sub in subrequests
+        if isinstance(sub, dict) and isinstance(sub.get("body", {}), dict)
+    )
+    return max(records, 1)
+
+
 def create_app(org: Org) -> Flask:
     """The Flask app serving ``org``."""
     app = Flask("eventsync_salesforce.sandbox")
@@ -87,6 +110,12 @@ def create_app(org: Org) -> Flask:
             return None
         endpoint = categorise(path)
         g.endpoint = endpoint
+        # A Composite subrequest: its Composite call was counted, waited and gated already;
+        # it still meets its own faults, so one subrequest can fail inside a Composite.
+        sub = bool(request.environ.get(SUBREQUEST))
+        counted = f"composite:{endpoint}" if sub else endpoint
+        if org.latency is not None and not sub:
+            org.latency.wait(endpoint, _request_items(endpoint))
         fault = org.faults.pick(endpoint, request.method)
         if fault is not None and fault.when == "after":
             g.after_fault = fault  # handled below, once the request took effect
@@ -97,25 +126,28 @@ def create_app(org: Org) -> Flask:
             if fault.per_record and endpoint == "collections":
                 g.per_record_fault = fault
             elif fault.status:
-                org.counters.count(endpoint, api=False)
+                org.counters.count(counted, api=False)
                 body = fault.body()
                 if isinstance(body, str):
                     return Response(body, status=fault.status, content_type="text/plain")
                 return json_response(body, fault.status, _limit_header())
         if not path.startswith("/services/data/v"):
-            org.counters.count(endpoint, api=False)
+            org.counters.count(counted, api=False)
             return None
         token = request.headers.get("Authorization", "")
         token = token[7:] if token.lower().startswith("bearer ") else ""
         user_id = org.sessions.user_for(token) if token else None
         if user_id is None:
-            org.counters.count(endpoint, api=False)
+            org.counters.count(counted, api=False)
             return json_response(
                 [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}], 401
             )
         g.user_id = user_id
+        if sub:
+            org.counters.count(counted, api=False)
+            return None
         if org.counters.exhausted():
-            org.counters.count(endpoint, api=False)
+            org.counters.count(counted, api=False)
             return json_response(
                 [
                     {
@@ -417,18 +449,52 @@ def create_app(org: Org) -> Flask:
                     )
         return records, bool(body.get("allOrNone", False))
 
+    def _parent_of(item: Any) -> str | None:
+        """The parent a write of ``item`` locks (a CampaignMember's Campaign), if any."""
+        if isinstance(item, dict):
+            name = str(item.get("attributes", {}).get("type", ""))
+            record_id = item.get("id") or item.get("Id")
+        else:
+            name, record_id = "", item
+        obj = None
+        if record_id and ids.normalise(str(record_id)):
+            try:
+                obj = org.store.object_of(str(record_id))
+            except SfError:
+                obj = None
+        field = PARENT_FIELDS.get(obj.name if obj is not None else name)
+        if field is None:
+            return None
+        if isinstance(item, dict) and item.get(field):
+            return str(item[field])
+        found = org.store.find(obj, str(record_id)) if obj is not None and record_id else None
+        return str(found.get(field)) if found and found.get(field) else None
+
     def _run_collection(items: list[Any], action: Any, all_or_none: bool) -> Response:
+        if not org.locks.enabled:
+            return _run_locked(items, action, all_or_none, set())
+        parents = [_parent_of(item) for item in items]
+        with org.locks.holding(p for p in parents if p) as refused:
+            locked_out = {n for n, parent in enumerate(parents) if parent in refused}
+            return _run_locked(items, action, all_or_none, locked_out)
+
+    def _run_locked(
+        items: list[Any], action: Any, all_or_none: bool, locked_out: set[int]
+    ) -> Response:
         fault = getattr(g, "per_record_fault", None)
         results: list[dict[str, Any]] = []
         with org.store.transaction(ctx()) as tx:
             failed = False
-            for item in items:
+            for n, item in enumerate(items):
                 try:
-                    if fault is not None:
+                    if fault is not None or n in locked_out:
                         raise SfError(
-                            fault.error_code or "UNABLE_TO_LOCK_ROW",
+                            fault.error_code
+                            if fault and fault.error_code
+                            else "UNABLE_TO_LOCK_ROW",
                             fault.message
-                            or "unable to obtain exclusive access to this record or 1 records",
+                            if fault and fault.message
+                            else "unable to obtain exclusive access to this record or 1 records",
                             [],
                         )
                     with tx.savepoint():
@@ -555,5 +621,6 @@ def create_app(org: Org) -> Flask:
     def bulk_results(version: str, job_id: str, kind: str) -> Response:
         return Response(org.bulk.results(job_id, kind), content_type="text/csv")
 
+    register_composite(app, org, SUBREQUEST)
     register_admin(app, org)
     return app

@@ -13,6 +13,8 @@ from . import config as config_mod
 from . import ids, metadata, oauth, outbound, soql
 from .bulk import BulkJobs
 from .faults import Counters, Faults
+from .latency import from_options as latency_from_options
+from .locks import ParentLocks
 from .store import Store, ValidationRule, WriteContext
 
 ADMIN_USERNAME = "admin@sandbox.example"
@@ -42,6 +44,8 @@ class Org:
         self.store = Store(self._objects(), self._rules())
         self.sessions = oauth.Sessions(self.org_id, float(options.get("session_ttl", 7200)))
         self.faults = Faults(seed=options.get("fault_seed"))
+        self.latency = latency_from_options(options)
+        self.locks = ParentLocks(options)
         self.counters = Counters(int(options.get("daily_api_limit", 100000)))
         self.bulk = BulkJobs(self.store, self.version)
         self.cursors: dict[str, Cursor] = {}

@@ -150,6 +150,7 @@ class SalesforceSandbox:
             "users": {name: user_id for name, user_id in self.org.usernames.items()},
             "outbound_rules": [rule.name for rule in self.org.outbound.rules],
             "state_file": self.options.get("state_file"),
+            "latency": self.org.latency.profile.name if self.org.latency else "none",
         }
 
     def stop(self) -> None:
