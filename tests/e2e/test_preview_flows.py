@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from eventsync.models import PushItem, PushRequest
 from eventsync_salesforce.sandbox.wiring import LINK_FIELD, STATUS_FIELD
 
@@ -143,7 +144,10 @@ def test_magic_links_preview_predicts_the_real_run(make_env, wait):
     assert link.hash != typed.hash
 
 
-def test_attendance_preview_predicts_the_real_run(make_env, wait):
+@pytest.mark.parametrize("if_empty", [True, False], ids=["if_empty-read", "read-after"])
+def test_attendance_preview_predicts_the_real_run(make_env, wait, if_empty):
+    # With an if_empty entry the flow reads before mapping, without one only what it writes.
+    kept = [{"target": LINK_FIELD, "source": "email", "policy": "if_empty"}] if if_empty else []
     flows = {
         "import_registrations": IMPORTS,
         "magic_links": MAGIC_LINKS,
@@ -153,7 +157,7 @@ def test_attendance_preview_predicts_the_real_run(make_env, wait):
             "attended_value": "Attended",
             "fields": [
                 {"target": STATUS_FIELD, "constant": "Registered", "policy": "always"},
-                {"target": LINK_FIELD, "source": "email", "policy": "if_empty"},
+                *kept,
             ],
         },
     }
@@ -190,7 +194,7 @@ def test_attendance_preview_predicts_the_real_run(make_env, wait):
     [came] = got["came"].writes
     status = env.member(ids["came"]).get("Status")
     assert status != "Attended"
-    # Only what changes: the link (if_empty) is kept, as it has a value.
+    # Only what changes (an if_empty link is kept: it has a value).
     assert dict(came.changes) == {
         "Status": {"before": status, "after": "Attended"},
         STATUS_FIELD: {"before": "Invited", "after": "Registered"},
