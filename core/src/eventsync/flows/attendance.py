@@ -34,7 +34,16 @@ from ..policies import apply_policies, record_policies
 from ..settings import setting
 from ..store import OutboxItem, content_hash
 from . import platform as P
-from .base import Flow, FlowCheck, FlowContext, Role, mapping_failure, push_and_link, retry_all
+from .base import (
+    Flow,
+    FlowCheck,
+    FlowContext,
+    Role,
+    mapping_failure,
+    push_and_link,
+    read_current,
+    retry_all,
+)
 
 __all__ = ["Attendance", "AttendanceSettings"]
 
@@ -192,10 +201,17 @@ class Attendance(Flow):
         target = ctx.describe("crm", cfg.target_object)
         mapping = ctx.mapping(self.name, P.ATTENDANCE, cfg.target_object)
         mine = ctx.store.get_links(ctx.org.name, self.name, emails)
-        try:
-            current = _current(ctx, cfg.target_object, mapping, crm_ids.values())
-        except RetryableError as exc:
-            return retry_all(items, exc)
+        # One read by id per batch: before mapping when an if_empty policy needs the current
+        # values, else of the records about to be written only. A record already holding
+        # every value costs no write; the others' writes (and a preview's diffs) carry them.
+        read = bool(_if_empty(mapping))
+        current: dict[str, Mapping[str, Any]] = {}
+        if read:
+            no_shows = (e[len(NO_SHOW) :] for e in emails if e.startswith(NO_SHOW))
+            try:
+                current = _current(ctx, cfg, mapping, [*crm_ids.values(), *no_shows])
+            except RetryableError as exc:
+                return retry_all(items, exc)
         outcomes: dict[str, Outcome] = {}
         pending: list[tuple[PushItem, str]] = []
         for email in emails:
@@ -238,20 +254,25 @@ class Attendance(Flow):
                 outcomes[email] = Outcome.done("unchanged")
                 continue
             pending.append((PushItem(email, fields, id=crm_id), digest))
+        if not read:  # no if_empty read yet: the records about to be written, once
+            try:
+                current = _current(ctx, cfg, mapping, (i.id or "" for i, _ in pending))
+            except RetryableError as exc:
+                return retry_all(items, exc)
         outcomes.update(
-            push_and_link(ctx, self.name, "crm", cfg.target_object, "update", pending)[0]
+            push_and_link(ctx, self.name, "crm", cfg.target_object, "update", pending, current)[0]
         )
         return [outcomes[e] for e in emails]
 
 
 def _current(
-    ctx: FlowContext, obj: str, mapping: RecordMapping, ids: Iterable[str]
+    ctx: FlowContext, cfg: AttendanceSettings, mapping: RecordMapping, ids: Iterable[str]
 ) -> dict[str, Mapping[str, Any]]:
-    """Current values of the ``if_empty`` fields of the records to update: one read by id per
-    batch, made only when the mapping has such a field (the others need no current value)."""
-    wanted = tuple(f.target for f in mapping.fields if f.policy == "if_empty")
-    keys = tuple(dict.fromkeys(ids))
-    if not wanted or not keys:
-        return {}
-    request = PullRequest(object=obj, fields=wanted, ids=keys)
-    return {r.id: r.fields for r in ctx.pull("crm", request) if r.id}
+    """Current values of every field the flow may write to the records ``ids``: one read by
+    id (none without ids)."""
+    fields = [cfg.status_field, *(f.target for f in mapping.fields)]
+    return read_current(ctx, "crm", cfg.target_object, ids, fields)
+
+
+def _if_empty(mapping: RecordMapping) -> tuple[str, ...]:
+    return tuple(f.target for f in mapping.fields if f.policy == "if_empty")

@@ -49,6 +49,7 @@ from ..models import (
     Watermark,
 )
 from ..plugins import Hooks
+from ..policies import same_value
 from ..store import Link, OutboxItem, StateStore
 
 __all__ = [
@@ -64,6 +65,7 @@ __all__ = [
     "retry_outcome",
     "retry_all",
     "push_and_link",
+    "read_current",
     "Role",
     "person_mapping",
 ]
@@ -548,20 +550,42 @@ def push_and_link(
     obj: str,
     operation: Operation,
     pending: Sequence[tuple[PushItem, str]],
+    current: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[dict[str, Outcome], list[Link]]:
     """Push ``pending`` items (each with the digest of its fields) in one call, record a link
     for each success (to the result's id, else the item's), and return the outcome per key and
-    the links written. A call that fails transiently retries every item."""
+    the links written. A call that fails transiently retries every item.
+
+    ``current``: the target's current values per record id (``read_current``), when the flow
+    read them. An item whose record already holds every value is not written ("unchanged",
+    linked with its digest so the next run skips it by hash); the others are written with
+    their current values, so the audit trail and a preview's diffs name what changes."""
     if not pending:
         return {}, []
-    items = tuple(item for item, _ in pending)
-    try:
-        results = ctx.push(role, PushRequest(obj, operation, items), flow=flow)
-    except RetryableError as exc:
-        return {item.key: retry_outcome(exc) for item in items}, []
-    by_key = {item.key: (item, digest) for item, digest in pending}
     outcomes: dict[str, Outcome] = {}
     links: list[Link] = []
+    before: dict[str, Mapping[str, Any]] = {}
+    to_push: list[tuple[PushItem, str]] = []
+    for item, digest in pending:
+        now = (current or {}).get(item.id or "")
+        if now is not None and _holds(now, item.fields):
+            outcomes[item.key] = Outcome.done("unchanged")
+            links.append(Link(ctx.org.name, flow, item.key, obj, item.id or "", digest))
+            continue
+        if now is not None:
+            before[item.key] = now
+        to_push.append((item, digest))
+    items = tuple(item for item, _ in to_push)
+    try:
+        results = (
+            ctx.push(role, PushRequest(obj, operation, items), flow=flow, before=before or None)
+            if items
+            else []
+        )
+    except RetryableError as exc:
+        ctx.store.put_links(links)
+        return {**outcomes, **{item.key: retry_outcome(exc) for item in items}}, links
+    by_key = {item.key: (item, digest) for item, digest in to_push}
     for result in results:
         outcomes[result.key] = outcome_of(result)
         item, digest = by_key[result.key]
@@ -570,6 +594,25 @@ def push_and_link(
             links.append(Link(ctx.org.name, flow, result.key, obj, target_id, digest))
     ctx.store.put_links(links)
     return outcomes, links
+
+
+def _holds(now: Mapping[str, Any], fields: Mapping[str, Any]) -> bool:
+    """True when a record with the values ``now`` already holds every one of ``fields``."""
+    lowered = {k.lower(): v for k, v in now.items()}
+    return all(same_value(v, lowered.get(k.lower())) for k, v in fields.items())
+
+
+def read_current(
+    ctx: FlowContext, role: Role, obj: str, ids: Iterable[str], fields: Iterable[str]
+) -> dict[str, Mapping[str, Any]]:
+    """The current values of ``fields`` of the records ``ids``: one read by id (the plugin
+    chunks it), none when there is nothing to read."""
+    keys = tuple(dict.fromkeys(i for i in ids if i))
+    wanted = tuple(dict.fromkeys(fields))
+    if not keys or not wanted:
+        return {}
+    request = PullRequest(object=obj, fields=wanted, ids=keys)
+    return {r.id: r.fields for r in ctx.pull(role, request) if r.id}
 
 
 def retry_outcome(exc: RetryableError) -> Outcome:

@@ -5,6 +5,8 @@ Entities are CRM record ids. The magic link is found through the link the import
 "invited" until the invitee accepts, then it is "registered"; the configured values are
 written (default "Invited" / "Registered"). Platform deliveries and the poller name magic
 links; they are turned back into CRM ids through the link table or the link's registrationId.
+The records about to be written are read once per batch: one already holding its link and
+status costs no write, and the others' writes carry their current values (audit, preview).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from ..models import Finding, Notification, PullRequest, PushItem, Record, Water
 from ..settings import setting
 from ..store import OutboxItem, content_hash
 from . import platform as P
-from .base import Flow, FlowCheck, FlowContext, Role, push_and_link, retry_all
+from .base import Flow, FlowCheck, FlowContext, Role, push_and_link, read_current, retry_all
 
 __all__ = ["MagicLinks", "MagicLinksSettings"]
 
@@ -199,5 +201,14 @@ class MagicLinks(Flow):
                 outcomes[entity] = Outcome.done("unchanged")
                 continue
             pending.append((PushItem(entity, fields, id=entity), digest))
-        outcomes.update(push_and_link(ctx, self.name, "crm", crm_object, "update", pending)[0])
+        # One read by id per batch: a record already holding its link and status costs no
+        # write, and the others' writes (and a preview's diffs) carry their current values.
+        wanted = [cfg.link_field] + ([cfg.status_field] if cfg.status_field else [])
+        try:
+            current = read_current(ctx, "crm", crm_object, (i.id or "" for i, _ in pending), wanted)
+        except RetryableError as exc:
+            return retry_all(items, exc)
+        outcomes.update(
+            push_and_link(ctx, self.name, "crm", crm_object, "update", pending, current)[0]
+        )
         return [outcomes[i] for i in ids]
