@@ -108,12 +108,18 @@ class _EngineCollector(Collector):
         allowed = GaugeMetricFamily(
             "eventsync_api_calls_limit", "The API call allowance", labels=["org", "system"]
         )
-        for (org, system), conn in list(self.engine._connections.items()):  # noqa: SLF001 - own engine
-            seen = self.engine.context(org).hooks.api_usage(conn)
-            if seen is not None:
-                usage.add_metric([org, system], seen.share)
-                used.add_metric([org, system], seen.used)
-                allowed.add_metric([org, system], seen.limit)
+        held = GaugeMetricFamily(
+            "eventsync_api_budget_paused",
+            "1 while the budget guard holds back a kind of work (real time is never held)",
+            labels=["org", "system", "spender"],
+        )
+        for budget in self.engine.budgets():
+            labels = [budget.org, budget.system]
+            usage.add_metric(labels, budget.share)
+            used.add_metric(labels, budget.used)
+            allowed.add_metric(labels, budget.limit)
+            for spender in ("backfill", "poll"):
+                held.add_metric([*labels, spender], 0 if budget.allows(spender) else 1)
         failing = GaugeMetricFamily(
             "eventsync_poller_failing", "1 while a poller's last run failed", labels=["org", "flow"]
         )
@@ -124,7 +130,20 @@ class _EngineCollector(Collector):
         )
         for org, reasons in self.engine.readiness().items():
             ready.add_metric([org], 0 if reasons else 1)
-        yield from (pending, leased, lag, dead, depth, oldest, usage, used, allowed, failing, ready)
+        yield from (
+            pending,
+            leased,
+            lag,
+            dead,
+            depth,
+            oldest,
+            usage,
+            used,
+            allowed,
+            held,
+            failing,
+            ready,
+        )
 
 
 def make_app(engine: Engine) -> Flask:
