@@ -30,6 +30,7 @@ registry of their own (never prometheus_client's global one): the engine's count
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Iterator
@@ -305,7 +306,9 @@ class Server:
             for dispatcher in list(server._map.values()):  # noqa: SLF001 - waitress's socket map
                 dispatcher.close()
 
-        server.trigger.pull_trigger(close_all)
+        # The loop may end between the check above and now; its trigger is closed then (EBADF).
+        with contextlib.suppress(OSError):
+            server.trigger.pull_trigger(close_all)
         self._thread.join(5)
 
 
