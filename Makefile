@@ -13,8 +13,12 @@ DISTS := core plugins/salesforce plugins/hopin plugins/hubspot plugins/pardot_gu
 EDITABLES := 'core[testing]' 'plugins/salesforce[sandbox]' 'plugins/hopin[sandbox]' \
 	'plugins/hubspot[sandbox]' plugins/pardot_guard
 PYTEST_ARGS ?= -n 2
+# The browser tests (tests/browser) drive Debian's Chromium through Playwright; Playwright's own
+# browser download cannot be used, so the system package is installed when it is missing.
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install test demo lint bench clean
+.PHONY: install browser test screenshots demo lint bench clean
 
 $(STAMP): pyproject.toml requirements-dev.txt $(foreach d,$(DISTS),$(d)/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,10 +27,20 @@ $(STAMP): pyproject.toml requirements-dev.txt $(foreach d,$(DISTS),$(d)/pyprojec
 		$(foreach e,$(EDITABLES),-e $(e))
 	touch $(STAMP)
 
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "the browser tests need Debian's chromium at $(CHROMIUM) (apt-get not found)" >&2; exit 1; }
+	$(SUDO) apt-get install -y -q chromium || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
+
 install: $(STAMP)
 
-test: $(STAMP)
+browser: $(CHROMIUM)
+
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Re-take the console's screenshots shown in the README (docs/screenshots/*.png).
+screenshots: $(STAMP) $(CHROMIUM)
+	EVENTSYNC_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -p no:xdist tests/browser
 
 demo: $(STAMP)
 	$(BIN)/eventsync demo
