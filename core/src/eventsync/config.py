@@ -607,7 +607,8 @@ def secrets_env(config: Config, base: Mapping[str, str] | None = None) -> Mappin
         raise ConfigurationError(
             [f"$.engine.secrets_file: cannot read {path} ({exc.strerror}); fix its permissions"]
         ) from None
-    values = {k: v for k, v in dotenv_values(path).items() if v is not None}
+    # No ${VAR} expansion: a secret (a password) may contain "$" and must read back as written.
+    values = {k: v for k, v in dotenv_values(path, interpolate=False).items() if v is not None}
     return {**(os.environ if base is None else base), **values}
 
 

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
         Finding,
         HttpRequest,
         Notification,
+        OAuthGrant,
+        OAuthStart,
         ObjectSchema,
         PullRequest,
         PushRequest,
@@ -200,6 +202,53 @@ def subscribe(
         is not subscribed to by API, e.g. Salesforce Outbound Messages are set up in Salesforce).
     :raises AuthenticationError: the credentials were refused.
     :raises RemoteError: the system refused or did not answer (the caller reports it).
+
+    firstresult: stops at the first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def oauth_start(
+    system: str, settings: Mapping[str, Any], redirect_uri: str, state: str
+) -> OAuthStart | None:
+    """Begin an interactive OAuth sign-in to ``system`` (the setup console's "Connect" button).
+
+    :param system: the system name.
+    :param settings: what the admin entered so far for the system, as a config table (for
+        Salesforce ``login_url``, ``client_id``); secrets are not in it.
+    :param redirect_uri: the console's callback URL, registered with the system's app.
+    :param state: an opaque value to send through the system and back to ``redirect_uri``
+        (the caller checks it against the session: CSRF protection of the callback).
+    :returns: an OAuthStart (the authorize URL and the PKCE verifier to keep), or None when
+        this plugin does not own ``system`` or it has no interactive sign-in.
+    :raises ConfigurationError: a setting needed to start is missing or malformed.
+
+    firstresult: stops at the first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def oauth_finish(
+    system: str,
+    settings: Mapping[str, Any],
+    redirect_uri: str,
+    code: str,
+    verifier: str,
+    secrets: Mapping[str, str],
+) -> OAuthGrant | None:
+    """Finish an interactive OAuth sign-in: exchange the authorization code for tokens.
+
+    :param system: the system name.
+    :param settings: the same table as given to ``oauth_start``.
+    :param redirect_uri: the same callback URL as given to ``oauth_start``.
+    :param code: the authorization code the system sent to the callback.
+    :param verifier: the PKCE verifier ``oauth_start`` returned.
+    :param secrets: secrets the admin entered for the exchange (``client_secret`` where the
+        app requires one), by setting name.
+    :returns: an OAuthGrant (settings and secrets to save, and who signed in), or None when
+        this plugin does not own ``system``.
+    :raises AuthenticationError: the system refused the code, with its own error text.
+    :raises RetryableError: the system could not be reached.
 
     firstresult: stops at the first non-None result.
     """

@@ -45,6 +45,8 @@ __all__ = [
     "Finding",
     "Verdict",
     "SystemSettings",
+    "OAuthStart",
+    "OAuthGrant",
     "ApiUsage",
     "Subscription",
     "SubscriptionReport",
@@ -467,6 +469,36 @@ class Verdict:
     allow: bool
     reason: str = ""
     source: str = ""
+
+
+@attrs.frozen
+class OAuthStart:
+    """The first leg of an interactive OAuth sign-in (``oauth_start``).
+
+    :ivar url: where to send the admin's browser (the system's authorize page).
+    :ivar verifier: the PKCE code verifier; the caller keeps it server-side until the callback
+        and passes it to ``oauth_finish``. Never sent to the browser.
+    """
+
+    url: str
+    verifier: str = attrs.field(repr=False)
+
+
+@attrs.frozen
+class OAuthGrant:
+    """What an interactive OAuth sign-in produced (``oauth_finish``).
+
+    :ivar settings: non-secret settings to write into ``[orgs.X.systems.S]`` (for Salesforce
+        ``grant = "refresh_token"``, ``client_id``, ``login_url``).
+    :ivar secrets: secret setting name to value (``{"refresh_token": "..."}``): the caller
+        stores each in the secrets store and writes ``<name>_env`` into the settings.
+    :ivar account: who signed in and where, for the confirmation ("admin@acme.example on
+        00D5g000004E2mTEAS").
+    """
+
+    settings: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+    secrets: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_mapping, repr=False)
+    account: str = ""
 
 
 @attrs.frozen

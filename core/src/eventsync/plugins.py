@@ -28,6 +28,8 @@ from .models import (
     Finding,
     HttpRequest,
     Notification,
+    OAuthGrant,
+    OAuthStart,
     ObjectSchema,
     PullRequest,
     PushRequest,
@@ -282,6 +284,35 @@ class Hooks:
         """Create, renew and end the notification subscriptions of ``connection``'s system;
         None when its plugin subscribes to nothing by API."""
         return self._caller("subscribe")(connection=connection, previous=tuple(previous))
+
+    def oauth_start(
+        self, system: str, settings: Mapping[str, Any], redirect_uri: str, state: str
+    ) -> OAuthStart | None:
+        """The authorize URL and PKCE verifier of an interactive sign-in to ``system``; None
+        when its plugin has no interactive sign-in."""
+        return self._caller("oauth_start")(
+            system=system, settings=settings, redirect_uri=redirect_uri, state=state
+        )
+
+    def oauth_finish(
+        self,
+        system: str,
+        settings: Mapping[str, Any],
+        redirect_uri: str,
+        code: str,
+        verifier: str,
+        secrets: Mapping[str, str] | None = None,
+    ) -> OAuthGrant | None:
+        """Exchange an authorization code of ``system`` for what to save; None when its
+        plugin has no interactive sign-in."""
+        return self._caller("oauth_finish")(
+            system=system,
+            settings=settings,
+            redirect_uri=redirect_uri,
+            code=code,
+            verifier=verifier,
+            secrets=dict(secrets or {}),
+        )
 
     def api_usage(self, connection: Connection) -> ApiUsage | None:
         """The remote API usage last seen on ``connection``, if the plugin reports one."""
