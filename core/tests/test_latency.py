@@ -59,6 +59,11 @@ def test_none_means_no_latency_and_the_mapping_form_overrides_and_scales():
     assert isinstance(latency, Latency)
     assert latency.profile.delay_for("query") == Delay(0.5)
     assert latency.profile.delay_for("other") == Delay(0.05, 0.2)
+    # An endpoint the profile also names takes the option's delay, not the profile's.
+    override = resolve(
+        {"profile": "realistic", "endpoints": {"collections": {"median": 2.0}}}, PROFILES
+    )
+    assert override is not None and override.profile.delay_for("collections") == Delay(2.0)
     custom = resolve({"default": {"median": 0.2}}, PROFILES)
     assert custom is not None and custom.sample("anything") == 0.2
 

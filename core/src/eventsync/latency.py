@@ -154,7 +154,8 @@ def resolve(
     profile = LatencyProfile(
         base.name if not (spec.endpoints or spec.default) else f"{base.name}+custom",
         spec.default or base.default,
-        {**spec.endpoints, **base.endpoints},
+        # The option's endpoints first and over the profile's own of the same pattern.
+        {**spec.endpoints, **{k: v for k, v in base.endpoints.items() if k not in spec.endpoints}},
     )
     return Latency(profile.scaled(spec.scale), seed)
 
