@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from eventsync.latency import Latency
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
@@ -91,10 +92,11 @@ class SandboxApp:
         account: Mapping[str, Any],
         seed: int | None,
         shuffle: bool,
+        latency: Latency | None = None,
     ) -> None:
         self.store, self.faults, self.limiter, self.tokens = store, faults, limiter, tokens
         self.deliverer, self.access_token, self.account = deliverer, access_token, dict(account)
-        self.shuffle = shuffle
+        self.shuffle, self.latency = shuffle, latency
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
 
@@ -119,6 +121,7 @@ class SandboxApp:
                 ).body(),
             )
         if endpoint == "token":
+            self._wait(request.method, "token", 1)
             return self._faulted("token", lambda: self.tokens.grant(request.form))
         private, problem = self._authenticate(request)
         if problem is not None:
@@ -139,9 +142,20 @@ class SandboxApp:
                 ).body(),
                 headers,
             )
+        inputs = (body or {}).get("inputs")
+        self._wait(
+            request.method,
+            f"batch/{name}" if endpoint == "batch" else endpoint,
+            len(inputs) if isinstance(inputs, list) else 1,
+        )
         return self._faulted(
             name, lambda: self._route(endpoint, args, request, body or {}), headers
         )
+
+    def _wait(self, method: str, route: str, items: int) -> None:
+        # The remote network and server time, before any work, as a real API's would be.
+        if self.latency is not None:
+            self.latency.wait(f"{method} {route}", items)
 
     def _faulted(
         self,

@@ -9,7 +9,8 @@ webhook signatures), ``app_id``; ``properties`` (more properties per object, e.g
 ``daily_limit`` (default 1,000,000); ``search_cap`` (default 10,000); ``token_ttl`` (OAuth
 access tokens, seconds, default 1800) and ``rotate_refresh_tokens`` (default true);
 ``shuffle_answers`` (default true); ``seed`` (fault and order draws); ``faults`` (a list of
-faults to start with).
+faults to start with); ``latency`` (a profile name such as ``"realistic"``, ``"none"``, or its
+mapping form, see ``eventsync.latency``) and ``latency_seed``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ..settings import MAX_BATCH, SYSTEM
 from .app import SandboxApp
 from .deliveries import Deliverer
 from .faults import Faults, RateLimiter
+from .latency import from_options as latency_from_options
 from .store import Store
 from .tokens import Tokens
 
@@ -52,6 +54,8 @@ OPTIONS = frozenset(
         "shuffle_answers",
         "seed",
         "faults",
+        "latency",
+        "latency_seed",
     }
 )
 
@@ -114,6 +118,7 @@ class HubSpotSandbox:
             "uiDomain": "app-eu1.hubspot.com",
             "dataHostingLocation": "eu1",
         }
+        self.latency = latency_from_options(options)
         self.app = SandboxApp(
             store=self.store,
             faults=self.faults,
@@ -124,6 +129,7 @@ class HubSpotSandbox:
             account=account,
             seed=seed,
             shuffle=bool(options.get("shuffle_answers", True)),
+            latency=self.latency,
         )
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server = make_server(
@@ -172,6 +178,7 @@ class HubSpotSandbox:
             "app_id": self.app_id,
             "webhook_url": self.deliverer.url,
             "max_batch": MAX_BATCH,
+            "latency": self.latency.profile.name if self.latency else "none",
         }
 
     def stop(self) -> None:
