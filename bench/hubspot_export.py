@@ -14,8 +14,12 @@ Part 2 backfills the export flow (``eventsync backfill export_registrations``'s 
 ``Engine.backfill`` then the workers) of registrations seeded in the Hopin sandbox, and counts
 HubSpot's calls per 1,000 registrations.
 
+Both parts run without latency and then with the sandboxes' ``realistic`` profile (HubSpot
+about 150 ms a call and 300 ms a batch, Hopin about 120 ms a call), printed apart.
+
 API calls are read from the sandbox's counters. Run:
     .venv/bin/python bench/hubspot_export.py [--records 5000] [--registrations 2000]
+        [--latency both|none|realistic]
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import _latency
 import requests
 from eventsync import backoff
 from eventsync.engine import Engine
@@ -65,10 +70,12 @@ def calls(admin: str) -> int:
     return int(requests.get(f"{admin}/counters", timeout=30).json()["total"])
 
 
-def push_part(hooks: Hooks, records: int) -> float:
+def push_part(hooks: Hooks, records: int, latency: str | None) -> float:
     """Part 1: plugin versus the optimal script, then the plugin with a bad record per batch;
     returns the plugin's seconds per record (for part 2's ratio)."""
-    sandbox = hooks.start_sandbox("hubspot", {**sandbox_options(None), "rate_limit": 10**9})
+    sandbox = hooks.start_sandbox(
+        "hubspot", {**sandbox_options(None), "rate_limit": 10**9, "latency": latency}
+    )
     try:
         conn = hooks.authenticate(sandbox.settings("bench"))
         http = requests.Session()
@@ -108,7 +115,7 @@ def push_part(hooks: Hooks, records: int) -> float:
         sandbox.stop()
 
 
-def export_part(hooks: Hooks, registrations: int, push_seconds: float) -> None:
+def export_part(hooks: Hooks, registrations: int, push_seconds: float, latency: str | None) -> None:
     """Part 2: the export flow's backfill through the engine."""
     pair = start_sandboxes(
         hooks,
@@ -118,6 +125,7 @@ def export_part(hooks: Hooks, registrations: int, push_seconds: float) -> None:
         triggers=False,
         registrations=registrations,
         options={"hubspot": {"rate_limit": 10**9}},
+        latency=latency,
     )
     try:
         with tempfile.TemporaryDirectory() as workdir:
@@ -155,10 +163,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=5_000)
     parser.add_argument("--registrations", type=int, default=2_000)
+    _latency.add_argument(parser)
     args = parser.parse_args()
     hooks = Hooks(make_plugin_manager(environ={}))
-    with backoff.disabled():
-        export_part(hooks, args.registrations, push_part(hooks, args.records))
+    for profile in _latency.chosen(args):
+        print(f"== latency profile: {profile}")
+        latency = _latency.option(profile)
+        with backoff.disabled():
+            push_seconds = push_part(hooks, args.records, latency)
+            export_part(hooks, args.registrations, push_seconds, latency)
 
 
 if __name__ == "__main__":
