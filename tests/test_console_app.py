@@ -1,0 +1,338 @@
+"""The setup console through Flask's test client, against the sandboxes over real sockets:
+sign-in on every route, CSRF on every form, secrets write-only, ``check``'s own messages for a
+bad mapping, concurrent edits, comments kept, and ``--create-admin`` in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomli_w
+from click.testing import CliRunner
+from eventsync.cli import cli
+from eventsync.console import create_app
+from eventsync.console.accounts import ADMIN_HASH, create_admin
+from eventsync.console.app import PUBLIC_ENDPOINTS
+from eventsync.console.document import STALE
+
+PASSWORD = "correct horse battery staple"
+COMMENT = "# kept by every save: the console edits the file round-trip"
+
+
+def _config(tmp_path: Path, pair: Any, flows: dict[str, Any] | None = None) -> Path:
+    """A config file for the sandboxes (secrets in the secrets file), with a comment."""
+    org = pair.org_data(flows=flows or {}, poll_interval=60.0)
+    data = {
+        "engine": {"state": "state.sqlite", "secrets_file": "secrets.env"},
+        "orgs": {pair.org: org},
+    }
+    path = tmp_path / "eventsync.toml"
+    path.write_text(f"{COMMENT}\n{tomli_w.dumps(data)}", encoding="utf-8")
+    (tmp_path / "secrets.env").write_text(
+        "".join(f"{k}='{v}'\n" for k, v in pair.secrets().items()), encoding="utf-8"
+    )
+    return path
+
+
+@pytest.fixture
+def config_path(tmp_path: Path, acme_pair: Any) -> Path:
+    path = _config(tmp_path, acme_pair)
+    create_admin(path, "admin", PASSWORD)
+    return path
+
+
+@pytest.fixture
+def app(config_path: Path) -> Any:
+    app = create_app(config_path, secure_cookies=False)
+    app.config["TESTING"] = True
+    return app
+
+
+def _token(html: str) -> str:
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def _fingerprint(html: str) -> str:
+    match = re.search(r'name="fingerprint"[^>]*value="([^"]*)"', html)
+    assert match, "no fingerprint on the page"
+    return match.group(1)
+
+
+def _sign_in(client: Any) -> None:
+    page = client.get("/signin").get_data(as_text=True)
+    answer = client.post(
+        "/signin", data={"csrf_token": _token(page), "username": "admin", "password": PASSWORD}
+    )
+    assert answer.status_code == 302, answer.get_data(as_text=True)
+
+
+def _urls(app: Any, org: str) -> list[tuple[str, str, str]]:
+    """(endpoint, method, url) of every rule, its arguments filled in."""
+    values = {
+        "org": org,
+        "system": "hopin",
+        "flow": "export_registrations",
+        "plugin": "pardot_guard",
+        "dead_id": 1,
+        "filename": "console.css",
+    }
+    found = []
+    with app.test_request_context():
+        from flask import url_for
+
+        for rule in app.url_map.iter_rules():
+            url = url_for(rule.endpoint, **{a: values[a] for a in rule.arguments})
+            for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+                found.append((rule.endpoint, method, url))
+    return found
+
+
+def test_every_route_but_sign_in_and_static_redirects_to_sign_in(app: Any) -> None:
+    client = app.test_client()
+    urls = _urls(app, "acme")
+    assert len({e for e, _, _ in urls}) >= 10  # every blueprint registered
+    for endpoint, method, url in urls:
+        answer = client.open(url, method=method)
+        if endpoint in PUBLIC_ENDPOINTS:
+            assert answer.status_code in (200, 400), (endpoint, method, answer.status_code)
+            continue
+        assert answer.status_code == 302, (endpoint, method, url, answer.status_code)
+        assert answer.headers["Location"].startswith("/signin"), (endpoint, answer.headers)
+
+
+def test_a_wrong_password_is_refused_and_a_foreign_next_is_not_followed(app: Any) -> None:
+    client = app.test_client()
+    page = client.get("/signin").get_data(as_text=True)
+    wrong = client.post(
+        "/signin", data={"csrf_token": _token(page), "username": "admin", "password": "nope"}
+    )
+    assert "wrong username or password" in wrong.get_data(as_text=True)
+    assert client.get("/orgs").status_code == 302
+    page = client.get("/signin").get_data(as_text=True)
+    answer = client.post(
+        "/signin?next=//evil.example/x",
+        data={"csrf_token": _token(page), "username": "admin", "password": PASSWORD},
+    )
+    assert answer.headers["Location"] == "/orgs"
+
+
+def test_every_form_without_a_csrf_token_is_refused(app: Any) -> None:
+    client = app.test_client()
+    _sign_in(client)
+    posts = [(e, u) for e, m, u in _urls(app, "acme") if m == "POST"]
+    assert {"auth.signin", "auth.signout", "dashboard.retry", "guide.flow"} <= {e for e, _ in posts}
+    for endpoint, url in posts:
+        answer = client.post(url, data={"action": "done", "name": "x"})
+        assert answer.status_code == 400, (endpoint, answer.status_code)
+        assert "CSRF" in answer.get_data(as_text=True), endpoint
+    assert client.get("/orgs").status_code == 200  # still signed in: nothing was done
+
+
+def test_session_cookie_flags(config_path: Path) -> None:
+    app = create_app(config_path, secure_cookies=True)
+    client = app.test_client()
+    page = client.get("/signin", base_url="https://localhost").get_data(as_text=True)
+    answer = client.post(
+        "/signin",
+        base_url="https://localhost",
+        headers={"Referer": "https://localhost/signin"},
+        data={"csrf_token": _token(page), "username": "admin", "password": PASSWORD},
+    )
+    cookie = answer.headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie, cookie
+
+
+def test_a_saved_secret_is_never_rendered_back(app: Any, config_path: Path, acme_pair: Any) -> None:
+    import tomllib
+
+    variable = tomllib.loads(config_path.read_text(encoding="utf-8"))["orgs"]["acme"]["systems"][
+        "hopin"
+    ]["api_key_env"]
+    key = acme_pair.secrets()[variable]
+    secrets_file = config_path.parent / "secrets.env"
+    kept = [line for line in secrets_file.read_text().splitlines() if variable not in line]
+    secrets_file.write_text("\n".join(kept) + "\n", encoding="utf-8")  # the key is not set
+    client = app.test_client()
+    _sign_in(client)
+    page = client.get("/orgs/acme/systems/hopin").get_data(as_text=True)
+    assert re.search(r'name="api_key_env"', page) and 'class="secret-state unset"' in page
+    answer = client.post(
+        "/orgs/acme/systems/hopin",
+        data={
+            "csrf_token": _token(page),
+            "fingerprint": _fingerprint(page),
+            "action": "save",
+            "api_key_env": key,
+            **{k: v for k, v in acme_pair.options("hopin").items() if not k.endswith("_env")},
+        },
+    )
+    assert answer.status_code == 302, answer.get_data(as_text=True)
+    saved = secrets_file.read_text(encoding="utf-8")
+    assert f"{variable}='{key}'" in saved  # the typed key, under the variable the file names
+    admin_hash = re.search(rf"{ADMIN_HASH}='([^']+)'", saved).group(1)  # type: ignore[union-attr]
+    pages = 0
+    for _, method, url in _urls(app, "acme"):
+        for system in ("hopin", "salesforce"):
+            if method != "GET":
+                continue
+            html = client.get(url.replace("/hopin", f"/{system}")).get_data(as_text=True)
+            pages += 1
+            assert key not in html and admin_hash not in html, url
+    assert pages >= 8
+    again = client.get("/orgs/acme/systems/hopin").get_data(as_text=True)
+    assert re.search(r'class="secret-state set">set<', again)
+
+
+def test_a_bad_mapping_is_refused_with_the_messages_of_check(
+    app: Any, config_path: Path, tmp_path: Path
+) -> None:
+    client = app.test_client()
+    _sign_in(client)
+    before = config_path.read_text(encoding="utf-8")
+    url = "/orgs/acme/flows/export_registrations"
+    page = client.get(url).get_data(as_text=True)
+    form = {
+        "csrf_token": _token(page),
+        "fingerprint": _fingerprint(page),
+        "action": "done",
+        "target_object": "Lead",
+        "match_key": "Email",
+        "fields-0-target": "Email",
+        "fields-0-kind": "source",
+        "fields-0-value": "email",
+        "fields-0-transforms": "no_such_transform",
+        "fields-1-target": "LastName",
+        "fields-1-kind": "source",
+        "fields-1-value": "lastName",
+        "fields-1-policy": "sometimes",
+    }
+    html = client.post(url, data=form).get_data(as_text=True)
+    assert config_path.read_text(encoding="utf-8") == before  # refused: nothing written
+    # The same edit in a file, checked by `eventsync check --offline --json`.
+    copy = tmp_path / "copy" / "eventsync.toml"
+    copy.parent.mkdir()
+    (copy.parent / "secrets.env").write_text("", encoding="utf-8")
+    bad = before + (
+        '\n[orgs.acme.flows.export_registrations]\ntarget_object = "Lead"\n'
+        'match_key = "Email"\n'
+        '[[orgs.acme.flows.export_registrations.fields]]\ntarget = "Email"\nsource = "email"\n'
+        'transforms = ["no_such_transform"]\n'
+        '[[orgs.acme.flows.export_registrations.fields]]\ntarget = "LastName"\n'
+        'source = "lastName"\npolicy = "sometimes"\n'
+    )
+    copy.write_text(bad, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["check", "--offline", "--json", "--config", str(copy)])
+    expected = json.loads(result.output)["configuration_problems"]
+    assert expected, result.output
+    refused = re.findall(r'<li class="problem">(.*?)</li>', html, re.S)
+    import html as markup
+
+    assert [markup.unescape(p) for p in refused] == expected
+
+
+def test_a_concurrent_edit_is_detected_and_nothing_is_overwritten(
+    app: Any, config_path: Path
+) -> None:
+    client = app.test_client()
+    _sign_in(client)
+    url = "/orgs/acme/flows/magic_links"
+    page = client.get(url).get_data(as_text=True)
+    edited = config_path.read_text(encoding="utf-8") + "\n# edited in an editor meanwhile\n"
+    config_path.write_text(edited, encoding="utf-8")
+    html = client.post(
+        url,
+        data={
+            "csrf_token": _token(page),
+            "fingerprint": _fingerprint(page),
+            "action": "done",
+            "link_field": "Hopin_Magic_Link__c",
+        },
+    ).get_data(as_text=True)
+    assert STALE in html
+    assert config_path.read_text(encoding="utf-8") == edited
+
+
+def test_done_saves_keeping_comments_and_skip_turns_a_flow_off(app: Any, config_path: Path) -> None:
+    client = app.test_client()
+    _sign_in(client)
+    url = "/orgs/acme/flows/magic_links"
+    page = client.get(url).get_data(as_text=True)
+    html = client.post(
+        url,
+        data={
+            "csrf_token": _token(page),
+            "fingerprint": _fingerprint(page),
+            "action": "done",
+            "link_field": "Hopin_Magic_Link__c",
+            "status_field": "Hopin_Status__c",
+        },
+    ).get_data(as_text=True)
+    assert "saved" in html, html
+    text = config_path.read_text(encoding="utf-8")
+    assert text.startswith(COMMENT + "\n")
+    assert 'link_field = "Hopin_Magic_Link__c"' in text
+    page = client.get("/orgs/acme/flows/attendance").get_data(as_text=True)
+    client.post(
+        "/orgs/acme/flows/attendance",
+        data={"csrf_token": _token(page), "fingerprint": _fingerprint(page), "action": "skip"},
+    )
+    import tomllib
+
+    data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    assert data["orgs"]["acme"]["flows"]["attendance"] == {"enabled": False}
+    assert config_path.read_text(encoding="utf-8").startswith(COMMENT + "\n")
+    overview = client.get("/orgs/acme").get_data(as_text=True)
+    assert re.search(r"Attendance</a>\s*<span class=\"state\">skipped", overview)
+
+
+def test_a_flow_outside_the_plan_is_not_editable(app: Any, config_path: Path) -> None:
+    text = config_path.read_text(encoding="utf-8")
+    config_path.write_text(
+        text.replace(
+            "[orgs.acme]", '[entitlements]\nbasic = ["export_registrations"]\n\n[orgs.acme]'
+        ).replace('plan = "business"', 'plan = "basic"'),
+        encoding="utf-8",
+    )
+    client = app.test_client()
+    _sign_in(client)
+    html = client.get("/orgs/acme/flows/attendance").get_data(as_text=True)
+    assert "plan does not include Attendance" in html and 'value="done"' not in html
+
+
+def test_create_admin_in_a_subprocess(tmp_path: Path) -> None:
+    path = tmp_path / "new.toml"
+    command = [str(Path(sys.executable).with_name("eventsync")), "console", "--config", str(path)]
+    env = {**os.environ, "EVENTSYNC_CONSOLE_PASSWORD": "short"}
+    refused = subprocess.run(
+        [*command, "--create-admin"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert refused.returncode == 2 and "at least 12 characters" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    env["EVENTSYNC_CONSOLE_PASSWORD"] = PASSWORD
+    made = subprocess.run(
+        [*command, "--create-admin", "--username", "ops"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert made.returncode == 0, made.stderr
+    secrets = (tmp_path / "eventsync.secrets").read_text(encoding="utf-8")
+    assert "EVENTSYNC_CONSOLE_ADMIN='ops'" in secrets and PASSWORD not in secrets
+    assert 'secrets_file = "eventsync.secrets"' in path.read_text(encoding="utf-8")
+    assert oct((tmp_path / "eventsync.secrets").stat().st_mode & 0o777) == "0o600"
+    app = create_app(path, secure_cookies=False)
+    client = app.test_client()
+    page = client.get("/signin").get_data(as_text=True)
+    answer = client.post(
+        "/signin", data={"csrf_token": _token(page), "username": "ops", "password": PASSWORD}
+    )
+    assert answer.status_code == 302 and client.get("/orgs").status_code == 200
