@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from flask import Flask, Response, redirect, render_template_string, request
+from markupsafe import Markup
 
 from .webflow import SCOPE_LABELS, AuthorizeError, PageError, Pending
 
@@ -65,7 +66,8 @@ _ERROR = """<h1>OAuth Error</h1>
 
 
 def _page(title: str, template: str, status: int = 200, **values: object) -> Response:
-    body = render_template_string(template, **values)
+    # The rendered body is escaped HTML already: Markup keeps the layout from escaping it again.
+    body = Markup(render_template_string(template, **values))
     html = render_template_string(_LAYOUT, title=title, body=body)
     response = Response(html, status=status, content_type="text/html;charset=UTF-8")
     # Login pages are never framed (clickjacking) nor cached.
