@@ -252,9 +252,7 @@ def test_public_client_needs_no_secret(sandbox, web_signin, verifier):
     assert _exchange(sandbox, public, code, verifier, client_secret=None).status_code == 200
 
 
-def test_rotation_replaces_the_refresh_token_and_invalidates_the_old(
-    sandbox, web_signin, verifier
-):
+def test_rotation_replaces_the_refresh_token_and_invalidates_the_old(sandbox, web_signin, verifier):
     rotating = _register(sandbox, rotate_refresh_tokens=True)
     code = _code(sandbox, web_signin, rotating, verifier)
     first = _exchange(sandbox, rotating, code, verifier).json()["refresh_token"]
