@@ -3,7 +3,9 @@
 simple-salesforce renews a session on ``401 INVALID_SESSION_ID`` by calling its
 ``_salesforce_login_partial``; in session mode that is None, so the connection installs its
 own renewal there (the one extension point the client offers). Calls that bypass that path
-(Bulk 2.0) are renewed by :meth:`SalesforceConnection.call`.
+(Bulk 2.0) are renewed by :meth:`SalesforceConnection.call`. When the app rotates refresh
+tokens, each renewal's new refresh token is saved (``SystemSettings.save_secret``) and used
+for the next one.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class SalesforceConnection:
             settings.get("ca_bundle"), float(settings.get("timeout", 60.0)), self._on_usage
         )
         token = auth.obtain_token(settings, self.http)
+        self._keep_rotated(token)
         self.instance_url = token.instance_url
         self.sf = Salesforce(
             instance_url=token.instance_url,
@@ -59,6 +62,12 @@ class SalesforceConnection:
             version=self.api_version,
         )
         self.sf._salesforce_login_partial = functools.partial(self._renew)  # see module docstring
+
+    def _keep_rotated(self, token: auth.Token) -> None:
+        """Save a rotated refresh token (the one just used no longer works) and use it from
+        now on."""
+        if token.refresh_token:
+            self.settings = self.settings.save_secret("refresh_token", token.refresh_token)
 
     def _on_usage(self, usage: ApiUsage) -> None:
         self.usage = usage
@@ -74,6 +83,7 @@ class SalesforceConnection:
             )
         with self._lock:
             token = auth.obtain_token(self.settings, self.http)
+            self._keep_rotated(token)
             self.renewals += 1
             self.instance_url = token.instance_url
             parsed = urlparse(token.instance_url)
