@@ -85,7 +85,7 @@ def steps(
                 "done" if systems.get(system) else "todo",
             )
         )
-    enabled = org.get("plugins") or ()
+    enabled = [str(p) for p in org.get("plugins") or ()]  # type: ignore[attr-defined]
     plugin_options = org.get("plugin_options") or {}
     assert isinstance(plugin_options, Mapping)
     for plugin in sorted(options):

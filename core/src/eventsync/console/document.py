@@ -43,6 +43,19 @@ def fingerprint(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _item(value: Any) -> Any:
+    """A list of tables (a field mapping) as a multi-line array of inline tables: an array of
+    ``[[tables]]`` would swallow the keys of a table appended after it in the file."""
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        array = tomlkit.array()
+        for entry in value:
+            inline = tomlkit.inline_table()
+            inline.update(entry)
+            array.append(inline)
+        return array.multiline(True)
+    return value
+
+
 class ConfigDocument:
     """One read of the configuration file, to inspect, edit in place and save."""
 
@@ -106,7 +119,7 @@ class ConfigDocument:
                 if name in table:
                     del table[name]
             else:
-                table[name] = value
+                table[name] = _item(value)
 
     def config(self) -> Config:
         """The edited document validated as ``eventsync check`` validates the file.

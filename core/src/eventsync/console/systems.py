@@ -56,14 +56,13 @@ def _apply(
     doc: ConfigDocument, org: str, system: str, values: dict[str, Any], typed: dict[str, str]
 ) -> dict[str, str]:
     """Write the settings and ``<name>_env`` names into ``doc``; the secrets to store."""
-    store = state().secrets(doc)
+    state().secrets(doc)  # gives a file without a secrets store one, before a secret is saved
     table = doc.get("orgs", org, "systems", system) or {}
     new_secrets = {}
     for name, value in typed.items():
         variable = table.get(name) or secret_variable(org, system, name)
         values[name] = variable
         new_secrets[variable] = value
-    del store
     doc.update(("orgs", org, "systems", system), values)
     return new_secrets
 
@@ -181,7 +180,7 @@ def _oauth_start(
 
 
 @bp.get("/oauth/callback")
-def oauth_callback() -> str | Response:
+def oauth_callback() -> str | Response | tuple[str, int]:
     """Where the system sends the admin back: check ``state``, exchange the code, save."""
     pending = session.pop(PENDING, None)
     if not pending or not tokens.compare_digest(
