@@ -336,3 +336,91 @@ def test_create_admin_in_a_subprocess(tmp_path: Path) -> None:
         "/signin", data={"csrf_token": _token(page), "username": "ops", "password": PASSWORD}
     )
     assert answer.status_code == 302 and client.get("/orgs").status_code == 200
+
+
+def test_the_oauth_callback_refuses_a_state_this_session_did_not_start(app: Any) -> None:
+    client = app.test_client()
+    _sign_in(client)
+    answer = client.get("/oauth/callback?code=abc&state=forged")
+    assert answer.status_code == 400 and "state" in answer.get_data(as_text=True)
+    with client.session_transaction() as session:
+        session["oauth_pending"] = {
+            "state": "expected",
+            "verifier": "v",
+            "org": "acme",
+            "system": "salesforce",
+        }
+    answer = client.get("/oauth/callback?code=abc&state=forged")
+    assert answer.status_code == 400
+    with client.session_transaction() as session:
+        assert "oauth_pending" not in session  # a refused state cannot be tried again
+
+
+def test_connect_sends_the_browser_to_the_authorize_page_keeping_the_verifier_server_side(
+    app: Any, acme_pair: Any
+) -> None:
+    """Needs the Salesforce plugin's oauth_start (the ``oauth`` branch)."""
+    client = app.test_client()
+    _sign_in(client)
+    page = client.get("/orgs/acme/systems/salesforce").get_data(as_text=True)
+    assert 'value="oauth"' in page  # the plugin has an interactive sign-in
+    console_app = acme_pair.crm.info()["oauth"]["console_app"]
+    answer = client.post(
+        "/orgs/acme/systems/salesforce",
+        data={
+            "csrf_token": _token(page),
+            "fingerprint": _fingerprint(page),
+            "action": "oauth",
+            "login_url": acme_pair.options("salesforce")["login_url"],
+            "client_id": console_app["client_id"],
+        },
+    )
+    assert answer.status_code == 302, answer.get_data(as_text=True)
+    location = answer.headers["Location"]
+    assert location.startswith(acme_pair.options("salesforce")["login_url"])
+    assert "/services/oauth2/authorize?" in location and "code_challenge=" in location
+    assert "redirect_uri=http%3A%2F%2Flocalhost%2Foauth%2Fcallback" in location
+    with client.session_transaction() as session:
+        pending = session["oauth_pending"]
+    assert pending["verifier"] and pending["verifier"] not in location
+    assert f"state={pending['state']}" in location
+
+
+def test_the_dashboard_lists_a_dead_letter_and_retry_moves_it_back(
+    app: Any, config_path: Path
+) -> None:
+    from eventsync.config import load_config
+    from eventsync.engine import Engine
+    from eventsync.models import RemoteFailure
+
+    text = config_path.read_text(encoding="utf-8")
+    config_path.write_text(
+        text + '\n[orgs.acme.flows.magic_links]\nlink_field = "Hopin_Magic_Link__c"\n',
+        encoding="utf-8",
+    )
+    with Engine(load_config(config_path), pollers=False, subscribe=False) as engine:
+        engine.store.mark("acme", "magic_links", "00vDEAD0000001")
+        [item] = engine.store.lease("test", org="acme", flow="magic_links")
+        failure = RemoteFailure("FIELD_CUSTOM_VALIDATION_EXCEPTION", "refused by a rule")
+        assert engine.store.fail(item, failure, retryable=False) == "dead"
+    client = app.test_client()
+    _sign_in(client)
+    html = client.get("/orgs/acme/dashboard").get_data(as_text=True)
+    assert "00vDEAD0000001" in html and "refused by a rule" in html
+    traced = client.get(
+        "/orgs/acme/dashboard?flow=magic_links&entity=00vDEAD0000001&values=y"
+    ).get_data(as_text=True)
+    assert 'class="trace"' in traced and "dead letter" in traced and "refused by a rule" in traced
+    dead_id = re.search(r"/orgs/acme/dead-letters/(\d+)/retry", html).group(1)  # type: ignore[union-attr]
+    no_token = client.post(f"/orgs/acme/dead-letters/{dead_id}/retry")
+    assert no_token.status_code == 400
+    answer = client.post(
+        f"/orgs/acme/dead-letters/{dead_id}/retry", data={"csrf_token": _token(html)}
+    )
+    assert answer.status_code == 302
+    after = client.get("/orgs/acme/dashboard").get_data(as_text=True)
+    assert "1 dead letter moved back to the outbox" in after
+    assert f"/dead-letters/{dead_id}/retry" not in after
+    with Engine(load_config(config_path), pollers=False, subscribe=False) as engine:
+        assert engine.store.outbox_row("acme", "magic_links", "00vDEAD0000001") is not None
+        assert engine.store.dead_letter_count("acme") == 0

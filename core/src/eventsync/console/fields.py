@@ -11,7 +11,7 @@ saved in the secrets store and the table gets ``<name>_env`` naming it.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -55,10 +55,21 @@ class FormField:
     choices: tuple[str, ...] = ()
     is_set: bool = False
     suggestions: tuple[str, ...] = ()
+    default: Any = None
 
 
-def _kind(info: SettingInfo) -> str:
-    text = info.type
+def _type_text(cls: type, name: str) -> str:
+    """The annotation of setting ``name`` as text, whether or not cattrs has resolved the
+    class's string annotations into types already (``describe`` then says only ``tuple``)."""
+    annotation = attrs.fields_dict(cls)[name].type
+    if isinstance(annotation, str):
+        return annotation
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return repr(annotation).replace("typing.", "")
+
+
+def _kind(info: SettingInfo, text: str) -> str:
     if info.secret:
         return "secret"
     if "FieldMapConfig" in text:
@@ -101,7 +112,8 @@ def form_fields(
     for info in describe(cls):
         if info.name in skip:
             continue
-        kind = _kind(info)
+        text = _type_text(cls, info.name)
+        kind = _kind(info, text)
         value = table.get(info.name, info.default)
         offered = list((suggestions or {}).get(info.name, ()))
         offered += [u for u in _URL.findall(info.help) if u not in offered]
@@ -119,9 +131,10 @@ def form_fields(
                     if kind in ("mapping", "filters", "file", "checkbox")
                     else _shown(value)
                 ),
-                choices=tuple(re.findall(r"'([^']*)'", info.type)) if kind == "select" else (),
+                choices=tuple(re.findall(r"'([^']*)'", text)) if kind == "select" else (),
                 is_set=bool((secret_set or {}).get(info.name)),
                 suggestions=tuple(offered),
+                default=info.default,
             )
         )
     return found
@@ -213,13 +226,25 @@ def filter_rows(form: MultiDict[str, str], name: str) -> list[dict[str, Any]]:
 
 
 def read_form(
-    fields: Sequence[FormField], form: MultiDict[str, str]
+    fields: Sequence[FormField], form: MultiDict[str, str], present: Collection[str] = ()
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """The table values and the typed secrets of a submitted settings form.
 
-    Values: an empty input is None (the key is removed, the default applies); a secret left
-    empty keeps what is stored. Secrets: setting name -> the value typed.
+    Values: an empty input is None (the key is removed, the default applies), and so is a
+    default value for a key not in the table (``present``), so the file says only what was
+    chosen; a secret left empty keeps what is stored. Secrets: setting name -> the value typed.
     """
+    values, typed = _read(fields, form)
+    for field in fields:
+        if field.name in values and field.name not in present:
+            if values[field.name] == field.default and field.default is not None:
+                values[field.name] = None
+    return values, typed
+
+
+def _read(
+    fields: Sequence[FormField], form: MultiDict[str, str]
+) -> tuple[dict[str, Any], dict[str, str]]:
     values: dict[str, Any] = {}
     typed: dict[str, str] = {}
     for field in fields:

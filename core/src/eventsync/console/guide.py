@@ -93,7 +93,7 @@ def flow(org: str, flow: str) -> str | Response:
     extra_rows = 1
     scope = f"$.orgs.{org}.flows.{flow}"
     if entitled and form.validate_on_submit():
-        values, _ = read_form(fields, request.form)
+        values, _ = read_form(fields, request.form, table)
         if stale(doc, form.fingerprint.data):
             refused = ("the file changed since you opened this page; reload",)
         elif action == "skip":

@@ -92,7 +92,7 @@ def connect(org: str, system: str) -> str | Response:
     refused: tuple[str, ...] = ()
     elsewhere: tuple[str, ...] = ()
     if form.validate_on_submit():
-        values, typed = read_form(fields, request.form)
+        values, typed = read_form(fields, request.form, table)
         if stale(doc, form.fingerprint.data):
             refused = ("the file changed since you opened this page; reload",)
         elif request.form.get("action") == "oauth":
@@ -262,7 +262,7 @@ def plugin(org: str, plugin: str) -> str | Response:
     refused: tuple[str, ...] = ()
     elsewhere: tuple[str, ...] = ()
     if form.validate_on_submit():
-        values, typed = read_form(fields, request.form)
+        values, typed = read_form(fields, request.form, table)
         new_secrets = {}
         for name, value in typed.items():
             variable = table.get(name) or secret_variable(org, plugin, name)
