@@ -52,7 +52,12 @@ def pair() -> Iterator[Any]:
     hooks = Hooks(make_plugin_manager(environ={}))
     port = free_port()
     started = start_sandboxes(
-        hooks, crm="salesforce", platform="hopin", org="acme", endpoint=f"http://127.0.0.1:{port}"
+        hooks,
+        crm="salesforce",
+        platform="hopin",
+        org="acme",
+        endpoint=f"http://127.0.0.1:{port}",
+        registrations=2,  # for the preview of the export screen's Test
     )
     yield started
     started.stop()
@@ -209,6 +214,10 @@ def test_the_guide_through_the_console(page: Any, screenshot: Any, pair: Any, tm
         page.click("button[value=test]")
         page.wait_for_selector("#test-result")
         assert '<tr class="error">' not in page.inner_html("#test-result"), page.content()
+        # The preview: both seeded registrations would become Leads, with the constant.
+        actions = page.locator(".preview td.action").all_inner_texts()
+        assert actions == ["create", "create"], page.inner_html("#test-result")
+        assert "Hopin attendee" in page.inner_html(".preview")
         screenshot("07-export-registrations")
         page.click("button[value=done]")
         page.wait_for_selector("text=Export registrations: saved")

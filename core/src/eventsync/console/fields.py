@@ -236,9 +236,9 @@ def read_form(
     """
     values, typed = _read(fields, form)
     for field in fields:
-        if field.name in values and field.name not in present:
-            if values[field.name] == field.default and field.default is not None:
-                values[field.name] = None
+        chosen = field.name in values and field.name not in present
+        if chosen and field.default is not None and values[field.name] == field.default:
+            values[field.name] = None
     return values, typed
 
 

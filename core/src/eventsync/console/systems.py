@@ -53,17 +53,19 @@ def _secret_flags(doc: ConfigDocument, table: dict[str, Any]) -> dict[str, bool]
 
 
 def _apply(
-    doc: ConfigDocument, org: str, system: str, values: dict[str, Any], typed: dict[str, str]
+    doc: ConfigDocument, keys: tuple[str, ...], values: dict[str, Any], typed: dict[str, str]
 ) -> dict[str, str]:
-    """Write the settings and ``<name>_env`` names into ``doc``; the secrets to store."""
+    """Write the settings of the table at ``keys`` (``orgs, ORG, systems|plugin_options,
+    NAME``) and a ``<name>_env`` for each typed secret into ``doc``; returns the secrets to
+    store (variable -> value), under the variable the file names already, else a new one."""
     state().secrets(doc)  # gives a file without a secrets store one, before a secret is saved
-    table = doc.get("orgs", org, "systems", system) or {}
+    table = doc.get(*keys) or {}
     new_secrets = {}
     for name, value in typed.items():
-        variable = table.get(name) or secret_variable(org, system, name)
+        variable = table.get(name) or secret_variable(keys[1], keys[3], name)
         values[name] = variable
         new_secrets[variable] = value
-    doc.update(("orgs", org, "systems", system), values)
+    doc.update(keys, values)
     return new_secrets
 
 
@@ -98,7 +100,7 @@ def connect(org: str, system: str) -> str | Response:
         elif request.form.get("action") == "oauth":
             return _oauth_start(doc, org, system, values, typed, form.fingerprint.data or "")
         else:
-            new_secrets = _apply(doc, org, system, values, typed)
+            new_secrets = _apply(doc, ("orgs", org, "systems", system), values, typed)
             scope = f"$.orgs.{org}.systems.{system}"
             problems = [p for p in doc.problems() if p.startswith(scope)]
             problem = (
@@ -147,7 +149,7 @@ def _oauth_start(
     typed: dict[str, str],
     page_fingerprint: str,
 ) -> Response:
-    new_secrets = _apply(doc, org, system, {k: v for k, v in values.items()}, typed)
+    new_secrets = _apply(doc, ("orgs", org, "systems", system), values, typed)
     # The settings typed so far are kept (the secrets too) before leaving for the sign-in page.
     outcome = save_part(
         doc,
@@ -226,14 +228,8 @@ def oauth_callback() -> str | Response | tuple[str, int]:
         return redirect(url_for("systems.connect", org=org, system=system))
     if grant is None:
         abort(404)
-    values = dict(grant.settings)
-    new_secrets = {}
-    for name, value in grant.secrets.items():
-        setting = f"{name}_env"
-        variable = options.get(setting) or secret_variable(org, system, setting)
-        values[setting] = variable
-        new_secrets[variable] = value
-    doc.update(("orgs", org, "systems", system), values)
+    typed = {f"{name}_env": value for name, value in grant.secrets.items()}
+    new_secrets = _apply(doc, ("orgs", org, "systems", system), dict(grant.settings), typed)
     outcome = save_part(
         doc,
         f"$.orgs.{org}.systems.{system}",
@@ -263,12 +259,7 @@ def plugin(org: str, plugin: str) -> str | Response:
     elsewhere: tuple[str, ...] = ()
     if form.validate_on_submit():
         values, typed = read_form(fields, request.form, table)
-        new_secrets = {}
-        for name, value in typed.items():
-            variable = table.get(name) or secret_variable(org, plugin, name)
-            values[name] = variable
-            new_secrets[variable] = value
-        doc.update(("orgs", org, "plugin_options", plugin), values)
+        new_secrets = _apply(doc, ("orgs", org, "plugin_options", plugin), values, typed)
         outcome = save_part(
             doc,
             f"$.orgs.{org}.plugin_options.{plugin}",
