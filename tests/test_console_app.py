@@ -424,3 +424,43 @@ def test_the_dashboard_lists_a_dead_letter_and_retry_moves_it_back(
     with Engine(load_config(config_path), pollers=False, subscribe=False) as engine:
         assert engine.store.outbox_row("acme", "magic_links", "00vDEAD0000001") is not None
         assert engine.store.dead_letter_count("acme") == 0
+
+
+def test_run_check_shows_the_findings_of_eventsync_check(app: Any, config_path: Path) -> None:
+    text = config_path.read_text(encoding="utf-8")
+    config_path.write_text(
+        text
+        + "\n[orgs.acme.flows.magic_links]\n"
+        + 'crm_object = "CampaignMember"\nlink_field = "No_Such_Field__c"\n',
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(cli, ["check", "--json", "--config", str(config_path)])
+    expected = [f["message"] for f in json.loads(result.output)["findings"]]
+    assert any("No_Such_Field__c" in m for m in expected), expected
+    client = app.test_client()
+    _sign_in(client)
+    page = client.get("/orgs/acme/dashboard").get_data(as_text=True)
+    html = client.post("/orgs/acme/check", data={"csrf_token": _token(page)}).get_data(as_text=True)
+    import html as markup
+
+    shown = [
+        markup.unescape(m)
+        for m in re.findall(r"<tr class=\"\w+\"><td>\w+</td><td>[^<]*</td><td>(.*?)</td>", html)
+    ]
+    assert shown == expected
+
+
+def test_the_run_server_mounts_the_console_at_console(config_path: Path) -> None:
+    from eventsync.config import load_config
+    from eventsync.engine import Engine
+    from eventsync.server import make_app
+
+    with Engine(load_config(config_path), pollers=False, subscribe=False) as engine:
+        client = make_app(engine).test_client()
+        answer = client.get("/console/orgs")
+        assert answer.status_code == 302
+        assert answer.headers["Location"].startswith("/console/signin")
+        assert client.get("/console/signin").status_code == 200
+        assert client.get("/livez").status_code == 200
+        missing = client.get("/no/such/route")
+        assert missing.status_code == 404 and missing.content_type.startswith("text/plain")
