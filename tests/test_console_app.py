@@ -464,3 +464,39 @@ def test_the_run_server_mounts_the_console_at_console(config_path: Path) -> None
         assert client.get("/livez").status_code == 200
         missing = client.get("/no/such/route")
         assert missing.status_code == 404 and missing.content_type.startswith("text/plain")
+
+
+def test_a_plugin_options_form_is_rendered_from_its_declared_schema(
+    app: Any, config_path: Path
+) -> None:
+    text = config_path.read_text(encoding="utf-8")
+    enabled = 'plugins = ["salesforce", "hopin", "pardot_guard"]'
+    config_path.write_text(re.sub(r"plugins = \[[^\]]*\]", enabled, text), encoding="utf-8")
+    assert "pardot_guard" in config_path.read_text(encoding="utf-8")
+    client = app.test_client()
+    _sign_in(client)
+    overview = client.get("/orgs/acme").get_data(as_text=True)
+    assert "/orgs/acme/plugins/pardot_guard" in overview
+    page = client.get("/orgs/acme/plugins/pardot_guard").get_data(as_text=True)
+    assert 'name="confirmed_opt_in"' in page and 'name="consent_field"' in page
+    answer = client.post(
+        "/orgs/acme/plugins/pardot_guard",
+        data={
+            "csrf_token": _token(page),
+            "fingerprint": _fingerprint(page),
+            "confirmed_opt_in": "on",
+            "check_opt_out": "on",
+            "admit_unknown_people": "on",
+            "consent_field": "Consent__c",
+            "opt_out_field": "HasOptedOutOfEmail",
+        },
+    )
+    assert answer.status_code == 302, answer.get_data(as_text=True)
+    import tomllib
+
+    saved = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    # Only what differs from the declared defaults is written.
+    assert saved["orgs"]["acme"]["plugin_options"]["pardot_guard"] == {
+        "confirmed_opt_in": True,
+        "consent_field": "Consent__c",
+    }

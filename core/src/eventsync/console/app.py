@@ -83,11 +83,12 @@ def _require_sign_in() -> WerkzeugResponse | None:
 
 
 def _headers(response: Response) -> Response:
-    # Pages show settings: never cached, never framed, no referrer (the OAuth callback's code).
+    # Pages show settings: never cached, never framed; the referrer (the OAuth callback's URL
+    # holds the code) goes to this site only, where Flask-WTF's HTTPS check wants it.
     response.headers.setdefault("Cache-Control", "no-store")
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Referrer-Policy"] = "same-origin"
     response.headers["Content-Security-Policy"] = (
         "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
     )

@@ -37,20 +37,23 @@ def stale(doc: ConfigDocument, page_fingerprint: str | None) -> bool:
     return page_fingerprint != doc.fingerprint
 
 
-def _inside(problem: str, scope: str) -> bool:
+def _inside(problem: str, scope: str | None) -> bool:
+    if scope is None:
+        return False
     head = problem.split(":", 1)[0]
     return head == scope or head.startswith((scope + ".", scope + "["))
 
 
 def save_part(
     doc: ConfigDocument,
-    scope: str,
+    scope: str | None,
     page_fingerprint: str | None,
     *,
     secrets: SecretsStore | None = None,
     new_secrets: Mapping[str, str] | None = None,
 ) -> Outcome:
-    """Validate ``doc`` (already edited) and save it unless the part ``scope`` has problems;
+    """Validate ``doc`` (already edited) and save it unless the part ``scope`` has problems
+    (None: no problem refuses it, e.g. settings kept while an OAuth sign-in completes them);
     ``new_secrets`` (variable -> value) are written to ``secrets`` only when the file is."""
     if stale(doc, page_fingerprint):
         return Outcome(False, (STALE,))

@@ -150,10 +150,11 @@ def _oauth_start(
     page_fingerprint: str,
 ) -> Response:
     new_secrets = _apply(doc, ("orgs", org, "systems", system), values, typed)
-    # The settings typed so far are kept (the secrets too) before leaving for the sign-in page.
+    # The settings typed so far are kept (the secrets too) before leaving for the sign-in page;
+    # they may be incomplete until the grant's settings are added at the callback.
     outcome = save_part(
         doc,
-        f"$.orgs.{org}.systems.{system}.__oauth__",
+        None,
         page_fingerprint,
         secrets=state().secrets(doc),
         new_secrets=new_secrets,
