@@ -500,3 +500,43 @@ def test_a_plugin_options_form_is_rendered_from_its_declared_schema(
         "confirmed_opt_in": True,
         "consent_field": "Consent__c",
     }
+
+
+def test_the_import_screen_offers_relationship_fields_and_saves_a_source_filter(
+    app: Any, config_path: Path
+) -> None:
+    import tomllib
+
+    from eventsync_salesforce.sandbox.wiring import TICKET_CODE_FIELD
+
+    client = app.test_client()
+    _sign_in(client)
+    url = "/orgs/acme/flows/import_registrations"
+    page = client.get(url).get_data(as_text=True)
+    # The picker offers the code field on the Campaign, reached through CampaignMember.CampaignId.
+    assert f'<option value="Campaign.{TICKET_CODE_FIELD}">' in page
+    assert '<option value="CampaignMember">' in page
+    answer = client.post(
+        url,
+        data={
+            "csrf_token": _token(page),
+            "fingerprint": _fingerprint(page),
+            "action": "done",
+            "source_object": "CampaignMember",
+            "ticket_code_field": f"Campaign.{TICKET_CODE_FIELD}",
+            "source_filter-0-field": "Status",
+            "source_filter-0-op": "!=",
+            "source_filter-0-value": "Removed",
+            "source_filter-1-field": "Email",
+            "source_filter-1-op": "not_empty",
+        },
+    ).get_data(as_text=True)
+    assert "Import registrations: saved" in answer, answer
+    table = tomllib.loads(config_path.read_text(encoding="utf-8"))["orgs"]["acme"]["flows"][
+        "import_registrations"
+    ]
+    assert table["source_filter"] == [
+        {"field": "Status", "op": "!=", "value": "Removed"},
+        {"field": "Email", "op": "not_empty"},
+    ]
+    assert table["ticket_code_field"] == f"Campaign.{TICKET_CODE_FIELD}"
