@@ -10,10 +10,12 @@ console shows the same messages; the file is replaced atomically (temporary file
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -143,11 +145,15 @@ class ConfigDocument:
 
         :raises ConcurrentEdit: the file is no longer the text this document was read from.
         """
-        current = self.path.read_text(encoding="utf-8") if self.path.exists() else ""
-        if fingerprint(current) != self.fingerprint:
-            raise ConcurrentEdit()
-        text = tomlkit.dumps(self.doc)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Two consoles saving at once: the second sees the first's file and is refused.
+        with _locked(self.path):
+            current = self.path.read_text(encoding="utf-8") if self.path.exists() else ""
+            if fingerprint(current) != self.fingerprint:
+                raise ConcurrentEdit()
+            self._replace(tomlkit.dumps(self.doc))
+
+    def _replace(self, text: str) -> None:
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -162,3 +168,15 @@ class ConfigDocument:
             raise
         self.text = text
         self.fingerprint = fingerprint(text)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path``'s sidecar ``.lock`` file while a save checks and writes."""
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

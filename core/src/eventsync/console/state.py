@@ -4,6 +4,7 @@ engine for the state store, and each organisation's discovered schemas."""
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import time
 from collections.abc import Iterator, Mapping
@@ -68,8 +69,6 @@ class ConsoleState:
 
     def env(self) -> dict[str, str]:
         """Where secrets are read from: the process environment overlaid with the store."""
-        import os
-
         store = secrets_store_for(self.config_path)
         return {**os.environ, **(store.values() if store else {})}
 

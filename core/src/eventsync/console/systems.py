@@ -3,6 +3,7 @@ and the interactive OAuth sign-in where its plugin has one), and concern plugins
 
 from __future__ import annotations
 
+import os
 import secrets as tokens
 from typing import Any
 
@@ -41,10 +42,9 @@ def _has_oauth(system: str) -> bool:
     return any(impl.plugin_name == owner for impl in hooks.pm.hook.oauth_start.get_hookimpls())
 
 
-def _secret_flags(doc: ConfigDocument, table: dict[str, Any]) -> dict[str, bool]:
+def _secret_flags(table: dict[str, Any]) -> dict[str, bool]:
+    """Per secret setting of ``table``: does its variable have a value (store or environment)."""
     stored = state().secrets().names()
-    import os
-
     return {
         name: isinstance(var, str) and (var in stored or var in os.environ)
         for name, var in table.items()
@@ -89,7 +89,7 @@ def connect(org: str, system: str) -> str | Response:
     form = EditForm()
     table = doc.get("orgs", org, "systems", system) or {}
     fields: list[FormField] = (
-        form_fields(profile.settings, table, _secret_flags(doc, table)) if profile.settings else []
+        form_fields(profile.settings, table, _secret_flags(table)) if profile.settings else []
     )
     refused: tuple[str, ...] = ()
     elsewhere: tuple[str, ...] = ()
@@ -255,7 +255,7 @@ def plugin(org: str, plugin: str) -> str | Response:
         abort(404)
     table = doc.get("orgs", org, "plugin_options", plugin) or {}
     form = EditForm()
-    fields = form_fields(schema, table, _secret_flags(doc, table))
+    fields = form_fields(schema, table, _secret_flags(table))
     refused: tuple[str, ...] = ()
     elsewhere: tuple[str, ...] = ()
     if form.validate_on_submit():
