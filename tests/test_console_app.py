@@ -540,3 +540,12 @@ def test_the_import_screen_offers_relationship_fields_and_saves_a_source_filter(
         {"field": "Email", "op": "not_empty"},
     ]
     assert table["ticket_code_field"] == f"Campaign.{TICKET_CODE_FIELD}"
+
+
+def test_a_file_that_is_not_toml_is_named_with_its_problem(app: Any, config_path: Path) -> None:
+    client = app.test_client()
+    _sign_in(client)
+    config_path.write_text(config_path.read_text(encoding="utf-8") + "\n[orgs.acme\n")
+    answer = client.get("/orgs")
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 500 and "invalid TOML" in html and "Traceback" not in html

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import requests
+from dotenv import dotenv_values
 from eventsync.models import PullRequest, PushItem, PushRequest
 from eventsync.plugins import Hooks, make_plugin_manager
 from eventsync.sandbox_env import free_port, start_sandboxes
@@ -254,6 +255,22 @@ def test_the_guide_through_the_console(page: Any, screenshot: Any, pair: Any, tm
         page.wait_for_selector("text=the flow is off")
         assert "The file is valid" in page.content(), page.content()
         screenshot("12-setup-finished")
+
+        # No secret saved on the way (refresh token, keys, the admin's hash) is on any screen.
+        saved = dotenv_values(tmp_path / "secrets.env")
+        saved.pop("EVENTSYNC_CONSOLE_ADMIN")  # the admin's name, shown beside "sign out"
+        assert saved.get("ACME_SALESFORCE_REFRESH_TOKEN"), saved.keys()
+        for path in (
+            "/orgs/acme",
+            "/orgs/acme/systems/salesforce",
+            "/orgs/acme/systems/hopin",
+            "/orgs/acme/flows/export_registrations",
+            "/orgs/acme/flows/import_registrations",
+            "/orgs/acme/dashboard",
+        ):
+            page.goto(f"{console_base}/console{path}")
+            html = page.content()
+            assert not [k for k, v in saved.items() if v and v in html], path
     finally:
         console.stop()
 

@@ -13,11 +13,12 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, redirect, request, session, url_for
+from flask import Flask, Response, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from ..errors import ConfigurationError
 from .accounts import account
 from .fields import FILTER_OPS, UPDATE_POLICIES, transforms_text
 from .state import ConsoleState
@@ -70,7 +71,17 @@ def create_app(
         app.register_blueprint(blueprint)
     app.after_request(_headers)
     app.add_url_rule("/", "home", _home)
+    app.register_error_handler(ConfigurationError, _unreadable)
     return app
+
+
+def _unreadable(exc: ConfigurationError) -> tuple[str, int]:
+    """A config file the console cannot read (invalid TOML): say what to fix, no traceback."""
+    return render_template(
+        "message.html",
+        title="The configuration file cannot be read",
+        message="; ".join(exc.problems),
+    ), 500
 
 
 def _require_sign_in() -> WerkzeugResponse | None:
