@@ -549,3 +549,29 @@ def test_a_file_that_is_not_toml_is_named_with_its_problem(app: Any, config_path
     answer = client.get("/orgs")
     html = answer.get_data(as_text=True)
     assert answer.status_code == 500 and "invalid TOML" in html and "Traceback" not in html
+
+
+def test_failed_sign_ins_are_throttled(app: Any) -> None:
+    from eventsync.console.throttle import LIMIT, WINDOW, SignInThrottle
+
+    now = [1000.0]
+    app.extensions["eventsync_console_throttle"] = SignInThrottle(clock=lambda: now[0])
+    client = app.test_client()
+
+    def attempt(password: str) -> Any:
+        page = client.get("/signin").get_data(as_text=True)
+        return client.post(
+            "/signin",
+            data={"csrf_token": _token(page), "username": "admin", "password": password},
+        )
+
+    for _ in range(LIMIT):
+        assert "wrong username or password" in attempt("guess").get_data(as_text=True)
+    refused = attempt(PASSWORD)
+    assert refused.status_code == 200 and "too many failed sign-ins" in refused.get_data(
+        as_text=True
+    )
+    assert client.get("/orgs").status_code == 302  # not signed in
+    now[0] += WINDOW
+    assert attempt(PASSWORD).status_code == 302
+    assert client.get("/orgs").status_code == 200

@@ -22,6 +22,7 @@ from ..errors import ConfigurationError
 from .accounts import account
 from .fields import FILTER_OPS, UPDATE_POLICIES, transforms_text
 from .state import ConsoleState
+from .throttle import SignInThrottle
 
 __all__ = ["create_app", "mounted", "loopback", "PREFIX", "PUBLIC_ENDPOINTS"]
 
@@ -58,6 +59,7 @@ def create_app(
         MAX_CONTENT_LENGTH=1024 * 1024,
     )
     app.extensions["eventsync_console"] = ConsoleState(config_path, engine)
+    app.extensions["eventsync_console_throttle"] = SignInThrottle()
     # Sign-in is checked first: an unauthenticated POST is sent to sign-in, not told of CSRF.
     app.before_request(_require_sign_in)
     CSRFProtect(app)

@@ -19,6 +19,7 @@ from werkzeug.wrappers import Response
 from .accounts import account
 from .forms import ActionForm, SignInForm
 from .state import state
+from .throttle import SignInThrottle
 
 bp = Blueprint("auth", __name__)
 
@@ -38,13 +39,22 @@ def signin() -> str | Response:
     """The sign-in page; without an admin account it says how to create one."""
     admin = account(state().config_path)
     form = SignInForm()
+    throttle: SignInThrottle = current_app.extensions["eventsync_console_throttle"]
     if admin is not None and form.validate_on_submit():
-        if admin.verify(form.username.data or "", form.password.data or ""):
+        if (wait := throttle.wait()) > 0:
+            flash(
+                f"too many failed sign-ins: try again in {max(1, round(wait / 60))} minute(s)",
+                "error",
+            )
+        elif admin.verify(form.username.data or "", form.password.data or ""):
+            throttle.succeeded()
             session.clear()  # a fresh session: no fixation of one made before signing in
             session.permanent = True
             session["admin"] = admin.username
             return redirect(_safe_next(request.args.get("next")))
-        flash("wrong username or password", "error")
+        else:
+            throttle.failed()
+            flash("wrong username or password", "error")
     # A Secure cookie is never sent back over plain HTTP: say so instead of looping.
     insecure = current_app.config["SESSION_COOKIE_SECURE"] and not request.is_secure
     return render_template(
