@@ -66,6 +66,11 @@ def _fingerprint(html: str) -> str:
     return match.group(1)
 
 
+def _form(page: str) -> dict[str, str]:
+    """What a browser posts with a settings form: its CSRF token and the file's fingerprint."""
+    return {"csrf_token": _token(page), "fingerprint": _fingerprint(page)}
+
+
 def _sign_in(client: Any) -> None:
     page = client.get("/signin").get_data(as_text=True)
     answer = client.post(
@@ -167,8 +172,7 @@ def test_a_saved_secret_is_never_rendered_back(app: Any, config_path: Path, acme
     answer = client.post(
         "/orgs/acme/systems/hopin",
         data={
-            "csrf_token": _token(page),
-            "fingerprint": _fingerprint(page),
+            **_form(page),
             "action": "save",
             "api_key_env": key,
             **{k: v for k, v in acme_pair.options("hopin").items() if not k.endswith("_env")},
@@ -200,8 +204,7 @@ def test_a_bad_mapping_is_refused_with_the_messages_of_check(
     url = "/orgs/acme/flows/export_registrations"
     page = client.get(url).get_data(as_text=True)
     form = {
-        "csrf_token": _token(page),
-        "fingerprint": _fingerprint(page),
+        **_form(page),
         "action": "done",
         "target_object": "Lead",
         "match_key": "Email",
@@ -250,8 +253,7 @@ def test_a_concurrent_edit_is_detected_and_nothing_is_overwritten(
     html = client.post(
         url,
         data={
-            "csrf_token": _token(page),
-            "fingerprint": _fingerprint(page),
+            **_form(page),
             "action": "done",
             "link_field": "Hopin_Magic_Link__c",
         },
@@ -268,8 +270,7 @@ def test_done_saves_keeping_comments_and_skip_turns_a_flow_off(app: Any, config_
     html = client.post(
         url,
         data={
-            "csrf_token": _token(page),
-            "fingerprint": _fingerprint(page),
+            **_form(page),
             "action": "done",
             "link_field": "Hopin_Magic_Link__c",
             "status_field": "Hopin_Status__c",
@@ -282,7 +283,7 @@ def test_done_saves_keeping_comments_and_skip_turns_a_flow_off(app: Any, config_
     page = client.get("/orgs/acme/flows/attendance").get_data(as_text=True)
     client.post(
         "/orgs/acme/flows/attendance",
-        data={"csrf_token": _token(page), "fingerprint": _fingerprint(page), "action": "skip"},
+        data={**_form(page), "action": "skip"},
     )
     import tomllib
 
@@ -368,8 +369,7 @@ def test_connect_sends_the_browser_to_the_authorize_page_keeping_the_verifier_se
     answer = client.post(
         "/orgs/acme/systems/salesforce",
         data={
-            "csrf_token": _token(page),
-            "fingerprint": _fingerprint(page),
+            **_form(page),
             "action": "oauth",
             "login_url": acme_pair.options("salesforce")["login_url"],
             "client_id": console_app["client_id"],
@@ -482,8 +482,7 @@ def test_a_plugin_options_form_is_rendered_from_its_declared_schema(
     answer = client.post(
         "/orgs/acme/plugins/pardot_guard",
         data={
-            "csrf_token": _token(page),
-            "fingerprint": _fingerprint(page),
+            **_form(page),
             "confirmed_opt_in": "on",
             "check_opt_out": "on",
             "admit_unknown_people": "on",
@@ -519,8 +518,7 @@ def test_the_import_screen_offers_relationship_fields_and_saves_a_source_filter(
     answer = client.post(
         url,
         data={
-            "csrf_token": _token(page),
-            "fingerprint": _fingerprint(page),
+            **_form(page),
             "action": "done",
             "source_object": "CampaignMember",
             "ticket_code_field": f"Campaign.{TICKET_CODE_FIELD}",
@@ -575,3 +573,35 @@ def test_failed_sign_ins_are_throttled(app: Any) -> None:
     now[0] += WINDOW
     assert attempt(PASSWORD).status_code == 302
     assert client.get("/orgs").status_code == 200
+
+
+def test_comments_inside_the_edited_table_survive_its_save(app: Any, config_path: Path) -> None:
+    text = config_path.read_text(encoding="utf-8")
+    config_path.write_text(
+        text + "\n# Write the magic link back to the CampaignMember.\n"
+        "[orgs.acme.flows.magic_links]\n"
+        'crm_object = "CampaignMember"  # the invitation object\n'
+        'link_field = "Old_Link__c"\n',
+        encoding="utf-8",
+    )
+    client = app.test_client()
+    _sign_in(client)
+    url = "/orgs/acme/flows/magic_links"
+    page = client.get(url).get_data(as_text=True)
+    assert 'value="Old_Link__c"' in page
+    html = client.post(
+        url,
+        data={
+            **_form(page),
+            "action": "done",
+            "crm_object": "CampaignMember",
+            "link_field": "Hopin_Magic_Link__c",
+        },
+    ).get_data(as_text=True)
+    assert "saved" in html, html
+    after = config_path.read_text(encoding="utf-8")
+    assert (
+        "# Write the magic link back to the CampaignMember.\n[orgs.acme.flows.magic_links]" in after
+    )
+    assert 'crm_object = "CampaignMember"  # the invitation object' in after
+    assert 'link_field = "Hopin_Magic_Link__c"' in after and "Old_Link__c" not in after

@@ -10,12 +10,8 @@ console shows the same messages; the file is replaced atomically (temporary file
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import os
-import tempfile
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +20,7 @@ from tomlkit.exceptions import ParseError
 from tomlkit.items import Table
 from tomlkit.toml_document import TOMLDocument
 
+from ..atomicfile import locked, replace
 from ..config import Config, parse_config
 from ..errors import ConfigurationError
 
@@ -145,38 +142,15 @@ class ConfigDocument:
 
         :raises ConcurrentEdit: the file is no longer the text this document was read from.
         """
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         # Two consoles saving at once: the second sees the first's file and is refused.
-        with _locked(self.path):
+        with locked(self.path):
             current = self.path.read_text(encoding="utf-8") if self.path.exists() else ""
             if fingerprint(current) != self.fingerprint:
                 raise ConcurrentEdit()
             self._replace(tomlkit.dumps(self.doc))
 
     def _replace(self, text: str) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            if self.path.exists():
-                os.chmod(tmp, self.path.stat().st_mode & 0o777)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        mode = self.path.stat().st_mode & 0o777 if self.path.exists() else 0o644
+        replace(self.path, text, mode)
         self.text = text
         self.fingerprint = fingerprint(text)
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive lock on ``path``'s sidecar ``.lock`` file while a save checks and writes."""
-    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
