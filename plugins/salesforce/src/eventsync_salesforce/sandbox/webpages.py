@@ -11,7 +11,7 @@ import json
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-from flask import Flask, Response, redirect, render_template_string, request
+from flask import Flask, Response, render_template_string, request
 from markupsafe import Markup
 
 from .webflow import SCOPE_LABELS, AuthorizeError, PageError, Pending
@@ -83,7 +83,7 @@ def _error_page(exc: PageError) -> Response:
 def _to_callback(redirect_uri: str, params: dict[str, str | None]) -> Response:
     query = urlencode({k: v for k, v in params.items() if v is not None})
     joiner = "&" if "?" in redirect_uri else "?"
-    return redirect(f"{redirect_uri}{joiner}{query}", code=302)
+    return Response(status=302, headers={"Location": f"{redirect_uri}{joiner}{query}"})
 
 
 def _login_page(request_id: str, pending: Pending, error: str = "", username: str = "") -> Response:
