@@ -217,3 +217,22 @@ def test_rotation_without_a_secrets_file_warns_and_keeps_working(sandbox, web_si
     assert "no [engine] secrets_file" in warnings[0] and SECRET_VAR in warnings[0]
     assert "refresh_token" in warnings[0] and grant.secrets["refresh_token"] not in warnings[0]
     assert conn.sf.query("SELECT COUNT() FROM User")["totalSize"] >= 2
+
+
+def test_oauth_finish_token_endpoint_overloaded_is_retryable(sandbox, web_signin):
+    app = _register(sandbox)
+    table, code, verifier = _sign_in(sandbox, web_signin, app)
+    fault = {"endpoint": "token", "method": "POST", "status": 503, "times": 1}
+    headers = {"X-Admin-Token": sandbox.admin_token}
+    added = requests.post(
+        f"{sandbox.url}/_admin/faults",
+        json=fault,
+        headers=headers,
+        verify=sandbox.ca_bundle,
+        timeout=30,
+    )
+    assert added.status_code == 201
+    secrets = {"client_secret": app["client_secret"]}
+    with pytest.raises(RetryableError) as exc:
+        plugin.oauth_finish("salesforce", table, CALLBACK, code, verifier, secrets)
+    assert exc.value.code == "HTTP_503"
