@@ -13,6 +13,8 @@ from typing import Any
 
 import requests
 import tomli_w
+from eventsync.config import load_config
+from eventsync.engine import Engine
 from eventsync.plugins import Hooks, make_plugin_manager
 from eventsync.sandbox_env import sandbox_config_files
 from eventsync.secrets_store import SecretsStore
@@ -89,4 +91,14 @@ def test_signed_in_config_passes_check_and_rotation_is_saved(acme_pair: Any, tmp
     assert rotated and rotated != grant.secrets["refresh_token"]
     second = _check(config)
     assert second.returncode == 0, second.stdout + second.stderr
-    assert store.get("SF_OAUTH_REFRESH_TOKEN") not in (rotated, grant.secrets["refresh_token"])
+    latest = store.get("SF_OAUTH_REFRESH_TOKEN")
+    assert latest not in (rotated, grant.secrets["refresh_token"])
+
+    # The engine connects with the saved token and saves the next rotation too.
+    engine = Engine(load_config(str(config)), pollers=False, subscribe=False)
+    try:
+        conn = engine.system_connection("acme", "salesforce")
+        assert conn.sf.query("SELECT COUNT() FROM User")["totalSize"] >= 2
+    finally:
+        engine.close()
+    assert store.get("SF_OAUTH_REFRESH_TOKEN") not in (latest, rotated)
