@@ -236,3 +236,24 @@ def test_oauth_finish_token_endpoint_overloaded_is_retryable(sandbox, web_signin
     with pytest.raises(RetryableError) as exc:
         plugin.oauth_finish("salesforce", table, CALLBACK, code, verifier, secrets)
     assert exc.value.code == "HTTP_503"
+
+
+def test_a_token_another_process_rotated_is_read_back_from_the_secrets_file(
+    sandbox, web_signin, tmp_path
+):
+    app = _register(sandbox, rotate_refresh_tokens=True)
+    grant = _grant(sandbox, web_signin, app)
+    secrets_file = tmp_path / "secrets.env"
+    serve = plugin.authenticate("salesforce", _saved_settings(sandbox, grant, secrets_file))
+    # A second process starts from the same file: the token serve saved after its rotation.
+    env = SecretsStore(secrets_file).values()
+    worker = plugin.authenticate(
+        "salesforce",
+        SystemSettings(
+            "salesforce", "acme", serve.settings.options, env=env, secrets_file=str(secrets_file)
+        ),
+    )
+    serve.renew()  # rotates the token the worker holds in memory
+    worker.renew()  # refused at first, then retried with the token now in the file
+    assert worker.sf.query("SELECT COUNT() FROM User")["totalSize"] >= 2
+    assert SecretsStore(secrets_file).get(SECRET_VAR) == worker.settings.secret("refresh_token")
