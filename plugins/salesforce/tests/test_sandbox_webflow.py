@@ -294,3 +294,20 @@ def test_admin_api_lists_apps_and_refuses_a_malformed_one(sandbox, app):
         timeout=30,
     )
     assert bad.status_code == 400 and "callback_urls" in bad.json()["error"]
+
+
+def test_info_names_the_console_app_and_user_that_sign_in(sandbox, web_signin, verifier):
+    oauth = sandbox.info()["oauth"]
+    console = oauth["console_app"]
+    assert (console["name"], console["client_id"]) == (
+        "eventsync console",
+        "3MVG9sandboxEventsyncConsole",
+    )
+    assert oauth["authorize_url"] == f"{sandbox.url}/services/oauth2/authorize"
+    callback = "http://localhost:39001/console/oauth/callback"
+    url = _authorize_url(sandbox, console, verifier, redirect_uri=callback)
+    sent = web_signin.callback(url, username=oauth["username"], password=oauth["password"])
+    answer = _exchange(
+        sandbox, console, sent["code"], verifier, redirect_uri=callback, client_secret=None
+    )
+    assert answer.status_code == 200 and answer.json()["refresh_token"]
