@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import secrets
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -117,6 +118,11 @@ def test_full_flow_gives_working_tokens_in_salesforce_format(sandbox, web_signin
     assert body["instance_url"] == sandbox.url
     assert body["id"] == f"{sandbox.url}/id/{org_id}/{user_id}"
     assert body["issued_at"].isdigit()
+    # Salesforce's signature: HMAC-SHA256 of id + issued_at, keyed by the consumer secret.
+    mac = hmac.new(
+        app["client_secret"].encode(), (body["id"] + body["issued_at"]).encode(), hashlib.sha256
+    )
+    assert body["signature"] == base64.b64encode(mac.digest()).decode()
     bearer = {"Authorization": f"Bearer {body['access_token']}"}
     rest = requests.get(
         f"{sandbox.url}/services/data/v{sandbox.org.version}/sobjects",
