@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 import requests
 
 from ..transport import PinnedSession
+from .org import INTEGRATION_USERNAME
 
 if TYPE_CHECKING:
     from .server import SalesforceSandbox
@@ -80,7 +81,7 @@ class WebSignIn:
         return self.http.post(self.sandbox.url + form["action"], data=data, allow_redirects=False)
 
     def consent_page(
-        self, url: str, username: str = "integration@sandbox.example", password: str = ""
+        self, url: str, username: str = INTEGRATION_USERNAME, password: str = ""
     ) -> requests.Response:
         """The consent page after logging in on the authorize URL's login page."""
         login = self.authorize(url)
