@@ -84,10 +84,10 @@ class SecretsStore:
             out: list[str] = []
             for line in lines:
                 match = _ASSIGNMENT.match(line)
-                name = match.group(1) if match else None
-                if name is not None and name in pending:
-                    out.append(f"{name}={_quoted(pending.pop(name))}\n")
-                elif name is not None and name in values:
+                assigned: str | None = match.group(1) if match else None
+                if assigned is not None and assigned in pending:
+                    out.append(f"{assigned}={_quoted(pending.pop(assigned))}\n")
+                elif assigned is not None and assigned in values:
                     continue  # a second assignment of a name just written: drop it
                 else:
                     out.append(line if line.endswith("\n") else line + "\n")

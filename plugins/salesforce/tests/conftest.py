@@ -6,9 +6,7 @@ import http.server
 import threading
 import uuid
 from collections.abc import Iterator
-from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
@@ -17,6 +15,7 @@ from eventsync.errors import BadNotification
 from eventsync.models import HttpRequest, SystemSettings
 from eventsync_salesforce import plugin
 from eventsync_salesforce.connection import SalesforceConnection
+from eventsync_salesforce.sandbox.formclient import WebSignIn
 from eventsync_salesforce.sandbox.server import SalesforceSandbox
 from eventsync_salesforce.transport import PinnedSession
 
@@ -261,80 +260,6 @@ def no_wait() -> Iterator[None]:
 def unique() -> str:
     """A short unique token for test data."""
     return uuid.uuid4().hex[:10]
-
-
-class _Forms(HTMLParser):
-    """The forms of a page: action, fields (hidden and typed) and submit buttons; alerts."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: list[dict[str, Any]] = []
-        self.alerts: list[str] = []
-        self._alert = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = {k: v or "" for k, v in attrs}
-        if tag == "form":
-            self.forms.append({"action": a.get("action", ""), "fields": {}, "buttons": {}})
-        elif tag == "input" and self.forms and a.get("name"):
-            self.forms[-1]["fields"][a["name"]] = a.get("value", "")
-        elif tag == "button" and self.forms and a.get("name"):
-            self.forms[-1]["buttons"][a.get("value", "")] = a["name"]
-        self._alert = a.get("role") == "alert"
-
-    def handle_data(self, data: str) -> None:
-        if self._alert and data.strip():
-            self.alerts.append(data.strip())
-            self._alert = False
-
-
-def parse_forms(html: str) -> _Forms:
-    """The forms and alerts of an HTML page."""
-    parser = _Forms()
-    parser.feed(html)
-    return parser
-
-
-class WebSignIn:
-    """Drives the sandbox's authorize, login and consent pages with requests, as a browser
-    would (it submits the forms it is given, hidden fields included)."""
-
-    def __init__(self, sandbox: SalesforceSandbox) -> None:
-        self.sandbox = sandbox
-        self.http = PinnedSession(verify=sandbox.ca_bundle, timeout=30)
-
-    @staticmethod
-    def alerts(page: requests.Response) -> list[str]:
-        """The error messages a page shows."""
-        return parse_forms(page.text).alerts
-
-    def authorize(self, url: str) -> requests.Response:
-        """GET an authorize URL, without following a redirect."""
-        return self.http.get(url, allow_redirects=False)
-
-    def submit(self, page: requests.Response, **fields: str) -> requests.Response:
-        """Post the page's form with its hidden fields and ``fields``; ``decision`` picks a
-        button."""
-        [form] = parse_forms(page.text).forms
-        data = {**form["fields"], **fields}
-        return self.http.post(self.sandbox.url + form["action"], data=data, allow_redirects=False)
-
-    def consent_page(
-        self, url: str, username: str = "integration@sandbox.example", password: str = ""
-    ) -> requests.Response:
-        """The consent page after logging in on the authorize URL's login page."""
-        login = self.authorize(url)
-        assert login.status_code == 200, login.text
-        password = password or self.sandbox.info()["password"]
-        consent = self.submit(login, username=username, password=password)
-        assert "Allow Access?" in consent.text, consent.text
-        return consent
-
-    def callback(self, url: str, decision: str = "allow", **login: str) -> dict[str, str]:
-        """Log in, decide, and return the query parameters sent to the callback."""
-        answer = self.submit(self.consent_page(url, **login), decision=decision)
-        assert answer.status_code == 302, answer.text
-        return dict(parse_qsl(urlsplit(answer.headers["Location"]).query))
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import secrets
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -117,6 +118,11 @@ def test_full_flow_gives_working_tokens_in_salesforce_format(sandbox, web_signin
     assert body["instance_url"] == sandbox.url
     assert body["id"] == f"{sandbox.url}/id/{org_id}/{user_id}"
     assert body["issued_at"].isdigit()
+    # Salesforce's signature: HMAC-SHA256 of id + issued_at, keyed by the consumer secret.
+    mac = hmac.new(
+        app["client_secret"].encode(), (body["id"] + body["issued_at"]).encode(), hashlib.sha256
+    )
+    assert body["signature"] == base64.b64encode(mac.digest()).decode()
     bearer = {"Authorization": f"Bearer {body['access_token']}"}
     rest = requests.get(
         f"{sandbox.url}/services/data/v{sandbox.org.version}/sobjects",
@@ -294,3 +300,20 @@ def test_admin_api_lists_apps_and_refuses_a_malformed_one(sandbox, app):
         timeout=30,
     )
     assert bad.status_code == 400 and "callback_urls" in bad.json()["error"]
+
+
+def test_info_names_the_console_app_and_user_that_sign_in(sandbox, web_signin, verifier):
+    oauth = sandbox.info()["oauth"]
+    console = oauth["console_app"]
+    assert (console["name"], console["client_id"]) == (
+        "eventsync console",
+        "3MVG9sandboxEventsyncConsole",
+    )
+    assert oauth["authorize_url"] == f"{sandbox.url}/services/oauth2/authorize"
+    callback = "http://localhost:39001/console/oauth/callback"
+    url = _authorize_url(sandbox, console, verifier, redirect_uri=callback)
+    sent = web_signin.callback(url, username=oauth["username"], password=oauth["password"])
+    answer = _exchange(
+        sandbox, console, sent["code"], verifier, redirect_uri=callback, client_secret=None
+    )
+    assert answer.status_code == 200 and answer.json()["refresh_token"]

@@ -217,3 +217,43 @@ def test_rotation_without_a_secrets_file_warns_and_keeps_working(sandbox, web_si
     assert "no [engine] secrets_file" in warnings[0] and SECRET_VAR in warnings[0]
     assert "refresh_token" in warnings[0] and grant.secrets["refresh_token"] not in warnings[0]
     assert conn.sf.query("SELECT COUNT() FROM User")["totalSize"] >= 2
+
+
+def test_oauth_finish_token_endpoint_overloaded_is_retryable(sandbox, web_signin):
+    app = _register(sandbox)
+    table, code, verifier = _sign_in(sandbox, web_signin, app)
+    fault = {"endpoint": "token", "method": "POST", "status": 503, "times": 1}
+    headers = {"X-Admin-Token": sandbox.admin_token}
+    added = requests.post(
+        f"{sandbox.url}/_admin/faults",
+        json=fault,
+        headers=headers,
+        verify=sandbox.ca_bundle,
+        timeout=30,
+    )
+    assert added.status_code == 201
+    secrets = {"client_secret": app["client_secret"]}
+    with pytest.raises(RetryableError) as exc:
+        plugin.oauth_finish("salesforce", table, CALLBACK, code, verifier, secrets)
+    assert exc.value.code == "HTTP_503"
+
+
+def test_a_token_another_process_rotated_is_read_back_from_the_secrets_file(
+    sandbox, web_signin, tmp_path
+):
+    app = _register(sandbox, rotate_refresh_tokens=True)
+    grant = _grant(sandbox, web_signin, app)
+    secrets_file = tmp_path / "secrets.env"
+    serve = plugin.authenticate("salesforce", _saved_settings(sandbox, grant, secrets_file))
+    # A second process starts from the same file: the token serve saved after its rotation.
+    env = SecretsStore(secrets_file).values()
+    worker = plugin.authenticate(
+        "salesforce",
+        SystemSettings(
+            "salesforce", "acme", serve.settings.options, env=env, secrets_file=str(secrets_file)
+        ),
+    )
+    serve.renew()  # rotates the token the worker holds in memory
+    worker.renew()  # refused at first, then retried with the token now in the file
+    assert worker.sf.query("SELECT COUNT() FROM User")["totalSize"] >= 2
+    assert SecretsStore(secrets_file).get(SECRET_VAR) == worker.settings.secret("refresh_token")

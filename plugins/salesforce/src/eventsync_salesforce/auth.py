@@ -153,6 +153,17 @@ def token_form(settings: SystemSettings) -> tuple[dict[str, str], tuple[str, str
     return form, None
 
 
+def raise_if_overloaded(response: requests.Response, url: str) -> None:
+    """RetryableError when the token endpoint answered 5xx or 429 (worth trying again)."""
+    if response.status_code >= 500 or response.status_code == 429:
+        raise RetryableError(
+            f"HTTP_{response.status_code}",
+            f"token endpoint {url} answered {response.status_code}",
+            system=SYSTEM,
+            status=response.status_code,
+        )
+
+
 def obtain_token(settings: SystemSettings, http: requests.Session) -> Token:
     """Run the configured grant; AuthenticationError with Salesforce's error on refusal."""
     grant = str(settings.get("grant", "jwt"))
@@ -181,13 +192,7 @@ def obtain_token(settings: SystemSettings, http: requests.Session) -> Token:
             hint=f"check login_url ({login_url(settings)}): {LOGIN_URL_HINT}",
         )
     if response.status_code != 200:
-        if response.status_code >= 500 or response.status_code == 429:
-            raise RetryableError(
-                f"HTTP_{response.status_code}",
-                f"token endpoint {url} answered {response.status_code}",
-                system=SYSTEM,
-                status=response.status_code,
-            )
+        raise_if_overloaded(response, url)
         raise AuthenticationError(
             SYSTEM,
             str(body.get("error") or f"HTTP_{response.status_code}"),

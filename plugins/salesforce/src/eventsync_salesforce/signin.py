@@ -23,7 +23,7 @@ from eventsync.netreason import network_reason
 from oauthlib.oauth2 import WebApplicationClient
 
 from . import transport
-from .auth import LOGIN_URL_HINT, SYSTEM
+from .auth import LOGIN_URL_HINT, SYSTEM, raise_if_overloaded
 
 SCOPES = ("api", "refresh_token")
 #: RFC 7636 allows 43 to 128 characters; the longest gives the most entropy.
@@ -131,13 +131,7 @@ def finish(
         http, "POST", token_url, hint, data=form, headers={"Accept": "application/json"}
     )
     body = _json(response)
-    if response.status_code >= 500 or response.status_code == 429:
-        raise RetryableError(
-            f"HTTP_{response.status_code}",
-            f"token endpoint {token_url} answered {response.status_code}",
-            system=SYSTEM,
-            status=response.status_code,
-        )
+    raise_if_overloaded(response, token_url)
     if response.status_code != 200 or not body.get("access_token"):
         raise AuthenticationError(
             SYSTEM,

@@ -215,11 +215,10 @@ class TokenEndpoint:
     def _authorization_code(self, form: Mapping[str, str]) -> dict[str, Any]:
         grant = self.webflow.redeem(form)
         scopes = grant.request.scopes
-        answer = self._token_response(grant.user, " ".join(scopes))
+        app = grant.request.app
+        answer = self._token_response(grant.user, " ".join(scopes), app.client_secret)
         if {"refresh_token", "offline_access"} & set(scopes):
-            answer["refresh_token"] = self.sessions.issue_refresh(
-                grant.user.user_id, grant.request.app.client_id
-            )
+            answer["refresh_token"] = self.sessions.issue_refresh(grant.user.user_id, app.client_id)
         return answer
 
     def _refresh(self, form: Mapping[str, str]) -> dict[str, Any]:
@@ -227,13 +226,13 @@ class TokenEndpoint:
         external = self.webflow.app(client_id)
         if external is not None:
             external.check_secret(secret)
-            rotate = external.rotate_refresh_tokens
+            rotate, signing = external.rotate_refresh_tokens, external.client_secret
         else:
             if client_id != self.app.client_id:
                 raise OAuthError("invalid_client_id", "client identifier invalid")
             if secret is not None:
                 self._client(client_id, secret, need_secret=True)
-            rotate = self.app.rotate_refresh_tokens
+            rotate, signing = self.app.rotate_refresh_tokens, self.app.client_secret
         token = form.get("refresh_token", "")
         owner = self.sessions.refresh_owner(token)
         if owner is None or owner[1] != client_id:
@@ -241,21 +240,27 @@ class TokenEndpoint:
         login = next((x for x in self.logins.values() if x.user_id == owner[0]), None)
         if login is None:
             raise OAuthError("invalid_grant", "expired access/refresh token")
-        answer = self._token_response(login)
-        if rotate:
-            rotated = self.sessions.rotate_refresh(token)
-            if rotated is None:  # a concurrent refresh rotated it first
-                raise OAuthError("invalid_grant", "expired access/refresh token")
+        rotated = self.sessions.rotate_refresh(token) if rotate else None
+        if rotate and rotated is None:  # a concurrent refresh rotated it first
+            raise OAuthError("invalid_grant", "expired access/refresh token")
+        answer = self._token_response(login, "api", signing)
+        if rotated is not None:
             answer["refresh_token"] = rotated
         return answer
 
-    def _token_response(self, login: Login, scope: str = "api") -> dict[str, Any]:
+    def _token_response(
+        self, login: Login, scope: str = "api", signing_secret: str | None = None
+    ) -> dict[str, Any]:
+        """The token answer; ``signature`` is HMAC-SHA256 of id + issued_at with the
+        client's consumer secret (default: the connected app's)."""
         token = self.sessions.issue(login.user_id)
         issued_at = str(int(time.time() * 1000))
         identity = f"{self.base_url}/id/{self.org_id}/{login.user_id}"
         signature = base64.b64encode(
             hmac.new(
-                self.app.client_secret.encode(), (identity + issued_at).encode(), hashlib.sha256
+                (signing_secret or self.app.client_secret).encode(),
+                (identity + issued_at).encode(),
+                hashlib.sha256,
             ).digest()
         ).decode()
         return {

@@ -11,7 +11,7 @@ import json
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-from flask import Flask, Response, redirect, render_template_string, request
+from flask import Flask, Response, render_template_string, request
 from markupsafe import Markup
 
 from .webflow import SCOPE_LABELS, AuthorizeError, PageError, Pending
@@ -83,7 +83,7 @@ def _error_page(exc: PageError) -> Response:
 def _to_callback(redirect_uri: str, params: dict[str, str | None]) -> Response:
     query = urlencode({k: v for k, v in params.items() if v is not None})
     joiner = "&" if "?" in redirect_uri else "?"
-    return redirect(f"{redirect_uri}{joiner}{query}", code=302)
+    return Response(status=302, headers={"Location": f"{redirect_uri}{joiner}{query}"})
 
 
 def _login_page(request_id: str, pending: Pending, error: str = "", username: str = "") -> Response:
@@ -106,8 +106,6 @@ def register_webpages(app: Flask, org: Org) -> None:
     def authorize() -> Response:
         try:
             accepted = flow.check_client(request.args)
-        except PageError as exc:
-            return _error_page(exc)
         except AuthorizeError as exc:
             return _refusal(exc)
         request_id, pending = flow.begin(accepted)
@@ -124,13 +122,18 @@ def register_webpages(app: Flask, org: Org) -> None:
             },
         )
 
+    def _posted() -> tuple[str, Pending]:
+        """The pending request a form post names (PageError without its CSRF token)."""
+        request_id = request.form.get("request_id", "")
+        return request_id, flow.pending(request_id, request.form.get("csrf", ""))
+
+    @app.errorhandler(PageError)
+    def _page_error(exc: PageError) -> Response:
+        return _error_page(exc)
+
     @app.post("/services/oauth2/authorize/login")
     def login() -> Response:
-        request_id = request.form.get("request_id", "")
-        try:
-            pending = flow.pending(request_id, request.form.get("csrf", ""))
-        except PageError as exc:
-            return _error_page(exc)
+        request_id, pending = _posted()
         username = request.form.get("username", "")
         if not flow.login(pending, username, request.form.get("password", "")):
             return _login_page(request_id, pending, LOGIN_FAILED, username)
@@ -148,13 +151,9 @@ def register_webpages(app: Flask, org: Org) -> None:
 
     @app.post("/services/oauth2/authorize/consent")
     def consent() -> Response:
-        request_id = request.form.get("request_id", "")
-        try:
-            pending = flow.pending(request_id, request.form.get("csrf", ""))
-        except PageError as exc:
-            return _error_page(exc)
+        request_id, pending = _posted()
         if pending.user is None:
-            return _error_page(PageError("invalid_request", "log in before you allow access"))
+            raise PageError("invalid_request", "log in before you allow access")
         allow = request.form.get("decision") == "allow"
         code = flow.decide(request_id, pending, allow)
         state = pending.request.state
