@@ -150,8 +150,9 @@ class _EngineCollector(Collector):
         )
 
 
-def make_app(engine: Engine) -> Flask:
-    """The Flask app serving ``engine``."""
+def make_app(engine: Engine, *, listen: str | None = None) -> Flask:
+    """The Flask app serving ``engine``; ``listen`` (default ``[engine] listen``) is the
+    address it is served on: off loopback the console's cookie is ``Secure``."""
     app = Flask("eventsync", static_folder=None)  # no /static/<path> route: nothing to serve
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     # An empty path segment (``/hooks/acme//x``, or an encoded slash in a name) is a 404: by
@@ -269,7 +270,7 @@ def make_app(engine: Engine) -> Flask:
         console = create_app(
             engine.config.source,
             engine=engine,
-            secure_cookies=not loopback(engine.config.engine.listen),
+            secure_cookies=not loopback(listen or engine.config.engine.listen),
         )
         app.wsgi_app = mounted(console, app.wsgi_app)  # type: ignore[method-assign]
     return app
@@ -284,7 +285,7 @@ class Server:
         from waitress.server import create_server
 
         self._server = create_server(
-            make_app(engine),
+            make_app(engine, listen=f"{host}:{port}"),
             host=host,
             port=port,
             threads=threads,
