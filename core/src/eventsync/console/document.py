@@ -147,7 +147,8 @@ class ConfigDocument:
             current = self.path.read_text(encoding="utf-8") if self.path.exists() else ""
             if fingerprint(current) != self.fingerprint:
                 raise ConcurrentEdit()
-            self._replace(tomlkit.dumps(self.doc))
+            text = tomlkit.dumps(self.doc)
+            self._replace(text if text.endswith("\n") or not text else text + "\n")
 
     def _replace(self, text: str) -> None:
         mode = self.path.stat().st_mode & 0o777 if self.path.exists() else 0o644
