@@ -37,18 +37,6 @@ def _eventsync(*args: str, env: dict[str, str] | None = None) -> list[str]:
 
 
 @pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    """conftest's page, in a context that accepts the Salesforce sandbox's own CA (its login
-    page is served over HTTPS with a certificate no public CA signed)."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, ignore_https_errors=True)
-    context.set_default_timeout(30_000)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
-
-
-@pytest.fixture
 def pair() -> Iterator[Any]:
     hooks = Hooks(make_plugin_manager(environ={}))
     port = free_port()
