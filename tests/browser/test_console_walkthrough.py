@@ -32,7 +32,8 @@ PASSWORD = "walkthrough-password-1"
 DEADLINE = 90.0
 
 
-def _eventsync(*args: str, env: dict[str, str] | None = None) -> list[str]:
+def _eventsync(*args: str) -> list[str]:
+    """The command line of `eventsync ARGS` from this virtualenv."""
     return [str(Path(sys.executable).with_name("eventsync")), *args]
 
 
