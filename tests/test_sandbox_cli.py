@@ -109,6 +109,10 @@ def test_sandbox_with_named_systems_writes_its_files_for_the_owner_only(tmp_path
         assert f"SF_OUTBOUND_TOKEN={token}\n" in (tmp_path / "eventsync-sandbox.env").read_text()
         # The connected app's private key the sandbox generated is a credential too.
         assert mode(Path(info["salesforce"]["private_key_file"])) == 0o600
+        # The summary names the External Client App and user the setup console signs in with.
+        oauth = info["salesforce"]["oauth"]
+        assert oauth["console_app"]["client_id"] == "3MVG9sandboxEventsyncConsole"
+        assert oauth["username"] == "integration@sandbox.example" and oauth["password"]
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0

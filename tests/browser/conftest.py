@@ -58,8 +58,12 @@ def browser() -> Iterator[object]:
 @pytest.fixture
 def page(browser: object) -> Iterator[object]:
     """A page in a fresh browser context (own cookies and storage), closed after the test.
-    Actions and waits time out after 30 s: generous on a loaded machine, never a sleep."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    Actions and waits time out after 30 s: generous on a loaded machine, never a sleep. The
+    context trusts the sandboxes' own test CA (Chromium takes no CA bundle; ignoring HTTPS
+    errors is the one way), as every page these tests open is a local sandbox or console."""
+    context = browser.new_context(  # type: ignore[attr-defined]
+        viewport={"width": 1280, "height": 900}, ignore_https_errors=True
+    )
     context.set_default_timeout(30_000)
     try:
         yield context.new_page()

@@ -95,14 +95,15 @@ def _discover(
 
 
 def _authenticate(
-    org: OrgConfig, hooks: Hooks, env: Mapping[str, str] | None
+    org: OrgConfig, hooks: Hooks, env: Mapping[str, str] | None, secrets_file: str | None
 ) -> tuple[dict[str, Connection], list[Finding]]:
     connections: dict[str, Connection] = {}
     findings: list[Finding] = []
     for system in org.systems:
         where = f"$.orgs.{org.name}.systems.{system}"
         try:
-            connections[system] = hooks.authenticate(org.settings(system, env))
+            settings = attrs.evolve(org.settings(system, env), secrets_file=secrets_file)
+            connections[system] = hooks.authenticate(settings)
         except AuthenticationError as exc:
             findings.append(
                 _finding(
@@ -142,7 +143,7 @@ def check_org(
     if not online:
         return OrgCheck(org.name, ())
     org_hooks = hooks.for_plugins(org.plugins)
-    connections, findings = _authenticate(org, org_hooks, env)
+    connections, findings = _authenticate(org, org_hooks, env, config.engine.secrets_file)
     flows = hooks.flows()
 
     systems: dict[Role, str] = {"crm": org.crm, "platform": org.event_platform}

@@ -28,7 +28,7 @@ from typing import Any
 import attrs
 
 from .budget import Budget, BudgetGuard
-from .config import Config, load_config, secrets_env, validate_config
+from .config import Config, OrgConfig, load_config, secrets_env, validate_config
 from .decisions import Hold, holds
 from .erasure import ForgetResult, forget
 from .errors import (
@@ -49,6 +49,7 @@ from .models import (
     Reception,
     RemoteFailure,
     SubscriptionReport,
+    SystemSettings,
 )
 from .plugins import Hooks, make_plugin_manager
 from .polling import BackfillResult, SourceScanner
@@ -238,6 +239,11 @@ class Engine:
         """The live connection of an org's role, authenticating on first use."""
         return self.system_connection(org_name, self._system(org_name, role))
 
+    def _settings(self, org: OrgConfig, system: str) -> SystemSettings:
+        # The secrets file too: a plugin saves a rotated credential there (save_secret).
+        settings = org.settings(system, self.env)
+        return attrs.evolve(settings, secrets_file=self.config.engine.secrets_file)
+
     def system_connection(self, org_name: str, system: str) -> Connection:
         """The live connection of one of an org's systems, authenticating on first use."""
         key = (org_name, system)
@@ -246,7 +252,7 @@ class Engine:
         if conn is None:
             org = self.config.org(org_name)
             try:
-                conn = self.context(org_name).hooks.authenticate(org.settings(system, self.env))
+                conn = self.context(org_name).hooks.authenticate(self._settings(org, system))
             except Exception as exc:
                 self.connect_errors[key] = f"{type(exc).__name__}: {exc}"
                 raise
@@ -340,7 +346,7 @@ class Engine:
             )
         ctx = self.context(org_name)
         try:
-            notification = ctx.hooks.parse_notification(org.settings(system, self.env), request)
+            notification = ctx.hooks.parse_notification(self._settings(org, system), request)
         except BadNotification as exc:
             log.info("rejected %s notification for %s: %s", system, org_name, exc.message)
             return Reception(HttpResponse(exc.status, (exc.message + "\n").encode()), "rejected")

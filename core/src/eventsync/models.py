@@ -9,14 +9,17 @@ such as ``Campaign.Hopin_Ticket_Code__c``).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, Literal
 
 import attrs
 
 from .errors import ConfigurationError
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "Record",
@@ -547,12 +550,15 @@ class SystemSettings:
     ``options`` are the non-secret settings from the config file. A secret is named there by
     an ``<name>_env`` key that holds an environment variable name; ``secret(name)`` reads it.
     ``env`` defaults to the process environment (tests and embedders may pass their own).
+    ``secrets_file`` is the ``[engine] secrets_file`` the engine read ``env`` from (None: there
+    is none); ``save_secret`` writes a rotated credential there.
     """
 
     system: str
     org: str
     options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
     env: Mapping[str, str] | None = attrs.field(default=None, repr=False, eq=False)
+    secrets_file: str | None = attrs.field(default=None, eq=False)
 
     def get(self, name: str, default: Any = None) -> Any:
         """A non-secret option."""
@@ -577,6 +583,42 @@ class SystemSettings:
         if value is None:
             raise ConfigurationError([f"{path}: environment variable {var} is not set"])
         return value
+
+    def save_secret(self, name: str, value: str) -> SystemSettings:
+        """Keep a new value of the secret ``name``, e.g. a refresh token the system rotated
+        (the old one no longer works).
+
+        The variable named by ``<name>_env`` is written to ``secrets_file`` through the
+        SecretsStore (an atomic rewrite), and set in ``env`` (or the process environment) so
+        that settings read later in this process see it. Without a secrets file, a WARNING
+        says the value is kept in memory only and what to do.
+
+        :returns: settings whose ``secret(name)`` is ``value``.
+        :raises ConfigurationError: ``<name>_env`` is not configured.
+        """
+        var = self.options.get(f"{name}_env")
+        if not var:
+            path = f"$.orgs.{self.org}.systems.{self.system}.{name}_env"
+            raise ConfigurationError([f"{path}: missing (name the variable to save {name} in)"])
+        if self.secrets_file:
+            from .secrets_store import SecretsStore
+
+            SecretsStore(self.secrets_file).set(var, value)
+        else:
+            _log.warning(
+                "%s rotated %s of org %s, but there is no [engine] secrets_file to save it "
+                "in: the new value is kept in memory only and %s will hold a revoked value "
+                "after a restart; set [engine] secrets_file so rotated secrets are saved, or "
+                "sign in again after the restart",
+                self.system,
+                name,
+                self.org,
+                var,
+            )
+        shared = os.environ if self.env is None else self.env
+        if isinstance(shared, MutableMapping):
+            shared[var] = value
+        return attrs.evolve(self, env={**shared, var: value})
 
 
 #: The neutral names of a person's fields that default mappings are built from.

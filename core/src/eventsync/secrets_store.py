@@ -14,15 +14,14 @@ the old file or the new one, never a mix, and no update is lost. The file is kep
 
 from __future__ import annotations
 
-import fcntl
-import os
 import re
-import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from dotenv import dotenv_values
+
+from .atomicfile import locked, replace
 
 __all__ = ["SecretsStore", "valid_name"]
 
@@ -85,10 +84,10 @@ class SecretsStore:
             out: list[str] = []
             for line in lines:
                 match = _ASSIGNMENT.match(line)
-                name = match.group(1) if match else None
-                if name is not None and name in pending:
-                    out.append(f"{name}={_quoted(pending.pop(name))}\n")
-                elif name is not None and name in values:
+                assigned: str | None = match.group(1) if match else None
+                if assigned is not None and assigned in pending:
+                    out.append(f"{assigned}={_quoted(pending.pop(assigned))}\n")
+                elif assigned is not None and assigned in values:
                     continue  # a second assignment of a name just written: drop it
                 else:
                     out.append(line if line.endswith("\n") else line + "\n")
@@ -100,27 +99,8 @@ class SecretsStore:
             return []
         return self.path.read_text(encoding="utf-8").splitlines(keepends=True)
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+    def _locked(self) -> AbstractContextManager[None]:
+        return locked(self.path)
 
     def _replace(self, text: str) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        replace(self.path, text, 0o600)

@@ -14,6 +14,8 @@ Routes:
   ``GET  /metrics``                        Prometheus text (docs/operating.md): records by outcome
                                            and error class, call latencies, outbox depth, lag,
                                            dead letters, API usage and limit, notifications
+  ``/console/...``                         the setup console (docs/console.md), for a config
+                                           read from a file; sign-in required
 
 Every error is a short plain-text answer, never an HTML page: a wrong method is a 405 with an
 ``Allow`` header, a body over ``MAX_BODY`` a 413, and any exception (a bug, a failing store, a
@@ -34,6 +36,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
@@ -147,8 +150,9 @@ class _EngineCollector(Collector):
         )
 
 
-def make_app(engine: Engine) -> Flask:
-    """The Flask app serving ``engine``."""
+def make_app(engine: Engine, *, listen: str | None = None) -> Flask:
+    """The Flask app serving ``engine``; ``listen`` (default ``[engine] listen``) is the
+    address it is served on: off loopback the console's cookie is ``Secure``."""
     app = Flask("eventsync", static_folder=None)  # no /static/<path> route: nothing to serve
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     # An empty path segment (``/hooks/acme//x``, or an encoded slash in a name) is a 404: by
@@ -260,6 +264,15 @@ def make_app(engine: Engine) -> Flask:
             generate_latest(registry), content_type="text/plain; version=0.0.4; charset=utf-8"
         )
 
+    if engine.config.source and Path(engine.config.source).is_file():
+        from .console import create_app, loopback, mounted
+
+        console = create_app(
+            engine.config.source,
+            engine=engine,
+            secure_cookies=not loopback(listen or engine.config.engine.listen),
+        )
+        app.wsgi_app = mounted(console, app.wsgi_app)  # type: ignore[method-assign]
     return app
 
 
@@ -272,7 +285,7 @@ class Server:
         from waitress.server import create_server
 
         self._server = create_server(
-            make_app(engine),
+            make_app(engine, listen=f"{host}:{port}"),
             host=host,
             port=port,
             threads=threads,

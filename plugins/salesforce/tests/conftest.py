@@ -15,6 +15,7 @@ from eventsync.errors import BadNotification
 from eventsync.models import HttpRequest, SystemSettings
 from eventsync_salesforce import plugin
 from eventsync_salesforce.connection import SalesforceConnection
+from eventsync_salesforce.sandbox.formclient import WebSignIn
 from eventsync_salesforce.sandbox.server import SalesforceSandbox
 from eventsync_salesforce.transport import PinnedSession
 
@@ -259,3 +260,9 @@ def no_wait() -> Iterator[None]:
 def unique() -> str:
     """A short unique token for test data."""
     return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def web_signin(sandbox: SalesforceSandbox) -> WebSignIn:
+    """A requests-driven browser for the sandbox's sign-in pages."""
+    return WebSignIn(sandbox)

@@ -18,6 +18,7 @@ from .. import __version__
 from .audit_cmd import audit_command
 from .backfill_cmd import backfill_command
 from .check_cmd import check_command
+from .console_cmd import console_command
 from .failures import explain
 from .forget_cmd import forget_command
 from .plugins_cmd import plugins_command
@@ -86,6 +87,7 @@ for _command in (
     preview_command,
     audit_command,
     forget_command,
+    console_command,
 ):
     cli.add_command(_command)
 

@@ -33,6 +33,10 @@ from eventsync.netreason import network_reason
 SYSTEM = "salesforce"
 GRANTS = ("jwt", "client_credentials", "password", "refresh_token", "access_token")
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+LOGIN_URL_HINT = (
+    "it is the host only, e.g. https://login.salesforce.com or https://acme.my.salesforce.com, "
+    "without a path"
+)
 
 
 @attrs.frozen
@@ -42,6 +46,8 @@ class Token:
     access_token: str
     instance_url: str
     issued_by: str
+    #: A new refresh token, when the app rotates them (the one used no longer works).
+    refresh_token: str | None = attrs.field(default=None, repr=False)
 
 
 def _path(settings: SystemSettings, name: str) -> str:
@@ -147,6 +153,17 @@ def token_form(settings: SystemSettings) -> tuple[dict[str, str], tuple[str, str
     return form, None
 
 
+def raise_if_overloaded(response: requests.Response, url: str) -> None:
+    """RetryableError when the token endpoint answered 5xx or 429 (worth trying again)."""
+    if response.status_code >= 500 or response.status_code == 429:
+        raise RetryableError(
+            f"HTTP_{response.status_code}",
+            f"token endpoint {url} answered {response.status_code}",
+            system=SYSTEM,
+            status=response.status_code,
+        )
+
+
 def obtain_token(settings: SystemSettings, http: requests.Session) -> Token:
     """Run the configured grant; AuthenticationError with Salesforce's error on refusal."""
     grant = str(settings.get("grant", "jwt"))
@@ -172,17 +189,10 @@ def obtain_token(settings: SystemSettings, http: requests.Session) -> Token:
         raise AuthenticationError(
             SYSTEM,
             f"no OAuth token endpoint at {url} (HTTP {response.status_code})",
-            hint=f"check login_url ({login_url(settings)}): it is the host only, e.g. "
-            "https://login.salesforce.com or https://acme.my.salesforce.com, without a path",
+            hint=f"check login_url ({login_url(settings)}): {LOGIN_URL_HINT}",
         )
     if response.status_code != 200:
-        if response.status_code >= 500 or response.status_code == 429:
-            raise RetryableError(
-                f"HTTP_{response.status_code}",
-                f"token endpoint {url} answered {response.status_code}",
-                system=SYSTEM,
-                status=response.status_code,
-            )
+        raise_if_overloaded(response, url)
         raise AuthenticationError(
             SYSTEM,
             str(body.get("error") or f"HTTP_{response.status_code}"),
@@ -193,4 +203,7 @@ def obtain_token(settings: SystemSettings, http: requests.Session) -> Token:
         raise AuthenticationError(
             SYSTEM, "invalid_response", "the token answer has no access_token or instance_url"
         )
-    return Token(str(body["access_token"]), str(body["instance_url"]), grant)
+    rotated = body.get("refresh_token") if grant == "refresh_token" else None
+    return Token(
+        str(body["access_token"]), str(body["instance_url"]), grant, str(rotated or "") or None
+    )

@@ -3,7 +3,8 @@
 simple-salesforce renews a session on ``401 INVALID_SESSION_ID`` by calling its
 ``_salesforce_login_partial``; in session mode that is None, so the connection installs its
 own renewal there (the one extension point the client offers). Calls that bypass that path
-(Bulk 2.0) are renewed by :meth:`SalesforceConnection.call`.
+(Bulk 2.0) are renewed by :meth:`SalesforceConnection.call`. When the app rotates refresh
+tokens, each renewal's new refresh token is saved and used for the next one (``rotation``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from eventsync.models import ApiUsage, SystemSettings
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 
-from . import auth, errors, transport
+from . import auth, errors, rotation, transport
 from .schema import SchemaCache
 
 T = TypeVar("T")
@@ -50,7 +51,7 @@ class SalesforceConnection:
         self.http = transport.make_session(
             settings.get("ca_bundle"), float(settings.get("timeout", 60.0)), self._on_usage
         )
-        token = auth.obtain_token(settings, self.http)
+        token = self._obtain()
         self.instance_url = token.instance_url
         self.sf = Salesforce(
             instance_url=token.instance_url,
@@ -59,6 +60,20 @@ class SalesforceConnection:
             version=self.api_version,
         )
         self.sf._salesforce_login_partial = functools.partial(self._renew)  # see module docstring
+
+    def _obtain(self) -> auth.Token:
+        """Run the grant. A refused refresh token is retried once with the one another
+        process saved meanwhile (``rotation``); a rotated one is saved and used from now on."""
+        try:
+            token = auth.obtain_token(self.settings, self.http)
+        except AuthenticationError as exc:
+            fresher = rotation.saved_elsewhere(self.settings)
+            if exc.error != "invalid_grant" or fresher is None:
+                raise
+            self.settings = fresher
+            token = auth.obtain_token(self.settings, self.http)
+        self.settings = rotation.keep_rotated(self.settings, token)
+        return token
 
     def _on_usage(self, usage: ApiUsage) -> None:
         self.usage = usage
@@ -73,7 +88,7 @@ class SalesforceConnection:
                 "a given access token cannot be renewed; configure a grant",
             )
         with self._lock:
-            token = auth.obtain_token(self.settings, self.http)
+            token = self._obtain()
             self.renewals += 1
             self.instance_url = token.instance_url
             parsed = urlparse(token.instance_url)

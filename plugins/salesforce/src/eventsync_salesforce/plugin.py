@@ -16,6 +16,8 @@ from eventsync.models import (
     Finding,
     HttpRequest,
     Notification,
+    OAuthGrant,
+    OAuthStart,
     PullRequest,
     PushRequest,
     PushResult,
@@ -25,7 +27,7 @@ from eventsync.models import (
     SystemSettings,
 )
 
-from . import outbound
+from . import outbound, signin
 from . import preflight as preflight_mod
 from . import pull as pull_mod
 from . import push as push_mod
@@ -60,6 +62,33 @@ def authenticate(system: str, settings: SystemSettings) -> SalesforceConnection 
     if system != SYSTEM:
         return None
     return SalesforceConnection(settings)
+
+
+@hookimpl
+def oauth_start(
+    system: str, settings: Mapping[str, Any], redirect_uri: str, state: str
+) -> OAuthStart | None:
+    """The authorize URL of the web server flow with PKCE (scopes ``api refresh_token``)
+    on the configured login URL, and its verifier."""
+    if system != SYSTEM:
+        return None
+    return signin.start(settings, redirect_uri, state)
+
+
+@hookimpl
+def oauth_finish(
+    system: str,
+    settings: Mapping[str, Any],
+    redirect_uri: str,
+    code: str,
+    verifier: str,
+    secrets: Mapping[str, str],
+) -> OAuthGrant | None:
+    """Exchange the code: the ``refresh_token`` grant's settings, the refresh token (and
+    the consumer secret when given) as secrets, and "USERNAME on ORGID"."""
+    if system != SYSTEM:
+        return None
+    return signin.finish(settings, redirect_uri, code, verifier, secrets)
 
 
 @hookimpl

@@ -13,7 +13,7 @@ import attrs
 from flask import Flask, Response, request
 
 from . import config as config_mod
-from . import metadata, outbound
+from . import metadata, outbound, webflow
 from .errors import SfError
 from .store import WriteContext
 
@@ -171,6 +171,20 @@ def register_admin(app: Flask, org: Org) -> None:
         org.outbound.duplicate = bool(data.get("duplicate", org.outbound.duplicate))
         org.outbound.reorder = bool(data.get("reorder", org.outbound.reorder))
         return _json({"duplicate": org.outbound.duplicate, "reorder": org.outbound.reorder})
+
+    @app.route("/_admin/oauth/apps", methods=["GET", "POST"])
+    def oauth_apps() -> Response:
+        if request.method == "POST":
+            try:
+                registered = org.webflow.register(webflow.app_from_mapping(body()))
+            except (TypeError, ValueError) as exc:
+                return _json({"error": str(exc)}, 400)
+            return _json(registered.as_dict(), 201)
+        return _json([registered.as_dict() for registered in org.webflow.apps()])
+
+    @app.post("/_admin/oauth/codes/expire")
+    def oauth_codes_expire() -> Response:
+        return _json({"expired": org.webflow.expire_codes()})
 
     @app.post("/_admin/save")
     def save() -> Response:

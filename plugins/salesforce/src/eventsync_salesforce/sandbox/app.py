@@ -22,6 +22,7 @@ from .locks import PARENT_FIELDS
 from .oauth import OAuthError
 from .org import Org
 from .store import WriteContext
+from .webpages import register_webpages
 
 #: The WSGI environ key marking a Composite subrequest dispatched inside the sandbox.
 SUBREQUEST = "eventsync.sandbox.subrequest"
@@ -231,6 +232,8 @@ def create_app(org: Org) -> Flask:
             return json_response(
                 {"error": exc.error, "error_description": exc.description}, exc.status
             )
+
+    register_webpages(app, org)
 
     # --- resources --------------------------------------------------------------------
 

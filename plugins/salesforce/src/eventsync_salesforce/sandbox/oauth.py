@@ -2,8 +2,10 @@
 
 Grants: ``password``, ``urn:ietf:params:oauth:grant-type:jwt-bearer`` (RS256 assertions
 verified with pyjwt against the connected app's certificate), ``client_credentials`` (HTTP
-Basic or form credentials) and ``refresh_token``. Errors are ``{"error", "error_description"}``
-with HTTP 400, as Salesforce documents them.
+Basic or form credentials), ``authorization_code`` (the web server flow, see ``webflow``) and
+``refresh_token`` (rotated when the app says so: the answer carries a new refresh token and
+the old one stops working). Errors are ``{"error", "error_description"}`` with HTTP 400, as
+Salesforce documents them.
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ import secrets
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import jwt
 from cryptography import x509
+
+if TYPE_CHECKING:
+    from .webflow import WebFlow
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
@@ -32,6 +37,7 @@ class ConnectedApp:
     client_secret: str
     certificate_pem: bytes
     run_as: str
+    rotate_refresh_tokens: bool = False
 
 
 @attrs.frozen
@@ -101,6 +107,13 @@ class Sessions:
         with self._lock:
             return self._refresh.get(token)
 
+    def rotate_refresh(self, token: str) -> str | None:
+        """Replace a refresh token by a new one for the same user and client; the old one
+        stops working. None when ``token`` is not (or no longer) valid."""
+        with self._lock:
+            owner = self._refresh.pop(token, None)
+        return None if owner is None else self.issue_refresh(*owner)
+
 
 class TokenEndpoint:
     """``POST /services/oauth2/token``."""
@@ -112,8 +125,10 @@ class TokenEndpoint:
         sessions: Sessions,
         base_url: str,
         org_id: str,
+        webflow: WebFlow,
     ) -> None:
         self.app = app
+        self.webflow = webflow
         self.logins = logins
         self.sessions = sessions
         self.base_url = base_url
@@ -124,14 +139,16 @@ class TokenEndpoint:
     def handle(self, form: Mapping[str, str], authorization: str | None) -> dict[str, Any]:
         """Answer a token request, or raise OAuthError."""
         grant = form.get("grant_type", "")
+        if grant == "authorization_code":
+            return self._authorization_code(form)
+        if grant == "refresh_token":
+            return self._refresh(form)
         if grant == "password":
             user = self._password(form)
         elif grant == JWT_GRANT:
             user = self._jwt(form.get("assertion", ""))
         elif grant == "client_credentials":
             user = self._client_credentials(form, authorization)
-        elif grant == "refresh_token":
-            user = self._refresh(form)
         else:
             raise OAuthError("unsupported_grant_type", "grant type not supported")
         return self._token_response(user)
@@ -195,32 +212,61 @@ class TokenEndpoint:
             raise OAuthError("invalid_grant", "no client credentials user enabled")
         return login
 
-    def _refresh(self, form: Mapping[str, str]) -> Login:
-        owner = self.sessions.refresh_owner(form.get("refresh_token", ""))
-        if form.get("client_id") != self.app.client_id:
-            raise OAuthError("invalid_client_id", "client identifier invalid")
-        if form.get("client_secret") is not None:
-            self._client(form.get("client_id"), form.get("client_secret"), need_secret=True)
-        if owner is None:
-            raise OAuthError("invalid_grant", "expired access/refresh token")
-        for login in self.logins.values():
-            if login.user_id == owner[0]:
-                return login
-        raise OAuthError("invalid_grant", "expired access/refresh token")
+    def _authorization_code(self, form: Mapping[str, str]) -> dict[str, Any]:
+        grant = self.webflow.redeem(form)
+        scopes = grant.request.scopes
+        app = grant.request.app
+        answer = self._token_response(grant.user, " ".join(scopes), app.client_secret)
+        if {"refresh_token", "offline_access"} & set(scopes):
+            answer["refresh_token"] = self.sessions.issue_refresh(grant.user.user_id, app.client_id)
+        return answer
 
-    def _token_response(self, login: Login) -> dict[str, Any]:
+    def _refresh(self, form: Mapping[str, str]) -> dict[str, Any]:
+        client_id, secret = form.get("client_id"), form.get("client_secret")
+        external = self.webflow.app(client_id)
+        if external is not None:
+            external.check_secret(secret)
+            rotate, signing = external.rotate_refresh_tokens, external.client_secret
+        else:
+            if client_id != self.app.client_id:
+                raise OAuthError("invalid_client_id", "client identifier invalid")
+            if secret is not None:
+                self._client(client_id, secret, need_secret=True)
+            rotate, signing = self.app.rotate_refresh_tokens, self.app.client_secret
+        token = form.get("refresh_token", "")
+        owner = self.sessions.refresh_owner(token)
+        if owner is None or owner[1] != client_id:
+            raise OAuthError("invalid_grant", "expired access/refresh token")
+        login = next((x for x in self.logins.values() if x.user_id == owner[0]), None)
+        if login is None:
+            raise OAuthError("invalid_grant", "expired access/refresh token")
+        rotated = self.sessions.rotate_refresh(token) if rotate else None
+        if rotate and rotated is None:  # a concurrent refresh rotated it first
+            raise OAuthError("invalid_grant", "expired access/refresh token")
+        answer = self._token_response(login, "api", signing)
+        if rotated is not None:
+            answer["refresh_token"] = rotated
+        return answer
+
+    def _token_response(
+        self, login: Login, scope: str = "api", signing_secret: str | None = None
+    ) -> dict[str, Any]:
+        """The token answer; ``signature`` is HMAC-SHA256 of id + issued_at with the
+        client's consumer secret (default: the connected app's)."""
         token = self.sessions.issue(login.user_id)
         issued_at = str(int(time.time() * 1000))
         identity = f"{self.base_url}/id/{self.org_id}/{login.user_id}"
         signature = base64.b64encode(
             hmac.new(
-                self.app.client_secret.encode(), (identity + issued_at).encode(), hashlib.sha256
+                (signing_secret or self.app.client_secret).encode(),
+                (identity + issued_at).encode(),
+                hashlib.sha256,
             ).digest()
         ).decode()
         return {
             "access_token": token,
             "signature": signature,
-            "scope": "api",
+            "scope": scope,
             "instance_url": self.base_url,
             "id": identity,
             "token_type": "Bearer",

@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 
 from . import config as config_mod
-from . import ids, metadata, oauth, outbound, soql
+from . import ids, metadata, oauth, outbound, soql, webflow
 from .bulk import BulkJobs
 from .faults import Counters, Faults
 from .latency import from_options as latency_from_options
@@ -19,6 +19,15 @@ from .store import Store, ValidationRule, WriteContext
 
 ADMIN_USERNAME = "admin@sandbox.example"
 INTEGRATION_USERNAME = "integration@sandbox.example"
+#: The External Client App every sandbox has, for the setup console and the demo: its
+#: callback is the console's, on any loopback port.
+CONSOLE_APP_NAME = "eventsync console"
+CONSOLE_CLIENT_ID = "3MVG9sandboxEventsyncConsole"
+CONSOLE_CALLBACKS = tuple(
+    f"{scheme}://{host}/console/oauth/callback"
+    for scheme in ("http", "https")
+    for host in ("127.0.0.1", "localhost")
+)
 MAX_CURSORS = 1000
 
 
@@ -61,9 +70,14 @@ class Org:
             client_secret=str(options.get("client_secret") or secrets.token_hex(16)),
             certificate_pem=certificate_pem,
             run_as=INTEGRATION_USERNAME,
+            rotate_refresh_tokens=bool(options.get("rotate_refresh_tokens", False)),
         )
+        self.webflow = webflow.WebFlow(
+            self.logins, float(options.get("oauth_code_ttl", webflow.DEFAULT_CODE_TTL))
+        )
+        self._register_apps(options)
         self.tokens = oauth.TokenEndpoint(
-            self.app, self.logins, self.sessions, base_url, self.org_id
+            self.app, self.logins, self.sessions, base_url, self.org_id, self.webflow
         )
         self.refresh_token = self.sessions.issue_refresh(
             self.user_id(INTEGRATION_USERNAME), self.app.client_id
@@ -83,6 +97,22 @@ class Org:
             self.add_outbound_rule(spec)
 
     # --- building ---------------------------------------------------------------------
+
+    def _register_apps(self, options: Mapping[str, Any]) -> None:
+        """The console's External Client App, then those of option ``oauth_apps``."""
+        self.webflow.register(
+            webflow.ExternalClientApp(
+                name=CONSOLE_APP_NAME,
+                client_id=str(options.get("console_client_id") or CONSOLE_CLIENT_ID),
+                client_secret=str(options.get("console_client_secret") or secrets.token_hex(16)),
+                callback_urls=CONSOLE_CALLBACKS,
+                require_secret=bool(options.get("console_require_secret", False)),
+                rotate_refresh_tokens=bool(options.get("rotate_refresh_tokens", False)),
+                loopback_any_port=True,
+            )
+        )
+        for data in options.get("oauth_apps") or ():
+            self.webflow.register(webflow.app_from_mapping(data))
 
     def _objects(self) -> list[metadata.ObjectDef]:
         objects = {obj.name: obj for obj in metadata.standard_objects()}
@@ -195,6 +225,33 @@ class Org:
         return rule
 
     # --- queries ----------------------------------------------------------------------
+
+    def identity(self, login: oauth.Login) -> dict[str, Any]:
+        """The identity service's answer for ``login`` (``GET /id/ORGID/USERID``)."""
+        record = self.store.records["User"].get(login.user_id, {})
+        base = f"{self.base_url}/services/data/v{self.version}"
+        return {
+            "id": f"{self.base_url}/id/{self.org_id}/{login.user_id}",
+            "asserted_user": True,
+            "user_id": login.user_id,
+            "organization_id": self.org_id,
+            "username": login.username,
+            "nick_name": login.username.partition("@")[0],
+            "display_name": " ".join(
+                str(x) for x in (record.get("FirstName"), record.get("LastName")) if x
+            ),
+            "email": record.get("Email") or login.username,
+            "active": True,
+            "user_type": "STANDARD",
+            "language": "en_US",
+            "locale": "en_US",
+            "utcOffset": 0,
+            "urls": {
+                "rest": f"{base}/",
+                "sobjects": f"{base}/sobjects/",
+                "query": f"{base}/query/",
+            },
+        }
 
     def user_id(self, username: str) -> str:
         """The id of a user by username; KeyError when unknown."""

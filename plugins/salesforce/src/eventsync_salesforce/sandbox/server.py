@@ -18,7 +18,7 @@ from eventsync.sandbox_env import write_private
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from .app import create_app
-from .org import INTEGRATION_USERNAME, Org
+from .org import CONSOLE_CLIENT_ID, INTEGRATION_USERNAME, Org
 
 GRANTS = ("jwt", "password", "client_credentials", "refresh_token", "access_token")
 
@@ -147,10 +147,27 @@ class SalesforceSandbox:
             "password": login.password,
             "security_token": login.security_token,
             "refresh_token": self.org.refresh_token,
+            "oauth": self.oauth_info(),
             "users": {name: user_id for name, user_id in self.org.usernames.items()},
             "outbound_rules": [rule.name for rule in self.org.outbound.rules],
             "state_file": self.options.get("state_file"),
             "latency": self.org.latency.profile.name if self.org.latency else "none",
+        }
+
+    def oauth_info(self) -> dict[str, Any]:
+        """The web server flow's endpoints, the console's External Client App and the user
+        to sign in as (the setup console and its browser tests use these)."""
+        console = self.org.webflow.app(
+            str(self.options.get("console_client_id") or CONSOLE_CLIENT_ID)
+        )
+        login = self.org.logins[INTEGRATION_USERNAME]
+        return {
+            "authorize_url": f"{self.url}/services/oauth2/authorize",
+            "token_url": f"{self.url}/services/oauth2/token",
+            "console_app": console.as_dict() if console else None,
+            "username": INTEGRATION_USERNAME,
+            "password": login.password,
+            "apps": [app.client_id for app in self.org.webflow.apps()],
         }
 
     def stop(self) -> None:
