@@ -37,9 +37,11 @@ def served() -> Iterator[str]:
         server.server_close()
 
 
-def test_chromium_loads_clicks_and_screenshots(page, screenshot, served) -> None:
+def test_chromium_loads_clicks_and_screenshots(page, served, tmp_path) -> None:
     page.goto(served)
     page.get_by_role("button", name="Go").click()
     page.wait_for_function("document.getElementById('out').textContent === 'clicked'")
-    path = screenshot("fixture")
+    # Into the test's own folder: `make screenshots` collects only the console's screens.
+    path = tmp_path / "fixture.png"
+    page.screenshot(path=str(path))
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
