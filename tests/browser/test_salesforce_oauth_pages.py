@@ -66,18 +66,6 @@ def callback() -> Iterator[Callback]:
     server.stop()
 
 
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    """The shared ``page`` fixture's fresh context, trusting the sandbox's own test CA
-    (Chromium cannot be given a CA bundle; the context option is the one way)."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, ignore_https_errors=True)
-    context.set_default_timeout(30_000)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
-
-
 def test_browser_signs_in_consents_and_the_callback_gets_the_code(
     sandbox, callback, page, screenshot
 ):
