@@ -108,9 +108,10 @@ class Executor:
     :param wake_on_mark: wake idle workers whenever this store instance commits a mark.
     :param linger: wait up to this many seconds after a row was marked for more rows to join
         its batch (fewer, fuller remote calls at a small latency cost); 0 leases at once.
-        Adaptive: the wait ends early once no row joined for ``linger_quiet`` seconds, so a
-        lone change waits only that long, while in a burst (rows keep joining) the batch
-        gathers for the whole ``linger`` or until it is full.
+        Adaptive: the wait ends early once no row joined for ``linger_quiet`` seconds while
+        fewer than a tenth of ``batch_size`` wait, so a lone change waits only that long, while
+        in a burst (rows keep joining) the batch gathers for the whole ``linger`` or until it
+        is full.
     :param linger_quiet: see ``linger``; default half of it.
     :param auth_pause: seconds an organisation's work waits after its credentials were refused.
     :param on_outcomes: called with ``(org, flow, [(outcome, error_class), ...])`` for every
@@ -292,8 +293,8 @@ class Executor:
 
     def _linger(self) -> bool:
         """True when the due batch is partial, young and still growing: wait a little for it
-        to fill. A batch that gained no row during the last wait (``linger_quiet``) is quiet
-        and goes at once; one that keeps growing waits up to ``linger``."""
+        to fill. A small batch that gained no row during the last wait (``linger_quiet``) is
+        quiet and goes at once; one that keeps growing waits up to ``linger``."""
         orgs, flows = self._skips()
         # The batch's age on the database's clock: a process clock behind the one that marked
         # the rows would otherwise linger for as long as the clocks disagree.
@@ -304,7 +305,9 @@ class Executor:
         if not count or count >= self.batch_size or age is None:
             return False
         left = self.linger - age
-        if left <= 0 or 0 < before >= count:  # old enough, or nothing joined: lease now
+        # Old enough, or quiet: nothing joined during the last wait and the batch is small
+        # (a burst stalled for a moment, with a tenth of a batch waiting, still gathers).
+        if left <= 0 or (0 < before >= count and count * 10 < self.batch_size):
             return False
         self._lingering.count = count
         self._stopping.wait(min(left, self.linger_quiet, self.poll_interval))
