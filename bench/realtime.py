@@ -16,6 +16,10 @@ Collections call per batch), and the guide's match on Email (one query plus one 
 call per batch).
 
     .venv/bin/python bench/realtime.py [--records 1000] [--seconds 10] [--latency both|none|realistic]
+        [--config both|external-id|email] [--py-spy DIR]
+
+``--py-spy DIR`` samples the runner with py-spy (``pip install py-spy``; it needs ptrace) from the
+start of the burst to the last landing and writes one ``top``-style table per run into DIR.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from eventsync.sandbox_env import (
 
 EVENTSYNC = str(Path(sys.executable).with_name("eventsync"))
 VARIANTS = {"external-id upsert": EXTERNAL_ID, "match on Email": EMAIL}
+CONFIGS = {"external-id": "external-id upsert", "email": "match on Email"}
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -54,8 +59,31 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
+def start_sampler(pid: int, out: Path | None) -> subprocess.Popen | None:
+    """py-spy recording ``pid`` into ``out`` (raw collapsed stacks), or None without ``out``."""
+    if out is None:
+        return None
+    py_spy = str(Path(sys.executable).with_name("py-spy"))
+    command = [py_spy, "record", "--pid", str(pid), "--format", "raw", "-o", str(out), "-r", "100"]
+    command.append("--nonblocking")  # sampling must not pause the runner
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_sampler(sampler: subprocess.Popen | None) -> None:
+    """End a py-spy recording (SIGINT makes it write its file)."""
+    if sampler is not None:
+        sampler.send_signal(signal.SIGINT)
+        sampler.wait(60)
+
+
 def run_variant(
-    name: str, flow: dict, records: int, seconds: float, linger: float, profile: str
+    name: str,
+    flow: dict,
+    records: int,
+    seconds: float,
+    linger: float,
+    profile: str,
+    sample_to: Path | None = None,
 ) -> dict:
     hooks = Hooks(make_plugin_manager(environ={}))
     port = free_port()
@@ -120,6 +148,7 @@ def run_variant(
             proc,
         )
         seen = watcher.seen
+        sampler = start_sampler(runner.pid, sample_to)
         cpu_before = proc.cpu_times()
         started = time.monotonic()
         for i in range(records):
@@ -143,6 +172,7 @@ def run_variant(
         while len(seen) < records and time.monotonic() < deadline:
             time.sleep(0.1)
         cpu_after = proc.cpu_times()
+        stop_sampler(sampler)
         watcher.stop()
         cpu = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
         latencies = [seen[e] - created[e] for e in created if e in seen]
@@ -178,12 +208,25 @@ def main() -> None:
         "--linger", type=float, default=0.5, help="[engine] batch_linger for the runner"
     )
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--config", choices=["both", *CONFIGS], default="both")
+    parser.add_argument("--py-spy", type=Path, help="write a py-spy profile of each run here")
     _latency.add_argument(parser)
     args = parser.parse_args()
+    names = list(VARIANTS) if args.config == "both" else [CONFIGS[args.config]]
+    if args.py_spy:
+        args.py_spy.mkdir(parents=True, exist_ok=True)
     results = [
-        run_variant(name, flow, args.records, args.seconds, args.linger, profile)
+        run_variant(
+            name,
+            VARIANTS[name],
+            args.records,
+            args.seconds,
+            args.linger,
+            profile,
+            args.py_spy / f"{profile}-{name.split()[-1].lower()}.txt" if args.py_spy else None,
+        )
         for profile in _latency.chosen(args)
-        for name, flow in VARIANTS.items()
+        for name in names
     ]
     if args.json:
         print(json.dumps(results, indent=2))

@@ -22,8 +22,15 @@ def run_with(linger: float, tmp_path, *, wait_for_first: bool) -> list[int]:
             done.set()
         return [Outcome.done() for _ in items]
 
+    # The quiet gap is as long as the linger: the 30 more changes have a minute to come.
     executor = Executor(
-        store, job, workers=1, batch_size=31, poll_interval=0.05, linger=linger
+        store,
+        job,
+        workers=1,
+        batch_size=31,
+        poll_interval=0.05,
+        linger=linger,
+        linger_quiet=linger,
     ).start()
     try:
         store.mark("acme", "export", "first")
@@ -44,3 +51,25 @@ def test_linger_gathers_changes_into_one_batch(tmp_path):
 
 def test_without_linger_the_first_change_goes_alone(tmp_path):
     assert run_with(0.0, tmp_path, wait_for_first=True)[0] == 1
+
+
+def test_a_lone_change_waits_only_for_the_quiet_gap(tmp_path):
+    # Linger is ten minutes, but once no row joins for 50 ms the batch is quiet and goes: the
+    # lone change is exported long before (the wait below fails at 30 s).
+    store = StateStore.open(path=tmp_path / "quiet.sqlite")
+    sizes: list[int] = []
+
+    def job(items):
+        sizes.append(len(items))
+        return [Outcome.done() for _ in items]
+
+    executor = Executor(
+        store, job, workers=1, batch_size=31, poll_interval=5, linger=600, linger_quiet=0.05
+    ).start()
+    try:
+        store.mark("acme", "export", "alone")
+        wait_until("the lone change's batch", lambda: sizes, timeout=30)
+        assert sizes == [1]
+    finally:
+        executor.stop()
+        store.close()

@@ -329,10 +329,12 @@ class Engine:
         A notification the plugin marks ``ignored`` stores nothing. One whose ``dedupe_ids``
         were all received within its ``replay_horizon`` (a re-send, or a replay of a captured
         request) stores nothing either and gets the same acknowledgement. The ids are
-        remembered only after the marks are stored: a failure in between makes the sender's
-        retry mark again (marks are idempotent) rather than be refused. A notification naming an
+        remembered in the transaction that stores the marks: a failure leaves neither, and the
+        sender's retry marks again rather than be refused. A notification naming an
         id or an entity the store cannot hold (``eventsync.store.key_problem``: too long, or a
-        NUL character) is refused with a 400 before anything is stored.
+        NUL character) is refused with a 400 before anything is stored. The re-send check, the
+        marks (with what each flow takes from the notification: ``Flow.carried``) and the ids
+        are one transaction.
         """
         if org_name not in self.config.orgs:
             return Reception(
@@ -355,29 +357,33 @@ class Engine:
             return Reception(notification.response, "ignored")
         if refused := _unstorable(system, org_name, "id", notification.dedupe_ids):
             return refused
-        remember = notification.replay_horizon > 0 and bool(notification.dedupe_ids)
-        if remember:
-            seen = self.store.seen_notifications(org_name, system, notification.dedupe_ids)
-            if seen >= set(notification.dedupe_ids):
-                log.info(
-                    "%s notification %s for %s was received before; nothing stored",
-                    system,
-                    ", ".join(notification.dedupe_ids[:3]),
-                    org_name,
-                )
-                return Reception(notification.response, "duplicate")
         named = {f: self.flows[f].entities_from(ctx, notification) for f in org.flows.enabled()}
         every = [entity for entities in named.values() for entity in entities]
         if refused := _unstorable(system, org_name, "entity", every):
             return refused
-        marked = 0
+        marks: dict[str, dict[str, Any]] = {}
         for flow_name, entities in named.items():
-            marked += self.mark(org_name, flow_name, entities, hint="notification")
-            self.scanner.notified(org_name, flow_name, entities)
-        if remember:
-            self.store.remember_notifications(
-                org_name, system, notification.dedupe_ids, notification.replay_horizon
+            carried = self.flows[flow_name].carried(ctx, notification) if entities else {}
+            marks[flow_name] = {e: carried.get(e) for e in dict.fromkeys(entities) if e}
+        # The re-send check, the marks and the ids remembered: one transaction.
+        marked = self.store.accept_notification(
+            org_name,
+            system,
+            marks,
+            ids=notification.dedupe_ids,
+            horizon=notification.replay_horizon,
+            hint="notification",
+        )
+        if marked is None:
+            log.info(
+                "%s notification %s for %s was received before; nothing stored",
+                system,
+                ", ".join(notification.dedupe_ids[:3]),
+                org_name,
             )
+            return Reception(notification.response, "duplicate")
+        for flow_name, entities in named.items():
+            self.scanner.notified(org_name, flow_name, entities)
         return Reception(notification.response, "accepted", marked)
 
     # --- pollers and backfills ----------------------------------------------------------

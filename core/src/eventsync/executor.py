@@ -108,6 +108,11 @@ class Executor:
     :param wake_on_mark: wake idle workers whenever this store instance commits a mark.
     :param linger: wait up to this many seconds after a row was marked for more rows to join
         its batch (fewer, fuller remote calls at a small latency cost); 0 leases at once.
+        Adaptive: the wait ends early once no row joined for ``linger_quiet`` seconds while
+        fewer than a tenth of ``batch_size`` wait, so a lone change waits only that long, while
+        in a burst (rows keep joining) the batch gathers for the whole ``linger`` or until it
+        is full.
+    :param linger_quiet: see ``linger``; default half of it.
     :param auth_pause: seconds an organisation's work waits after its credentials were refused.
     :param on_outcomes: called with ``(org, flow, [(outcome, error_class), ...])`` for every
         batch recorded (the engine's metrics; ``eventsync.metrics.ERROR_CLASSES``).
@@ -127,6 +132,7 @@ class Executor:
         name: str = "eventsync-worker",
         wake_on_mark: bool = True,
         linger: float = 0.0,
+        linger_quiet: float | None = None,
         auth_pause: float = 60.0,
         on_outcomes: Callable[[str, str, list[tuple[str, str]]], None] | None = None,
     ) -> None:
@@ -145,6 +151,8 @@ class Executor:
         self.name = name
         self.wake_on_mark = wake_on_mark
         self.linger = linger
+        self.linger_quiet = linger / 2 if linger_quiet is None else linger_quiet
+        self._lingering = threading.local()  # per worker: the due count at its last look
         self.auth_pause = auth_pause
         self.on_outcomes = on_outcomes
         self.stats = ExecutorStats()
@@ -284,19 +292,25 @@ class Executor:
             return orgs, tuple(self._stopped)
 
     def _linger(self) -> bool:
-        """True when the due batch is partial and young: wait a little for it to fill."""
+        """True when the due batch is partial, young and still growing: wait a little for it
+        to fill. A small batch that gained no row during the last wait (``linger_quiet``) is
+        quiet and goes at once; one that keeps growing waits up to ``linger``."""
         orgs, flows = self._skips()
         # The batch's age on the database's clock: a process clock behind the one that marked
         # the rows would otherwise linger for as long as the clocks disagree.
         count, age = self.store.peek_due(
             org=self.org, flow=self.flow, limit=self.batch_size, skip_orgs=orgs, skip_flows=flows
         )
+        before, self._lingering.count = getattr(self._lingering, "count", 0), 0
         if not count or count >= self.batch_size or age is None:
             return False
         left = self.linger - age
-        if left <= 0:
+        # Old enough, or quiet: nothing joined during the last wait and the batch is small
+        # (a burst stalled for a moment, with a tenth of a batch waiting, still gathers).
+        if left <= 0 or (0 < before >= count and count * 10 < self.batch_size):
             return False
-        self._stopping.wait(min(left, self.poll_interval))
+        self._lingering.count = count
+        self._stopping.wait(min(left, self.linger_quiet, self.poll_interval))
         return True
 
     def _work(self, worker_id: str) -> None:

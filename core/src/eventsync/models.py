@@ -401,11 +401,17 @@ class HttpResponse:
 
 @attrs.frozen
 class EntityRef:
-    """An entity a notification says may have changed, with any fields it carried."""
+    """An entity a notification says may have changed, with any fields it carried.
+
+    :ivar record: the whole entity as the notification carried it, when the plugin vouches the
+        delivery holds every field and the source's modified time (``Record.modified_at``):
+        a flow may then sync it without reading the entity back.
+    """
 
     object: str
     id: str
     fields: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+    record: Record | None = None
 
 
 @attrs.frozen

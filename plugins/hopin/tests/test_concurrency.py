@@ -40,6 +40,28 @@ def test_recent_registrations_are_read_from_list_pages_and_older_ones_by_id(fres
     assert {r.id: r.fields["email"] for r in records}[new[0]] == "new0@example.com"
 
 
+def test_recent_magic_links_are_read_from_the_ticket_list(fresh, admin, tweak):
+    connection = plugin.authenticate("hopin", tweak(fresh.settings, page_size=5))
+    items = tuple(
+        PushItem(f"003{n}", {"ticketId": fresh.ticket_id, "email": f"m{n}@example.com"})
+        for n in range(7)
+    )
+    created = plugin.push(connection, PushRequest("magicLink", "insert", items))
+    ids = tuple(r.id for r in created)
+    admin.call("DELETE", "/counters")
+    recent = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    wanted = (*ids, "ml_missing")
+    records = list(plugin.pull(connection, PullRequest("magicLink", ids=wanted, recent=recent)))
+    assert [r.id for r in records] == list(ids)
+    assert {r.id: r.get("email") for r in records}[ids[0]] == "m0@example.com"
+    calls = admin.counters()
+    # The event's tickets, the ticket's links changed since (two pages of 5: the 7 links), then
+    # only the missing one by id; seven reads by id without ``recent``.
+    assert calls["GET /v1/events/<event_id>/tickets"] <= 1
+    assert calls["GET /v1/tickets/<ticket_id>/magicLinks"] == 2
+    assert calls["GET /v1/magicLinks/<link_id>"] == 1
+
+
 def test_reads_by_id_run_in_parallel_but_never_more_than_max_parallel(fresh, admin, tweak):
     ids = register(admin, fresh, 12)
     admin.fault(path="/v1/registrations/*", method="GET", latency=0.5)

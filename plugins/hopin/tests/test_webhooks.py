@@ -12,7 +12,7 @@ import attrs
 import pytest
 import requests
 from eventsync.errors import BadNotification
-from eventsync.models import HttpRequest
+from eventsync.models import HttpRequest, PullRequest
 from eventsync_hopin import plugin
 from eventsync_hopin.subscriptions import subscribe
 
@@ -314,3 +314,38 @@ def test_a_stale_subscription_eventsync_made_is_ended(sandbox, fresh, receiver, 
     # Turned off: the next call ends the one left and subscribes nothing.
     off = plugin.authenticate("hopin", tweak(fresh.settings, webhook_url=""))
     assert plugin.subscribe(off, report.active) == type(report)((), (), report.active)
+
+
+def test_a_delivered_registration_carries_its_record(fresh, admin, receiver, subscribed, tweak):
+    _, settings = subscribed
+    reg = admin.registration(fresh.event_id, fresh.ticket_id, "whole@example.com")
+    [delivery] = receiver.wait_for(lambda got: len(got) >= 1)
+    [entity] = plugin.parse_notification("hopin", _as_request(delivery), settings).entities
+    record = entity.record
+    assert record is not None and (record.object, record.id) == ("registration", reg["id"])
+    assert record.get("email") == "whole@example.com" and record.get("status") == "registered"
+    assert record.modified_at is not None and record.modified_at.tzinfo is not None
+    # The same as reading it back, field for field.
+    [read] = plugin.pull(fresh.connection, PullRequest("registration", ids=(reg["id"],)))
+    assert dict(record.fields) == dict(read.fields) and record.modified_at == read.modified_at
+    off = tweak(settings, webhook_records=False)
+    [entity] = plugin.parse_notification("hopin", _as_request(delivery), off).entities
+    assert entity.record is None and entity.fields["email"] == "whole@example.com"
+
+
+def test_a_delivery_without_a_modified_time_carries_no_record(fresh, receiver, subscribed):
+    _, settings = subscribed
+    body = {
+        "id": "dlv-no-time",
+        "signal": "registrationCreated",
+        "occurredAt": dt.datetime.now(dt.UTC).isoformat(),
+        "organizationId": settings.options["organization_id"],
+        "eventId": fresh.event_id,
+        "data": {"id": "reg1", "type": "registration", "attributes": {"email": "a@example.com"}},
+    }
+    raw = json.dumps(body).encode()
+    secret = settings.secret("webhook_secret")
+    signature = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+    request = HttpRequest("POST", "/", {"X-Hopin-Signature": signature}, raw)
+    [entity] = plugin.parse_notification("hopin", request, settings).entities
+    assert entity.id == "reg1" and entity.record is None

@@ -59,6 +59,7 @@ __all__ = [
     "RelatedSource",
     "snapshot_of",
     "usable_snapshot",
+    "not_older",
     "denied",
     "outcome_of",
     "mapping_failure",
@@ -315,6 +316,21 @@ def usable_snapshot(item: OutboxItem) -> Record | None:
     return Record(raw["system"], raw["object"], raw["id"], raw["fields"], modified)
 
 
+def not_older(record: Record, link: Link | None) -> bool:
+    """True when ``record`` is provably no older than the version last written through
+    ``link``: nothing was written yet, or both modified times are known and the record's is not
+    earlier. A snapshot that fails this is read again from the source."""
+    if link is None:
+        return True
+    if record.modified_at is None or link.source_modified is None:
+        return False
+    return _aware(record.modified_at) >= _aware(link.source_modified)
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
 def marked_since(items: Sequence[OutboxItem], entities: Sequence[str]) -> dt.datetime | None:
     """When the oldest of ``entities``' outbox rows was created (UTC): their changes are no
     older, give or take clock skew (``PullRequest.recent``). None when a row has no time."""
@@ -520,6 +536,12 @@ class Flow:
     def entities_from(self, ctx: FlowContext, notification: Notification) -> list[str]:
         """The entities of this flow a notification says may have changed."""
         return []
+
+    def carried(self, ctx: FlowContext, notification: Notification) -> dict[str, Any]:
+        """Snapshots (``snapshot_of``) of the entities a notification carried whole
+        (``EntityRef.record``), by entity, stored with their marks so the job need not read
+        them back (default: none)."""
+        return {}
 
     def due_entities(self, ctx: FlowContext) -> list[str]:
         """Entities the poller marks on every run besides what changed (default: none)."""

@@ -48,6 +48,7 @@ from .base import (
     denied,
     mapping_failure,
     marked_since,
+    not_older,
     outcome_of,
     person_mapping,
     retry_all,
@@ -210,11 +211,26 @@ class ExportRegistrations(Flow):
         """Pollers and backfills read whole registrations; keep them for the job."""
         return snapshot_of(record)
 
+    def carried(self, ctx: FlowContext, notification: Notification) -> dict[str, Any]:
+        """Registrations a delivery carried whole; the job checks each against the version
+        last written (``not_older``) before trusting it."""
+        return {
+            e.id: snapshot_of(e.record)
+            for e in notification.entities
+            if e.object == SOURCE and e.record is not None and e.record.id == e.id
+        }
+
     def run_batch(self, ctx: FlowContext, items: Sequence[OutboxItem]) -> list[Outcome]:
         """Export each registration of the batch."""
         cfg: ExportRegistrationsSettings = ctx.settings(self.name)
         ids = [i.entity for i in items]
-        found = {i.entity: r for i in items if (r := usable_snapshot(i)) is not None}
+        links = ctx.store.get_links(ctx.org.name, self.name, ids)
+        # A snapshot older than what was last written (a late or re-sent delivery) is read again.
+        found = {
+            i.entity: r
+            for i in items
+            if (r := usable_snapshot(i)) is not None and not_older(r, links.get(i.entity))
+        }
         stale = tuple(e for e in ids if e not in found)
         try:
             if stale:
@@ -224,7 +240,6 @@ class ExportRegistrations(Flow):
             return retry_all(items, exc)
         target = ctx.describe("crm", cfg.target_object)
         mapping = ctx.mapping(self.name, SOURCE, cfg.target_object)
-        links = ctx.store.get_links(ctx.org.name, self.name, ids)
 
         outcomes: dict[str, Outcome] = {}
         pending: list[tuple[str, dict[str, Any], str]] = []
@@ -278,7 +293,7 @@ class ExportRegistrations(Flow):
                         new_links.append(
                             attrs.evolve(link_of[writer], source_key=entity, hash=digests[entity])
                         )
-                ctx.store.put_links(new_links)
+                ctx.store.put_links(_with_source_modified(new_links, found))
             finally:
                 if claimed:
                     ctx.store.release_claims(ctx.org.name, self._scope(cfg), claimed, holder)
@@ -569,6 +584,17 @@ def _one_write_per_match(
             merged.update((entry[0], writer[0]) for entry in part if entry is not writer)
     order = {entry[0]: n for n, entry in enumerate(pending)}
     return sorted(writes, key=lambda entry: order[entry[0]]), write_links, merged
+
+
+def _with_source_modified(links: list[Link], records: Mapping[str, Record]) -> list[Link]:
+    """The links, each stamped with when its registration changed (``not_older`` compares a
+    later snapshot with it)."""
+    return [
+        attrs.evolve(link, source_modified=record.modified_at)
+        if (record := records.get(link.source_key)) is not None
+        else link
+        for link in links
+    ]
 
 
 _NEVER = dt.datetime.min.replace(tzinfo=dt.UTC)

@@ -23,7 +23,16 @@ from ..models import Finding, Notification, PullRequest, PushItem, Record, Water
 from ..settings import setting
 from ..store import OutboxItem, content_hash
 from . import platform as P
-from .base import Flow, FlowCheck, FlowContext, Role, push_and_link, read_current, retry_all
+from .base import (
+    Flow,
+    FlowCheck,
+    FlowContext,
+    Role,
+    marked_since,
+    push_and_link,
+    read_current,
+    retry_all,
+)
 
 __all__ = ["MagicLinks", "MagicLinksSettings"]
 
@@ -164,7 +173,14 @@ class MagicLinks(Flow):
             magic = (
                 {
                     r.id: r
-                    for r in ctx.pull("platform", PullRequest(object=P.MAGIC_LINK, ids=link_ids))
+                    for r in ctx.pull(
+                        "platform",
+                        # Most were created or accepted just before their mark: the plugin may
+                        # read them from the list of recent changes, not one by one.
+                        PullRequest(
+                            object=P.MAGIC_LINK, ids=link_ids, recent=marked_since(items, ids)
+                        ),
+                    )
                 }
                 if link_ids
                 else {}

@@ -15,6 +15,7 @@ from .deadletters import DeadLetterOps
 from .engine import create_engine, make_url, migrate, require_sqlite_file, require_tables
 from .erasure import ErasureOps
 from .links import LinkOps
+from .notifications import NotificationOps
 from .outbox import OutboxOps
 from .records import RetryPolicy
 from .schema import LATEST_VERSION, Tables, build_tables, current_version
@@ -26,6 +27,7 @@ __all__ = ["StateStore"]
 
 
 class StateStore(
+    NotificationOps,
     OutboxOps,
     DeadLetterOps,
     LinkOps,

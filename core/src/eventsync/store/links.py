@@ -33,6 +33,7 @@ def _link(row: Any) -> Link:
         target_id=row.target_id,
         hash=row.hash,
         updated_at=row.updated_at,
+        source_modified=row.source_modified,
     )
 
 
@@ -90,29 +91,35 @@ class LinkOps(StoreBase):
     def _put_links(self, links: list[Link]) -> dt.datetime:
         """Write ``links`` (distinct keys) in one transaction; return their ``updated_at``."""
         lk = self.tables.links
+        # Written only when one of them knows it (a batch that does not leaves the stored times
+        # alone), so a store still at a version before 10 takes links as before.
+        columns = ["target_object", "target_id", "hash", "updated_at"]
+        if any(x.source_modified is not None for x in links):
+            columns.append("source_modified")
         with self._tx() as conn:
             now = self._now(conn)
             values = [
-                dict(
-                    org=x.org,
-                    flow=x.flow,
-                    source_key=x.source_key,
-                    target_object=x.target_object,
-                    target_id=x.target_id,
-                    hash=x.hash,
-                    updated_at=now,
-                )
+                {
+                    "org": x.org,
+                    "flow": x.flow,
+                    "source_key": x.source_key,
+                    "target_object": x.target_object,
+                    "target_id": x.target_id,
+                    "hash": x.hash,
+                    "updated_at": now,
+                    "source_modified": x.source_modified,
+                }
                 for x in links
             ]
+            if "source_modified" not in columns:
+                for value in values:
+                    del value["source_modified"]
             for start in range(0, len(values), 500):
                 ins = self._insert(lk).values(values[start : start + 500])
                 conn.execute(
                     ins.on_conflict_do_update(
                         index_elements=[lk.c.org, lk.c.flow, lk.c.source_key],
-                        set_={
-                            k: ins.excluded[k]
-                            for k in ("target_object", "target_id", "hash", "updated_at")
-                        },
+                        set_={k: ins.excluded[k] for k in columns},
                     )
                 )
         return now

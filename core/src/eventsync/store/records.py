@@ -50,7 +50,10 @@ class OutboxItem:
 
 @attrs.frozen
 class Link:
-    """Which source entity became which target record, and a hash of what was last written."""
+    """Which source entity became which target record, and a hash of what was last written.
+
+    :ivar source_modified: when the source changed the version last written (None: unknown).
+    """
 
     org: str
     flow: str
@@ -59,6 +62,7 @@ class Link:
     target_id: str
     hash: str | None = None
     updated_at: dt.datetime | None = None
+    source_modified: dt.datetime | None = None
 
 
 @attrs.frozen

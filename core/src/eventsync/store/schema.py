@@ -104,6 +104,9 @@ def build_tables(prefix: str = "", schema: str | None = None) -> Tables:
         sa.Column("target_id", KEY, nullable=False),
         sa.Column("hash", sa.String(128)),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
+        # When the source last changed the version that was written (v10): a notification's
+        # copy of the record older than this is not trusted.
+        sa.Column("source_modified", UTCDateTime()),
         sa.Index(f"{p}ix_links_target", "org", "target_object", "target_id"),
     )
     watermarks = sa.Table(
@@ -470,6 +473,11 @@ def _v8_audit_and_erasure(conn: Connection, prefix: str, schema: str | None) -> 
     _forget_requests_table(md, prefix).create(conn)
 
 
+def _v10_link_source_modified(conn: Connection, prefix: str, schema: str | None) -> None:
+    """Version 10: a link remembers when the source changed the version last written."""
+    _add_column(conn, f"{prefix}links", schema, sa.Column("source_modified", UTCDateTime()))
+
+
 Migration = tuple[int, str, Callable[[Connection, str, "str | None"], None]]
 
 #: The ordered migrations: (version, description, function). Append only.
@@ -486,6 +494,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     (7, "sync-log detail and an index on entities", _v7_sync_log_detail),
     (8, "audit trail of remote writes; erasures in progress", _v8_audit_and_erasure),
+    (10, "the source's modified time on links", _v10_link_source_modified),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]
 

@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Iterable
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from .base import StoreBase
 
@@ -35,25 +36,8 @@ class SeenNotificationOps(StoreBase):
 
     def seen_notifications(self, org: str, system: str, ids: Iterable[str]) -> set[str]:
         """Those of ``ids`` received for ``org`` and ``system`` whose horizon has not passed."""
-        wanted = {notification_key(i): i for i in dict.fromkeys(ids) if i}
-        if not wanted:
-            return set()
-        t = self.tables.seen_notifications
-        found: set[str] = set()
-        keys = list(wanted)
         with self.engine.connect() as conn:
-            now = self._now(conn)
-            for start in range(0, len(keys), 500):
-                rows = conn.execute(
-                    sa.select(t.c.notification_id).where(
-                        t.c.org == org,
-                        t.c.system == system,
-                        t.c.notification_id.in_(keys[start : start + 500]),
-                        t.c.expires_at > now,
-                    )
-                )
-                found.update(wanted[key] for key in rows.scalars())
-        return found
+            return self._seen_in(conn, self._now(conn), org, system, ids)
 
     def remember_notifications(
         self, org: str, system: str, ids: Iterable[str], horizon: float
@@ -63,6 +47,42 @@ class SeenNotificationOps(StoreBase):
         keys = list(dict.fromkeys(notification_key(i) for i in ids if i))
         if not keys or horizon <= 0:
             return 0
+        with self._tx() as conn:
+            self._remember_in(conn, self._now(conn), org, system, keys, horizon)
+        return len(keys)
+
+    def _seen_in(
+        self, conn: Connection, now: dt.datetime, org: str, system: str, ids: Iterable[str]
+    ) -> set[str]:
+        """``seen_notifications`` on ``conn`` at ``now`` (the database's clock)."""
+        wanted = {notification_key(i): i for i in dict.fromkeys(ids) if i}
+        t = self.tables.seen_notifications
+        found: set[str] = set()
+        keys = list(wanted)
+        for start in range(0, len(keys), 500):
+            rows = conn.execute(
+                sa.select(t.c.notification_id).where(
+                    t.c.org == org,
+                    t.c.system == system,
+                    t.c.notification_id.in_(keys[start : start + 500]),
+                    t.c.expires_at > now,
+                )
+            )
+            found.update(wanted[key] for key in rows.scalars())
+        return found
+
+    def _remember_in(
+        self,
+        conn: Connection,
+        now: dt.datetime,
+        org: str,
+        system: str,
+        keys: list[str],
+        horizon: float,
+    ) -> None:
+        """Remember the stored ``keys`` (``notification_key``) on ``conn``, until ``now``
+        (the database's clock: every process sharing the store agrees on when an id expires)
+        plus ``horizon``; expired rows of every organisation are deleted."""
         t = self.tables.seen_notifications
         insert = self._insert(t)
         statement = insert.on_conflict_do_update(
@@ -71,14 +91,9 @@ class SeenNotificationOps(StoreBase):
             if self.dialect == "sqlite"
             else {"expires_at": sa.func.greatest(t.c.expires_at, insert.excluded.expires_at)},
         )
-        with self._tx() as conn:
-            # The database's clock, as for leases: every process sharing the store agrees on
-            # when an id expires.
-            now = self._now(conn)
-            until = now + dt.timedelta(seconds=horizon)
-            conn.execute(t.delete().where(t.c.expires_at <= now))
-            conn.execute(
-                statement,
-                [dict(org=org, system=system, notification_id=k, expires_at=until) for k in keys],
-            )
-        return len(keys)
+        until = now + dt.timedelta(seconds=horizon)
+        conn.execute(t.delete().where(t.c.expires_at <= now))
+        conn.execute(
+            statement,
+            [dict(org=org, system=system, notification_id=k, expires_at=until) for k in keys],
+        )

@@ -258,6 +258,13 @@ class HopinOptions:
         label="Webhook max depth",
         help="deepest JSON nesting accepted (400 above), checked before the body is parsed",
     )
+    webhook_records: bool = setting(
+        True,
+        label="Webhook records",
+        help="a delivery whose data is a whole registration with its updatedAt is synced "
+        "from the payload, without reading it back, unless an older copy than the one last "
+        "synced (false: every delivery is read back from the API)",
+    )
     report_type: str = setting("attendance", label="Report type", help="report type for attendance")
     report_columns: Mapping[str, str] = setting(
         factory=lambda: dict(DEFAULT_REPORT_COLUMNS),

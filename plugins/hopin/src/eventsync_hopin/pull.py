@@ -75,13 +75,14 @@ def _ticket_ids(connection: HopinConnection, request: PullRequest) -> list[str]:
 
 def _by_ids(connection: HopinConnection, request: PullRequest) -> Iterator[Record]:
     """The records of ``request.ids``, in their order. With ``request.recent`` (most of them
-    changed at or after it), registrations are read from the list of those changed since then
+    changed at or after it), registrations and magic links are read from the lists (the event's,
+    or each ticket's) of those changed since then
     first, a page of up to ``page_size`` at a time instead of a call per id; whatever that does
     not find (older changes, or more changes than the pages read) is read by id, up to
     ``max_parallel`` calls at once."""
     wanted = list(dict.fromkeys(request.ids))
     found: dict[str, Record] = {}
-    if request.recent is not None and request.object == "registration" and len(wanted) > 1:
+    if request.recent is not None and request.object in RECENT_LISTS and len(wanted) > 1:
         found = _recently_changed(connection, request, set(wanted))
     missing = [record_id for record_id in wanted if record_id not in found]
     found.update(parallel_map(connection, missing, lambda i: _one(connection, request.object, i)))
@@ -101,15 +102,28 @@ def _one(connection: HopinConnection, obj: str, record_id: str) -> Record | None
     return to_record(obj, parse_resource(body), connection.options)
 
 
+#: Objects whose reads by id may come from the list of recent changes instead.
+RECENT_LISTS = frozenset({"registration", "magicLink"})
+
+
+def _recent_paths(connection: HopinConnection, request: PullRequest) -> list[str]:
+    """The lists a recent-changes read of ``request.object`` goes through: the event's
+    registrations, or the magic links of each ticket (the cached ticket codes when filled)."""
+    if request.object == "registration":
+        return [PATHS["registration"][0].format(event=_event_id(connection, request))]
+    tickets = sorted(set(connection.ticket_codes.values())) or _ticket_ids(connection, request)
+    return [PATHS["magicLink"][0].format(ticket=t) for t in tickets]
+
+
 def _recently_changed(
     connection: HopinConnection, request: PullRequest, wanted: set[str]
 ) -> dict[str, Record]:
-    """The wanted registrations among those changed since ``request.recent`` (less the skew),
+    """The wanted records among those changed since ``request.recent`` (less the skew),
     oldest change first."""
     assert request.recent is not None
     options = connection.options
     try:
-        event = _event_id(connection, request)
+        paths = _recent_paths(connection, request)
     except FatalError:
         return {}
     start = request.recent - dt.timedelta(seconds=options.recent_skew)
@@ -119,23 +133,27 @@ def _recently_changed(
         params[options.sort_param] = options.since_sort
     # A page is worth reading while it may hold a wanted id: stop once a page after the first
     # hit holds none (the changes since are other batches'), and at twice the pages the ids
-    # fill plus five (a busy event); what is left is read by id.
-    budget = 2 * -(-len(wanted) // options.page_size) + 5
+    # fill plus five (a busy event) per list; what is left is read by id.
     found: dict[str, Record] = {}
-    url: str | None = PATHS["registration"][0].format(event=event)
-    first = True
-    while url and budget > 0 and len(found) < len(wanted):
-        document = connection.http.get_json(url, params=params if first else None, json_body=body)
-        page = parse_list(document)
-        hits = 0
-        for resource in page.data:
-            record = to_record("registration", resource, options)
-            if record.id in wanted and record.id not in found:
-                found[record.id] = record
-                hits += 1
-        if found and not hits:
-            break
-        url, first, budget = page.links.next, False, budget - 1
+    for path in paths:
+        budget = 2 * -(-len(wanted) // options.page_size) + 5
+        url: str | None = path
+        first, hit = True, False
+        while url and budget > 0 and len(found) < len(wanted):
+            document = connection.http.get_json(
+                url, params=params if first else None, json_body=body
+            )
+            page = parse_list(document)
+            hits = 0
+            for resource in page.data:
+                record = to_record(request.object, resource, options)
+                if record.id in wanted and record.id not in found:
+                    found[record.id] = record
+                    hits += 1
+            if hit and not hits:
+                break
+            hit = hit or bool(hits)
+            url, first, budget = page.links.next, False, budget - 1
     return found
 
 

@@ -27,8 +27,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from eventsync.errors import BadNotification, ConfigurationError
-from eventsync.models import EntityRef, HttpRequest, HttpResponse, Notification, SystemSettings
+from eventsync.models import (
+    EntityRef,
+    HttpRequest,
+    HttpResponse,
+    Notification,
+    Record,
+    SystemSettings,
+)
 
+from .convert import Resource, to_record
 from .options import HopinOptions, load_options
 
 SYSTEM = "hopin"
@@ -132,6 +140,22 @@ def check_age(payload: Mapping[str, Any], options: HopinOptions, now: dt.datetim
         )
 
 
+#: The objects whose deliveries carry the whole resource (as the list and by-id reads give it).
+RECORD_TYPES = frozenset({"registration"})
+
+
+def carried_record(
+    entity_type: str, entity_id: str, attributes: Mapping[str, Any], options: HopinOptions
+) -> Record | None:
+    """The delivery's resource as a Record, when ``webhook_records`` is on and the delivery
+    carries a whole registration with its modified time (``updatedAt``); None otherwise, and the
+    engine reads it back. A copy without a modified time could not be told from a stale one."""
+    if not options.webhook_records or entity_type not in RECORD_TYPES:
+        return None
+    record = to_record(entity_type, Resource(entity_id, entity_type, dict(attributes)), options)
+    return record if record.modified_at is not None else None
+
+
 def _foreign(payload: Mapping[str, Any], options: HopinOptions) -> str:
     """Why the delivery is not for the configured organisation and event ("" when it is)."""
     for key, wanted, noun in (
@@ -198,7 +222,12 @@ def parse(
     if not isinstance(entity_id, str) or not entity_id or not isinstance(entity_type, str):
         raise BadNotification(400, "data.id and data.type are required")
     attributes = data.get("attributes") if isinstance(data.get("attributes"), Mapping) else {}
-    entity = EntityRef(object=entity_type, id=entity_id, fields=dict(attributes or {}))
+    entity = EntityRef(
+        object=entity_type,
+        id=entity_id,
+        fields=dict(attributes or {}),
+        record=carried_record(entity_type, entity_id, attributes or {}, options),
+    )
     return Notification(
         system=SYSTEM,
         kind=signal,
