@@ -22,11 +22,11 @@ from eventsync_salesforce.sandbox.wiring import TICKET_CODE_FIELD
 from .scale_out_harness import (
     BROKERS,
     Relay,
-    accepted_notifications,
-    lease_holders,
     Role,
     Sandboxes,
+    accepted_notifications,
     fresh_database,
+    lease_holders,
     wait_for,
     write_config,
 )
