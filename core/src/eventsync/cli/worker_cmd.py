@@ -6,7 +6,14 @@ import os
 
 import click
 
-from .common import EXIT_OK, EXIT_PROBLEMS, config_option, log_options, start_logging
+from .common import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    config_option,
+    console_for,
+    log_options,
+    start_logging,
+)
 from .roles_common import scale_out_engine
 
 
@@ -38,7 +45,7 @@ def worker_command(
     state and a broker (exit 2 naming the fix). `celery inspect` and Flower see it as
     eventsync-worker-PID@HOST.
     """
-    from celery.signals import worker_shutting_down
+    from celery.signals import worker_ready, worker_shutting_down
 
     from ..distributed import Dispatcher, make_celery
     from ..distributed.app import DEFAULT_QUEUE
@@ -52,6 +59,13 @@ def worker_command(
     runner = DrainRunner(engine, Dispatcher(app, engine.config))
     register_drain(app, runner)
     worker_shutting_down.connect(lambda **_: runner.stopping.set(), weak=False)
+    console = console_for(err=True)
+    worker_ready.connect(
+        lambda sender, **_: console.print(
+            f"eventsync worker: ready ({sender.hostname}, queues {queues or DEFAULT_QUEUE})"
+        ),
+        weak=False,
+    )
     threads = concurrency or engine.config.engine.workers
     engine.executor.start_heartbeat()
     argv = [
