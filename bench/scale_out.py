@@ -14,7 +14,7 @@ measured in one run:
 * fairness: 50 orgs, one of them with a backlog 10x the others', 4 workers: when each small
   org's last record landed (p50 / p95 / max, seconds from the start) against the big org's.
 
-    .venv/bin/python bench/scale_out.py [--records 800] [--latency both|none|realistic]
+    .venv/bin/python bench/scale_out.py [--records 1600] [--latency both|none|realistic]
 """
 
 from __future__ import annotations
@@ -27,16 +27,20 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import _latency
 import psutil
 import requests
-import sqlalchemy as sa
 from _watch import Watcher
-from eventsync.distributed.fleet import fleet_config_files, start_fleet, stop_fleet
+from eventsync.distributed.fleet import (
+    fleet_config_files,
+    scratch_database,
+    start_fleet,
+    stop_fleet,
+)
 from eventsync.plugins import Hooks, make_plugin_manager
 from eventsync.sandbox_env import SandboxPair, free_port, write_private
 from eventsync.store import StateStore
@@ -56,19 +60,9 @@ def percentile(values: Sequence[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-@contextmanager
-def database() -> Iterator[str]:
+def database() -> AbstractContextManager[str]:
     """A fresh PostgreSQL database, dropped afterwards."""
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    return scratch_database(PG_URL, "bench")
 
 
 class Deployment:
@@ -322,9 +316,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--records", type=int, default=800, help="throughput backlog")
+    parser.add_argument("--records", type=int, default=1600, help="throughput backlog")
     parser.add_argument("--burst", type=int, default=300, help="real-time registrations")
-    parser.add_argument("--per-org", type=int, default=10, help="fairness backlog per org")
+    parser.add_argument("--per-org", type=int, default=20, help="fairness backlog per org")
     _latency.add_argument(parser)
     args = parser.parse_args()
     hooks = Hooks(make_plugin_manager(environ={}))

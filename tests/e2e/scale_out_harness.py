@@ -15,17 +15,16 @@ import socket
 import subprocess
 import sys
 import threading
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import AbstractContextManager, suppress
 from pathlib import Path
 from typing import Any
 
 import requests
-import sqlalchemy as sa
+from eventsync.distributed.fleet import lease_holders, scratch_database
 from eventsync.plugins import Hooks
 from eventsync.sandbox_env import SandboxPair, sandbox_config_files, write_private
+from eventsync.waiting import wait_until
 
 EVENTSYNC = str(Path(sys.executable).with_name("eventsync"))
 PG_URL = os.environ.get(
@@ -36,32 +35,27 @@ BROKERS = {
     "rabbitmq": os.environ.get("EVENTSYNC_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//"),
 }
 
+#: The ``[engine]`` settings of the tests' deployments: small batches, short leases and backoff.
+ENGINE = {
+    "workers": 2,
+    "batch_size": 20,
+    "batch_linger": 0.0,
+    "lease_seconds": 10.0,
+    "backoff_base": 0.2,
+    "backoff_cap": 2.0,
+    "max_attempts": 50,
+    "sweep_interval": 1.0,
+}
+
 
 def wait_for(what: str, probe: Callable[[], Any], timeout: float, interval: float = 0.2) -> Any:
-    """``probe()`` once truthy; AssertionError naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what} ({value!r})")
-        time.sleep(interval)
+    """``probe()`` once truthy (``eventsync.waiting.wait_until``, its interval the tests')."""
+    return wait_until(what, probe, timeout, interval)
 
 
-@contextmanager
-def fresh_database() -> Iterator[str]:
+def fresh_database() -> AbstractContextManager[str]:
     """A PostgreSQL database of its own (its URL), dropped afterwards."""
-    name = f"scale_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    return scratch_database(PG_URL, "scale")
 
 
 class Role:
@@ -221,17 +215,9 @@ class Sandboxes:
         return counts
 
 
-def lease_holders(database: str) -> set[int]:
-    """The process ids of the workers holding live leases (``leased_by`` ends in ``:PID``)."""
-    engine = sa.create_engine(database)
-    try:
-        with engine.connect() as conn:
-            rows = conn.exec_driver_sql(
-                "SELECT DISTINCT leased_by FROM outbox WHERE lease_until > now()"
-            ).scalars()
-            return {int(str(row).rpartition(":")[2]) for row in rows if row}
-    finally:
-        engine.dispose()
+def lease_holder_pids(database: str) -> set[int]:
+    """The process ids of the workers holding live leases."""
+    return {int(holder.rpartition(":")[2]) for holder in lease_holders(database)}
 
 
 def accepted_notifications(url: str) -> float:
@@ -265,20 +251,7 @@ def write_config(
         hooks=hooks,
         secrets_file=str(directory / "scale.env"),
         flows=flows,
-        engine={
-            "state": state,
-            "broker": broker,
-            "listen": listen,
-            "workers": 2,
-            "batch_size": 20,
-            "batch_linger": 0.0,
-            "lease_seconds": 10.0,
-            "backoff_base": 0.2,
-            "backoff_cap": 2.0,
-            "max_attempts": 50,
-            "sweep_interval": 1.0,
-            **(engine or {}),
-        },
+        engine={"state": state, "broker": broker, "listen": listen, **ENGINE, **(engine or {})},
     )
     text = text.replace(f"[orgs.{pair.org}]\n", f'[orgs.{pair.org}]\nqueue = "{queue}"\n', 1)
     path = directory / name

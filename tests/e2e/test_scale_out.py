@@ -26,7 +26,7 @@ from .scale_out_harness import (
     Sandboxes,
     accepted_notifications,
     fresh_database,
-    lease_holders,
+    lease_holder_pids,
     wait_for,
     write_config,
 )
@@ -113,7 +113,7 @@ def test_burst_exactly_once_through_kills_and_cuts(
         # A worker killed while it holds leases: its rows come back when the leases end.
         by_pid = {w.proc.pid: w for w in workers}
         holders = wait_for(
-            "a worker holding leases", lambda: lease_holders(database) & set(by_pid), 120, 0.02
+            "a worker holding leases", lambda: lease_holder_pids(database) & set(by_pid), 120, 0.02
         )
         victim = by_pid[min(holders)]
         victim.signal(signal.SIGKILL)

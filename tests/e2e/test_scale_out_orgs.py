@@ -15,7 +15,7 @@ from eventsync.plugins import Hooks, make_plugin_manager
 from eventsync.sandbox_env import SandboxPair, write_private
 from eventsync.store import StateStore
 
-from .scale_out_harness import BROKERS, Role, Sandboxes, fresh_database, wait_for
+from .scale_out_harness import BROKERS, ENGINE, Role, Sandboxes, fresh_database, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -48,14 +48,8 @@ def test_one_orgs_outage_leaves_fifty_others_flowing(
                 "state": database,
                 "broker": BROKERS["redis"],
                 "secrets_file": str(tmp_path / "fleet.env"),
-                "workers": 2,
-                "batch_size": 20,
-                "batch_linger": 0.0,
-                "lease_seconds": 10.0,
-                "backoff_base": 0.2,
-                "backoff_cap": 2.0,
-                "max_attempts": 1000,
-                "sweep_interval": 1.0,
+                **ENGINE,
+                "max_attempts": 1000,  # the org that is down retries for the whole test
             },
             queues={pair.org: queue for pair in fleet},
         )

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from eventsync.distributed.fleet import lease_holders
 from eventsync.distributed.scheduler import LOCK_SCOPE
 from eventsync.plugins import Hooks, make_plugin_manager
 from eventsync.sandbox_env import SandboxPair, free_port, start_sandboxes
@@ -46,6 +47,17 @@ def sandboxes() -> Iterator[tuple[SandboxPair, Hooks, int]]:
         pair.stop()
 
 
+def _run(role: str, config: Path) -> subprocess.CompletedProcess[str]:
+    """``eventsync ROLE --config CONFIG`` run to its end."""
+    return subprocess.run(
+        [EVENTSYNC, role, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=config.parent,
+    )
+
+
 @pytest.mark.parametrize("role", ["serve", "worker", "scheduler"])
 def test_multi_process_roles_refuse_sqlite_and_a_missing_broker(
     role: str, sandboxes: tuple[SandboxPair, Hooks, int], tmp_path: Path
@@ -60,13 +72,7 @@ def test_multi_process_roles_refuse_sqlite_and_a_missing_broker(
         listen=f"127.0.0.1:{port}",
         queue="unused",
     )
-    done = subprocess.run(
-        [EVENTSYNC, role, "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
+    done = _run(role, config)
     assert done.returncode == 2, done.stderr
     assert "SQLite cannot do" in done.stderr and "PostgreSQL URL" in done.stderr
     assert "$.engine.broker" in done.stderr and "redis://" in done.stderr
@@ -87,13 +93,7 @@ def test_an_unsupported_broker_url_is_a_config_error(
         listen=f"127.0.0.1:{port}",
         queue="unused",
     )
-    done = subprocess.run(
-        [EVENTSYNC, "worker", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
+    done = _run("worker", config)
     assert done.returncode == 2, done.stderr
     assert "$.engine.broker: 'sqs://...' is not a broker URL" in done.stderr
     assert "secret" not in done.stderr
@@ -190,7 +190,7 @@ def test_per_org_concurrency_holds_across_worker_processes(
             deadline = time.monotonic() + 240
             while any(s.pending or s.leased for s in store.statuses(org=ORG)):
                 assert time.monotonic() < deadline, "the backlog did not drain"
-                holders = _holders(database)
+                holders = lease_holders(database)
                 most = max(most, len(holders))
                 seen |= holders
                 time.sleep(0.02)
@@ -201,15 +201,3 @@ def test_per_org_concurrency_holds_across_worker_processes(
             store.close()
     assert most == 1, f"{most} batches of one org ran at once with org_concurrency = 1"
     assert len({h.rpartition(":")[2] for h in seen}) >= 2, "only one worker process took work"
-
-
-def _holders(database: str) -> set[str]:
-    engine = sa.create_engine(database)
-    try:
-        with engine.connect() as conn:
-            rows = conn.exec_driver_sql(
-                "SELECT DISTINCT leased_by FROM outbox WHERE lease_until > now()"
-            ).scalars()
-            return {str(r) for r in rows if r}
-    finally:
-        engine.dispose()

@@ -56,7 +56,10 @@ def worker_command(
     )
     start_logging(engine, log_level, log_format)
     app = make_celery(engine.config)
-    runner = DrainRunner(engine, Dispatcher(app, engine.config))
+    dispatcher = Dispatcher(app, engine.config).start()
+    # Marks a flow makes while it runs (follow-up work) are drained without waiting for a sweep.
+    engine.on_marked = dispatcher.request
+    runner = DrainRunner(engine, dispatcher)
     register_drain(app, runner)
     worker_shutting_down.connect(lambda **_: runner.stopping.set(), weak=False)
     console = console_for(err=True)
@@ -84,6 +87,7 @@ def worker_command(
     except SystemExit as exc:
         code = EXIT_OK if exc.code in (None, 0) else EXIT_PROBLEMS
     finally:
+        dispatcher.stop()
         engine.executor.stop_heartbeat()
         engine.close()
     raise SystemExit(code)

@@ -8,13 +8,50 @@ org's variables a suffix of its own so that one secrets file holds them all.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from ..plugins import Hooks
 from ..sandbox_env import SandboxPair, org_config_data, start_sandboxes
 
-__all__ = ["start_fleet", "fleet_config_files", "stop_fleet"]
+__all__ = ["start_fleet", "fleet_config_files", "stop_fleet", "scratch_database", "lease_holders"]
+
+
+@contextmanager
+def scratch_database(server_url: str, prefix: str = "scratch") -> Iterator[str]:
+    """A new PostgreSQL database on the server of ``server_url`` (its URL), dropped afterwards
+    with whatever is still connected to it: the role processes of a test or benchmark are
+    configured by URL, so each run gets a database rather than a schema of its own."""
+    import sqlalchemy as sa
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        url = sa.engine.make_url(server_url).set(database=name)
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def lease_holders(database: str) -> set[str]:
+    """Who holds live outbox leases (``leased_by``: ``worker-THREAD@HOST:PID``)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(database)
+    try:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT DISTINCT leased_by FROM outbox WHERE lease_until > now()"
+            ).scalars()
+            return {str(row) for row in rows if row}
+    finally:
+        engine.dispose()
 
 
 def start_fleet(
