@@ -181,7 +181,7 @@ def throughput(hooks: Hooks, records: int, profile: str) -> list[dict]:
             deployment = Deployment(pairs, state)
             store = StateStore.open(state)
             try:
-                deployment.start("scheduler", "--no-pollers", ready="active")
+                deployment.start("scheduler", "--no-pollers", ready="scheduler: active")
                 for count in (1, 2, 4):
                     run = uuid.uuid4().hex[:6]
                     marks = {
@@ -222,7 +222,7 @@ def burst(hooks: Hooks, records: int, profile: str) -> dict:
         with database() as state:
             deployment = Deployment(pairs, state, listen=f"127.0.0.1:{port}")
             try:
-                deployment.start("scheduler", "--no-pollers", ready="active")
+                deployment.start("scheduler", "--no-pollers", ready="scheduler: active")
                 deployment.start("serve", ready="receiving on")
                 deployment.workers(4)
                 sf, hp = pairs[0].crm.info(), pairs[0].platform.info()
@@ -276,7 +276,7 @@ def fairness(hooks: Hooks, per_org: int, profile: str) -> dict:
             deployment = Deployment(pairs, state)
             store = StateStore.open(state)
             try:
-                deployment.start("scheduler", "--no-pollers", ready="active")
+                deployment.start("scheduler", "--no-pollers", ready="scheduler: active")
                 marks = {
                     pair.org: register(
                         pair,

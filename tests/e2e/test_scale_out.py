@@ -97,7 +97,9 @@ def test_burst_exactly_once_through_kills_and_cuts(
     try:
         scheduler = Role("scheduler", config, tmp_path / "scheduler.log", "--lock-seconds", "6")
         roles.append(scheduler)
-        wait_for("the scheduler to be active", lambda: "active" in scheduler.output(), 90)
+        wait_for(
+            "the scheduler to be active", lambda: "scheduler: active" in scheduler.output(), 90
+        )
         serve = Role("serve", config, tmp_path / "serve.log")
         roles.append(serve)
         wait_for("the receiver to listen", lambda: "receiving on" in serve.output(), 90)
@@ -165,7 +167,9 @@ def test_sigterm_finishes_or_releases_the_batch(
     worker = Role("worker", config, tmp_path / "worker.log", "--queues", queue)
     store = StateStore.open(database)
     try:
-        wait_for("the scheduler to be active", lambda: "active" in scheduler.output(), 90)
+        wait_for(
+            "the scheduler to be active", lambda: "scheduler: active" in scheduler.output(), 90
+        )
         ids = [world.register(f"t{n:03}@term.example") for n in range(40)]
         store.mark_many(ORG, "export_registrations", ids, hint="test")
         wait_for("a batch in flight", lambda: any(s.leased for s in store.statuses(org=ORG)), 120)

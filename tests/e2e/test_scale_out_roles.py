@@ -118,7 +118,11 @@ def test_two_schedulers_one_active_and_the_standby_takes_over(
         first = Role("scheduler", config, tmp_path / "first.log", "--lock-seconds", "3")
         second: Role | None = None
         try:
-            wait_for("the first scheduler to be active", lambda: "active" in first.output(), 90)
+            wait_for(
+                "the first scheduler to be active",
+                lambda: "scheduler: active" in first.output(),
+                90,
+            )
             second = Role("scheduler", config, tmp_path / "second.log", "--lock-seconds", "3")
             standby = second
             wait_for("the standby", lambda: "standby" in standby.output(), 90)
@@ -134,8 +138,11 @@ def test_two_schedulers_one_active_and_the_standby_takes_over(
             assert "scheduler: active" not in standby.output()
             first.signal(signal.SIGTERM)
             assert first.wait(60) == 0
-            wait_for("the standby to take over", lambda: "active" in standby.output(), 60)
-            assert _lock(database)[0].endswith(f":{standby.proc.pid}")
+            wait_for(
+                "the standby to take over", lambda: "scheduler: active" in standby.output(), 60
+            )
+            holder, _ = wait_for("the lock to change hands", lambda: _lock(database), 30)
+            assert holder.endswith(f":{standby.proc.pid}")
         finally:
             first.stop()
             if second is not None:

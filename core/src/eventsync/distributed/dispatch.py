@@ -13,6 +13,7 @@ thread) is smaller than any library wrapping it.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 from typing import Any
 
@@ -80,7 +81,8 @@ class Dispatcher:
             self._wake.clear()
             with self._lock:
                 due, self._due = self._due, set()
-            for org, flow in sorted(due):
+            # In no fixed order: with many orgs due at once, none always goes last.
+            for org, flow in random.sample(sorted(due), len(due)):
                 self.send(org, flow)
             if self._stop.is_set():
                 return
