@@ -77,7 +77,6 @@ class Deployment:
             "secrets_file": str(self.dir / "fleet.env"),
             "workers": 2,
             "batch_size": 50,
-            "batch_linger": 0.0,
             "org_concurrency": 4,
             "sweep_interval": 0.5,
         }

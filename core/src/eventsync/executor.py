@@ -292,13 +292,17 @@ class Executor:
             orgs = frozenset(org for org, until in self._paused.items() if until > now)
             return orgs, tuple(self._stopped)
 
-    def _linger(self) -> bool:
+    def _linger(self, org: str | None = None, flow: str | None = None) -> bool:
         """True when the due batch is partial and young: wait a little for it to fill."""
         orgs, flows = self._skips()
         # The batch's age on the database's clock: a process clock behind the one that marked
         # the rows would otherwise linger for as long as the clocks disagree.
         count, age = self.store.peek_due(
-            org=self.org, flow=self.flow, limit=self.batch_size, skip_orgs=orgs, skip_flows=flows
+            org=org or self.org,
+            flow=flow or self.flow,
+            limit=self.batch_size,
+            skip_orgs=orgs,
+            skip_flows=flows,
         )
         if not count or count >= self.batch_size or age is None:
             return False
@@ -333,7 +337,10 @@ class Executor:
         """Lease one batch of due rows (of ``org`` and ``flow`` when given), run the job on it
         and record its outcomes: the step every worker thread repeats, public for workers that
         are not this executor's threads (``eventsync.distributed``). Returns how many rows were
-        leased (0: nothing due). The lease heartbeat must run (``start_heartbeat``)."""
+        leased (0: nothing due). Lingers as the threads do (``linger``). The lease heartbeat
+        must run (``start_heartbeat``)."""
+        while self.linger > 0 and self._linger(org, flow):
+            pass
         items = self._lease(worker_id, org or self.org, flow or self.flow)
         if items:
             self._run_batch(worker_id, items)
