@@ -4,6 +4,8 @@ own, three worker processes and a scheduler; one org's Salesforce is down for th
 
 from __future__ import annotations
 
+import json
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +17,7 @@ from eventsync.plugins import Hooks, make_plugin_manager
 from eventsync.sandbox_env import SandboxPair, write_private
 from eventsync.store import StateStore
 
-from .scale_out_harness import BROKERS, ENGINE, Role, Sandboxes, fresh_database, wait_for
+from .scale_out_harness import BROKERS, ENGINE, EVENTSYNC, Role, Sandboxes, fresh_database, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -85,10 +87,32 @@ def test_one_orgs_outage_leaves_fifty_others_flowing(
             assert store.retrying(org=DOWN), "the org that is down was never tried"
             assert _leads(down) == 0
             assert all(role.alive() for role in roles)
+            # `eventsync status` reads the shared store: every worker's work, in one report.
+            report = _status(config)
+            rows = {row["org"]: row for row in report["flows"]}
+            assert set(rows) == set(worlds)
+            assert rows[DOWN]["pending"] + rows[DOWN]["leased"] == PER_ORG
+            assert rows[DOWN]["retrying"] >= 1
+            assert all(
+                rows[org]["pending"] == 0 and rows[org]["last_success_at"] for org in healthy
+            )
         finally:
             for role in roles:
                 role.stop()
             store.close()
+
+
+def _status(config: Path) -> dict:
+    """``eventsync status --json`` of the deployment, run as a separate process."""
+    done = subprocess.run(
+        [EVENTSYNC, "status", "--json", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=config.parent,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    return json.loads(done.stdout)
 
 
 def _leads(world: Sandboxes) -> int:
