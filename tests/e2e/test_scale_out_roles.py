@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -33,8 +34,28 @@ from .scale_out_harness import (
 ORG = "scale"
 
 
+class Site:
+    """The sandboxes, the receiver port they notify and the test's directory."""
+
+    def __init__(self, pair: SandboxPair, hooks: Hooks, port: int, directory: Path) -> None:
+        self.pair, self.hooks, self.port, self.directory = pair, hooks, port, directory
+
+    def config(self, state: str, broker: str, queue: str = "unused", **engine: Any) -> Path:
+        """A config file for the sandboxes with these scale-out settings."""
+        return write_config(
+            self.directory,
+            self.pair,
+            self.hooks,
+            state=state,
+            broker=broker,
+            listen=f"127.0.0.1:{self.port}",
+            queue=queue,
+            engine=engine,
+        )
+
+
 @pytest.fixture
-def sandboxes() -> Iterator[tuple[SandboxPair, Hooks, int]]:
+def site(tmp_path: Path) -> Iterator[Site]:
     """The sandboxes, notifying a port chosen here (nobody listens unless a test serves)."""
     hooks = Hooks(make_plugin_manager(environ={}))
     port = free_port()
@@ -42,7 +63,7 @@ def sandboxes() -> Iterator[tuple[SandboxPair, Hooks, int]]:
         hooks, crm="salesforce", platform="hopin", org=ORG, endpoint=f"http://127.0.0.1:{port}"
     )
     try:
-        yield pair, hooks, port
+        yield Site(pair, hooks, port, tmp_path)
     finally:
         pair.stop()
 
@@ -60,18 +81,9 @@ def _run(role: str, config: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize("role", ["serve", "worker", "scheduler"])
 def test_multi_process_roles_refuse_sqlite_and_a_missing_broker(
-    role: str, sandboxes: tuple[SandboxPair, Hooks, int], tmp_path: Path
+    role: str, site: Site, tmp_path: Path
 ) -> None:
-    pair, hooks, port = sandboxes
-    config = write_config(
-        tmp_path,
-        pair,
-        hooks,
-        state=str(tmp_path / "state.sqlite"),
-        broker="",
-        listen=f"127.0.0.1:{port}",
-        queue="unused",
-    )
+    config = site.config(state=str(tmp_path / "state.sqlite"), broker="")
     done = _run(role, config)
     assert done.returncode == 2, done.stderr
     assert "SQLite cannot do" in done.stderr and "PostgreSQL URL" in done.stderr
@@ -80,18 +92,9 @@ def test_multi_process_roles_refuse_sqlite_and_a_missing_broker(
     assert not (tmp_path / "state.sqlite").exists()
 
 
-def test_an_unsupported_broker_url_is_a_config_error(
-    sandboxes: tuple[SandboxPair, Hooks, int], tmp_path: Path
-) -> None:
-    pair, hooks, port = sandboxes
-    config = write_config(
-        tmp_path,
-        pair,
-        hooks,
-        state="postgresql+psycopg://nobody@127.0.0.1:1/none",
-        broker="sqs://secret@queue",
-        listen=f"127.0.0.1:{port}",
-        queue="unused",
+def test_an_unsupported_broker_url_is_a_config_error(site: Site) -> None:
+    config = site.config(
+        state="postgresql+psycopg://nobody@127.0.0.1:1/none", broker="sqs://secret@queue"
     )
     done = _run("worker", config)
     assert done.returncode == 2, done.stderr
@@ -101,20 +104,9 @@ def test_an_unsupported_broker_url_is_a_config_error(
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_two_schedulers_one_active_and_the_standby_takes_over(
-    sandboxes: tuple[SandboxPair, Hooks, int], tmp_path: Path
-) -> None:
-    pair, hooks, port = sandboxes
+def test_two_schedulers_one_active_and_the_standby_takes_over(site: Site, tmp_path: Path) -> None:
     with fresh_database() as database:
-        config = write_config(
-            tmp_path,
-            pair,
-            hooks,
-            state=database,
-            broker=BROKERS["redis"],
-            listen=f"127.0.0.1:{port}",
-            queue=f"scale-{uuid.uuid4().hex[:8]}",
-        )
+        config = site.config(database, BROKERS["redis"], f"scale-{uuid.uuid4().hex[:8]}")
         first = Role("scheduler", config, tmp_path / "first.log", "--lock-seconds", "3")
         second: Role | None = None
         try:
@@ -165,25 +157,13 @@ def _lock(database: str) -> tuple[str, dt.datetime] | None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_per_org_concurrency_holds_across_worker_processes(
-    sandboxes: tuple[SandboxPair, Hooks, int], tmp_path: Path
-) -> None:
-    pair, hooks, port = sandboxes
-    world = Sandboxes(pair)
+def test_per_org_concurrency_holds_across_worker_processes(site: Site, tmp_path: Path) -> None:
+    world = Sandboxes(site.pair)
     # Salesforce answers slowly, so batches overlap unless the limit keeps them apart.
     world.sf_admin("POST", "/faults", {"endpoint": "collections", "latency": 0.3, "status": 0})
     queue = f"scale-{uuid.uuid4().hex[:8]}"
     with fresh_database() as database:
-        config = write_config(
-            tmp_path,
-            pair,
-            hooks,
-            state=database,
-            broker=BROKERS["rabbitmq"],
-            listen=f"127.0.0.1:{port}",
-            queue=queue,
-            engine={"org_concurrency": 1, "batch_size": 5},
-        )
+        config = site.config(database, BROKERS["rabbitmq"], queue, org_concurrency=1, batch_size=5)
         store = StateStore.open(database)
         ids = [world.register(f"c{n:03}@limit.example") for n in range(60)]
         store.mark_many(ORG, "export_registrations", ids, hint="test")
