@@ -188,3 +188,27 @@ def test_per_org_concurrency_holds_across_worker_processes(site: Site, tmp_path:
             store.close()
     assert most == 1, f"{most} batches of one org ran at once with org_concurrency = 1"
     assert len({h.rpartition(":")[2] for h in seen}) >= 2, "only one worker process took work"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_celery_inspect_sees_the_worker_and_its_drain_task(site: Site, tmp_path: Path) -> None:
+    celery = str(Path(EVENTSYNC).with_name("celery"))
+    with fresh_database() as database:
+        queue = f"scale-{uuid.uuid4().hex[:8]}"
+        config = site.config(database, BROKERS["rabbitmq"], queue)
+        worker = Role("worker", config, tmp_path / "worker.log", "--queues", queue)
+        try:
+            wait_for("the worker", lambda: "eventsync worker: ready" in worker.output(), 90)
+            name = f"eventsync-worker-{worker.proc.pid}@"
+            inspect = [celery, "--broker", BROKERS["rabbitmq"], "inspect", "--timeout", "10"]
+
+            def answer(*args: str) -> str:
+                done = subprocess.run([*inspect, *args], capture_output=True, text=True, timeout=60)
+                return done.stdout if done.returncode == 0 and name in done.stdout else ""
+
+            assert "pong" in wait_for("a pong", lambda: answer("ping"), 60, 1.0)
+            assert "eventsync.drain" in answer("registered")
+            assert queue in answer("active_queues")
+        finally:
+            worker.stop()
