@@ -51,6 +51,7 @@ PG_URL = os.environ.get(
 )
 BROKER = os.environ.get("EVENTSYNC_BENCH_BROKER", "redis://127.0.0.1:6379/0")
 FLOW = "export_registrations"
+SYSTEMS = {"crm": "salesforce", "platform": "hopin"}
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -173,7 +174,7 @@ def wait_idle(store: StateStore, timeout: float = 600.0) -> None:
 
 def throughput(hooks: Hooks, records: int, profile: str) -> list[dict]:
     """Drain the same-sized backlog of 8 orgs with 1, 2 and 4 worker processes."""
-    pairs = start_fleet(hooks, 8, prefix="tp", latency=_latency.option(profile))
+    pairs = start_fleet(hooks, 8, **SYSTEMS, prefix="tp", latency=_latency.option(profile))
     results = []
     try:
         with database() as state:
@@ -214,7 +215,7 @@ def burst(hooks: Hooks, records: int, profile: str) -> dict:
     """Registrations as webhooks to `eventsync serve` over 5 s, 4 workers: landing times."""
     port = free_port()
     pairs = start_fleet(
-        hooks, 1, prefix="rt", latency=_latency.option(profile),
+        hooks, 1, **SYSTEMS, prefix="rt", latency=_latency.option(profile),
         endpoint=f"http://127.0.0.1:{port}",
     )  # fmt: skip
     try:
@@ -269,7 +270,7 @@ def burst(hooks: Hooks, records: int, profile: str) -> dict:
 
 def fairness(hooks: Hooks, per_org: int, profile: str) -> dict:
     """50 orgs, org00 with 10x the others' backlog, 4 workers: when each org finished."""
-    pairs = start_fleet(hooks, 50, prefix="fair", latency=_latency.option(profile))
+    pairs = start_fleet(hooks, 50, **SYSTEMS, prefix="fair", latency=_latency.option(profile))
     try:
         with database() as state:
             deployment = Deployment(pairs, state)

@@ -29,7 +29,9 @@ DOWN = "org07"
 @pytest.fixture
 def fleet() -> Iterator[list[SandboxPair]]:
     """A Salesforce and a Hopin sandbox for each of ``ORGS`` organisations."""
-    pairs = start_fleet(Hooks(make_plugin_manager(environ={})), ORGS)
+    pairs = start_fleet(
+        Hooks(make_plugin_manager(environ={})), ORGS, crm="salesforce", platform="hopin"
+    )
     try:
         yield pairs
     finally:

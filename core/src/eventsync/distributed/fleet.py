@@ -1,7 +1,7 @@
 """A fleet of sandbox organisations in one deployment, for the scale-out tests and benchmarks.
 
-Each organisation gets a Salesforce and a Hopin sandbox of its own (so one org's outage, made
-with its sandbox's fault API, touches no other), and one configuration file names them all.
+Each organisation gets a CRM and an event-platform sandbox of its own (so one org's outage,
+made with its sandbox's fault API, touches no other), and one configuration file names them all.
 Sandboxes of one system name their secrets' environment variables alike; the fleet gives each
 org's variables a suffix of its own so that one secrets file holds them all.
 """
@@ -58,11 +58,14 @@ def start_fleet(
     hooks: Hooks,
     count: int,
     *,
+    crm: str | None = None,
+    platform: str | None = None,
     prefix: str = "org",
     latency: str | None = None,
     endpoint: str | None = None,
 ) -> list[SandboxPair]:
-    """Start ``count`` sandbox pairs for the orgs ``{prefix}00``, ``{prefix}01`` ... (notifying
+    """Start ``count`` sandbox pairs of ``crm`` and ``platform`` (default: as
+    ``start_sandboxes`` chooses) for the orgs ``{prefix}00``, ``{prefix}01`` ... (notifying
     ``endpoint`` when given; pollers otherwise). Stops what it started when one fails."""
     pairs: list[SandboxPair] = []
     try:
@@ -70,8 +73,8 @@ def start_fleet(
             pairs.append(
                 start_sandboxes(
                     hooks,
-                    crm="salesforce",
-                    platform="hopin",
+                    crm=crm,
+                    platform=platform,
                     org=f"{prefix}{n:02}",
                     endpoint=endpoint,
                     triggers=endpoint is not None,
