@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 DISTS := core plugins/salesforce plugins/hopin plugins/hubspot plugins/pardot_guard
 # What `make install` installs (editable): every distribution, with the extras development needs
 # (the sandboxes are an extra so that a production install does not carry their dependencies).
-EDITABLES := 'core[testing]' 'plugins/salesforce[sandbox]' 'plugins/hopin[sandbox]' \
+EDITABLES := 'core[testing,scale]' 'plugins/salesforce[sandbox]' 'plugins/hopin[sandbox]' \
 	'plugins/hubspot[sandbox]' plugins/pardot_guard
 PYTEST_ARGS ?= -n 2
 # The browser tests (tests/browser) drive Debian's Chromium through Playwright; Playwright's own

@@ -32,7 +32,7 @@ def test_check_lists_every_problem_and_exits_2(run_cli, tmp_path):
     assert set(report["configuration_problems"]) >= {
         "$.engine.workers: expected a whole number, got str 'x'",
         "$.orgs.a.bogus: unknown setting (known: plan, plugins, crm, event_platform, systems, "
-        "flows, plugin_options, erasure)",
+        "flows, plugin_options, erasure, queue)",
         "$.orgs.a.plan: unknown plan 'gold' (plans with entitlements: business, enterprise)",
     }
     assert any(

@@ -40,7 +40,7 @@ def test_structural_mistakes_are_all_reported_with_paths():
     assert set(found) >= {
         "$.engine.workers: expected a whole number, got str 'two'",
         "$.orgs.acme.bogus: unknown setting (known: plan, plugins, crm, event_platform, "
-        "systems, flows, plugin_options, erasure)",
+        "systems, flows, plugin_options, erasure, queue)",
         "$.orgs.acme.flows.export_registrations.fields[0].sorce: unknown setting",
         '$.orgs.acme.plugins: expected a list of names, e.g. ["salesforce"]',
         "$.orgs.beta.plan: required setting missing",
@@ -80,7 +80,7 @@ def test_a_key_holding_the_path_separator_keeps_its_whole_path():
     assert set(problems(data)) >= {
         "$.orgs.x @ y.plan: expected text, got int 5",
         "$.orgs.x @ y.bogus: unknown setting (known: plan, plugins, crm, event_platform, "
-        "systems, flows, plugin_options, erasure)",
+        "systems, flows, plugin_options, erasure, queue)",
         "$.orgs.acme.systems.hopin.report_columns.a @ b: expected text, got int 1",
     }
 

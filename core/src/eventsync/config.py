@@ -193,6 +193,9 @@ class OrgConfig:
     flows: FlowsConfig = attrs.field(factory=FlowsConfig)
     plugin_options: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
     erasure: ErasureConfig = attrs.field(factory=ErasureConfig)
+    #: Scale-out: the Celery queue this org's batches go to (empty: the default queue); workers
+    #: started with ``eventsync worker --queues NAME`` take them (docs/scale-out.md).
+    queue: str = ""
 
     def settings(self, system: str, env: Mapping[str, str] | None = None) -> SystemSettings:
         """The connection settings of ``system`` for this org."""
@@ -246,6 +249,13 @@ class EngineConfig:
     log_retention: float = 14.0
     #: Seconds of lag above which ``/readyz`` reports an organisation not ready.
     ready_lag: float = 300.0
+    #: The Celery broker of the scale-out roles (``redis://...`` or ``amqp://...``; empty: the
+    #: one-process ``eventsync run`` only). See docs/scale-out.md.
+    broker: str = ""
+    #: Scale-out: at most this many batches of one organisation at once, across all workers.
+    org_concurrency: int = 4
+    #: Scale-out: seconds between the scheduler's sweeps dispatching every flow with due rows.
+    sweep_interval: float = 5.0
 
 
 @attrs.frozen
@@ -362,7 +372,25 @@ def _engine_problems(eng: EngineConfig) -> list[str]:
         problems.append("$.engine.log_retention: must be between 0 and 3650 days")
     if eng.ready_lag <= 0:
         problems.append("$.engine.ready_lag: must be a positive number of seconds")
+    if eng.broker and not eng.broker.startswith(BROKER_SCHEMES):
+        problems.append(
+            f"$.engine.broker: {_broker_scheme(eng.broker)!r} is not a broker URL eventsync "
+            'supports; use Redis ("redis://HOST:6379/0") or RabbitMQ ("amqp://USER@HOST:5672//")'
+        )
+    if eng.org_concurrency < 1:
+        problems.append("$.engine.org_concurrency: must be at least 1 (batches at once per org)")
+    if eng.sweep_interval <= 0:
+        problems.append("$.engine.sweep_interval: must be a positive number of seconds")
     return problems
+
+
+#: The broker URL schemes of ``[engine] broker`` (Redis, RabbitMQ; with TLS).
+BROKER_SCHEMES = ("redis://", "rediss://", "amqp://", "amqps://", "pyamqp://")
+
+
+def _broker_scheme(url: str) -> str:
+    """The scheme of a broker URL, never its password."""
+    return url.split("://", 1)[0] + "://..." if "://" in url else "(no scheme)"
 
 
 def _secret_problems(base: str, table: Mapping[str, Any]) -> list[str]:

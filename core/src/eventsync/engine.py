@@ -147,6 +147,8 @@ class Engine:
         only read state, such as ``eventsync status``).
     :param subscribe: ``start()`` (and maintenance) make and renew the systems' notification
         subscriptions (``subscribe``); False for an engine that only works through a backlog.
+    :param run_executor: False starts no worker threads: another process drains the outbox
+        (the ``serve`` and ``scheduler`` roles, ``eventsync.distributed``).
     """
 
     def __init__(
@@ -160,6 +162,7 @@ class Engine:
         workers: int | None = None,
         create_store: bool = True,
         subscribe: bool = True,
+        run_executor: bool = True,
     ) -> None:
         self.hooks = hooks or Hooks(
             make_plugin_manager(
@@ -175,6 +178,10 @@ class Engine:
         self.env = secrets_env(config, env)
         self.run_pollers = pollers
         self.run_subscriptions = subscribe
+        self.run_executor = run_executor
+        #: Called with ``(org, flow)`` after marks were stored (the scale-out roles dispatch a
+        #: drain of the flow to the workers); must not raise or block.
+        self.on_marked: Callable[[str, str], None] | None = None
         self.transforms = self.hooks.transforms()
         self._contexts: dict[str, FlowContext] = {}
         self._connections: dict[tuple[str, str], Connection] = {}
@@ -307,12 +314,18 @@ class Engine:
         keys = [e for e in dict.fromkeys(entities) if e]
         if not keys:
             return 0
-        return self.store.mark_many(org_name, flow, keys, hint=hint)
+        marked = self.store.mark_many(org_name, flow, keys, hint=hint)
+        if self.on_marked is not None:
+            self.on_marked(org_name, flow)
+        return marked
 
     def sync_entity(self, org_name: str, flow: str, entity: str) -> int:
         """Ask for one entity to be synced now (marks it; a worker picks it up at once)."""
         self.require_flow(org_name, flow)
-        return self.store.mark(org_name, flow, entity, hint="manual")
+        marked = self.store.mark(org_name, flow, entity, hint="manual")
+        if self.on_marked is not None:
+            self.on_marked(org_name, flow)
+        return marked
 
     def handle_request(self, org_name: str, system: str, request: HttpRequest) -> HttpResponse:
         """Verify and parse an inbound notification, store its intents, return the response.
@@ -646,7 +659,8 @@ class Engine:
         self.prune_log()
         self._stop.clear()
         self.started_at = time.time()
-        self.executor.start()
+        if self.run_executor:
+            self.executor.start()
         self._running = True
         maintenance = threading.Thread(target=self._maintain_loop, name="maintenance", daemon=True)
         maintenance.start()
@@ -673,7 +687,7 @@ class Engine:
         if not self._running:
             return True
         self._running = False
-        return self.executor.stop(timeout)
+        return self.executor.stop(timeout) if self.run_executor else True
 
     def close(self) -> None:
         """Stop, and close the store if the engine opened it."""

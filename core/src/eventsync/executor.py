@@ -177,7 +177,6 @@ class Executor:
         self._started = True
         self._stopped.clear()  # a restart tries stopped flows again
         self._stopping.clear()
-        self._beat_stop.clear()
         if self.wake_on_mark:
             self.store.add_mark_listener(self.wake)
         for n in range(self.workers):
@@ -187,11 +186,23 @@ class Executor:
             )
             self._threads.append(thread)
             thread.start()
+        self.start_heartbeat()
+        return self
+
+    def start_heartbeat(self) -> None:
+        """Start the thread extending the leases of in-flight batches (``start()`` does it; a
+        process that calls ``run_once`` from threads of its own calls it once)."""
+        self._beat_stop.clear()
         self._beat = threading.Thread(
             target=self._heartbeat, name=f"{self.name}-heartbeat", daemon=True
         )
         self._beat.start()
-        return self
+
+    def stop_heartbeat(self) -> None:
+        """Stop the lease heartbeat started by ``start_heartbeat``."""
+        self._beat_stop.set()
+        if getattr(self, "_beat", None) is not None:
+            self._beat.join(5.0)
 
     def wake(self) -> None:
         """Wake idle workers now instead of at their next poll (cheap; safe from any thread)."""
@@ -230,7 +241,6 @@ class Executor:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         clean = not any(t.is_alive() for t in self._threads)
-        self._beat_stop.set()
         if not clean:
             with self._lock:
                 stuck = [item for items in self._inflight.values() for item in items]
@@ -239,8 +249,7 @@ class Executor:
                 released = self.store.release(stuck)
                 self._count(released=released)
                 log.warning("stop timeout: released %d leased rows of unfinished batches", released)
-        if getattr(self, "_beat", None) is not None:
-            self._beat.join(5.0)
+        self.stop_heartbeat()
         if self.wake_on_mark:
             self.store.remove_mark_listener(self.wake)
         self.restore_signal_handlers()
@@ -291,15 +300,20 @@ class Executor:
             orgs = frozenset(org for org, until in self._paused.items() if until > now)
             return orgs, tuple(self._stopped)
 
-    def _linger(self) -> bool:
-        """True when the due batch is partial, young and still growing: wait a little for it
-        to fill. A small batch that gained no row during the last wait (``linger_quiet``) is
-        quiet and goes at once; one that keeps growing waits up to ``linger``."""
+    def _linger(self, org: str | None = None, flow: str | None = None) -> bool:
+        """True when the due batch (of ``org``/``flow`` when given) is partial, young and still
+        growing: wait a little for it to fill. A small batch that gained no row during the last
+        wait (``linger_quiet``) is quiet and goes at once; one that keeps growing waits up to
+        ``linger``."""
         orgs, flows = self._skips()
         # The batch's age on the database's clock: a process clock behind the one that marked
         # the rows would otherwise linger for as long as the clocks disagree.
         count, age = self.store.peek_due(
-            org=self.org, flow=self.flow, limit=self.batch_size, skip_orgs=orgs, skip_flows=flows
+            org=org or self.org,
+            flow=flow or self.flow,
+            limit=self.batch_size,
+            skip_orgs=orgs,
+            skip_flows=flows,
         )
         before, self._lingering.count = getattr(self._lingering, "count", 0), 0
         if not count or count >= self.batch_size or age is None:
@@ -318,16 +332,7 @@ class Executor:
             try:
                 if self.linger > 0 and self._linger():
                     continue
-                orgs, flows = self._skips()
-                items = self.store.lease(
-                    worker_id,
-                    self.batch_size,
-                    self.lease_seconds,
-                    org=self.org,
-                    flow=self.flow,
-                    skip_orgs=orgs,
-                    skip_flows=flows,
-                )
+                items = self._lease(worker_id, self.org, self.flow)
             except Exception:
                 log.exception(
                     "%s: leasing failed; retrying in %.1fs", worker_id, self.poll_interval
@@ -342,6 +347,34 @@ class Executor:
                 self._count(released=self.store.release(items))
                 break
             self._run_batch(worker_id, items)
+
+    def run_once(self, worker_id: str, *, org: str | None = None, flow: str | None = None) -> int:
+        """Lease one batch of due rows (of ``org`` and ``flow`` when given), run the job on it
+        and record its outcomes: the step every worker thread repeats, public for workers that
+        are not this executor's threads (``eventsync.distributed``). Returns how many rows were
+        leased (0: nothing due). Lingers as the threads do (``linger``). The lease heartbeat
+        must run (``start_heartbeat``)."""
+        # The quiet test compares counts of one batch: this thread's last drain may have been
+        # another org's.
+        self._lingering.count = 0
+        while self.linger > 0 and self._linger(org, flow):
+            pass
+        items = self._lease(worker_id, org or self.org, flow or self.flow)
+        if items:
+            self._run_batch(worker_id, items)
+        return len(items)
+
+    def _lease(self, worker_id: str, org: str | None, flow: str | None) -> list[OutboxItem]:
+        orgs, flows = self._skips()
+        return self.store.lease(
+            worker_id,
+            self.batch_size,
+            self.lease_seconds,
+            org=org,
+            flow=flow,
+            skip_orgs=orgs,
+            skip_flows=flows,
+        )
 
     def _run_batch(self, worker_id: str, items: list[OutboxItem]) -> None:
         with self._lock:

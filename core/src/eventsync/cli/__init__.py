@@ -25,10 +25,13 @@ from .plugins_cmd import plugins_command
 from .preview_cmd import preview_command
 from .retry_cmd import retry_command
 from .run_cmd import run_command
+from .scheduler_cmd import scheduler_command
+from .serve_cmd import serve_command
 from .setup_cmds import demo_command, init_command, sandbox_command
 from .status_cmd import status_command
 from .subscribe_cmd import subscribe_command
 from .trace_cmd import trace_command
+from .worker_cmd import worker_command
 
 __all__ = ["main", "cli"]
 
@@ -78,6 +81,9 @@ for _command in (
     sandbox_command,
     check_command,
     run_command,
+    serve_command,
+    worker_command,
+    scheduler_command,
     status_command,
     retry_command,
     backfill_command,

@@ -1,0 +1,87 @@
+"""The worker role: the ``drain(org, flow)`` task, run by Celery worker threads.
+
+One Engine per worker process, built before Celery starts its thread pool; every task runs
+``Executor.run_once`` (lease, run the flow, record the outcomes: the same step as the embedded
+threads) until nothing of the pair is due, within the org's concurrency slot
+(``limits.OrgSlots``). After ``MAX_BATCHES`` batches it sends the pair to the back of the queue
+instead, so one org's backlog never keeps a thread from the others. Once the worker is told to
+stop (SIGTERM: Celery's warm shutdown) a drain ends after its batch in flight is recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from typing import Any
+
+from ..engine import Engine
+from ..logs import fields
+from .app import DRAIN_TASK
+from .dispatch import Dispatcher
+from .limits import OrgSlots
+
+__all__ = ["DrainRunner", "register_drain", "MAX_BATCHES"]
+
+log = logging.getLogger("eventsync.distributed")
+
+#: Batches one drain message runs before it re-dispatches the pair (fairness between orgs).
+MAX_BATCHES = 5
+
+
+class DrainRunner:
+    """Runs drains on ``engine`` (its executor's ``run_once``), within shared limits."""
+
+    def __init__(self, engine: Engine, dispatcher: Dispatcher) -> None:
+        self.engine = engine
+        self.dispatcher = dispatcher
+        eng = engine.config.engine
+        self.slots = OrgSlots(engine.store, eng.org_concurrency, eng.lease_seconds)
+        self.stopping = threading.Event()
+        self.drains = 0
+        self.busy = 0
+
+    def drain(self, org: str, flow: str) -> int:
+        """Run due batches of (org, flow) until none is due; returns the rows leased."""
+        if org not in self.engine.config.orgs:
+            log.warning("drain of %s/%s: no such organisation; ignored", org, flow)
+            return 0
+        holder = f"worker-{threading.get_ident()}@{socket.gethostname()}:{os.getpid()}"
+        slot = self.slots.acquire(org, holder)
+        if slot is None:  # every slot's holder drains until nothing is due
+            self.busy += 1
+            return 0
+        self.drains += 1
+        leased, more = 0, False
+        try:
+            for _ in range(MAX_BATCHES):
+                if self.stopping.is_set():
+                    more = True
+                    break
+                count = self.engine.executor.run_once(holder, org=org, flow=flow)
+                if not count:
+                    break
+                leased += count
+                self.slots.renew(org, slot, holder)
+            else:
+                more = True
+        finally:
+            self.slots.release(org, slot, holder)
+        if more:
+            self.dispatcher.send(org, flow)
+        if leased:
+            log.debug(
+                "drained %d rows of %s/%s", leased, org, flow, extra=fields(org=org, flow=flow)
+            )
+        return leased
+
+
+def register_drain(app: Any, runner: DrainRunner) -> Any:
+    """Register the ``drain`` task on ``app``, run by ``runner``; returns the task."""
+
+    @app.task(name=DRAIN_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+    def drain(org: str, flow: str) -> int:
+        return runner.drain(org, flow)
+
+    return drain
