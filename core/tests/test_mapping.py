@@ -180,3 +180,13 @@ def test_value_map_outputs_checked_against_picklist():
     )
     problems = validate_mapping(m, HOPIN, SF, operation="update", transforms=T)
     assert any("value map produces 'Maybe'" in p for p in problems)
+
+
+def test_join_takes_the_default_separator_when_given_null_and_refuses_a_non_text_one():
+    # Found by the property test: {"separator": None} raised AttributeError.
+    from eventsync.transforms import join
+
+    assert join(["a", "b"], {"separator": None}, None) == "a;b"
+    assert join(["a", "b"], {"separator": ", "}, None) == "a, b"
+    with pytest.raises(ValueError, match="join's separator must be text, not 3"):
+        join(["a"], {"separator": 3}, None)

@@ -173,7 +173,12 @@ def join(value: Any, args: Mapping[str, Any], target: FieldSchema | None) -> Any
         return value
     if not isinstance(value, Iterable):
         raise ValueError(f"{value!r} is not a list of values to join")
-    return args.get("separator", ";").join(str(v) for v in value)
+    separator = args.get("separator")
+    if separator is None:  # absent or given as null: the default
+        separator = ";"
+    if not isinstance(separator, str):
+        raise ValueError(f"join's separator must be text, not {separator!r}")
+    return separator.join(str(v) for v in value)
 
 
 BUILTIN_TRANSFORMS: dict[str, Callable[[Any, Mapping[str, Any], FieldSchema | None], Any]] = {

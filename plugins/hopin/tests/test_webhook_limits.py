@@ -199,3 +199,11 @@ def test_limits_must_be_positive(settings, tweak, option):
     with pytest.raises(ConfigurationError) as exc:
         load_options(tweak(settings, **option))
     assert next(iter(option)) in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    "value", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", 1e20, "not a time"]
+)
+def test_a_delivery_time_utc_cannot_hold_is_no_time(value):
+    # Found by the property test: year 1 at +01:00 is before datetime.min in UTC.
+    assert webhooks.delivery_time(value) is None

@@ -111,9 +111,9 @@ def delivery_time(value: Any) -> dt.datetime | None:
         return None
     try:
         moment = dt.datetime.fromisoformat(value)
-    except ValueError:
+        return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+    except (ValueError, OverflowError):  # not a time, or one that UTC cannot hold (year 1, +01:00)
         return None
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
 def check_age(payload: Mapping[str, Any], options: HopinOptions, now: dt.datetime) -> None:
