@@ -345,16 +345,18 @@ def test_the_oauth_callback_refuses_a_state_this_session_did_not_start(app: Any)
     answer = client.get("/oauth/callback?code=abc&state=forged")
     assert answer.status_code == 400 and "state" in answer.get_data(as_text=True)
     with client.session_transaction() as session:
-        session["oauth_pending"] = {
-            "state": "expected",
-            "verifier": "v",
-            "org": "acme",
-            "system": "salesforce",
-        }
+        session["oauth_pending"] = {"state": "expected", "org": "acme", "system": "salesforce"}
     answer = client.get("/oauth/callback?code=abc&state=forged")
     assert answer.status_code == 400
     with client.session_transaction() as session:
         assert "oauth_pending" not in session  # a refused state cannot be tried again
+    # The right state, but no verifier held for it (another console process, or expired).
+    with client.session_transaction() as session:
+        session["oauth_pending"] = {"state": "expected", "org": "acme", "system": "salesforce"}
+    answer = client.get("/oauth/callback?code=abc&state=expected", follow_redirects=True)
+    assert "this sign-in expired or was started by another console process" in answer.get_data(
+        as_text=True
+    )
 
 
 def test_connect_sends_the_browser_to_the_authorize_page_keeping_the_verifier_server_side(
@@ -381,9 +383,17 @@ def test_connect_sends_the_browser_to_the_authorize_page_keeping_the_verifier_se
     assert "/services/oauth2/authorize?" in location and "code_challenge=" in location
     assert "redirect_uri=http%3A%2F%2Flocalhost%2Foauth%2Fcallback" in location
     with client.session_transaction() as session:
-        pending = session["oauth_pending"]
-    assert pending["verifier"] and pending["verifier"] not in location
+        pending = dict(session["oauth_pending"])
+    assert set(pending) == {"state", "org", "system"}  # no verifier in the (readable) cookie
     assert f"state={pending['state']}" in location
+    # The verifier is held in the console process, once, for that state.
+    console_state = app.extensions["eventsync_console"]
+    verifier = console_state.take_verifier(pending["state"])
+    assert (
+        verifier
+        and verifier not in location
+        and console_state.take_verifier(pending["state"]) is None
+    )
 
 
 def test_the_dashboard_lists_a_dead_letter_and_retry_moves_it_back(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -24,6 +25,8 @@ __all__ = ["ConsoleState", "state", "secret_variable"]
 
 #: Seconds a discovered schema is reused before it is described again.
 SCHEMA_TTL = 60.0
+#: Seconds an OAuth sign-in may take between Connect and the callback.
+SIGN_IN_TTL = 600.0
 
 
 def secret_variable(org: str, owner: str, setting: str) -> str:
@@ -41,6 +44,26 @@ class ConsoleState:
         self.running_engine = engine
         self._hooks: Hooks | None = None
         self._schemas: dict[tuple[str, str, tuple[str, ...]], tuple[float, Schema]] = {}
+        self._verifiers: dict[str, tuple[float, str]] = {}
+        self._verifiers_lock = threading.Lock()
+
+    def keep_verifier(self, sign_in_state: str, verifier: str) -> None:
+        """Hold a sign-in's PKCE verifier in this process, under its ``state``, until the
+        callback (at most ``SIGN_IN_TTL`` seconds): it never reaches the browser, not even in
+        the session cookie (which is signed, not encrypted)."""
+        now = time.monotonic()
+        with self._verifiers_lock:
+            for key in [k for k, (at, _) in self._verifiers.items() if now - at > SIGN_IN_TTL]:
+                del self._verifiers[key]
+            self._verifiers[sign_in_state] = (now, verifier)
+
+    def take_verifier(self, sign_in_state: str) -> str | None:
+        """The verifier kept for ``sign_in_state``, once; None when unknown or expired."""
+        with self._verifiers_lock:
+            kept = self._verifiers.pop(sign_in_state, None)
+        if kept is None or time.monotonic() - kept[0] > SIGN_IN_TTL:
+            return None
+        return kept[1]
 
     def document(self) -> ConfigDocument:
         """A fresh read of the config file."""

@@ -21,7 +21,8 @@ from .state import secret_variable, state
 
 bp = Blueprint("systems", __name__)
 
-#: The session key of a sign-in under way: its state, PKCE verifier, org and system.
+#: The session key of a sign-in under way: its state, org and system (the PKCE verifier is
+#: kept in the console process, ``ConsoleState.keep_verifier``).
 PENDING = "oauth_pending"
 
 
@@ -172,13 +173,10 @@ def _oauth_start(
     if start is None:
         flash(f"{system} has no interactive sign-in: fill in its settings and Save", "error")
         return redirect(url_for("systems.connect", org=org, system=system))
-    # The verifier stays in the (signed, HttpOnly) session, never in a URL.
-    session[PENDING] = {
-        "state": sign_in_state,
-        "verifier": start.verifier,
-        "org": org,
-        "system": system,
-    }
+    # The verifier stays in this process, never in a URL or a cookie; the session carries the
+    # state, which ties the callback to this browser.
+    state().keep_verifier(sign_in_state, start.verifier)
+    session[PENDING] = {"state": sign_in_state, "org": org, "system": system}
     return redirect(start.url)
 
 
@@ -196,10 +194,18 @@ def oauth_callback() -> str | Response | tuple[str, int]:
             "does not match). Start it again with Connect.",
         ), 400
     org, system = pending["org"], pending["system"]
+    verifier = state().take_verifier(str(pending["state"]))
     if "error" in request.args:
         flash(
             f"the sign-in was refused: {request.args.get('error')} "
             f"{request.args.get('error_description', '')}".strip(),
+            "error",
+        )
+        return redirect(url_for("systems.connect", org=org, system=system))
+    if verifier is None:
+        flash(
+            "this sign-in expired or was started by another console process; start it again "
+            "with Connect",
             "error",
         )
         return redirect(url_for("systems.connect", org=org, system=system))
@@ -220,7 +226,7 @@ def oauth_callback() -> str | Response | tuple[str, int]:
                 options,
                 _redirect_uri(),
                 str(request.args.get("code", "")),
-                pending["verifier"],
+                verifier,
                 known,
             )
         )
