@@ -128,11 +128,18 @@ def test_readiness_follows_writes_and_metrics_count_records(make_env, wait):
     wait("the org ready again", lambda: requests.get(f"{url}/readyz", timeout=10).ok, timeout=60)
     assert env.engine.wait_idle(30)
 
-    text = requests.get(f"{url}/metrics", timeout=10).text
     labels = {"org": "e2e", "flow": "export_registrations"}
-    assert (
-        _sample(text, "eventsync_records_total", **labels, outcome="done", error_class="none") >= 1
-    )
+
+    def counted_done():
+        # A batch's outcomes are counted just after its rows are recorded, so the outbox can be
+        # idle a moment before the counter moves.
+        text = requests.get(f"{url}/metrics", timeout=10).text
+        done = _sample(
+            text, "eventsync_records_total", **labels, outcome="done", error_class="none"
+        )
+        return text if done >= 1 else None
+
+    text = wait("the done record counted in /metrics", counted_done, timeout=30)
     retried = _sample(
         text, "eventsync_records_total", **labels, outcome="retry", error_class="retryable"
     )
