@@ -1,15 +1,19 @@
 """Parent-lock awareness against a sandbox that emulates Salesforce's parent locks: writing a
 CampaignMember locks its Campaign, and a write under a Campaign another write holds fails with
 UNABLE_TO_LOCK_ROW. The plugin serialises an organisation's CampaignMember writes, so its
-parallel batches never collide."""
+parallel batches never collide: per connection in one process, and across processes when the
+engine offers locks shared through the state store (``SystemSettings.locks``)."""
 
 from __future__ import annotations
 
 import threading
 
+import attrs
 import pytest
 import requests
+from eventsync.distributed import StoreLocks
 from eventsync.models import PushItem, PushRequest
+from eventsync.store import StateStore
 from eventsync.waiting import wait_until
 from eventsync_salesforce import plugin
 
@@ -106,3 +110,32 @@ def test_parallel_batches_of_one_connection_never_collide_on_the_campaign(lockin
         thread.join(60)
     assert len(results) == 9 and all(r.ok for r in results), results
     assert admin_get(locking, "/locks")["failures"] == before
+
+
+def test_connections_sharing_the_stores_locks_never_collide_on_the_campaign(locking, tmp_path):
+    store = StateStore.open(path=tmp_path / "state.db")
+    settings = locking.settings("acme", max_retries=0)
+    # Three connections, as three worker processes have: each with a lock store of its own
+    # name over the one shared store.
+    conns = [
+        plugin.authenticate(
+            "salesforce",
+            attrs.evolve(settings, locks=StoreLocks(store, 30.0, 60.0, name=f"worker{n}")),
+        )
+        for n in range(3)
+    ]
+    campaign = conns[0].sf.Campaign.create({"Name": "Shared"})["id"]
+    before = admin_get(locking, "/locks")["failures"]
+    made: list = []
+    threads = [
+        threading.Thread(target=lambda c=c, n=n: made.extend(members(c, campaign, 3, f"s{n}")))
+        for n, c in enumerate(conns)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(made) == 9
+    assert admin_get(locking, "/locks")["failures"] == before
+    assert sum(c.settings.locks.waits for c in conns) >= 1  # they did take turns
+    store.close()
