@@ -136,6 +136,19 @@ def test_connections_sharing_the_stores_locks_never_collide_on_the_campaign(lock
     for thread in threads:
         thread.join(60)
     assert len(made) == 9
+    # Updates name members by Id alone: their Campaign is read, then locked.
+    updated: list = []
+    threads = [
+        threading.Thread(
+            target=lambda c=c, n=n: updated.extend(update(c, made[3 * n : 3 * n + 3], "Sent"))
+        )
+        for n, c in enumerate(conns)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(updated) == 9 and all(r.ok for r in updated), updated
     assert admin_get(locking, "/locks")["failures"] == before
-    assert sum(c.settings.locks.waits for c in conns) >= 1  # they did take turns
+    assert sum(c.settings.locks.waits for c in conns) >= 2  # they did take turns
     store.close()
