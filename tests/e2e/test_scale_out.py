@@ -181,3 +181,47 @@ def test_sigterm_finishes_or_releases_the_batch(
         worker.stop()
         scheduler.stop()
         store.close()
+
+
+def test_a_batch_outlasting_the_stop_timeout_is_released(
+    database: str, deployment: tuple[SandboxPair, Hooks, int], tmp_path: Path
+) -> None:
+    pair, hooks, port = deployment
+    world = Sandboxes(pair)
+    # Salesforce answers after a minute: far longer than the worker's stop timeout.
+    world.sf_admin("POST", "/faults", {"endpoint": "collections", "latency": 60.0, "status": 0})
+    queue = f"scale-{uuid.uuid4().hex[:8]}"
+    config = write_config(
+        tmp_path,
+        pair,
+        hooks,
+        state=database,
+        broker=BROKERS["redis"],
+        listen=f"127.0.0.1:{port}",
+        queue=queue,
+        engine={"lease_seconds": 120.0},
+    )
+    scheduler = Role("scheduler", config, tmp_path / "scheduler.log", "--no-pollers")
+    worker = Role(
+        "worker", config, tmp_path / "worker.log", "--queues", queue, "--stop-timeout", "1"
+    )
+    store = StateStore.open(database)
+    try:
+        wait_for(
+            "the scheduler to be active", lambda: "scheduler: active" in scheduler.output(), 90
+        )
+        ids = [world.register(f"s{n:03}@slow.example") for n in range(10)]
+        store.mark_many(ORG, "export_registrations", ids, hint="test")
+        wait_for("a batch in flight", lambda: any(s.leased for s in store.statuses(org=ORG)), 120)
+        worker.signal(signal.SIGTERM)
+        # It ends well before Salesforce answers, exit 1: the batch was released, not finished.
+        assert worker.wait(40) == 1, worker.output()[-3000:]
+        assert "released 10 leased rows" in worker.output()
+        # Its rows are due again at once, not after the 120 s lease.
+        [status] = store.statuses(org=ORG, flow="export_registrations")
+        assert (status.leased, status.pending) == (0, 10), status
+        assert store.dead_letters(org=ORG) == []
+    finally:
+        worker.stop()
+        scheduler.stop()
+        store.close()
