@@ -65,6 +65,15 @@ def members(conn, campaign, count, tag):
     return [r.id for r in made]
 
 
+def in_parallel(calls):
+    """Run every one of ``calls`` in a thread of its own; return when all ended."""
+    threads = [threading.Thread(target=call) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+
 def update(conn, ids, status):
     return plugin.push(
         conn,
@@ -100,14 +109,7 @@ def test_parallel_batches_of_one_connection_never_collide_on_the_campaign(lockin
     groups = [members(conn, campaign, 3, f"p{n}") for n in range(3)]
     before = admin_get(locking, "/locks")["failures"]
     results: list = []
-    threads = [
-        threading.Thread(target=lambda ids=ids: results.extend(update(conn, ids, "Responded")))
-        for ids in groups
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    in_parallel(lambda ids=ids: results.extend(update(conn, ids, "Responded")) for ids in groups)
     assert len(results) == 9 and all(r.ok for r in results), results
     assert admin_get(locking, "/locks")["failures"] == before
 
@@ -127,27 +129,16 @@ def test_connections_sharing_the_stores_locks_never_collide_on_the_campaign(lock
     campaign = conns[0].sf.Campaign.create({"Name": "Shared"})["id"]
     before = admin_get(locking, "/locks")["failures"]
     made: list = []
-    threads = [
-        threading.Thread(target=lambda c=c, n=n: made.extend(members(c, campaign, 3, f"s{n}")))
-        for n, c in enumerate(conns)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    in_parallel(
+        lambda c=c, n=n: made.extend(members(c, campaign, 3, f"s{n}")) for n, c in enumerate(conns)
+    )
     assert len(made) == 9
     # Updates name members by Id alone: their Campaign is read, then locked.
     updated: list = []
-    threads = [
-        threading.Thread(
-            target=lambda c=c, n=n: updated.extend(update(c, made[3 * n : 3 * n + 3], "Sent"))
-        )
+    in_parallel(
+        lambda c=c, n=n: updated.extend(update(c, made[3 * n : 3 * n + 3], "Sent"))
         for n, c in enumerate(conns)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    )
     assert len(updated) == 9 and all(r.ok for r in updated), updated
     assert admin_get(locking, "/locks")["failures"] == before
     assert sum(c.settings.locks.waits for c in conns) >= 2  # they did take turns

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from eventsync.models import PushRequest
 
@@ -63,6 +63,11 @@ def parents_of(conn: SalesforceConnection, request: PushRequest) -> set[str]:
     for start in range(0, len(unnamed), QUERY_CHUNK):
         ids = unnamed[start : start + QUERY_CHUNK]
         statement = f"SELECT Id, {field} FROM {obj} WHERE Id IN {soql.in_list(ids)}"
-        answer = conn.call("parent query", lambda s=statement: conn.sf.query_all(s))
-        found.update(str(r[field]) for r in answer.get("records", []) if r.get(field))
+        found.update(_parents_read(conn, statement, field))
     return found
+
+
+def _parents_read(conn: SalesforceConnection, statement: str, field: str) -> set[str]:
+    """The ``field`` values of the records ``statement`` reads."""
+    answer: dict[str, Any] = conn.call("parent query", lambda: conn.sf.query_all(statement))
+    return {str(r[field]) for r in answer.get("records", []) if r.get(field)}
