@@ -51,6 +51,7 @@ class StoreLocks:
         self.wait = wait
         #: How many times ``hold`` found keys held by others and waited (or gave up).
         self.waits = 0
+        self._count_lock = threading.Lock()
         self._process = name or f"{socket.gethostname()}:{os.getpid()}"
 
     @classmethod
@@ -66,7 +67,8 @@ class StoreLocks:
 
     @contextmanager
     def hold(self, org: str, scope: str, keys: Iterable[str]) -> Iterator[None]:
-        """Hold every one of ``keys`` (of ``org`` and ``scope``) for the block.
+        """Hold every one of ``keys`` (of ``org`` and ``scope``) for the block. Not re-entrant:
+        a thread holding a key must not ask for it again.
 
         :raises RetryableError: (code ``EVENTSYNC_LOCK_WAIT``) when others held some of them
             for longer than ``wait`` seconds.
@@ -81,7 +83,8 @@ class StoreLocks:
                 break
             if got:  # all or none: never sit on some keys while waiting for the others
                 self.store.release_claims(org, scope, got, holder)
-            self.waits += 1
+            with self._count_lock:
+                self.waits += 1
             if time.monotonic() > deadline:
                 raise RetryableError(
                     LOCK_WAIT_CODE,
