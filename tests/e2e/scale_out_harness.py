@@ -242,15 +242,17 @@ def write_config(
     engine: dict[str, Any] | None = None,
     name: str = "eventsync.toml",
     poll_interval: float = 1.0,
+    flows: tuple[str, ...] = ("export_registrations",),
 ) -> Path:
-    """A config file (and secrets file) for ``pair`` with the scale-out settings."""
+    """A config file (and secrets file) for ``pair`` with the scale-out settings (``flows`` of
+    the sandboxes' default flows)."""
     every = pair.flows(poll_interval=poll_interval)
-    flows = {k: v for k, v in every.items() if k == "export_registrations"}
+    chosen = {k: v for k, v in every.items() if k in flows}
     text, secrets = sandbox_config_files(
         pair.info(),
         hooks=hooks,
         secrets_file=str(directory / "scale.env"),
-        flows=flows,
+        flows=chosen,
         engine={"state": state, "broker": broker, "listen": listen, **ENGINE, **(engine or {})},
     )
     text = text.replace(f"[orgs.{pair.org}]\n", f'[orgs.{pair.org}]\nqueue = "{queue}"\n', 1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import signal
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -145,16 +146,23 @@ def test_burst_exactly_once_through_kills_and_cuts(
         relay.close()
 
 
-def test_sigterm_finishes_or_releases_the_batch(
-    database: str, deployment: tuple[SandboxPair, Hooks, int], tmp_path: Path
-) -> None:
+@contextmanager
+def _batch_in_flight(
+    database: str,
+    deployment: tuple[SandboxPair, Hooks, int],
+    directory: Path,
+    latency: float,
+    count: int,
+    *worker_args: str,
+) -> Iterator[tuple[Role, StateStore]]:
+    """A worker (with ``worker_args``) holding a batch of ``count`` registrations while
+    Salesforce answers each write after ``latency`` seconds; the store of the deployment."""
     pair, hooks, port = deployment
     world = Sandboxes(pair)
-    # Salesforce answers slowly: the batch is still in flight when SIGTERM arrives.
-    world.sf_admin("POST", "/faults", {"endpoint": "collections", "latency": 2.0, "status": 0})
+    world.sf_admin("POST", "/faults", {"endpoint": "collections", "latency": latency, "status": 0})
     queue = f"scale-{uuid.uuid4().hex[:8]}"
     config = write_config(
-        tmp_path,
+        directory,
         pair,
         hooks,
         state=database,
@@ -163,21 +171,45 @@ def test_sigterm_finishes_or_releases_the_batch(
         queue=queue,
         engine={"lease_seconds": 120.0},
     )
-    scheduler = Role("scheduler", config, tmp_path / "scheduler.log", "--no-pollers")
-    worker = Role("worker", config, tmp_path / "worker.log", "--queues", queue)
+    scheduler = Role("scheduler", config, directory / "scheduler.log", "--no-pollers")
+    worker = Role("worker", config, directory / "worker.log", "--queues", queue, *worker_args)
     store = StateStore.open(database)
     try:
         wait_for(
             "the scheduler to be active", lambda: "scheduler: active" in scheduler.output(), 90
         )
-        ids = [world.register(f"t{n:03}@term.example") for n in range(40)]
+        ids = [world.register(f"t{n:03}@term.example") for n in range(count)]
         store.mark_many(ORG, "export_registrations", ids, hint="test")
         wait_for("a batch in flight", lambda: any(s.leased for s in store.statuses(org=ORG)), 120)
-        worker.signal(signal.SIGTERM)
-        assert worker.wait(120) == 0, worker.output()[-3000:]
-        # Its leases (120 s) did not simply run out: the batch was recorded or released.
-        assert not any(s.leased for s in store.statuses(org=ORG)), store.statuses(org=ORG)
+        yield worker, store
     finally:
         worker.stop()
         scheduler.stop()
         store.close()
+
+
+def test_sigterm_finishes_or_releases_the_batch(
+    database: str, deployment: tuple[SandboxPair, Hooks, int], tmp_path: Path
+) -> None:
+    # Salesforce answers slowly: the batch is still in flight when SIGTERM arrives.
+    with _batch_in_flight(database, deployment, tmp_path, 2.0, 40) as (worker, store):
+        worker.signal(signal.SIGTERM)
+        assert worker.wait(120) == 0, worker.output()[-3000:]
+        # Its leases (120 s) did not simply run out: the batch was recorded or released.
+        assert not any(s.leased for s in store.statuses(org=ORG)), store.statuses(org=ORG)
+
+
+def test_a_batch_outlasting_the_stop_timeout_is_released(
+    database: str, deployment: tuple[SandboxPair, Hooks, int], tmp_path: Path
+) -> None:
+    # Salesforce answers after a minute: far longer than the worker's stop timeout.
+    batch = _batch_in_flight(database, deployment, tmp_path, 60.0, 10, "--stop-timeout", "1")
+    with batch as (worker, store):
+        worker.signal(signal.SIGTERM)
+        # It ends well before Salesforce answers, exit 1: the batch was released, not finished.
+        assert worker.wait(40) == 1, worker.output()[-3000:]
+        assert "released 10 leased rows" in worker.output()
+        # Its rows are due again at once, not after the 120 s lease.
+        [status] = store.statuses(org=ORG, flow="export_registrations")
+        assert (status.leased, status.pending) == (0, 10), status
+        assert store.dead_letters(org=ORG) == []

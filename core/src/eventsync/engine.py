@@ -43,6 +43,7 @@ from .hookspecs import Connection
 from .logs import fields
 from .metrics import EngineMetrics
 from .models import (
+    ExclusiveLocks,
     HttpRequest,
     HttpResponse,
     ObjectSchema,
@@ -182,6 +183,9 @@ class Engine:
         #: Called with ``(org, flow)`` after marks were stored (the scale-out roles dispatch a
         #: drain of the flow to the workers); must not raise or block.
         self.on_marked: Callable[[str, str], None] | None = None
+        #: Exclusive locks shared with the deployment's other processes, offered to plugins in
+        #: ``SystemSettings.locks`` (the scale-out roles set it before connecting).
+        self.shared_locks: ExclusiveLocks | None = None
         self.transforms = self.hooks.transforms()
         self._contexts: dict[str, FlowContext] = {}
         self._connections: dict[tuple[str, str], Connection] = {}
@@ -249,7 +253,9 @@ class Engine:
     def _settings(self, org: OrgConfig, system: str) -> SystemSettings:
         # The secrets file too: a plugin saves a rotated credential there (save_secret).
         settings = org.settings(system, self.env)
-        return attrs.evolve(settings, secrets_file=self.config.engine.secrets_file)
+        return attrs.evolve(
+            settings, secrets_file=self.config.engine.secrets_file, locks=self.shared_locks
+        )
 
     def system_connection(self, org_name: str, system: str) -> Connection:
         """The live connection of one of an org's systems, authenticating on first use."""

@@ -242,13 +242,7 @@ class Executor:
             thread.join(max(0.0, deadline - time.monotonic()))
         clean = not any(t.is_alive() for t in self._threads)
         if not clean:
-            with self._lock:
-                stuck = [item for items in self._inflight.values() for item in items]
-                self._inflight.clear()
-            if stuck:
-                released = self.store.release(stuck)
-                self._count(released=released)
-                log.warning("stop timeout: released %d leased rows of unfinished batches", released)
+            self.release_inflight()
         self.stop_heartbeat()
         if self.wake_on_mark:
             self.store.remove_mark_listener(self.wake)
@@ -256,6 +250,19 @@ class Executor:
         self._threads = [t for t in self._threads if t.is_alive()]
         self._started = False
         return clean
+
+    def release_inflight(self) -> int:
+        """Release the leases of every batch still running (a stop timeout passed), so another
+        process may take their rows now; their late results are ignored. Returns how many."""
+        with self._lock:
+            stuck = [item for items in self._inflight.values() for item in items]
+            self._inflight.clear()
+        if not stuck:
+            return 0
+        released = self.store.release(stuck)
+        self._count(released=released)
+        log.warning("stop timeout: released %d leased rows of unfinished batches", released)
+        return released
 
     def run(self, *, stop_timeout: float = 30.0) -> bool:
         """Start, handle SIGINT/SIGTERM (from the main thread), block until stopped, stop."""

@@ -22,6 +22,7 @@ from .errors import ConfigurationError
 _log = logging.getLogger(__name__)
 
 __all__ = [
+    "ExclusiveLocks",
     "Record",
     "FieldSchema",
     "ObjectSchema",
@@ -549,6 +550,18 @@ class SubscriptionReport:
     removed: tuple[Subscription, ...] = ()
 
 
+class ExclusiveLocks(typing.Protocol):
+    """Exclusive locks every process of a deployment shares (the engine's offer to plugins in
+    ``SystemSettings.locks``; docs/plugin-authors.md)."""
+
+    def hold(self, org: str, scope: str, keys: typing.Iterable[str]) -> typing.ContextManager[None]:
+        """Hold every one of ``keys`` for the block (all or none; per thread).
+
+        :raises RetryableError: when other holders kept some of them past the lock's wait.
+        """
+        ...
+
+
 @attrs.frozen
 class SystemSettings:
     """Connection settings of one system for one organisation.
@@ -558,6 +571,8 @@ class SystemSettings:
     ``env`` defaults to the process environment (tests and embedders may pass their own).
     ``secrets_file`` is the ``[engine] secrets_file`` the engine read ``env`` from (None: there
     is none); ``save_secret`` writes a rotated credential there.
+    ``locks`` are exclusive locks shared with the deployment's other processes when it runs
+    several (the scale-out roles); None in one process, where a plugin's own lock suffices.
     """
 
     system: str
@@ -565,6 +580,7 @@ class SystemSettings:
     options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
     env: Mapping[str, str] | None = attrs.field(default=None, repr=False, eq=False)
     secrets_file: str | None = attrs.field(default=None, eq=False)
+    locks: ExclusiveLocks | None = attrs.field(default=None, eq=False, repr=False)
 
     def get(self, name: str, default: Any = None) -> Any:
         """A non-secret option."""

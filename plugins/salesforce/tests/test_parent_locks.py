@@ -1,15 +1,19 @@
 """Parent-lock awareness against a sandbox that emulates Salesforce's parent locks: writing a
 CampaignMember locks its Campaign, and a write under a Campaign another write holds fails with
 UNABLE_TO_LOCK_ROW. The plugin serialises an organisation's CampaignMember writes, so its
-parallel batches never collide."""
+parallel batches never collide: per connection in one process, and across processes when the
+engine offers locks shared through the state store (``SystemSettings.locks``)."""
 
 from __future__ import annotations
 
 import threading
 
+import attrs
 import pytest
 import requests
+from eventsync.distributed import StoreLocks
 from eventsync.models import PushItem, PushRequest
+from eventsync.store import StateStore
 from eventsync.waiting import wait_until
 from eventsync_salesforce import plugin
 
@@ -61,6 +65,15 @@ def members(conn, campaign, count, tag):
     return [r.id for r in made]
 
 
+def in_parallel(calls):
+    """Run every one of ``calls`` in a thread of its own; return when all ended."""
+    threads = [threading.Thread(target=call) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+
 def update(conn, ids, status):
     return plugin.push(
         conn,
@@ -96,13 +109,37 @@ def test_parallel_batches_of_one_connection_never_collide_on_the_campaign(lockin
     groups = [members(conn, campaign, 3, f"p{n}") for n in range(3)]
     before = admin_get(locking, "/locks")["failures"]
     results: list = []
-    threads = [
-        threading.Thread(target=lambda ids=ids: results.extend(update(conn, ids, "Responded")))
-        for ids in groups
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    in_parallel(lambda ids=ids: results.extend(update(conn, ids, "Responded")) for ids in groups)
     assert len(results) == 9 and all(r.ok for r in results), results
     assert admin_get(locking, "/locks")["failures"] == before
+
+
+def test_connections_sharing_the_stores_locks_never_collide_on_the_campaign(locking, tmp_path):
+    store = StateStore.open(path=tmp_path / "state.db")
+    settings = locking.settings("acme", max_retries=0)
+    # Three connections, as three worker processes have: each with a lock store of its own
+    # name over the one shared store.
+    conns = [
+        plugin.authenticate(
+            "salesforce",
+            attrs.evolve(settings, locks=StoreLocks(store, 30.0, 60.0, name=f"worker{n}")),
+        )
+        for n in range(3)
+    ]
+    campaign = conns[0].sf.Campaign.create({"Name": "Shared"})["id"]
+    before = admin_get(locking, "/locks")["failures"]
+    made: list = []
+    in_parallel(
+        lambda c=c, n=n: made.extend(members(c, campaign, 3, f"s{n}")) for n, c in enumerate(conns)
+    )
+    assert len(made) == 9
+    # Updates name members by Id alone: their Campaign is read, then locked.
+    updated: list = []
+    in_parallel(
+        lambda c=c, n=n: updated.extend(update(c, made[3 * n : 3 * n + 3], "Sent"))
+        for n, c in enumerate(conns)
+    )
+    assert len(updated) == 9 and all(r.ok for r in updated), updated
+    assert admin_get(locking, "/locks")["failures"] == before
+    assert sum(c.settings.locks.waits for c in conns) >= 2  # they did take turns
+    store.close()

@@ -17,8 +17,9 @@ __all__ = ["scale_out_engine", "stop_on_signals"]
 
 def scale_out_engine(config_path: str, role: str, **kwargs: Any) -> Any:
     """The engine of ``role`` (``Engine`` keyword arguments in ``kwargs``); exit 2 naming each
-    problem when the configuration cannot run it (SQLite state, no broker, no Celery)."""
-    from ..distributed import require_scale_out
+    problem when the configuration cannot run it (SQLite state, no broker, no Celery). Its
+    plugins are offered locks shared with the other processes (``Engine.shared_locks``)."""
+    from ..distributed import StoreLocks, require_scale_out
 
     config = load(config_path, as_json=False)
     try:
@@ -28,7 +29,9 @@ def scale_out_engine(config_path: str, role: str, **kwargs: Any) -> Any:
         for problem in exc.problems:
             click.echo(f"  error: {problem}", err=True)
         raise SystemExit(EXIT_USAGE) from None
-    return engine_for(config_path, **kwargs)
+    engine = engine_for(config_path, **kwargs)
+    engine.shared_locks = StoreLocks.for_engine(engine)
+    return engine
 
 
 def stop_on_signals() -> threading.Event:

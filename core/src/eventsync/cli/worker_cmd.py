@@ -28,16 +28,25 @@ from .roles_common import scale_out_engine
 @click.option(
     "--concurrency", type=click.IntRange(min=1), help="Threads (default: [engine] workers)."
 )
+@click.option(
+    "--stop-timeout",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds a stopping worker waits for its batches in flight; then their leases are "
+    "released for other workers and it exits 1.",
+)
 @log_options
 def worker_command(
     config_path: str,
     queues: str,
     concurrency: int | None,
+    stop_timeout: float,
     log_level: str | None,
     log_format: str | None,
 ) -> None:
     """Run flow batches dispatched through the broker until SIGTERM (then in-flight batches are
-    recorded, or released when they outlast the stop).
+    recorded, or released when they outlast --stop-timeout).
 
     A Celery worker (thread pool) whose tasks each drain one organisation's flow: lease due rows
     from the shared outbox, run the flow, record the outcomes. At most [engine] org_concurrency
@@ -49,7 +58,7 @@ def worker_command(
 
     from ..distributed import Dispatcher, make_celery
     from ..distributed.app import DEFAULT_QUEUE
-    from ..distributed.worker import DrainRunner, register_drain
+    from ..distributed.worker import DrainRunner, StopTimeout, register_drain
 
     engine = scale_out_engine(
         config_path, "worker", pollers=False, subscribe=False, run_executor=False
@@ -61,7 +70,13 @@ def worker_command(
     engine.on_marked = dispatcher.request
     runner = DrainRunner(engine, dispatcher)
     register_drain(app, runner)
-    worker_shutting_down.connect(lambda **_: runner.stopping.set(), weak=False)
+    timeout = StopTimeout(runner, stop_timeout)
+
+    def shutting_down(**_: object) -> None:
+        runner.stopping.set()
+        timeout.start()
+
+    worker_shutting_down.connect(shutting_down, weak=False)
     console = console_for(err=True)
     worker_ready.connect(
         lambda sender, **_: console.print(
@@ -87,6 +102,7 @@ def worker_command(
     except SystemExit as exc:
         code = EXIT_OK if exc.code in (None, 0) else EXIT_PROBLEMS
     finally:
+        timeout.finished.set()
         dispatcher.stop()
         engine.executor.stop_heartbeat()
         engine.close()

@@ -9,6 +9,7 @@ client are the optional extra ``eventsync[scale]``.
 
 from .app import DRAIN_TASK, celery_settings, make_celery
 from .dispatch import Dispatcher
+from .exclusive import StoreLocks
 from .limits import OrgSlots
 from .roles import require_scale_out
 from .scheduler import SchedulerLock, Sweeper
@@ -22,4 +23,5 @@ __all__ = [
     "require_scale_out",
     "SchedulerLock",
     "Sweeper",
+    "StoreLocks",
 ]

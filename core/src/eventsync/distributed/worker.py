@@ -5,7 +5,10 @@ One Engine per worker process, built before Celery starts its thread pool; every
 threads) until nothing of the pair is due, within the org's concurrency slot
 (``limits.OrgSlots``). After ``MAX_BATCHES`` batches it sends the pair to the back of the queue
 instead, so one org's backlog never keeps a thread from the others. Once the worker is told to
-stop (SIGTERM: Celery's warm shutdown) a drain ends after its batch in flight is recorded.
+stop (SIGTERM: Celery's warm shutdown) a drain ends after its batch in flight is recorded; a
+batch still running when the stop timeout passes (``StopTimeout``) has its leases and slot
+released and the process ends, so a redeploy never waits for a slow remote system, nor do
+other workers wait a full lease for its rows.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from ..engine import Engine
@@ -22,7 +27,7 @@ from .app import DRAIN_TASK
 from .dispatch import Dispatcher
 from .limits import OrgSlots
 
-__all__ = ["DrainRunner", "register_drain", "MAX_BATCHES"]
+__all__ = ["DrainRunner", "StopTimeout", "register_drain", "MAX_BATCHES"]
 
 log = logging.getLogger("eventsync.distributed")
 
@@ -41,6 +46,8 @@ class DrainRunner:
         self.stopping = threading.Event()
         self.drains = 0
         self.busy = 0
+        self._slots_held: dict[str, tuple[str, str]] = {}
+        self._lock = threading.Lock()
 
     def drain(self, org: str, flow: str) -> int:
         """Run due batches of (org, flow) until none is due; returns the rows leased."""
@@ -53,6 +60,8 @@ class DrainRunner:
             self.busy += 1
             return 0
         self.drains += 1
+        with self._lock:
+            self._slots_held[holder] = (org, slot)
         leased, more = 0, False
         try:
             for _ in range(MAX_BATCHES):
@@ -67,6 +76,8 @@ class DrainRunner:
             else:
                 more = True
         finally:
+            with self._lock:
+                self._slots_held.pop(holder, None)
             self.slots.release(org, slot, holder)
         if more:
             self.dispatcher.send(org, flow)
@@ -75,6 +86,56 @@ class DrainRunner:
                 "drained %d rows of %s/%s", leased, org, flow, extra=fields(org=org, flow=flow)
             )
         return leased
+
+    def release_all(self) -> int:
+        """Release the leases of every batch in flight and the slots of every drain running
+        (the stop timeout passed); returns the rows released."""
+        released = self.engine.executor.release_inflight()
+        with self._lock:
+            held, self._slots_held = self._slots_held, {}
+        for holder, (org, slot) in held.items():
+            self.slots.release(org, slot, holder)
+        return released
+
+
+class StopTimeout:
+    """Ends a stopping worker whose drains outlast ``seconds``: their batches' leases and slots
+    are released first (``DrainRunner.release_all``), then the process exits 1, as
+    ``eventsync run`` does after releasing at its stop timeout. Celery's warm shutdown alone
+    would wait for the slowest remote call.
+
+    :param exit: ends the process (``os._exit``: Celery's pool threads still run the slow calls
+        and cannot be cancelled or joined).
+    """
+
+    def __init__(
+        self, runner: DrainRunner, seconds: float, exit: Callable[[int], None] = os._exit
+    ) -> None:
+        self.runner = runner
+        self.seconds = seconds
+        self.exit = exit
+        self.finished = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start counting (once the worker is told to stop); returns at once."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="stop-timeout", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        if self.finished.wait(self.seconds):
+            return  # every drain ended in time
+        released = self.runner.release_all()
+        message = (
+            f"eventsync worker: stop timeout ({self.seconds:g}s) passed; released {released} "
+            "leased rows of unfinished batches for other workers"
+        )
+        log.warning(message)
+        print(message, file=sys.stderr, flush=True)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        self.exit(1)
 
 
 def register_drain(app: Any, runner: DrainRunner) -> Any:

@@ -46,7 +46,7 @@ class SalesforceConnection:
         self.api_version = str(settings.get("api_version", "59.0")).lstrip("v")
         self.schema = SchemaCache(ttl=float(settings.get("schema_ttl", 3600.0)))
         self._lock = threading.Lock()
-        #: Held while writing an object that locks its parent (``push.PARENT_LOCKED``).
+        #: Held while writing an object that locks its parent in one process (``parents``).
         self.parent_lock = threading.Lock()
         self.http = transport.make_session(
             settings.get("ca_bundle"), float(settings.get("timeout", 60.0)), self._on_usage

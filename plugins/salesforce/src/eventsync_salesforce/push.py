@@ -33,6 +33,7 @@ from eventsync.models import (
 
 from . import bulk, convert, errors, soql
 from .composite import Answer, Subrequest, send
+from .parents import parents_locked
 
 if TYPE_CHECKING:
     from .connection import SalesforceConnection
@@ -40,22 +41,15 @@ if TYPE_CHECKING:
 Batch = list[tuple[int, PushItem]]
 
 
-#: Objects whose writes lock a parent record: Salesforce locks a CampaignMember's Campaign
-#: while it is created or updated, so two writes under one Campaign at once collide.
-PARENT_LOCKED = frozenset({"campaignmember"})
-
-
 def push(conn: SalesforceConnection, request: PushRequest) -> list[PushResult]:
     """Write the batch; one result per item, in request order. Writes of an object that locks
-    its parent (CampaignMember) are serialised per connection, so the organisation's parallel
-    batches never collide on a parent lock (``UNABLE_TO_LOCK_ROW``); their records are
-    grouped into as few calls as the batch allows anyway."""
+    its parent (CampaignMember) hold that parent's lock (``parents``: shared by every worker
+    of a scale-out deployment, the connection's own in one process), so the organisation's
+    parallel batches never collide on a parent lock (``UNABLE_TO_LOCK_ROW``)."""
     if not request.items:
         return []
-    if request.object.lower() in PARENT_LOCKED:
-        with conn.parent_lock:
-            return _push(conn, request)
-    return _push(conn, request)
+    with parents_locked(conn, request):
+        return _push(conn, request)
 
 
 def _push(conn: SalesforceConnection, request: PushRequest) -> list[PushResult]:
