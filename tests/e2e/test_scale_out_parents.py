@@ -69,8 +69,6 @@ def test_three_workers_take_turns_under_one_campaign(
 ) -> None:
     pair, hooks = deployment
     world = Sandboxes(pair)
-    members = set(_invite_list(pair, hooks, world))
-    refused_before = world.sf_admin("GET", "/locks")["failures"]
     queue = f"parents-{uuid.uuid4().hex[:8]}"
     with fresh_database() as database:
         config = write_config(
@@ -92,6 +90,14 @@ def test_three_workers_take_turns_under_one_campaign(
         ]
         store = StateStore.open(database)
         try:
+            # Every worker is up before the work exists, so the batches can spread over all
+            # three (a worker that started first would otherwise find the whole list waiting).
+            for worker in roles[1:]:
+                wait_for(
+                    "a worker ready", lambda w=worker: "eventsync worker: ready" in w.output(), 120
+                )
+            refused_before = world.sf_admin("GET", "/locks")["failures"]
+            members = set(_invite_list(pair, hooks, world))
             written = wait_for(
                 "every member's link written back",
                 lambda: (
