@@ -53,6 +53,28 @@ def log_options(command: Any) -> Any:
     )(command)
 
 
+def refuse_bad_listen(listen: str | None) -> None:
+    """Exit 2 naming what is wrong with a ``--listen HOST:PORT`` given (None: not given)."""
+    from ..config import listen_problem
+
+    if listen is not None and (problem := listen_problem(listen)) is not None:
+        click.echo(f"error: --listen: {problem.partition(': ')[2]}", err=True)
+        raise SystemExit(EXIT_USAGE)
+
+
+def bind_server(engine: Any, listen: str | None) -> Any:
+    """The engine's HTTP server, bound to ``listen`` (else ``[engine] listen``) before anything
+    starts: an address in use stops here, the engine closed, with nothing else to undo."""
+    from ..server import Server
+
+    host, _, port = (listen or engine.config.engine.listen).rpartition(":")
+    try:
+        return Server(engine, host, int(port))
+    except BaseException:
+        engine.close()
+        raise
+
+
 def start_logging(engine: Any, level: str | None, fmt: str | None) -> None:
     """Log to stderr as the options or the file say, hiding the engine's secret values."""
     from ..logs import configure

@@ -6,8 +6,7 @@ import os
 
 import click
 
-from ..config import listen_problem
-from .common import EXIT_OK, EXIT_USAGE, config_option
+from .common import EXIT_OK, EXIT_USAGE, config_option, refuse_bad_listen
 
 #: Where the console listens unless told (beside ``eventsync run``'s default 8080).
 DEFAULT_LISTEN = "127.0.0.1:8090"
@@ -49,9 +48,7 @@ def console_command(config_path: str, listen: str, create_admin: bool, username:
             raise SystemExit(EXIT_USAGE) from None
         click.echo(f"admin {username!r} created; its password hash is in {store.path}")
         raise SystemExit(EXIT_OK)
-    if (problem := listen_problem(listen)) is not None:
-        click.echo(f"error: --listen: {problem.partition(': ')[2]}", err=True)
-        raise SystemExit(EXIT_USAGE)
+    refuse_bad_listen(listen)
     if accounts.account(config_path) is None:
         click.echo(
             f"error: the console has no admin account; create it with: "

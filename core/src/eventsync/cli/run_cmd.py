@@ -6,19 +6,21 @@ import click
 
 from .. import __version__
 from ..checks import OrgCheck, check_org
-from ..config import Config, listen_problem, secrets_env
+from ..config import Config, secrets_env
 from ..errors import ConfigurationError
 from .common import (
     EXIT_OK,
     EXIT_PROBLEMS,
     EXIT_UNAVAILABLE,
     EXIT_USAGE,
+    bind_server,
     config_option,
     console_for,
     engine_for,
     hooks_for,
     load,
     log_options,
+    refuse_bad_listen,
     start_logging,
 )
 
@@ -78,12 +80,8 @@ def run_command(
     import signal
     import threading
 
-    from ..server import Server
-
     address = listen or None
-    if address is not None and (problem := listen_problem(address)) is not None:
-        click.echo(f"error: --listen: {problem.partition(': ')[2]}", err=True)
-        raise SystemExit(EXIT_USAGE)
+    refuse_bad_listen(address)
     config = load(config_path, as_json=False)
     try:
         refuse_start(startup_checks(config))
@@ -92,13 +90,7 @@ def run_command(
             click.echo(f"error: {problem}", err=True)
         raise SystemExit(EXIT_USAGE) from None
     engine = engine_for(config_path, pollers=not no_pollers)
-    host, _, port = (address or engine.config.engine.listen).rpartition(":")
-    try:
-        # Bound before anything starts: an address in use stops here, with nothing to undo.
-        server = Server(engine, host, int(port))
-    except BaseException:
-        engine.close()
-        raise
+    server = bind_server(engine, address)
     start_logging(engine, log_level, log_format)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -5,8 +5,15 @@ from __future__ import annotations
 import click
 
 from .. import __version__
-from ..config import listen_problem
-from .common import EXIT_OK, EXIT_USAGE, config_option, console_for, log_options, start_logging
+from .common import (
+    EXIT_OK,
+    bind_server,
+    config_option,
+    console_for,
+    log_options,
+    refuse_bad_listen,
+    start_logging,
+)
 from .roles_common import scale_out_engine, stop_on_signals
 
 
@@ -26,20 +33,12 @@ def serve_command(
     load balancer. Needs a PostgreSQL [engine] state and a broker (exit 2 naming the fix).
     """
     from ..distributed import Dispatcher, make_celery
-    from ..server import Server
 
-    if listen is not None and (problem := listen_problem(listen)) is not None:
-        click.echo(f"error: --listen: {problem.partition(': ')[2]}", err=True)
-        raise SystemExit(EXIT_USAGE)
+    refuse_bad_listen(listen)
     engine = scale_out_engine(
         config_path, "serve", pollers=False, subscribe=False, run_executor=False
     )
-    host, _, port = (listen or engine.config.engine.listen).rpartition(":")
-    try:
-        server = Server(engine, host, int(port))
-    except BaseException:
-        engine.close()
-        raise
+    server = bind_server(engine, listen)
     start_logging(engine, log_level, log_format)
     dispatcher = Dispatcher(make_celery(engine.config), engine.config).start()
     engine.on_marked = dispatcher.request
