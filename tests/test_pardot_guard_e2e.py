@@ -52,7 +52,7 @@ GUARD_OPTIONS = {
         {"username": "integration@sandbox.example", "role": "outbound message user to send as"},
     ],
 }
-WAIT = 20.0
+WAIT = 120.0  # generous: a condition that holds returns at once; CI is loaded
 
 
 def _wait(what: str, probe: Callable[[], Any], timeout: float = WAIT) -> Any:

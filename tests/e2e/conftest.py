@@ -6,6 +6,7 @@ SQLite and against the PostgreSQL server (its own schema per test, dropped after
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,8 +32,10 @@ PG_URL = os.environ.get(
 
 @pytest.fixture
 def wait() -> Callable[..., Any]:
-    """The ``wait_until`` helper, as a fixture (test modules cannot import conftest)."""
-    return wait_until
+    """The ``wait_until`` helper, as a fixture (test modules cannot import conftest), with a
+    default deadline of two minutes: a condition that holds returns at once, and CI's loaded
+    machine can take far longer than 30 s to show it."""
+    return functools.partial(wait_until, timeout=120.0)
 
 
 class Env:
