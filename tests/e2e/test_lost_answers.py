@@ -43,6 +43,32 @@ def test_a_magic_link_whose_create_answer_was_lost_is_created_once(make_env, wai
     assert [r.id for r in rows] == [member]
 
 
+def test_an_invitation_whose_follow_on_mark_failed_still_gets_its_link_written_back(make_env, wait):
+    # The invitation is made and linked, then marking its write-back fails (as a database
+    # deadlock did under chaos): the retry finds the invitation unchanged and must still mark it.
+    env = make_env(triggers=True, pollers=False)
+    store = env.engine.store
+    real_mark_many = store.mark_many
+    failed: list[str] = []
+
+    def mark_many(org, flow, entities, **kwargs):
+        if flow == "magic_links" and not failed:
+            failed.append(flow)
+            raise RuntimeError("deadlock detected (injected)")
+        return real_mark_many(org, flow, entities, **kwargs)
+
+    store.mark_many = mark_many
+    # Hopin's own webhook about the new magic link would mark the write-back too: lose it.
+    env.hopin_admin("POST", "/deliveries/drop", {"count": 5})
+    campaign = env.campaign()
+    [member] = env.members(campaign, ["follow-on@example.com"])
+    wait("the magic link written back", lambda: env.member(member).get("Hopin_Magic_Link__c"))
+    assert failed, "the injected failure never happened"
+    assert env.engine.wait_idle(30)
+    assert len(env.magic_links("follow-on@example.com")) == 1
+    assert store.dead_letter_count() == 0, store.dead_letters()
+
+
 def test_check_recommends_the_external_id_a_target_offers(make_env):
     from eventsync.checks import check_org
 

@@ -270,6 +270,7 @@ class ImportRegistrations(Flow):
         outcomes: dict[str, Outcome] = {}
         pending: list[tuple[PushItem, str]] = []
         revoke: dict[str, Link] = {}
+        unchanged: list[str] = []
         for entity in ids:
             record = records.get(entity)
             deleted = record.deleted if record is not None else not cfg.source_filter
@@ -322,6 +323,7 @@ class ImportRegistrations(Flow):
             link = links.get(entity)
             if link is not None and link.hash == digest:
                 outcomes[entity] = Outcome.done("unchanged")
+                unchanged.append(entity)
                 continue
             pending.append((PushItem(entity, fields), digest))
 
@@ -331,8 +333,15 @@ class ImportRegistrations(Flow):
         outcomes.update(written)
         if revoke:
             outcomes.update(self._revoke(ctx, cfg, revoke))
-        if new_links and ctx.enabled("magic_links"):
-            ctx.mark("magic_links", [link.source_key for link in new_links])
+        if ctx.enabled("magic_links"):
+            follow = [link.source_key for link in new_links]
+            # An invitation made by an earlier try whose follow-on mark was lost with it (the job
+            # failed after the links were saved) still needs its link written back.
+            if unchanged:
+                written = ctx.store.get_links(ctx.org.name, "magic_links", unchanged)
+                follow += [e for e in unchanged if e not in written]
+            if follow:
+                ctx.mark("magic_links", follow)
         return [outcomes[i] for i in ids]
 
     def _revoke(

@@ -169,6 +169,9 @@ class OutboxOps(StoreBase):
 
     def _upsert(self, rows: list[dict[str, Any]], now: dt.datetime) -> Any:
         o = self.tables.outbox
+        # One key order for every writer: two processes marking overlapping sets in different
+        # orders would otherwise lock index entries crosswise and deadlock (PostgreSQL).
+        rows = sorted(rows, key=lambda r: r["entity"])
         ins = self._insert(o).values(rows)
         return ins.on_conflict_do_update(
             index_elements=[o.c.org, o.c.flow, o.c.entity],
