@@ -338,8 +338,8 @@ class ImportRegistrations(Flow):
             # An invitation made by an earlier try whose follow-on mark was lost with it (the job
             # failed after the links were saved) still needs its link written back.
             if unchanged:
-                written = ctx.store.get_links(ctx.org.name, "magic_links", unchanged)
-                follow += [e for e in unchanged if e not in written]
+                written_back = ctx.store.get_links(ctx.org.name, "magic_links", unchanged)
+                follow += [e for e in unchanged if e not in written_back]
             if follow:
                 ctx.mark("magic_links", follow)
         return [outcomes[i] for i in ids]
