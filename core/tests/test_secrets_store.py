@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import stat
+import subprocess
+import sys
 
 import pytest
 from dotenv import dotenv_values
@@ -51,20 +52,24 @@ def test_awkward_values_round_trip(tmp_path, value):
     assert dotenv_values(path, interpolate=False) == {"A": value, "B": "after"}
 
 
-def _writer(path: str, index: int) -> None:
-    store = SecretsStore(path)
-    for n in range(20):
-        store.set(f"W{index}_{n}", f"value-{index}-{n}")
+# Each writer is a separate interpreter, as separate `eventsync` processes would be (run with
+# ``-c`` so that it need not import this test module).
+_WRITER = """
+import sys
+from eventsync.secrets_store import SecretsStore
+store = SecretsStore(sys.argv[1])
+index = int(sys.argv[2])
+for n in range(20):
+    store.set(f"W{index}_{n}", f"value-{index}-{n}")
+"""
 
 
 def test_concurrent_writers_lose_nothing(tmp_path):
     path = tmp_path / "secrets.env"
-    context = multiprocessing.get_context("spawn")
-    writers = [context.Process(target=_writer, args=(str(path), i)) for i in range(4)]
+    writers = [
+        subprocess.Popen([sys.executable, "-c", _WRITER, str(path), str(i)]) for i in range(4)
+    ]
     for process in writers:
-        process.start()
-    for process in writers:
-        process.join(120)
-        assert process.exitcode == 0
+        assert process.wait(120) == 0
     values = SecretsStore(path).values()
     assert values == {f"W{i}_{n}": f"value-{i}-{n}" for i in range(4) for n in range(20)}

@@ -104,7 +104,8 @@ def _quiet_poll(env) -> bool:
         if env.engine.executor.stats.batches != batches:
             return False
         env.engine.stopping.wait(0.05)
-    return env.engine.executor.stats.batches == batches and _log_rows(env) == rows
+    settling = sum(env.engine.scanner.settling("e2e", flow) for flow in env.engine.flows)
+    return env.engine.executor.stats.batches == batches and _log_rows(env) == rows and not settling
 
 
 def test_readiness_follows_writes_and_metrics_count_records(make_env, wait):

@@ -7,7 +7,8 @@ the changes they saw, to tell ``trigger_missed`` about those no notification ann
 
 Idle means idle: a poll re-reads a few seconds before its watermark (the request's overlap, for
 late commits), so each poller remembers the version (modified time) of every record its last
-scan returned and marks a record again only when its version is new. A dead letter is marked
+scan returned and marks a record again only when its version is new (or, once, when the version
+was the newest of its read and a same-second change could hide behind it: ``scan_memory``). A dead letter is marked
 by a poll only when its source changed after the last failure (a notification or ``eventsync
 retry`` still retries it). Due entities (``Flow.due_entities``) are marked once each while they
 stay due. The memory is per process: after a restart the first poll marks the overlap once.
@@ -27,6 +28,7 @@ import attrs
 from .flows.base import Flow
 from .logs import fields
 from .models import Record, Watermark
+from .scan_memory import ScanMemory, SeenVersion, unsettled
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -60,7 +62,7 @@ class SourceScanner:
         self._notified: dict[tuple[str, str, str], float] = {}
         self._awaiting: dict[tuple[str, str], dict[str, Any]] = {}
         # (org, flow, source) -> {entity or record id: version} of the last scan (see above).
-        self._versions: dict[tuple[str, str, str], dict[str, str]] = {}
+        self._versions: dict[tuple[str, str, str], dict[str, SeenVersion]] = {}
         # (org, flow) -> the due entities already marked while they stay due.
         self._due: dict[tuple[str, str], set[str]] = {}
         #: (org, flow) -> polls finished (tests and bench/idle.py wait for polls with it).
@@ -101,8 +103,7 @@ class SourceScanner:
         changed: dict[str, dt.datetime] = {}
         last: Watermark | None = None
         memory = (org_name, flow_name, watermark_key)
-        before = self._versions.get(memory, {}) if remember else {}
-        now_seen: dict[str, str] = {}
+        seen_now = ScanMemory(self._versions.get(memory, {}) if remember else {})
 
         def flush() -> None:
             nonlocal marked, chunk, changed
@@ -124,11 +125,11 @@ class SourceScanner:
             entity = flow.entity_of(ctx, record)
             version = _version(record)
             if entity and remember and version is not None:
-                now_seen[entity] = version
-                if before.get(entity) == version:
+                modified = _aware(record.modified_at) if record.modified_at is not None else None
+                if not seen_now.should_mark(entity, version, modified):
                     entity = ""  # read again in the overlap: nothing changed
-                elif record.modified_at is not None:
-                    changed[entity] = _aware(record.modified_at)
+                elif modified is not None:
+                    changed[entity] = modified
             if entity:
                 # A snapshot of what was just read spares the job a second read (see Flow.snapshot).
                 chunk[entity] = flow.snapshot(ctx, record)
@@ -143,7 +144,7 @@ class SourceScanner:
                     return BackfillResult(marked, False, reason)
         flush()
         if remember:
-            self._versions[memory] = now_seen
+            self._versions[memory] = seen_now.result()
         return BackfillResult(marked, True)
 
     def poll_once(self, org_name: str, flow_name: str) -> int:
@@ -221,13 +222,12 @@ class SourceScanner:
             last: Watermark | None = None
             batch: list[Any] = []
             memory = (org_name, flow.name, key)
-            before = self._versions.get(memory, {})
-            now_seen: dict[str, str] = {}
+            seen_now = ScanMemory(self._versions.get(memory, {}))
             for record in ctx.pull(flow.source_role, related.request(since)):
                 version = _version(record)
                 if record.id and version is not None:
-                    now_seen[record.id] = version
-                    if before.get(record.id) == version:
+                    modified = _aware(record.modified_at) if record.modified_at else None
+                    if not seen_now.should_mark(record.id, version, modified):
                         continue  # read again in the overlap: nothing changed
                 batch.append(record)
                 if record.modified_at is not None and record.id:
@@ -243,8 +243,17 @@ class SourceScanner:
                 )
             if last is not None:
                 self.engine.store.set_watermark(org_name, flow.name, key, last)
-            self._versions[memory] = now_seen
+            self._versions[memory] = seen_now.result()
         return marked
+
+    def settling(self, org_name: str, flow_name: str) -> int:
+        """How many records the flow's pollers will still mark once more, their versions not
+        yet settled (``eventsync.scan_memory``); 0 once a source has been quiet for a while."""
+        return sum(
+            unsettled(memory)
+            for key, memory in list(self._versions.items())
+            if key[:2] == (org_name, flow_name)
+        )
 
     def forget(self, org_name: str, flow_name: str) -> None:
         """Forget what the pollers of a flow saw (its next poll marks the overlap again)."""
