@@ -73,3 +73,27 @@ def test_a_lone_change_waits_only_for_the_quiet_gap(tmp_path):
     finally:
         executor.stop()
         store.close()
+
+
+def test_rows_another_worker_leased_do_not_make_the_rest_quiet(tmp_path):
+    # Two workers linger on the same due rows; when one leases, the other sees the count fall.
+    # That is a new, young batch to gather, not a quiet one to send at once (which made a
+    # burst's batches a handful of rows each, and a remote call each).
+    store = StateStore.open(path=tmp_path / "shared.sqlite")
+    executor = Executor(
+        store,
+        lambda items: [Outcome.done() for _ in items],
+        workers=1,
+        batch_size=100,
+        poll_interval=0.05,
+        linger=600,
+        linger_quiet=0.01,
+    )
+    try:
+        store.mark_many("acme", "export", [f"e{i}" for i in range(9)])
+        assert executor._linger()  # young and partial: it waits
+        assert len(store.lease("other-worker", 8)) == 8
+        assert executor._linger()  # one row left: gather again
+        assert not executor._linger()  # nothing joined since: quiet, it goes
+    finally:
+        store.close()

@@ -327,8 +327,10 @@ class Executor:
             return False
         left = self.linger - age
         # Old enough, or quiet: nothing joined during the last wait and the batch is small
-        # (a burst stalled for a moment, with a tenth of a batch waiting, still gathers).
-        if left <= 0 or (0 < before >= count and count * 10 < self.batch_size):
+        # (a burst stalled for a moment, with a tenth of a batch waiting, still gathers). A
+        # count that fell means another worker leased meanwhile: the rest is a new batch, not
+        # a quiet one (taking it at once made a burst's batches a handful of rows each).
+        if left <= 0 or (0 < before == count and count * 10 < self.batch_size):
             return False
         self._lingering.count = count
         self._stopping.wait(min(left, self.linger_quiet, self.poll_interval))
