@@ -118,3 +118,25 @@ def test_notifications_arriving_together_share_one_transaction(target) -> None:
     # Marked twice in one transaction: one row, the later payload.
     assert (items["export", "r1"].payload, items["export", "r1"].generation) == ({"v": 2}, 1)
     assert store.seen_notifications("acme", "hopin", ["d0", "d1", "d2"]) == {"d0", "d1", "d2"}
+
+
+def test_expired_ids_are_deleted_at_most_once_a_second(clocked_store, clock) -> None:
+    store = clocked_store()
+    seen = store.tables.seen_notifications
+
+    def rows() -> int:
+        with store.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(seen)).scalar_one())
+
+    store.accept_notification("acme", "hopin", {"f": {"r1": None}}, ids=["d1"], horizon=0.5)
+    clock.advance(0.6)  # d1 expired: no longer seen, but deleted only a second after the last
+    assert store.accept_notification("acme", "hopin", {"f": {"r1": None}}, ids=["d1"], horizon=9)
+    assert rows() == 1  # d1 again, with its new expiry
+    store.accept_notification("acme", "hopin", {"f": {"r2": None}}, ids=["x"], horizon=0.1)
+    clock.advance(0.2)
+    store.accept_notification("acme", "hopin", {"f": {"r3": None}}, ids=["y"], horizon=9)
+    assert rows() == 3  # x expired 0.8 s after the last deletion: kept for now
+    clock.advance(0.5)
+    store.accept_notification("acme", "hopin", {"f": {"r4": None}}, ids=["z"], horizon=9)
+    assert rows() == 3  # x went: d1, y, z
+    assert store.seen_notifications("acme", "hopin", ["d1", "x", "y", "z"]) == {"d1", "y", "z"}
