@@ -73,3 +73,61 @@ def test_a_lone_change_waits_only_for_the_quiet_gap(tmp_path):
     finally:
         executor.stop()
         store.close()
+
+
+def test_rows_another_worker_leased_do_not_make_the_rest_quiet(tmp_path):
+    # Two workers linger on the same due rows; when one leases, the other sees the count fall.
+    # That is a new, young batch to gather, not a quiet one to send at once (which made a
+    # burst's batches a handful of rows each, and a remote call each).
+    store = StateStore.open(path=tmp_path / "shared.sqlite")
+    executor = Executor(
+        store,
+        lambda items: [Outcome.done() for _ in items],
+        workers=1,
+        batch_size=100,
+        poll_interval=0.05,
+        linger=600,
+        linger_quiet=0.01,
+    )
+    try:
+        store.mark_many("acme", "export", [f"e{i}" for i in range(9)])
+        assert executor._linger()  # young and partial: it waits
+        assert len(store.lease("other-worker", 8)) == 8
+        assert executor._linger()  # one row left: gather again
+        assert not executor._linger()  # nothing joined since: quiet, it goes
+    finally:
+        store.close()
+
+
+class PeekRecorder(StateStore):
+    """A store noting which threads look at a due batch (``peek_due``: lingering)."""
+
+    def peek_due(self, **kw):
+        due = super().peek_due(**kw)
+        if due[0]:  # a look at a batch to gather (with none due, a worker just goes idle)
+            with self.peek_lock:
+                self.peekers.append(threading.current_thread().name)
+        return due
+
+
+def test_one_idle_worker_gathers_a_batch_the_others_wait(tmp_path):
+    # Two idle workers lingering on the same rows would both lease once the batch is old
+    # enough: one gets it, the other the rows that arrived in between, a remote call of their
+    # own. One gathers; the other waits its turn (and gathers the next batch).
+    store = PeekRecorder.open(path=tmp_path / "turns.sqlite")
+    store.peek_lock, store.peekers = threading.Lock(), []
+    executor = Executor(
+        store,
+        lambda items: [Outcome.done() for _ in items],
+        workers=2,
+        batch_size=20,  # 4 rows are a fifth of it: never "quiet", they linger the whole minute
+        poll_interval=0.01,
+        linger=60,
+    ).start()
+    try:
+        store.mark_many("acme", "export", [f"e{i}" for i in range(4)])
+        wait_until("50 looks at the young batch", lambda: len(store.peekers) >= 50, timeout=120)
+        assert len(set(store.peekers)) == 1, sorted(set(store.peekers))
+    finally:
+        executor.stop()
+        store.close()

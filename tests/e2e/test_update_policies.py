@@ -10,7 +10,7 @@ id (linked, second round); the audit trail names only the fields that changed.
 from __future__ import annotations
 
 from eventsync.models import Filter, PushItem, PushRequest
-from eventsync_salesforce.sandbox.wiring import LINK_FIELD, STATUS_FIELD
+from eventsync_salesforce.sandbox.wiring import LINK_FIELD, REGISTRATION_ID_FIELD, STATUS_FIELD
 
 FIELDS = [
     {"target": "LastName", "source": "lastName"},
@@ -142,3 +142,58 @@ def test_the_update_only_attendance_flow_applies_policies(make_env, wait):
     row = wait("Attended", lambda: (m := env.member(member)).get("Status") == "Attended" and m)
     assert row.get(STATUS_FIELD) == "Came"  # a constant given policy "always"
     assert row.get(LINK_FIELD) == "https://typed.example/ada"  # if_empty: it had a value
+
+
+def test_records_no_policy_applies_to_take_the_plain_upsert(make_env):
+    # A default placeholder guards only the records it fills: registrations with a headline go
+    # to the plugin's external-id upsert (one Collections call, no match query); one without
+    # is matched by the flow, so the Company a salesperson typed survives.
+    fields = [
+        {"target": "LastName", "source": "lastName"},
+        {"target": "Email", "source": "email"},
+        {
+            "target": "Company",
+            "source": "headline",
+            "transforms": [{"name": "default", "value": "Hopin attendee"}],
+        },
+        {"target": REGISTRATION_ID_FIELD, "source": "id"},
+    ]
+    flows = {
+        "export_registrations": {
+            "target_object": "Lead",
+            "match_key": REGISTRATION_ID_FIELD,
+            "fields": fields,
+        }
+    }
+    env = make_env(triggers=False, pollers=False, start=False, flows=flows)
+    env.register("ann@example.com", lastName="Ann", headline="Speaker")
+    env.register("ben@example.com", lastName="Ben", headline="Engineer")
+    env.sf_admin("POST", "/counters/reset", {})
+    assert env.engine.backfill("e2e", "export_registrations").finished
+    env.engine.start()
+    _run(env)
+    calls = env.sf_admin("GET", "/counters")["by_endpoint"]
+    assert calls.get("query", 0) == 0, calls
+    assert calls.get("collections") == 1, calls
+    assert _lead(env, "ann@example.com")["Company"] == "Speaker"
+    assert _lead(env, "ben@example.com")["Company"] == "Engineer"
+
+    cleo = env.register("cleo@example.com", lastName="Cleo", headline="")
+    env.sf_insert(
+        "Lead",
+        [
+            {
+                "Email": "cleo@example.com",
+                "LastName": "C",
+                "Company": "CleoCo",
+                REGISTRATION_ID_FIELD: cleo,
+            }
+        ],
+    )
+    env.sf_admin("POST", "/counters/reset", {})
+    assert env.engine.backfill("e2e", "export_registrations").finished
+    _run(env)
+    calls = env.sf_admin("GET", "/counters")["by_endpoint"]
+    assert calls.get("query") == 1, calls  # the flow's own match, for the placeholder
+    got = _lead(env, "cleo@example.com")
+    assert (got["LastName"], got["Company"]) == ("Cleo", "CleoCo")

@@ -153,6 +153,10 @@ class Executor:
         self.linger = linger
         self.linger_quiet = linger / 2 if linger_quiet is None else linger_quiet
         self._lingering = threading.local()  # per worker: the due count at its last look
+        # One worker gathers a batch at a time; the others wait their turn. Two idle workers
+        # lingering on the same rows both lease when it is old enough: one takes the batch,
+        # the other the few rows that arrived in between, a remote call of their own.
+        self._gathering = threading.Lock()
         self.auth_pause = auth_pause
         self.on_outcomes = on_outcomes
         self.stats = ExecutorStats()
@@ -327,19 +331,28 @@ class Executor:
             return False
         left = self.linger - age
         # Old enough, or quiet: nothing joined during the last wait and the batch is small
-        # (a burst stalled for a moment, with a tenth of a batch waiting, still gathers).
-        if left <= 0 or (0 < before >= count and count * 10 < self.batch_size):
+        # (a burst stalled for a moment, with a tenth of a batch waiting, still gathers). A
+        # count that fell means another worker leased meanwhile: the rest is a new batch, not
+        # a quiet one (taking it at once made a burst's batches a handful of rows each).
+        if left <= 0 or (0 < before == count and count * 10 < self.batch_size):
             return False
         self._lingering.count = count
         self._stopping.wait(min(left, self.linger_quiet, self.poll_interval))
         return True
 
+    def _gather(self, worker_id: str) -> list[OutboxItem]:
+        """Linger (when configured) and lease the next batch, one worker at a time."""
+        if self.linger <= 0:
+            return self._lease(worker_id, self.org, self.flow)
+        with self._gathering:
+            while not self._stopping.is_set() and self._linger():
+                pass
+            return self._lease(worker_id, self.org, self.flow)
+
     def _work(self, worker_id: str) -> None:
         while not self._stopping.is_set():
             try:
-                if self.linger > 0 and self._linger():
-                    continue
-                items = self._lease(worker_id, self.org, self.flow)
+                items = self._gather(worker_id)
             except Exception:
                 log.exception(
                     "%s: leasing failed; retrying in %.1fs", worker_id, self.poll_interval

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 from eventsync.errors import DiscoveryError, FatalError
 from eventsync.models import Filter, PullRequest, Watermark
 from eventsync_salesforce import plugin
 from eventsync_salesforce import pull as pull_mod
+from eventsync_salesforce.schema import SchemaCache
 
 
 def test_discover_default_objects(conn):
@@ -58,6 +60,30 @@ def test_schema_is_cached(conn, admin):
     before = admin.calls("describe")
     plugin.discover_schema(conn, ["Account"])
     assert admin.calls("describe") == before
+
+
+def test_workers_missing_the_cache_together_describe_once(conn, admin):
+    # A runner's workers start their first batches at once: a slow global describe would
+    # otherwise be made by each of them (and each describe of the object after it).
+    cache = SchemaCache(ttl=3600.0)
+    admin.post("/faults", {"endpoint": "describe_global", "status": 0, "latency": 0.5})
+    before = (admin.calls("describe_global"), admin.calls("describe"))
+    start = threading.Barrier(4)
+    got: list[str] = []
+
+    def first_batch() -> None:
+        start.wait(120)
+        got.append(cache.object(conn, "Lead").name)
+
+    threads = [threading.Thread(target=first_batch) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert got == ["Lead"] * 4
+    after = (admin.calls("describe_global"), admin.calls("describe"))
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
+    assert cache.describes == 1
 
 
 def test_schema_refreshed_when_salesforce_answers_invalid_field(sandbox, admin, unique):

@@ -340,9 +340,10 @@ class ExportRegistrations(Flow):
     ) -> tuple[dict[str, Outcome], list[Link]]:
         """Write ``pending`` (at most one per match-key value); the outcomes and new links.
 
-        With update policies in the mapping (or in a dry run) the flow matches itself, reading
-        the target's current values in the same one query per batch a plugin's upsert makes,
-        then updates the matched by id and inserts the rest: the same calls as an upsert."""
+        For the records an update policy applies to (and in a dry run) the flow matches itself,
+        reading the target's current values in the same one query per batch a plugin's upsert
+        makes, then updates the matched by id and inserts the rest: the same calls as an upsert.
+        The other records of the batch go to the plugin's upsert."""
         outcomes: dict[str, Outcome] = {}
         new_links: list[Link] = []
         by_entity = {entity: (fields, digest) for entity, fields, digest in pending}
@@ -360,10 +361,22 @@ class ExportRegistrations(Flow):
         if (guarded or ctx.dry_run) and linked:  # a preview diffs linked records too
             current.update(self._current(ctx, cfg, mapping, linked))
         creates: list[str] = []
+        # The flow matches itself for a cascade, update-only and previews, and for the records
+        # a policy applies to (it needs their current values); the rest go to the plugin's
+        # upsert, one Collections call on an external id. Per record: a default transform
+        # that did not fire (the source had a value) guards nothing.
+        if cfg.match_cascade or cfg.update_only or ctx.dry_run:
+            own, plain = unlinked, []
+        elif guarded:
+            policed = {e for e in unlinked if record_policies(mapping, records[e])}
+            own = [e for e in unlinked if e in policed]
+            plain = [e for e in unlinked if e not in policed]
+        else:
+            own, plain = [], unlinked
         if unlinked:
-            if cfg.match_cascade or cfg.update_only or guarded or ctx.dry_run:
+            if own:
                 steps = list(cfg.match_cascade) or [CascadeStep(cfg.target_object, cfg.match_key)]
-                remaining = list(unlinked)
+                remaining = list(own)
                 for step in steps:
                     if not remaining:
                         break
@@ -388,11 +401,11 @@ class ExportRegistrations(Flow):
                         outcomes[e] = Outcome.done("update-only: no existing record matched")
                 else:
                     creates = remaining
-            else:
+            if plain:
                 request = PushRequest(
                     cfg.target_object,
                     "upsert",
-                    tuple(PushItem(e, by_entity[e][0]) for e in unlinked),
+                    tuple(PushItem(e, by_entity[e][0]) for e in plain),
                     match_key=cfg.match_key,
                 )
                 for result in ctx.push("crm", request, flow=self.name):

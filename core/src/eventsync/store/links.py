@@ -114,14 +114,14 @@ class LinkOps(StoreBase):
             if "source_modified" not in columns:
                 for value in values:
                     del value["source_modified"]
-            for start in range(0, len(values), 500):
-                ins = self._insert(lk).values(values[start : start + 500])
-                conn.execute(
-                    ins.on_conflict_do_update(
-                        index_elements=[lk.c.org, lk.c.flow, lk.c.source_key],
-                        set_={k: ins.excluded[k] for k in columns},
-                    )
-                )
+            # executemany of one statement shape: SQLAlchemy compiles it once, where a
+            # multi-row VALUES of each batch's size was compiled anew for every batch.
+            ins = self._insert(lk)
+            upsert = ins.on_conflict_do_update(
+                index_elements=[lk.c.org, lk.c.flow, lk.c.source_key],
+                set_={k: ins.excluded[k] for k in columns},
+            )
+            conn.execute(upsert, values)
         return now
 
     def delete_link(self, org: str, flow: str, source_key: str) -> bool:

@@ -35,6 +35,9 @@ class SchemaCache:
         self._objects: dict[str, tuple[float, ObjectSchema]] = {}
         self._names: tuple[float, dict[str, str]] | None = None
         self._lock = threading.Lock()
+        # Held while describing: workers that miss the cache together (a runner's first
+        # batches) wait for one describe instead of each making its own API call.
+        self._filling = threading.RLock()
         self.describes = 0
 
     def invalidate(self, name: str | None = None) -> None:
@@ -48,19 +51,28 @@ class SchemaCache:
 
     def names(self, conn: SalesforceConnection) -> dict[str, str]:
         """Lower-cased object name -> API name, from the global describe."""
-        with self._lock:
-            if self._names and time.monotonic() - self._names[0] < self.ttl:
-                return self._names[1]
-        body = _describe(conn, "global describe", lambda: conn.sf.describe())
-        names = {entry["name"].lower(): entry["name"] for entry in body.get("sobjects", ())}
-        with self._lock:
-            self._names = (time.monotonic(), names)
-        return names
+        with self._filling:
+            with self._lock:
+                if self._names and time.monotonic() - self._names[0] < self.ttl:
+                    return self._names[1]
+            body = _describe(conn, "global describe", lambda: conn.sf.describe())
+            names = {entry["name"].lower(): entry["name"] for entry in body.get("sobjects", ())}
+            with self._lock:
+                self._names = (time.monotonic(), names)
+            return names
 
     def object(self, conn: SalesforceConnection, name: str) -> ObjectSchema:
         """The described object, from the cache when fresh."""
         key = name.lower()
         with self._lock:
+            cached = self._objects.get(key)
+            if cached and time.monotonic() - cached[0] < self.ttl:
+                return cached[1]
+        with self._filling:
+            return self._describe_object(conn, key, name)
+
+    def _describe_object(self, conn: SalesforceConnection, key: str, name: str) -> ObjectSchema:
+        with self._lock:  # described while this thread waited for the one describing
             cached = self._objects.get(key)
             if cached and time.monotonic() - cached[0] < self.ttl:
                 return cached[1]

@@ -44,6 +44,8 @@ class SandboxConfig:
     delivery_signals: tuple[str, ...] = ()
     delivery_backoff: float = 0.2
     delivery_backoff_max: float = 30.0
+    #: How many deliveries are sent at once (1: one after another, in order).
+    delivery_concurrency: int = 1
     default_page_size: int = 25
     max_page_size: int = 100
     report_ready_after: float = 0.3
@@ -61,7 +63,12 @@ _converter = cattrs.Converter(forbid_extra_keys=True)
 def load_config(options: Mapping[str, Any]) -> SandboxConfig:
     """Structure the options (unknown keys are an error naming them)."""
     try:
-        return _converter.structure(dict(options), SandboxConfig)
+        config = _converter.structure(dict(options), SandboxConfig)
     except cattrs.BaseValidationError as exc:
         problems = "; ".join(cattrs.transform_error(exc, path="options"))
         raise ValueError(f"bad hopin sandbox options: {problems}") from exc
+    if config.delivery_concurrency < 1:
+        raise ValueError(
+            "bad hopin sandbox options: options.delivery_concurrency must be 1 or more"
+        )
+    return config

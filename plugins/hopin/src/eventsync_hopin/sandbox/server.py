@@ -73,6 +73,7 @@ class HopinSandbox:
             algorithm=config.signature_algorithm,
             backoff=config.delivery_backoff,
             backoff_max=config.delivery_backoff_max,
+            concurrency=config.delivery_concurrency,
         )
         admin = create_admin(self.store, self.faults, self.deliverer, self.info)
         self.latency = from_config(config)

@@ -6,6 +6,9 @@ through the sandbox options: the signal names (``registrationCreated``, ``regist
 ``magicLinkCreated``, ``magicLinkAccepted``, ``attendanceRecorded``), the payload shape, the
 signature (HMAC-SHA256 of the raw body, hex, ``sha256=`` prefix, header ``X-Hopin-Signature``)
 and the retry schedule (exponential from ``delivery_backoff`` up to ``delivery_backoff_max``).
+Deliveries go one after another by default; ``delivery_concurrency`` sends up to that many at
+once, each on its own connection, as a sender with several workers does (their order is then
+not kept).
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ class Delivery:
     attempts: int = 0
     next_at: float = 0.0
     delivered: bool = False
+    in_flight: bool = False
     last_status: int | None = None
     last_error: str = ""
 
@@ -73,7 +77,8 @@ class Delivery:
 
 
 class Deliverer:
-    """Turns store signals into deliveries and sends them from one background thread."""
+    """Turns store signals into deliveries and sends them from ``concurrency`` background
+    threads (one by default: in order)."""
 
     def __init__(
         self,
@@ -85,7 +90,10 @@ class Deliverer:
         backoff: float = 0.2,
         backoff_max: float = 30.0,
         timeout: float = 5.0,
+        concurrency: int = 1,
     ) -> None:
+        if concurrency < 1:
+            raise ValueError("delivery_concurrency must be at least 1")
         self.store = store
         self.secret = secret
         self.header = header
@@ -97,24 +105,30 @@ class Deliverer:
         self.cond = threading.Condition()
         self.stopping = False
         self.drop_next = 0
-        self.session = requests.Session()
-        self.thread = threading.Thread(
-            target=self._run, name="hopin-sandbox-deliveries", daemon=True
-        )
+        self.sessions = [requests.Session() for _ in range(concurrency)]
+        self.threads = [
+            threading.Thread(
+                target=self._run, args=(session,), name=f"hopin-sandbox-deliveries-{n}", daemon=True
+            )
+            for n, session in enumerate(self.sessions)
+        ]
         store.listeners.append(self.on_signal)
 
     def start(self) -> None:
-        """Start the delivery thread."""
-        self.thread.start()
+        """Start the delivery threads."""
+        for thread in self.threads:
+            thread.start()
 
     def stop(self) -> None:
-        """Stop the delivery thread (pending deliveries are dropped)."""
+        """Stop the delivery threads (pending deliveries are dropped)."""
         with self.cond:
             self.stopping = True
             self.cond.notify_all()
-        if self.thread.is_alive():
-            self.thread.join(timeout=5)
-        self.session.close()
+        for thread in self.threads:
+            if thread.is_alive():
+                thread.join(timeout=5)
+        for session in self.sessions:
+            session.close()
 
     def drop(self, count: int) -> None:
         """Silently lose the next ``count`` signals (a missed webhook, for poller tests)."""
@@ -171,14 +185,14 @@ class Deliverer:
         moment = time.monotonic()
         soonest = 3600.0
         for delivery in self.deliveries:
-            if delivery.delivered:
+            if delivery.delivered or delivery.in_flight:
                 continue
             if delivery.next_at <= moment:
                 return delivery, 0.0
             soonest = min(soonest, delivery.next_at - moment)
         return None, soonest
 
-    def _run(self) -> None:
+    def _run(self, session: requests.Session) -> None:
         while True:
             with self.cond:
                 if self.stopping:
@@ -187,9 +201,10 @@ class Deliverer:
                 if delivery is None:
                     self.cond.wait(timeout=wait)
                     continue
-            self._attempt(delivery)
+                delivery.in_flight = True  # no other thread takes it meanwhile
+            self._attempt(session, delivery)
 
-    def _attempt(self, delivery: Delivery) -> None:
+    def _attempt(self, session: requests.Session, delivery: Delivery) -> None:
         headers = {
             "Content-Type": "application/json",
             self.header: sign(self.secret, delivery.body, self.algorithm),
@@ -198,7 +213,7 @@ class Deliverer:
         status: int | None = None
         error = ""
         try:
-            response = self.session.post(
+            response = session.post(
                 delivery.url, data=delivery.body, headers=headers, timeout=self.timeout
             )
             status = response.status_code
@@ -206,6 +221,7 @@ class Deliverer:
         except requests.RequestException as exc:
             error = f"{type(exc).__name__}: {exc}"
         with self.cond:
+            delivery.in_flight = False
             delivery.attempts += 1
             delivery.last_status = status
             delivery.last_error = error
