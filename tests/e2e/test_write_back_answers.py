@@ -101,3 +101,28 @@ def test_a_link_creation_delivery_marks_no_write_back_but_an_acceptance_does(mak
     again = _redeliver(env, created)
     assert (again.result, again.entities) == ("accepted", 0)
     assert _redeliver(env, accepted).entities >= 1
+
+
+def _crm_reads(env) -> float:
+    """How many reads the engine's flows made of Salesforce (its call metrics)."""
+    labels = {"org": env.org, "system": "salesforce", "call": "pull"}
+    name = "eventsync_remote_call_duration_seconds_count"
+    return env.engine.metrics.registry().get_sample_value(name, labels) or 0.0
+
+
+def test_a_link_created_just_now_is_written_without_reading_the_crm_record(make_env, wait):
+    env = make_env(triggers=True, pollers=False)
+    campaign = env.campaign()
+    before = _crm_reads(env)
+    [member] = env.members(campaign, ["ada@example.com"])
+    wait("the magic link on the CampaignMember", lambda: env.member(member).get(LINK_FIELD))
+
+    def delivered() -> bool:
+        messages = env.sf_admin("GET", "/outbound")["messages"]
+        return sum(m["record_id"] == member and m["delivered"] for m in messages) == 2
+
+    # The member's creation and the write-back's update were both announced and synced.
+    wait("both outbound messages delivered", delivered)
+    assert env.engine.wait_idle(120)
+    # One read of the member per outbound message (the import); none by the write-back.
+    assert _crm_reads(env) - before == 2

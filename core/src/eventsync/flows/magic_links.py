@@ -92,9 +92,12 @@ def answered_link(system: str, link_id: str, result: PushResult | None) -> dict[
     of reading the link again while the mark is the row's only one (``usable_snapshot``).
     None when the answer does not carry both (the write-back then reads it)."""
     answer = result.returned if result is not None and result.ok else None
-    if not answer or not answer.get(P.LINK_URL) or P.LINK_STATUS not in answer:
+    if result is None or not answer or not answer.get(P.LINK_URL) or P.LINK_STATUS not in answer:
         return None
-    return snapshot_of(Record(system, P.MAGIC_LINK, link_id, dict(answer)))
+    return {
+        **snapshot_of(Record(system, P.MAGIC_LINK, link_id, dict(answer))),
+        "created": bool(result.created),
+    }
 
 
 def _crm_object(org: OrgConfig, settings: MagicLinksSettings) -> str | None:
@@ -200,11 +203,14 @@ class MagicLinks(Flow):
         # A link the import just created (or found) came with its mark: while that mark is the
         # row's only one, nothing changed the link since, and it is not read again.
         magic: dict[str, Record] = {}
+        minted: set[str] = set()
         for item in items:
             link = imports.get(item.entity)
             answered = usable_snapshot(item)
             if link is not None and answered is not None and answered.id == link.target_id:
                 magic[link.target_id] = answered
+                if item.payload.get("created"):
+                    minted.add(item.entity)
         link_ids = tuple(sorted({link.target_id for link in imports.values()} - set(magic)))
         try:
             if link_ids:
@@ -255,9 +261,12 @@ class MagicLinks(Flow):
             pending.append((PushItem(entity, fields, id=entity), digest))
         # One read by id per batch: a record already holding its link and status costs no
         # write, and the others' writes (and a preview's diffs) carry their current values.
+        # A link created just now is not read for: no record can hold a URL minted by that
+        # create (its audit entry names every field written).
         wanted = [cfg.link_field] + ([cfg.status_field] if cfg.status_field else [])
+        unsure = (i.id or "" for i, _ in pending if i.key not in minted)
         try:
-            current = read_current(ctx, "crm", crm_object, (i.id or "" for i, _ in pending), wanted)
+            current = read_current(ctx, "crm", crm_object, unsure, wanted)
         except RetryableError as exc:
             return retry_all(items, exc)
         outcomes.update(
