@@ -7,7 +7,7 @@ ends when the batch fills; without it, the test waits for the first batch before
 import threading
 
 from eventsync.executor import Executor, Outcome
-from eventsync.store import StateStore
+from eventsync.store import FOLLOW_ON, StateStore
 from eventsync.waiting import wait_until
 
 
@@ -70,6 +70,29 @@ def test_a_lone_change_waits_only_for_the_quiet_gap(tmp_path):
         store.mark("acme", "export", "alone")
         wait_until("the lone change's batch", lambda: sizes, timeout=30)
         assert sizes == [1]
+    finally:
+        executor.stop()
+        store.close()
+
+
+def test_a_follow_on_batch_goes_at_once(tmp_path):
+    # Linger and its quiet gap are ten minutes; rows another flow's job marked together
+    # (FOLLOW_ON) are a batch already and go at once (the wait below fails at 30 s).
+    store = StateStore.open(path=tmp_path / "follow-on.sqlite")
+    sizes: list[int] = []
+
+    def job(items):
+        sizes.append(len(items))
+        return [Outcome.done() for _ in items]
+
+    # A mark wakes the idle worker; every wait it could make is ten minutes long.
+    executor = Executor(
+        store, job, workers=1, poll_interval=600.0, linger=600.0, linger_quiet=600.0
+    ).start()
+    try:
+        store.mark_many("acme", "magic_links", [f"m{i}" for i in range(5)], hint=FOLLOW_ON)
+        wait_until("the follow-on batch", lambda: sizes, timeout=30)
+        assert sizes == [5]
     finally:
         executor.stop()
         store.close()

@@ -99,8 +99,9 @@ class FlowContext:
     connect: Callable[[Role], Connection]
     describe: Callable[[Role, str], ObjectSchema | None]
     transforms: dict[str, TransformFn]
-    #: ``mark(flow, entities)``: entity keys, or a mapping of entity to its mark's payload.
-    mark: Callable[[str, Sequence[str] | Mapping[str, Any]], int]
+    #: ``mark(flow, entities, hint=None)``: entity keys, or a mapping of entity to its mark's
+    #: payload; ``hint=FOLLOW_ON`` for a batch's entities marked at once.
+    mark: Callable[..., int]
     connections: Mapping[str, Connection] = attrs.field(factory=dict)
     #: Told ``(system, "push" or "pull", seconds)`` of every remote call (the engine's metrics).
     observe: Callable[[str, str, float], None] | None = None

@@ -34,7 +34,7 @@ from ..models import (
     Watermark,
 )
 from ..settings import setting
-from ..store import Link, OutboxItem, content_hash
+from ..store import FOLLOW_ON, Link, OutboxItem, content_hash
 from . import platform as P
 from .base import (
     Flow,
@@ -350,7 +350,8 @@ class ImportRegistrations(Flow):
                 written = ctx.store.get_links(ctx.org.name, "magic_links", unchanged)
                 follow.update(dict.fromkeys(e for e in unchanged if e not in written))
             if follow:
-                ctx.mark("magic_links", follow)
+                # Marked together: the write-back's worker need not linger for more.
+                ctx.mark("magic_links", follow, hint=FOLLOW_ON)
         return [outcomes[i] for i in ids]
 
     def _revoke(
