@@ -7,7 +7,7 @@ ends when the batch fills; without it, the test waits for the first batch before
 import threading
 
 from eventsync.executor import Executor, Outcome
-from eventsync.store import StateStore
+from eventsync.store import FOLLOW_ON, StateStore
 from eventsync.waiting import wait_until
 
 
@@ -128,6 +128,25 @@ def test_one_idle_worker_gathers_a_batch_the_others_wait(tmp_path):
         store.mark_many("acme", "export", [f"e{i}" for i in range(4)])
         wait_until("50 looks at the young batch", lambda: len(store.peekers) >= 50, timeout=120)
         assert len(set(store.peekers)) == 1, sorted(set(store.peekers))
+
+def test_a_follow_on_batch_goes_at_once(tmp_path):
+    # Linger and its quiet gap are ten minutes; rows another flow's job marked together
+    # (FOLLOW_ON) are a batch already and go at once (the wait below fails at 30 s).
+    store = StateStore.open(path=tmp_path / "follow-on.sqlite")
+    sizes: list[int] = []
+
+    def job(items):
+        sizes.append(len(items))
+        return [Outcome.done() for _ in items]
+
+    # A mark wakes the idle worker; every wait it could make is ten minutes long.
+    executor = Executor(
+        store, job, workers=1, poll_interval=600.0, linger=600.0, linger_quiet=600.0
+    ).start()
+    try:
+        store.mark_many("acme", "magic_links", [f"m{i}" for i in range(5)], hint=FOLLOW_ON)
+        wait_until("the follow-on batch", lambda: sizes, timeout=30)
+        assert sizes == [5]
     finally:
         executor.stop()
         store.close()

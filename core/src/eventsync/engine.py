@@ -314,10 +314,21 @@ class Engine:
     # --- marking and triggers -----------------------------------------------------------
 
     def mark(
-        self, org_name: str, flow: str, entities: Iterable[str], *, hint: str | None = None
+        self,
+        org_name: str,
+        flow: str,
+        entities: Iterable[str] | Mapping[str, Any],
+        *,
+        hint: str | None = None,
     ) -> int:
-        """Durably record that these entities of ``flow`` may have changed."""
-        keys = [e for e in dict.fromkeys(entities) if e]
+        """Durably record that these entities of ``flow`` may have changed. A mapping of
+        entity to payload stores each payload with its mark (a snapshot the job may use
+        instead of reading the entity, ``flows.base.snapshot_of``)."""
+        keys: list[str] | dict[str, Any] = (
+            {e: payload for e, payload in entities.items() if e}
+            if isinstance(entities, Mapping)
+            else [e for e in dict.fromkeys(entities) if e]
+        )
         if not keys:
             return 0
         marked = self.store.mark_many(org_name, flow, keys, hint=hint)

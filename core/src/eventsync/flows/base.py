@@ -99,7 +99,9 @@ class FlowContext:
     connect: Callable[[Role], Connection]
     describe: Callable[[Role, str], ObjectSchema | None]
     transforms: dict[str, TransformFn]
-    mark: Callable[[str, Sequence[str]], int]
+    #: ``mark(flow, entities, hint=None)``: entity keys, or a mapping of entity to its mark's
+    #: payload; ``hint=FOLLOW_ON`` for a batch's entities marked at once.
+    mark: Callable[..., int]
     connections: Mapping[str, Connection] = attrs.field(factory=dict)
     #: Told ``(system, "push" or "pull", seconds)`` of every remote call (the engine's metrics).
     observe: Callable[[str, str, float], None] | None = None
@@ -573,10 +575,12 @@ def push_and_link(
     operation: Operation,
     pending: Sequence[tuple[PushItem, str]],
     current: Mapping[str, Mapping[str, Any]] | None = None,
+    results: dict[str, PushResult] | None = None,
 ) -> tuple[dict[str, Outcome], list[Link]]:
     """Push ``pending`` items (each with the digest of its fields) in one call, record a link
     for each success (to the result's id, else the item's), and return the outcome per key and
-    the links written. A call that fails transiently retries every item.
+    the links written. A call that fails transiently retries every item. ``results``, when
+    given, receives each push result by key (what the target answered, e.g. ``returned``).
 
     ``current``: the target's current values per record id (``read_current``), when the flow
     read them. An item whose record already holds every value is not written ("unchanged",
@@ -599,7 +603,7 @@ def push_and_link(
         to_push.append((item, digest))
     items = tuple(item for item, _ in to_push)
     try:
-        results = (
+        answers = (
             ctx.push(role, PushRequest(obj, operation, items), flow=flow, before=before or None)
             if items
             else []
@@ -608,7 +612,9 @@ def push_and_link(
         ctx.store.put_links(links)
         return {**outcomes, **{item.key: retry_outcome(exc) for item in items}}, links
     by_key = {item.key: (item, digest) for item, digest in to_push}
-    for result in results:
+    for result in answers:
+        if results is not None:
+            results[result.key] = result
         outcomes[result.key] = outcome_of(result)
         item, digest = by_key[result.key]
         target_id = result.id or item.id

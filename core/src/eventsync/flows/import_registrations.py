@@ -27,13 +27,14 @@ from ..models import (
     PullRequest,
     PushItem,
     PushRequest,
+    PushResult,
     Record,
     RemoteFailure,
     SystemProfile,
     Watermark,
 )
 from ..settings import setting
-from ..store import Link, OutboxItem, content_hash
+from ..store import FOLLOW_ON, Link, OutboxItem, content_hash
 from . import platform as P
 from .base import (
     Flow,
@@ -50,6 +51,7 @@ from .base import (
     retry_outcome,
 )
 from .cancellation import GONE_CODES
+from .magic_links import answered_link
 
 __all__ = ["ImportRegistrations", "ImportRegistrationsSettings"]
 
@@ -327,21 +329,29 @@ class ImportRegistrations(Flow):
                 continue
             pending.append((PushItem(entity, fields), digest))
 
+        answers: dict[str, PushResult] = {}
         written, new_links = push_and_link(
-            ctx, self.name, "platform", P.MAGIC_LINK, "upsert", pending
+            ctx, self.name, "platform", P.MAGIC_LINK, "upsert", pending, results=answers
         )
         outcomes.update(written)
         if revoke:
             outcomes.update(self._revoke(ctx, cfg, revoke))
         if ctx.enabled("magic_links"):
-            follow = [link.source_key for link in new_links]
+            # Each mark carries the link as the platform just answered with it, so the
+            # write-back need not read it again while nothing changed it since.
+            system = ctx.connect("platform").system if new_links else ""
+            follow: dict[str, Any] = {
+                link.source_key: answered_link(system, link.target_id, answers.get(link.source_key))
+                for link in new_links
+            }
             # An invitation made by an earlier try whose follow-on mark was lost with it (the job
             # failed after the links were saved) still needs its link written back.
             if unchanged:
                 written_back = ctx.store.get_links(ctx.org.name, "magic_links", unchanged)
-                follow += [e for e in unchanged if e not in written_back]
+                follow.update(dict.fromkeys(e for e in unchanged if e not in written_back))
             if follow:
-                ctx.mark("magic_links", follow)
+                # Marked together: the write-back's worker need not linger for more.
+                ctx.mark("magic_links", follow, hint=FOLLOW_ON)
         return [outcomes[i] for i in ids]
 
     def _revoke(

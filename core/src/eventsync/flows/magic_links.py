@@ -7,19 +7,29 @@ written (default "Invited" / "Registered"). Platform deliveries and the poller n
 links; they are turned back into CRM ids through the link table or the link's registrationId.
 The records about to be written are read once per batch: one already holding its link and
 status costs no write, and the others' writes carry their current values (audit, preview).
+A link the import flow just created comes with its mark (``answered_link``) and is not read
+back from the platform while that mark is the row's only one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 
 from ..config import OrgConfig
 from ..errors import ConfigurationError, RetryableError
 from ..executor import Outcome
-from ..models import Finding, Notification, PullRequest, PushItem, Record, Watermark
+from ..models import (
+    Finding,
+    Notification,
+    PullRequest,
+    PushItem,
+    PushResult,
+    Record,
+    Watermark,
+)
 from ..settings import setting
 from ..store import OutboxItem, content_hash
 from . import platform as P
@@ -32,6 +42,8 @@ from .base import (
     push_and_link,
     read_current,
     retry_all,
+    snapshot_of,
+    usable_snapshot,
 )
 
 __all__ = ["MagicLinks", "MagicLinksSettings"]
@@ -72,6 +84,20 @@ class MagicLinksSettings:
         60.0, label="Poll interval (s)", help="How often the poller reads changed magic links."
     )
     enabled: bool = setting(True, label="Enabled", help="false turns the flow off.")
+
+
+def answered_link(system: str, link_id: str, result: PushResult | None) -> dict[str, Any] | None:
+    """The mark payload of a magic link the platform just answered with (created, or found
+    by look-before-create): a snapshot of its URL and status, which the write-back uses instead
+    of reading the link again while the mark is the row's only one (``usable_snapshot``).
+    None when the answer does not carry both (the write-back then reads it)."""
+    answer = result.returned if result is not None and result.ok else None
+    if result is None or not answer or not answer.get(P.LINK_URL) or P.LINK_STATUS not in answer:
+        return None
+    return {
+        **snapshot_of(Record(system, P.MAGIC_LINK, link_id, dict(answer))),
+        "created": bool(result.created),
+    }
 
 
 def _crm_object(org: OrgConfig, settings: MagicLinksSettings) -> str | None:
@@ -148,7 +174,13 @@ class MagicLinks(Flow):
         return str(registration_id) if registration_id else None
 
     def entities_from(self, ctx: FlowContext, notification: Notification) -> list[str]:
-        """CRM ids behind the magic links (or registrations on them) a delivery names."""
+        """CRM ids behind the magic links (or registrations on them) a delivery names.
+
+        A link's creation is not one of them: only links the import flow created are written
+        back, and it marks each itself, with the link as created; a second mark racing it
+        would only make the write-back read the link again."""
+        if notification.kind == P.LINK_CREATED:
+            return []
         found = []
         for entity in notification.entities:
             if entity.object == P.MAGIC_LINK:
@@ -168,23 +200,33 @@ class MagicLinks(Flow):
         ids = [i.entity for i in items]
         imports = ctx.store.get_links(ctx.org.name, "import_registrations", ids)
         mine = ctx.store.get_links(ctx.org.name, self.name, ids)
-        link_ids = tuple(sorted({link.target_id for link in imports.values()}))
+        # A link the import just created (or found) came with its mark: while that mark is the
+        # row's only one, nothing changed the link since, and it is not read again.
+        magic: dict[str, Record] = {}
+        minted: set[str] = set()
+        for item in items:
+            link = imports.get(item.entity)
+            answered = usable_snapshot(item)
+            if link is not None and answered is not None and answered.id == link.target_id:
+                magic[link.target_id] = answered
+                if item.payload.get("created"):
+                    minted.add(item.entity)
+        link_ids = tuple(sorted({link.target_id for link in imports.values()} - set(magic)))
         try:
-            magic = (
-                {
-                    r.id: r
+            if link_ids:
+                unread = [e for e, link in imports.items() if link.target_id in link_ids]
+                magic.update(
+                    (r.id, r)
                     for r in ctx.pull(
                         "platform",
                         # Most were created or accepted just before their mark: the plugin may
                         # read them from the list of recent changes, not one by one.
                         PullRequest(
-                            object=P.MAGIC_LINK, ids=link_ids, recent=marked_since(items, ids)
+                            object=P.MAGIC_LINK, ids=link_ids, recent=marked_since(items, unread)
                         ),
                     )
-                }
-                if link_ids
-                else {}
-            )
+                    if r.id
+                )
         except RetryableError as exc:
             return retry_all(items, exc)
         outcomes: dict[str, Outcome] = {}
@@ -219,9 +261,12 @@ class MagicLinks(Flow):
             pending.append((PushItem(entity, fields, id=entity), digest))
         # One read by id per batch: a record already holding its link and status costs no
         # write, and the others' writes (and a preview's diffs) carry their current values.
+        # A link created just now is not read for: no record can hold a URL minted by that
+        # create (its audit entry names every field written).
         wanted = [cfg.link_field] + ([cfg.status_field] if cfg.status_field else [])
+        unsure = (i.id or "" for i, _ in pending if i.key not in minted)
         try:
-            current = read_current(ctx, "crm", crm_object, (i.id or "" for i, _ in pending), wanted)
+            current = read_current(ctx, "crm", crm_object, unsure, wanted)
         except RetryableError as exc:
             return retry_all(items, exc)
         outcomes.update(

@@ -18,6 +18,8 @@ LINK_STATUS = "status"
 LINK_TICKET = "ticketId"
 LINK_CRM_ID = "registrationId"
 LINK_EMAIL = "email"
+#: The notification kind announcing a new magic link (its creator marks the write-back itself).
+LINK_CREATED = "magicLinkCreated"
 #: The registration field naming the magic link it was made from (an accepted invitation).
 REGISTRATION_MAGIC_LINK = "magicLinkId"
 #: When the event ends.

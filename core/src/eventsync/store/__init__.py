@@ -14,7 +14,7 @@ from .base import DatabaseClock
 from .core import StateStore
 from .engine import DEFAULT_SQLITE_PATH, StateStoreMissing
 from .links import content_hash
-from .outbox import MAX_BATCH, Failed
+from .outbox import FOLLOW_ON, MAX_BATCH, Failed
 from .records import (
     CompleteResult,
     DeadLetter,
@@ -42,6 +42,7 @@ __all__ = [
     "RetryPolicy",
     "Failed",
     "MAX_BATCH",
+    "FOLLOW_ON",
     "LATEST_VERSION",
     "MAX_KEY",
     "key_problem",

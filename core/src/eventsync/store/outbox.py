@@ -35,7 +35,11 @@ from ..models import RemoteFailure
 from .base import StoreBase
 from .records import CompleteResult, OutboxItem, Retrying
 
-__all__ = ["OutboxOps", "Failed", "MAX_BATCH"]
+__all__ = ["OutboxOps", "Failed", "MAX_BATCH", "FOLLOW_ON"]
+
+#: The hint of marks a job makes for another flow, a batch's entities at once (the import's
+#: write-back marks): that batch already gathered them, so workers do not linger for more.
+FOLLOW_ON = "follow-on"
 
 #: The largest batch a lease returns (one sObject Collections call takes 200 records).
 #: The most rows one lease takes: an engine limit; each system's plugin declares its own
@@ -259,13 +263,14 @@ class OutboxOps(StoreBase):
     ) -> tuple[int, float | None]:
         """How many rows ``lease`` would take now (up to ``limit``) and how many seconds ago
         (on the database's clock) the oldest of them was marked; ``(0, None)`` when nothing is
-        due. Lets workers wait for fuller batches."""
+        due. Lets workers wait for fuller batches. The age is None too when the oldest row's
+        latest mark was a ``FOLLOW_ON`` one: those rows came as a batch, nothing to wait for."""
         o = self.tables.outbox
         with self.engine.connect() as conn:
             now = self._now(conn)
             due = self._due(now, org, flow, skip_orgs, skip_flows)
             first = conn.execute(
-                sa.select(o.c.org, o.c.flow, o.c.marked_at)
+                sa.select(o.c.org, o.c.flow, o.c.marked_at, o.c.hint)
                 .where(*due)
                 .order_by(o.c.due_at, o.c.id)
                 .limit(1)
@@ -280,6 +285,8 @@ class OutboxOps(StoreBase):
             count = conn.execute(
                 sa.select(sa.func.count()).select_from(ids.subquery())
             ).scalar_one()
+        if first.hint == FOLLOW_ON:
+            return int(count), None
         return int(count), max(0.0, (now - first.marked_at).total_seconds())
 
     def _due(

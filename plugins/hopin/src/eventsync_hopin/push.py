@@ -20,6 +20,7 @@ from eventsync.models import Filter, PushItem, PushRequest, PushResult, RemoteFa
 from . import filters as flt
 from .auth import HopinConnection
 from .convert import SYSTEM, Resource, parse_list, parse_resource, ticket_code
+from .lookup import Looked, look_batch
 from .pull import pages, parallel_map
 
 MAGIC_LINK_ATTRIBUTES = (
@@ -108,13 +109,16 @@ def find_magic_link(connection: HopinConnection, ticket_id: str, email: str) -> 
     return None
 
 
-def _magic_link(connection: HopinConnection, item: PushItem, lookup: bool) -> PushResult:
+def _magic_link(
+    connection: HopinConnection, item: PushItem, lookup: bool, looked: Looked | None = None
+) -> PushResult:
     """Create the invitation; a transient failure of the create is retried after looking again,
-    so a create that happened although its answer was lost is never made twice."""
+    so a create that happened although its answer was lost is never made twice. ``looked``: the
+    batch's look-before-create (``lookup.look_batch``), trusted on the first try only."""
     attempt = 1
     while True:
         try:
-            return _magic_link_once(connection, item, lookup)
+            return _magic_link_once(connection, item, lookup, looked, fresh=attempt == 1)
         except RetryableError as exc:
             if attempt > connection.options.retries:
                 raise
@@ -131,7 +135,14 @@ def _magic_link(connection: HopinConnection, item: PushItem, lookup: bool) -> Pu
             lookup = True
 
 
-def _magic_link_once(connection: HopinConnection, item: PushItem, lookup: bool) -> PushResult:
+def _magic_link_once(
+    connection: HopinConnection,
+    item: PushItem,
+    lookup: bool,
+    looked: Looked | None = None,
+    *,
+    fresh: bool = True,
+) -> PushResult:
     fields = item.fields
     ticket_id = resolve_ticket(connection, fields)
     email = str(fields.get("email") or "").strip()
@@ -140,8 +151,16 @@ def _magic_link_once(connection: HopinConnection, item: PushItem, lookup: bool) 
             "REQUIRED_FIELD_MISSING", "email is required", fields=("email",), system=SYSTEM
         )
     if lookup:
-        existing = find_magic_link(connection, ticket_id, email)
+        # A retry looks again: the create that failed may have happened (its answer lost).
+        batch = looked is not None and fresh and looked.covers(ticket_id, email)
+        existing = (
+            looked.get(ticket_id, email)
+            if batch and looked is not None
+            else find_magic_link(connection, ticket_id, email)
+        )
         if existing is not None:
+            if looked is not None:
+                looked.add(ticket_id, email, existing)
             return PushResult(
                 key=item.key,
                 ok=True,
@@ -168,6 +187,8 @@ def _magic_link_once(connection: HopinConnection, item: PushItem, lookup: bool) 
             "POST", f"/v1/tickets/{ticket_id}/magicLinks", json_body=body
         ).json()
     )
+    if looked is not None:
+        looked.add(ticket_id, email, created)
     return PushResult(
         key=item.key, ok=True, id=created.id, created=True, returned=returned(created, connection)
     )
@@ -222,13 +243,13 @@ def _delete_magic_link(connection: HopinConnection, item: PushItem) -> PushResul
 
 
 def _operation(
-    connection: HopinConnection, request: PushRequest
+    connection: HopinConnection, request: PushRequest, looked: Looked | None
 ) -> Callable[[PushItem], PushResult]:
     obj, op = request.object, request.operation
     lookup = connection.options.magic_link_lookup
     table: dict[tuple[str, str], Callable[[PushItem], PushResult]] = {
-        ("magicLink", "insert"): lambda item: _magic_link(connection, item, lookup),
-        ("magicLink", "upsert"): lambda item: _magic_link(connection, item, True),
+        ("magicLink", "insert"): lambda item: _magic_link(connection, item, lookup, looked),
+        ("magicLink", "upsert"): lambda item: _magic_link(connection, item, True, looked),
         ("magicLink", "delete"): lambda item: _delete_magic_link(connection, item),
         ("registration", "update"): lambda item: _update_registration(connection, item),
         ("registration", "insert"): lambda item: _insert_registration(connection, item),
@@ -247,8 +268,21 @@ def push_records(connection: HopinConnection, request: PushRequest) -> list[Push
     """Run the batch, up to ``max_parallel`` items at once; remote failures become per-item
     results. Items sharing an email run one after another (a look-before-create must see the
     invitation made just before it), and the first runs alone, so that caches it fills (the
-    ticket codes) are filled once."""
-    run = _operation(connection, request)
+    ticket codes) are filled once. Invitations that look before they create look once for the
+    whole batch (``lookup.look_batch``), which fills those caches itself: then all run at once."""
+    items = list(request.items)
+    if not items:
+        return []
+    looks = request.object == "magicLink" and (
+        request.operation == "upsert"
+        or (request.operation == "insert" and connection.options.magic_link_lookup)
+    )
+    looked = (
+        look_batch(connection, items, lambda fields: resolve_ticket(connection, fields))
+        if looks and len(items) > 1
+        else None
+    )
+    run = _operation(connection, request, looked)
 
     def one(item: PushItem) -> PushResult:
         try:
@@ -258,12 +292,9 @@ def push_records(connection: HopinConnection, request: PushRequest) -> list[Push
         except RemoteError as exc:
             return PushResult(key=item.key, ok=False, id=item.id, error=_failure(exc))
 
-    items = list(request.items)
-    if not items:
-        return []
-    results: dict[int, PushResult] = {0: one(items[0])}
+    results: dict[int, PushResult] = {} if looked is not None else {0: one(items[0])}
     groups: dict[str, list[int]] = {}
-    for n, item in enumerate(items[1:], start=1):
+    for n, item in enumerate(items[len(results) :], start=len(results)):
         email = str(item.fields.get("email") or "").strip().lower()
         groups.setdefault(email or f"\x00{n}", []).append(n)
 
