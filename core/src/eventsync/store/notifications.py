@@ -43,8 +43,7 @@ class NotificationOps(OutboxOps, SeenNotificationOps):
                 if not entities:
                     continue
                 rows = [_new_row(org, flow, e, p, hint, now) for e, p in entities.items()]
-                for start in range(0, len(rows), 500):
-                    conn.execute(self._upsert(rows[start : start + 500], now))
+                self._upsert_many(conn, rows)
                 self._log_marks(conn, org, flow, list(entities), hint, now)
                 total += len(rows)
             if remember:
