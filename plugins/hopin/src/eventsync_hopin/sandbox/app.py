@@ -4,6 +4,7 @@ magic-link click target. The admin API lives in ``admin.py``."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 import time
@@ -24,6 +25,7 @@ from .jsonapi import (
     list_document,
     matches,
     parse_filters,
+    sort_items,
     write_attributes,
 )
 from .reports import REPORT_TYPES, render_csv
@@ -211,13 +213,27 @@ def create_app(
         """GET /v1/events/<event_id>/registrations."""
         _event(event_id)
         filters = parse_filters(REGISTRATION_FILTERS)
-        items = store.find(
-            "registrations",
-            lambda r: r["attributes"]["eventId"] == event_id and matches(r["attributes"], filters),
-            copy_items=False,
-        )
+        sort = request.args.get("sort", "")
+
+        def produce() -> list[dict[str, Any]]:
+            items = store.find(
+                "registrations",
+                lambda r: (
+                    r["attributes"]["eventId"] == event_id and matches(r["attributes"], filters)
+                ),
+                copy_items=False,
+            )
+            return sort_items(items, sort) if sort else items
+
+        # The list is remembered until the next change: each page costs a page, not the event.
+        key = ("registrations", event_id, json.dumps(filters, sort_keys=True, default=str), sort)
         return list_document(
-            "registrations", items, filters, config.default_page_size, config.max_page_size
+            "registrations",
+            store.listing(key, produce),
+            filters,
+            config.default_page_size,
+            config.max_page_size,
+            presorted=True,
         )
 
     @api.post("/events/<event_id>/registrations")
