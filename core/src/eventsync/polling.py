@@ -377,7 +377,8 @@ class SourceScanner:
                 self.engine.executor_running
                 and self.engine.store.flow_status(org_name, flow_name).pending > ceiling
             ):
-                if self.engine.stopping.wait(0.05):
+                # Several batches are queued: a coarse look is enough (each costs a query).
+                if self.engine.stopping.wait(0.2):
                     return "stopped"
             return ""
 
