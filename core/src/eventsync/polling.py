@@ -331,8 +331,11 @@ class SourceScanner:
         def usage() -> Budget | None:
             return self.engine.budget_of(org_name, self.engine.connection(org_name, "crm"))
 
-        # The usage the last check saw, and whether the CRM turned out to report none.
-        seen: dict[str, Any] = {"usage": usage(), "silent": False}
+        # The usage the last check saw (at first: of a live connection, without connecting: a
+        # backfill needing no CRM call need not sign in), and whether the CRM reports none.
+        crm = self.engine.config.org(org_name).crm
+        live = [b for b in self.engine.budgets(org_name) if b.system == crm]
+        seen: dict[str, Any] = {"usage": live[0] if live else None, "silent": False}
 
         def fresh_usage() -> Budget | None:
             """The CRM's usage once an answer since the last check reported it. The usage is
