@@ -8,7 +8,7 @@ Printed per latency profile (none, then the sandboxes' realistic one) and size: 
 calls per 1,000 records (from the sandboxes' counters), peak RSS of the engine process.
 
     .venv/bin/python bench/backfill.py [--sizes 10000,100000] [--match external-id|email]
-        [--latency both|none|realistic] [--workers 4]
+        [--latency both|none|realistic] [--workers 6]
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--match", choices=sorted(FLOWS), default="external-id")
     parser.add_argument(
-        "--workers", type=int, default=4, help="engine worker threads: parallel batches (4)"
+        "--workers", type=int, default=6, help="engine worker threads: parallel batches (6)"
     )
     parser.add_argument("--json", action="store_true")
     _latency.add_argument(parser)
