@@ -26,10 +26,15 @@ from .jsonapi import (
     matches,
     parse_filters,
     sort_items,
+    time_range,
     write_attributes,
 )
 from .reports import REPORT_TYPES, render_csv
 from .store import TRACKING_ATTRIBUTES, NotFound, Store
+
+#: Ascending time sorts whose own field a list may be cut by (``time_range``).
+RANGE_SORTS = frozenset({"updatedAt", "createdAt"})
+RANGE_OPS = frozenset({"gt", "gte", "lt", "lte"})
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 REGISTRATION_FILTERS = ("email", "createdAt", "updatedAt", "userUpdatedAt", "refunded")
@@ -214,22 +219,31 @@ def create_app(
         _event(event_id)
         filters = parse_filters(REGISTRATION_FILTERS)
         sort = request.args.get("sort", "")
+        # A range of the sort's own time field (a window of updatedAt) is cut from the list
+        # without it by bisection; the rest is filtered once per change.
+        ranged = sort if sort in RANGE_SORTS and set(filters.get(sort, {})) <= RANGE_OPS else ""
+        listed = {k: v for k, v in filters.items() if k != ranged}
 
-        def produce() -> list[dict[str, Any]]:
+        def produce() -> tuple[list[dict[str, Any]], list[Any]]:
             items = store.find(
                 "registrations",
                 lambda r: (
-                    r["attributes"]["eventId"] == event_id and matches(r["attributes"], filters)
+                    r["attributes"]["eventId"] == event_id and matches(r["attributes"], listed)
                 ),
                 copy_items=False,
             )
-            return sort_items(items, sort) if sort else items
+            items = sort_items(items, sort) if sort else items
+            times = [parse_iso(r["attributes"][ranged]) for r in items] if ranged else []
+            return items, times
 
-        # The list is remembered until the next change: each page costs a page, not the event.
-        key = ("registrations", event_id, json.dumps(filters, sort_keys=True, default=str), sort)
+        # Remembered until the next change: each page costs a page, not the whole event.
+        key = ("registrations", event_id, json.dumps(listed, sort_keys=True, default=str), sort)
+        items, times = store.listing(key, produce)
+        if ranged and ranged in filters:
+            items = time_range(items, times, filters[ranged])
         return list_document(
             "registrations",
-            store.listing(key, produce),
+            items,
             filters,
             config.default_page_size,
             config.max_page_size,

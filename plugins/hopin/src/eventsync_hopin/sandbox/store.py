@@ -74,7 +74,7 @@ class Store:
         self.listeners: list[SignalListener] = []
         #: Bumped by every change: lists remembered at an older version are stale.
         self.version = 0
-        self._listings: dict[Hashable, tuple[int, list[dict[str, Any]]]] = {}
+        self._listings: dict[Hashable, tuple[int, Any]] = {}
         if state_file and os.path.exists(state_file):
             with open(state_file, encoding="utf-8") as handle:
                 loaded = json.load(handle)
@@ -139,12 +139,8 @@ class Store:
             items.sort(key=lambda item: (item["attributes"].get("createdAt", ""), item["id"]))
             return [copy.deepcopy(item) for item in items] if copy_items else items
 
-    def listing(
-        self,
-        key: Hashable,
-        produce: Callable[[], list[dict[str, Any]]],
-    ) -> list[dict[str, Any]]:
-        """``produce()`` (a filtered, sorted list of stored dicts), remembered under ``key``
+    def listing(self, key: Hashable, produce: Callable[[], Any]) -> Any:
+        """``produce()`` (e.g. a filtered, sorted list of stored dicts), remembered under ``key``
         until the next change: paging through a large event re-reads one page, not the
         whole collection, per request."""
         with self.lock:
