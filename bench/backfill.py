@@ -8,7 +8,7 @@ Printed per latency profile (none, then the sandboxes' realistic one) and size: 
 calls per 1,000 records (from the sandboxes' counters), peak RSS of the engine process.
 
     .venv/bin/python bench/backfill.py [--sizes 10000,100000] [--match external-id|email]
-        [--latency both|none|realistic]
+        [--latency both|none|realistic] [--workers 6]
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ EVENTSYNC = str(Path(sys.executable).with_name("eventsync"))
 FLOWS = {"external-id": EXTERNAL_ID, "email": EMAIL}
 
 
-def run_size(size: int, match: str, profile: str) -> dict:
+def run_size(size: int, match: str, profile: str, workers: int) -> dict:
     hooks = Hooks(make_plugin_manager(environ={}))
     pair = start_sandboxes(
         hooks,
@@ -55,7 +55,7 @@ def run_size(size: int, match: str, profile: str) -> dict:
             secrets_file="secrets.env",
             flows={"export_registrations": FLOWS[match]},
             # Batches of 1,000: the most one Salesforce push packs (five Collections a Composite).
-            engine={"workers": 2, "batch_linger": 0.0, "batch_size": 1000},
+            engine={"workers": workers, "batch_linger": 0.0, "batch_size": 1000},
         )
         (workdir / "eventsync.toml").write_text(toml_text)
         write_private(workdir / "secrets.env", secrets)  # it holds every sandbox credential
@@ -121,18 +121,24 @@ def main() -> None:
     )
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--match", choices=sorted(FLOWS), default="external-id")
+    parser.add_argument(
+        "--workers", type=int, default=6, help="engine worker threads: parallel batches (6)"
+    )
     parser.add_argument("--json", action="store_true")
     _latency.add_argument(parser)
     args = parser.parse_args()
     runs = {
-        profile: [run_size(int(n), args.match, profile) for n in args.sizes.split(",")]
+        profile: [
+            run_size(int(n), args.match, profile, args.workers) for n in args.sizes.split(",")
+        ]
         for profile in _latency.chosen(args)
     }
     if args.json:
         print(json.dumps([r for results in runs.values() for r in results], indent=2))
         return
     print(
-        f"backfill export_registrations, match on {args.match}, SQLite state store, 2 workers, batches of 1,000"
+        f"backfill export_registrations, match on {args.match}, SQLite state store, "
+        f"{args.workers} workers, batches of 1,000"
     )
     print(
         f"{'latency':<10} {'records':>8} {'landed':>8} {'records/s':>10} {'SF calls/1k':>12} "

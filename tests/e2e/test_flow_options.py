@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 from eventsync.models import Filter
+from eventsync.polling import MARK_CHUNK
 
 EXPORT_FIELDS = [
     {"target": "LastName", "source": "lastName"},
@@ -132,28 +134,37 @@ def test_retry_sends_a_fixed_dead_letter_again(make_env, wait):
     assert env.engine.store.dead_letter_count() == 0
 
 
-def test_backfill_pauses_at_the_api_budget_and_resumes(make_env, wait):
+@pytest.mark.parametrize(
+    ("batch_size", "registrations"),
+    [(200, 1200), (1000, 2500)],
+    ids=["small-batches", "full-backfill-batches"],
+)
+def test_backfill_pauses_at_the_api_budget_and_resumes(make_env, wait, batch_size, registrations):
+    """The pause comes at the first chunk boundary: before judging the budget, the backfill
+    waits for an answer to the work it queued (the usage read before is stale), also when a
+    chunk is a whole 1,000-row batch that the scan marks faster than the CRM answers."""
     env = make_env(
         triggers=False,
         pollers=False,
         start=False,
-        hopin_options={"seed_registrations": 1200},
+        hopin_options={"seed_registrations": registrations},
         flows=export_only(),
+        engine_options={"batch_size": batch_size, "batch_linger": 0.0},
     )
     env.engine.start()
     env.engine.connection("e2e", "crm")
     limit = env.sf_admin("GET", "/counters")["daily_limit"]
     env.sf_admin("POST", "/counters/reset", {"api_usage": int(limit * 0.6), "daily_limit": limit})
-    # The budget is read from Sforce-Limit-Info of the latest response, so the backfill stops
-    # at the first chunk boundary after a response shows the usage.
+    chunk = max(MARK_CHUNK, batch_size)
     paused = env.engine.backfill("e2e", "export_registrations", budget_share=0.5)
-    assert not paused.finished and "paused" in paused.reason and paused.marked < 1200
+    assert not paused.finished and "paused" in paused.reason, paused
+    assert paused.marked == chunk, paused
     env.sf_admin("POST", "/counters/reset", {"api_usage": 0, "daily_limit": limit})
     resumed = env.engine.backfill("e2e", "export_registrations", budget_share=0.5)
     # Resuming re-reads from the saved (timestamp, id) position; re-marking is harmless.
-    assert resumed.finished and paused.marked + resumed.marked >= 1200
-    assert env.engine.wait_idle(60)
-    assert len({x.get("Email") for x in env.leads()}) == 1200
+    assert resumed.finished and paused.marked + resumed.marked >= registrations
+    assert env.engine.wait_idle(120)
+    assert len({x.get("Email") for x in env.leads()}) == registrations
 
 
 def test_a_source_filter_decides_which_records_are_invitations(make_env, wait):

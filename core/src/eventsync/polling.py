@@ -25,10 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .budget import Budget
 from .flows.base import Flow
 from .logs import fields
 from .models import Record, Watermark
 from .scan_memory import ScanMemory, SeenVersion, unsettled
+from .store import MAX_BATCH
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -85,11 +87,13 @@ class SourceScanner:
         should_pause: Callable[[], str] | None = None,
         seen: Callable[[str, Any], None] | None = None,
         remember: bool = False,
+        chunk_size: int = MARK_CHUNK,
     ) -> BackfillResult:
         """Stream a flow's source from its saved position and mark what it finds, in chunks;
         the position is saved after each chunk, so an interrupted scan resumes. With
         ``remember`` (pollers), a record whose version the last scan saw is not marked again,
-        nor a dead letter whose source did not change since it failed."""
+        nor a dead letter whose source did not change since it failed. ``chunk_size`` is how
+        many marks one chunk (one transaction, one saved position) takes."""
         flow = self.engine.require_flow(org_name, flow_name)
         ctx = self.engine.context(org_name)
         request = request_for(None)
@@ -137,7 +141,7 @@ class SourceScanner:
                     seen(entity, record)
             if record.modified_at is not None and record.id:
                 last = Watermark(record.modified_at, record.id)
-            if len(chunk) >= MARK_CHUNK:
+            if len(chunk) >= chunk_size:
                 flush()
                 reason = should_pause() if should_pause else ""
                 if reason:
@@ -333,10 +337,44 @@ class SourceScanner:
                     force=True,
                 )
 
+        def usage() -> Budget | None:
+            return self.engine.budget_of(org_name, self.engine.connection(org_name, "crm"))
+
+        # The usage the last check saw (at first: of a live connection, without connecting: a
+        # backfill needing no CRM call need not sign in), and whether the CRM reports none.
+        crm = self.engine.config.org(org_name).crm
+        live = [b for b in self.engine.budgets(org_name) if b.system == crm]
+        seen: dict[str, Any] = {"usage": live[0] if live else None, "silent": False}
+
+        def fresh_usage() -> Budget | None:
+            """The CRM's usage once an answer since the last check reported it. The usage is
+            the one the last answer carried, and only this process's workers' calls bring it
+            up to date: a full, fast chunk could otherwise be marked before any answer to the
+            work already queued, and the backfill run ahead of its budget. Waits (up to a
+            lease) only while work of the flow is queued; a CRM whose queue drained without
+            reporting any usage reports none, and is not waited for again."""
+            budget, before = usage(), seen["usage"]
+            deadline = time.monotonic() + self.engine.config.engine.lease_seconds
+            while (
+                not seen["silent"]
+                and self.engine.executor_running
+                and _same_usage(budget, before)
+                and time.monotonic() < deadline
+            ):
+                status = self.engine.store.flow_status(org_name, flow_name)
+                if not status.pending + status.leased:
+                    seen["silent"] = budget is None
+                    break
+                if self.engine.stopping.wait(0.05):
+                    break
+                budget = usage()
+            seen["usage"] = budget
+            return budget
+
         # Checked after each chunk, not before the first: the usage is the one the last answer
         # reported, and only calls made since (the chunk's own work) bring it up to date.
         def over_budget() -> str:
-            budget = self.engine.budget_of(org_name, self.engine.connection(org_name, "crm"))
+            budget = fresh_usage()
             if budget is not None and budget.share >= share:
                 return (
                     f"paused: {budget.used}/{budget.limit} API calls used "
@@ -351,7 +389,8 @@ class SourceScanner:
                 self.engine.executor_running
                 and self.engine.store.flow_status(org_name, flow_name).pending > ceiling
             ):
-                if self.engine.stopping.wait(0.05):
+                # Several batches are queued: a coarse look is enough (each costs a query).
+                if self.engine.stopping.wait(0.2):
                     return "stopped"
             return ""
 
@@ -361,6 +400,9 @@ class SourceScanner:
                 return base
             return attrs.evolve(base, since=since, overlap=0.0)
 
+        # A chunk is at least a whole lease, marked in one transaction: every batch a worker
+        # leases is then full, and the CRM plugin packs it into the fewest calls (Composite).
+        chunk_size = min(MAX_BATCH, max(MARK_CHUNK, self.engine.config.engine.batch_size))
         return self.scan(
             org_name,
             flow_name,
@@ -368,7 +410,15 @@ class SourceScanner:
             lambda obj: f"backfill:{obj}",
             progress=progress,
             should_pause=should_pause,
+            chunk_size=chunk_size,
         )
+
+
+def _same_usage(one: Budget | None, other: Budget | None) -> bool:
+    """Whether two readings of a system's usage are the same answer's (any call moves it)."""
+    if one is None or other is None:
+        return one is other
+    return (one.used, one.limit) == (other.used, other.limit)
 
 
 def _version(record: Record) -> str | None:

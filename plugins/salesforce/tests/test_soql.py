@@ -99,6 +99,23 @@ def test_where(people, unique_company, where, expected):
 
 
 @pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        ("Email IN ('ANN@alpha.com', 'Bob@Bravo.org', 'nobody@x.com')", ["Alpha", "Bravo"]),
+        ("Email = 'O\\'NEIL@charlie.com'", ["Charlie"]),
+        ("Email IN ('ann@alpha.com') AND Title = 'CTO'", []),
+        ("Email NOT IN ('ann@alpha.com') AND Email != null", ["Bravo", "Charlie"]),
+    ],
+)
+def test_a_match_query_led_by_a_text_field_ignores_case(people, unique_company, where, expected):
+    """The shape of a match query (the text condition first: the sandbox looks up its values
+    before evaluating the rest): the same answers as any other condition."""
+    text = f"SELECT LastName FROM Lead WHERE {where} AND Company = '{unique_company}'"
+    found = [r["LastName"] for r in people.query(text + " ORDER BY LastName")["records"]]
+    assert found == expected
+
+
+@pytest.mark.parametrize(
     ("order", "expected"),
     [
         ("LastName DESC", ["Delta", "Charlie", "Bravo", "Alpha"]),

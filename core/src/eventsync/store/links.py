@@ -90,7 +90,6 @@ class LinkOps(StoreBase):
 
     def _put_links(self, links: list[Link]) -> dt.datetime:
         """Write ``links`` (distinct keys) in one transaction; return their ``updated_at``."""
-        lk = self.tables.links
         # Written only when one of them knows it (a batch that does not leaves the stored times
         # alone), so a store still at a version before 10 takes links as before.
         columns = ["target_object", "target_id", "hash", "updated_at"]
@@ -114,15 +113,23 @@ class LinkOps(StoreBase):
             if "source_modified" not in columns:
                 for value in values:
                     del value["source_modified"]
-            # executemany of one statement shape: SQLAlchemy compiles it once, where a
-            # multi-row VALUES of each batch's size was compiled anew for every batch.
+            conn.execute(self._link_statement(tuple(columns)), values)
+        return now
+
+    def _link_statement(self, columns: tuple[str, ...]) -> Any:
+        """The links upsert writing ``columns`` over an existing link: one statement executed
+        for every row, compiled once per store (a multi-row VALUES list is compiled anew for
+        each size: a backfill's per-record cost)."""
+        cache: dict[tuple[str, ...], Any] = self.__dict__.setdefault("_link_stmts", {})
+        statement = cache.get(columns)
+        if statement is None:
+            lk = self.tables.links
             ins = self._insert(lk)
-            upsert = ins.on_conflict_do_update(
+            statement = cache[columns] = ins.on_conflict_do_update(
                 index_elements=[lk.c.org, lk.c.flow, lk.c.source_key],
                 set_={k: ins.excluded[k] for k in columns},
             )
-            conn.execute(upsert, values)
-        return now
+        return statement
 
     def delete_link(self, org: str, flow: str, source_key: str) -> bool:
         """Forget the link of one source entity; True when there was one."""

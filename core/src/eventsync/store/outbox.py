@@ -45,7 +45,9 @@ FOLLOW_ON = "follow-on"
 #: The most rows one lease takes: an engine limit; each system's plugin declares its own
 #: per-call limit (``SystemProfile.max_batch``) and flows split batches to it.
 MAX_BATCH = 1000
-_CHUNK = 500
+#: Marks per transaction: a whole lease, so a backfill chunk of ``MAX_BATCH`` is leased as one
+#: batch (a worker never sees half of it), while the write lock is still held only briefly.
+_CHUNK = MAX_BATCH
 
 FailResult = Literal["retry", "dead", "requeued", "lost"]
 
@@ -131,8 +133,10 @@ class OutboxOps(StoreBase):
         """Mark many entities of one flow (backfills); return how many marks were written.
 
         ``entities`` is an iterable of entity keys, or a mapping of entity key to payload. Writes
-        one multi-row upsert per chunk of 500, each chunk its own transaction, so a huge backfill
-        never holds the write lock for long. Duplicates within a chunk count once.
+        one upsert (one statement executed for every row) per chunk of ``MAX_BATCH``, each
+        chunk its own transaction, so a huge backfill never holds the write lock for long, and
+        a backfill marking a lease's worth at a time has each batch leased whole. Duplicates
+        within a chunk count once.
         """
         pairs: Iterable[tuple[str, Any]] = (
             entities.items() if isinstance(entities, Mapping) else ((e, None) for e in entities)
@@ -154,7 +158,7 @@ class OutboxOps(StoreBase):
         with self._tx() as conn:
             now = self._now(conn)
             rows = [_new_row(org, flow, e, p, hint, now) for e, p in chunk.items()]
-            conn.execute(self._upsert(rows, now))
+            self._upsert_many(conn, rows)
             self._log_marks(conn, org, flow, list(chunk), hint, now)
         return len(rows)
 
@@ -170,6 +174,32 @@ class OutboxOps(StoreBase):
         """A ``marked`` sync-log line per entity, naming the trigger (``eventsync trace``)."""
         lines = [(org, flow, e, "marked", hint or "") for e in entities]
         self._log_rows(conn, lines, now)
+
+    def _upsert_many(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Upsert many marks with one statement executed for every row: compiled once per
+        store, where a multi-row VALUES list is compiled anew for each size (a backfill's
+        per-record cost)."""
+        if not rows:
+            return
+        # One key order for every writer (see ``_upsert``).
+        conn.execute(self._mark_statement(), sorted(rows, key=lambda r: r["entity"]))
+
+    def _mark_statement(self) -> Any:
+        statement = getattr(self, "_mark_stmt", None)
+        if statement is None:
+            o = self.tables.outbox
+            ins = self._insert(o)
+            statement = ins.on_conflict_do_update(
+                index_elements=[o.c.org, o.c.flow, o.c.entity],
+                set_={
+                    "generation": o.c.generation + 1,
+                    "marked_at": ins.excluded.marked_at,
+                    "payload": sa.func.coalesce(ins.excluded.payload, o.c.payload),
+                    "hint": sa.func.coalesce(ins.excluded.hint, o.c.hint),
+                },
+            )
+            self._mark_stmt = statement
+        return statement
 
     def _upsert(self, rows: list[dict[str, Any]], now: dt.datetime) -> Any:
         o = self.tables.outbox

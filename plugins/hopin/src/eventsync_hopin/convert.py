@@ -55,6 +55,8 @@ class Page:
 
     data: tuple[Resource, ...]
     links: Links = Links()
+    #: ``meta.count``: how many records the whole list holds, when the answer says.
+    count: int | None = None
 
 
 _converter = cattrs.Converter()
@@ -74,9 +76,11 @@ def parse_list(body: Any) -> Page:
     """``{"data": [...], "links": {"next": ...}}`` -> Page."""
     try:
         links = body.get("links") or {}
+        count = (body.get("meta") or {}).get("count")
         return Page(
             data=tuple(_converter.structure(item, Resource) for item in body["data"]),
             links=Links(next=links.get("next") or None),
+            count=count if isinstance(count, int) and not isinstance(count, bool) else None,
         )
     except (AttributeError, KeyError, TypeError, cattrs.BaseValidationError) as exc:
         raise FatalError(

@@ -12,6 +12,7 @@ from eventsync.errors import FatalError, RecordError
 from eventsync.models import Filter, PullRequest, Record
 
 from . import filters as flt
+from . import windows
 from .auth import HopinConnection
 from .convert import SYSTEM, parse_list, parse_resource, to_record
 from .reports import attendance
@@ -279,6 +280,12 @@ def _stream(connection: HopinConnection, request: PullRequest) -> Iterator[Recor
         paths = [list_path.format(org=connection.organization_id)]
     else:
         paths = [list_path.format(event=_event_id(connection, request))]
+    if obj in windows.OBJECTS and len(paths) == 1:
+        # A long list is read in parallel windows of updatedAt, in the same order.
+        page_size = request.page_size or options.page_size
+        records = windows.read(connection, obj, paths[0], wire, page_size)
+        yield from (record for record in records if flt.matches(record, local))
+        return
     for path in paths:
         for record in pages(connection, obj, path, dict(params), body):
             if flt.matches(record, local):

@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -72,6 +72,9 @@ class Store:
         self.lock = threading.RLock()
         self.data: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in COLLECTIONS}
         self.listeners: list[SignalListener] = []
+        #: Bumped by every change: lists remembered at an older version are stale.
+        self.version = 0
+        self._listings: dict[Hashable, tuple[int, Any]] = {}
         if state_file and os.path.exists(state_file):
             with open(state_file, encoding="utf-8") as handle:
                 loaded = json.load(handle)
@@ -84,7 +87,10 @@ class Store:
     def changing(self) -> Iterator[None]:
         """Hold the lock for a change and save the state afterwards."""
         with self.lock:
-            yield
+            try:
+                yield
+            finally:
+                self.version += 1
             self._save()
 
     def _save(self) -> None:
@@ -132,6 +138,20 @@ class Store:
             ]
             items.sort(key=lambda item: (item["attributes"].get("createdAt", ""), item["id"]))
             return [copy.deepcopy(item) for item in items] if copy_items else items
+
+    def listing(self, key: Hashable, produce: Callable[[], Any]) -> Any:
+        """``produce()`` (e.g. a filtered, sorted list of stored dicts), remembered under ``key``
+        until the next change: paging through a large event re-reads one page, not the
+        whole collection, per request."""
+        with self.lock:
+            hit = self._listings.get(key)
+            if hit is not None and hit[0] == self.version:
+                return hit[1]
+            items = produce()
+            if len(self._listings) >= 32:
+                self._listings.clear()
+            self._listings[key] = (self.version, items)
+            return items
 
     def _put(
         self, collection: str, attributes: dict[str, Any], resource_id: str | None = None

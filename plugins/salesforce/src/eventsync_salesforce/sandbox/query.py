@@ -76,7 +76,7 @@ def run(
     with store.lock:
         rows = [
             record
-            for record in store.records[obj.name].values()
+            for record in _candidates(store.records[obj.name], query.where, resolver)
             if (include_deleted or not record.get("IsDeleted"))
             and soql.evaluate(query.where, record, resolver)
         ]
@@ -91,6 +91,46 @@ def run(
         fields = query.fields or (soql.Path(("Id",)),)
         shaped = [shape(store, obj, record, fields, resolver, version) for record in rows]
     return shaped, len(shaped)
+
+
+#: Field types compared as case-insensitive text (``soql.comparable``'s default).
+_TEXT_TYPES = frozenset({"string", "email", "phone", "url", "textarea", "picklist", "combobox"})
+
+
+def _candidates(records: Mapping[str, dict[str, Any]], where: Any, resolver: Resolver) -> Any:
+    """The records that may match ``where``: for ``Field IN (...)`` or ``Field = '...'`` on a
+    text field of the object itself (alone or in a top-level AND), those whose raw value is
+    one of the values, found by a cheap look at each; otherwise every record. ``evaluate``
+    still decides: this only spares the whole condition on records it cannot match (a match
+    query of a 200-email batch against 100,000 Leads, under the store lock)."""
+    conditions = where.items if isinstance(where, soql.BoolOp) and where.op == "and" else [where]
+    for cond in conditions:
+        wanted = _text_values(cond, resolver)
+        if wanted is not None:
+            name = resolver.chain(cond.path)[-1][1].name
+            return [
+                record
+                for record in records.values()
+                if isinstance(value := record.get(name), str) and value.lower() in wanted
+            ]
+    return records.values()
+
+
+def _text_values(cond: Any, resolver: Resolver) -> frozenset[str] | None:
+    """The lower-cased string values a positive IN or ``=`` on a text field of the object
+    itself asks for, else None."""
+    if isinstance(cond, soql.InList) and not cond.negate:
+        literals = cond.values
+    elif isinstance(cond, soql.Compare) and cond.op == "=":
+        literals = (cond.value,)
+    else:
+        return None
+    steps = resolver.chain(cond.path)
+    if len(steps) != 1 or steps[0][1].type not in _TEXT_TYPES:
+        return None
+    if not literals or any(literal.kind != "string" for literal in literals):
+        return None
+    return frozenset(str(literal.value).lower() for literal in literals)
 
 
 def _check_paths(cond: Any, resolver: Resolver) -> None:
