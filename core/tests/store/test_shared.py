@@ -7,21 +7,30 @@ import threading
 from eventsync.store import RecordCount
 
 
-def test_the_latest_usage_reading_of_any_store_wins_and_old_ones_expire(
-    target, clocked_store, clock
-) -> None:
-    one, two = clocked_store(), clocked_store()  # two processes' stores on one database
-    one.report_usage("acme", "salesforce", 100, 1000)
-    two.report_usage("acme", "salesforce", 180, 1000)
-    two.report_usage("other", "hubspot", 5, 500)
-    [acme] = one.shared_usage("acme")
+def test_the_freshest_usage_reading_of_any_process_wins(clocked_store, clock) -> None:
+    store = clocked_store()  # the processes' readings reach one database
+    store.report_usage("acme", "salesforce", 100, 1000, "worker-1")
+    store.report_usage("acme", "salesforce", 180, 1000, "worker-2")
+    store.report_usage("other", "hubspot", 5, 500, "worker-2")
+    [acme] = store.shared_usage("acme")
     assert (acme.system, acme.used, acme.limit) == ("salesforce", 180, 1000)
-    # The remote counter falls as its window rolls: a later, lower reading replaces it.
-    one.report_usage("acme", "salesforce", 40, 1000)
-    assert [(u.org, u.used) for u in two.shared_usage()] == [("acme", 40), ("other", 5)]
+    # A lower reading of another process soon after is an older answer arriving late.
+    store.report_usage("acme", "salesforce", 150, 1000, "worker-1")
+    assert store.shared_usage("acme")[0].used == 180
+    # Shares are compared: a late reading under an older, larger limit is still a lower one.
+    store.report_usage("acme", "salesforce", 300, 10000, "worker-1")
+    assert (store.shared_usage("acme")[0].used, store.shared_usage("acme")[0].limit) == (180, 1000)
+    # One process's readings come in order: its lower one is the counter falling (a reset).
+    store.report_usage("acme", "salesforce", 40, 1000, "worker-2")
+    assert store.shared_usage("acme")[0].used == 40
+    # After a minute, another process's lower reading is the rolling window falling too.
+    store.report_usage("acme", "salesforce", 90, 1000, "worker-1")
+    clock.advance(61)
+    store.report_usage("acme", "salesforce", 70, 1000, "worker-3")
+    assert [(u.org, u.used) for u in store.shared_usage()] == [("acme", 70), ("other", 5)]
     # A reading older than a day says nothing about today's allowance.
     clock.advance(86401)
-    assert two.shared_usage() == []
+    assert store.shared_usage() == []
 
 
 def test_record_counts_add_up_across_stores_and_threads(target) -> None:

@@ -493,6 +493,7 @@ def _api_usage_table(md: sa.MetaData, p: str) -> sa.Table:
         sa.Column("system", KEY, primary_key=True),
         sa.Column("used", sa.BigInteger, nullable=False),
         sa.Column("usage_limit", sa.BigInteger, nullable=False),
+        sa.Column("reporter", KEY, nullable=False),
         sa.Column("reported_at", UTCDateTime(), nullable=False),
     )
 

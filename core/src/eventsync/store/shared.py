@@ -15,7 +15,10 @@ import sqlalchemy as sa
 
 from .base import StoreBase
 
-__all__ = ["SharedOps", "SharedUsage", "RecordCount"]
+__all__ = ["SharedOps", "SharedUsage", "RecordCount", "FALL_AFTER"]
+
+#: Seconds after which another process's lower usage reading replaces a higher one.
+FALL_AFTER = 60.0
 
 
 @attrs.frozen
@@ -43,20 +46,41 @@ class RecordCount:
 class SharedOps(StoreBase):
     """Shared API usage and record counters of ``StateStore``."""
 
-    def report_usage(self, org: str, system: str, used: int, limit: int) -> None:
-        """Store a usage reading of ``org``'s ``system`` (the latest reading wins: the remote
-        counter already counts every process's calls, and it falls as its window rolls)."""
+    def report_usage(
+        self, org: str, system: str, used: int, limit: int, reporter: str = ""
+    ) -> None:
+        """Store ``reporter``'s (a process's) usage reading of ``org``'s ``system``.
+
+        The remote counter already counts every process's calls, so the freshest reading is
+        the figure. Readings only grow for a while (the allowance is a rolling day), so a lower
+        one (a lower share of the allowance) from another process within ``FALL_AFTER`` seconds of the stored one is an older
+        answer arriving late and is ignored; the same process's readings come in order, and
+        after that time a lower one means the counter did fall (the window rolled, a reset).
+        """
         t = self.tables.api_usage
         insert = self._insert(t)
         with self._tx() as conn:
             now = self._now(conn)
+            row = {
+                "org": org,
+                "system": system,
+                "used": used,
+                "usage_limit": limit,
+                "reporter": reporter,
+                "reported_at": now,
+            }
             conn.execute(
-                insert.values(org=org, system=system, used=used, usage_limit=limit,
-                              reported_at=now).on_conflict_do_update(
+                insert.values(**row).on_conflict_do_update(
                     index_elements=[t.c.org, t.c.system],
-                    set_={"used": insert.excluded.used,
-                          "usage_limit": insert.excluded.usage_limit,
-                          "reported_at": insert.excluded.reported_at},
+                    set_={k: getattr(insert.excluded, k)
+                          for k in ("used", "usage_limit", "reporter", "reported_at")},
+                    where=sa.or_(
+                        # The share, not the count: a new limit comes with a new count.
+                        insert.excluded.used * t.c.usage_limit
+                        >= t.c.used * insert.excluded.usage_limit,
+                        t.c.reporter == insert.excluded.reporter,
+                        t.c.reported_at <= now - dt.timedelta(seconds=FALL_AFTER),
+                    ),
                 )
             )  # fmt: skip
 
