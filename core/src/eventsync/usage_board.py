@@ -4,13 +4,15 @@ A system plugin reports the usage its connection last saw (``api_usage``). Each 
 only its own answers, so a process that makes few calls (a backfill marking rows for the
 workers, a receiver) would judge the budget on an old figure. Every process publishes each new
 reading to the store (``StateStore.report_usage``) and reads the freshest one any process
-wrote, cached briefly, so the budget guard pauses backfills at their share of the whole
+wrote (``report_usage`` says which wins), cached briefly, so the budget guard pauses backfills at their share of the whole
 deployment's usage.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -39,6 +41,8 @@ class UsageBoard:
         self.store = store
         self.cache_seconds = cache_seconds
         self.clock = clock
+        #: Names this process's readings (they arrive in order; another's may be late).
+        self.reporter = f"{socket.gethostname()}:{os.getpid()}"
         self._published: dict[tuple[str, str], ApiUsage] = {}
         self._cache: tuple[float, dict[tuple[str, str], ApiUsage]] | None = None
         self._lock = threading.Lock()
@@ -52,7 +56,7 @@ class UsageBoard:
                 return
             self._published[key] = usage
         try:
-            self.store.report_usage(org, system, usage.used, usage.limit)
+            self.store.report_usage(org, system, usage.used, usage.limit, self.reporter)
         except Exception:  # the budget is advice: a store hiccup must never stop work
             log.warning("could not share the %s API usage of org %s", system, org, exc_info=True)
             with self._lock:
