@@ -729,8 +729,8 @@ class Engine:
             cfg = self.config.orgs.get(name)
             if (name, system) in found or org not in (None, name) or cfg is None:
                 continue
-            if system in cfg.systems:
-                found[name, system] = self._budget(name, system, usage)
+            if system in cfg.systems:  # no finding from here: a reader (status) writes none
+                found[name, system] = self.budget_guard.figures(name, system, usage)
         return sorted(found.values(), key=lambda b: (b.org, b.system))
 
     def _count_outcomes(self, org: str, flow: str, outcomes: list[tuple[str, str]]) -> None:
