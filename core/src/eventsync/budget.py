@@ -86,10 +86,9 @@ class BudgetGuard:
         self._warned: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
 
-    def observe(self, org: str, system: str, usage: ApiUsage) -> tuple[Budget, bool]:
-        """The figures for ``usage``, and whether its share just crossed the warning level
-        (True once per crossing, again after it fell back below); a crossing is logged."""
-        budget = Budget(
+    def figures(self, org: str, system: str, usage: ApiUsage) -> Budget:
+        """The figures for ``usage``, crossing nothing (for readers such as ``status``)."""
+        return Budget(
             org,
             system,
             usage.used,
@@ -98,6 +97,11 @@ class BudgetGuard:
             self.engine.backfill_budget_share,
             self.engine.poll_budget_share,
         )
+
+    def observe(self, org: str, system: str, usage: ApiUsage) -> tuple[Budget, bool]:
+        """The figures for ``usage``, and whether its share just crossed the warning level
+        (True once per crossing, again after it fell back below); a crossing is logged."""
+        budget = self.figures(org, system, usage)
         key = (org, system)
         with self._lock:
             crossed = budget.share >= budget.warn_share and key not in self._warned

@@ -15,6 +15,7 @@ and reused; a failed authentication drops the connection so the next batch re-au
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import functools
 import logging
@@ -43,6 +44,7 @@ from .hookspecs import Connection
 from .logs import fields
 from .metrics import EngineMetrics
 from .models import (
+    ApiUsage,
     ExclusiveLocks,
     HttpRequest,
     HttpResponse,
@@ -56,6 +58,7 @@ from .plugins import Hooks, make_plugin_manager
 from .polling import BackfillResult, SourceScanner
 from .preview import Preview, preview
 from .store import FlowStatus, OutboxItem, StateStore, key_problem
+from .usage_board import UsageBoard
 
 __all__ = ["Engine", "BackfillResult", "StateUnavailable", "SubscriptionOutcome", "open_store"]
 
@@ -190,6 +193,7 @@ class Engine:
         self._contexts: dict[str, FlowContext] = {}
         self._connections: dict[tuple[str, str], Connection] = {}
         self.budget_guard = BudgetGuard(self.config.engine)
+        self.usage_board = UsageBoard(self.store)
         self._schemas: dict[tuple[str, str, str], tuple[float, ObjectSchema | None]] = {}
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -198,7 +202,7 @@ class Engine:
         self._running = False
         self.started_at = time.time()
         self.scanner = SourceScanner(self)
-        self.metrics = EngineMetrics(config)
+        self.metrics = EngineMetrics(config, shared=self.store.record_counts)
         # org -> (ok, reason) of its last batch that reached a remote system (``readiness``).
         self.write_health: dict[str, tuple[bool, str]] = {}
         # (org, system) -> why its last connection attempt failed, until one succeeds.
@@ -211,7 +215,7 @@ class Engine:
             lease_seconds=config.engine.lease_seconds,
             linger=config.engine.batch_linger,
             auth_pause=config.engine.auth_pause,
-            on_outcomes=self.metrics.count_records,
+            on_outcomes=self._count_outcomes,
         )
 
     @classmethod
@@ -725,24 +729,52 @@ class Engine:
         paused (``eventsync.budget``; read by ``/metrics`` and embedding hosts)."""
         with self._lock:
             live = [(o, conn) for (o, _system), conn in self._connections.items()]
-        found = [
-            budget
+        found = {
+            (budget.org, budget.system): budget
             for name, conn in live
             if org in (None, name) and (budget := self.budget_of(name, conn)) is not None
-        ]
-        return sorted(found, key=lambda b: (b.org, b.system))
+        }
+        # Systems this process has no connection to, as the deployment's other processes saw
+        # them (a receiver's /metrics, `eventsync status`).
+        for (name, system), usage in self.usage_board.readings().items():
+            cfg = self.config.orgs.get(name)
+            if (name, system) in found or org not in (None, name) or cfg is None:
+                continue
+            if system in cfg.systems:  # no finding from here: a reader (status) writes none
+                found[name, system] = self.budget_guard.figures(name, system, usage)
+        return sorted(found.values(), key=lambda b: (b.org, b.system))
+
+    def _count_outcomes(self, org: str, flow: str, outcomes: list[tuple[str, str]]) -> None:
+        """A batch was recorded: count it in this process's metrics and the deployment's
+        counters, and share the API usage its calls brought (``UsageBoard``)."""
+        self.metrics.count_records(org, flow, outcomes)
+        if self.metrics.known(org, flow):
+            self.store.add_record_counts(org, flow, collections.Counter(outcomes))
+        with self._lock:
+            live = [(s, c) for (o, s), c in self._connections.items() if o == org]
+        hooks = self.context(org).hooks
+        for system, conn in live:
+            if (usage := hooks.api_usage(conn)) is not None:
+                self.usage_board.publish(org, system, usage)
 
     def budget_of(self, org_name: str, connection: Connection) -> Budget | None:
         """The API budget of one connection (None when its plugin reports no usage). The
         first time its share crosses the warning level, every enabled flow of the organisation
         gets a finding saying so, which ``eventsync status`` shows."""
-        usage = self.context(org_name).hooks.api_usage(connection)
+        local = self.context(org_name).hooks.api_usage(connection)
+        if local is not None:
+            self.usage_board.publish(org_name, connection.system, local)
+        # The deployment's latest reading: other processes may have spent since this one's.
+        usage = self.usage_board.reading(org_name, connection.system) or local
         if usage is None:
             return None
-        budget, crossed = self.budget_guard.observe(org_name, connection.system, usage)
+        return self._budget(org_name, connection.system, usage)
+
+    def _budget(self, org_name: str, system: str, usage: ApiUsage) -> Budget:
+        budget, crossed = self.budget_guard.observe(org_name, system, usage)
         if crossed:
             lines = [
-                (org_name, flow, connection.system, "finding", budget.describe())
+                (org_name, flow, system, "finding", budget.describe())
                 for flow in self.config.org(org_name).flows.enabled()
             ]
             self.store.log_many(lines)

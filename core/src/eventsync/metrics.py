@@ -10,13 +10,18 @@ number of series.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from .config import Config
+from .store import RecordCount
+
+log = logging.getLogger("eventsync.metrics")
 
 __all__ = ["EngineMetrics", "ERROR_CLASSES", "NO_ERROR"]
 
@@ -38,8 +43,12 @@ _BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 class EngineMetrics(Collector):
     """The counters and histograms one engine updates; a ``Collector`` for any registry."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(
+        self, config: Config, shared: Callable[[], Sequence[RecordCount]] | None = None
+    ) -> None:
         self.config = config
+        #: Reads the deployment's record counters (``StateStore.record_counts``) at scrape time.
+        self.shared = shared
         self.records = Counter(
             "eventsync_records_total",
             "Records a batch finished, by outcome (done, retry, dead, requeued, lost, paused, "
@@ -112,6 +121,27 @@ class EngineMetrics(Collector):
             self.marked,
         ):
             yield from metric.collect()
+        if self.shared is not None:
+            yield from self._deployment_records()
+
+    def _deployment_records(self) -> Iterator[Any]:
+        # Every process adds its batches to the store's counters, so any one process's scrape
+        # gives the deployment's totals (``eventsync_records_total`` counts this process only).
+        family = CounterMetricFamily(
+            "eventsync_deployment_records",
+            "Records every process of the deployment finished (the shared state store's "
+            "counters), by outcome and error class; the same figures from every process",
+            labels=["org", "flow", "outcome", "error_class"],
+        )
+        try:
+            counts = self.shared() if self.shared is not None else ()
+        except Exception:  # a scrape must answer even when the store does not
+            log.warning("could not read the deployment's record counters", exc_info=True)
+            counts = ()
+        for c in counts:
+            if self.known(c.org, c.flow):
+                family.add_metric([c.org, c.flow, c.outcome, c.error_class], c.count)
+        yield family
 
     def registry(self) -> CollectorRegistry:
         """A new registry holding these metrics."""

@@ -36,6 +36,7 @@ def status_command(config_path: str, show_dead: bool, as_json: bool) -> None:
         dead = engine.store.dead_letters(limit=1000) if show_dead or as_json else []
         findings = engine.store.sync_log(outcome="finding", limit=50)
         retrying = engine.store.retrying(limit=200)
+        budgets = engine.budgets()  # the deployment's latest usage readings
     finally:
         engine.close()
     rows = [
@@ -60,6 +61,9 @@ def status_command(config_path: str, show_dead: bool, as_json: bool) -> None:
                     for e in denials.values()
                 ],
                 "retrying": [attrs.asdict(r) for r in retrying],
+                "budgets": [
+                    {**attrs.asdict(b), "share": b.share, "state": b.state} for b in budgets
+                ],
                 "findings": [
                     {
                         "org": e.org,
@@ -131,6 +135,14 @@ def status_command(config_path: str, show_dead: bool, as_json: bool) -> None:
                 due = r.due_at.strftime("%Y-%m-%d %H:%M:%S")
                 rt.add_row(r.org, r.flow, r.entity, str(r.attempts), due, Text(error))
             console.print(rt)
+        if budgets:
+            bt = Table(title="API budgets (the latest usage any process of the deployment saw)")
+            for col in ("org", "system", "used", "limit", "share", "state"):
+                bt.add_column(col, justify="right" if col in ("used", "limit", "share") else "left")
+            for b in budgets:
+                share = f"{b.share:.0%}"
+                bt.add_row(b.org, b.system, str(b.used), str(b.limit), share, b.state)
+            console.print(bt)
         if findings:
             ft = Table(title="findings from the running engine (newest first)")
             for col in ("org", "flow", "entity", "finding"):

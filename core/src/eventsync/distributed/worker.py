@@ -25,6 +25,7 @@ from ..engine import Engine
 from ..logs import fields
 from .app import DRAIN_TASK
 from .dispatch import Dispatcher
+from .exclusive import StoreLocks
 from .limits import OrgSlots
 
 __all__ = ["DrainRunner", "StopTimeout", "register_drain", "MAX_BATCHES"]
@@ -88,13 +89,15 @@ class DrainRunner:
         return leased
 
     def release_all(self) -> int:
-        """Release the leases of every batch in flight and the slots of every drain running
-        (the stop timeout passed); returns the rows released."""
+        """Release the leases of every batch in flight, the slots of every drain running and
+        the parent locks of their pushes (the stop timeout passed); returns the rows released."""
         released = self.engine.executor.release_inflight()
         with self._lock:
             held, self._slots_held = self._slots_held, {}
         for holder, (org, slot) in held.items():
             self.slots.release(org, slot, holder)
+        if isinstance(self.engine.shared_locks, StoreLocks):  # the abandoned pushes' parents
+            self.engine.shared_locks.release_all()
         return released
 
 

@@ -26,6 +26,7 @@ from .records import (
     RetryPolicy,
 )
 from .schema import LATEST_VERSION, MAX_KEY, key_problem
+from .shared import RecordCount, SharedUsage
 
 __all__ = [
     "StateStore",
@@ -49,4 +50,6 @@ __all__ = [
     "DEFAULT_SQLITE_PATH",
     "StateStoreMissing",
     "content_hash",
+    "RecordCount",
+    "SharedUsage",
 ]

@@ -20,6 +20,7 @@ from .outbox import OutboxOps
 from .records import RetryPolicy
 from .schema import LATEST_VERSION, Tables, build_tables, current_version
 from .seen import SeenNotificationOps
+from .shared import SharedOps
 from .subscriptions import SubscriptionOps
 from .synclog import SyncLogOps
 
@@ -37,6 +38,7 @@ class StateStore(
     SubscriptionOps,
     AuditOps,
     ErasureOps,
+    SharedOps,
 ):
     """The state store of eventsync, on SQLite (embedded default) or PostgreSQL (scale-out).
 

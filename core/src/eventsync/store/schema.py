@@ -85,6 +85,8 @@ class Tables:
     subscriptions: sa.Table
     audit_log: sa.Table
     forget_requests: sa.Table
+    api_usage: sa.Table
+    record_counts: sa.Table
     prefix: str = ""
     schema: str | None = None
 
@@ -182,6 +184,8 @@ def build_tables(prefix: str = "", schema: str | None = None) -> Tables:
         subscriptions=subscriptions,
         audit_log=_audit_log_table(md, p),
         forget_requests=_forget_requests_table(md, p),
+        api_usage=_api_usage_table(md, p),
+        record_counts=_record_counts_table(md, p),
         prefix=prefix,
         schema=schema,
     )
@@ -478,6 +482,43 @@ def _v10_link_source_modified(conn: Connection, prefix: str, schema: str | None)
     _add_column(conn, f"{prefix}links", schema, sa.Column("source_modified", UTCDateTime()))
 
 
+def _api_usage_table(md: sa.MetaData, p: str) -> sa.Table:
+    # The remote API usage any process of the deployment saw last, per org and system: the
+    # budget guard of every process reads it, so a process that makes no calls (a backfill
+    # marking rows for the workers) still sees what the workers spent.
+    return sa.Table(
+        f"{p}api_usage",
+        md,
+        sa.Column("org", KEY, primary_key=True),
+        sa.Column("system", KEY, primary_key=True),
+        sa.Column("used", sa.BigInteger, nullable=False),
+        sa.Column("usage_limit", sa.BigInteger, nullable=False),
+        sa.Column("reporter", KEY, nullable=False),
+        sa.Column("reported_at", UTCDateTime(), nullable=False),
+    )
+
+
+def _record_counts_table(md: sa.MetaData, p: str) -> sa.Table:
+    # Records finished by every process, by outcome and error class: counters that only grow
+    # (added to atomically per batch), so /metrics of any process shows the deployment's.
+    return sa.Table(
+        f"{p}record_counts",
+        md,
+        sa.Column("org", KEY, primary_key=True),
+        sa.Column("flow", KEY, primary_key=True),
+        sa.Column("outcome", sa.String(20), primary_key=True),
+        sa.Column("error_class", sa.String(20), primary_key=True),
+        sa.Column("count", sa.BigInteger, nullable=False),
+    )
+
+
+def _v11_shared_usage_and_counts(conn: Connection, prefix: str, schema: str | None) -> None:
+    """Version 11: API usage and record counters shared by every process of a deployment."""
+    md = sa.MetaData(schema=schema)
+    _api_usage_table(md, prefix).create(conn)
+    _record_counts_table(md, prefix).create(conn)
+
+
 Migration = tuple[int, str, Callable[[Connection, str, "str | None"], None]]
 
 #: The ordered migrations: (version, description, function). Append only.
@@ -495,6 +536,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (7, "sync-log detail and an index on entities", _v7_sync_log_detail),
     (8, "audit trail of remote writes; erasures in progress", _v8_audit_and_erasure),
     (10, "the source's modified time on links", _v10_link_source_modified),
+    (11, "API usage and record counters shared across processes", _v11_shared_usage_and_counts),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]
 
