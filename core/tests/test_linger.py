@@ -128,6 +128,10 @@ def test_one_idle_worker_gathers_a_batch_the_others_wait(tmp_path):
         store.mark_many("acme", "export", [f"e{i}" for i in range(4)])
         wait_until("50 looks at the young batch", lambda: len(store.peekers) >= 50, timeout=120)
         assert len(set(store.peekers)) == 1, sorted(set(store.peekers))
+    finally:
+        executor.stop()
+        store.close()
+
 
 def test_a_follow_on_batch_goes_at_once(tmp_path):
     # Linger and its quiet gap are ten minutes; rows another flow's job marked together

@@ -124,6 +124,6 @@ class SharedOps(StoreBase):
         q = sa.select(t).order_by(t.c.org, t.c.flow, t.c.outcome, t.c.error_class)
         with self.engine.connect() as conn:
             return [
-                RecordCount(r.org, r.flow, r.outcome, r.error_class, int(r.count))
+                RecordCount(r.org, r.flow, r.outcome, r.error_class, int(r._mapping["count"]))
                 for r in conn.execute(q)
             ]
