@@ -15,7 +15,7 @@ import json
 import uuid
 
 from eventsync.flows.magic_links import answered_link
-from eventsync.models import HttpRequest, PushResult, Reception
+from eventsync.models import HttpRequest, PushItem, PushRequest, PushResult, Reception
 from eventsync_salesforce.sandbox.wiring import LINK_FIELD, STATUS_FIELD
 
 BY_ID = "GET /v1/magicLinks/<link_id>"
@@ -124,5 +124,41 @@ def test_a_link_created_just_now_is_written_without_reading_the_crm_record(make_
     # The member's creation and the write-back's update were both announced and synced.
     wait("both outbound messages delivered", delivered)
     assert env.engine.wait_idle(120)
-    # One read of the member per outbound message (the import); none by the write-back.
-    assert _crm_reads(env) - before == 2
+    # One read of the member, by the import for the creation's message; none by the
+    # write-back, and none for the write-back's own message (its echo runs no import).
+    assert _crm_reads(env) - before == 1
+
+
+def _messages(env, member: str) -> list[dict]:
+    return [m for m in env.sf_admin("GET", "/outbound")["messages"] if m["record_id"] == member]
+
+
+def _import_marks(env, member: str) -> int:
+    log = env.engine.store.entity_log(env.org, "import_registrations", member)
+    return sum(1 for entry in log if entry.outcome == "marked")
+
+
+def test_the_outbound_message_of_the_write_back_does_not_re_run_the_import(make_env, wait):
+    env = make_env(triggers=True, pollers=False)
+    campaign = env.campaign()
+    [member] = env.members(campaign, ["ada@example.com"])
+    wait("the magic link on the CampaignMember", lambda: env.member(member).get(LINK_FIELD))
+    # The creation's message and the write-back's own, both delivered and acknowledged.
+    wait(
+        "both Outbound Messages delivered",
+        lambda: len(ms := _messages(env, member)) == 2 and all(m["delivered"] for m in ms),
+    )
+    assert env.engine.wait_idle(120)
+    # The echo carried the link and status just written: the import was marked only once.
+    assert _import_marks(env, member) == 1
+    # A person's change afterwards is announced by a message of its own, which is no echo.
+    env.hooks.push(
+        env.crm,
+        PushRequest(
+            "CampaignMember", "update", (PushItem(member, {"Status": "Attended"}, id=member),)
+        ),
+    )
+    wait("the import marked again", lambda: _import_marks(env, member) == 2)
+    assert env.engine.wait_idle(120)
+    [link] = env.magic_links("ada@example.com")
+    assert env.member(member).get(LINK_FIELD) == link.get("magicLink")

@@ -122,3 +122,24 @@ def test_the_list_read_stops_once_its_pages_hold_no_wanted_id(fresh, admin, twea
     # the eight pages the event has), and the missing id is read on its own.
     assert calls[LIST] == 2
     assert calls[GET_ONE] == 1
+
+
+def test_the_default_runs_a_campaign_burst_wide_and_a_429_slows_it_without_failing(fresh, admin):
+    # The default max_parallel (32) lets a batch of creates run far wider than the former 8;
+    # one 429 with a Retry-After holds every create of the organisation, and none fails nor is
+    # made twice (POST is retried only on 429: the server did not act).
+    assert fresh.connection.options.max_parallel == 32
+    # The first rule that matches fires: the one-off 429 goes first.
+    admin.fault(path="/v1/tickets/*/magicLinks", method="POST", status=429, retry_after=1, count=1)
+    admin.fault(path="/v1/tickets/*/magicLinks", method="POST", latency=0.5)
+    items = tuple(
+        PushItem(f"003{n}", {"ticketId": fresh.ticket_id, "email": f"burst{n}@example.com"})
+        for n in range(40)
+    )
+    admin.call("DELETE", "/counters")
+    results = plugin.push(fresh.connection, PushRequest("magicLink", "upsert", items))
+    assert all(r.ok for r in results) and len({r.id for r in results}) == 40
+    counted = admin.call("GET", "/counters")
+    assert counted["calls"]["POST /v1/tickets/<ticket_id>/magicLinks"] == 41  # 40 + the 429
+    assert 8 < counted["peak_in_flight"] <= 32
+    assert fresh.connection.http.throttle.held >= 1

@@ -51,6 +51,7 @@ from ..models import (
 from ..plugins import Hooks
 from ..policies import same_value
 from ..store import Link, OutboxItem, StateStore
+from .echoes import Echoes
 
 __all__ = [
     "Flow",
@@ -107,6 +108,8 @@ class FlowContext:
     observe: Callable[[str, str, float], None] | None = None
     dry_run: bool = False
     plans: list[PlannedWrite] = attrs.field(factory=list)
+    #: The echoes of this organisation's own CRM writes, expected (``flows.echoes``).
+    echoes: Echoes = attrs.field(factory=Echoes)
     _cache: dict[str, tuple[float, Any]] = attrs.field(factory=dict)
     _cache_lock: threading.Lock = attrs.field(factory=threading.Lock)
 

@@ -186,10 +186,15 @@ class ImportRegistrations(Flow):
         )
 
     def entities_from(self, ctx: FlowContext, notification: Notification) -> list[str]:
-        """Record ids of the configured object named by a CRM outbound message."""
+        """Record ids of the configured object named by a CRM outbound message, but for the
+        echo of eventsync's own write-back (``flows.echoes``): its invitation is made, and any
+        other change to the record is announced by a notification of its own."""
         cfg: ImportRegistrationsSettings = ctx.settings(self.name)
         return [
-            e.id for e in notification.entities if e.object.lower() == cfg.source_object.lower()
+            e.id
+            for e in notification.entities
+            if e.object.lower() == cfg.source_object.lower()
+            and not ctx.echoes.consume(e.object, e.id, e.fields)
         ]
 
     def related_sources(self, ctx: FlowContext) -> list[RelatedSource]:

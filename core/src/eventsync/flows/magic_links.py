@@ -269,7 +269,17 @@ class MagicLinks(Flow):
             current = read_current(ctx, "crm", crm_object, unsure, wanted)
         except RetryableError as exc:
             return retry_all(items, exc)
+        # Said before writing: the CRM's automation may announce the write before it returns.
+        # The import then does not re-run for that announcement (``flows.echoes``).
+        if not ctx.dry_run:
+            ctx.echoes.expect(crm_object, {i.id or "": i.fields for i, _ in pending})
+        answers: dict[str, PushResult] = {}
         outcomes.update(
-            push_and_link(ctx, self.name, "crm", crm_object, "update", pending, current)[0]
+            push_and_link(
+                ctx, self.name, "crm", crm_object, "update", pending, current, results=answers
+            )[0]
         )
+        if not ctx.dry_run:
+            pushed = {key for key, result in answers.items() if result.ok}
+            ctx.echoes.withdraw(crm_object, (i.id or "" for i, _ in pending if i.key not in pushed))
         return [outcomes[i] for i in ids]

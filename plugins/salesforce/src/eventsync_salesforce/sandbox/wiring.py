@@ -98,7 +98,9 @@ def sandbox_config(notify_url: str | None) -> dict[str, Any]:
                 "name": OUTBOUND_RULE,
                 "object": "CampaignMember",
                 "endpoint_url": notify_url,
-                "fields": ["Id", "CampaignId", "Email"],
+                # The write-back's fields too: eventsync then recognises the message its
+                # own write causes and does not re-run the import for it.
+                "fields": ["Id", "CampaignId", "Email", LINK_FIELD, STATUS_FIELD],
                 "events": ["create", "update"],
             }
         ]
