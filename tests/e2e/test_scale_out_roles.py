@@ -190,6 +190,55 @@ def test_per_org_concurrency_holds_across_worker_processes(site: Site, tmp_path:
     assert len({h.rpartition(":")[2] for h in seen}) >= 2, "only one worker process took work"
 
 
+#: The Salesforce endpoint categories a batch's writes go through.
+WRITES = ("collections", "composite", "sobject")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_batch_slower_than_a_lease_keeps_its_org_slot(site: Site, tmp_path: Path) -> None:
+    world = Sandboxes(site.pair)
+    # Every write takes 4.5 s, longer than the 3 s lease: the running batch's slot must be
+    # renewed while it writes, or the other worker's drain would take it and write beside it.
+    world.sf_admin("POST", "/faults", {"endpoint": "collections", "latency": 4.5, "status": 0})
+    queue = f"slots-{uuid.uuid4().hex[:8]}"
+    with fresh_database() as database:
+        config = site.config(
+            database, BROKERS["redis"], queue, org_concurrency=1, batch_size=4, lease_seconds=3.0
+        )
+        store = StateStore.open(database)
+        ids = [world.register(f"s{n:03}@slot.example") for n in range(12)]
+        workers = [
+            Role("worker", config, tmp_path / f"worker-{n}.log", "--queues", queue)
+            for n in range(2)
+        ]
+        roles = list(workers)
+        most = 0
+        try:
+            for worker in workers:  # both ready before the work exists: either can take it
+                wait_for(
+                    "a worker ready", lambda w=worker: "eventsync worker: ready" in w.output(), 120
+                )
+            world.sf_admin("POST", "/counters/reset", {"api_usage": None})
+            store.mark_many(ORG, "export_registrations", ids, hint="test")
+            roles.append(Role("scheduler", config, tmp_path / "scheduler.log", "--no-pollers"))
+            deadline = time.monotonic() + 240
+            while any(s.pending or s.leased for s in store.statuses(org=ORG)):
+                assert time.monotonic() < deadline, "the backlog did not drain"
+                most = max(most, len(lease_holders(database)))
+                time.sleep(0.02)
+            assert len(world.leads_by_email()) == 12
+            assert store.dead_letters(org=ORG) == []
+            peak = world.sf_admin("GET", "/counters")["peak_in_flight"]
+        finally:
+            for role in reversed(roles):
+                role.stop()
+            store.close()
+    # The sandbox saw one write at a time, and the store one batch's leases at a time.
+    assert max(peak.get(e, 0) for e in WRITES) == 1, peak
+    assert most == 1, f"{most} batches of one org ran at once with org_concurrency = 1"
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_celery_inspect_sees_the_worker_and_its_drain_task(site: Site, tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from typing import Any
 import attrs
 
 from .budget import Budget, BudgetGuard
+from .checks import flow_objects
 from .config import Config, OrgConfig, load_config, secrets_env, validate_config
 from .decisions import Hold, holds
 from .erasure import ForgetResult, forget
@@ -667,14 +668,38 @@ class Engine:
                     log.warning("cannot connect %s for %s: %s", system, org.name, exc)
         return failures
 
+    def warm_schemas(self, skip: Iterable[tuple[str, str]] = ()) -> int:
+        """Describe, now, the CRM objects each org's enabled flows write (``Flow.schema_objects``)
+        so the first burst of webhooks does not wait for, nor pay, the describes (Salesforce:
+        the global describe and one per object, then cached by the connection for its
+        ``schema_cache_seconds``). Systems in ``skip`` (not connected) are left alone, and a
+        describe that fails is logged: the first push describes again. Returns the objects
+        described."""
+        skipped, warmed = set(skip), 0
+        for org in self.config.orgs.values():
+            objects = sorted(flow_objects(org, self.flows)["crm"])
+            if not objects or not org.crm or (org.name, org.crm) in skipped:
+                continue
+            try:
+                schema = self.context(org.name).hooks.discover_schema(
+                    self.connection(org.name, "crm"), objects
+                )
+            except Exception as exc:  # the first use describes (and reports) it again
+                log.warning("cannot describe %s for %s: %s", ", ".join(objects), org.name, exc)
+                continue
+            warmed += len(schema.objects) if schema is not None else 0
+        return warmed
+
     def start(self) -> Engine:
-        """Connect every system, make its notification subscriptions (unless ``subscribe`` is
-        False), start the workers and, if enabled, one poller per enabled flow.
+        """Connect every system, describe the CRM objects the flows write (``warm_schemas``),
+        make its notification subscriptions (unless ``subscribe`` is False), start the workers
+        and, if enabled, one poller per enabled flow.
 
         A system that cannot be reached does not stop the start: its failure is logged and the
         next use retries.
         """
-        self.connect_all()
+        failed = self.connect_all()
+        self.warm_schemas(skip=failed)
         if self.run_subscriptions:
             self.subscribe()
         self.prune_log()

@@ -104,6 +104,7 @@ def worker_command(
     finally:
         timeout.finished.set()
         dispatcher.stop()
+        runner.close()
         engine.executor.stop_heartbeat()
         engine.close()
     raise SystemExit(code)

@@ -3,7 +3,7 @@
 One Engine per worker process, built before Celery starts its thread pool; every task runs
 ``Executor.run_once`` (lease, run the flow, record the outcomes: the same step as the embedded
 threads) until nothing of the pair is due, within the org's concurrency slot
-(``limits.OrgSlots``). After ``MAX_BATCHES`` batches it sends the pair to the back of the queue
+(``limits.OrgSlots``, renewed while the drain runs). After ``MAX_BATCHES`` batches it sends the pair to the back of the queue
 instead, so one org's backlog never keeps a thread from the others. Once the worker is told to
 stop (SIGTERM: Celery's warm shutdown) a drain ends after its batch in flight is recorded; a
 batch still running when the stop timeout passes (``StopTimeout``) has its leases and slot
@@ -47,8 +47,6 @@ class DrainRunner:
         self.stopping = threading.Event()
         self.drains = 0
         self.busy = 0
-        self._slots_held: dict[str, tuple[str, str]] = {}
-        self._lock = threading.Lock()
 
     def drain(self, org: str, flow: str) -> int:
         """Run due batches of (org, flow) until none is due; returns the rows leased."""
@@ -61,24 +59,21 @@ class DrainRunner:
             self.busy += 1
             return 0
         self.drains += 1
-        with self._lock:
-            self._slots_held[holder] = (org, slot)
         leased, more = 0, False
         try:
             for _ in range(MAX_BATCHES):
-                if self.stopping.is_set():
+                # A slot lost (renewed too late: another drain of the org took it) ends the
+                # drain; the pair goes back to the queue, to wait for a free slot.
+                if self.stopping.is_set() or not self.slots.holds(org, slot, holder):
                     more = True
                     break
                 count = self.engine.executor.run_once(holder, org=org, flow=flow)
                 if not count:
                     break
                 leased += count
-                self.slots.renew(org, slot, holder)
             else:
                 more = True
         finally:
-            with self._lock:
-                self._slots_held.pop(holder, None)
             self.slots.release(org, slot, holder)
         if more:
             self.dispatcher.send(org, flow)
@@ -92,13 +87,14 @@ class DrainRunner:
         """Release the leases of every batch in flight, the slots of every drain running and
         the parent locks of their pushes (the stop timeout passed); returns the rows released."""
         released = self.engine.executor.release_inflight()
-        with self._lock:
-            held, self._slots_held = self._slots_held, {}
-        for holder, (org, slot) in held.items():
-            self.slots.release(org, slot, holder)
+        self.slots.release_all()
         if isinstance(self.engine.shared_locks, StoreLocks):  # the abandoned pushes' parents
             self.engine.shared_locks.release_all()
         return released
+
+    def close(self) -> None:
+        """Stop renewing slots (the worker is ending; any still held end with their lease)."""
+        self.slots.close()
 
 
 class StopTimeout:

@@ -105,6 +105,22 @@ def create_app(org: Org) -> Flask:
     app.url_map.strict_slashes = False
 
     @app.before_request
+    def _enter() -> None:
+        # Registered first: every API request is in flight from here to its teardown, however
+        # ``_gate`` answers it (Composite subrequests are part of their Composite's).
+        if not request.path.startswith("/_admin") and not request.environ.get(SUBREQUEST):
+            g.in_flight = categorise(request.path)
+            org.counters.enter(g.in_flight)
+
+    @app.teardown_request
+    def _leave(_exc: BaseException | None) -> None:
+        if request.environ.get(SUBREQUEST):  # may share its Composite's ``g``
+            return
+        endpoint = g.pop("in_flight", None)
+        if endpoint is not None:
+            org.counters.leave(endpoint)
+
+    @app.before_request
     def _gate() -> Response | None:
         path = request.path
         if path.startswith("/_admin"):

@@ -111,13 +111,28 @@ class Faults:
 
 
 class Counters:
-    """API calls per endpoint category, plus the daily total used for ``Sforce-Limit-Info``."""
+    """API calls per endpoint category, plus the daily total used for ``Sforce-Limit-Info``,
+    and the peak of requests of each category served at once (``enter``/``leave``: what a test
+    of concurrency limits reads, e.g. never two writes of one org at once)."""
 
     def __init__(self, daily_limit: int) -> None:
         self.daily_limit = daily_limit
         self.used = 0
         self._by_endpoint: Counter[str] = Counter()
+        self._in_flight: Counter[str] = Counter()
+        self._peak: Counter[str] = Counter()
         self._lock = threading.Lock()
+
+    def enter(self, endpoint: str) -> None:
+        """A request of ``endpoint`` started."""
+        with self._lock:
+            self._in_flight[endpoint] += 1
+            self._peak[endpoint] = max(self._peak[endpoint], self._in_flight[endpoint])
+
+    def leave(self, endpoint: str) -> None:
+        """A request of ``endpoint`` ended."""
+        with self._lock:
+            self._in_flight[endpoint] -= 1
 
     def count(self, endpoint: str, api: bool) -> int:
         """Count one request; returns the daily total after it."""
@@ -140,12 +155,14 @@ class Counters:
                 "daily_limit": self.daily_limit,
                 "by_endpoint": dict(self._by_endpoint),
                 "total": sum(self._by_endpoint.values()),
+                "peak_in_flight": dict(self._peak),
             }
 
     def reset(self, used: int | None = 0, daily_limit: int | None = None) -> None:
         """Reset the per-endpoint counters; optionally set the daily usage and allowance."""
         with self._lock:
             self._by_endpoint.clear()
+            self._peak = Counter({k: n for k, n in self._in_flight.items() if n})
             if used is not None:
                 self.used = used
             if daily_limit is not None:
