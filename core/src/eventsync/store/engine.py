@@ -36,6 +36,13 @@ __all__ = [
 ]
 
 
+#: SQLite page cache per connection, in KiB. SQLite's default (2 MiB) fills as the database
+#: grows, on every pooled connection (up to ``2 * pool_size``): a 100,000-record backfill held
+#: tens of MB of cache that a 10,000-record one did not. The file's pages stay in the OS page
+#: cache, so a smaller cache costs a read syscall, not a disk read.
+SQLITE_CACHE_KIB = 512
+
+
 class StateStoreMissing(ConfigurationError):
     """The state store asked for does not exist, and the caller must not create it."""
 
@@ -149,6 +156,7 @@ def _configure_sqlite(engine: Engine, busy_ms: int, synchronous: str) -> None:
         cur.execute("PRAGMA journal_mode = WAL")
         cur.execute(f"PRAGMA synchronous = {synchronous}")
         cur.execute("PRAGMA foreign_keys = ON")
+        cur.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")  # negative: KiB, not pages
         cur.close()
 
     @event.listens_for(engine, "begin")
