@@ -1,9 +1,10 @@
 """Creating the SQLAlchemy engine for SQLite or PostgreSQL, and opening/upgrading a store.
 
 SQLite (the default, embedded mode): a file in WAL mode, ``busy_timeout`` so concurrent writers
-wait instead of failing, ``foreign_keys=ON``, and every transaction started with ``BEGIN
-IMMEDIATE``: a transaction that reads and then writes (leasing does) takes the write lock up front
-and can never fail half-way with SQLITE_BUSY on a lock upgrade. This makes the SQLite lease as
+wait instead of failing, ``foreign_keys=ON``, a page cache of ``SQLITE_CACHE_KIB`` a connection
+(memory flat in the database's size), and every transaction started with ``BEGIN IMMEDIATE``: a
+transaction that reads and then writes (leasing does) takes the write lock up front and can never
+fail half-way with SQLITE_BUSY on a lock upgrade. This makes the SQLite lease as
 atomic as PostgreSQL's ``FOR UPDATE SKIP LOCKED``.
 
 PostgreSQL (scale-out): psycopg 3 through SQLAlchemy, READ COMMITTED, rows claimed with ``SELECT
