@@ -114,7 +114,9 @@ def test_a_write_refused_twice_then_landed_in_logs_and_trace(sandbox_dir, tmp_pa
         _, log = runner.communicate(timeout=60)
     jsonschema.validate(trace, TRACE_SCHEMA)
     kinds = [e["kind"] for e in trace["events"]]
-    assert kinds[0] == "marked" and trace["events"][0]["trigger"] == "notification"
+    # The webhook marks it, unless the runner's poller read the registration first (a loaded
+    # machine delays the delivery): either way the trace names what marked it.
+    assert kinds[0] == "marked" and trace["events"][0]["trigger"] in ("notification", "poll")
     retries = [e for e in trace["events"] if e["kind"] == "retry"]
     assert [e["attempt"] for e in retries] == [1, 2], kinds
     assert kinds.count("wrote") == 1 and kinds[kinds.index("wrote") + 1] == "done", kinds
