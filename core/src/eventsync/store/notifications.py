@@ -162,21 +162,12 @@ class NotificationOps(OutboxOps, SeenNotificationOps):
         cached = self.__dict__.get("_intake_statements")
         if cached is not None:
             return cached
-        o, t = self.tables.outbox, self.tables.seen_notifications
-        mark = self._insert(o)
+        t = self.tables.seen_notifications
         seen_insert = self._insert(t)
         latest = sa.func.max if self.dialect == "sqlite" else sa.func.greatest
         statements = {
-            # OutboxOps._upsert's statement, for executemany: every row carries marked_at=now.
-            "mark": mark.on_conflict_do_update(
-                index_elements=[o.c.org, o.c.flow, o.c.entity],
-                set_={
-                    "generation": o.c.generation + 1,
-                    "marked_at": mark.excluded.marked_at,
-                    "payload": sa.func.coalesce(mark.excluded.payload, o.c.payload),
-                    "hint": sa.func.coalesce(mark.excluded.hint, o.c.hint),
-                },
-            ),
+            # The outbox's own mark upsert, for executemany: every row carries marked_at=now.
+            "mark": self._mark_statement(),
             "seen": sa.select(t.c.notification_id).where(
                 t.c.org == sa.bindparam("org"),
                 t.c.system == sa.bindparam("system"),
