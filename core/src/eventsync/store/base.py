@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from .driver_sql import DriverStatement
 from .records import RetryPolicy
 from .schema import Tables
 
@@ -62,16 +63,21 @@ class DatabaseClock:
 
     def read(self, conn: Connection) -> dt.datetime:
         """The database's time now, aware UTC, read on ``conn`` (inside its transaction)."""
-        # Plain SQL: this runs in nearly every transaction, so skip SQLAlchemy's compiling.
-        if conn.dialect.name == "postgresql":
-            # clock_timestamp(), not now(): the time of this statement, not of the transaction's
-            # start, should the transaction have waited for a lock.
-            value = conn.exec_driver_sql("SELECT clock_timestamp()").scalar_one()
-            now = value.astimezone(dt.UTC)
-        else:
-            # UTC, to the millisecond.
-            text = conn.exec_driver_sql("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')").scalar_one()
-            now = dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+        # On the driver's own cursor: this runs in nearly every transaction, and SQLAlchemy's
+        # execution machinery cost several times the query itself.
+        cursor = conn.connection.cursor()
+        try:
+            if conn.dialect.name == "postgresql":
+                # clock_timestamp(), not now(): the time of this statement, not of the
+                # transaction's start, should the transaction have waited for a lock.
+                cursor.execute("SELECT clock_timestamp()")
+                now = cursor.fetchone()[0].astimezone(dt.UTC)
+            else:
+                # UTC, to the millisecond.
+                cursor.execute("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")
+                now = dt.datetime.fromisoformat(cursor.fetchone()[0]).replace(tzinfo=dt.UTC)
+        finally:
+            cursor.close()
         return now + self.offset
 
 
@@ -127,10 +133,24 @@ class StoreBase:
         details = [line[5] if len(line) > 5 else None for line in lines]
         # Lines without detail leave the column out: a store still at an older schema version
         # (while it is being upgraded, or in the migration tests) can take them.
-        if any(d is not None for d in details):
+        with_detail = any(d is not None for d in details)
+        if with_detail:
             for row, detail in zip(rows, details, strict=True):
                 row["detail"] = detail
-        conn.execute(self.tables.sync_log.insert(), rows)
+        self._sync_log_insert(with_detail).run(conn, rows)
+
+    def _sync_log_insert(self, with_detail: bool) -> DriverStatement:
+        """The sync log's INSERT (with or without ``detail``), compiled once: nearly every
+        transaction writes log lines."""
+        cache = self.__dict__.setdefault("_sync_log_inserts", {})
+        statement = cache.get(with_detail)
+        if statement is None:
+            columns = ["org", "flow", "entity", "outcome", "message", "at"]
+            columns += ["detail"] if with_detail else []
+            insert = self.tables.sync_log.insert()
+            statement = DriverStatement.compile(insert, self.engine.dialect, columns)
+            statement = cache.setdefault(with_detail, statement)
+        return statement
 
     def _now(self, conn: Connection) -> dt.datetime:
         """The store's time (the database's), read on ``conn``: call it inside the transaction

@@ -4,8 +4,10 @@ Doing the re-send check, the marks and the remembering of the ids in one transac
 of three) keeps the receiving side's cost per delivery down, and makes "marked but not
 remembered" impossible rather than merely harmless. Deliveries that arrive together (a sender
 with several connections) share one transaction: a group commit (``groupcommit``), each sender
-answered only after it. The statements are built once per store: SQLAlchemy then compiles each
-once, where building them per delivery cost more CPU than the rest of the intake together.
+answered only after it. The statements are compiled once per store and run on the driver's
+cursor (``driver_sql``): building them per delivery cost more CPU than the rest of the intake
+together, and running them through SQLAlchemy's execution machinery cost several times what
+the database spent on them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from .driver_sql import DriverStatement
 from .groupcommit import GroupCommit
 from .outbox import OutboxOps, _new_row
 from .seen import SeenNotificationOps, notification_key
@@ -26,6 +29,21 @@ __all__ = ["NotificationOps", "Acceptance", "EXPIRE_EVERY"]
 
 #: How often (on the store's clock) the intake deletes expired notification ids.
 EXPIRE_EVERY = dt.timedelta(seconds=1)
+#: Most notification ids looked up in one statement.
+SEEN_CHUNK = 512
+#: The columns of an outbox row as ``_new_row`` makes it.
+MARK_COLUMNS = (
+    "org",
+    "flow",
+    "entity",
+    "generation",
+    "attempts",
+    "payload",
+    "hint",
+    "created_at",
+    "marked_at",
+    "due_at",
+)
 
 
 @attrs.frozen
@@ -86,7 +104,7 @@ class NotificationOps(OutboxOps, SeenNotificationOps):
         expiries: dict[tuple[str, str, str], dt.datetime] = {}
         with self._tx() as conn:
             now = self._now(conn)
-            seen = self._seen_keys(conn, sql, now, group)
+            seen = self._seen_keys(conn, now, group)
             for acc in group:
                 known = seen.setdefault((acc.org, acc.system), set())
                 if acc.remembers and known.issuperset(acc.keys):
@@ -112,7 +130,7 @@ class NotificationOps(OutboxOps, SeenNotificationOps):
                 results.append(total)
             if rows:
                 # One key order for every writer (see OutboxOps._upsert: no crosswise locks).
-                conn.execute(sql["mark"], [rows[k] for k in sorted(rows)])
+                sql["mark"].run(conn, [rows[k] for k in sorted(rows)])
                 self._log_rows(conn, lines, now)
             if expiries:
                 self._expire_seen(conn, sql, now)
@@ -120,25 +138,26 @@ class NotificationOps(OutboxOps, SeenNotificationOps):
                     dict(org=org, system=system, notification_id=key, expires_at=until)
                     for (org, system, key), until in sorted(expiries.items())
                 ]
-                conn.execute(sql["remember"], remember)
+                sql["remember"].run(conn, remember)
         if rows:
             self._notify_marked()
         return results
 
-    def _expire_seen(self, conn: Connection, sql: Mapping[str, Any], now: dt.datetime) -> None:
+    def _expire_seen(
+        self, conn: Connection, sql: Mapping[str, DriverStatement], now: dt.datetime
+    ) -> None:
         """Delete the expired ids, at most once per ``EXPIRE_EVERY`` of the store's clock: an
         expired row is never "seen" (the check compares its expiry), so deleting them is only
         housekeeping, not worth a statement per delivery. One leader at a time runs this."""
         last = self.__dict__.get("_intake_expired_at")
         if last is not None and dt.timedelta(0) <= now - last < EXPIRE_EVERY:
             return
-        conn.execute(sql["expire"], {"now": now})
+        sql["expire"].run(conn, [{"now": now}])
         self.__dict__["_intake_expired_at"] = now
 
     def _seen_keys(
         self,
         conn: Connection,
-        sql: Mapping[str, Any],
         now: dt.datetime,
         group: Sequence[Acceptance],
     ) -> dict[tuple[str, str], set[str]]:
@@ -151,35 +170,55 @@ class NotificationOps(OutboxOps, SeenNotificationOps):
         for (org, system), keys in wanted.items():
             ordered = sorted(keys)
             hits = found.setdefault((org, system), set())
-            for start in range(0, len(ordered), 500):
+            for start in range(0, len(ordered), SEEN_CHUNK):
+                chunk = ordered[start : start + SEEN_CHUNK]
+                # Padded to a power of two with repeats (harmless in IN): a few statements
+                # serve every size.
+                size = 1 << (len(chunk) - 1).bit_length()
                 params = {"org": org, "system": system, "now": now}
-                params["keys"] = ordered[start : start + 500]
-                hits.update(conn.execute(sql["seen"], params).scalars())
+                params.update((f"key{i}", chunk[min(i, len(chunk) - 1)]) for i in range(size))
+                hits.update(row[0] for row in self._seen_statement(size).rows(conn, params))
         return found
 
-    def _intake_sql(self) -> dict[str, Any]:
-        """The intake's statements, built on first use and kept (they depend on the tables)."""
+    def _seen_statement(self, size: int) -> DriverStatement:
+        """Which of ``size`` ids (binds ``key0``...) of an org and system are still remembered."""
+        cache = self.__dict__.setdefault("_intake_seen_statements", {})
+        statement = cache.get(size)
+        if statement is None:
+            t = self.tables.seen_notifications
+            query = sa.select(t.c.notification_id).where(
+                t.c.org == sa.bindparam("org"),
+                t.c.system == sa.bindparam("system"),
+                t.c.notification_id.in_([sa.bindparam(f"key{i}") for i in range(size)]),
+                t.c.expires_at > sa.bindparam("now", type_=t.c.expires_at.type),
+            )
+            statement = DriverStatement.compile(query, self.engine.dialect)
+            statement = cache.setdefault(size, statement)
+        return statement
+
+    def _intake_sql(self) -> dict[str, DriverStatement]:
+        """The intake's statements, compiled on first use and kept (they depend on the tables)."""
         cached = self.__dict__.get("_intake_statements")
         if cached is not None:
             return cached
         t = self.tables.seen_notifications
         seen_insert = self._insert(t)
         latest = sa.func.max if self.dialect == "sqlite" else sa.func.greatest
+        dialect = self.engine.dialect
         statements = {
             # The outbox's own mark upsert, for executemany: every row carries marked_at=now.
-            "mark": self._mark_statement(),
-            "seen": sa.select(t.c.notification_id).where(
-                t.c.org == sa.bindparam("org"),
-                t.c.system == sa.bindparam("system"),
-                t.c.notification_id.in_(sa.bindparam("keys", expanding=True)),
-                t.c.expires_at > sa.bindparam("now", type_=t.c.expires_at.type),
+            "mark": DriverStatement.compile(self._mark_statement(), dialect, MARK_COLUMNS),
+            "expire": DriverStatement.compile(
+                t.delete().where(t.c.expires_at <= sa.bindparam("now", type_=t.c.expires_at.type)),
+                dialect,
             ),
-            "expire": t.delete().where(
-                t.c.expires_at <= sa.bindparam("now", type_=t.c.expires_at.type)
-            ),
-            "remember": seen_insert.on_conflict_do_update(
-                index_elements=[t.c.org, t.c.system, t.c.notification_id],
-                set_={"expires_at": latest(t.c.expires_at, seen_insert.excluded.expires_at)},
+            "remember": DriverStatement.compile(
+                seen_insert.on_conflict_do_update(
+                    index_elements=[t.c.org, t.c.system, t.c.notification_id],
+                    set_={"expires_at": latest(t.c.expires_at, seen_insert.excluded.expires_at)},
+                ),
+                dialect,
+                ["org", "system", "notification_id", "expires_at"],
             ),
         }
         return self.__dict__.setdefault("_intake_statements", statements)

@@ -1,0 +1,84 @@
+"""Statements compiled once and run on the driver's cursor (``eventsync.store.driver_sql``).
+
+On both stores: values are converted as SQLAlchemy would (aware datetimes, JSON), a literal of
+the statement itself (``generation + 1``) is bound, and a driver error arrives as SQLAlchemy's
+exception with the transaction rolled back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+from eventsync.store import StateStore
+from eventsync.store.driver_sql import DriverStatement
+from eventsync.store.notifications import MARK_COLUMNS
+from eventsync.store.outbox import _new_row
+
+
+def _outbox(store: StateStore) -> list[dict]:
+    with store.engine.connect() as conn:
+        query = sa.select(store.tables.outbox).order_by(store.tables.outbox.c.entity)
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def test_an_upsert_run_on_the_driver_stores_what_sqlalchemy_would(store: StateStore) -> None:
+    mark = DriverStatement.compile(store._mark_statement(), store.engine.dialect, MARK_COLUMNS)
+    now = dt.datetime(2026, 5, 4, 3, 2, 1, 123000, tzinfo=dt.UTC)
+    payload = {"id": "r1", "tags": ["a", "ü"], "n": 3}
+    rows = [_new_row("o", "f", e, payload, "notification", now) for e in ("a", "b")]
+    with store.engine.begin() as conn:
+        mark.run(conn, rows)  # an executemany
+    with store.engine.begin() as conn:
+        mark.run(conn, [_new_row("o", "f", "a", None, None, now)])  # marked again: one execute
+    a, b = _outbox(store)
+    assert (a["entity"], a["generation"], b["generation"]) == ("a", 2, 1)
+    # Converted both ways as the column types say: JSON kept when the new payload is None.
+    assert a["payload"] == payload and b["payload"] == payload
+    assert a["marked_at"] == now and a["marked_at"].tzinfo is not None
+    assert a["hint"] == "notification"
+
+
+def test_a_select_hands_back_the_rows(store: StateStore) -> None:
+    t = store.tables.outbox
+    query = sa.select(t.c.entity).where(
+        t.c.org == sa.bindparam("org"), t.c.due_at <= sa.bindparam("now", type_=t.c.due_at.type)
+    )
+    select = DriverStatement.compile(query, store.engine.dialect)
+    now = dt.datetime(2026, 5, 4, tzinfo=dt.UTC)
+    store.mark("o", "f", "x")
+    with store.engine.begin() as conn:
+        assert select.rows(conn, {"org": "o", "now": now + dt.timedelta(days=3650)}) == [("x",)]
+        assert select.rows(conn, {"org": "o", "now": now - dt.timedelta(days=3650)}) == []
+        assert select.rows(conn, {"org": "other", "now": now + dt.timedelta(days=3650)}) == []
+
+
+def test_a_driver_error_is_sqlalchemys_and_rolls_the_transaction_back(store: StateStore) -> None:
+    mark = DriverStatement.compile(store._mark_statement(), store.engine.dialect, MARK_COLUMNS)
+    now = dt.datetime.now(dt.UTC)
+    good = _new_row("o", "f", "good", None, None, now)
+    bad = dict(_new_row("o", "f", "bad", None, None, now), created_at=None)  # NOT NULL
+    with pytest.raises(sa.exc.IntegrityError) as caught:
+        with store.engine.begin() as conn:
+            mark.run(conn, [good])
+            mark.run(conn, [bad])
+    assert "created_at" in str(caught.value).lower() or "null" in str(caught.value).lower()
+    assert _outbox(store) == []
+    store.mark("o", "f", "after")  # the connection went back to the pool in working order
+    assert [r["entity"] for r in _outbox(store)] == ["after"]
+
+
+def test_a_missing_value_is_a_key_error_naming_it(store: StateStore) -> None:
+    mark = DriverStatement.compile(store._mark_statement(), store.engine.dialect, MARK_COLUMNS)
+    row = _new_row("o", "f", "e", None, None, dt.datetime.now(dt.UTC))
+    del row["due_at"]
+    with pytest.raises(KeyError, match="due_at"), store.engine.begin() as conn:
+        mark.run(conn, [row])
+
+
+def test_expanding_parameters_are_refused(store: StateStore) -> None:
+    t = store.tables.outbox
+    query = sa.select(t.c.entity).where(t.c.entity.in_(sa.bindparam("keys", expanding=True)))
+    with pytest.raises(ValueError, match="expanding"):
+        DriverStatement.compile(query, store.engine.dialect)
