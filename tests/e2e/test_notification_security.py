@@ -8,6 +8,7 @@ Every test runs twice: with SQLite and with PostgreSQL as the state store (``sto
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import re
 import uuid
@@ -17,7 +18,7 @@ import pytest
 import requests
 from eventsync.engine import Engine
 from eventsync.sandbox_env import free_port
-from eventsync.server import Server
+from eventsync.server import Server, make_app
 from eventsync.store import StateStore
 from eventsync_hopin.sandbox.subscriptions import sign
 from eventsync_salesforce.sandbox.wiring import OUTBOUND_RULE
@@ -242,6 +243,46 @@ def test_any_exception_in_a_notification_route_is_a_short_500(make_env, monkeypa
     assert answer.status_code == 500 and is_short_text(answer)
     assert b"Traceback" not in answer.content and b"Recursion" not in answer.content
     assert metric(env.server.url, org="e2e", system="hopin", result="error", status="500") == 1
+
+
+def test_a_delivery_without_a_length_is_taken_in_like_one_with_it(make_env):
+    # With a Content-Length a notification is answered in front of Flask (waitress gives a
+    # chunked body its length); without one (another WSGI server, a chunked body) it goes on to
+    # Flask's route: the same answer, stored and counted alike.
+    env = make_env(triggers=False, start=False)
+    sized, unsized, chunked = delivery(env), delivery(env), delivery(env)
+    unsized["data"] = dict(unsized["data"], id="RegistrationWithoutLength")
+    chunked["data"] = dict(chunked["data"], id="RegistrationSentChunked01")
+    first = post_signed(env, sized)
+    assert (first.status_code, first.content) == (200, b'{"received":true}')
+
+    def signed(body: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+        raw = json.dumps(body).encode()
+        signature = sign(env.hopin["webhook_secret"], raw)
+        return raw, {"Content-Type": "application/json", env.hopin["signature_header"]: signature}
+
+    raw, headers = signed(chunked)
+    url = f"{env.server.url}/hooks/e2e/hopin"
+    answer = requests.post(url, data=iter([raw[:40], raw[40:]]), headers=headers, timeout=30)
+    assert answer.request.headers.get("Transfer-Encoding") == "chunked"
+    assert (answer.status_code, answer.content) == (200, b'{"received":true}')
+
+    raw, headers = signed(unsized)
+    # No CONTENT_LENGTH, a stream its server ended (as for a chunked body): Flask reads it all.
+    environ = {"wsgi.input": io.BytesIO(raw), "wsgi.input_terminated": True}
+    client = make_app(env.engine).test_client()
+    flask_answer = client.post("/hooks/e2e/hopin", headers=headers, environ_overrides=environ)
+    assert (flask_answer.status_code, flask_answer.data) == (200, b'{"received":true}')
+    assert flask_answer.content_type == first.headers["Content-Type"]
+
+    pending = {r.entity for r in env.engine.store.pending(flow="export_registrations")}
+    expected = {
+        "RegistrationFromTheTest01",
+        "RegistrationWithoutLength",
+        "RegistrationSentChunked01",
+    }
+    assert expected <= pending
+    assert metric(env.server.url, org="e2e", system="hopin", result="accepted", status="200") == 3
 
 
 @pytest.mark.parametrize(

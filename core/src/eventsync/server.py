@@ -25,7 +25,8 @@ a request naming an organisation or system that is not configured is a 404 count
 unlabelled counter, so a scan of made-up URLs creates no series.
 docs/openapi.yaml describes every route, request body and answer (OpenAPI 3.1).
 
-Flask builds the app; waitress (a production WSGI server) serves it. The metrics use a
+Flask builds the app; waitress (a production WSGI server) serves it. Notifications are answered
+in front of Flask (``intake_http``): a webhook burst is thousands of them. The metrics use a
 registry of their own (never prometheus_client's global one): the engine's counters
 (``eventsync.metrics``) and gauges read from the store at scrape time.
 """
@@ -46,16 +47,13 @@ from prometheus_client.registry import Collector
 from werkzeug.exceptions import HTTPException
 
 from .engine import Engine
+from .intake_http import MAX_BODY, UNKNOWN, NotificationRoute
 from .models import HttpRequest
 
 __all__ = ["make_app", "serve", "MAX_BODY", "UNKNOWN"]
 
 log = logging.getLogger("eventsync.server")
 
-#: Largest notification body accepted (Salesforce sends at most 100 notifications a message).
-MAX_BODY = 5 * 1024 * 1024
-#: The metric label of an organisation or system name that is not configured.
-UNKNOWN = "(unknown)"
 _PLAIN = "text/plain; charset=utf-8"
 
 
@@ -160,21 +158,14 @@ def make_app(engine: Engine, *, listen: str | None = None) -> Flask:
     app.url_map.merge_slashes = False
     registry = engine.metrics.registry()
     registry.register(_EngineCollector(engine))
-    counters = engine.metrics
-
-    def count(org: str | None, system: str | None, result: str, status: int) -> None:
-        """Count a notification under its names when they are configured, else unlabelled."""
-        if org is not None and system is not None and counters.known(org, system=system):
-            counters.notifications.labels(org, system, result, str(status)).inc()
-        else:
-            counters.unrouted.inc()
+    route = NotificationRoute(engine, engine.metrics)
 
     def count_path(result: str, status: int) -> None:
         """Count a notification answered before its route ran (405, 413, 404)."""
         parts = request.path.split("/")
         if len(parts) < 3 or parts[1] != "hooks":
             return
-        count(parts[2], parts[3] if len(parts) > 3 else None, result, status)
+        route.count(parts[2], parts[3] if len(parts) > 3 else None, result, status)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
@@ -196,28 +187,17 @@ def make_app(engine: Engine, *, listen: str | None = None) -> Flask:
     @app.post("/hooks/<org>/<system>")
     @app.post("/hooks/<org>/<system>/<path:suffix>")
     def notification(org: str, system: str, suffix: str = "") -> Response:
-        known = counters.known(org, system=system)
-        org_label, system_label = (org, system) if known else (UNKNOWN, UNKNOWN)
-        try:
-            http = HttpRequest(
-                method=request.method,
-                path=request.path,
-                headers=dict(request.headers),
-                body=request.get_data(cache=False),
-                query=request.args.to_dict(),
-                suffix=suffix,
-            )
-            answer = engine.receive(org, system, http)
-        except HTTPException:
-            raise  # a body over MAX_BODY: answered and counted by http_error
-        except Exception:  # noqa: BLE001 - a bug or a failing store must not be an HTML page
-            log.exception("the %s notification for %s failed", system_label, org_label)
-            count(org, system, "error", 500)
-            return _plain(500, "internal error (see the eventsync log)")
-        response = answer.response
-        count(org, system, answer.result, response.status)
-        if answer.entities and known:
-            counters.marked.labels(org, system).inc(answer.entities)
+        # Reached only by what the route in front of Flask left (NotificationRoute.in_front_of):
+        # e.g. a body sent chunked, or one over MAX_BODY, which get_data answers with a 413.
+        http = HttpRequest(
+            method=request.method,
+            path=request.path,
+            headers=dict(request.headers),
+            body=request.get_data(cache=False),
+            query=request.args.to_dict(),
+            suffix=suffix,
+        )
+        response = route.take(org, system, http)
         reply = Response(response.body, status=response.status, content_type=response.content_type)
         for name, value in response.headers.items():
             reply.headers[name] = value
@@ -273,6 +253,7 @@ def make_app(engine: Engine, *, listen: str | None = None) -> Flask:
             secure_cookies=not loopback(listen or engine.config.engine.listen),
         )
         app.wsgi_app = mounted(console, app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = route.in_front_of(app.wsgi_app)  # type: ignore[method-assign]
     return app
 
 
