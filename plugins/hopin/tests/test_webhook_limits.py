@@ -207,3 +207,14 @@ def test_limits_must_be_positive(settings, tweak, option):
 def test_a_delivery_time_utc_cannot_hold_is_no_time(value):
     # Found by the property test: year 1 at +01:00 is before datetime.min in UTC.
     assert webhooks.delivery_time(value) is None
+
+
+def test_options_are_structured_once_per_settings_and_a_bad_one_is_never_kept(settings, tweak):
+    # load_options runs for every delivery: equal settings share one structured instance.
+    first = load_options(settings)
+    assert load_options(tweak(settings)) is first
+    changed = load_options(tweak(settings, webhook_max_depth=7))
+    assert changed is not first and changed.webhook_max_depth == 7
+    for _ in range(2):  # refused each time, not remembered as if it were good
+        with pytest.raises(ConfigurationError, match="webhook_max_depth"):
+            load_options(tweak(settings, webhook_max_depth=0))

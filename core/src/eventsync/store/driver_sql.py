@@ -74,12 +74,25 @@ class DriverStatement:
             binds.append(_Bind(name, not bind.required, bind.effective_value, convert))
         return cls(compiled.string, tuple(binds), compiled.positional)
 
-    def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
-        """The driver's parameters for ``values`` (bind name -> value)."""
+    def parameters(
+        self, values: Mapping[str, Any], memo: dict[tuple[int, int], Any] | None = None
+    ) -> Sequence[Any] | dict[str, Any]:
+        """The driver's parameters for ``values`` (bind name -> value). ``memo`` keeps the
+        conversions of one call's values: the rows of a batch share their times (one ``now``),
+        and SQLite's text form of a datetime costs more than the rest of a row."""
         converted = []
         for bind in self.binds:
             value = bind.value if bind.fixed else values[bind.name]
-            converted.append(bind.convert(value) if bind.convert is not None else value)
+            if bind.convert is None:
+                converted.append(value)
+                continue
+            if memo is None:
+                converted.append(bind.convert(value))
+                continue
+            key = (id(bind.convert), id(value))  # the values outlive the memo: ids stay unique
+            if key not in memo:
+                memo[key] = bind.convert(value)
+            converted.append(memo[key])
         if self.positional:
             return converted
         return {b.name: v for b, v in zip(self.binds, converted, strict=True)}
@@ -88,7 +101,8 @@ class DriverStatement:
         """Execute once per row of ``rows`` (an ``executemany`` when there are several)."""
         if not rows:
             return
-        params = [self.parameters(row) for row in rows]
+        memo: dict[tuple[int, int], Any] | None = {} if len(rows) > 1 else None
+        params = [self.parameters(row, memo) for row in rows]
         with _driver_errors(conn, self.sql, params) as cursor:
             if len(params) == 1:
                 cursor.execute(self.sql, params[0])

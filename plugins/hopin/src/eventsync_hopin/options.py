@@ -346,10 +346,28 @@ PROFILE = SystemProfile(
 _converter = cattrs.Converter(forbid_extra_keys=True)
 
 
+#: Options already structured, by their org and settings (``load_options`` runs per delivery).
+_loaded: dict[str, HopinOptions] = {}
+_LOADED_MAX = 256
+
+
 def load_options(settings: SystemSettings) -> HopinOptions:
     """Structure ``settings.options`` (``*_env`` keys aside); ConfigurationError lists every problem."""
     raw: dict[str, Any] = {k: v for k, v in settings.options.items() if not k.endswith("_env")}
-    base = f"$.orgs.{settings.org}.systems.hopin"
+    # Every webhook delivery asks: structuring and checking cost more than the rest of parsing
+    # it. HopinOptions is frozen, so one instance serves every caller with the same settings.
+    key = repr((settings.org, sorted(raw.items())))
+    cached = _loaded.get(key)
+    if cached is None:
+        cached = _structure(settings.org, raw)
+        if len(_loaded) >= _LOADED_MAX:
+            _loaded.clear()
+        _loaded[key] = cached
+    return cached
+
+
+def _structure(org: str, raw: dict[str, Any]) -> HopinOptions:
+    base = f"$.orgs.{org}.systems.hopin"
     try:
         options = _converter.structure(raw, HopinOptions)
     except cattrs.BaseValidationError as exc:
@@ -367,7 +385,7 @@ def load_options(settings: SystemSettings) -> HopinOptions:
     if options.webhook_url and not options.webhook_url.startswith(("http://", "https://")):
         problems.append(
             f"{base}.webhook_url: must be an http(s) URL Hopin can reach, e.g. "
-            f"https://sync.example.com/hooks/{settings.org}/hopin"
+            f"https://sync.example.com/hooks/{org}/hopin"
         )
     if options.webhook_retire_after <= 0:
         problems.append(f"{base}.webhook_retire_after: must be above 0")
