@@ -616,8 +616,11 @@ def _log_outcomes(lines: list[tuple[Any, ...]]) -> None:
         return
     org, flow = lines[0][0], lines[0][1]
     tally: dict[str, int] = {}
+    per_record = log.isEnabledFor(logging.DEBUG)  # else only dead letters get a line each
     for _, _, entity, outcome, message, *_detail in lines:
         tally[outcome] = tally.get(outcome, 0) + 1
+        if outcome != "dead" and not per_record:
+            continue
         context = fields(org=org, flow=flow, entity=entity, outcome=outcome)
         if outcome == "dead":
             code = message.partition(":")[0]

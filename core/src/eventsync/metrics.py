@@ -10,6 +10,7 @@ number of series.
 
 from __future__ import annotations
 
+import collections
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -102,8 +103,8 @@ class EngineMetrics(Collector):
         if not self.known(org, flow):
             return
         self.batches.labels(org, flow).inc()
-        for outcome, error_class in outcomes:
-            self.records.labels(org, flow, outcome, error_class).inc()
+        for (outcome, error_class), n in collections.Counter(outcomes).items():
+            self.records.labels(org, flow, outcome, error_class).inc(n)
 
     def observe_call(self, org: str, system: str, call: str, seconds: float) -> None:
         """Record the duration of one push or pull call."""
