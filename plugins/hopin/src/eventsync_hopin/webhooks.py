@@ -68,6 +68,8 @@ def json_depth_exceeds(body: bytes, limit: int) -> bool:
     One pass over the quotes, escapes and brackets, stopping at the first level over the limit,
     so its cost is linear in the body and a body of nothing but ``[`` costs ``limit`` steps;
     malformed JSON is left to the parser."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False  # too few brackets to nest that deep, strings or not (every delivery)
     depth = 0
     in_string = False
     for match in _TOKENS.finditer(body):
