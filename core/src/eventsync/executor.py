@@ -327,6 +327,7 @@ class Executor:
             skip_flows=flows,
         )
         before, self._lingering.count = getattr(self._lingering, "count", 0), 0
+        self._lingering.empty = not count
         if not count or count >= self.batch_size or age is None:
             return False
         left = self.linger - age
@@ -347,6 +348,10 @@ class Executor:
         with self._gathering:
             while not self._stopping.is_set() and self._linger():
                 pass
+            if getattr(self._lingering, "empty", False):
+                # Nothing was due: rows committed since are a new batch, to gather (not to
+                # take at once, a handful of them, as a lease now would).
+                return []
             return self._lease(worker_id, self.org, self.flow)
 
     def _work(self, worker_id: str) -> None:
@@ -379,6 +384,8 @@ class Executor:
         self._lingering.count = 0
         while self.linger > 0 and self._linger(org, flow):
             pass
+        if self.linger > 0 and getattr(self._lingering, "empty", False):
+            return 0  # nothing was due (see _gather)
         items = self._lease(worker_id, org or self.org, flow or self.flow)
         if items:
             self._run_batch(worker_id, items)
