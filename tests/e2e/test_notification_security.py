@@ -219,6 +219,24 @@ def test_unknown_foreign_and_unattributed_deliveries_are_acknowledged_not_stored
     assert entities_metric(url, "e2e", "hopin") == 0
 
 
+def test_a_delivery_no_flow_takes_is_accepted_without_a_transaction(make_env):
+    # A signal no enabled flow takes (Hopin sends magicLinkCreated by default): accepted, and
+    # nothing stored, not even its id, so its re-send is accepted alike and stores nothing.
+    env = make_env(triggers=False, start=False)
+    store = env.engine.store
+    body = delivery(env, signal="magicLinkCreated")
+    body["data"] = {"id": "MagicLinkFromTheTest0001", "type": "magic_link", "attributes": {}}
+    before = store.intake.groups
+    for _ in range(2):
+        answer = post_signed(env, body)
+        assert (answer.status_code, answer.content) == (200, b'{"received":true}')
+    assert store.intake.groups == before  # no intake transaction ran
+    assert store.pending() == []
+    url = env.server.url
+    assert metric(url, org="e2e", system="hopin", result="accepted", status="200") == 2
+    assert entities_metric(url, "e2e", "hopin") == 0
+
+
 def test_deep_and_large_bodies_get_short_text_answers(make_env):
     env = make_env(triggers=False, start=False)
     deep = post_signed(env, b"[" * 200_000 + b"]" * 200_000)

@@ -369,7 +369,8 @@ class Engine:
         id or an entity the store cannot hold (``eventsync.store.key_problem``: too long, or a
         NUL character) is refused with a 400 before anything is stored. The re-send check, the
         marks (with what each flow takes from the notification: ``Flow.carried``) and the ids
-        are one transaction.
+        are one transaction; one naming nothing any enabled flow takes needs none (it is
+        accepted, and a re-send of it stores nothing either).
         """
         if org_name not in self.config.orgs:
             return Reception(
@@ -396,6 +397,10 @@ class Engine:
         every = [entity for entities in named.values() for entity in entities]
         if refused := _unstorable(system, org_name, "entity", every):
             return refused
+        if not any(every):
+            # Nothing for any enabled flow (e.g. a signal only another flow would use): nothing
+            # to store, and so nothing a replay of it could store twice; no transaction.
+            return Reception(notification.response, "accepted", 0)
         marks: dict[str, dict[str, Any]] = {}
         for flow_name, entities in named.items():
             carried = self.flows[flow_name].carried(ctx, notification) if entities else {}
