@@ -162,26 +162,3 @@ def test_the_outbound_message_of_the_write_back_does_not_re_run_the_import(make_
     assert env.engine.wait_idle(120)
     [link] = env.magic_links("ada@example.com")
     assert env.member(member).get(LINK_FIELD) == link.get("magicLink")
-
-
-def test_the_worker_that_invites_writes_those_links_back_before_inviting_more(make_env, wait):
-    """Depth first: a write-back marked by an import batch is its worker's next batch, ahead
-    of the invitations queued before it (which would otherwise go first, being older)."""
-    env = make_env(
-        triggers=True,
-        pollers=False,
-        start=False,
-        engine_options={"workers": 1, "batch_size": 2, "batch_linger": 0.0},
-    )
-    campaign = env.campaign()
-    members = env.members(campaign, [f"guest{n}@example.com" for n in range(4)])
-    store = env.engine.store
-    # All four invitations are queued before the one worker starts: two batches of two.
-    wait("four invitations queued", lambda: len(store.pending(env.org)) == 4)
-    env.engine.start()
-    wait("every link written back", lambda: all(env.member(m).get(LINK_FIELD) for m in members))
-    assert env.engine.wait_idle(120)
-    log = sorted(store.sync_log(env.org, limit=1000), key=lambda e: e.id)
-    flows = [e.flow for e in log if e.outcome == "wrote"]
-    pair = ["import_registrations"] * 2 + ["magic_links"] * 2
-    assert flows == pair + pair, flows

@@ -58,7 +58,7 @@ from .models import (
 from .plugins import Hooks, make_plugin_manager
 from .polling import BackfillResult, SourceScanner
 from .preview import Preview, preview
-from .store import FOLLOW_ON, FlowStatus, OutboxItem, StateStore, key_problem
+from .store import FlowStatus, OutboxItem, StateStore, key_problem
 from .usage_board import UsageBoard
 
 __all__ = ["Engine", "BackfillResult", "StateUnavailable", "SubscriptionOutcome", "open_store"]
@@ -337,8 +337,6 @@ class Engine:
         if not keys:
             return 0
         marked = self.store.mark_many(org_name, flow, keys, hint=hint)
-        if hint == FOLLOW_ON:  # a job's marks: its worker carries on with them
-            self.executor.follow(org_name, flow)
         if self.on_marked is not None:
             self.on_marked(org_name, flow)
         return marked

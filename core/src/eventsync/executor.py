@@ -157,7 +157,6 @@ class Executor:
         # lingering on the same rows both lease when it is old enough: one takes the batch,
         # the other the few rows that arrived in between, a remote call of their own.
         self._gathering = threading.Lock()
-        self._follow = threading.local()  # per worker: the (org, flow) its last job handed on
         self.auth_pause = auth_pause
         self.on_outcomes = on_outcomes
         self.stats = ExecutorStats()
@@ -341,27 +340,6 @@ class Executor:
         self._stopping.wait(min(left, self.linger_quiet, self.poll_interval))
         return True
 
-    def follow(self, org: str, flow: str) -> None:
-        """The job running on this thread marked work of ``flow`` that continues its batch
-        (``store.FOLLOW_ON``): this worker leases it next, before older rows of other flows.
-        An entity's work is then finished before new work is started, instead of waiting
-        behind every batch marked before it (a write-back behind the next imports)."""
-        self._follow.next = (org, flow)
-
-    def _followed(self, worker_id: str) -> list[OutboxItem]:
-        """The rows the last job of this worker handed on (``follow``), leased at once: they
-        were marked together, there is nothing to linger for."""
-        org, flow = getattr(self._follow, "next", None) or (None, None)
-        self._follow.next = None
-        if (
-            org is None
-            or flow is None
-            or self.org not in (None, org)
-            or self.flow not in (None, flow)
-        ):
-            return []
-        return self._lease(worker_id, org, flow)
-
     def _gather(self, worker_id: str) -> list[OutboxItem]:
         """Linger (when configured) and lease the next batch, one worker at a time."""
         if self.linger <= 0:
@@ -374,7 +352,7 @@ class Executor:
     def _work(self, worker_id: str) -> None:
         while not self._stopping.is_set():
             try:
-                items = self._followed(worker_id) or self._gather(worker_id)
+                items = self._gather(worker_id)
             except Exception:
                 log.exception(
                     "%s: leasing failed; retrying in %.1fs", worker_id, self.poll_interval
