@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 from eventsync.models import PullRequest, PushItem, PushRequest
-from eventsync_hopin import plugin
+from eventsync_hopin import lookup, plugin
 
 GET_ONE = "GET /v1/registrations/<registration_id>"
 LIST = "GET /v1/events/<event_id>/registrations"
@@ -143,3 +143,23 @@ def test_the_default_runs_a_campaign_burst_wide_and_a_429_slows_it_without_faili
     assert counted["calls"]["POST /v1/tickets/<ticket_id>/magicLinks"] == 41  # 40 + the 429
     assert 8 < counted["peak_in_flight"] <= 32
     assert fresh.connection.http.throttle.held >= 1
+
+
+def test_a_batch_looks_for_existing_invitations_with_its_list_calls_in_parallel(
+    fresh, admin, tweak
+):
+    connection = plugin.authenticate("hopin", tweak(fresh.settings, max_parallel=8))
+    items = tuple(
+        PushItem(f"003{n}", {"ticketId": fresh.ticket_id, "email": f"l{n}@example.com"})
+        for n in range(3 * lookup.EMAILS_PER_CALL)
+    )
+    made = plugin.push(connection, PushRequest("magicLink", "upsert", items))
+    # Invited already: the batch only looks, three filtered list calls of 50 emails. Each is
+    # held half a second, so one after another they would never be in flight together.
+    admin.fault(path="/v1/tickets/*/magicLinks", method="GET", latency=0.5)
+    admin.call("DELETE", "/counters")
+    again = plugin.push(connection, PushRequest("magicLink", "upsert", items))
+    assert [r.id for r in again] == [r.id for r in made] and not any(r.created for r in again)
+    counted = admin.call("GET", "/counters")
+    assert counted["calls"] == {"GET /v1/tickets/<ticket_id>/magicLinks": 3}
+    assert counted["peak_in_flight"] == 3
