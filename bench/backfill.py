@@ -4,8 +4,11 @@ Both sandboxes run in this process (the Hopin one seeded with the registrations)
 runs as `eventsync backfill export_registrations` in a child process, whose resident memory is
 sampled every 50 ms. Runs several sizes in one go so memory can be compared across sizes.
 
-Printed per latency profile (none, then the sandboxes' realistic one) and size: records per second (wall time of the command), Salesforce and Hopin API
-calls per 1,000 records (from the sandboxes' counters), peak RSS of the engine process.
+Printed per latency profile (none, then the sandboxes' realistic one) and size: records per
+second (wall time of the command), Salesforce and Hopin API calls per 1,000 records (from the
+sandboxes' counters), peak RSS of the engine process, and the engine process's CPU seconds per
+1,000 records (user + system, as last sampled): on a shared machine the wall time follows the
+load, the CPU cost far less.
 
     .venv/bin/python bench/backfill.py [--sizes 10000,100000] [--match external-id|email]
         [--latency both|none|realistic] [--workers 6]
@@ -77,14 +80,18 @@ def run_size(size: int, match: str, profile: str, workers: int) -> dict:
             text=True,
         )
         peak = 0
+        cpu = 0.0
         done = threading.Event()
 
         def sample() -> None:
-            nonlocal peak
+            nonlocal peak, cpu
             process = psutil.Process(proc.pid)
             while not done.is_set():
                 try:
-                    peak = max(peak, process.memory_info().rss)
+                    with process.oneshot():
+                        peak = max(peak, process.memory_info().rss)
+                        times = process.cpu_times()
+                    cpu = times.user + times.system
                 except psutil.NoSuchProcess:
                     return
                 done.wait(0.05)
@@ -109,6 +116,7 @@ def run_size(size: int, match: str, profile: str, workers: int) -> dict:
             "sf_per_1000": sf_calls * 1000 / size,
             "hopin_per_1000": hopin_calls * 1000 / size,
             "peak_rss_mb": peak / 2**20,
+            "cpu_per_1000": cpu * 1000 / size,
             "result": json.loads(out),
         }
     finally:
@@ -142,13 +150,14 @@ def main() -> None:
     )
     print(
         f"{'latency':<10} {'records':>8} {'landed':>8} {'records/s':>10} {'SF calls/1k':>12} "
-        f"{'Hopin calls/1k':>15} {'peak RSS MB':>12}"
+        f"{'Hopin calls/1k':>15} {'peak RSS MB':>12} {'CPU s/1k':>9}"
     )
     for profile, results in runs.items():
         for r in results:
             print(
                 f"{profile:<10} {r['records']:>8} {r['leads']:>8} {r['per_second']:>10.0f} "
-                f"{r['sf_per_1000']:>12.1f} {r['hopin_per_1000']:>15.1f} {r['peak_rss_mb']:>12.0f}"
+                f"{r['sf_per_1000']:>12.1f} {r['hopin_per_1000']:>15.1f} {r['peak_rss_mb']:>12.0f} "
+                f"{r['cpu_per_1000']:>9.2f}"
             )
         if len(results) > 1:
             first, last = results[0], results[-1]

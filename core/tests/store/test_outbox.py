@@ -247,6 +247,58 @@ def test_flow_status(clocked_store, clock) -> None:
     assert [s.flow for s in store.statuses()] == ["export"]
 
 
+def test_last_success_is_the_flows_own_latest_done_line(clocked_store, clock) -> None:
+    store = clocked_store()
+    store.log("acme", "export", "a", "done")
+    done_at = clock.now
+    clock.advance(10)  # newer lines of another outcome, flow and org do not count
+    store.log_many(
+        [
+            ("acme", "export", "b", "retry", "later"),
+            ("acme", "import", "c", "done", ""),
+            ("other", "export", "d", "done", ""),
+        ]
+    )
+    assert store.flow_status("acme", "export").last_success_at == done_at
+    assert store.flow_status("acme", "import").last_success_at == clock.now
+    store.log("acme", "never", "e", "retry", "no success yet")
+    assert store.flow_status("acme", "never").last_success_at is None
+    assert {s.flow: s.last_success_at for s in store.statuses(org="acme")} == {
+        "export": done_at,
+        "import": clock.now,
+    }
+
+
+def test_one_flows_status_costs_the_same_however_long_its_log(tmp_path) -> None:
+    """A backfill's progress reads its flow's status several times a second while the log
+    grows by a line per record: the cost must not grow with the log (SQLite's VM steps)."""
+    store = StateStore.open(path=tmp_path / "state.sqlite3")
+    steps = [0]
+
+    def count(conn, cursor, *_args) -> None:
+        def tick() -> int:
+            steps[0] += 1
+            return 0
+
+        cursor.connection.set_progress_handler(tick, 100)
+
+    sa.event.listen(store.engine, "before_cursor_execute", count)
+
+    def cost(lines: int) -> int:
+        store.log_many([("acme", "export", f"e{n}", "done", "") for n in range(lines)])
+        steps[0] = 0
+        store.flow_status("acme", "export")
+        return steps[0]
+
+    try:
+        short = cost(50)
+        long = cost(5000)
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", count)
+        store.close()
+    assert long <= short + 5, (short, long)
+
+
 def test_threads_leasing_at_once_never_share_a_row(target) -> None:
     stores = [target.open(), target.open()]
     stores[0].mark_many("acme", "export", [f"e{n}" for n in range(600)])

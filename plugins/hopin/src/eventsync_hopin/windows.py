@@ -33,8 +33,10 @@ __all__ = ["read", "PREFETCH", "READERS", "WINDOW_PAGES"]
 #: the windows cost about one call in this many more than one read).
 WINDOW_PAGES = 5
 #: Pages a window reader may hold ahead of the consumer (a window denser than the average
-#: waits for the consumer beyond that).
-PREFETCH = 2 * WINDOW_PAGES
+#: waits for the consumer beyond that). Two are enough to keep a backfill fed: its readers
+#: fetch several times what it consumes, and it spends most of its time waiting for the
+#: workers, its readers' pages held all along (ten each held 4,000 registrations).
+PREFETCH = 2
 #: Windows read at once (at most ``max_parallel``): four readers fetch several times what a
 #: backfill consumes, and memory holds at most ``READERS * PREFETCH`` pages.
 READERS = 4
