@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 
@@ -44,6 +45,7 @@ def scheduler_command(
     delays a record by one sweep at most. Exit 1 when the lock was lost (restart it).
     """
     from ..distributed import Dispatcher, SchedulerLock, Sweeper, make_celery
+    from ..distributed.app import queue_of
 
     engine = scale_out_engine(
         config_path, "scheduler", pollers=not no_pollers, subscribe=True, run_executor=False
@@ -59,7 +61,12 @@ def scheduler_command(
     dispatcher = Dispatcher(make_celery(engine.config), engine.config).start()
     engine.on_marked = dispatcher.request
     engine.start()
-    sweeper = Sweeper(engine.store, dispatcher.request)
+    sweeper = Sweeper(
+        engine.store,
+        dispatcher.request,
+        waiting=dispatcher.waiting,
+        queue_of=functools.partial(queue_of, engine.config),
+    )
     interval = engine.config.engine.sweep_interval
     tick = min(lock_seconds / 3, interval)
     code, next_sweep = EXIT_OK, 0.0
