@@ -67,15 +67,18 @@ def scheduler_command(
         waiting=dispatcher.waiting,
         queue_of=functools.partial(queue_of, engine.config),
     )
-    interval = engine.config.engine.sweep_interval
-    tick = min(lock_seconds / 3, interval)
-    code, next_sweep = EXIT_OK, 0.0
+    interval, renew_every = engine.config.engine.sweep_interval, lock_seconds / 3
+    tick = min(renew_every, interval)
+    code, next_sweep, next_renewal = EXIT_OK, 0.0, 0.0
     while True:
         try:
-            if not lock.try_acquire():
-                log.error("the scheduler lock was taken over by another scheduler; stopping")
-                code = EXIT_PROBLEMS
-                break
+            # Three renewals per lease, however short the sweep interval: not one per sweep.
+            if time.monotonic() >= next_renewal:
+                if not lock.try_acquire():
+                    log.error("the scheduler lock was taken over by another scheduler; stopping")
+                    code = EXIT_PROBLEMS
+                    break
+                next_renewal = time.monotonic() + renew_every
             if time.monotonic() >= next_sweep:
                 sweeper.sweep()
                 next_sweep = time.monotonic() + interval
