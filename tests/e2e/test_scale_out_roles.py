@@ -172,10 +172,15 @@ def test_per_org_concurrency_holds_across_worker_processes(site: Site, tmp_path:
         ids = [world.register(f"c{n:03}@limit.example") for n in range(60)]
         store.mark_many(ORG, "export_registrations", ids, hint="test")
         scheduler = Role("scheduler", config, tmp_path / "scheduler.log", "--no-pollers")
+        # One thread each: a drain sends its pair on while its own message is unacknowledged,
+        # so the next drain runs in another process (not by chance of which one asks first).
         workers = [
-            Role("worker", config, tmp_path / f"worker-{n}.log", "--queues", queue)
+            Role(
+                "worker", config, tmp_path / f"worker-{n}.log", "--queues", queue,
+                "--concurrency", "1",
+            )
             for n in range(3)
-        ]
+        ]  # fmt: skip
         most, seen = 0, set()
         try:
             deadline = time.monotonic() + 240
