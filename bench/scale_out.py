@@ -10,14 +10,17 @@ measured in one run:
   within the measured time) and again by the same processes (the steady state of long-running
   workers); records per second and the ratio to 1 worker (targets: >= 1.8x at 2, >= 3x at 4
   while the work is latency-bound; without latency the machine's cores bound it), Salesforce
-  API calls per 1,000 records, and the machine's idle CPU share and load average during the
-  second round (other work on a shared machine takes the cores the workers would use);
+  API calls per 1,000 records, the machine's idle CPU share and load average during the
+  second round (other work on a shared machine takes the cores the workers would use), and
+  the CPU each role's processes spent per record in that round (``--cpu``: the workers, the
+  scheduler, this process's sandboxes and the PostgreSQL backends of the benchmark's database);
 * real time: a burst of registrations delivered as webhooks to `eventsync serve`, 4 workers:
   creation -> Lead visible, p50 / p95 (50 ms resolution);
 * fairness: 50 orgs, one of them with a backlog 10x the others', 4 workers: when each small
   org's last record landed (p50 / p95 / max, seconds from the start) against the big org's.
 
     .venv/bin/python bench/scale_out.py [--records 1600] [--latency both|none|realistic]
+        [--only throughput|burst|fairness] [--cpu]
 """
 
 from __future__ import annotations
@@ -93,6 +96,8 @@ class Deployment:
         self.config.write_text(text)
         write_private(self.dir / "fleet.env", secrets)
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.roles: dict[int, str] = {}
+        self.database = sa_url_database(state)
 
     def start(self, role: str, *args: str, ready: str) -> subprocess.Popen[bytes]:
         """Start ``eventsync ROLE`` and wait until its log shows ``ready``."""
@@ -106,6 +111,7 @@ class Deployment:
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
         self.procs.append(proc)
+        self.roles[proc.pid] = role
         deadline = time.monotonic() + 120
         while ready not in log.read_text(errors="replace"):
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -133,6 +139,52 @@ class Deployment:
                 proc.kill()
             if proc in self.procs:
                 self.procs.remove(proc)
+
+
+def sa_url_database(url: str) -> str:
+    """The database name of a SQLAlchemy URL."""
+    import sqlalchemy as sa
+
+    return str(sa.engine.make_url(url).database)
+
+
+class RoleCPU:
+    """CPU seconds (user + system) spent so far by each role of a deployment: its worker and
+    scheduler processes, this process (the sandboxes) and the PostgreSQL backends connected
+    to its database (other databases' backends, a shared machine's, are left out)."""
+
+    def __init__(self, deployment: Deployment) -> None:
+        self.deployment = deployment
+
+    def _processes(self) -> dict[int, tuple[str, psutil.Process]]:
+        found = {os.getpid(): ("sandboxes", psutil.Process())}
+        for proc in self.deployment.procs:
+            if proc.poll() is None:
+                found[proc.pid] = (self.deployment.roles[proc.pid], psutil.Process(proc.pid))
+        for proc in psutil.process_iter(["name", "cmdline"]):
+            cmdline = " ".join(proc.info["cmdline"] or ())
+            if proc.info["name"] == "postgres" and f" {self.deployment.database} " in cmdline:
+                found[proc.pid] = ("postgres", proc)
+        return found
+
+    def snapshot(self) -> dict[int, tuple[str, float]]:
+        """CPU seconds by process id, with its role."""
+        taken = {}
+        for pid, (role, proc) in self._processes().items():
+            try:
+                times = proc.cpu_times()
+            except psutil.Error:  # ended meanwhile
+                continue
+            taken[pid] = (role, times.user + times.system)
+        return taken
+
+    @staticmethod
+    def spent(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> dict:
+        """CPU seconds by role between two snapshots (a process new in ``after`` counts all)."""
+        by_role: dict[str, float] = {}
+        for pid, (role, seconds) in after.items():
+            by_role[role] = by_role.get(role, 0.0) + seconds - before.get(pid, (role, 0.0))[1]
+        return by_role
 
 
 def register(pair: SandboxPair, emails: Sequence[str]) -> list[str]:
@@ -168,16 +220,25 @@ def sf_calls(pairs: Sequence[SandboxPair]) -> int:
 
 
 def wait_idle(store: StateStore, timeout: float = 600.0) -> None:
+    """Wait until the outbox is empty: every row done (one indexed row read per look, so the
+    benchmark's own watching costs PostgreSQL and this process little of the CPU measured)."""
     deadline = time.monotonic() + timeout
-    while any(s.pending or s.leased for s in store.statuses()):
+    while store.pending(limit=1):
         if time.monotonic() > deadline:
             raise RuntimeError("the backlog did not drain")
         time.sleep(0.05)
 
 
-def drain_round(store: StateStore, pairs: Sequence[SandboxPair], records: int, host: str) -> dict:
+def drain_round(
+    store: StateStore,
+    pairs: Sequence[SandboxPair],
+    records: int,
+    host: str,
+    cpu: RoleCPU | None = None,
+) -> dict:
     """Register ``records`` (spread over the pairs), mark them and wait until the workers drained
-    them: records per second, Salesforce calls per 1,000, and how busy the machine was."""
+    them: records per second, Salesforce calls per 1,000, how busy the machine was and (with
+    ``cpu``) each role's CPU milliseconds per record."""
     run = uuid.uuid4().hex[:6]
     marks = {
         pair.org: register(pair, [f"{run}-{n}@{host}" for n in range(records // len(pairs))])
@@ -185,23 +246,26 @@ def drain_round(store: StateStore, pairs: Sequence[SandboxPair], records: int, h
     }
     calls = sf_calls(pairs)
     psutil.cpu_times_percent(None)
+    before = cpu.snapshot() if cpu else {}
     started = time.monotonic()
     for org, ids in marks.items():
         store.mark_many(org, FLOW, ids, hint="bench")
     wait_idle(store)
     elapsed = time.monotonic() - started
-    cpu = psutil.cpu_times_percent(None)
+    machine = psutil.cpu_times_percent(None)
     done = sum(len(ids) for ids in marks.values())
+    spent = RoleCPU.spent(before, cpu.snapshot()) if cpu else {}
     return {
+        "cpu_ms": {role: seconds * 1000 / done for role, seconds in sorted(spent.items())},
         "records": done,
         "per_second": done / elapsed,
         "sf_per_1000": (sf_calls(pairs) - calls) * 1000 / done,
-        "idle": cpu.idle,
+        "idle": machine.idle,
         "load": os.getloadavg()[0],
     }
 
 
-def throughput(hooks: Hooks, records: int, profile: str) -> list[dict]:
+def throughput(hooks: Hooks, records: int, profile: str, cpu: bool = False) -> list[dict]:
     """Drain the same-sized backlog of 8 orgs with 1, 2 and 4 worker processes, twice each:
     first with new processes (each signs in to the orgs it meets: the cost of a start), then
     with the same processes again (steady state, as long-running workers are)."""
@@ -216,7 +280,8 @@ def throughput(hooks: Hooks, records: int, profile: str) -> list[dict]:
                 for count in (1, 2, 4):
                     workers = deployment.workers(count)
                     cold = drain_round(store, pairs, records, "cold.example")
-                    warm = drain_round(store, pairs, records, "warm.example")
+                    roles = RoleCPU(deployment) if cpu else None
+                    warm = drain_round(store, pairs, records, "warm.example", roles)
                     results.append({"workers": count, "cold": cold, "warm": warm})
                     deployment.stop(workers)
             finally:
@@ -335,40 +400,61 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1600, help="throughput backlog")
     parser.add_argument("--burst", type=int, default=300, help="real-time registrations")
     parser.add_argument("--per-org", type=int, default=20, help="fairness backlog per org")
+    parser.add_argument(
+        "--only", choices=["throughput", "burst", "fairness"], help="run one part (default: all)"
+    )
+    parser.add_argument(
+        "--cpu", action="store_true", help="CPU ms per record per role in the second rounds"
+    )
     _latency.add_argument(parser)
     args = parser.parse_args()
+    parts = {args.only} if args.only else {"throughput", "burst", "fairness"}
     hooks = Hooks(make_plugin_manager(environ={}))
     print(f"scale-out on Celery ({BROKER.split('://')[0]}), {os.cpu_count()} CPUs")
     for profile in _latency.chosen(args):
-        rows = throughput(hooks, args.records, profile)
-        print(
-            f"\nlatency {profile}: throughput, {args.records} records over 8 orgs; new worker "
-            "processes first (their sign-ins included), then the same processes again"
-        )
-        print(
-            f"{'workers':>8} {'new: rec/s':>11} {'ratio':>6} {'again: rec/s':>13} {'ratio':>6} "
-            f"{'SF calls/1000':>14} {'CPU idle':>9} {'load':>5}"
-        )
-        for r in rows:
-            cold, warm = r["cold"], r["warm"]
+        if "throughput" in parts:
+            print_throughput(throughput(hooks, args.records, profile, args.cpu), args, profile)
+        if "burst" in parts:
+            rt = burst(hooks, args.burst, profile)
             print(
-                f"{r['workers']:>8} {cold['per_second']:>11.1f} "
-                f"{cold['per_second'] / rows[0]['cold']['per_second']:>5.2f}x "
-                f"{warm['per_second']:>13.1f} "
-                f"{warm['per_second'] / rows[0]['warm']['per_second']:>5.2f}x "
-                f"{warm['sf_per_1000']:>14.1f} {warm['idle']:>8.0f}% {warm['load']:>5.1f}"
+                f"real time, {rt['records']} webhooks over 5 s, 4 workers: landed "
+                f"{rt['landed']}, p50 {rt['p50'] * 1000:.0f} ms, p95 {rt['p95'] * 1000:.0f} ms"
             )
-        rt = burst(hooks, args.burst, profile)
+        if "fairness" in parts:
+            fair = fairness(hooks, args.per_org, profile)
+            print(
+                f"fairness, {fair['orgs']} orgs ({fair['finished']} finished), 4 workers: small "
+                f"orgs done by p50 {fair['small_p50']:.1f} s, p95 {fair['small_p95']:.1f} s, "
+                f"max {fair['small_max']:.1f} s; the 10x org by {fair['big']:.1f} s"
+            )
+
+
+def print_throughput(rows: list[dict], args: argparse.Namespace, profile: str) -> None:
+    """The throughput table (and, with ``--cpu``, CPU ms per record per role)."""
+    print(
+        f"\nlatency {profile}: throughput, {args.records} records over 8 orgs; new worker "
+        "processes first (their sign-ins included), then the same processes again"
+    )
+    print(
+        f"{'workers':>8} {'new: rec/s':>11} {'ratio':>6} {'again: rec/s':>13} {'ratio':>6} "
+        f"{'SF calls/1000':>14} {'CPU idle':>9} {'load':>5}"
+    )
+    for r in rows:
+        cold, warm = r["cold"], r["warm"]
         print(
-            f"real time, {rt['records']} webhooks over 5 s, 4 workers: landed {rt['landed']}, "
-            f"p50 {rt['p50'] * 1000:.0f} ms, p95 {rt['p95'] * 1000:.0f} ms"
+            f"{r['workers']:>8} {cold['per_second']:>11.1f} "
+            f"{cold['per_second'] / rows[0]['cold']['per_second']:>5.2f}x "
+            f"{warm['per_second']:>13.1f} "
+            f"{warm['per_second'] / rows[0]['warm']['per_second']:>5.2f}x "
+            f"{warm['sf_per_1000']:>14.1f} {warm['idle']:>8.0f}% {warm['load']:>5.1f}"
         )
-        fair = fairness(hooks, args.per_org, profile)
-        print(
-            f"fairness, {fair['orgs']} orgs ({fair['finished']} finished), 4 workers: small orgs "
-            f"done by p50 {fair['small_p50']:.1f} s, p95 {fair['small_p95']:.1f} s, max "
-            f"{fair['small_max']:.1f} s; the 10x org by {fair['big']:.1f} s"
-        )
+    if args.cpu:
+        roles = sorted({role for r in rows for role in r["warm"]["cpu_ms"]})
+        print("CPU ms per record while the same processes drained again, by role")
+        print(f"{'workers':>8} " + " ".join(f"{role:>10}" for role in roles))
+        for r in rows:
+            ms = r["warm"]["cpu_ms"]
+            print(f"{r['workers']:>8} " + " ".join(f"{ms.get(role, 0):>10.2f}" for role in roles))
 
 
 if __name__ == "__main__":

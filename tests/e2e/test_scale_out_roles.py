@@ -5,16 +5,20 @@ that takes over, and per-org concurrency held across worker processes."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import signal
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from eventsync.config import load_config
+from eventsync.distributed import Dispatcher, make_celery
 from eventsync.distributed.fleet import lease_holders
 from eventsync.distributed.scheduler import LOCK_SCOPE
 from eventsync.plugins import Hooks, make_plugin_manager
@@ -168,10 +172,15 @@ def test_per_org_concurrency_holds_across_worker_processes(site: Site, tmp_path:
         ids = [world.register(f"c{n:03}@limit.example") for n in range(60)]
         store.mark_many(ORG, "export_registrations", ids, hint="test")
         scheduler = Role("scheduler", config, tmp_path / "scheduler.log", "--no-pollers")
+        # One thread each: a drain sends its pair on while its own message is unacknowledged,
+        # so the next drain runs in another process (not by chance of which one asks first).
         workers = [
-            Role("worker", config, tmp_path / f"worker-{n}.log", "--queues", queue)
+            Role(
+                "worker", config, tmp_path / f"worker-{n}.log", "--queues", queue,
+                "--concurrency", "1",
+            )
             for n in range(3)
-        ]
+        ]  # fmt: skip
         most, seen = 0, set()
         try:
             deadline = time.monotonic() + 240
@@ -261,3 +270,77 @@ def test_celery_inspect_sees_the_worker_and_its_drain_task(site: Site, tmp_path:
             assert queue in answer("active_queues")
         finally:
             worker.stop()
+
+
+#: The worker's line once it described its flows' objects (a positive count).
+WARMED = r"described [1-9]\d* CRM objects of the flows this worker serves"
+#: The Salesforce endpoint categories of a describe.
+DESCRIBES = ("describe", "describe_global")
+
+
+def _describes(world: Sandboxes) -> dict[str, int]:
+    by = world.sf_admin("GET", "/counters")["by_endpoint"]
+    return {e: by.get(e, 0) for e in DESCRIBES}
+
+
+@contextmanager
+def _worker_starting(site: Site, tmp_path: Path, fault: dict[str, Any]) -> Iterator[Any]:
+    """A worker starting while Salesforce's global describe has ``fault``; yields the
+    sandboxes, the store, the worker and a function that registers someone, marks the
+    registration and sends its drain (from here: a scheduler would describe at its start)."""
+    world = Sandboxes(site.pair)
+    world.sf_admin("POST", "/faults", fault)
+    queue = f"warm-{uuid.uuid4().hex[:8]}"
+    with fresh_database() as database:
+        config = site.config(database, BROKERS["redis"], queue)
+        loaded = load_config(config)
+        store = StateStore.open(database)
+        worker = Role("worker", config, tmp_path / "worker.log", "--queues", queue)
+
+        def sync(email: str) -> None:
+            store.mark_many(ORG, "export_registrations", [world.register(email)])
+            assert Dispatcher(make_celery(loaded), loaded).send(ORG, "export_registrations")
+            wait_for("the Lead", lambda: email in world.leads_by_email(), 120)
+
+        try:
+            yield world, worker, sync
+        finally:
+            worker.stop()
+            store.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_worker_describes_its_flows_objects_at_start_without_waiting(
+    site: Site, tmp_path: Path
+) -> None:
+    # The global describe answers after 20 s: the worker must be ready long before that.
+    slow = {"endpoint": "describe_global", "latency": 20.0, "status": 0, "times": 1}
+    with _worker_starting(site, tmp_path, slow) as (world, worker, sync):
+        wait_for("the worker", lambda: "eventsync worker: ready" in worker.output(), 120)
+        # Ready while the describe is still under way, unanswered.
+        counters = world.sf_admin("GET", "/counters")
+        assert counters["peak_in_flight"].get("describe_global") == 1, counters
+        assert counters["by_endpoint"].get("describe_global", 0) == 0, counters
+        assert "CRM objects of the flows" not in worker.output()
+        wait_for("the describes", lambda: re.search(WARMED, worker.output()), 120)
+        assert _describes(world)["describe"] >= 1
+        world.sf_admin("POST", "/counters/reset", {"api_usage": None})
+        sync("w@warm.example")
+        assert _describes(world) == {"describe": 0, "describe_global": 0}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_describe_failing_at_a_workers_start_is_logged_and_the_worker_goes_on(
+    site: Site, tmp_path: Path
+) -> None:
+    refused = {"endpoint": "describe_global", "status": 503}
+    with _worker_starting(site, tmp_path, refused) as (world, worker, sync):
+        wait_for("the warning", lambda: "cannot describe" in worker.output(), 120)
+        assert f"for {ORG}: " in worker.output() and not re.search(WARMED, worker.output())
+        wait_for("the worker", lambda: "eventsync worker: ready" in worker.output(), 120)
+        assert worker.alive()
+        world.sf_admin("DELETE", "/faults")
+        sync("f@warm.example")
+        assert _describes(world)["describe"] >= 1  # the first push described

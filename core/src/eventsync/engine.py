@@ -515,10 +515,12 @@ class Engine:
             self._stop.wait(interval)
 
     def maintain(self) -> None:
-        """Prune the sync log to ``[engine] log_retention``, call the ``maintain`` hook on
-        every live connection and, when the engine keeps subscriptions, renew them
-        (``subscribe``); failures are logged."""
+        """Prune the sync log to ``[engine] log_retention``, the audit trail and the API usage
+        readings too old to count (``UsageBoard.prune``), call the ``maintain`` hook on every
+        live connection and, when the engine keeps subscriptions, renew them (``subscribe``);
+        failures are logged."""
         self.prune_log()
+        self.usage_board.prune()
         try:
             days = self.config.engine.audit_retention_days
             self.store.prune_audit(dt.timedelta(days=days))

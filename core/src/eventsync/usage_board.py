@@ -82,6 +82,18 @@ class UsageBoard:
             self._cache = (now, found)
         return dict(found)
 
+    def prune(self) -> int:
+        """Delete the readings too old to count (``StateStore.prune_usage``: older than a
+        day); the engine's maintenance calls it. Returns how many; failures are logged."""
+        try:
+            pruned = self.store.prune_usage()
+        except Exception:  # upkeep must never stop the engine; the next round tries again
+            log.warning("could not prune the shared API usage", exc_info=True)
+            return 0
+        if pruned:
+            log.info("pruned %d API usage readings older than a day", pruned)
+        return pruned
+
     def reading(self, org: str, system: str) -> ApiUsage | None:
         """The deployment's latest reading of ``org``'s ``system`` (None when none)."""
         return self.readings().get((org, system))

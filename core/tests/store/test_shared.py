@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+from eventsync.config import parse_config
+from eventsync.engine import Engine
 from eventsync.store import RecordCount
 
 
@@ -53,3 +55,22 @@ def test_record_counts_add_up_across_stores_and_threads(target) -> None:
         RecordCount("acme", "export", "done", "none", 4 * per_thread * 2),
         RecordCount("acme", "export", "retry", "retryable", 4 * per_thread),
     ]
+
+
+def test_the_maintenance_prunes_usage_readings_too_old_to_count(clocked_store, clock) -> None:
+    store = clocked_store()
+    store.report_usage("gone", "salesforce", 10, 1000, "worker-1")  # an org since removed
+    clock.advance(86400 - 5)
+    store.report_usage("acme", "salesforce", 20, 1000, "worker-1")
+    clock.advance(10)  # the first reading is a day and 5 s old, the second 10 s
+    assert store.prune_usage() == 1
+    assert [(u.org, u.used) for u in store.shared_usage(max_age=10**9)] == [("acme", 20)]
+    # The engine's maintenance round prunes them (the scheduler's, or `eventsync run`'s).
+    clock.advance(86400)
+    engine = Engine(
+        parse_config({"engine": {}, "orgs": {"acme": {"plan": "enterprise"}}}, source="<t>"),
+        store=store,
+        pollers=False,
+    )
+    engine.maintain()
+    assert store.shared_usage(max_age=10**9) == []

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 
@@ -44,6 +45,7 @@ def scheduler_command(
     delays a record by one sweep at most. Exit 1 when the lock was lost (restart it).
     """
     from ..distributed import Dispatcher, SchedulerLock, Sweeper, make_celery
+    from ..distributed.app import queue_of
 
     engine = scale_out_engine(
         config_path, "scheduler", pollers=not no_pollers, subscribe=True, run_executor=False
@@ -59,16 +61,24 @@ def scheduler_command(
     dispatcher = Dispatcher(make_celery(engine.config), engine.config).start()
     engine.on_marked = dispatcher.request
     engine.start()
-    sweeper = Sweeper(engine.store, dispatcher.request)
-    interval = engine.config.engine.sweep_interval
-    tick = min(lock_seconds / 3, interval)
-    code, next_sweep = EXIT_OK, 0.0
+    sweeper = Sweeper(
+        engine.store,
+        dispatcher.request,
+        waiting=dispatcher.waiting,
+        queue_of=functools.partial(queue_of, engine.config),
+    )
+    interval, renew_every = engine.config.engine.sweep_interval, lock_seconds / 3
+    tick = min(renew_every, interval)
+    code, next_sweep, next_renewal = EXIT_OK, 0.0, 0.0
     while True:
         try:
-            if not lock.try_acquire():
-                log.error("the scheduler lock was taken over by another scheduler; stopping")
-                code = EXIT_PROBLEMS
-                break
+            # Three renewals per lease, however short the sweep interval: not one per sweep.
+            if time.monotonic() >= next_renewal:
+                if not lock.try_acquire():
+                    log.error("the scheduler lock was taken over by another scheduler; stopping")
+                    code = EXIT_PROBLEMS
+                    break
+                next_renewal = time.monotonic() + renew_every
             if time.monotonic() >= next_sweep:
                 sweeper.sweep()
                 next_sweep = time.monotonic() + interval

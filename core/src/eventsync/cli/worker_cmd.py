@@ -58,12 +58,18 @@ def worker_command(
 
     from ..distributed import Dispatcher, make_celery
     from ..distributed.app import DEFAULT_QUEUE
-    from ..distributed.worker import DrainRunner, StopTimeout, register_drain
+    from ..distributed.worker import (
+        DrainRunner,
+        StopTimeout,
+        register_drain,
+        warm_in_background,
+    )
 
     engine = scale_out_engine(
         config_path, "worker", pollers=False, subscribe=False, run_executor=False
     )
     start_logging(engine, log_level, log_format)
+    chosen = [q.strip() for q in queues.split(",") if q.strip()] or [DEFAULT_QUEUE]
     app = make_celery(engine.config)
     dispatcher = Dispatcher(app, engine.config).start()
     # Marks a flow makes while it runs (follow-up work) are drained without waiting for a sweep.
@@ -80,17 +86,19 @@ def worker_command(
     console = console_for(err=True)
     worker_ready.connect(
         lambda sender, **_: console.print(
-            f"eventsync worker: ready ({sender.hostname}, queues {queues or DEFAULT_QUEUE})"
+            f"eventsync worker: ready ({sender.hostname}, queues {','.join(chosen)})"
         ),
         weak=False,
     )
     threads = concurrency or engine.config.engine.workers
     engine.executor.start_heartbeat()
+    # While Celery starts: its first drains take the schemas from here rather than describe.
+    warm_in_background(engine, chosen)
     argv = [
         "worker",
         "--pool=threads",
         f"--concurrency={threads}",
-        f"--queues={queues or DEFAULT_QUEUE}",
+        f"--queues={','.join(chosen)}",
         f"--hostname=eventsync-worker-{os.getpid()}@%h",
         "--without-mingle",
         "--without-gossip",

@@ -42,6 +42,8 @@ class Dispatcher:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._probe: Any = None
+        self._probe_lock = threading.Lock()
 
     def request(self, org: str, flow: str) -> None:
         """Note that (org, flow) has rows to drain; returns at once (any thread)."""
@@ -60,6 +62,34 @@ class Dispatcher:
         self.sent += 1
         return True
 
+    def waiting(self, queue: str) -> int | None:
+        """How many drain messages wait in ``queue`` for a worker (0 when the broker has no such
+        queue: never declared, or emptied on Redis); None when the broker cannot say (down),
+        which the sweep takes as "send". One connection kept for these questions."""
+        with self._probe_lock:
+            try:
+                if self._probe is None:
+                    self._probe = self.app.connection_for_read()
+                channel = self._probe.default_channel
+                try:
+                    return int(channel.queue_declare(queue=queue, passive=True).message_count)
+                except self._probe.channel_errors:
+                    if not getattr(channel, "is_open", True):  # AMQP closes it on NOT_FOUND
+                        self._drop_probe()
+                    return 0
+            except Exception as exc:
+                self._drop_probe()
+                log.warning("could not read the length of the queue %s: %s", queue, exc)
+                return None
+
+    def _drop_probe(self) -> None:
+        probe, self._probe = self._probe, None
+        if probe is not None:
+            try:
+                probe.close()
+            except Exception:  # it is being dropped for failing already
+                log.debug("closing the queue probe failed", exc_info=True)
+
     def start(self) -> Dispatcher:
         """Start the sending thread; returns self."""
         self._stop.clear()
@@ -74,6 +104,8 @@ class Dispatcher:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        with self._probe_lock:
+            self._drop_probe()
 
     def _run(self) -> None:
         while True:

@@ -9,6 +9,10 @@ stop (SIGTERM: Celery's warm shutdown) a drain ends after its batch in flight is
 batch still running when the stop timeout passes (``StopTimeout``) has its leases and slot
 released and the process ends, so a redeploy never waits for a slow remote system, nor do
 other workers wait a full lease for its rows.
+
+A worker describes the CRM objects of the flows it serves when it starts, on a thread of its
+own (``warm_in_background``), as ``eventsync run`` does in ``Engine.start``: its first pushes
+neither wait for nor pay the describes, and it takes drains meanwhile.
 """
 
 from __future__ import annotations
@@ -18,17 +22,17 @@ import os
 import socket
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from ..engine import Engine
 from ..logs import fields
-from .app import DRAIN_TASK
+from .app import DRAIN_TASK, queue_of
 from .dispatch import Dispatcher
 from .exclusive import StoreLocks
 from .limits import OrgSlots
 
-__all__ = ["DrainRunner", "StopTimeout", "register_drain", "MAX_BATCHES"]
+__all__ = ["DrainRunner", "StopTimeout", "register_drain", "warm_in_background", "MAX_BATCHES"]
 
 log = logging.getLogger("eventsync.distributed")
 
@@ -145,3 +149,28 @@ def register_drain(app: Any, runner: DrainRunner) -> Any:
         return runner.drain(org, flow)
 
     return drain
+
+
+def warm_in_background(engine: Engine, queues: Collection[str]) -> threading.Thread:
+    """Describe, on a thread started now, the CRM objects the enabled flows write of every org
+    whose drains go to one of ``queues`` (``Engine.warm_schemas``); returns the thread. Other
+    orgs are left alone: this worker never drains them. A describe that fails is logged and
+    the first push describes again; nothing here stops the worker."""
+    config = engine.config
+    others = {
+        (org.name, org.crm)
+        for org in config.orgs.values()
+        if queue_of(config, org.name) not in queues
+    }
+
+    def warm() -> None:
+        try:
+            described = engine.warm_schemas(skip=others)
+        except Exception:  # a worker without warm schemas still works: its pushes describe
+            log.warning("describing the CRM objects at start failed", exc_info=True)
+            return
+        log.info("described %d CRM objects of the flows this worker serves", described)
+
+    thread = threading.Thread(target=warm, name="warm-schemas", daemon=True)
+    thread.start()
+    return thread

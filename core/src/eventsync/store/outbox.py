@@ -319,6 +319,15 @@ class OutboxOps(StoreBase):
             return int(count), None
         return int(count), max(0.0, (now - first.marked_at).total_seconds())
 
+    def due_pairs(self) -> list[tuple[str, str]]:
+        """Every (org, flow) with rows ``lease`` would take now, in order: one cheap query (the
+        scale-out scheduler's sweep asks every few seconds)."""
+        o = self.tables.outbox
+        with self.engine.connect() as conn:
+            due = self._due(self._now(conn), None, None, (), ())
+            q = sa.select(o.c.org, o.c.flow).where(*due).distinct().order_by(o.c.org, o.c.flow)
+            return [(r.org, r.flow) for r in conn.execute(q)]
+
     def _due(
         self,
         now: dt.datetime,

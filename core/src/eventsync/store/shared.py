@@ -15,10 +15,12 @@ import sqlalchemy as sa
 
 from .base import StoreBase
 
-__all__ = ["SharedOps", "SharedUsage", "RecordCount", "FALL_AFTER"]
+__all__ = ["SharedOps", "SharedUsage", "RecordCount", "FALL_AFTER", "USAGE_MAX_AGE"]
 
 #: Seconds after which another process's lower usage reading replaces a higher one.
 FALL_AFTER = 60.0
+#: Seconds a usage reading counts (the remote allowances are daily); older ones are pruned.
+USAGE_MAX_AGE = 86400.0
 
 
 @attrs.frozen
@@ -84,7 +86,9 @@ class SharedOps(StoreBase):
                 )
             )  # fmt: skip
 
-    def shared_usage(self, org: str | None = None, max_age: float = 86400.0) -> list[SharedUsage]:
+    def shared_usage(
+        self, org: str | None = None, max_age: float = USAGE_MAX_AGE
+    ) -> list[SharedUsage]:
         """The stored usage readings (of ``org``) at most ``max_age`` seconds old (the remote
         allowances are daily: an older reading says nothing about today)."""
         t = self.tables.api_usage
@@ -97,6 +101,15 @@ class SharedOps(StoreBase):
                 SharedUsage(r.org, r.system, int(r.used), int(r.usage_limit), r.reported_at)
                 for r in conn.execute(q)
             ]
+
+    def prune_usage(self, max_age: float = USAGE_MAX_AGE) -> int:
+        """Delete the usage readings older than ``max_age`` seconds, which ``shared_usage``
+        no longer returns (an org or system since removed, a process that stopped reporting);
+        returns how many."""
+        t = self.tables.api_usage
+        with self._tx() as conn:
+            cutoff = self._now(conn) - dt.timedelta(seconds=max_age)
+            return int(conn.execute(sa.delete(t).where(t.c.reported_at < cutoff)).rowcount)
 
     def add_record_counts(self, org: str, flow: str, counts: Mapping[tuple[str, str], int]) -> None:
         """Add ``counts`` (``(outcome, error_class) -> records``) to the shared counters, in
