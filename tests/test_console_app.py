@@ -476,7 +476,9 @@ def test_the_run_server_mounts_the_console_at_console(config_path: Path) -> None
         assert missing.status_code == 404 and missing.content_type.startswith("text/plain")
         # The cookie is Secure unless the server listens on loopback only.
         for listen, secure in (("127.0.0.1:8080", False), ("0.0.0.0:8080", True)):
-            mounted = make_app(engine, listen=listen).wsgi_app.mounts["/console"]  # type: ignore[attr-defined]
+            # The notification route is in front (its ``app``), the console mounted behind it.
+            front = make_app(engine, listen=listen).wsgi_app
+            mounted = front.app.mounts["/console"]  # type: ignore[attr-defined]
             assert mounted.config["SESSION_COOKIE_SECURE"] is secure, listen
 
 

@@ -318,9 +318,14 @@ def test_a_worker_describes_its_flows_objects_at_start_without_waiting(
     slow = {"endpoint": "describe_global", "latency": 20.0, "status": 0, "times": 1}
     with _worker_starting(site, tmp_path, slow) as (world, worker, sync):
         wait_for("the worker", lambda: "eventsync worker: ready" in worker.output(), 120)
-        # Ready while the describe is still under way, unanswered.
-        counters = world.sf_admin("GET", "/counters")
-        assert counters["peak_in_flight"].get("describe_global") == 1, counters
+
+        # Ready while the describe is still under way, unanswered: the warming thread may send
+        # it a moment after the worker says ready, and it takes 20 s to answer.
+        def describing() -> dict | None:
+            counters = world.sf_admin("GET", "/counters")
+            return counters if counters["peak_in_flight"].get("describe_global") == 1 else None
+
+        counters = wait_for("the describe under way", describing, 15)
         assert counters["by_endpoint"].get("describe_global", 0) == 0, counters
         assert "CRM objects of the flows" not in worker.output()
         wait_for("the describes", lambda: re.search(WARMED, worker.output()), 120)

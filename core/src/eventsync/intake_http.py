@@ -16,11 +16,13 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
 
+import attrs
+
 from .engine import Engine
 from .metrics import EngineMetrics
 from .models import HttpRequest, HttpResponse
 
-__all__ = ["NotificationRoute", "MAX_BODY", "UNKNOWN", "PREFIX"]
+__all__ = ["NotificationRoute", "Front", "MAX_BODY", "UNKNOWN", "PREFIX"]
 
 log = logging.getLogger("eventsync.server")
 
@@ -35,8 +37,7 @@ _INTERNAL_ERROR = HttpResponse(500, b"internal error (see the eventsync log)\n",
 # CGI names of the headers a WSGI environ keeps without the HTTP_ prefix.
 _UNPREFIXED = {"CONTENT_TYPE": "Content-Type", "CONTENT_LENGTH": "Content-Length"}
 
-StartResponse = Callable[[str, list[tuple[str, str]]], Any]
-WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+WsgiApp = Callable[..., Iterable[bytes]]
 
 
 class NotificationRoute:
@@ -69,24 +70,12 @@ class NotificationRoute:
             self.metrics.marked.labels(org, system).inc(answer.entities)
         return answer.response
 
-    def in_front_of(self, app: WsgiApp) -> WsgiApp:
+    def in_front_of(self, app: WsgiApp) -> Front:
         """A WSGI app answering well-formed notifications itself and handing the rest to
         ``app``."""
+        return Front(self, app)
 
-        def serve(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-            taken = self._direct(environ)
-            if taken is None:
-                return app(environ, start_response)
-            status = taken.status
-            headers = [("Content-Type", taken.content_type)]
-            headers += [(k, v) for k, v in taken.headers.items() if k.lower() != "content-type"]
-            headers.append(("Content-Length", str(len(taken.body))))
-            start_response(f"{status} {_phrase(status)}", headers)
-            return [taken.body]
-
-        return serve
-
-    def _direct(self, environ: Mapping[str, Any]) -> HttpResponse | None:
+    def direct(self, environ: Mapping[str, Any]) -> HttpResponse | None:
         """The answer to a well-formed notification, or None to leave the request to Flask."""
         if environ.get("REQUEST_METHOD") != "POST":
             return None
@@ -112,6 +101,26 @@ class NotificationRoute:
             suffix=suffix,
         )
         return self.take(org, system, request)
+
+
+@attrs.frozen
+class Front:
+    """The WSGI app of ``NotificationRoute.in_front_of``: ``route`` answers well-formed
+    notifications, ``app`` (Flask's) the rest."""
+
+    route: NotificationRoute
+    app: WsgiApp
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        taken = self.route.direct(environ)
+        if taken is None:
+            return self.app(environ, start_response)
+        status = taken.status
+        headers = [("Content-Type", taken.content_type)]
+        headers += [(k, v) for k, v in taken.headers.items() if k.lower() != "content-type"]
+        headers.append(("Content-Length", str(len(taken.body))))
+        start_response(f"{status} {_phrase(status)}", headers)
+        return [taken.body]
 
 
 def _headers(environ: Mapping[str, Any]) -> dict[str, str]:

@@ -253,7 +253,7 @@ def make_app(engine: Engine, *, listen: str | None = None) -> Flask:
             secure_cookies=not loopback(listen or engine.config.engine.listen),
         )
         app.wsgi_app = mounted(console, app.wsgi_app)  # type: ignore[method-assign]
-    app.wsgi_app = route.in_front_of(app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = route.in_front_of(app.wsgi_app)  # type: ignore[method-assign,assignment]
     return app
 
 

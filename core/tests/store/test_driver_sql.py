@@ -59,10 +59,9 @@ def test_a_driver_error_is_sqlalchemys_and_rolls_the_transaction_back(store: Sta
     now = dt.datetime.now(dt.UTC)
     good = _new_row("o", "f", "good", None, None, now)
     bad = dict(_new_row("o", "f", "bad", None, None, now), created_at=None)  # NOT NULL
-    with pytest.raises(sa.exc.IntegrityError) as caught:
-        with store.engine.begin() as conn:
-            mark.run(conn, [good])
-            mark.run(conn, [bad])
+    with pytest.raises(sa.exc.IntegrityError) as caught, store.engine.begin() as conn:
+        mark.run(conn, [good])
+        mark.run(conn, [bad])
     assert "created_at" in str(caught.value).lower() or "null" in str(caught.value).lower()
     assert _outbox(store) == []
     store.mark("o", "f", "after")  # the connection went back to the pool in working order

@@ -71,11 +71,13 @@ class DatabaseClock:
                 # clock_timestamp(), not now(): the time of this statement, not of the
                 # transaction's start, should the transaction have waited for a lock.
                 cursor.execute("SELECT clock_timestamp()")
-                now = cursor.fetchone()[0].astimezone(dt.UTC)
+                row: Any = cursor.fetchone()
+                now = row[0].astimezone(dt.UTC)
             else:
                 # UTC, to the millisecond.
                 cursor.execute("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")
-                now = dt.datetime.fromisoformat(cursor.fetchone()[0]).replace(tzinfo=dt.UTC)
+                row = cursor.fetchone()
+                now = dt.datetime.fromisoformat(row[0]).replace(tzinfo=dt.UTC)
         finally:
             cursor.close()
         return now + self.offset

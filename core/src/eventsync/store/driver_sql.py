@@ -59,7 +59,9 @@ class DriverStatement:
         """Compile ``statement`` for ``dialect``; an INSERT takes exactly ``columns``."""
         keys = list(columns) if columns is not None else None
         # for_executemany: no implicit RETURNING of an INSERT's key (nobody reads it here).
-        compiled = statement.compile(dialect=dialect, column_keys=keys, for_executemany=True)
+        compiled: Any = statement.compile(  # a SQLCompiler (the typed Compiled lacks binds)
+            dialect=dialect, column_keys=keys, for_executemany=True
+        )
         if compiled.literal_execute_params or compiled.post_compile_params:
             raise ValueError("expanding parameters cannot be run on the driver's cursor")
         if compiled.positional:

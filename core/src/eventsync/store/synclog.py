@@ -157,7 +157,7 @@ class SyncLogOps(StoreBase):
             # One flow's last success without GROUP BY: the index (org, flow, outcome, at)
             # answers MAX with one seek, where the grouped form reads every ``done`` line of
             # the flow, and a backfill's progress checks it several times a second.
-            ok_q = sa.select(
+            ok_q = sa.select(  # type: ignore[assignment]
                 sa.literal(org).label("org"),
                 sa.literal(flow).label("flow"),
                 sa.func.max(s.c.at).label("last"),
