@@ -119,7 +119,13 @@ def test_a_write_refused_twice_then_landed_in_logs_and_trace(sandbox_dir, tmp_pa
     assert kinds[0] == "marked" and trace["events"][0]["trigger"] in ("notification", "poll")
     retries = [e for e in trace["events"] if e["kind"] == "retry"]
     assert [e["attempt"] for e in retries] == [1, 2], kinds
-    assert kinds.count("wrote") == 1 and kinds[kinds.index("wrote") + 1] == "done", kinds
+    # Both may mark it: a mark that comes while the batch writes requeues the row (its next run
+    # finds the record unchanged) instead of ending it.
+    after_write = kinds[kinds.index("wrote") + 1]
+    assert kinds.count("wrote") == 1 and kinds[-1] == "done", kinds
+    assert after_write == "done" or (after_write == "requeued" and kinds.count("marked") == 2), (
+        kinds
+    )
     assert kinds.index("retry") < kinds.index("wrote")
     wrote = trace["events"][kinds.index("wrote")]
     assert wrote["object"] == "Lead" and wrote["target"] == trace["links"][0]["target_id"]

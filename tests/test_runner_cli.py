@@ -234,13 +234,15 @@ def test_backfill_interrupted_with_ctrl_c_exits_130_and_says_how_to_resume(sandb
     def leads() -> int:
         return len(list(hooks.pull(conn, PullRequest("Lead", fields=("Email",)))))
 
-    # Small batches, each write slowed down: the backfill is still running when Ctrl-C comes.
+    # Small batches, each write slowed down: the backfill is still running when Ctrl-C comes
+    # (30 batches, 2 s a write, two workers: about 30 s, while a loaded machine may take
+    # several seconds to see the first Leads and send the signal).
     config = tmp_path / "eventsync.toml"
     config.write_text(config.read_text().replace("[engine]\n", "[engine]\nbatch_size = 10\n", 1))
     sf = info["salesforce"]
     requests.post(
         f"{sf['admin_url']}/faults",
-        json={"endpoint": "collections", "status": 0, "latency": 0.5},
+        json={"endpoint": "collections", "status": 0, "latency": 2.0},
         headers={"X-Admin-Token": sf["admin_token"]},
         verify=sf["ca_bundle"],
         timeout=10,
