@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a machine with only python3 and make:
 #   make demo   installs everything and runs the demo
-#   make test   installs everything and runs the whole test suite
+#   make test   installs everything and runs the fast tier (all but the `slow` tests)
+#   make test-all  installs everything and runs the whole suite, slow tests included (CI)
 # Both are idempotent: the virtualenv is rebuilt only when a pyproject or requirements file changes.
 
 PYTHON ?= python3
@@ -18,7 +19,7 @@ PYTEST_ARGS ?= -n 2
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install browser test screenshots demo lint bench clean
+.PHONY: install browser test test-all screenshots demo lint bench clean
 
 $(STAMP): pyproject.toml requirements-dev.txt $(foreach d,$(DISTS),$(d)/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,7 +36,12 @@ install: $(STAMP)
 
 browser: $(CHROMIUM)
 
-test: $(STAMP) $(CHROMIUM)
+# The fast tier, for every change: the end-to-end, chaos, scale-out and browser tests (marked
+# `slow`) are left to test-all, which CI runs.
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS) -m "not slow"
+
+test-all: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Re-take the console's screenshots shown in the README (docs/screenshots/*.png).

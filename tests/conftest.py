@@ -15,6 +15,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "docs" / "example-plugin"
 PACKAGE = "eventsync_examplecrm"
+#: Directories whose every test is end-to-end (real processes, sandboxes, a browser): marked
+#: ``slow``, so `make test` leaves them to `make test-all` (what CI runs).
+SLOW_DIRS = (ROOT / "tests" / "e2e", ROOT / "tests" / "browser")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests of ``SLOW_DIRS`` slow."""
+    for item in items:
+        if any(item.path.is_relative_to(folder) for folder in SLOW_DIRS):
+            item.add_marker(pytest.mark.slow)
 
 
 def load_example_module(name: str, path: Path, package: bool = False) -> ModuleType:

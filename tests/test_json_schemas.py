@@ -151,6 +151,7 @@ def session(tmp_path_factory: pytest.TempPathFactory, acme_pair: Any) -> dict[st
     return observed
 
 
+@pytest.mark.slow  # the scripted session runs the real commands against the sandboxes
 @pytest.mark.parametrize("command", sorted(RUNS))
 def test_real_output_validates_against_its_schema(session: dict[str, Any], command: str) -> None:
     schema = json.loads((SCHEMAS / f"{command}.schema.json").read_text())
@@ -161,10 +162,12 @@ def test_real_output_validates_against_its_schema(session: dict[str, Any], comma
         assert not errors, f"{' '.join(argv)}: {[e.message for e in errors][:5]}"
 
 
+@pytest.mark.slow
 def test_check_changes_nothing_remote(session: dict[str, Any]) -> None:
     assert session["posts_by_check"] == 0
 
 
+@pytest.mark.slow
 def test_subscribe_makes_the_subscription_and_ends_the_stale_one(session: dict[str, Any]):
     hopin = {s["system"]: s for s in session["subscribed"]["systems"]}["hopin"]
     [active] = hopin["active"]
@@ -175,6 +178,7 @@ def test_subscribe_makes_the_subscription_and_ends_the_stale_one(session: dict[s
     assert session["moved"]["ok"] is True
 
 
+@pytest.mark.slow
 def test_dead_letter_ids_are_not_reused_after_retry(session: dict[str, Any]) -> None:
     before = {d["id"] for d in session["dead_before"]}
     after = {d["id"] for d in session["dead_after"]}
@@ -182,6 +186,7 @@ def test_dead_letter_ids_are_not_reused_after_retry(session: dict[str, Any]) -> 
     assert min(after) > max(before), (before, after)
 
 
+@pytest.mark.slow
 def test_audit_and_trace_show_the_writes_that_landed(session: dict[str, Any]) -> None:
     [(_, by_org), (_, by_entity)] = session["outputs"]["audit"]
     assert by_org["entries"] and all(e["org"] == "acme" for e in by_org["entries"])
