@@ -12,7 +12,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 from eventsync.store import StateStore
-from eventsync.store.driver_sql import DriverStatement
+from eventsync.store.driver_sql import IN_CHUNK, DriverStatement, padded_binds
 from eventsync.store.notifications import MARK_COLUMNS
 from eventsync.store.outbox import _new_row
 
@@ -81,3 +81,25 @@ def test_expanding_parameters_are_refused(store: StateStore) -> None:
     query = sa.select(t.c.entity).where(t.c.entity.in_(sa.bindparam("keys", expanding=True)))
     with pytest.raises(ValueError, match="expanding"):
         DriverStatement.compile(query, store.engine.dialect)
+
+
+def test_padded_binds_repeat_the_last_value_up_to_a_power_of_two() -> None:
+    assert padded_binds("k", ["a"]) == {"k0": "a"}
+    assert padded_binds("k", ["a", "b", "c"]) == {"k0": "a", "k1": "b", "k2": "c", "k3": "c"}
+    assert len(padded_binds("k", list(range(IN_CHUNK)))) == IN_CHUNK
+    for wrong in ([], list(range(IN_CHUNK + 1))):
+        with pytest.raises(ValueError, match="padded_binds"):
+            padded_binds("k", wrong)
+
+
+def test_run_counts_the_rows_a_statement_changed(store: StateStore) -> None:
+    t = store.tables.outbox
+    delete = DriverStatement.compile(
+        t.delete().where(t.c.org == sa.bindparam("org")), store.engine.dialect
+    )
+    for entity in ("a", "b"):
+        store.mark("o", "f", entity)
+    with store.engine.begin() as conn:
+        assert delete.run(conn, [{"org": "other"}]) == 0
+        assert delete.run(conn, [{"org": "o"}]) == 2
+        assert delete.run(conn, []) == 0

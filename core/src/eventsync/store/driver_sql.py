@@ -24,9 +24,23 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 
-__all__ = ["DriverStatement"]
+__all__ = ["DriverStatement", "padded_binds", "IN_CHUNK"]
 
 _Processor = Callable[[Any], Any] | None
+
+#: Most values given to one ``padded_binds`` (SQLite takes at most 32766 parameters).
+IN_CHUNK = 512
+
+
+def padded_binds(prefix: str, values: Sequence[Any]) -> dict[str, Any]:
+    """Bind values ``prefix0``... for an ``IN`` over ``values`` (1 to ``IN_CHUNK`` of them),
+    padded to a power of two with repeats of the last (harmless in ``IN``): its statement, one
+    per size (``len`` of the result), serves every count up to it, so a few serve them all."""
+    if not 0 < len(values) <= IN_CHUNK:
+        raise ValueError(f"padded_binds takes 1 to {IN_CHUNK} values, got {len(values)}")
+    size = 1 << (len(values) - 1).bit_length()
+    last = len(values) - 1
+    return {f"{prefix}{i}": values[min(i, last)] for i in range(size)}
 
 
 @attrs.frozen
@@ -99,10 +113,12 @@ class DriverStatement:
             return converted
         return {b.name: v for b, v in zip(self.binds, converted, strict=True)}
 
-    def run(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Execute once per row of ``rows`` (an ``executemany`` when there are several)."""
+    def run(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Execute once per row of ``rows`` (an ``executemany`` when there are several);
+        returns the rows changed as the driver counts them (of a single row's execution: a
+        driver may count an ``executemany``'s differently)."""
         if not rows:
-            return
+            return 0
         memo: dict[tuple[int, int], Any] | None = {} if len(rows) > 1 else None
         params = [self.parameters(row, memo) for row in rows]
         with _driver_errors(conn, self.sql, params) as cursor:
@@ -110,6 +126,7 @@ class DriverStatement:
                 cursor.execute(self.sql, params[0])
             else:
                 cursor.executemany(self.sql, params)
+            return max(int(cursor.rowcount or 0), 0)  # -1: the driver does not know
 
     def rows(self, conn: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Execute once with ``values`` and return every row (values as the driver gives them)."""
