@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from ..models import Watermark
 from .base import StoreBase
+from .driver_sql import DriverStatement
 from .records import Link
 
 __all__ = ["LinkOps", "content_hash"]
@@ -113,22 +114,26 @@ class LinkOps(StoreBase):
             if "source_modified" not in columns:
                 for value in values:
                     del value["source_modified"]
-            conn.execute(self._link_statement(tuple(columns)), values)
+            self._link_statement(tuple(columns)).run(conn, values)
         return now
 
-    def _link_statement(self, columns: tuple[str, ...]) -> Any:
+    def _link_statement(self, columns: tuple[str, ...]) -> DriverStatement:
         """The links upsert writing ``columns`` over an existing link: one statement executed
         for every row, compiled once per store (a multi-row VALUES list is compiled anew for
-        each size: a backfill's per-record cost)."""
-        cache: dict[tuple[str, ...], Any] = self.__dict__.setdefault("_link_stmts", {})
+        each size: a backfill's per-record cost) and run on the driver's cursor (every export
+        batch writes its links)."""
+        cache: dict[tuple[str, ...], DriverStatement] = self.__dict__.setdefault("_link_stmts", {})
         statement = cache.get(columns)
         if statement is None:
             lk = self.tables.links
             ins = self._insert(lk)
-            statement = cache[columns] = ins.on_conflict_do_update(
+            upsert = ins.on_conflict_do_update(
                 index_elements=[lk.c.org, lk.c.flow, lk.c.source_key],
                 set_={k: ins.excluded[k] for k in columns},
             )
+            keys = ("org", "flow", "source_key", *columns)
+            compiled = DriverStatement.compile(upsert, self.engine.dialect, keys)
+            statement = cache.setdefault(columns, compiled)
         return statement
 
     def delete_link(self, org: str, flow: str, source_key: str) -> bool:
