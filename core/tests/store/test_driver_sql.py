@@ -103,3 +103,19 @@ def test_run_counts_the_rows_a_statement_changed(store: StateStore) -> None:
         assert delete.run(conn, [{"org": "other"}]) == 0
         assert delete.run(conn, [{"org": "o"}]) == 2
         assert delete.run(conn, []) == 0
+
+
+def test_a_selects_rows_come_back_converted_as_sqlalchemy_would(store: StateStore) -> None:
+    t = store.tables.outbox
+    now = dt.datetime(2026, 5, 4, 3, 2, 1, 123000, tzinfo=dt.UTC)
+    payload = {"id": "r1", "tags": ["a", "ü"]}
+    mark = DriverStatement.compile(store._mark_statement(), store.engine.dialect, MARK_COLUMNS)
+    query = sa.select(t.c.entity, t.c.marked_at, t.c.payload, t.c.generation).where(
+        t.c.org == sa.bindparam("org")
+    )
+    select = DriverStatement.compile(query, store.engine.dialect)
+    with store.engine.begin() as conn:
+        mark.run(conn, [_new_row("o", "f", "a", payload, None, now)])
+        [(entity, marked_at, stored, generation)] = select.rows(conn, {"org": "o"})
+    assert (entity, stored, generation) == ("a", payload, 1)
+    assert marked_at == now and marked_at.tzinfo is not None

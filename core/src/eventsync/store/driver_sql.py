@@ -59,12 +59,14 @@ class DriverStatement:
 
     Build it with ``compile``; its parameters are the statement's bind names (an INSERT's: the
     column keys given as ``columns``). Expanding parameters (``in_`` over a list) are not
-    supported: give each member a bind parameter of its own.
+    supported: give each member a bind parameter of its own (``padded_binds``). The rows of a
+    SELECT come back converted as their column types say (aware datetimes, JSON).
     """
 
     sql: str
     binds: tuple[_Bind, ...]
     positional: bool
+    results: tuple[_Processor, ...] = ()
 
     @classmethod
     def compile(
@@ -88,7 +90,13 @@ class DriverStatement:
             convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
             # Not required: a literal of the statement itself (``generation + 1``).
             binds.append(_Bind(name, not bind.required, bind.effective_value, convert))
-        return cls(compiled.string, tuple(binds), compiled.positional)
+        results: tuple[_Processor, ...] = ()
+        if isinstance(statement, sa.Select):
+            results = tuple(
+                c.type.dialect_impl(dialect).result_processor(dialect, None)
+                for c in statement.selected_columns
+            )
+        return cls(compiled.string, tuple(binds), compiled.positional, results)
 
     def parameters(
         self, values: Mapping[str, Any], memo: dict[tuple[int, int], Any] | None = None
@@ -129,11 +137,22 @@ class DriverStatement:
             return max(int(cursor.rowcount or 0), 0)  # -1: the driver does not know
 
     def rows(self, conn: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        """Execute once with ``values`` and return every row (values as the driver gives them)."""
+        """Execute once with ``values`` and return every row (a SELECT's converted as its
+        columns' types say)."""
         params = self.parameters(values)
         with _driver_errors(conn, self.sql, params) as cursor:
             cursor.execute(self.sql, params)
-            return list(cursor.fetchall())
+            fetched = cursor.fetchall()
+        if not any(self.results):
+            return list(fetched)
+        processors = [(i, p) for i, p in enumerate(self.results) if p is not None]
+        rows = []
+        for row in fetched:
+            converted = list(row)
+            for i, convert in processors:
+                converted[i] = convert(converted[i])
+            rows.append(tuple(converted))
+        return rows
 
 
 class _driver_errors:
