@@ -87,9 +87,9 @@ def test_padded_binds_repeat_the_last_value_up_to_a_power_of_two() -> None:
     assert padded_binds("k", ["a"]) == {"k0": "a"}
     assert padded_binds("k", ["a", "b", "c"]) == {"k0": "a", "k1": "b", "k2": "c", "k3": "c"}
     assert len(padded_binds("k", list(range(IN_CHUNK)))) == IN_CHUNK
-    for wrong in ([], list(range(IN_CHUNK + 1))):
-        with pytest.raises(ValueError, match="padded_binds"):
-            padded_binds("k", wrong)
+    assert len(padded_binds("k", list(range(IN_CHUNK + 1)))) == 2 * IN_CHUNK
+    with pytest.raises(ValueError, match="padded_binds"):
+        padded_binds("k", [])
 
 
 def test_run_counts_the_rows_a_statement_changed(store: StateStore) -> None:

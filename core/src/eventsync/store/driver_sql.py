@@ -28,16 +28,17 @@ __all__ = ["DriverStatement", "padded_binds", "IN_CHUNK"]
 
 _Processor = Callable[[Any], Any] | None
 
-#: Most values given to one ``padded_binds`` (SQLite takes at most 32766 parameters).
+#: Most values one ``IN`` list takes (SQLite takes at most 32766 parameters a statement).
 IN_CHUNK = 512
 
 
 def padded_binds(prefix: str, values: Sequence[Any]) -> dict[str, Any]:
-    """Bind values ``prefix0``... for an ``IN`` over ``values`` (1 to ``IN_CHUNK`` of them),
-    padded to a power of two with repeats of the last (harmless in ``IN``): its statement, one
-    per size (``len`` of the result), serves every count up to it, so a few serve them all."""
-    if not 0 < len(values) <= IN_CHUNK:
-        raise ValueError(f"padded_binds takes 1 to {IN_CHUNK} values, got {len(values)}")
+    """Bind values ``prefix0``... for an ``IN`` over ``values`` (at least one; callers give at
+    most ``IN_CHUNK`` to one statement), padded to a power of two with repeats of the last
+    (harmless in ``IN`` and ``NOT IN``): its statement, one per size (``len`` of the result),
+    serves every count up to it, so a few serve them all."""
+    if not values:
+        raise ValueError("padded_binds needs at least one value")
     size = 1 << (len(values) - 1).bit_length()
     last = len(values) - 1
     return {f"{prefix}{i}": values[min(i, last)] for i in range(size)}

@@ -33,6 +33,7 @@ from sqlalchemy.engine import Connection
 
 from ..models import RemoteFailure
 from .base import StoreBase
+from .peek_sql import PeekStatements, compile_peek, peek_shape, peek_values
 from .records import CompleteResult, OutboxItem, Retrying
 
 __all__ = ["OutboxOps", "Failed", "MAX_BATCH", "FOLLOW_ON"]
@@ -295,29 +296,26 @@ class OutboxOps(StoreBase):
         (on the database's clock) the oldest of them was marked; ``(0, None)`` when nothing is
         due. Lets workers wait for fuller batches. The age is None too when the oldest row's
         latest mark was a ``FOLLOW_ON`` one: those rows came as a batch, nothing to wait for."""
-        o = self.tables.outbox
-        with self.engine.connect() as conn:
-            now = self._now(conn)
-            due = self._due(now, org, flow, skip_orgs, skip_flows)
-            first = conn.execute(
-                sa.select(o.c.org, o.c.flow, o.c.marked_at, o.c.hint)
-                .where(*due)
-                .order_by(o.c.due_at, o.c.id)
-                .limit(1)
-            ).first()
-            if first is None:
-                return 0, None
-            ids = (
-                sa.select(o.c.id)
-                .where(*due, o.c.org == first.org, o.c.flow == first.flow)
-                .limit(limit)
+        shape = peek_shape(org, flow, skip_orgs, skip_flows)
+        cache: dict[tuple[bool, bool, int, int], PeekStatements]
+        cache = self.__dict__.setdefault("_peek_sql", {})
+        sql = cache.get(shape)
+        if sql is None:
+            sql = cache.setdefault(
+                shape, compile_peek(self.tables.outbox, self.engine.dialect, shape)
             )
-            count = conn.execute(
-                sa.select(sa.func.count()).select_from(ids.subquery())
-            ).scalar_one()
-        if first.hint == FOLLOW_ON:
+        values = peek_values(org, flow, skip_orgs, skip_flows)
+        with self._tx() as conn:
+            values["now"] = now = self._now(conn)
+            first = sql.first.rows(conn, values)
+            if not first:
+                return 0, None
+            first_org, first_flow, marked_at, hint = first[0]
+            values.update(first_org=first_org, first_flow=first_flow, limit=limit)
+            [(count,)] = sql.count.rows(conn, values)
+        if hint == FOLLOW_ON:
             return int(count), None
-        return int(count), max(0.0, (now - first.marked_at).total_seconds())
+        return int(count), max(0.0, (now - marked_at).total_seconds())
 
     def due_pairs(self) -> list[tuple[str, str]]:
         """Every (org, flow) with rows ``lease`` would take now, in order: one cheap query (the
