@@ -357,3 +357,23 @@ def test_peek_due_counts_what_lease_would_take_and_its_age(clocked_store, clock)
     assert store.peek_due(org="acme") == (1, pytest.approx(0, abs=0.5))
     store.mark("zeta", "export", "z", hint=FOLLOW_ON)
     assert store.peek_due(org="zeta") == (1, None)
+
+
+def test_complete_tells_done_requeued_and_lost_apart(clocked_store, clock) -> None:
+    store = clocked_store()
+    store.mark_many("acme", "export", [f"e{n}" for n in range(5)])
+    store.mark("acme", "other", "x")
+    first = store.lease("w1", limit=3, lease_seconds=10)
+    clock.advance(11)
+    taken_over = store.lease("w2", limit=200, lease_seconds=60)  # first's expired, and the rest
+    assert {i.entity for i in taken_over} == {f"e{n}" for n in range(5)}
+    store.mark("acme", "export", "e1")  # re-marked during the job
+    second = store.lease("w3")  # another token, another flow
+    by_entity = {i.entity: i for i in taken_over}
+    # first's lease was taken over: all lost; taken_over's: e1 moved on, requeued.
+    stale = store.complete(first)
+    assert stale.completed == stale.requeued == () and len(stale.lost) == 3
+    result = store.complete([*taken_over, *second])
+    assert set(result.requeued) == {by_entity["e1"].id}
+    assert set(result.completed) == {i.id for i in [*taken_over, *second]} - {by_entity["e1"].id}
+    assert [(r.entity, r.attempts) for r in store.pending()] == [("e1", 0)]
