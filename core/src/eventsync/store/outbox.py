@@ -453,7 +453,7 @@ class OutboxOps(StoreBase):
         if statement is not None:
             return statement
         o, d = self.tables.outbox, self.tables.dead_letters
-        ids = [sa.bindparam(f"id{i}") for i in range(size)]
+        ids: list[Any] = [sa.bindparam(f"id{i}") for i in range(size)]
         ours = (o.c.id.in_(ids), o.c.lease_token == sa.bindparam("token"))
         query: Any
         if kind == "done":
