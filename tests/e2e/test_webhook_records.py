@@ -62,3 +62,35 @@ def test_a_delivery_older_than_what_was_synced_is_read_back(make_env, wait):
     assert _company(env, "stale@example.com") == "Second"
     assert _registration_reads(env) >= 1, "the stale copy was not read back"
     assert env.engine.store.dead_letter_count() == 0
+
+
+def test_every_delivery_is_parsed_with_settings_as_the_engine_has_them(make_env, monkeypatch):
+    """The settings a delivery is parsed with are kept between deliveries, and made anew
+    when the engine's locks change (the scale-out roles set them after start)."""
+    import eventsync_hopin.plugin as hopin_plugin
+
+    given = []
+    parse = hopin_plugin.parse
+
+    def spy(request, settings):
+        given.append(settings)
+        return parse(request, settings)
+
+    monkeypatch.setattr(hopin_plugin, "parse", spy)
+    env = make_env(triggers=False, pollers=False)
+    payload = {
+        "signal": "registration.created",
+        "organizationId": "x",
+        "eventId": "y",
+        "data": {"id": "r1", "type": "registration", "attributes": {}},
+    }
+    _resend(env, payload)
+    _resend(env, payload)
+    assert given[0] is given[1]  # kept
+    assert given[0].secrets_file == env.engine.config.engine.secrets_file
+    assert given[0].locks is None
+    locks = object()
+    env.engine.shared_locks = locks  # type: ignore[assignment]
+    _resend(env, payload)
+    assert given[2].locks is locks and given[2].options == given[0].options
+    assert given[2].secret("webhook_secret") == given[0].secret("webhook_secret")

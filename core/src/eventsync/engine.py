@@ -193,6 +193,8 @@ class Engine:
         self.transforms = self.hooks.transforms()
         self._contexts: dict[str, FlowContext] = {}
         self._connections: dict[tuple[str, str], Connection] = {}
+        # (org, system) -> (what they were made of, the settings): ``_settings``.
+        self._system_settings: dict[tuple[str, str], tuple[tuple[Any, ...], SystemSettings]] = {}
         self.budget_guard = BudgetGuard(self.config.engine)
         self.usage_board = UsageBoard(self.store)
         self._schemas: dict[tuple[str, str, str], tuple[float, ObjectSchema | None]] = {}
@@ -256,11 +258,20 @@ class Engine:
         return self.system_connection(org_name, self._system(org_name, role))
 
     def _settings(self, org: OrgConfig, system: str) -> SystemSettings:
+        # Kept per system: every webhook delivery asks, and building them (options copied,
+        # twice) cost more than parsing it. Built anew when what they are made of changed.
+        made_of = (org, self.env, self.shared_locks, self.config.engine.secrets_file)
+        kept = self._system_settings.get((org.name, system))
+        if kept is not None and all(a is b for a, b in zip(kept[0], made_of, strict=True)):
+            return kept[1]
         # The secrets file too: a plugin saves a rotated credential there (save_secret).
-        settings = org.settings(system, self.env)
-        return attrs.evolve(
-            settings, secrets_file=self.config.engine.secrets_file, locks=self.shared_locks
+        settings = attrs.evolve(
+            org.settings(system, self.env),
+            secrets_file=self.config.engine.secrets_file,
+            locks=self.shared_locks,
         )
+        self._system_settings[(org.name, system)] = (made_of, settings)
+        return settings
 
     def system_connection(self, org_name: str, system: str) -> Connection:
         """The live connection of one of an org's systems, authenticating on first use."""

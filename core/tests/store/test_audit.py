@@ -43,3 +43,15 @@ def test_retention_prunes_only_older_entries(target):
     store.record_audit([_write("new")])
     assert store.prune_audit(dt.timedelta(days=30)) == 1
     assert [e.entity for e in store.audit_entries()] == ["new"]
+
+
+def test_a_single_write_keeps_its_fields_in_order(target):
+    store = target.open()
+    write = AuditWrite(
+        "acme", "f", "salesforce", "Lead", "insert", "00Q1", "ü1", ("Email", "Ünï", "A")
+    )
+    assert store.record_audit([write]) == 1
+    assert store.record_audit([]) == 0
+    [entry] = store.audit_entries()
+    assert (entry.entity, entry.operation, tuple(entry.fields)) == ("ü1", "insert", write.fields)
+    assert entry.at.tzinfo is not None

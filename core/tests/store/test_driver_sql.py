@@ -12,7 +12,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 from eventsync.store import StateStore
-from eventsync.store.driver_sql import DriverStatement
+from eventsync.store.driver_sql import IN_CHUNK, DriverStatement, padded_binds
 from eventsync.store.notifications import MARK_COLUMNS
 from eventsync.store.outbox import _new_row
 
@@ -81,3 +81,41 @@ def test_expanding_parameters_are_refused(store: StateStore) -> None:
     query = sa.select(t.c.entity).where(t.c.entity.in_(sa.bindparam("keys", expanding=True)))
     with pytest.raises(ValueError, match="expanding"):
         DriverStatement.compile(query, store.engine.dialect)
+
+
+def test_padded_binds_repeat_the_last_value_up_to_a_power_of_two() -> None:
+    assert padded_binds("k", ["a"]) == {"k0": "a"}
+    assert padded_binds("k", ["a", "b", "c"]) == {"k0": "a", "k1": "b", "k2": "c", "k3": "c"}
+    assert len(padded_binds("k", list(range(IN_CHUNK)))) == IN_CHUNK
+    assert len(padded_binds("k", list(range(IN_CHUNK + 1)))) == 2 * IN_CHUNK
+    with pytest.raises(ValueError, match="padded_binds"):
+        padded_binds("k", [])
+
+
+def test_run_counts_the_rows_a_statement_changed(store: StateStore) -> None:
+    t = store.tables.outbox
+    delete = DriverStatement.compile(
+        t.delete().where(t.c.org == sa.bindparam("org")), store.engine.dialect
+    )
+    for entity in ("a", "b"):
+        store.mark("o", "f", entity)
+    with store.engine.begin() as conn:
+        assert delete.run(conn, [{"org": "other"}]) == 0
+        assert delete.run(conn, [{"org": "o"}]) == 2
+        assert delete.run(conn, []) == 0
+
+
+def test_a_selects_rows_come_back_converted_as_sqlalchemy_would(store: StateStore) -> None:
+    t = store.tables.outbox
+    now = dt.datetime(2026, 5, 4, 3, 2, 1, 123000, tzinfo=dt.UTC)
+    payload = {"id": "r1", "tags": ["a", "ü"]}
+    mark = DriverStatement.compile(store._mark_statement(), store.engine.dialect, MARK_COLUMNS)
+    query = sa.select(t.c.entity, t.c.marked_at, t.c.payload, t.c.generation).where(
+        t.c.org == sa.bindparam("org")
+    )
+    select = DriverStatement.compile(query, store.engine.dialect)
+    with store.engine.begin() as conn:
+        mark.run(conn, [_new_row("o", "f", "a", payload, None, now)])
+        [(entity, marked_at, stored, generation)] = select.rows(conn, {"org": "o"})
+    assert (entity, stored, generation) == ("a", payload, 1)
+    assert marked_at == now and marked_at.tzinfo is not None

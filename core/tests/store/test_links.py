@@ -29,6 +29,19 @@ def test_links_in_bulk_and_reverse_lookup(store: StateStore) -> None:
     assert store.delete_link("acme", "export", "r7") is False
 
 
+def test_links_keep_the_source_modified_time_unless_a_write_knows_it(store: StateStore) -> None:
+    modified = dt.datetime(2026, 5, 4, 3, 2, 1, 123000, tzinfo=dt.UTC)
+    link = Link("acme", "export", "r1", "Lead", "00Q1", "h1", source_modified=modified)
+    store.put_links([link, Link("acme", "export", "r2", "Lead", "00Q2", "h2")])
+    got = store.get_links("acme", "export", ["r1", "r2"])
+    assert got["r1"].source_modified == modified and got["r2"].source_modified is None
+    assert got["r1"].updated_at is not None and got["r1"].updated_at.tzinfo is not None
+    # A write that does not know the time replaces the rest and leaves it alone.
+    store.put_links([Link("acme", "export", "r1", "Contact", "0031", "h3")])
+    again = store.get_link("acme", "export", "r1")
+    assert (again.target_object, again.hash, again.source_modified) == ("Contact", "h3", modified)
+
+
 def test_content_hash_is_stable() -> None:
     assert content_hash({"a": 1, "b": [1, 2]}) == content_hash({"b": [1, 2], "a": 1})
     assert content_hash({"a": 1}) != content_hash({"a": 2})

@@ -327,3 +327,53 @@ def test_threads_leasing_at_once_never_share_a_row(target) -> None:
     assert not errors, errors
     assert len(seen) == 800
     assert len(set(seen)) == 800
+
+
+def test_peek_due_counts_what_lease_would_take_and_its_age(clocked_store, clock) -> None:
+    from eventsync.store.outbox import FOLLOW_ON
+
+    store = clocked_store()
+    assert store.peek_due() == (0, None)
+    for entity in ("a", "b", "c"):
+        store.mark("acme", "export", entity)
+    clock.advance(2)
+    store.mark("acme", "import", "x")
+    for org in ("beta", "gamma", "delta"):
+        store.mark(org, "export", "y")
+    count, age = store.peek_due()
+    assert count == 3 and age == pytest.approx(2, abs=0.5)  # acme's export: the oldest
+    assert store.peek_due(limit=2)[0] == 2
+    assert store.peek_due(flow="import") == (1, pytest.approx(0, abs=0.5))
+    assert store.peek_due(org="beta")[0] == 1
+    # Skipped: the paused organisations (any number of them) and the stopped flows.
+    assert store.peek_due(skip_orgs={"acme"})[0] == 1
+    assert store.peek_due(skip_flows=[("acme", "export")]) == (1, pytest.approx(0, abs=0.5))
+    paused = {"acme", "beta", "gamma", *(f"o{i}" for i in range(600))}
+    assert store.peek_due(skip_orgs=paused) == (1, pytest.approx(0, abs=0.5))  # delta
+    every = [("acme", "export"), ("acme", "import"), ("beta", "export"), ("gamma", "export")]
+    assert store.peek_due(skip_flows=every, skip_orgs={"delta"}) == (0, None)
+    # Leased rows are not due; a follow-on mark came as a batch: no age to wait on.
+    assert len(store.lease("w", 10, org="acme", flow="export")) == 3
+    assert store.peek_due(org="acme") == (1, pytest.approx(0, abs=0.5))
+    store.mark("zeta", "export", "z", hint=FOLLOW_ON)
+    assert store.peek_due(org="zeta") == (1, None)
+
+
+def test_complete_tells_done_requeued_and_lost_apart(clocked_store, clock) -> None:
+    store = clocked_store()
+    store.mark_many("acme", "export", [f"e{n}" for n in range(5)])
+    store.mark("acme", "other", "x")
+    first = store.lease("w1", limit=3, lease_seconds=10)
+    clock.advance(11)
+    taken_over = store.lease("w2", limit=200, lease_seconds=60)  # first's expired, and the rest
+    assert {i.entity for i in taken_over} == {f"e{n}" for n in range(5)}
+    store.mark("acme", "export", "e1")  # re-marked during the job
+    second = store.lease("w3")  # another token, another flow
+    by_entity = {i.entity: i for i in taken_over}
+    # first's lease was taken over: all lost; taken_over's: e1 moved on, requeued.
+    stale = store.complete(first)
+    assert stale.completed == stale.requeued == () and len(stale.lost) == 3
+    result = store.complete([*taken_over, *second])
+    assert set(result.requeued) == {by_entity["e1"].id}
+    assert set(result.completed) == {i.id for i in [*taken_over, *second]} - {by_entity["e1"].id}
+    assert [(r.entity, r.attempts) for r in store.pending()] == [("e1", 0)]

@@ -6,6 +6,9 @@ record: two Leads. Before creating, a batch claims the values it is about to cre
 for; a value another batch holds is retried shortly, and by then its record exists, so the
 lookup finds it. A claim expires like a lease (on the database's clock), so a crashed holder
 never blocks anyone for longer than that.
+
+Every export batch claims and releases, so the statements are compiled once per store and run
+on the driver's cursor (``driver_sql``), as the webhook intake's are.
 """
 
 from __future__ import annotations
@@ -16,9 +19,13 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 
 from .base import StoreBase
+from .driver_sql import IN_CHUNK, DriverStatement, padded_binds
 from .seen import notification_key
 
 __all__ = ["ClaimOps"]
+
+#: The columns of a claim row, as ``claim`` writes them.
+CLAIM_COLUMNS = ("org", "scope", "claim_key", "holder", "expires_at")
 
 
 class ClaimOps(StoreBase):
@@ -32,50 +39,100 @@ class ClaimOps(StoreBase):
         wanted = {notification_key(k): k for k in dict.fromkeys(keys) if k}
         if not wanted:
             return set()
-        t = self.tables.claims
-        insert = self._insert(t)
+        stored = list(wanted)
+        held: set[str] = set()
         with self._tx() as conn:
             now = self._now(conn)
             until = now + dt.timedelta(seconds=max(0.0, seconds))
-            statement = insert.on_conflict_do_update(
+            self._claim_upsert().run(
+                conn,
+                [
+                    {"org": org, "scope": scope, "claim_key": key, "holder": holder,
+                     "expires_at": until, "now": now}
+                    for key in stored
+                ],
+            )  # fmt: skip
+            for start in range(0, len(stored), IN_CHUNK):
+                binds = padded_binds("key", stored[start : start + IN_CHUNK])
+                query = self._claims_held(len(binds))
+                values = {"org": org, "scope": scope, "holder": holder, **binds}
+                held.update(row[0] for row in query.rows(conn, values))
+        return {wanted[key] for key in held}
+
+    def release_claims(self, org: str, scope: str, keys: Iterable[str], holder: str) -> int:
+        """Give up ``holder``'s claims on ``keys``; expired claims of everyone are dropped."""
+        stored = [notification_key(k) for k in dict.fromkeys(keys) if k]
+        released = 0
+        with self._tx() as conn:
+            now = self._now(conn)
+            self._claims_expire().run(conn, [{"now": now}])
+            for start in range(0, len(stored), IN_CHUNK):
+                binds = padded_binds("key", stored[start : start + IN_CHUNK])
+                values = {"org": org, "scope": scope, "holder": holder, **binds}
+                released += self._claims_release(len(binds)).run(conn, [values])
+        return released
+
+    # ------------------------------------------------------------------ statements
+    def _claim_statements(self) -> dict[object, DriverStatement]:
+        return self.__dict__.setdefault("_claims_sql", {})
+
+    def _claim_upsert(self) -> DriverStatement:
+        """Insert a claim, or take one over when it expired (or renew the holder's own)."""
+        cache = self._claim_statements()
+        statement = cache.get("upsert")
+        if statement is None:
+            t = self.tables.claims
+            insert = self._insert(t)
+            now = sa.bindparam("now", type_=t.c.expires_at.type)
+            upsert = insert.on_conflict_do_update(
                 index_elements=[t.c.org, t.c.scope, t.c.claim_key],
                 set_={"holder": insert.excluded.holder, "expires_at": insert.excluded.expires_at},
                 # Taken over only when expired (or renewed by its own holder).
                 where=sa.or_(t.c.expires_at <= now, t.c.holder == insert.excluded.holder),
             )
-            conn.execute(
-                statement,
-                [
-                    {"org": org, "scope": scope, "claim_key": key, "holder": holder,
-                     "expires_at": until}
-                    for key in wanted
-                ],
-            )  # fmt: skip
-            held = conn.execute(
-                sa.select(t.c.claim_key).where(
-                    t.c.org == org,
-                    t.c.scope == scope,
-                    t.c.holder == holder,
-                    t.c.claim_key.in_(list(wanted)),
-                )
-            )
-            return {wanted[key] for key in held.scalars()}
+            compiled = DriverStatement.compile(upsert, self.engine.dialect, CLAIM_COLUMNS)
+            statement = cache.setdefault("upsert", compiled)
+        return statement
 
-    def release_claims(self, org: str, scope: str, keys: Iterable[str], holder: str) -> int:
-        """Give up ``holder``'s claims on ``keys``; expired claims of everyone are dropped."""
-        stored = [notification_key(k) for k in dict.fromkeys(keys) if k]
-        t = self.tables.claims
-        with self._tx() as conn:
-            now = self._now(conn)
-            conn.execute(t.delete().where(t.c.expires_at <= now))
-            if not stored:
-                return 0
-            result = conn.execute(
-                t.delete().where(
-                    t.c.org == org,
-                    t.c.scope == scope,
-                    t.c.holder == holder,
-                    t.c.claim_key.in_(stored),
-                )
+    def _claims_held(self, size: int) -> DriverStatement:
+        """Which of ``size`` keys (binds ``key0``...) ``holder`` holds in an org's scope."""
+        cache = self._claim_statements()
+        statement = cache.get(("held", size))
+        if statement is None:
+            t = self.tables.claims
+            query = sa.select(t.c.claim_key).where(*self._claims_of(size))
+            compiled = DriverStatement.compile(query, self.engine.dialect)
+            statement = cache.setdefault(("held", size), compiled)
+        return statement
+
+    def _claims_release(self, size: int) -> DriverStatement:
+        """Delete ``holder``'s claims on ``size`` keys (binds ``key0``...) in an org's scope."""
+        cache = self._claim_statements()
+        statement = cache.get(("release", size))
+        if statement is None:
+            delete = self.tables.claims.delete().where(*self._claims_of(size))
+            compiled = DriverStatement.compile(delete, self.engine.dialect)
+            statement = cache.setdefault(("release", size), compiled)
+        return statement
+
+    def _claims_expire(self) -> DriverStatement:
+        """Delete every expired claim (binds ``now``)."""
+        cache = self._claim_statements()
+        statement = cache.get("expire")
+        if statement is None:
+            t = self.tables.claims
+            now = sa.bindparam("now", type_=t.c.expires_at.type)
+            compiled = DriverStatement.compile(
+                t.delete().where(t.c.expires_at <= now), self.engine.dialect
             )
-            return int(result.rowcount or 0)
+            statement = cache.setdefault("expire", compiled)
+        return statement
+
+    def _claims_of(self, size: int) -> tuple[sa.ColumnElement[bool], ...]:
+        t = self.tables.claims
+        return (
+            t.c.org == sa.bindparam("org"),
+            t.c.scope == sa.bindparam("scope"),
+            t.c.holder == sa.bindparam("holder"),
+            t.c.claim_key.in_([sa.bindparam(f"key{i}") for i in range(size)]),
+        )

@@ -24,9 +24,24 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 
-__all__ = ["DriverStatement"]
+__all__ = ["DriverStatement", "padded_binds", "IN_CHUNK"]
 
 _Processor = Callable[[Any], Any] | None
+
+#: Most values one ``IN`` list takes (SQLite takes at most 32766 parameters a statement).
+IN_CHUNK = 512
+
+
+def padded_binds(prefix: str, values: Sequence[Any]) -> dict[str, Any]:
+    """Bind values ``prefix0``... for an ``IN`` over ``values`` (at least one; callers give at
+    most ``IN_CHUNK`` to one statement), padded to a power of two with repeats of the last
+    (harmless in ``IN`` and ``NOT IN``): its statement, one per size (``len`` of the result),
+    serves every count up to it, so a few serve them all."""
+    if not values:
+        raise ValueError("padded_binds needs at least one value")
+    size = 1 << (len(values) - 1).bit_length()
+    last = len(values) - 1
+    return {f"{prefix}{i}": values[min(i, last)] for i in range(size)}
 
 
 @attrs.frozen
@@ -45,12 +60,14 @@ class DriverStatement:
 
     Build it with ``compile``; its parameters are the statement's bind names (an INSERT's: the
     column keys given as ``columns``). Expanding parameters (``in_`` over a list) are not
-    supported: give each member a bind parameter of its own.
+    supported: give each member a bind parameter of its own (``padded_binds``). The rows of a
+    SELECT come back converted as their column types say (aware datetimes, JSON).
     """
 
     sql: str
     binds: tuple[_Bind, ...]
     positional: bool
+    results: tuple[_Processor, ...] = ()
 
     @classmethod
     def compile(
@@ -74,7 +91,13 @@ class DriverStatement:
             convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
             # Not required: a literal of the statement itself (``generation + 1``).
             binds.append(_Bind(name, not bind.required, bind.effective_value, convert))
-        return cls(compiled.string, tuple(binds), compiled.positional)
+        results: tuple[_Processor, ...] = ()
+        if isinstance(statement, sa.Select):
+            results = tuple(
+                c.type.dialect_impl(dialect).result_processor(dialect, None)
+                for c in statement.selected_columns
+            )
+        return cls(compiled.string, tuple(binds), compiled.positional, results)
 
     def parameters(
         self, values: Mapping[str, Any], memo: dict[tuple[int, int], Any] | None = None
@@ -99,10 +122,12 @@ class DriverStatement:
             return converted
         return {b.name: v for b, v in zip(self.binds, converted, strict=True)}
 
-    def run(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Execute once per row of ``rows`` (an ``executemany`` when there are several)."""
+    def run(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Execute once per row of ``rows`` (an ``executemany`` when there are several);
+        returns the rows changed as the driver counts them (of a single row's execution: a
+        driver may count an ``executemany``'s differently)."""
         if not rows:
-            return
+            return 0
         memo: dict[tuple[int, int], Any] | None = {} if len(rows) > 1 else None
         params = [self.parameters(row, memo) for row in rows]
         with _driver_errors(conn, self.sql, params) as cursor:
@@ -110,13 +135,25 @@ class DriverStatement:
                 cursor.execute(self.sql, params[0])
             else:
                 cursor.executemany(self.sql, params)
+            return max(int(cursor.rowcount or 0), 0)  # -1: the driver does not know
 
     def rows(self, conn: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        """Execute once with ``values`` and return every row (values as the driver gives them)."""
+        """Execute once with ``values`` and return every row (a SELECT's converted as its
+        columns' types say)."""
         params = self.parameters(values)
         with _driver_errors(conn, self.sql, params) as cursor:
             cursor.execute(self.sql, params)
-            return list(cursor.fetchall())
+            fetched = cursor.fetchall()
+        if not any(self.results):
+            return list(fetched)
+        processors = [(i, p) for i, p in enumerate(self.results) if p is not None]
+        rows = []
+        for row in fetched:
+            converted = list(row)
+            for i, convert in processors:
+                converted[i] = convert(converted[i])
+            rows.append(tuple(converted))
+        return rows
 
 
 class _driver_errors:

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from ..models import Watermark
 from .base import StoreBase
+from .driver_sql import IN_CHUNK, DriverStatement, padded_binds
 from .records import Link
 
 __all__ = ["LinkOps", "content_hash"]
@@ -45,19 +46,36 @@ class LinkOps(StoreBase):
         return self.get_links(org, flow, [source_key]).get(source_key)
 
     def get_links(self, org: str, flow: str, source_keys: Sequence[str]) -> dict[str, Link]:
-        """The links of many source entities of one flow (one query per 500 keys), by key."""
-        lk = self.tables.links
+        """The links of many source entities of one flow (one query per ``IN_CHUNK`` keys), by
+        key."""
         found: dict[str, Link] = {}
         keys = list(dict.fromkeys(source_keys))
-        with self.engine.connect() as conn:
-            for start in range(0, len(keys), 500):
-                q = sa.select(lk).where(
-                    lk.c.org == org,
-                    lk.c.flow == flow,
-                    lk.c.source_key.in_(keys[start : start + 500]),
-                )
-                found.update((r.source_key, _link(r)) for r in conn.execute(q))
+        if not keys:
+            return found
+        with self._tx() as conn:
+            for start in range(0, len(keys), IN_CHUNK):
+                binds = padded_binds("key", keys[start : start + IN_CHUNK])
+                query = self._links_of(len(binds))
+                for row in query.rows(conn, {"org": org, "flow": flow, **binds}):
+                    link = Link(*row)
+                    found[link.source_key] = link
         return found
+
+    def _links_of(self, size: int) -> DriverStatement:
+        """The links of ``size`` source keys (binds ``key0``...) of an org's flow, their
+        columns in ``Link``'s order: every export batch reads its links, compiled once."""
+        cache: dict[int, DriverStatement] = self.__dict__.setdefault("_links_of_sql", {})
+        statement = cache.get(size)
+        if statement is None:
+            lk = self.tables.links
+            query = sa.select(*(lk.c[f.name] for f in attrs.fields(Link))).where(
+                lk.c.org == sa.bindparam("org"),
+                lk.c.flow == sa.bindparam("flow"),
+                lk.c.source_key.in_([sa.bindparam(f"key{i}") for i in range(size)]),
+            )
+            compiled = DriverStatement.compile(query, self.engine.dialect)
+            statement = cache.setdefault(size, compiled)
+        return statement
 
     def find_links_to(self, org: str, target_object: str, target_id: str) -> list[Link]:
         """Every link (any flow) that points at one target record."""
@@ -113,22 +131,26 @@ class LinkOps(StoreBase):
             if "source_modified" not in columns:
                 for value in values:
                     del value["source_modified"]
-            conn.execute(self._link_statement(tuple(columns)), values)
+            self._link_statement(tuple(columns)).run(conn, values)
         return now
 
-    def _link_statement(self, columns: tuple[str, ...]) -> Any:
+    def _link_statement(self, columns: tuple[str, ...]) -> DriverStatement:
         """The links upsert writing ``columns`` over an existing link: one statement executed
         for every row, compiled once per store (a multi-row VALUES list is compiled anew for
-        each size: a backfill's per-record cost)."""
-        cache: dict[tuple[str, ...], Any] = self.__dict__.setdefault("_link_stmts", {})
+        each size: a backfill's per-record cost) and run on the driver's cursor (every export
+        batch writes its links)."""
+        cache: dict[tuple[str, ...], DriverStatement] = self.__dict__.setdefault("_link_stmts", {})
         statement = cache.get(columns)
         if statement is None:
             lk = self.tables.links
             ins = self._insert(lk)
-            statement = cache[columns] = ins.on_conflict_do_update(
+            upsert = ins.on_conflict_do_update(
                 index_elements=[lk.c.org, lk.c.flow, lk.c.source_key],
                 set_={k: ins.excluded[k] for k in columns},
             )
+            keys = ("org", "flow", "source_key", *columns)
+            compiled = DriverStatement.compile(upsert, self.engine.dialect, keys)
+            statement = cache.setdefault(columns, compiled)
         return statement
 
     def delete_link(self, org: str, flow: str, source_key: str) -> bool:

@@ -33,6 +33,8 @@ from sqlalchemy.engine import Connection
 
 from ..models import RemoteFailure
 from .base import StoreBase
+from .driver_sql import IN_CHUNK, DriverStatement, padded_binds
+from .peek_sql import PeekStatements, compile_peek, peek_shape, peek_values
 from .records import CompleteResult, OutboxItem, Retrying
 
 __all__ = ["OutboxOps", "Failed", "MAX_BATCH", "FOLLOW_ON"]
@@ -295,29 +297,26 @@ class OutboxOps(StoreBase):
         (on the database's clock) the oldest of them was marked; ``(0, None)`` when nothing is
         due. Lets workers wait for fuller batches. The age is None too when the oldest row's
         latest mark was a ``FOLLOW_ON`` one: those rows came as a batch, nothing to wait for."""
-        o = self.tables.outbox
-        with self.engine.connect() as conn:
-            now = self._now(conn)
-            due = self._due(now, org, flow, skip_orgs, skip_flows)
-            first = conn.execute(
-                sa.select(o.c.org, o.c.flow, o.c.marked_at, o.c.hint)
-                .where(*due)
-                .order_by(o.c.due_at, o.c.id)
-                .limit(1)
-            ).first()
-            if first is None:
-                return 0, None
-            ids = (
-                sa.select(o.c.id)
-                .where(*due, o.c.org == first.org, o.c.flow == first.flow)
-                .limit(limit)
+        shape = peek_shape(org, flow, skip_orgs, skip_flows)
+        cache: dict[tuple[bool, bool, int, int], PeekStatements]
+        cache = self.__dict__.setdefault("_peek_sql", {})
+        sql = cache.get(shape)
+        if sql is None:
+            sql = cache.setdefault(
+                shape, compile_peek(self.tables.outbox, self.engine.dialect, shape)
             )
-            count = conn.execute(
-                sa.select(sa.func.count()).select_from(ids.subquery())
-            ).scalar_one()
-        if first.hint == FOLLOW_ON:
+        values = peek_values(org, flow, skip_orgs, skip_flows)
+        with self._tx() as conn:
+            values["now"] = now = self._now(conn)
+            first = sql.first.rows(conn, values)
+            if not first:
+                return 0, None
+            first_org, first_flow, marked_at, hint = first[0]
+            values.update(first_org=first_org, first_flow=first_flow, limit=limit)
+            [(count,)] = sql.count.rows(conn, values)
+        if hint == FOLLOW_ON:
             return int(count), None
-        return int(count), max(0.0, (now - first.marked_at).total_seconds())
+        return int(count), max(0.0, (now - marked_at).total_seconds())
 
     def due_pairs(self) -> list[tuple[str, str]]:
         """Every (org, flow) with rows ``lease`` would take now, in order: one cheap query (the
@@ -411,59 +410,76 @@ class OutboxOps(StoreBase):
         dead letter of the same entity is cleared by a success. Rows whose lease is no longer
         ours (expired and taken over) are left alone and reported as ``lost``.
         """
-        o = self.tables.outbox
-        d = self.tables.dead_letters
         done: list[int] = []
         requeued: list[int] = []
         with self._tx() as conn:
             now = self._now(conn)
             for token, ids in _by_token(items).items():
-                deleted = (
-                    conn.execute(
-                        sa.delete(o)
-                        .where(
-                            o.c.id.in_(ids),
-                            o.c.lease_token == token,
-                            o.c.generation == o.c.leased_generation,
-                        )
-                        .returning(o.c.id)
+                for start in range(0, len(ids), IN_CHUNK):
+                    binds = padded_binds("id", ids[start : start + IN_CHUNK])
+                    values, size = {"token": token, "now": now, **binds}, len(binds)
+                    done.extend(
+                        row[0] for row in self._complete_sql("done", size).rows(conn, values)
                     )
-                    .scalars()
-                    .all()
-                )
-                done.extend(deleted)
-                moved = (
-                    conn.execute(
-                        sa.update(o)
-                        .where(o.c.id.in_(ids), o.c.lease_token == token)
-                        .values(
-                            **_UNLEASED,
-                            attempts=0,
-                            due_at=now,
-                            created_at=o.c.marked_at,
-                            first_failure_at=None,
-                        )
-                        .returning(o.c.id)
+                    requeued.extend(
+                        row[0] for row in self._complete_sql("requeue", size).rows(conn, values)
                     )
-                    .scalars()
-                    .all()
-                )
-                requeued.extend(moved)
             done_set = set(done)
             by_flow: dict[tuple[str, str], list[str]] = {}
             for item in items:
                 if item.id in done_set:
                     by_flow.setdefault((item.org, item.flow), []).append(item.entity)
             for (org, flow), entities in by_flow.items():
-                conn.execute(
-                    sa.delete(d).where(d.c.org == org, d.c.flow == flow, d.c.entity.in_(entities))
-                )
+                for start in range(0, len(entities), IN_CHUNK):
+                    binds = padded_binds("id", entities[start : start + IN_CHUNK])
+                    clear = self._complete_sql("clear", len(binds))
+                    clear.run(conn, [{"org": org, "flow": flow, **binds}])
         gone = set(done) | set(requeued)
         return CompleteResult(
             completed=tuple(done),
             requeued=tuple(requeued),
             lost=tuple(i.id for i in items if i.id not in gone),
         )
+
+    def _complete_sql(self, kind: str, size: int) -> DriverStatement:
+        """``complete``'s statements over ``size`` ids (binds ``id0``...; the dead letters'
+        over entities), compiled once per size: every batch completes. ``done`` deletes the
+        rows leased (``token``) whose generation did not move, ``requeue`` makes the rest of
+        them due again (``now``), ``clear`` deletes an org's flow's dead letters."""
+        cache: dict[tuple[str, int], DriverStatement] = self.__dict__.setdefault(
+            "_complete_statements", {}
+        )
+        statement = cache.get((kind, size))
+        if statement is not None:
+            return statement
+        o, d = self.tables.outbox, self.tables.dead_letters
+        ids: list[Any] = [sa.bindparam(f"id{i}") for i in range(size)]
+        ours = (o.c.id.in_(ids), o.c.lease_token == sa.bindparam("token"))
+        query: Any
+        if kind == "done":
+            query = sa.delete(o).where(*ours, o.c.generation == o.c.leased_generation)
+            query = query.returning(o.c.id)
+        elif kind == "requeue":
+            query = (
+                sa.update(o)
+                .where(*ours)
+                .values(
+                    **_UNLEASED,
+                    attempts=0,
+                    due_at=sa.bindparam("now", type_=o.c.due_at.type),
+                    created_at=o.c.marked_at,
+                    first_failure_at=None,
+                )
+                .returning(o.c.id)
+            )
+        else:
+            query = sa.delete(d).where(
+                d.c.org == sa.bindparam("org"),
+                d.c.flow == sa.bindparam("flow"),
+                d.c.entity.in_(ids),
+            )
+        compiled = DriverStatement.compile(query, self.engine.dialect)
+        return cache.setdefault((kind, size), compiled)
 
     def fail(
         self,
