@@ -49,7 +49,7 @@ class LinkOps(StoreBase):
         lk = self.tables.links
         found: dict[str, Link] = {}
         keys = list(dict.fromkeys(source_keys))
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             for start in range(0, len(keys), 500):
                 q = sa.select(lk).where(
                     lk.c.org == org,
@@ -65,7 +65,7 @@ class LinkOps(StoreBase):
         q = sa.select(lk).where(
             lk.c.org == org, lk.c.target_object == target_object, lk.c.target_id == target_id
         )
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [_link(r) for r in conn.execute(q)]
 
     def put_link(
@@ -164,7 +164,7 @@ class LinkOps(StoreBase):
     def get_watermark(self, org: str, flow: str, source: str) -> Watermark | None:
         """The ``(timestamp, id)`` position a poller of ``source`` reached, or None."""
         w = self.tables.watermarks
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(
                 sa.select(w).where(w.c.org == org, w.c.flow == flow, w.c.source == source)
             ).first()

@@ -296,7 +296,7 @@ class OutboxOps(StoreBase):
         due. Lets workers wait for fuller batches. The age is None too when the oldest row's
         latest mark was a ``FOLLOW_ON`` one: those rows came as a batch, nothing to wait for."""
         o = self.tables.outbox
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             now = self._now(conn)
             due = self._due(now, org, flow, skip_orgs, skip_flows)
             first = conn.execute(
@@ -323,7 +323,7 @@ class OutboxOps(StoreBase):
         """Every (org, flow) with rows ``lease`` would take now, in order: one cheap query (the
         scale-out scheduler's sweep asks every few seconds)."""
         o = self.tables.outbox
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             due = self._due(self._now(conn), None, None, (), ())
             q = sa.select(o.c.org, o.c.flow).where(*due).distinct().order_by(o.c.org, o.c.flow)
             return [(r.org, r.flow) for r in conn.execute(q)]
@@ -588,7 +588,7 @@ class OutboxOps(StoreBase):
             q = q.where(o.c.org == org)
         if flow is not None:
             q = q.where(o.c.flow == flow)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [_item(r) for r in conn.execute(q)]
 
     def retrying(
@@ -601,7 +601,7 @@ class OutboxOps(StoreBase):
             q = q.where(o.c.org == org)
         if flow is not None:
             q = q.where(o.c.flow == flow)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [
                 Retrying(
                     r.org,
@@ -620,7 +620,7 @@ class OutboxOps(StoreBase):
         """The outbox row of one entity as a mapping of its columns (``trace``), or None."""
         o = self.tables.outbox
         q = sa.select(o).where(o.c.org == org, o.c.flow == flow, o.c.entity == entity)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(q).first()
             now = self._now(conn)
         if row is None:
