@@ -83,5 +83,22 @@ def test_closing_the_stream_stops_the_window_readers(seeded):
     assert not _readers()
 
 
+def test_readers_ahead_read_their_whole_windows_while_the_first_is_consumed(seeded):
+    parallel = _connect(seeded, max_parallel=8)
+    before = parallel.http.calls
+    stream = plugin.pull(parallel, PullRequest("registration", page_size=PAGE))
+    for _ in range(PAGE + 1):  # past the first page: the windows are being read
+        next(stream)
+    # The first page, the newest record, and every page of the first READERS windows: none
+    # waits for the consumer to reach its window (which read them one page after the other).
+    wanted = 2 + windows.READERS * windows.WINDOW_PAGES
+    deadline = time.monotonic() + 60
+    while parallel.http.calls - before < wanted and time.monotonic() < deadline:
+        time.sleep(0.05)
+    calls = parallel.http.calls - before
+    stream.close()
+    assert calls >= wanted, calls
+
+
 def _readers() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("hopin-window")]

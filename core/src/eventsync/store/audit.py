@@ -116,7 +116,7 @@ class AuditOps(StoreBase):
                 q = q.where(t.c[column] == value)
         if since is not None:
             q = q.where(t.c.at >= since)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             entries = [_entry(r) for r in conn.execute(q)]
         return entries[::-1] if latest else entries
 

@@ -33,6 +33,7 @@ from sqlalchemy.engine import Connection, Engine
 from .driver_sql import DriverStatement
 from .records import RetryPolicy
 from .schema import Tables
+from .sqlite_lock import READ_ONLY
 
 #: A function returning aware UTC datetimes: a fixed, settable clock for tests of exact times.
 Clock = Callable[[], dt.datetime]
@@ -163,6 +164,15 @@ class StoreBase:
     def _tx(self) -> Iterator[Connection]:
         with self.engine.begin() as conn:
             yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """A connection for reads only. On SQLite its transaction is deferred: in WAL mode it
+        reads a snapshot beside the writer instead of queueing for the write lock (a backfill's
+        workers and scanner waited there for link look-ups and status counts). Never write on
+        it: a deferred transaction's upgrade to a writer can fail at once with SQLITE_BUSY."""
+        with self.engine.connect() as conn:
+            yield conn.execution_options(**{READ_ONLY: True})
 
     def _insert(self, table: sa.Table) -> Any:
         """A dialect ``INSERT`` that supports ``on_conflict_do_update`` (same API on both)."""

@@ -134,7 +134,7 @@ class StateStore(
 
     def schema_version(self) -> int:
         """The schema version of the database (``LATEST_VERSION`` once opened normally)."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return current_version(conn, self.tables)
 
     latest_version = LATEST_VERSION

@@ -57,21 +57,21 @@ class DeadLetterOps(StoreBase):
             .limit(limit)
             .offset(offset)
         )
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [_dead_letter(r) for r in conn.execute(q)]
 
     def dead_letter_count(self, org: str | None = None, flow: str | None = None) -> int:
         """How many dead letters there are, optionally of one org and/or flow."""
         d = self.tables.dead_letters
         q = sa.select(sa.func.count()).select_from(d).where(*self._dl_filter(None, org, flow))
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return int(conn.execute(q).scalar_one())
 
     def dead_letter_of(self, org: str, flow: str, entity: str) -> DeadLetter | None:
         """The dead letter of one entity, or None."""
         d = self.tables.dead_letters
         q = sa.select(d).where(d.c.org == org, d.c.flow == flow, d.c.entity == entity)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(q).first()
         return _dead_letter(row) if row is not None else None
 
@@ -82,7 +82,7 @@ class DeadLetterOps(StoreBase):
         a dead letter alone until its source changes)."""
         d = self.tables.dead_letters
         found: dict[str, dt.datetime] = {}
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             for start in range(0, len(entities), 500):
                 q = sa.select(d.c.entity, d.c.last_failure_at).where(
                     d.c.org == org, d.c.flow == flow, d.c.entity.in_(entities[start : start + 500])

@@ -3,10 +3,11 @@
 SQLite (the default, embedded mode): a file in WAL mode, ``busy_timeout`` so concurrent writers
 wait instead of failing, ``foreign_keys=ON``, a page cache of ``SQLITE_CACHE_KIB`` a connection
 (memory flat in the database's size), JSON columns decoded with interned keys (a leased
-batch's payloads share their field names), and every transaction started with ``BEGIN
-IMMEDIATE``: a transaction that reads and then writes (leasing does) takes the write lock up
-front and can never fail half-way with SQLITE_BUSY on a lock upgrade. This makes the SQLite lease as
-atomic as PostgreSQL's ``FOR UPDATE SKIP LOCKED``.
+batch's payloads share their field names), and every transaction but a read-only one
+(``StoreBase._read``) started with ``BEGIN IMMEDIATE``: a transaction that reads and then writes
+(leasing does) takes the write lock up front and can never fail half-way with SQLITE_BUSY on a
+lock upgrade. This makes the SQLite lease as atomic as PostgreSQL's ``FOR UPDATE SKIP LOCKED``.
+The engine's own connections queue for that lock in turn (``eventsync.store.sqlite_lock``).
 
 PostgreSQL (scale-out): psycopg 3 through SQLAlchemy, READ COMMITTED, rows claimed with ``SELECT
 ... FOR UPDATE SKIP LOCKED``; migrations run under a transaction-level advisory lock so several
@@ -18,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import zlib
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..errors import ConfigurationError
 from .schema import Tables, current_version, upgrade
+from .sqlite_lock import READ_ONLY, begin, locked_connection_factory
 
 __all__ = [
     "DEFAULT_SQLITE_PATH",
@@ -136,7 +139,12 @@ def create_engine(
             echo=echo,
             pool_size=pool_size,
             max_overflow=pool_size,
-            connect_args={"timeout": busy_timeout, "check_same_thread": False},
+            connect_args={
+                "timeout": busy_timeout,
+                "check_same_thread": False,
+                # One write lock for the engine's connections (see ``sqlite_lock``).
+                "factory": locked_connection_factory(threading.Lock(), busy_timeout),
+            },
             json_deserializer=_loads_sharing_keys,
         )
         _configure_sqlite(engine, int(busy_timeout * 1000), sync)
@@ -177,13 +185,10 @@ def _configure_sqlite(engine: Engine, busy_ms: int, synchronous: str) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        # On the driver's cursor: every transaction starts here, and exec_driver_sql's
+        # On the driver's connection: every transaction starts here, and exec_driver_sql's
         # execution machinery cost more than the statement.
-        cursor = conn.connection.cursor()
-        try:
-            cursor.execute("BEGIN IMMEDIATE")
-        finally:
-            cursor.close()
+        read_only = bool(conn.get_execution_options().get(READ_ONLY))
+        begin(conn.connection.driver_connection, read_only)
 
 
 def migrate(engine: Engine, tables: Tables, target: int | None = None) -> list[int]:

@@ -45,7 +45,7 @@ class ErasureOps(StoreBase):
     def forget_request(self, email: str) -> ForgetRequest | None:
         """The unfinished request for ``email`` (ignoring case), if any."""
         t = self.tables.forget_requests
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             for row in conn.execute(sa.select(t)):
                 if row.email.lower() == email.lower():
                     return ForgetRequest(row.id, row.email, tuple(row.orgs), row.progress or {})
@@ -75,7 +75,7 @@ class ErasureOps(StoreBase):
         links = self.tables.links
         wanted = sorted(set(ids))
         found: set[str] = set()
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
                 rows = conn.execute(

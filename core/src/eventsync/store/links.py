@@ -52,7 +52,7 @@ class LinkOps(StoreBase):
         keys = list(dict.fromkeys(source_keys))
         if not keys:
             return found
-        with self._tx() as conn:
+        with self._read() as conn:
             for start in range(0, len(keys), IN_CHUNK):
                 binds = padded_binds("key", keys[start : start + IN_CHUNK])
                 query = self._links_of(len(binds))
@@ -83,7 +83,7 @@ class LinkOps(StoreBase):
         q = sa.select(lk).where(
             lk.c.org == org, lk.c.target_object == target_object, lk.c.target_id == target_id
         )
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [_link(r) for r in conn.execute(q)]
 
     def put_link(
@@ -186,7 +186,7 @@ class LinkOps(StoreBase):
     def get_watermark(self, org: str, flow: str, source: str) -> Watermark | None:
         """The ``(timestamp, id)`` position a poller of ``source`` reached, or None."""
         w = self.tables.watermarks
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(
                 sa.select(w).where(w.c.org == org, w.c.flow == flow, w.c.source == source)
             ).first()

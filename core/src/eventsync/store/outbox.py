@@ -306,7 +306,7 @@ class OutboxOps(StoreBase):
                 shape, compile_peek(self.tables.outbox, self.engine.dialect, shape)
             )
         values = peek_values(org, flow, skip_orgs, skip_flows)
-        with self._tx() as conn:
+        with self._read() as conn:
             values["now"] = now = self._now(conn)
             first = sql.first.rows(conn, values)
             if not first:
@@ -322,7 +322,7 @@ class OutboxOps(StoreBase):
         """Every (org, flow) with rows ``lease`` would take now, in order: one cheap query (the
         scale-out scheduler's sweep asks every few seconds)."""
         o = self.tables.outbox
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             due = self._due(self._now(conn), None, None, (), ())
             q = sa.select(o.c.org, o.c.flow).where(*due).distinct().order_by(o.c.org, o.c.flow)
             return [(r.org, r.flow) for r in conn.execute(q)]
@@ -604,7 +604,7 @@ class OutboxOps(StoreBase):
             q = q.where(o.c.org == org)
         if flow is not None:
             q = q.where(o.c.flow == flow)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [_item(r) for r in conn.execute(q)]
 
     def retrying(
@@ -617,7 +617,7 @@ class OutboxOps(StoreBase):
             q = q.where(o.c.org == org)
         if flow is not None:
             q = q.where(o.c.flow == flow)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [
                 Retrying(
                     r.org,
@@ -636,7 +636,7 @@ class OutboxOps(StoreBase):
         """The outbox row of one entity as a mapping of its columns (``trace``), or None."""
         o = self.tables.outbox
         q = sa.select(o).where(o.c.org == org, o.c.flow == flow, o.c.entity == entity)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(q).first()
             now = self._now(conn)
         if row is None:

@@ -36,7 +36,7 @@ class SeenNotificationOps(StoreBase):
 
     def seen_notifications(self, org: str, system: str, ids: Iterable[str]) -> set[str]:
         """Those of ``ids`` received for ``org`` and ``system`` whose horizon has not passed."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return self._seen_in(conn, self._now(conn), org, system, ids)
 
     def remember_notifications(

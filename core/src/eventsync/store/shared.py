@@ -92,7 +92,7 @@ class SharedOps(StoreBase):
         """The stored usage readings (of ``org``) at most ``max_age`` seconds old (the remote
         allowances are daily: an older reading says nothing about today)."""
         t = self.tables.api_usage
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             since = self._now(conn) - dt.timedelta(seconds=max_age)
             q = sa.select(t).where(t.c.reported_at >= since).order_by(t.c.org, t.c.system)
             if org is not None:
@@ -135,7 +135,7 @@ class SharedOps(StoreBase):
         """Every shared record counter."""
         t = self.tables.record_counts
         q = sa.select(t).order_by(t.c.org, t.c.flow, t.c.outcome, t.c.error_class)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [
                 RecordCount(r.org, r.flow, r.outcome, r.error_class, int(r._mapping["count"]))
                 for r in conn.execute(q)

@@ -24,7 +24,7 @@ class SubscriptionOps(StoreBase):
         """The subscriptions eventsync made for ``org`` on ``system``, oldest id first."""
         t = self.tables.subscriptions
         q = sa.select(t).where(t.c.org == org, t.c.system == system).order_by(t.c.subscription_id)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [
                 Subscription(system, r.subscription_id, r.target, r.expires_at)
                 for r in conn.execute(q)

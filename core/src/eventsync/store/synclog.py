@@ -70,7 +70,7 @@ class SyncLogOps(StoreBase):
             .order_by(s.c.at.desc(), s.c.id.desc())
             .limit(limit)
         )
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [_entry(r) for r in reversed(conn.execute(q).all())]
 
     def sync_log(
@@ -93,7 +93,7 @@ class SyncLogOps(StoreBase):
         ):
             if value is not None:
                 q = q.where(s.c[column] == value)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [_entry(r) for r in conn.execute(q)]
 
     def prune_log(self, older_than: dt.timedelta, max_rows: int | None = MAX_LOG_ROWS) -> int:
@@ -163,7 +163,7 @@ class SyncLogOps(StoreBase):
                 sa.func.max(s.c.at).label("last"),
             ).where(s.c.org == org, s.c.flow == flow, s.c.outcome == "done")
         acc: dict[tuple[str, str], dict[str, Any]] = {}
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             now = self._now(conn)
             for r in conn.execute(box_q(now)):
                 oldest = r.oldest

@@ -33,12 +33,14 @@ __all__ = ["read", "PREFETCH", "READERS", "WINDOW_PAGES"]
 #: the windows cost about one call in this many more than one read).
 WINDOW_PAGES = 5
 #: Pages a window reader may hold ahead of the consumer (a window denser than the average
-#: waits for the consumer beyond that). Two are enough to keep a backfill fed: its readers
-#: fetch several times what it consumes, and it spends most of its time waiting for the
-#: workers, its readers' pages held all along (ten each held 4,000 registrations).
-PREFETCH = 2
+#: waits for the consumer beyond that): a whole window and one page more, so each reader reads
+#: its window while the ones before it are consumed. With two, the readers ahead stopped after
+#: two pages and the window being consumed was read page after page, one call in a row at a
+#: time: at about 120 ms a page of 100, the read held a backfill under 800 records a second.
+PREFETCH = WINDOW_PAGES + 1
 #: Windows read at once (at most ``max_parallel``): four readers fetch several times what a
-#: backfill consumes, and memory holds at most ``READERS * PREFETCH`` pages.
+#: backfill consumes, and memory holds at most ``READERS * PREFETCH`` pages (2,400 records of
+#: 100-record pages).
 READERS = 4
 #: Objects whose lists are read in windows (magic links are read per ticket, in one go).
 OBJECTS = frozenset({"registration"})
