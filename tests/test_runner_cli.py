@@ -33,6 +33,12 @@ def run(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProc
     )
 
 
+def _default_sigint() -> None:
+    # A suite started in the background by a shell inherits SIGINT ignored, and so would the
+    # command: Ctrl-C's tests need it to arrive as it does at a terminal.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(cwd: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [EVENTSYNC, *args],
@@ -41,6 +47,7 @@ def start(cwd: Path, *args: str) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "COLUMNS": "200"},
+        preexec_fn=_default_sigint,
     )
 
 
