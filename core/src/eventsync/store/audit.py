@@ -82,13 +82,8 @@ class AuditOps(StoreBase):
         return len(rows)
 
     def _audit_insert(self) -> DriverStatement:
-        """The audit trail's insert, compiled once."""
-        statement = self.__dict__.get("_audit_insert_sql")
-        if statement is None:
-            insert = self.tables.audit_log.insert()
-            compiled = DriverStatement.compile(insert, self.engine.dialect, ("at", *_WRITE_FIELDS))
-            statement = self.__dict__.setdefault("_audit_insert_sql", compiled)
-        return statement
+        """The audit trail's insert."""
+        return self._compiled("audit", self.tables.audit_log.insert, ("at", *_WRITE_FIELDS))
 
     def audit_entries(
         self,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -142,18 +142,25 @@ class StoreBase:
                 row["detail"] = detail
         self._sync_log_insert(with_detail).run(conn, rows)
 
-    def _sync_log_insert(self, with_detail: bool) -> DriverStatement:
-        """The sync log's INSERT (with or without ``detail``), compiled once: nearly every
-        transaction writes log lines."""
-        cache = self.__dict__.setdefault("_sync_log_inserts", {})
-        statement = cache.get(with_detail)
+    def _compiled(
+        self, key: Hashable, build: Callable[[], Any], columns: Sequence[str] = ()
+    ) -> DriverStatement:
+        """The statement ``build`` returns, compiled for the driver once per store under
+        ``key`` (an INSERT's parameters: ``columns``): the hot statements run on the driver's
+        cursor, and building and compiling them per call cost more than running them."""
+        cache: dict[Hashable, DriverStatement] = self.__dict__.setdefault("_compiled_sql", {})
+        statement = cache.get(key)
         if statement is None:
-            columns = ["org", "flow", "entity", "outcome", "message", "at"]
-            columns += ["detail"] if with_detail else []
-            insert = self.tables.sync_log.insert()
-            statement = DriverStatement.compile(insert, self.engine.dialect, columns)
-            statement = cache.setdefault(with_detail, statement)
+            compiled = DriverStatement.compile(build(), self.engine.dialect, columns)
+            statement = cache.setdefault(key, compiled)
         return statement
+
+    def _sync_log_insert(self, with_detail: bool) -> DriverStatement:
+        """The sync log's INSERT (with or without ``detail``): nearly every transaction writes
+        log lines."""
+        columns = ["org", "flow", "entity", "outcome", "message", "at"]
+        columns += ["detail"] if with_detail else []
+        return self._compiled(("sync_log", with_detail), self.tables.sync_log.insert, columns)
 
     def _now(self, conn: Connection) -> dt.datetime:
         """The store's time (the database's), read on ``conn``: call it inside the transaction

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -73,60 +74,41 @@ class ClaimOps(StoreBase):
         return released
 
     # ------------------------------------------------------------------ statements
-    def _claim_statements(self) -> dict[object, DriverStatement]:
-        return self.__dict__.setdefault("_claims_sql", {})
-
     def _claim_upsert(self) -> DriverStatement:
         """Insert a claim, or take one over when it expired (or renew the holder's own)."""
-        cache = self._claim_statements()
-        statement = cache.get("upsert")
-        if statement is None:
-            t = self.tables.claims
+        t = self.tables.claims
+
+        def build() -> Any:
             insert = self._insert(t)
             now = sa.bindparam("now", type_=t.c.expires_at.type)
-            upsert = insert.on_conflict_do_update(
+            return insert.on_conflict_do_update(
                 index_elements=[t.c.org, t.c.scope, t.c.claim_key],
                 set_={"holder": insert.excluded.holder, "expires_at": insert.excluded.expires_at},
                 # Taken over only when expired (or renewed by its own holder).
                 where=sa.or_(t.c.expires_at <= now, t.c.holder == insert.excluded.holder),
             )
-            compiled = DriverStatement.compile(upsert, self.engine.dialect, CLAIM_COLUMNS)
-            statement = cache.setdefault("upsert", compiled)
-        return statement
+
+        return self._compiled("claim_upsert", build, CLAIM_COLUMNS)
 
     def _claims_held(self, size: int) -> DriverStatement:
         """Which of ``size`` keys (binds ``key0``...) ``holder`` holds in an org's scope."""
-        cache = self._claim_statements()
-        statement = cache.get(("held", size))
-        if statement is None:
-            t = self.tables.claims
-            query = sa.select(t.c.claim_key).where(*self._claims_of(size))
-            compiled = DriverStatement.compile(query, self.engine.dialect)
-            statement = cache.setdefault(("held", size), compiled)
-        return statement
+        t = self.tables.claims
+        return self._compiled(
+            ("claims_held", size), lambda: sa.select(t.c.claim_key).where(*self._claims_of(size))
+        )
 
     def _claims_release(self, size: int) -> DriverStatement:
         """Delete ``holder``'s claims on ``size`` keys (binds ``key0``...) in an org's scope."""
-        cache = self._claim_statements()
-        statement = cache.get(("release", size))
-        if statement is None:
-            delete = self.tables.claims.delete().where(*self._claims_of(size))
-            compiled = DriverStatement.compile(delete, self.engine.dialect)
-            statement = cache.setdefault(("release", size), compiled)
-        return statement
+        return self._compiled(
+            ("claims_release", size),
+            lambda: self.tables.claims.delete().where(*self._claims_of(size)),
+        )
 
     def _claims_expire(self) -> DriverStatement:
         """Delete every expired claim (binds ``now``)."""
-        cache = self._claim_statements()
-        statement = cache.get("expire")
-        if statement is None:
-            t = self.tables.claims
-            now = sa.bindparam("now", type_=t.c.expires_at.type)
-            compiled = DriverStatement.compile(
-                t.delete().where(t.c.expires_at <= now), self.engine.dialect
-            )
-            statement = cache.setdefault("expire", compiled)
-        return statement
+        t = self.tables.claims
+        now = sa.bindparam("now", type_=t.c.expires_at.type)
+        return self._compiled("claims_expire", lambda: t.delete().where(t.c.expires_at <= now))
 
     def _claims_of(self, size: int) -> tuple[sa.ColumnElement[bool], ...]:
         t = self.tables.claims

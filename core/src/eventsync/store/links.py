@@ -64,18 +64,16 @@ class LinkOps(StoreBase):
     def _links_of(self, size: int) -> DriverStatement:
         """The links of ``size`` source keys (binds ``key0``...) of an org's flow, their
         columns in ``Link``'s order: every export batch reads its links, compiled once."""
-        cache: dict[int, DriverStatement] = self.__dict__.setdefault("_links_of_sql", {})
-        statement = cache.get(size)
-        if statement is None:
-            lk = self.tables.links
-            query = sa.select(*(lk.c[f.name] for f in attrs.fields(Link))).where(
+        lk = self.tables.links
+
+        def build() -> sa.Select[Any]:
+            return sa.select(*(lk.c[f.name] for f in attrs.fields(Link))).where(
                 lk.c.org == sa.bindparam("org"),
                 lk.c.flow == sa.bindparam("flow"),
                 lk.c.source_key.in_([sa.bindparam(f"key{i}") for i in range(size)]),
             )
-            compiled = DriverStatement.compile(query, self.engine.dialect)
-            statement = cache.setdefault(size, compiled)
-        return statement
+
+        return self._compiled(("links_of", size), build)
 
     def find_links_to(self, org: str, target_object: str, target_id: str) -> list[Link]:
         """Every link (any flow) that points at one target record."""
@@ -139,19 +137,17 @@ class LinkOps(StoreBase):
         for every row, compiled once per store (a multi-row VALUES list is compiled anew for
         each size: a backfill's per-record cost) and run on the driver's cursor (every export
         batch writes its links)."""
-        cache: dict[tuple[str, ...], DriverStatement] = self.__dict__.setdefault("_link_stmts", {})
-        statement = cache.get(columns)
-        if statement is None:
-            lk = self.tables.links
+        lk = self.tables.links
+
+        def build() -> Any:
             ins = self._insert(lk)
-            upsert = ins.on_conflict_do_update(
+            return ins.on_conflict_do_update(
                 index_elements=[lk.c.org, lk.c.flow, lk.c.source_key],
                 set_={k: ins.excluded[k] for k in columns},
             )
-            keys = ("org", "flow", "source_key", *columns)
-            compiled = DriverStatement.compile(upsert, self.engine.dialect, keys)
-            statement = cache.setdefault(columns, compiled)
-        return statement
+
+        keys = ("org", "flow", "source_key", *columns)
+        return self._compiled(("links_upsert", columns), build, keys)
 
     def delete_link(self, org: str, flow: str, source_key: str) -> bool:
         """Forget the link of one source entity; True when there was one."""

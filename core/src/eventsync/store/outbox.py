@@ -446,12 +446,10 @@ class OutboxOps(StoreBase):
         over entities), compiled once per size: every batch completes. ``done`` deletes the
         rows leased (``token``) whose generation did not move, ``requeue`` makes the rest of
         them due again (``now``), ``clear`` deletes an org's flow's dead letters."""
-        cache: dict[tuple[str, int], DriverStatement] = self.__dict__.setdefault(
-            "_complete_statements", {}
-        )
-        statement = cache.get((kind, size))
-        if statement is not None:
-            return statement
+        return self._compiled(("complete", kind, size), lambda: self._complete_query(kind, size))
+
+    def _complete_query(self, kind: str, size: int) -> Any:
+        """The statement of ``_complete_sql``, built."""
         o, d = self.tables.outbox, self.tables.dead_letters
         ids: list[Any] = [sa.bindparam(f"id{i}") for i in range(size)]
         ours = (o.c.id.in_(ids), o.c.lease_token == sa.bindparam("token"))
@@ -478,8 +476,7 @@ class OutboxOps(StoreBase):
                 d.c.flow == sa.bindparam("flow"),
                 d.c.entity.in_(ids),
             )
-        compiled = DriverStatement.compile(query, self.engine.dialect)
-        return cache.setdefault((kind, size), compiled)
+        return query
 
     def fail(
         self,
