@@ -33,6 +33,7 @@ from sqlalchemy.engine import Connection, Engine
 from .driver_sql import DriverStatement
 from .records import RetryPolicy
 from .schema import Tables
+from .serial import SerialConnection
 from .sqlite_lock import READ_ONLY
 
 #: A function returning aware UTC datetimes: a fixed, settable clock for tests of exact times.
@@ -119,6 +120,8 @@ class StoreBase:
             self._clock = _FixedClock(clock)
         self._listeners: list[Callable[[], None]] = []
         self._listeners_lock = threading.Lock()
+        #: The intake's transactions, one at a time, on a connection kept open (``serial``).
+        self._serial = SerialConnection(engine)
 
     @property
     def dialect(self) -> str:

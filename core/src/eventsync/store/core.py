@@ -140,7 +140,8 @@ class StateStore(
     latest_version = LATEST_VERSION
 
     def close(self) -> None:
-        """Close every pooled connection. The store must not be used afterwards."""
+        """Close every connection. The store must not be used afterwards."""
+        self._serial.close()
         self.engine.dispose()
 
     def __enter__(self) -> StateStore:

@@ -102,7 +102,7 @@ class NotificationOps(OutboxOps, SeenNotificationOps):
         rows: dict[tuple[str, str, str], dict[str, Any]] = {}
         lines: list[tuple[str, str, str, str, str]] = []
         expiries: dict[tuple[str, str, str], dt.datetime] = {}
-        with self._tx() as conn:
+        with self._serial.transaction() as conn:
             now = self._now(conn)
             seen = self._seen_keys(conn, now, group)
             for acc in group:
