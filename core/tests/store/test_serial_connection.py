@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from eventsync.store import StateStore
 
 
 def _checkouts(store) -> list[int]:
@@ -49,3 +50,17 @@ def test_closing_the_store_closes_the_kept_connection(target) -> None:
     _accept(store, 1)
     store.close()
     assert store.engine.pool.checkedout() == 0
+
+
+def test_a_busy_sqlite_file_fails_the_intake_with_sqlalchemys_error(tmp_path) -> None:
+    path = tmp_path / "state.sqlite3"
+    store = StateStore.open(path=path, busy_timeout=0.2)
+    other = sa.create_engine(f"sqlite:///{path}", connect_args={"isolation_level": None})
+    with other.connect() as holder:
+        holder.exec_driver_sql("BEGIN IMMEDIATE")
+        with pytest.raises(sa.exc.OperationalError, match="locked"):
+            _accept(store, 1)
+        holder.exec_driver_sql("ROLLBACK")
+    other.dispose()
+    assert _accept(store, 2) == 1
+    store.close()

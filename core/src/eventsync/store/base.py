@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from .driver_sql import DriverStatement
+from .driver_sql import Conversions, DriverStatement
 from .records import RetryPolicy
 from .schema import Tables
 from .serial import SerialConnection
@@ -128,8 +128,15 @@ class StoreBase:
         """``"sqlite"`` or ``"postgresql"``."""
         return self.engine.dialect.name
 
-    def _log_rows(self, conn: Connection, lines: Sequence[Sequence[Any]], now: dt.datetime) -> None:
-        """Insert sync-log lines within the caller's transaction."""
+    def _log_rows(
+        self,
+        conn: Connection,
+        lines: Sequence[Sequence[Any]],
+        now: dt.datetime,
+        memo: Conversions | None = None,
+    ) -> None:
+        """Insert sync-log lines within the caller's transaction (``memo``: the conversions
+        its other statements made, ``DriverStatement.run``)."""
         rows = [
             dict(
                 org=line[0], flow=line[1], entity=line[2], outcome=line[3], message=line[4], at=now
@@ -143,7 +150,7 @@ class StoreBase:
         if with_detail:
             for row, detail in zip(rows, details, strict=True):
                 row["detail"] = detail
-        self._sync_log_insert(with_detail).run(conn, rows)
+        self._sync_log_insert(with_detail).run(conn, rows, memo)
 
     def _compiled(
         self, key: Hashable, build: Callable[[], Any], columns: Sequence[str] = ()

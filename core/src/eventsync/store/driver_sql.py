@@ -24,7 +24,7 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 
-__all__ = ["DriverStatement", "padded_binds", "IN_CHUNK"]
+__all__ = ["DriverStatement", "Conversions", "padded_binds", "IN_CHUNK"]
 
 _Processor = Callable[[Any], Any] | None
 
@@ -44,6 +44,24 @@ def padded_binds(prefix: str, values: Sequence[Any]) -> dict[str, Any]:
     return {f"{prefix}{i}": values[min(i, last)] for i in range(size)}
 
 
+class Conversions:
+    """Bound values already converted for the driver, by column type and value identity.
+
+    Each value is kept with its conversion, so it lives as long as the memo: an identity seen
+    again is the same object, never a new one that took a freed object's address."""
+
+    def __init__(self) -> None:
+        self._done: dict[tuple[str, int], tuple[Any, Any]] = {}
+
+    def convert(self, kind: str, convert: Callable[[Any], Any], value: Any) -> Any:
+        """``convert(value)``, computed once per ``kind`` of column type and value."""
+        key = (kind, id(value))
+        hit = self._done.get(key)
+        if hit is None:
+            hit = self._done[key] = (value, convert(value))
+        return hit[1]
+
+
 @attrs.frozen
 class _Bind:
     """One parameter of a compiled statement: where its value comes from and its conversion."""
@@ -52,6 +70,8 @@ class _Bind:
     fixed: bool  # a literal of the statement itself (``generation + 1``), not a caller's value
     value: Any
     convert: _Processor
+    #: The column type as written (``repr``): columns of one kind convert a value alike.
+    kind: str = ""
 
 
 @attrs.frozen
@@ -90,7 +110,9 @@ class DriverStatement:
             bind = compiled.binds[name]
             convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
             # Not required: a literal of the statement itself (``generation + 1``).
-            binds.append(_Bind(name, not bind.required, bind.effective_value, convert))
+            binds.append(
+                _Bind(name, not bind.required, bind.effective_value, convert, repr(bind.type))
+            )
         results: tuple[_Processor, ...] = ()
         if isinstance(statement, sa.Select):
             results = tuple(
@@ -100,35 +122,39 @@ class DriverStatement:
         return cls(compiled.string, tuple(binds), compiled.positional, results)
 
     def parameters(
-        self, values: Mapping[str, Any], memo: dict[tuple[int, int], Any] | None = None
+        self, values: Mapping[str, Any], memo: Conversions | None = None
     ) -> Sequence[Any] | dict[str, Any]:
         """The driver's parameters for ``values`` (bind name -> value). ``memo`` keeps the
-        conversions of one call's values: the rows of a batch share their times (one ``now``),
-        and SQLite's text form of a datetime costs more than the rest of a row."""
+        conversions of values seen before (``Conversions``): the rows of a batch, and the
+        statements of a transaction, share their times (one ``now``), and SQLite's text form of
+        a datetime costs more than the rest of a row."""
         converted = []
         for bind in self.binds:
             value = bind.value if bind.fixed else values[bind.name]
             if bind.convert is None:
                 converted.append(value)
-                continue
-            if memo is None:
+            elif memo is None:
                 converted.append(bind.convert(value))
-                continue
-            key = (id(bind.convert), id(value))  # the values outlive the memo: ids stay unique
-            if key not in memo:
-                memo[key] = bind.convert(value)
-            converted.append(memo[key])
+            else:
+                converted.append(memo.convert(bind.kind, bind.convert, value))
         if self.positional:
             return converted
         return {b.name: v for b, v in zip(self.binds, converted, strict=True)}
 
-    def run(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+    def run(
+        self,
+        conn: Connection,
+        rows: Sequence[Mapping[str, Any]],
+        memo: Conversions | None = None,
+    ) -> int:
         """Execute once per row of ``rows`` (an ``executemany`` when there are several);
         returns the rows changed as the driver counts them (of a single row's execution: a
-        driver may count an ``executemany``'s differently)."""
+        driver may count an ``executemany``'s differently). ``memo``: the conversions shared
+        with the transaction's other statements (by default, only among ``rows``)."""
         if not rows:
             return 0
-        memo: dict[tuple[int, int], Any] | None = {} if len(rows) > 1 else None
+        if memo is None and len(rows) > 1:
+            memo = Conversions()
         params = [self.parameters(row, memo) for row in rows]
         with _driver_errors(conn, self.sql, params) as cursor:
             if len(params) == 1:
@@ -137,10 +163,12 @@ class DriverStatement:
                 cursor.executemany(self.sql, params)
             return max(int(cursor.rowcount or 0), 0)  # -1: the driver does not know
 
-    def rows(self, conn: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    def rows(
+        self, conn: Connection, values: Mapping[str, Any], memo: Conversions | None = None
+    ) -> list[tuple[Any, ...]]:
         """Execute once with ``values`` and return every row (a SELECT's converted as its
-        columns' types say)."""
-        params = self.parameters(values)
+        columns' types say); ``memo`` as for ``run``."""
+        params = self.parameters(values, memo)
         with _driver_errors(conn, self.sql, params) as cursor:
             cursor.execute(self.sql, params)
             fetched = cursor.fetchall()

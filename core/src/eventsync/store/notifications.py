@@ -20,7 +20,7 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .driver_sql import DriverStatement
+from .driver_sql import Conversions, DriverStatement
 from .groupcommit import GroupCommit
 from .outbox import OutboxOps, _new_row
 from .seen import SeenNotificationOps, notification_key
@@ -102,9 +102,10 @@ class NotificationOps(OutboxOps, SeenNotificationOps):
         rows: dict[tuple[str, str, str], dict[str, Any]] = {}
         lines: list[tuple[str, str, str, str, str]] = []
         expiries: dict[tuple[str, str, str], dt.datetime] = {}
+        memo = Conversions()  # the statements share their times (one ``now``)
         with self._serial.transaction() as conn:
             now = self._now(conn)
-            seen = self._seen_keys(conn, now, group)
+            seen = self._seen_keys(conn, now, group, memo)
             for acc in group:
                 known = seen.setdefault((acc.org, acc.system), set())
                 if acc.remembers and known.issuperset(acc.keys):
@@ -130,21 +131,25 @@ class NotificationOps(OutboxOps, SeenNotificationOps):
                 results.append(total)
             if rows:
                 # One key order for every writer (see OutboxOps._upsert: no crosswise locks).
-                sql["mark"].run(conn, [rows[k] for k in sorted(rows)])
-                self._log_rows(conn, lines, now)
+                sql["mark"].run(conn, [rows[k] for k in sorted(rows)], memo)
+                self._log_rows(conn, lines, now, memo)
             if expiries:
-                self._expire_seen(conn, sql, now)
+                self._expire_seen(conn, sql, now, memo)
                 remember = [
                     dict(org=org, system=system, notification_id=key, expires_at=until)
                     for (org, system, key), until in sorted(expiries.items())
                 ]
-                sql["remember"].run(conn, remember)
+                sql["remember"].run(conn, remember, memo)
         if rows:
             self._notify_marked()
         return results
 
     def _expire_seen(
-        self, conn: Connection, sql: Mapping[str, DriverStatement], now: dt.datetime
+        self,
+        conn: Connection,
+        sql: Mapping[str, DriverStatement],
+        now: dt.datetime,
+        memo: Conversions,
     ) -> None:
         """Delete the expired ids, at most once per ``EXPIRE_EVERY`` of the store's clock: an
         expired row is never "seen" (the check compares its expiry), so deleting them is only
@@ -152,7 +157,7 @@ class NotificationOps(OutboxOps, SeenNotificationOps):
         last = self.__dict__.get("_intake_expired_at")
         if last is not None and dt.timedelta(0) <= now - last < EXPIRE_EVERY:
             return
-        sql["expire"].run(conn, [{"now": now}])
+        sql["expire"].run(conn, [{"now": now}], memo)
         self.__dict__["_intake_expired_at"] = now
 
     def _seen_keys(
@@ -160,6 +165,7 @@ class NotificationOps(OutboxOps, SeenNotificationOps):
         conn: Connection,
         now: dt.datetime,
         group: Sequence[Acceptance],
+        memo: Conversions,
     ) -> dict[tuple[str, str], set[str]]:
         """Per (org, system): those of the group's keys received within their horizon."""
         wanted: dict[tuple[str, str], set[str]] = {}
@@ -177,7 +183,7 @@ class NotificationOps(OutboxOps, SeenNotificationOps):
                 size = 1 << (len(chunk) - 1).bit_length()
                 params = {"org": org, "system": system, "now": now}
                 params.update((f"key{i}", chunk[min(i, len(chunk) - 1)]) for i in range(size))
-                hits.update(row[0] for row in self._seen_statement(size).rows(conn, params))
+                hits.update(row[0] for row in self._seen_statement(size).rows(conn, params, memo))
         return found
 
     def _seen_statement(self, size: int) -> DriverStatement:

@@ -8,6 +8,12 @@ keeps one open and begins each transaction on it. On PostgreSQL a kept connectio
 by the server or the network between deliveries, which the pool's ping on checkout would have
 caught; there the transactions go through the pool as before (the network costs more than the
 checkout anyway).
+
+On the kept connection the transaction is begun and committed on the driver's connection itself
+(``BEGIN IMMEDIATE`` through the engine's write lock, ``sqlite_lock``), without SQLAlchemy's
+transaction object and its events: its statements must therefore run on the driver's cursor
+(``DriverStatement``, the clock's read), as the intake's all do. A statement executed through
+SQLAlchemy would begin a second transaction and fail at once.
 """
 
 from __future__ import annotations
@@ -16,7 +22,10 @@ import contextlib
 import threading
 from collections.abc import Iterator
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+
+from .sqlite_lock import begin
 
 __all__ = ["SerialConnection"]
 
@@ -43,9 +52,17 @@ class SerialConnection:
             conn = self._conn
             if conn is None or conn.closed or conn.invalidated:
                 conn = self._conn = self._engine.connect()
+            driver = conn.connection.driver_connection
             try:
-                with conn.begin():
+                with _as_sqlalchemy_error(conn, "BEGIN IMMEDIATE"):
+                    begin(driver, read_only=False)
+                try:
                     yield conn
+                except BaseException:
+                    driver.rollback()
+                    raise
+                with _as_sqlalchemy_error(conn, "COMMIT"):
+                    driver.commit()
             except BaseException:
                 # Whatever failed, the next transaction starts on a fresh connection.
                 self._conn = None
@@ -60,3 +77,13 @@ class SerialConnection:
         if conn is not None:
             with contextlib.suppress(Exception):
                 conn.close()
+
+
+@contextlib.contextmanager
+def _as_sqlalchemy_error(conn: Connection, sql: str) -> Iterator[None]:
+    """A driver error raised as SQLAlchemy's exception for it, as ``Connection.execute`` would."""
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    try:
+        yield
+    except dbapi_error as exc:
+        raise sa.exc.DBAPIError.instance(sql, None, exc, dbapi_error, dialect=conn.dialect) from exc
