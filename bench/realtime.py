@@ -17,10 +17,13 @@ call per batch).
 
     .venv/bin/python bench/realtime.py [--records 1000] [--seconds 10] [--latency both|none|realistic]
         [--config both|external-id|email] [--linger 0.8] [--senders 1] [--py-spy DIR]
+        [--sqlite-synchronous FULL|NORMAL]
 
 After the table: each run against issue 16's targets (``TARGETS``), and its Salesforce requests
 by endpoint. ``--linger`` is the runner's ``[engine] batch_linger``: at 100 registrations a
 second, 15 Salesforce calls per 1,000 take batches of about 80, i.e. 0.8 s of gathering.
+``--sqlite-synchronous NORMAL`` runs the runner without a disk flush per commit (``[engine]
+sqlite_synchronous``; the CPU column shows what the flush costs, "of it sys" the kernel's share).
 ``--senders N`` makes the Hopin sandbox send N deliveries at once (its ``delivery_concurrency``;
 default 1, one after another), so the runner's group commit can take several per transaction.
 
@@ -121,6 +124,7 @@ def run_variant(
     profile: str,
     sample_to: Path | None = None,
     senders: int = 1,
+    synchronous: str = "FULL",
 ) -> dict:
     hooks = Hooks(make_plugin_manager(environ={}))
     port = free_port()
@@ -143,7 +147,7 @@ def run_variant(
             hooks=hooks,
             secrets_file="secrets.env",
             flows={"export_registrations": flow},
-            engine={"batch_linger": linger, "workers": 2},
+            engine={"batch_linger": linger, "workers": 2, "sqlite_synchronous": synchronous},
         )
         (workdir / "eventsync.toml").write_text(toml_text)
         write_private(workdir / "secrets.env", secrets)  # it holds every sandbox credential
@@ -214,6 +218,7 @@ def run_variant(
         stop_sampler(sampler)
         watcher.stop()
         cpu = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
+        cpu_system = cpu_after.system - cpu_before.system
         latencies = [seen[e] - created[e] for e in created if e in seen]
         counters = admin.get(f"{sf['admin_url']}/counters", **tls).json()
         hopin_calls = hopin.get(f"{hp['admin_url']}/counters", timeout=10).json()["total"]
@@ -229,6 +234,7 @@ def run_variant(
             "sf_by_endpoint": counters.get("by_endpoint", {}),
             "hopin_calls": hopin_calls,
             "cpu_ms_per_record": cpu * 1000 / max(len(latencies), 1),
+            "cpu_system_ms_per_record": cpu_system * 1000 / max(len(latencies), 1),
             "peak_rss_mb": watcher.peak_rss / 2**20,
         }
     finally:
@@ -250,6 +256,12 @@ def main() -> None:
     parser.add_argument(
         "--senders", type=int, default=1, help="deliveries the Hopin sandbox sends at once"
     )
+    parser.add_argument(
+        "--sqlite-synchronous",
+        choices=["FULL", "NORMAL"],
+        default="FULL",
+        help="the runner's [engine] sqlite_synchronous (FULL: a disk flush per commit)",
+    )
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--config", choices=["both", *CONFIGS], default="both")
     parser.add_argument("--py-spy", type=Path, help="write a py-spy profile of each run here")
@@ -270,6 +282,7 @@ def main() -> None:
             profile,
             args.py_spy / f"{profile}-{name.split()[-1].lower()}.txt" if args.py_spy else None,
             args.senders,
+            args.sqlite_synchronous,
         )
         for profile in _latency.chosen(args)
         for name in names
@@ -279,17 +292,20 @@ def main() -> None:
         return
     print(
         f"{args.records} registrations as webhooks over {args.seconds:.0f} s, batch_linger {args.linger} s, "
-        f"{args.senders} sender(s), {os.cpu_count()} CPUs"
+        f"{args.senders} sender(s), sqlite_synchronous {args.sqlite_synchronous}, "
+        f"{os.cpu_count()} CPUs"
     )
     print(
         f"{'latency':<10} {'configuration':<20} {'landed':>7} {'p50 ms':>7} {'p95 ms':>7} "
-        f"{'p99 ms':>7} {'SF calls':>9} {'Hopin calls':>12} {'CPU ms/rec':>11} {'peak RSS MB':>12}"
+        f"{'p99 ms':>7} {'SF calls':>9} {'Hopin calls':>12} {'CPU ms/rec':>11} {'of it sys':>10} "
+        f"{'peak RSS MB':>12}"
     )
     for r in results:
         print(
             f"{r['latency']:<10} {r['config']:<20} {r['landed']:>7} {r['p50'] * 1000:>7.0f} "
             f"{r['p95'] * 1000:>7.0f} {r['p99'] * 1000:>7.0f} {r['sf_calls']:>9} "
-            f"{r['hopin_calls']:>12} {r['cpu_ms_per_record']:>11.1f} {r['peak_rss_mb']:>12.0f}"
+            f"{r['hopin_calls']:>12} {r['cpu_ms_per_record']:>11.1f} "
+            f"{r['cpu_system_ms_per_record']:>10.1f} {r['peak_rss_mb']:>12.0f}"
         )
     print("Issue 16 targets (calls per 1,000 registrations; p95 under 1 s without latency):")
     for r in results:

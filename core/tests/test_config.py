@@ -118,3 +118,24 @@ def test_transforms_accept_names_and_tables():
     company = next(f for f in fields if f.target == "Company")
     assert [t.name for t in company.transforms] == ["default", "truncate"]
     assert company.transforms[0].args == {"value": "Unknown"}
+
+
+def test_sqlite_synchronous_is_checked_and_reaches_the_store(tmp_path):
+    import attrs
+    from eventsync.engine import open_store
+
+    data = example()
+    data["engine"]["sqlite_synchronous"] = "OFF"
+    [problem] = [p for p in problems(data) if "sqlite_synchronous" in p]
+    assert problem.startswith("$.engine.sqlite_synchronous: 'OFF' is not FULL")
+    for given, level in (("FULL", 2), ("normal", 1)):
+        data["engine"]["sqlite_synchronous"] = given
+        config = parse_config(data)
+        state = str(tmp_path / f"{given}.sqlite3")
+        config = attrs.evolve(config, engine=attrs.evolve(config.engine, state=state))
+        store = open_store(config)
+        try:
+            with store.engine.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == level
+        finally:
+            store.close()

@@ -85,6 +85,7 @@ def open_store(config: Config, **kwargs: Any) -> StateStore:
             max_attempts=config.engine.max_attempts,
             backoff_base=config.engine.backoff_base,
             backoff_cap=config.engine.backoff_cap,
+            sqlite_synchronous=config.engine.sqlite_synchronous,
             **kwargs,
         )
     except OSError as exc:  # the directory cannot be made
