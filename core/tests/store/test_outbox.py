@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 
@@ -60,6 +61,31 @@ def test_lease_takes_one_flow_oldest_first_and_respects_limit(store: StateStore)
     assert store.lease("w") == []
     with pytest.raises(ValueError):
         store.lease("w", limit=MAX_BATCH + 1)
+
+
+def test_a_leased_item_carries_its_row_and_its_lease(clocked_store, clock) -> None:
+    store = clocked_store()
+    store.mark(
+        "acme", "export", "e1", payload={"record": {"id": "e1", "n": [1, 2]}}, hint="created"
+    )
+    clock.advance(5)
+    store.fail_many(
+        [Failed(i, RemoteFailure("TEMP", "try again", retryable=True)) for i in store.lease("w")]
+    )
+    clock.advance(3600)
+    [item] = store.lease("worker-7", lease_seconds=90)
+    assert (item.org, item.flow, item.entity, item.generation, item.attempts) == (
+        "acme",
+        "export",
+        "e1",
+        1,
+        1,
+    )
+    assert item.payload == {"record": {"id": "e1", "n": [1, 2]}} and item.hint == "created"
+    assert item.leased_by == "worker-7" and item.lease_token
+    assert item.lease_until == clock.now + dt.timedelta(seconds=90)
+    assert item.created_at == clock.now - dt.timedelta(seconds=3605)
+    assert item.last_error and "try again" in item.last_error
 
 
 def test_lease_filters_by_org_and_flow(store: StateStore) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.sql.dml import UpdateBase
 
 __all__ = ["DriverStatement", "Conversions", "padded_binds", "IN_CHUNK"]
 
@@ -81,7 +82,8 @@ class DriverStatement:
     Build it with ``compile``; its parameters are the statement's bind names (an INSERT's: the
     column keys given as ``columns``). Expanding parameters (``in_`` over a list) are not
     supported: give each member a bind parameter of its own (``padded_binds``). The rows of a
-    SELECT come back converted as their column types say (aware datetimes, JSON).
+    SELECT, or of a statement's RETURNING, come back converted as their column types say (aware
+    datetimes, JSON).
     """
 
     sql: str
@@ -113,12 +115,14 @@ class DriverStatement:
             binds.append(
                 _Bind(name, not bind.required, bind.effective_value, convert, repr(bind.type))
             )
-        results: tuple[_Processor, ...] = ()
+        returned: Any = ()
         if isinstance(statement, sa.Select):
-            results = tuple(
-                c.type.dialect_impl(dialect).result_processor(dialect, None)
-                for c in statement.selected_columns
-            )
+            returned = statement.selected_columns
+        elif isinstance(statement, UpdateBase):  # its RETURNING columns, if any
+            returned = statement.exported_columns
+        results = tuple(
+            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in returned
+        )
         return cls(compiled.string, tuple(binds), compiled.positional, results)
 
     def parameters(

@@ -34,7 +34,14 @@ from sqlalchemy.engine import Connection
 from ..models import RemoteFailure
 from .base import StoreBase
 from .driver_sql import IN_CHUNK, DriverStatement, padded_binds
-from .peek_sql import PeekStatements, compile_peek, peek_shape, peek_values
+from .peek_sql import (
+    LeaseStatements,
+    PeekStatements,
+    compile_lease,
+    compile_peek,
+    peek_shape,
+    peek_values,
+)
 from .records import CompleteResult, OutboxItem, Retrying
 
 __all__ = ["OutboxOps", "Failed", "MAX_BATCH", "FOLLOW_ON"]
@@ -66,6 +73,15 @@ class Failed:
     failure: RemoteFailure
     retryable: bool | None = None
     retry_after: float | None = None
+
+
+#: The columns of an OutboxItem a lease reads back (it knows the lease's own), and ``due_at``.
+_RETURNED_FIELDS = tuple(
+    f.name
+    for f in attrs.fields(OutboxItem)
+    if f.name not in ("lease_token", "leased_by", "lease_until")
+)
+_LEASE_COLUMNS = (*_RETURNED_FIELDS, "due_at")
 
 
 def _item(row: Any) -> OutboxItem:
@@ -245,44 +261,41 @@ class OutboxOps(StoreBase):
             raise ValueError(f"lease limit must be between 1 and {MAX_BATCH}, got {limit}")
         if lease_seconds <= 0:
             raise ValueError(f"lease_seconds must be positive, got {lease_seconds}")
-        o = self.tables.outbox
-        token = uuid.uuid4().hex
-        order = (o.c.due_at, o.c.id)
+        sql = self._lease_sql(peek_shape(org, flow, skip_orgs, skip_flows))
+        values = peek_values(org, flow, skip_orgs, skip_flows)
         with self._tx() as conn:
             # Read after BEGIN IMMEDIATE (SQLite) took the write lock: not stale after a wait.
-            now = self._now(conn)
-            due = self._due(now, org, flow, skip_orgs, skip_flows)
-            first = conn.execute(
-                self._for_update(sa.select(o.c.org, o.c.flow).where(*due).order_by(*order).limit(1))
-            ).first()
-            if first is None:
+            values["now"] = now = self._now(conn)
+            first = sql.first.rows(conn, values)
+            if not first:
                 return []
-            ids = (
-                conn.execute(
-                    self._for_update(
-                        sa.select(o.c.id)
-                        .where(*due, o.c.org == first.org, o.c.flow == first.flow)
-                        .order_by(*order)
-                        .limit(limit)
-                    )
-                )
-                .scalars()
-                .all()
+            (values["first_org"], values["first_flow"]), values["limit"] = first[0], limit
+            values.update(
+                token=uuid.uuid4().hex,
+                worker=worker_id,
+                until=now + dt.timedelta(seconds=lease_seconds),
             )
-            if not ids:  # pragma: no cover - the first row was due a moment ago
-                return []
-            rows = conn.execute(
-                sa.update(o)
-                .where(o.c.id.in_(ids))
-                .values(
-                    lease_token=token,
-                    leased_by=worker_id,
-                    lease_until=now + dt.timedelta(seconds=lease_seconds),
-                    leased_generation=o.c.generation,
-                )
-                .returning(*o.c)
-            ).all()
-        return [_item(r) for r in sorted(rows, key=lambda r: (r.due_at, r.id))]
+            rows = sql.take.rows(conn, values)
+        at = {name: i for i, name in enumerate(sql.columns)}
+        rows.sort(key=lambda row: (row[at["due_at"]], row[at["id"]]))  # RETURNING has no order
+        lease = {
+            "lease_token": values["token"],
+            "leased_by": worker_id,
+            "lease_until": values["until"],
+        }
+        return [OutboxItem(**{f: row[at[f]] for f in _RETURNED_FIELDS}, **lease) for row in rows]
+
+    def _lease_sql(self, shape: tuple[bool, bool, int, int]) -> LeaseStatements:
+        """``lease``'s statements for ``shape`` (``peek_sql``), compiled once per store."""
+        cache: dict[tuple[bool, bool, int, int], LeaseStatements]
+        cache = self.__dict__.setdefault("_lease_statements", {})
+        sql = cache.get(shape)
+        if sql is None:
+            sql = cache.setdefault(
+                shape,
+                compile_lease(self.tables.outbox, self.engine.dialect, shape, _LEASE_COLUMNS),
+            )
+        return sql
 
     def peek_due(
         self,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from typing import Any
 
 import attrs
 import sqlalchemy as sa
@@ -45,6 +46,12 @@ class RecordCount:
     count: int
 
 
+#: The columns ``report_usage`` writes (the first two: the key).
+_USAGE_COLUMNS = ("org", "system", "used", "usage_limit", "reporter", "reported_at")
+#: The columns ``add_record_counts`` writes.
+_COUNT_COLUMNS = ("org", "flow", "outcome", "error_class", "count")
+
+
 class SharedOps(StoreBase):
     """Shared API usage and record counters of ``StateStore``."""
 
@@ -59,8 +66,6 @@ class SharedOps(StoreBase):
         answer arriving late and is ignored; the same process's readings come in order, and
         after that time a lower one means the counter did fall (the window rolled, a reset).
         """
-        t = self.tables.api_usage
-        insert = self._insert(t)
         with self._tx() as conn:
             now = self._now(conn)
             row = {
@@ -70,21 +75,26 @@ class SharedOps(StoreBase):
                 "usage_limit": limit,
                 "reporter": reporter,
                 "reported_at": now,
+                "fall_before": now - dt.timedelta(seconds=FALL_AFTER),
             }
-            conn.execute(
-                insert.values(**row).on_conflict_do_update(
-                    index_elements=[t.c.org, t.c.system],
-                    set_={k: getattr(insert.excluded, k)
-                          for k in ("used", "usage_limit", "reporter", "reported_at")},
-                    where=sa.or_(
-                        # The share, not the count: a new limit comes with a new count.
-                        insert.excluded.used * t.c.usage_limit
-                        >= t.c.used * insert.excluded.usage_limit,
-                        t.c.reporter == insert.excluded.reporter,
-                        t.c.reported_at <= now - dt.timedelta(seconds=FALL_AFTER),
-                    ),
-                )
-            )  # fmt: skip
+            self._compiled("report_usage", self._report_usage_statement, _USAGE_COLUMNS).run(
+                conn, [row]
+            )
+
+    def _report_usage_statement(self) -> Any:
+        """``report_usage``'s upsert (every batch reports; compiled once, ``_compiled``)."""
+        t = self.tables.api_usage
+        insert = self._insert(t)
+        return insert.on_conflict_do_update(
+            index_elements=[t.c.org, t.c.system],
+            set_={k: getattr(insert.excluded, k) for k in _USAGE_COLUMNS[2:]},
+            where=sa.or_(
+                # The share, not the count: a new limit comes with a new count.
+                insert.excluded.used * t.c.usage_limit >= t.c.used * insert.excluded.usage_limit,
+                t.c.reporter == insert.excluded.reporter,
+                t.c.reported_at <= sa.bindparam("fall_before", type_=t.c.reported_at.type),
+            ),
+        )
 
     def shared_usage(
         self, org: str | None = None, max_age: float = USAGE_MAX_AGE
@@ -116,12 +126,6 @@ class SharedOps(StoreBase):
         one atomic statement per pair (``count = count + n``)."""
         if not counts:
             return
-        t = self.tables.record_counts
-        insert = self._insert(t)
-        statement = insert.on_conflict_do_update(
-            index_elements=[t.c.org, t.c.flow, t.c.outcome, t.c.error_class],
-            set_={"count": t.c.count + insert.excluded.count},
-        )
         rows = [
             {"org": org, "flow": flow, "outcome": o, "error_class": e, "count": n}
             for (o, e), n in sorted(counts.items())  # one key order: no deadlocks
@@ -129,7 +133,18 @@ class SharedOps(StoreBase):
         ]
         if rows:
             with self._tx() as conn:
-                conn.execute(statement, rows)
+                self._compiled("record_counts", self._counts_statement, _COUNT_COLUMNS).run(
+                    conn, rows
+                )
+
+    def _counts_statement(self) -> Any:
+        """``add_record_counts``'s upsert (every batch counts; compiled once, ``_compiled``)."""
+        t = self.tables.record_counts
+        insert = self._insert(t)
+        return insert.on_conflict_do_update(
+            index_elements=[t.c.org, t.c.flow, t.c.outcome, t.c.error_class],
+            set_={"count": t.c.count + insert.excluded.count},
+        )
 
     def record_counts(self) -> list[RecordCount]:
         """Every shared record counter."""
