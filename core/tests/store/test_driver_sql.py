@@ -12,7 +12,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 from eventsync.store import StateStore
-from eventsync.store.driver_sql import IN_CHUNK, DriverStatement, padded_binds
+from eventsync.store.driver_sql import IN_CHUNK, Conversions, DriverStatement, padded_binds
 from eventsync.store.notifications import MARK_COLUMNS
 from eventsync.store.outbox import _new_row
 
@@ -119,3 +119,47 @@ def test_a_selects_rows_come_back_converted_as_sqlalchemy_would(store: StateStor
         [(entity, marked_at, stored, generation)] = select.rows(conn, {"org": "o"})
     assert (entity, stored, generation) == ("a", payload, 1)
     assert marked_at == now and marked_at.tzinfo is not None
+
+
+class _CountedTime(sa.types.TypeDecorator):
+    """A datetime column counting its conversions for the driver."""
+
+    impl = sa.DateTime
+    cache_ok = True
+    converted = 0
+
+    def process_bind_param(self, value, dialect):
+        type(self).converted += 1
+        return value.replace(tzinfo=None) if value is not None else None
+
+
+def test_the_statements_of_a_transaction_share_their_conversions(store: StateStore) -> None:
+    md = sa.MetaData(schema=store.tables.schema)
+    one = sa.Table("conv_one", md, sa.Column("a", _CountedTime()), sa.Column("b", _CountedTime()))
+    two = sa.Table("conv_two", md, sa.Column("c", _CountedTime()))
+    md.create_all(store.engine)
+    dialect = store.engine.dialect
+    first = DriverStatement.compile(one.insert(), dialect, ["a", "b"])
+    second = DriverStatement.compile(two.insert(), dialect, ["c"])
+    now, later = dt.datetime(2026, 1, 2, 3, 4, 5), dt.datetime(2026, 6, 7, 8, 9, 10)
+    memo = Conversions()
+    _CountedTime.converted = 0
+    with store.engine.begin() as conn:
+        first.run(conn, [{"a": now, "b": now}], memo)
+        second.run(conn, [{"c": now}, {"c": later}], memo)
+    assert _CountedTime.converted == 2  # now once, later once
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.select(one.c.a, one.c.b)).all() == [(now, now)]
+        assert sorted(r.c for r in conn.execute(sa.select(two.c.c))) == [now, later]
+
+
+def test_a_memo_never_mistakes_a_new_value_for_a_freed_one() -> None:
+    class Box:
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+    memo = Conversions()
+    # Each box is dropped by the caller at once: were the memo not keeping it, the next box
+    # would often take its address and be handed its conversion.
+    for n in range(500):
+        assert memo.convert("box", lambda box: box.n, Box(n)) == n

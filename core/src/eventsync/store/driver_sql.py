@@ -45,6 +45,19 @@ def padded_binds(prefix: str, values: Sequence[Any]) -> dict[str, Any]:
     return {f"{prefix}{i}": values[min(i, last)] for i in range(size)}
 
 
+#: ``repr`` of column types, by identity (kept with the type): building one walks the type's
+#: constructor signature, and the same column types recur in every statement compiled.
+_KINDS: dict[int, tuple[Any, str]] = {}
+
+
+def _kind(type_: Any) -> str:
+    """The column type as written (``repr``), computed once per type object."""
+    hit = _KINDS.get(id(type_))
+    if hit is None or hit[0] is not type_:
+        hit = _KINDS[id(type_)] = (type_, repr(type_))
+    return hit[1]
+
+
 class Conversions:
     """Bound values already converted for the driver, by column type and value identity.
 
@@ -113,7 +126,7 @@ class DriverStatement:
             convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
             # Not required: a literal of the statement itself (``generation + 1``).
             binds.append(
-                _Bind(name, not bind.required, bind.effective_value, convert, repr(bind.type))
+                _Bind(name, not bind.required, bind.effective_value, convert, _kind(bind.type))
             )
         returned: Any = ()
         if isinstance(statement, sa.Select):
