@@ -74,3 +74,24 @@ def test_bad_config_names_the_path():
         )
     assert "$.config.custom_fields" in str(exc.value)
     assert plugin.start_sandbox("hopin", {}) is None
+
+
+def test_a_connection_stays_open_between_calls_as_salesforce_keeps_it() -> None:
+    import http.client
+    import ssl
+
+    handle = plugin.start_sandbox("salesforce", {})
+    try:
+        context = ssl.create_default_context(cafile=handle.ca_bundle)
+        conn = http.client.HTTPSConnection("127.0.0.1", handle.port, context=context, timeout=10)
+        conn.connect()
+        first_socket = conn.sock
+        for _ in range(3):
+            conn.request("GET", "/services/data/")
+            answer = conn.getresponse()
+            answer.read()
+            assert answer.status == 200 and not answer.will_close
+        assert conn.sock is first_socket  # one TLS handshake for every call
+        conn.close()
+    finally:
+        handle.stop()

@@ -184,21 +184,21 @@ class DriverStatement:
         self, conn: Connection, values: Mapping[str, Any], memo: Conversions | None = None
     ) -> list[tuple[Any, ...]]:
         """Execute once with ``values`` and return every row (a SELECT's converted as its
-        columns' types say); ``memo`` as for ``run``."""
+        columns' types say); ``memo`` as for ``run``. Rows are converted as they are fetched:
+        a row's raw text (a payload's JSON) is let go once converted, not held with them all."""
         params = self.parameters(values, memo)
+        processors = [(i, p) for i, p in enumerate(self.results) if p is not None]
         with _driver_errors(conn, self.sql, params) as cursor:
             cursor.execute(self.sql, params)
-            fetched = cursor.fetchall()
-        if not any(self.results):
-            return list(fetched)
-        processors = [(i, p) for i, p in enumerate(self.results) if p is not None]
-        rows = []
-        for row in fetched:
-            converted = list(row)
-            for i, convert in processors:
-                converted[i] = convert(converted[i])
-            rows.append(tuple(converted))
-        return rows
+            if not processors:
+                return list(cursor.fetchall())
+            rows = []
+            for row in cursor:
+                converted = list(row)
+                for i, convert in processors:
+                    converted[i] = convert(converted[i])
+                rows.append(tuple(converted))
+            return rows
 
 
 class _driver_errors:

@@ -134,7 +134,7 @@ def parse_notification(
 
 
 #: Top-level modules of the ``[sandbox]`` extra, which a production install leaves out.
-SANDBOX_MODULES = frozenset({"trustme", "lark", "flask", "werkzeug"})
+SANDBOX_MODULES = frozenset({"trustme", "lark", "flask", "werkzeug", "cheroot"})
 
 
 class SandboxNotInstalled(EventsyncError):
