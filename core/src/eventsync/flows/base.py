@@ -285,22 +285,39 @@ SNAPSHOT_MAX_AGE = 600.0
 
 
 def snapshot_of(record: Record) -> dict[str, Any]:
-    """A JSON-safe copy of a record, stamped with when it was read."""
+    """A JSON-safe copy of a record, stamped with when it was read: what a JSON round trip
+    (``default=str``) would give, made directly (every webhook delivery makes one)."""
     return {
         "snapshot_at": time.time(),
-        "record": json.loads(
-            json.dumps(
-                {
-                    "system": record.system,
-                    "object": record.object,
-                    "id": record.id,
-                    "fields": dict(record.fields),
-                    "modified_at": record.modified_at.isoformat() if record.modified_at else None,
-                },
-                default=str,
-            )
-        ),
+        "record": {
+            "system": record.system,
+            "object": record.object,
+            "id": record.id,
+            "fields": _json_safe(
+                record.fields if type(record.fields) is dict else dict(record.fields)
+            ),
+            "modified_at": record.modified_at.isoformat() if record.modified_at else None,
+        },
     }
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _json_safe(value: Any) -> Any:
+    """``json.loads(json.dumps(value, default=str))``: plain values kept, lists and tuples as
+    lists, mappings with text keys copied, a datetime as its ``str``; anything else (a key that
+    is not text, an enum, a subclass) goes through the JSON round trip itself."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is dict and all(type(key) is str for key in value):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if kind is list or kind is tuple:
+        return [_json_safe(item) for item in value]
+    if kind is dt.datetime:
+        return str(value)
+    return json.loads(json.dumps(value, default=str))
 
 
 def usable_snapshot(item: OutboxItem) -> Record | None:

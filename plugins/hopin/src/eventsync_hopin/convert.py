@@ -130,15 +130,36 @@ def _derive_registration_fields(
 ) -> None:
     """UTM parameters, referrer, channel and check-in: read from the configured wire paths
     (``registration_attributes``), so a registration always has these fields, None when absent."""
-    for field, path in options.registration_paths().items():
+    paths, onsite = _derivations(options)
+    for field, path in paths:
         value = get_path(attributes, path)
         if field in TIMESTAMP_FIELDS and isinstance(value, str):
             with contextlib.suppress(ValueError):
                 value = parse_time(value)
         fields[field] = value if value != "" else None
     channel = fields.get("channel")
-    onsite = {v.lower() for v in options.onsite_channel_values}
     fields["onsite"] = isinstance(channel, str) and channel.lower() in onsite
+
+
+#: ``_derivations`` of the options seen, by identity (kept with them).
+_derived: dict[int, tuple[HopinOptions, tuple[tuple[tuple[str, str], ...], frozenset[str]]]] = {}
+
+
+def _derivations(
+    options: HopinOptions,
+) -> tuple[tuple[tuple[str, str], ...], frozenset[str]]:
+    """The derived registration fields' wire paths and the on-site channel values (lower case)
+    of ``options``, worked out once per options object: every delivery carries a registration."""
+    hit = _derived.get(id(options))
+    if hit is None or hit[0] is not options:
+        if len(_derived) >= 256:
+            _derived.clear()
+        work = (
+            tuple(options.registration_paths().items()),
+            frozenset(v.lower() for v in options.onsite_channel_values),
+        )
+        hit = _derived[id(options)] = (options, work)
+    return hit[1]
 
 
 def to_record(obj: str, resource: Resource, options: HopinOptions) -> Record:

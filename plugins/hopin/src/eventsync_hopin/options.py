@@ -351,8 +351,24 @@ _loaded: dict[str, HopinOptions] = {}
 _LOADED_MAX = 256
 
 
+#: The last settings objects structured, by identity (kept with them): the engine hands every
+#: delivery of an org the same settings object, so most calls need not even build the key.
+_by_identity: dict[int, tuple[SystemSettings, HopinOptions]] = {}
+
+
 def load_options(settings: SystemSettings) -> HopinOptions:
     """Structure ``settings.options`` (``*_env`` keys aside); ConfigurationError lists every problem."""
+    hit = _by_identity.get(id(settings))
+    if hit is not None and hit[0] is settings:
+        return hit[1]
+    options = _load_options(settings)
+    if len(_by_identity) >= _LOADED_MAX:
+        _by_identity.clear()
+    _by_identity[id(settings)] = (settings, options)
+    return options
+
+
+def _load_options(settings: SystemSettings) -> HopinOptions:
     raw: dict[str, Any] = {k: v for k, v in settings.options.items() if not k.endswith("_env")}
     # Every webhook delivery asks: structuring and checking cost more than the rest of parsing
     # it. HopinOptions is frozen, so one instance serves every caller with the same settings.
