@@ -41,6 +41,7 @@ from .decisions import Decision, decide
 from .logs import fields
 from .models import RemoteFailure
 from .store import MAX_BATCH, Failed, OutboxItem, StateStore
+from .store.outbox import completion_lines
 
 __all__ = ["Outcome", "Job", "Executor", "ExecutorStats"]
 
@@ -551,24 +552,20 @@ class Executor:
         self, items: list[OutboxItem], outcomes: list[Outcome], error_class: str | None = None
     ) -> None:
         lines: list[tuple[Any, ...]] = []
+        done_lines: list[tuple[Any, ...]] = []
         classes: list[tuple[str, str]] = []
         done = [(i, o) for i, o in zip(items, outcomes, strict=True) if o.kind == "done"]
         failed = [(i, o) for i, o in zip(items, outcomes, strict=True) if o.kind != "done"]
         if done:
-            result = self.store.complete([i for i, _ in done])
-            completed, requeued = set(result.completed), set(result.requeued)
-            for item, outcome in done:
-                if item.id in completed:
-                    lines.append(_line(item, "done", outcome.message))
-                elif item.id in requeued:
-                    lines.append(_line(item, "requeued", "changed during the job; queued again"))
-                else:
-                    lines.append(_line(item, "lost", "lease expired and was taken over"))
-                classes.append((lines[-1][3], "none"))
+            # The sync log's lines of the completed items are written with them.
+            finished, messages = [i for i, _ in done], [o.message for _, o in done]
+            result = self.store.complete(finished, messages)
+            done_lines = completion_lines(finished, messages, result)
+            classes.extend((line[3], "none") for line in done_lines)
             self._count(
-                done=len(completed),
-                requeued=len(requeued),
-                lost=len(done) - len(completed) - len(requeued),
+                done=len(result.completed),
+                requeued=len(result.requeued),
+                lost=len(done) - len(result.completed) - len(result.requeued),
             )
         if failed:
             results = self.store.fail_many(
@@ -587,8 +584,9 @@ class Executor:
                 lines.append((*_line(item, fate, text), detail))
                 classes.append((fate, error_class or _error_class(outcome)))
                 self._count(**{_STAT[fate]: 1})
-        self._log_safely(lines)
-        _log_outcomes(lines)
+        if lines:
+            self._log_safely(lines)
+        _log_outcomes(done_lines + lines)
         if items:
             self._observe(items[0].org, items[0].flow, classes)
 

@@ -187,23 +187,27 @@ class FlowContext:
             finally:
                 if self.observe is not None:
                     self.observe(connection.system, "push", time.perf_counter() - started)
-        self._journal(connection.system, request, results)
         if self.store is not None:  # None only in contexts built to test the facade
+            lines = self._journal(connection.system, request, results)
             # A flow that does not name itself is audited under the job's flow.
             flow = flow or current_flow.get() or ""
+            # The audit trail and the journal in one transaction: every batch writes both.
             self.store.record_audit(
-                audit_writes(self.org.name, flow, connection.system, request, results, before)
+                audit_writes(self.org.name, flow, connection.system, request, results, before),
+                lines=lines,
             )
         return results
 
-    def _journal(self, system: str, request: PushRequest, results: list[PushResult]) -> None:
+    def _journal(
+        self, system: str, request: PushRequest, results: list[PushResult]
+    ) -> list[tuple[Any, ...]]:
         """A ``wrote`` sync-log line per record written (``eventsync trace`` shows them): the
         target record and the fields written, with their values (shown only on request)."""
         flow = current_flow.get()
-        if flow is None or not results or self.store is None:
-            return
+        if flow is None or not results:
+            return []
         items = {item.key: item for item in request.items}
-        lines = []
+        lines: list[tuple[Any, ...]] = []
         for result in results:
             item = items.get(result.key)
             if not result.ok or item is None:
@@ -238,10 +242,7 @@ class FlowContext:
                 target,
                 extra={"org": self.org.name, "flow": flow, "entity": result.key, "target": target},
             )
-        try:
-            self.store.log_many(lines)
-        except Exception:  # the write happened; a missing journal line must not fail the batch
-            log.exception("could not record %d written records in the sync log", len(lines))
+        return lines
 
     def admit(self, flow: str, record: Record) -> Verdict:
         """Ask the ``admit_record`` hook; a denial is written to the sync log with its reason."""

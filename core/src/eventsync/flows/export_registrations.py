@@ -39,7 +39,7 @@ from ..models import (
 )
 from ..policies import apply_policies, policy_fields, record_policies, same_value
 from ..settings import setting
-from ..store import Link, OutboxItem, content_hash
+from ..store import ClaimRelease, Link, OutboxItem, content_hash
 from .base import (
     Flow,
     FlowCheck,
@@ -293,9 +293,14 @@ class ExportRegistrations(Flow):
                         new_links.append(
                             attrs.evolve(link_of[writer], source_key=entity, hash=digests[entity])
                         )
-                ctx.store.put_links(_with_source_modified(new_links, found))
+                # The claims are given up with the links: one transaction for both.
+                release = ClaimRelease(ctx.org.name, self._scope(cfg), tuple(claimed), holder)
+                ctx.store.put_links(
+                    _with_source_modified(new_links, found), release=release if claimed else None
+                )
+                claimed = set()
             finally:
-                if claimed:
+                if claimed:  # the push or the links failed: the claims go on their own
                     ctx.store.release_claims(ctx.org.name, self._scope(cfg), claimed, holder)
         if cancelled:
             outcomes.update(cancel(ctx, self.name, cfg, cancelled, links))

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from ..models import Watermark
 from .base import StoreBase
+from .claims import ClaimRelease, release_within
 from .driver_sql import IN_CHUNK, DriverStatement, padded_binds
 from .records import Link
 
@@ -97,15 +98,19 @@ class LinkOps(StoreBase):
         link = Link(org, flow, source_key, target_object, target_id, hash)
         return attrs.evolve(link, updated_at=self._put_links([link]))
 
-    def put_links(self, links: Iterable[Link]) -> int:
-        """Create or replace many links in one transaction (``updated_at`` set to now)."""
+    def put_links(self, links: Iterable[Link], *, release: ClaimRelease | None = None) -> int:
+        """Create or replace many links in one transaction (``updated_at`` set to now).
+
+        ``release``: claims given up in the same transaction (``release_claims``), those of
+        the batch that wrote the links: one transaction at the end of every export batch."""
         rows = {(x.org, x.flow, x.source_key): x for x in links}
-        if rows:
-            self._put_links(list(rows.values()))
+        if rows or release is not None:
+            self._put_links(list(rows.values()), release)
         return len(rows)
 
-    def _put_links(self, links: list[Link]) -> dt.datetime:
-        """Write ``links`` (distinct keys) in one transaction; return their ``updated_at``."""
+    def _put_links(self, links: list[Link], release: ClaimRelease | None = None) -> dt.datetime:
+        """Write ``links`` (distinct keys) in one transaction, then ``release`` the claims;
+        return the links' ``updated_at``."""
         # Written only when one of them knows it (a batch that does not leaves the stored times
         # alone), so a store still at a version before 10 takes links as before.
         columns = ["target_object", "target_id", "hash", "updated_at"]
@@ -129,7 +134,10 @@ class LinkOps(StoreBase):
             if "source_modified" not in columns:
                 for value in values:
                     del value["source_modified"]
-            self._link_statement(tuple(columns)).run(conn, values)
+            if values:
+                self._link_statement(tuple(columns)).run(conn, values)
+            if release is not None:
+                release_within(self, conn, release)
         return now
 
     def _link_statement(self, columns: tuple[str, ...]) -> DriverStatement:
