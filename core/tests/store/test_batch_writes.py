@@ -3,8 +3,11 @@ journal, the links with the release of the claims, a completion with its sync-lo
 
 from __future__ import annotations
 
+import datetime as dt
+
 import attrs
 import pytest
+from eventsync.models import Watermark
 from eventsync.store import AuditWrite, ClaimRelease, Link
 from eventsync.store.outbox import LOST_NOTE, REQUEUED_NOTE
 
@@ -68,3 +71,19 @@ def test_a_completion_writes_each_items_line_with_its_fate(clocked_store, clock)
     assert ("e3", "done", "") not in _lines(store)
     with pytest.raises(ValueError, match="1 messages for 0 items"):
         store.complete([], ["x"])
+
+
+def test_marks_and_the_position_they_reach_are_saved_together(store) -> None:
+    at = dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
+    position = ("backfill:registration", Watermark(at, "r1200"))
+    entities = {f"r{n}": {"n": n} for n in range(1200)}  # two chunks: the last takes it
+    assert store.mark_many("acme", "export", entities, watermark=position) == 1200
+    assert store.get_watermark("acme", "export", "backfill:registration") == position[1]
+    assert len(store.pending(limit=2000)) == 1200
+    # Never backwards; with nothing to mark the position alone is saved.
+    older = ("backfill:registration", Watermark(at - dt.timedelta(days=1), "r0"))
+    assert store.mark_many("acme", "export", {}, watermark=older) == 0
+    assert store.get_watermark("acme", "export", "backfill:registration") == position[1]
+    newer = ("backfill:registration", Watermark(at + dt.timedelta(days=1), "r0"))
+    assert store.mark_many("acme", "export", {}, watermark=newer) == 0
+    assert store.get_watermark("acme", "export", "backfill:registration") == newer[1]

@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from ..models import Watermark
 from .base import StoreBase
@@ -17,7 +18,7 @@ from .claims import ClaimRelease, release_within
 from .driver_sql import IN_CHUNK, DriverStatement, padded_binds
 from .records import Link
 
-__all__ = ["LinkOps", "content_hash"]
+__all__ = ["LinkOps", "content_hash", "watermark_within"]
 
 
 def content_hash(data: Any) -> str:
@@ -204,28 +205,41 @@ class LinkOps(StoreBase):
         Only moves forward in ``(timestamp, id)`` order unless ``force`` is true (a re-sync from
         an earlier point), so a late poller can never move it back.
         """
-        w = self.tables.watermarks
-        where = (w.c.org == org, w.c.flow == flow, w.c.source == source)
         with self._tx() as conn:
-            row = conn.execute(sa.select(w).where(*where)).first()
-            now = self._now(conn)
-            if row is None:
-                conn.execute(
-                    w.insert().values(
-                        org=org,
-                        flow=flow,
-                        source=source,
-                        ts=mark.timestamp,
-                        last_id=mark.id,
-                        updated_at=now,
-                    )
-                )
-                return mark
-            if not force and (mark.timestamp, mark.id) <= (row.ts, row.last_id):
-                return Watermark(timestamp=row.ts, id=row.last_id)
-            conn.execute(
-                sa.update(w)
-                .where(*where)
-                .values(ts=mark.timestamp, last_id=mark.id, updated_at=now)
+            return watermark_within(self, conn, org, flow, source, mark, force=force)
+
+
+def watermark_within(
+    store: StoreBase,
+    conn: Connection,
+    org: str,
+    flow: str,
+    source: str,
+    mark: Watermark,
+    *,
+    force: bool = False,
+) -> Watermark:
+    """``set_watermark`` within the caller's transaction on ``conn`` (a scan's chunk of marks
+    saves its position with them); returns the stored watermark."""
+    w = store.tables.watermarks
+    where = (w.c.org == org, w.c.flow == flow, w.c.source == source)
+    row = conn.execute(sa.select(w).where(*where)).first()
+    now = store._now(conn)
+    if row is None:
+        conn.execute(
+            w.insert().values(
+                org=org,
+                flow=flow,
+                source=source,
+                ts=mark.timestamp,
+                last_id=mark.id,
+                updated_at=now,
             )
-            return mark
+        )
+        return mark
+    if not force and (mark.timestamp, mark.id) <= (row.ts, row.last_id):
+        return Watermark(timestamp=row.ts, id=row.last_id)
+    conn.execute(
+        sa.update(w).where(*where).values(ts=mark.timestamp, last_id=mark.id, updated_at=now)
+    )
+    return mark

@@ -31,9 +31,10 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..models import RemoteFailure
+from ..models import RemoteFailure, Watermark
 from .base import StoreBase
 from .driver_sql import IN_CHUNK, DriverStatement, padded_binds
+from .links import watermark_within
 from .peek_sql import PeekStatements, compile_peek, peek_shape, peek_values
 from .records import CompleteResult, OutboxItem, Retrying
 
@@ -139,6 +140,7 @@ class OutboxOps(StoreBase):
         entities: Iterable[str] | Mapping[str, Any],
         *,
         hint: str | None = None,
+        watermark: tuple[str, Watermark] | None = None,
     ) -> int:
         """Mark many entities of one flow (backfills); return how many marks were written.
 
@@ -147,6 +149,10 @@ class OutboxOps(StoreBase):
         chunk its own transaction, so a huge backfill never holds the write lock for long, and
         a backfill marking a lease's worth at a time has each batch leased whole. Duplicates
         within a chunk count once.
+
+        ``watermark``: ``(source, position)`` saved (``set_watermark``) in the last chunk's
+        transaction, so a scan's marks and the position they reach are stored together (one
+        transaction a chunk, not two).
         """
         pairs: Iterable[tuple[str, Any]] = (
             entities.items() if isinstance(entities, Mapping) else ((e, None) for e in entities)
@@ -154,22 +160,32 @@ class OutboxOps(StoreBase):
         total = 0
         chunk: dict[str, Any] = {}
         for entity, payload in pairs:
-            chunk[entity] = payload
-            if len(chunk) >= _CHUNK:
+            if len(chunk) >= _CHUNK:  # full, and more to come: the last chunk takes the watermark
                 total += self._mark_chunk(org, flow, chunk, hint)
                 chunk = {}
-        if chunk:
-            total += self._mark_chunk(org, flow, chunk, hint)
+            chunk[entity] = payload
+        if chunk or watermark is not None:
+            total += self._mark_chunk(org, flow, chunk, hint, watermark)
         if total:
             self._notify_marked()
         return total
 
-    def _mark_chunk(self, org: str, flow: str, chunk: dict[str, Any], hint: str | None) -> int:
+    def _mark_chunk(
+        self,
+        org: str,
+        flow: str,
+        chunk: dict[str, Any],
+        hint: str | None,
+        watermark: tuple[str, Watermark] | None = None,
+    ) -> int:
         with self._tx() as conn:
             now = self._now(conn)
             rows = [_new_row(org, flow, e, p, hint, now) for e, p in chunk.items()]
             self._upsert_many(conn, rows)
-            self._log_marks(conn, org, flow, list(chunk), hint, now)
+            if rows:
+                self._log_marks(conn, org, flow, list(chunk), hint, now)
+            if watermark is not None:
+                watermark_within(self, conn, org, flow, *watermark)
         return len(rows)
 
     def _log_marks(
