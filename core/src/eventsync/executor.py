@@ -373,6 +373,9 @@ class Executor:
                 self._count(released=self.store.release(items))
                 break
             self._run_batch(worker_id, items)
+            # Let the batch go before leasing the next: held through the lease, six workers'
+            # finished batches (their snapshots) were alive beside the new ones.
+            del items
 
     def run_once(self, worker_id: str, *, org: str | None = None, flow: str | None = None) -> int:
         """Lease one batch of due rows (of ``org`` and ``flow`` when given), run the job on it
