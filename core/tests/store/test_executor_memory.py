@@ -6,6 +6,7 @@ import time
 import weakref
 
 from eventsync.executor import Executor, Outcome
+from eventsync.flows.base import usable_snapshot
 from eventsync.store import StateStore
 
 
@@ -33,3 +34,18 @@ def test_a_worker_lets_its_finished_batch_go_before_leasing_the_next(store: Stat
     # Every lease after the first came once the batch before it was let go.
     assert len(finished) == 3 and alive_at_lease[:3] == [0, 0, 0]
 
+
+def test_a_snapshot_and_its_record_share_the_fields(store: StateStore) -> None:
+    snapshot = {
+        "snapshot_at": time.time(),
+        "record": {"system": "hopin", "object": "registration", "id": "r1",
+                   "fields": {"email": "a@x", "n": 1}, "modified_at": None},
+    }  # fmt: skip
+    store.mark("acme", "export", "r1", payload=snapshot)
+    [item] = store.lease("w1")
+    record = usable_snapshot(item)
+    assert record is not None and dict(record.fields) == {"email": "a@x", "n": 1}
+    # One dict for both: the payload holds the record's copy, equal to what it held.
+    assert item.payload["record"]["fields"] is record.fields
+    assert item.payload["record"]["fields"] == {"email": "a@x", "n": 1}
+    assert usable_snapshot(item) == record  # read again, the same record

@@ -319,7 +319,11 @@ def usable_snapshot(item: OutboxItem) -> Record | None:
         return None
     raw = payload["record"]
     modified = dt.datetime.fromisoformat(raw["modified_at"]) if raw.get("modified_at") else None
-    return Record(raw["system"], raw["object"], raw["id"], raw["fields"], modified)
+    record = Record(raw["system"], raw["object"], raw["id"], raw["fields"], modified)
+    # The payload keeps the record's copy of the fields (equal to its own), not a second one:
+    # a leased batch held every snapshot's fields twice for the whole job.
+    raw["fields"] = record.fields
+    return record
 
 
 def not_older(record: Record, link: Link | None) -> bool:

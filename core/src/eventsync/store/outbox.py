@@ -295,7 +295,7 @@ class OutboxOps(StoreBase):
             )
             if not ids:  # pragma: no cover - the first row was due a moment ago
                 return []
-            rows = conn.execute(
+            result = conn.execute(
                 sa.update(o)
                 .where(o.c.id.in_(ids))
                 .values(
@@ -305,8 +305,12 @@ class OutboxOps(StoreBase):
                     leased_generation=o.c.generation,
                 )
                 .returning(*o.c)
-            ).all()
-        return [_item(r) for r in sorted(rows, key=lambda r: (r.due_at, r.id))]
+            )
+            # Row by row, not fetched whole: each payload's JSON text is let go once decoded,
+            # instead of a batch's texts and its decoded snapshots held at once.
+            leased = [((r.due_at, r.id), _item(r)) for r in result]
+        leased.sort(key=lambda entry: entry[0])
+        return [item for _, item in leased]
 
     def peek_due(
         self,
