@@ -596,13 +596,19 @@ class Executor:
     def _heartbeat(self) -> None:
         interval = max(0.05, self.lease_seconds / 3)
         while not self._beat_stop.wait(interval):
-            with self._lock:
-                inflight = [item for items in self._inflight.values() for item in items]
-            if inflight:
-                try:
-                    self.store.extend(inflight, self.lease_seconds)
-                except Exception:
-                    log.exception("could not extend %d leases", len(inflight))
+            self._extend_inflight()
+
+    def _extend_inflight(self) -> None:
+        """Extend the leases of the batches in flight now. A call of its own: the list of
+        them must not outlive the beat, or every batch that finished meanwhile (its snapshots)
+        stayed alive until the next one, a third of a lease later."""
+        with self._lock:
+            inflight = [item for items in self._inflight.values() for item in items]
+        if inflight:
+            try:
+                self.store.extend(inflight, self.lease_seconds)
+            except Exception:
+                log.exception("could not extend %d leases", len(inflight))
 
 
 _STAT = {"retry": "retried", "dead": "dead", "requeued": "requeued", "lost": "lost"}

@@ -49,3 +49,21 @@ def test_a_snapshot_and_its_record_share_the_fields(store: StateStore) -> None:
     assert item.payload["record"]["fields"] is record.fields
     assert item.payload["record"]["fields"] == {"email": "a@x", "n": 1}
     assert usable_snapshot(item) == record  # read again, the same record
+
+
+def test_the_heartbeat_keeps_no_finished_batch_alive(store: StateStore) -> None:
+    store.mark_many("acme", "export", ["e0", "e1"])
+    finished: list[weakref.ref] = []
+
+    def job(items):
+        finished.extend(weakref.ref(item) for item in items)
+        time.sleep(2.5)  # a heartbeat (every 2 s) extends the lease meanwhile
+        return [Outcome.done() for _ in items]
+
+    with Executor(store, job, workers=1, lease_seconds=6.0, poll_interval=0.05) as ex:
+        deadline = time.monotonic() + 20
+        while ex.stats.done < 2:
+            assert time.monotonic() < deadline, "timed out"
+            time.sleep(0.01)
+        # Done, and the next beat is more than a second away: nothing holds the batch.
+        assert len(finished) == 2 and [ref() for ref in finished] == [None, None]
