@@ -306,24 +306,24 @@ def snapshot_of(record: Record) -> dict[str, Any]:
 
 def usable_snapshot(item: OutboxItem) -> Record | None:
     """The record a mark carried, when it is still the latest word on the entity: the row was
-    never re-marked since (generation 1), never failed, and the snapshot is recent."""
+    never re-marked since (generation 1), never failed, and the snapshot is recent.
+
+    The snapshot is handed over once: it leaves the item's payload with the record returned
+    (a second call finds none, and the caller reads the record from the source), so a leased
+    batch does not hold every snapshot twice, nor for longer than the flow keeps its records."""
     payload = item.payload
     if (
         not isinstance(payload, dict)
-        or "record" not in payload
+        or not isinstance(payload.get("record"), dict)
         or item.generation != 1
         or item.attempts
     ):
         return None
     if time.time() - float(payload.get("snapshot_at", 0)) > SNAPSHOT_MAX_AGE:
         return None
-    raw = payload["record"]
+    raw = payload.pop("record")
     modified = dt.datetime.fromisoformat(raw["modified_at"]) if raw.get("modified_at") else None
-    record = Record(raw["system"], raw["object"], raw["id"], raw["fields"], modified)
-    # The payload keeps the record's copy of the fields (equal to its own), not a second one:
-    # a leased batch held every snapshot's fields twice for the whole job.
-    raw["fields"] = record.fields
-    return record
+    return Record(raw["system"], raw["object"], raw["id"], raw["fields"], modified)
 
 
 def not_older(record: Record, link: Link | None) -> bool:

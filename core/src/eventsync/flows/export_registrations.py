@@ -272,6 +272,10 @@ class ExportRegistrations(Flow):
                 continue
             pending.append((entity, fields, digest))
 
+        if not policy_fields(mapping):
+            # Mapped, the source fields are needed no more (only policies read them): let them
+            # go before the remote calls, during which six workers' batches are in flight.
+            found = {e: _mapped_away(r) for e, r in found.items()}
         if pending:
             keys = _match_keys(cfg)
             writes, write_links, merged = _one_write_per_match(pending, links, found, keys)
@@ -633,6 +637,12 @@ def _merged_outcome(outcome: Outcome, writer: str, keys: Sequence[str]) -> Outco
         return outcome
     note = f"one write with {writer} (same {' / '.join(keys)})"
     return Outcome.done(f"{outcome.message}: {note}" if outcome.message else note)
+
+
+def _mapped_away(record: Record) -> Record:
+    """``record`` without its fields: what a batch keeps of a registration once it was mapped
+    (its id and modified time: which of a merged group is the latest, the links' stamp)."""
+    return attrs.evolve(record, fields={})
 
 
 def _fields_of(ctx: FlowContext, obj: str, fields: dict[str, Any]) -> dict[str, Any]:
