@@ -41,6 +41,7 @@ from .decisions import Decision, decide
 from .logs import fields
 from .models import RemoteFailure
 from .store import MAX_BATCH, Failed, OutboxItem, StateStore
+from .store.outbox import completion_lines
 
 __all__ = ["Outcome", "Job", "Executor", "ExecutorStats"]
 
@@ -372,6 +373,9 @@ class Executor:
                 self._count(released=self.store.release(items))
                 break
             self._run_batch(worker_id, items)
+            # Let the batch go before leasing the next: held through the lease, six workers'
+            # finished batches (their snapshots) were alive beside the new ones.
+            del items
 
     def run_once(self, worker_id: str, *, org: str | None = None, flow: str | None = None) -> int:
         """Lease one batch of due rows (of ``org`` and ``flow`` when given), run the job on it
@@ -551,24 +555,20 @@ class Executor:
         self, items: list[OutboxItem], outcomes: list[Outcome], error_class: str | None = None
     ) -> None:
         lines: list[tuple[Any, ...]] = []
+        done_lines: list[tuple[Any, ...]] = []
         classes: list[tuple[str, str]] = []
         done = [(i, o) for i, o in zip(items, outcomes, strict=True) if o.kind == "done"]
         failed = [(i, o) for i, o in zip(items, outcomes, strict=True) if o.kind != "done"]
         if done:
-            result = self.store.complete([i for i, _ in done])
-            completed, requeued = set(result.completed), set(result.requeued)
-            for item, outcome in done:
-                if item.id in completed:
-                    lines.append(_line(item, "done", outcome.message))
-                elif item.id in requeued:
-                    lines.append(_line(item, "requeued", "changed during the job; queued again"))
-                else:
-                    lines.append(_line(item, "lost", "lease expired and was taken over"))
-                classes.append((lines[-1][3], "none"))
+            # The sync log's lines of the completed items are written with them.
+            finished, messages = [i for i, _ in done], [o.message for _, o in done]
+            result = self.store.complete(finished, messages)
+            done_lines = completion_lines(finished, messages, result)
+            classes.extend((line[3], "none") for line in done_lines)
             self._count(
-                done=len(completed),
-                requeued=len(requeued),
-                lost=len(done) - len(completed) - len(requeued),
+                done=len(result.completed),
+                requeued=len(result.requeued),
+                lost=len(done) - len(result.completed) - len(result.requeued),
             )
         if failed:
             results = self.store.fail_many(
@@ -587,21 +587,28 @@ class Executor:
                 lines.append((*_line(item, fate, text), detail))
                 classes.append((fate, error_class or _error_class(outcome)))
                 self._count(**{_STAT[fate]: 1})
-        self._log_safely(lines)
-        _log_outcomes(lines)
+        if lines:
+            self._log_safely(lines)
+        _log_outcomes(done_lines + lines)
         if items:
             self._observe(items[0].org, items[0].flow, classes)
 
     def _heartbeat(self) -> None:
         interval = max(0.05, self.lease_seconds / 3)
         while not self._beat_stop.wait(interval):
-            with self._lock:
-                inflight = [item for items in self._inflight.values() for item in items]
-            if inflight:
-                try:
-                    self.store.extend(inflight, self.lease_seconds)
-                except Exception:
-                    log.exception("could not extend %d leases", len(inflight))
+            self._extend_inflight()
+
+    def _extend_inflight(self) -> None:
+        """Extend the leases of the batches in flight now. A call of its own: the list of
+        them must not outlive the beat, or every batch that finished meanwhile (its snapshots)
+        stayed alive until the next one, a third of a lease later."""
+        with self._lock:
+            inflight = [item for items in self._inflight.values() for item in items]
+        if inflight:
+            try:
+                self.store.extend(inflight, self.lease_seconds)
+            except Exception:
+                log.exception("could not extend %d leases", len(inflight))
 
 
 _STAT = {"retry": "retried", "dead": "dead", "requeued": "requeued", "lost": "lost"}

@@ -116,14 +116,18 @@ class SourceScanner:
                 for entity, at in failed.items():
                     if changed[entity] <= at:
                         chunk.pop(entity, None)
+            position = (watermark_key, last) if last is not None else None
             if chunk:
-                marked += self.engine.store.mark_many(org_name, flow_name, chunk, hint="poll")
+                # The marks and the position they reach are saved in one transaction.
+                marked += self.engine.store.mark_many(
+                    org_name, flow_name, chunk, hint="poll", watermark=position
+                )
                 if progress:
                     progress(len(chunk))
                 chunk = {}
+            elif position is not None:
+                self.engine.store.set_watermark(org_name, flow_name, *position)
             changed = {}
-            if last is not None:
-                self.engine.store.set_watermark(org_name, flow_name, watermark_key, last)
 
         for record in ctx.pull(flow.source_role, request):
             entity = flow.entity_of(ctx, record)

@@ -187,23 +187,27 @@ class FlowContext:
             finally:
                 if self.observe is not None:
                     self.observe(connection.system, "push", time.perf_counter() - started)
-        self._journal(connection.system, request, results)
         if self.store is not None:  # None only in contexts built to test the facade
+            lines = self._journal(connection.system, request, results)
             # A flow that does not name itself is audited under the job's flow.
             flow = flow or current_flow.get() or ""
+            # The audit trail and the journal in one transaction: every batch writes both.
             self.store.record_audit(
-                audit_writes(self.org.name, flow, connection.system, request, results, before)
+                audit_writes(self.org.name, flow, connection.system, request, results, before),
+                lines=lines,
             )
         return results
 
-    def _journal(self, system: str, request: PushRequest, results: list[PushResult]) -> None:
+    def _journal(
+        self, system: str, request: PushRequest, results: list[PushResult]
+    ) -> list[tuple[Any, ...]]:
         """A ``wrote`` sync-log line per record written (``eventsync trace`` shows them): the
         target record and the fields written, with their values (shown only on request)."""
         flow = current_flow.get()
-        if flow is None or not results or self.store is None:
-            return
+        if flow is None or not results:
+            return []
         items = {item.key: item for item in request.items}
-        lines = []
+        lines: list[tuple[Any, ...]] = []
         for result in results:
             item = items.get(result.key)
             if not result.ok or item is None:
@@ -238,10 +242,7 @@ class FlowContext:
                 target,
                 extra={"org": self.org.name, "flow": flow, "entity": result.key, "target": target},
             )
-        try:
-            self.store.log_many(lines)
-        except Exception:  # the write happened; a missing journal line must not fail the batch
-            log.exception("could not record %d written records in the sync log", len(lines))
+        return lines
 
     def admit(self, flow: str, record: Record) -> Verdict:
         """Ask the ``admit_record`` hook; a denial is written to the sync log with its reason."""
@@ -322,18 +323,22 @@ def _json_safe(value: Any) -> Any:
 
 def usable_snapshot(item: OutboxItem) -> Record | None:
     """The record a mark carried, when it is still the latest word on the entity: the row was
-    never re-marked since (generation 1), never failed, and the snapshot is recent."""
+    never re-marked since (generation 1), never failed, and the snapshot is recent.
+
+    The snapshot is handed over once: it leaves the item's payload with the record returned
+    (a second call finds none, and the caller reads the record from the source), so a leased
+    batch does not hold every snapshot twice, nor for longer than the flow keeps its records."""
     payload = item.payload
     if (
         not isinstance(payload, dict)
-        or "record" not in payload
+        or not isinstance(payload.get("record"), dict)
         or item.generation != 1
         or item.attempts
     ):
         return None
     if time.time() - float(payload.get("snapshot_at", 0)) > SNAPSHOT_MAX_AGE:
         return None
-    raw = payload["record"]
+    raw = payload.pop("record")
     modified = dt.datetime.fromisoformat(raw["modified_at"]) if raw.get("modified_at") else None
     return Record(raw["system"], raw["object"], raw["id"], raw["fields"], modified)
 

@@ -39,7 +39,7 @@ from ..models import (
 )
 from ..policies import apply_policies, policy_fields, record_policies, same_value
 from ..settings import setting
-from ..store import Link, OutboxItem, content_hash
+from ..store import ClaimRelease, Link, OutboxItem, content_hash
 from .base import (
     Flow,
     FlowCheck,
@@ -272,6 +272,10 @@ class ExportRegistrations(Flow):
                 continue
             pending.append((entity, fields, digest))
 
+        if not policy_fields(mapping):
+            # Mapped, the source fields are needed no more (only policies read them): let them
+            # go before the remote calls, during which six workers' batches are in flight.
+            found = {e: _mapped_away(r) for e, r in found.items()}
         if pending:
             keys = _match_keys(cfg)
             writes, write_links, merged = _one_write_per_match(pending, links, found, keys)
@@ -293,9 +297,14 @@ class ExportRegistrations(Flow):
                         new_links.append(
                             attrs.evolve(link_of[writer], source_key=entity, hash=digests[entity])
                         )
-                ctx.store.put_links(_with_source_modified(new_links, found))
+                # The claims are given up with the links: one transaction for both.
+                release = ClaimRelease(ctx.org.name, self._scope(cfg), tuple(claimed), holder)
+                ctx.store.put_links(
+                    _with_source_modified(new_links, found), release=release if claimed else None
+                )
+                claimed = set()
             finally:
-                if claimed:
+                if claimed:  # the push or the links failed: the claims go on their own
                     ctx.store.release_claims(ctx.org.name, self._scope(cfg), claimed, holder)
         if cancelled:
             outcomes.update(cancel(ctx, self.name, cfg, cancelled, links))
@@ -628,6 +637,12 @@ def _merged_outcome(outcome: Outcome, writer: str, keys: Sequence[str]) -> Outco
         return outcome
     note = f"one write with {writer} (same {' / '.join(keys)})"
     return Outcome.done(f"{outcome.message}: {note}" if outcome.message else note)
+
+
+def _mapped_away(record: Record) -> Record:
+    """``record`` without its fields: what a batch keeps of a registration once it was mapped
+    (its id and modified time: which of a merged group is the latest, the links' stamp)."""
+    return attrs.evolve(record, fields={})
 
 
 def _fields_of(ctx: FlowContext, obj: str, fields: dict[str, Any]) -> dict[str, Any]:

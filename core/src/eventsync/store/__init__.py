@@ -11,6 +11,7 @@ See docs/state-store.md.
 
 from .audit import AuditEntry, AuditWrite
 from .base import DatabaseClock
+from .claims import ClaimRelease
 from .core import StateStore
 from .engine import DEFAULT_SQLITE_PATH, StateStoreMissing
 from .links import content_hash
@@ -32,6 +33,7 @@ __all__ = [
     "StateStore",
     "AuditEntry",
     "AuditWrite",
+    "ClaimRelease",
     "DatabaseClock",
     "OutboxItem",
     "Link",

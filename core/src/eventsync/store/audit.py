@@ -12,7 +12,7 @@ the driver's cursor (``driver_sql``).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -68,17 +68,26 @@ class AuditEntry:
 class AuditOps(StoreBase):
     """Audit-trail operations of ``StateStore``."""
 
-    def record_audit(self, writes: Iterable[AuditWrite]) -> int:
-        """Append the writes in one transaction; returns how many."""
+    def record_audit(
+        self, writes: Iterable[AuditWrite], *, lines: Sequence[Sequence[Any]] = ()
+    ) -> int:
+        """Append the writes in one transaction; returns how many.
+
+        ``lines``: sync-log lines (as ``log_many`` takes them) written in the same
+        transaction, e.g. the ``wrote`` journal of the same push: a backfill's batch then
+        makes one transaction, not two, on a store whose writers take turns."""
         # Not attrs.asdict: its deep copy cost more than the row (the fields are text).
         rows = [{name: getattr(w, name) for name in _WRITE_FIELDS} for w in writes]
-        if not rows:
+        if not rows and not lines:
             return 0
         with self._tx() as conn:
             now = self._now(conn)
             for row in rows:
                 row["at"], row["fields"] = now, list(row["fields"])
-            self._audit_insert().run(conn, rows)
+            if rows:
+                self._audit_insert().run(conn, rows)
+            if lines:
+                self._log_rows(conn, lines, now)
         return len(rows)
 
     def _audit_insert(self) -> DriverStatement:

@@ -17,16 +17,29 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
+import attrs
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from .base import StoreBase
 from .driver_sql import IN_CHUNK, DriverStatement, padded_binds
 from .seen import notification_key
 
-__all__ = ["ClaimOps"]
+__all__ = ["ClaimOps", "ClaimRelease", "release_within"]
 
 #: The columns of a claim row, as ``claim`` writes them.
 CLAIM_COLUMNS = ("org", "scope", "claim_key", "holder", "expires_at")
+
+
+@attrs.frozen
+class ClaimRelease:
+    """Claims to give up (``release_claims``' arguments), for ``put_links(release=...)``: a
+    batch's links and the release of its claims are then one transaction."""
+
+    org: str
+    scope: str
+    keys: tuple[str, ...]
+    holder: str
 
 
 class ClaimOps(StoreBase):
@@ -62,16 +75,8 @@ class ClaimOps(StoreBase):
 
     def release_claims(self, org: str, scope: str, keys: Iterable[str], holder: str) -> int:
         """Give up ``holder``'s claims on ``keys``; expired claims of everyone are dropped."""
-        stored = [notification_key(k) for k in dict.fromkeys(keys) if k]
-        released = 0
         with self._tx() as conn:
-            now = self._now(conn)
-            self._claims_expire().run(conn, [{"now": now}])
-            for start in range(0, len(stored), IN_CHUNK):
-                binds = padded_binds("key", stored[start : start + IN_CHUNK])
-                values = {"org": org, "scope": scope, "holder": holder, **binds}
-                released += self._claims_release(len(binds)).run(conn, [values])
-        return released
+            return release_within(self, conn, ClaimRelease(org, scope, tuple(keys), holder))
 
     # ------------------------------------------------------------------ statements
     def _claim_upsert(self) -> DriverStatement:
@@ -94,27 +99,38 @@ class ClaimOps(StoreBase):
         """Which of ``size`` keys (binds ``key0``...) ``holder`` holds in an org's scope."""
         t = self.tables.claims
         return self._compiled(
-            ("claims_held", size), lambda: sa.select(t.c.claim_key).where(*self._claims_of(size))
+            ("claims_held", size), lambda: sa.select(t.c.claim_key).where(*_claims_of(t, size))
         )
 
-    def _claims_release(self, size: int) -> DriverStatement:
-        """Delete ``holder``'s claims on ``size`` keys (binds ``key0``...) in an org's scope."""
-        return self._compiled(
-            ("claims_release", size),
-            lambda: self.tables.claims.delete().where(*self._claims_of(size)),
-        )
 
-    def _claims_expire(self) -> DriverStatement:
-        """Delete every expired claim (binds ``now``)."""
-        t = self.tables.claims
-        now = sa.bindparam("now", type_=t.c.expires_at.type)
-        return self._compiled("claims_expire", lambda: t.delete().where(t.c.expires_at <= now))
+def release_within(store: StoreBase, conn: Connection, release: ClaimRelease) -> int:
+    """``release_claims`` within the caller's transaction on ``conn`` (``put_links`` takes a
+    release too); returns how many claims were given up."""
+    stored = [notification_key(k) for k in dict.fromkeys(release.keys) if k]
+    released = 0
+    t = store.tables.claims
+    now = sa.bindparam("now", type_=t.c.expires_at.type)
+    expire = store._compiled("claims_expire", lambda: t.delete().where(t.c.expires_at <= now))
+    expire.run(conn, [{"now": store._now(conn)}])
+    owner = {"org": release.org, "scope": release.scope, "holder": release.holder}
+    for start in range(0, len(stored), IN_CHUNK):
+        binds = padded_binds("key", stored[start : start + IN_CHUNK])
+        delete = _release_statement(store, len(binds))
+        released += delete.run(conn, [{**owner, **binds}])
+    return released
 
-    def _claims_of(self, size: int) -> tuple[sa.ColumnElement[bool], ...]:
-        t = self.tables.claims
-        return (
-            t.c.org == sa.bindparam("org"),
-            t.c.scope == sa.bindparam("scope"),
-            t.c.holder == sa.bindparam("holder"),
-            t.c.claim_key.in_([sa.bindparam(f"key{i}") for i in range(size)]),
-        )
+
+def _release_statement(store: StoreBase, size: int) -> DriverStatement:
+    """Delete ``holder``'s claims on ``size`` keys (binds ``key0``...) in an org's scope."""
+    t = store.tables.claims
+    return store._compiled(("claims_release", size), lambda: t.delete().where(*_claims_of(t, size)))
+
+
+def _claims_of(t: sa.Table, size: int) -> tuple[sa.ColumnElement[bool], ...]:
+    """An org's scope's claims of ``holder`` on ``size`` keys (binds ``key0``...)."""
+    return (
+        t.c.org == sa.bindparam("org"),
+        t.c.scope == sa.bindparam("scope"),
+        t.c.holder == sa.bindparam("holder"),
+        t.c.claim_key.in_([sa.bindparam(f"key{i}") for i in range(size)]),
+    )

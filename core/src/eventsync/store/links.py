@@ -10,13 +10,15 @@ from typing import Any
 
 import attrs
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from ..models import Watermark
 from .base import StoreBase
+from .claims import ClaimRelease, release_within
 from .driver_sql import IN_CHUNK, DriverStatement, padded_binds
 from .records import Link
 
-__all__ = ["LinkOps", "content_hash"]
+__all__ = ["LinkOps", "content_hash", "watermark_within"]
 
 
 def content_hash(data: Any) -> str:
@@ -97,15 +99,19 @@ class LinkOps(StoreBase):
         link = Link(org, flow, source_key, target_object, target_id, hash)
         return attrs.evolve(link, updated_at=self._put_links([link]))
 
-    def put_links(self, links: Iterable[Link]) -> int:
-        """Create or replace many links in one transaction (``updated_at`` set to now)."""
+    def put_links(self, links: Iterable[Link], *, release: ClaimRelease | None = None) -> int:
+        """Create or replace many links in one transaction (``updated_at`` set to now).
+
+        ``release``: claims given up in the same transaction (``release_claims``), those of
+        the batch that wrote the links: one transaction at the end of every export batch."""
         rows = {(x.org, x.flow, x.source_key): x for x in links}
-        if rows:
-            self._put_links(list(rows.values()))
+        if rows or release is not None:
+            self._put_links(list(rows.values()), release)
         return len(rows)
 
-    def _put_links(self, links: list[Link]) -> dt.datetime:
-        """Write ``links`` (distinct keys) in one transaction; return their ``updated_at``."""
+    def _put_links(self, links: list[Link], release: ClaimRelease | None = None) -> dt.datetime:
+        """Write ``links`` (distinct keys) in one transaction, then ``release`` the claims;
+        return the links' ``updated_at``."""
         # Written only when one of them knows it (a batch that does not leaves the stored times
         # alone), so a store still at a version before 10 takes links as before.
         columns = ["target_object", "target_id", "hash", "updated_at"]
@@ -129,7 +135,10 @@ class LinkOps(StoreBase):
             if "source_modified" not in columns:
                 for value in values:
                     del value["source_modified"]
-            self._link_statement(tuple(columns)).run(conn, values)
+            if values:
+                self._link_statement(tuple(columns)).run(conn, values)
+            if release is not None:
+                release_within(self, conn, release)
         return now
 
     def _link_statement(self, columns: tuple[str, ...]) -> DriverStatement:
@@ -196,28 +205,41 @@ class LinkOps(StoreBase):
         Only moves forward in ``(timestamp, id)`` order unless ``force`` is true (a re-sync from
         an earlier point), so a late poller can never move it back.
         """
-        w = self.tables.watermarks
-        where = (w.c.org == org, w.c.flow == flow, w.c.source == source)
         with self._tx() as conn:
-            row = conn.execute(sa.select(w).where(*where)).first()
-            now = self._now(conn)
-            if row is None:
-                conn.execute(
-                    w.insert().values(
-                        org=org,
-                        flow=flow,
-                        source=source,
-                        ts=mark.timestamp,
-                        last_id=mark.id,
-                        updated_at=now,
-                    )
-                )
-                return mark
-            if not force and (mark.timestamp, mark.id) <= (row.ts, row.last_id):
-                return Watermark(timestamp=row.ts, id=row.last_id)
-            conn.execute(
-                sa.update(w)
-                .where(*where)
-                .values(ts=mark.timestamp, last_id=mark.id, updated_at=now)
+            return watermark_within(self, conn, org, flow, source, mark, force=force)
+
+
+def watermark_within(
+    store: StoreBase,
+    conn: Connection,
+    org: str,
+    flow: str,
+    source: str,
+    mark: Watermark,
+    *,
+    force: bool = False,
+) -> Watermark:
+    """``set_watermark`` within the caller's transaction on ``conn`` (a scan's chunk of marks
+    saves its position with them); returns the stored watermark."""
+    w = store.tables.watermarks
+    where = (w.c.org == org, w.c.flow == flow, w.c.source == source)
+    row = conn.execute(sa.select(w).where(*where)).first()
+    now = store._now(conn)
+    if row is None:
+        conn.execute(
+            w.insert().values(
+                org=org,
+                flow=flow,
+                source=source,
+                ts=mark.timestamp,
+                last_id=mark.id,
+                updated_at=now,
             )
-            return mark
+        )
+        return mark
+    if not force and (mark.timestamp, mark.id) <= (row.ts, row.last_id):
+        return Watermark(timestamp=row.ts, id=row.last_id)
+    conn.execute(
+        sa.update(w).where(*where).values(ts=mark.timestamp, last_id=mark.id, updated_at=now)
+    )
+    return mark

@@ -31,9 +31,10 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..models import RemoteFailure
+from ..models import RemoteFailure, Watermark
 from .base import StoreBase
 from .driver_sql import IN_CHUNK, DriverStatement, padded_binds
+from .links import watermark_within
 from .peek_sql import (
     LeaseStatements,
     PeekStatements,
@@ -44,7 +45,15 @@ from .peek_sql import (
 )
 from .records import CompleteResult, OutboxItem, Retrying
 
-__all__ = ["OutboxOps", "Failed", "MAX_BATCH", "FOLLOW_ON"]
+__all__ = [
+    "OutboxOps",
+    "Failed",
+    "MAX_BATCH",
+    "FOLLOW_ON",
+    "REQUEUED_NOTE",
+    "LOST_NOTE",
+    "completion_lines",
+]
 
 #: The hint of marks a job makes for another flow, a batch's entities at once (the import's
 #: write-back marks): that batch already gathered them, so workers do not linger for more.
@@ -147,6 +156,7 @@ class OutboxOps(StoreBase):
         entities: Iterable[str] | Mapping[str, Any],
         *,
         hint: str | None = None,
+        watermark: tuple[str, Watermark] | None = None,
     ) -> int:
         """Mark many entities of one flow (backfills); return how many marks were written.
 
@@ -155,6 +165,10 @@ class OutboxOps(StoreBase):
         chunk its own transaction, so a huge backfill never holds the write lock for long, and
         a backfill marking a lease's worth at a time has each batch leased whole. Duplicates
         within a chunk count once.
+
+        ``watermark``: ``(source, position)`` saved (``set_watermark``) in the last chunk's
+        transaction, so a scan's marks and the position they reach are stored together (one
+        transaction a chunk, not two).
         """
         pairs: Iterable[tuple[str, Any]] = (
             entities.items() if isinstance(entities, Mapping) else ((e, None) for e in entities)
@@ -162,22 +176,32 @@ class OutboxOps(StoreBase):
         total = 0
         chunk: dict[str, Any] = {}
         for entity, payload in pairs:
-            chunk[entity] = payload
-            if len(chunk) >= _CHUNK:
+            if len(chunk) >= _CHUNK:  # full, and more to come: the last chunk takes the watermark
                 total += self._mark_chunk(org, flow, chunk, hint)
                 chunk = {}
-        if chunk:
-            total += self._mark_chunk(org, flow, chunk, hint)
+            chunk[entity] = payload
+        if chunk or watermark is not None:
+            total += self._mark_chunk(org, flow, chunk, hint, watermark)
         if total:
             self._notify_marked()
         return total
 
-    def _mark_chunk(self, org: str, flow: str, chunk: dict[str, Any], hint: str | None) -> int:
+    def _mark_chunk(
+        self,
+        org: str,
+        flow: str,
+        chunk: dict[str, Any],
+        hint: str | None,
+        watermark: tuple[str, Watermark] | None = None,
+    ) -> int:
         with self._tx() as conn:
             now = self._now(conn)
             rows = [_new_row(org, flow, e, p, hint, now) for e, p in chunk.items()]
             self._upsert_many(conn, rows)
-            self._log_marks(conn, org, flow, list(chunk), hint, now)
+            if rows:
+                self._log_marks(conn, org, flow, list(chunk), hint, now)
+            if watermark is not None:
+                watermark_within(self, conn, org, flow, *watermark)
         return len(rows)
 
     def _log_marks(
@@ -415,14 +439,22 @@ class OutboxOps(StoreBase):
         return count
 
     # ------------------------------------------------------------------ outcomes
-    def complete(self, items: Sequence[OutboxItem]) -> CompleteResult:
+    def complete(
+        self, items: Sequence[OutboxItem], messages: Sequence[str] | None = None
+    ) -> CompleteResult:
         """Finish leased items that synced successfully.
 
         A row is deleted only if its generation did not move since the lease; a row re-marked
         during the job is released instead, due at once, so the newer change is processed. A
         dead letter of the same entity is cleared by a success. Rows whose lease is no longer
         ours (expired and taken over) are left alone and reported as ``lost``.
+
+        ``messages`` (one per item): the sync log gets each item's line in the same
+        transaction, ``done`` with its message, or ``requeued`` / ``lost`` (``REQUEUED_NOTE``,
+        ``LOST_NOTE``): the executor's every batch, one transaction instead of two.
         """
+        if messages is not None and len(messages) != len(items):
+            raise ValueError(f"{len(messages)} messages for {len(items)} items")
         done: list[int] = []
         requeued: list[int] = []
         with self._tx() as conn:
@@ -447,12 +479,15 @@ class OutboxOps(StoreBase):
                     binds = padded_binds("id", entities[start : start + IN_CHUNK])
                     clear = self._complete_sql("clear", len(binds))
                     clear.run(conn, [{"org": org, "flow": flow, **binds}])
-        gone = set(done) | set(requeued)
-        return CompleteResult(
-            completed=tuple(done),
-            requeued=tuple(requeued),
-            lost=tuple(i.id for i in items if i.id not in gone),
-        )
+            gone = done_set | set(requeued)
+            result = CompleteResult(
+                completed=tuple(done),
+                requeued=tuple(requeued),
+                lost=tuple(i.id for i in items if i.id not in gone),
+            )
+            if messages is not None:
+                self._log_rows(conn, completion_lines(items, messages, result), now)
+        return result
 
     def _complete_sql(self, kind: str, size: int) -> DriverStatement:
         """``complete``'s statements over ``size`` ids (binds ``id0``...; the dead letters'
@@ -655,6 +690,30 @@ class OutboxOps(StoreBase):
         leased = row.lease_until is not None and row.lease_until > now
         found["state"] = "in flight" if leased else "retrying" if row.attempts else "pending"
         return found
+
+
+#: The sync-log message of a completed item re-marked during its job (``complete``).
+REQUEUED_NOTE = "changed during the job; queued again"
+#: The sync-log message of a completed item whose lease was taken over (``complete``).
+LOST_NOTE = "lease expired and was taken over"
+
+
+def completion_lines(
+    items: Sequence[OutboxItem], messages: Sequence[str], result: CompleteResult
+) -> list[tuple[str, str, str, str, str]]:
+    """The sync-log line of each completed item, in order: ``done`` with its message, else
+    ``requeued`` or ``lost``."""
+    completed, requeued = set(result.completed), set(result.requeued)
+    lines = []
+    for item, message in zip(items, messages, strict=True):
+        if item.id in completed:
+            outcome = "done"
+        elif item.id in requeued:
+            outcome, message = "requeued", REQUEUED_NOTE
+        else:
+            outcome, message = "lost", LOST_NOTE
+        lines.append((item.org, item.flow, item.entity, outcome, message))
+    return lines
 
 
 _UNLEASED: dict[str, Any] = dict(

@@ -231,9 +231,22 @@ class HopinHttp:
                 "BAD_BODY", f"GET {path_or_url}: answer is not JSON", system=SYSTEM
             ) from exc
 
+    def get_body(self, path_or_url: str, **kw: Any) -> bytes:
+        """GET and return the raw body (decode it with ``decode_json``): a page held before
+        it is read is several times smaller as the text it came as."""
+        return self.request("GET", path_or_url, **kw).content
+
     def close(self) -> None:
         """Close the session's connections."""
         self.session.close()
+
+
+def decode_json(body: bytes, what: str) -> Any:
+    """A body from ``get_body``, decoded; FatalError (naming ``what``) when it is not JSON."""
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise FatalError("BAD_BODY", f"GET {what}: answer is not JSON", system=SYSTEM) from exc
 
 
 def _is_timeout(exc: Exception) -> bool:

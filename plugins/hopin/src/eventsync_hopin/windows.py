@@ -7,7 +7,9 @@ page says the list is long (``meta.count``) and lists are read in ``updatedAt`` 
 ``gte``/``lt`` filters) of about ``WINDOW_PAGES`` pages each, which ``READERS`` readers follow
 at once, and the records are yielded window after window. They come in the order one read gives
 (``updatedAt``, then id, as Hopin sorts), so a watermark taken from them means the same. A
-reader holds at most ``PREFETCH`` pages ahead, so memory stays flat however long the list. The
+reader holds at most ``PREFETCH`` pages ahead, as the bodies they came as (a few times smaller
+than their records, made when the consumer reaches them), so memory stays flat however long
+the list, and small while the consumer waits (a backfill held back by its queue). The
 windows cost about one call in ``WINDOW_PAGES`` more than one read (each one's last page is
 partial), plus one for the newest record; a list too short to split costs nothing more.
 """
@@ -21,11 +23,13 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import attrs
 from eventsync.models import Filter, Record
 
 from . import filters as flt
 from .auth import HopinConnection
 from .convert import parse_list, to_record
+from .http import decode_json
 
 __all__ = ["read", "PREFETCH", "READERS", "WINDOW_PAGES"]
 
@@ -181,7 +185,7 @@ def _parallel(
             while (item := out.get()) is not _END:
                 if isinstance(item, BaseException):
                     raise item
-                yield from item
+                yield from _records(connection, obj, item)
             queues[index] = _DONE  # its pages are no longer needed
     finally:
         stop.set()
@@ -197,21 +201,43 @@ def _reader(
     out: queue.Queue[Any],
     stop: threading.Event,
 ) -> None:
-    """Follow one window page by page into ``out``; its end, or the error that stopped it."""
+    """Follow one window page by page into ``out``, each page as the body it came as (the
+    consumer makes its records: a window's pages wait in ``out`` while the backfill is held
+    back, and as records they took several times the memory); its end, or the error that
+    stopped it."""
     try:
         params, body = _encode(connection, filters, page_size)
         url: str | None = path
         first = True
         while url and not stop.is_set():
-            document = connection.http.get_json(
-                url, params=params if first else None, json_body=body
-            )
-            page = parse_list(document)
-            _put(out, [to_record(obj, r, connection.options) for r in page.data], stop)
-            url, first = page.links.next, False
+            text = connection.http.get_body(url, params=params if first else None, json_body=body)
+            page = _Page(url, text)
+            url, first = _next_link(decode_json(text, page.url)), False
+            _put(out, page, stop)
         _put(out, _END, stop)
     except Exception as exc:  # re-raised by the consumer, in window order
         _put(out, exc, stop)
+
+
+@attrs.frozen
+class _Page:
+    """One page of a window as it came: where from, and its body."""
+
+    url: str
+    body: bytes
+
+
+def _next_link(document: Any) -> str | None:
+    """The ``links.next`` of a list document (None when there is none, or no links at all:
+    the consumer's ``parse_list`` then says what is wrong with it)."""
+    links = document.get("links") if isinstance(document, dict) else None
+    return (links.get("next") or None) if isinstance(links, dict) else None
+
+
+def _records(connection: HopinConnection, obj: str, page: _Page) -> list[Record]:
+    """The records of a page a reader fetched."""
+    listed = parse_list(decode_json(page.body, page.url))
+    return [to_record(obj, resource, connection.options) for resource in listed.data]
 
 
 def _put(out: queue.Queue[Any], item: Any, stop: threading.Event) -> None:
