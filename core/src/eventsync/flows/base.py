@@ -312,10 +312,11 @@ def _json_safe(value: Any) -> Any:
     kind = type(value)
     if kind in _PLAIN:
         return value
+    # Plain items are taken as they are, without a call each (most of a record's fields).
     if kind is dict and all(type(key) is str for key in value):
-        return {key: _json_safe(item) for key, item in value.items()}
+        return {k: v if type(v) in _PLAIN else _json_safe(v) for k, v in value.items()}
     if kind is list or kind is tuple:
-        return [_json_safe(item) for item in value]
+        return [v if type(v) in _PLAIN else _json_safe(v) for v in value]
     if kind is dt.datetime:
         return str(value)
     return json.loads(json.dumps(value, default=str))
