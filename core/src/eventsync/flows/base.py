@@ -219,7 +219,7 @@ class FlowContext:
                 "operation": request.operation,
                 "target": target,
                 "created": result.created,
-                "fields": json.loads(json.dumps(dict(item.fields), default=str)),
+                "fields": _json_safe(dict(item.fields)),
             }
             verb = "created" if result.created else request.operation
             lines.append(
