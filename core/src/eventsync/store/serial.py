@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -45,14 +46,15 @@ class SerialConnection:
         """A connection in a transaction, committed when the block ends and rolled back when
         it raises."""
         if not self._keep:
-            with self._engine.begin() as conn:
-                yield conn
+            with self._engine.begin() as pooled:
+                yield pooled
             return
         with self._lock:
-            conn = self._conn
-            if conn is None or conn.closed or conn.invalidated:
-                conn = self._conn = self._engine.connect()
-            driver = conn.connection.driver_connection
+            kept = self._conn
+            if kept is None or kept.closed or kept.invalidated:
+                kept = self._conn = self._engine.connect()
+            conn: Connection = kept
+            driver: Any = conn.connection.driver_connection
             try:
                 with _as_sqlalchemy_error(conn, "BEGIN IMMEDIATE"):
                     begin(driver, read_only=False)
