@@ -8,6 +8,7 @@ import weakref
 from eventsync.executor import Executor, Outcome
 from eventsync.flows.base import usable_snapshot
 from eventsync.store import StateStore
+from eventsync.waiting import wait_until
 
 
 def test_a_worker_lets_its_finished_batch_go_before_leasing_the_next(store: StateStore) -> None:
@@ -27,10 +28,7 @@ def test_a_worker_lets_its_finished_batch_go_before_leasing_the_next(store: Stat
         return [Outcome.done() for _ in items]
 
     with Executor(store, job, workers=1, batch_size=1, poll_interval=0.05) as ex:
-        deadline = time.monotonic() + 10
-        while ex.stats.done < 3:
-            assert time.monotonic() < deadline, "timed out"
-            time.sleep(0.02)
+        wait_until("three batches done", lambda: ex.stats.done >= 3, timeout=60, interval=0.02)
     # Every lease after the first came once the batch before it was let go.
     assert len(finished) == 3 and alive_at_lease[:3] == [0, 0, 0]
 
@@ -60,9 +58,6 @@ def test_the_heartbeat_keeps_no_finished_batch_alive(store: StateStore) -> None:
         return [Outcome.done() for _ in items]
 
     with Executor(store, job, workers=1, lease_seconds=6.0, poll_interval=0.05) as ex:
-        deadline = time.monotonic() + 20
-        while ex.stats.done < 2:
-            assert time.monotonic() < deadline, "timed out"
-            time.sleep(0.01)
+        wait_until("the batch done", lambda: ex.stats.done >= 2, timeout=60, interval=0.01)
         # Done, and the next beat is more than a second away: nothing holds the batch.
         assert len(finished) == 2 and [ref() for ref in finished] == [None, None]
